@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package PlanetLab NG needs to build, test and run its
+# local planet. Idempotent: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache git
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libgrpc-dev
+  libpqxx-dev libpq-dev libspdlog-dev libfmt-dev libssl-dev libboost-dev libboost-system-dev
+  catch2
+  postgresql postgresql-client
+  openssh-client procps iproute2
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: run as root (it calls apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps.sh: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The postgresql package starts a cluster of its own; PlanetLab NG runs PostgreSQL in
+# private data directories instead, so the system cluster is not needed.
+if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
+  pg_ctlcluster 15 main stop 2>/dev/null || true
+fi
