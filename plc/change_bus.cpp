@@ -1,0 +1,88 @@
+#include "change_bus.h"
+
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+
+#include "db.h"
+
+namespace plng::plc {
+
+namespace {
+
+class Receiver : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& c, std::function<void()> fn)
+      : pqxx::notification_receiver(c, kChangeChannel), fn_(std::move(fn)) {}
+  void operator()(const std::string&, int) override { fn_(); }
+
+ private:
+  std::function<void()> fn_;
+};
+
+}  // namespace
+
+ChangeBus::ChangeBus(std::string connection_string, std::function<void()> on_change)
+    : connection_string_(std::move(connection_string)), on_change_(std::move(on_change)) {}
+
+ChangeBus::~ChangeBus() { stop(); }
+
+void ChangeBus::start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void ChangeBus::stop() {
+  stopping_ = true;
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::uint64_t ChangeBus::generation() const {
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+void ChangeBus::signal() {
+  if (on_change_) on_change_();
+  {
+    std::lock_guard lock(mutex_);
+    ++generation_;
+  }
+  changed_.notify_all();
+}
+
+std::uint64_t ChangeBus::waitForChange(std::uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [&] { return generation_ != seen || stopping_; });
+  return generation_;
+}
+
+void ChangeBus::run() {
+  auto backoff = std::chrono::milliseconds(200);
+  while (!stopping_) {
+    try {
+      pqxx::connection conn(connection_string_);
+      Receiver receiver(conn, [this] { signal(); });
+      // LISTEN is in force now; anything committed while we were away was missed,
+      // so treat the (re)connect itself as a change.
+      listening_ = true;
+      signal();
+      backoff = std::chrono::milliseconds(200);
+      while (!stopping_) {
+        conn.await_notification(0, 200000);
+      }
+    } catch (const std::exception& e) {
+      listening_ = false;
+      if (stopping_) break;
+      spdlog::warn("change listener lost the database ({}); reconnecting in {} ms", e.what(),
+                   backoff.count());
+      std::unique_lock lock(mutex_);
+      changed_.wait_for(lock, backoff, [&] { return stopping_.load(); });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+  listening_ = false;
+}
+
+}  // namespace plng::plc

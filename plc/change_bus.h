@@ -1,0 +1,50 @@
+// ChangeBus: wakes everything waiting on PLC state when any plcd on the same
+// database commits a change. A dedicated connection LISTENs on kChangeChannel;
+// every notification (and every reconnect, when notifications may have been
+// missed) advances a generation counter that WatchSlivers streams wait on.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace plng::plc {
+
+class ChangeBus {
+ public:
+  // `on_change` runs on the listener thread for every change (cache invalidation).
+  ChangeBus(std::string connection_string, std::function<void()> on_change);
+  ~ChangeBus();
+  ChangeBus(const ChangeBus&) = delete;
+  ChangeBus& operator=(const ChangeBus&) = delete;
+
+  void start();
+  void stop();
+
+  std::uint64_t generation() const;
+  // Waits until the generation differs from `seen`, `timeout` passes or `stop()` is
+  // called. Returns the generation now.
+  std::uint64_t waitForChange(std::uint64_t seen, std::chrono::milliseconds timeout);
+  // Advances the generation (used after local changes, and by tests).
+  void signal();
+  bool listening() const { return listening_; }
+
+ private:
+  void run();
+
+  std::string connection_string_;
+  std::function<void()> on_change_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t generation_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> listening_{false};
+  std::thread thread_;
+};
+
+}  // namespace plng::plc

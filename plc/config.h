@@ -1,0 +1,41 @@
+// plcd's configuration: `key = value` lines, '#' comments. Every key has a
+// documented default (deploy/plcd.conf lists them all); unknown keys are errors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace plng::plc {
+
+struct PlcConfig {
+  std::string listen = "127.0.0.1:8620";
+  std::string database = "dbname=plc";
+  int db_pool_size = 16;
+  std::string log_level = "info";
+  std::string tls_cert;  // PEM; empty = plaintext (loopback only)
+  std::string tls_key;
+
+  std::int64_t session_ttl = 24 * 3600;
+  std::int64_t api_token_ttl = 365 * 24 * 3600;
+  std::int64_t node_session_ttl = 24 * 3600;
+  std::int64_t node_challenge_ttl = 120;
+  int auth_cache_ms = 2000;  // caller cache; cleared on every change notification
+  int scrypt_log2_n = 15;    // password KDF cost (scrypt N = 2^value, r = 8, p = 1)
+
+  int default_max_slices = 10;
+  int default_max_slivers = 1000;
+  int default_max_nodes = 100;
+  std::int64_t slice_default_lifetime = 14 * 24 * 3600;  // two weeks
+  std::int64_t slice_max_renewal = 8 * 7 * 24 * 3600;    // non-admins: now + 8 weeks
+  std::int64_t ticket_lifetime = 7 * 24 * 3600;
+  std::int64_t ticket_clock_skew = 300;  // not_before = now - skew
+  int watch_recheck_s = 30;              // WatchSlivers re-evaluates at least this often
+
+  // Parses `text` over the defaults; throws std::invalid_argument naming the line.
+  static PlcConfig parse(const std::string& text, const std::string& origin);
+  static PlcConfig load(const std::string& path);
+  // The configuration as a documented config file.
+  static std::string documentedDefaults();
+};
+
+}  // namespace plng::plc

@@ -1,0 +1,110 @@
+#include "db.h"
+
+#include <stdexcept>
+#include <tuple>
+
+namespace plng::plc {
+
+Database::Database(std::string connection_string, std::size_t pool_size)
+    : connection_string_(std::move(connection_string)), pool_size_(pool_size ? pool_size : 1) {}
+
+Database::~Database() = default;
+
+std::unique_ptr<pqxx::connection> Database::acquire() {
+  std::unique_lock lock(mutex_);
+  available_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
+  if (!idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    return conn;
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return std::make_unique<pqxx::connection>(connection_string_);
+  } catch (...) {
+    lock.lock();
+    --open_;
+    available_.notify_one();
+    throw;
+  }
+}
+
+void Database::release(std::unique_ptr<pqxx::connection> conn, bool broken) {
+  std::lock_guard lock(mutex_);
+  if (broken || !conn || !conn->is_open()) {
+    --open_;
+  } else {
+    idle_.push_back(std::move(conn));
+  }
+  available_.notify_one();
+}
+
+Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire()) {}
+Database::Lease::~Lease() { db_.release(std::move(conn_), broken_); }
+pqxx::connection& Database::Lease::conn() { return *conn_; }
+
+std::int64_t Database::bumpStateVersion(pqxx::work& tx) {
+  auto version = tx.exec1("UPDATE plc_state SET version = version + 1 RETURNING version")[0]
+                     .as<std::int64_t>();
+  tx.exec("SELECT pg_notify('" + std::string(kChangeChannel) + "', " + std::to_string(version) +
+          "::text)");
+  return version;
+}
+
+std::string pgTextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::vector<std::string> parsePgTextArray(const pqxx::field& field) {
+  std::vector<std::string> out;
+  if (field.is_null()) return out;
+  auto parser = field.as_array();
+  for (auto [kind, value] = parser.get_next(); kind != pqxx::array_parser::done;
+       std::tie(kind, value) = parser.get_next()) {
+    if (kind == pqxx::array_parser::string_value) out.push_back(value);
+  }
+  return out;
+}
+
+int Database::migrate() {
+  Lease lease(*this);
+  auto& c = lease.conn();
+  {
+    pqxx::work tx(c);
+    tx.exec0(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY,"
+        " description text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())");
+    tx.commit();
+  }
+  int current = 0;
+  for (const auto& m : migrations()) {
+    pqxx::work tx(c);
+    // Serialise concurrent plcd starts on one database: the first one migrates,
+    // the others wait and then find nothing left to do.
+    tx.exec("SELECT pg_advisory_xact_lock(7001)");
+    auto applied = tx.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", m.version);
+    if (applied.empty()) {
+      tx.exec0(m.sql);
+      tx.exec_params0("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
+                      m.version, m.description);
+    }
+    tx.commit();
+    current = m.version;
+  }
+  return current;
+}
+
+}  // namespace plng::plc

@@ -1,0 +1,119 @@
+// Database: a pool of libpqxx connections to PLC's PostgreSQL, transactions with
+// reconnect on a dropped connection, and the schema migrations.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace plng::plc {
+
+// Notification channel every state-changing transaction signals on commit; payload
+// is the new state version. Each plcd LISTENs on it (ChangeBus).
+inline constexpr const char* kChangeChannel = "plc_changes";
+
+class Database {
+ public:
+  Database(std::string connection_string, std::size_t pool_size);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  const std::string& connectionString() const { return connection_string_; }
+
+  // Runs `body` in a read-write transaction and commits it. If the connection
+  // was lost before the commit (PostgreSQL restarted), reconnects and retries
+  // once: the transaction never committed, so running it again is safe.
+  template <class F>
+  auto write(F&& body) {
+    return withConnection([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      if constexpr (std::is_void_v<decltype(body(tx))>) {
+        body(tx);
+        tx.commit();
+      } else {
+        auto result = body(tx);
+        tx.commit();
+        return result;
+      }
+    });
+  }
+
+  // Runs `body` in a read-only REPEATABLE READ transaction: one consistent snapshot.
+  template <class F>
+  auto read(F&& body) {
+    return withConnection([&](pqxx::connection& c) {
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      return body(tx);
+    });
+  }
+
+  // Applies every migration not yet applied, each in its own transaction, and
+  // returns the schema version now in force.
+  int migrate();
+
+  // Marks the PLC state changed inside `tx`: bumps the state version and
+  // notifies every plcd (delivered when `tx` commits). Returns the new version.
+  static std::int64_t bumpStateVersion(pqxx::work& tx);
+
+ private:
+  struct Slot;
+  template <class F>
+  auto withConnection(F&& fn) {
+    for (int attempt = 0;; ++attempt) {
+      Lease lease(*this);
+      try {
+        return fn(lease.conn());
+      } catch (const pqxx::broken_connection&) {
+        lease.markBroken();
+        if (attempt >= 1) throw;
+      }
+    }
+  }
+
+  class Lease {
+   public:
+    explicit Lease(Database& db);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    pqxx::connection& conn();
+    void markBroken() { broken_ = true; }
+
+   private:
+    Database& db_;
+    std::unique_ptr<pqxx::connection> conn_;
+    bool broken_ = false;
+  };
+
+  std::unique_ptr<pqxx::connection> acquire();
+  void release(std::unique_ptr<pqxx::connection> conn, bool broken);
+
+  std::string connection_string_;
+  std::size_t pool_size_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  std::size_t open_ = 0;
+};
+
+// A PostgreSQL text[] literal ('{"a","b"}') for binding a list as one parameter.
+std::string pgTextArray(const std::vector<std::string>& items);
+// Parses a text[] column value.
+std::vector<std::string> parsePgTextArray(const pqxx::field& field);
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+// Every schema migration, in order. Append-only: never edit a released one.
+const std::vector<Migration>& migrations();
+
+}  // namespace plng::plc

@@ -1,0 +1,249 @@
+// plcd: PlanetLab Central's API daemon. Stateless: any number of plcd processes
+// may serve one PostgreSQL database.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth.h"
+#include "change_bus.h"
+#include "config.h"
+#include "db.h"
+#include "plc_keys.h"
+#include "services.h"
+#include "validate.h"
+
+namespace {
+
+using plng::plc::PlcConfig;
+
+constexpr const char* kUsage = R"(Usage: plcd [OPTIONS] [COMMAND]
+
+PlanetLab Central's API daemon: the Auth, Admin, Slice and NodeSync gRPC services
+over PostgreSQL.
+
+Commands:
+  serve              migrate the schema, then serve (default)
+  migrate            apply schema migrations and exit
+  create-admin       create an enabled admin account and exit:
+                       --email E --first-name F --last-name L --password-stdin
+                     (the password is read from the first line of standard input)
+  print-config       print every configuration key with its default and exit
+
+Options:
+  --config FILE      configuration file (key = value lines; see print-config)
+  --listen ADDR      gRPC address, e.g. 127.0.0.1:8620 (config: listen)
+  --database CONN    libpq connection string (config: database)
+  --log-level LEVEL  trace, debug, info, warn or error (config: log_level)
+  -h, --help         show this help
+  --version          show the version
+
+Signals: SIGTERM and SIGINT stop the server gracefully.
+)";
+
+std::atomic<bool> g_stop{false};
+
+void onSignal(int) { g_stop = true; }
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int createAdmin(plng::plc::Database& db, const PlcConfig& config,
+                const std::vector<std::string>& args) {
+  std::string email, first, last;
+  bool password_stdin = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
+      return args[++i];
+    };
+    if (args[i] == "--email")
+      email = value();
+    else if (args[i] == "--first-name")
+      first = value();
+    else if (args[i] == "--last-name")
+      last = value();
+    else if (args[i] == "--password-stdin")
+      password_stdin = true;
+    else
+      throw std::invalid_argument("create-admin: unknown option " + args[i]);
+  }
+  if (email.empty() || !password_stdin) {
+    throw std::invalid_argument(
+        "create-admin needs --email E --password-stdin (and --first-name, --last-name)");
+  }
+  std::string password;
+  std::getline(std::cin, password);
+  plng::plc::validateEmail(email);
+  plng::plc::validatePassword(password);
+  auto hash = plng::plc::hashPassword(password, config.scrypt_log2_n);
+  db.write([&](pqxx::work& tx) {
+    auto rows = tx.exec_params(
+        "SELECT person_id FROM persons WHERE lower(email) = lower($1) AND deleted_at IS NULL",
+        email);
+    std::int64_t id;
+    if (rows.empty()) {
+      id = tx.exec_params1(
+                 "INSERT INTO persons (email, first_name, last_name, password_hash, enabled)"
+                 " VALUES ($1, $2, $3, $4, true) RETURNING person_id",
+                 email, first.empty() ? "PLC" : first, last.empty() ? "Admin" : last, hash)[0]
+               .as<std::int64_t>();
+    } else {
+      id = rows[0][0].as<std::int64_t>();
+      tx.exec_params0("UPDATE persons SET password_hash = $2, enabled = true WHERE person_id = $1",
+                      id, hash);
+    }
+    tx.exec_params0(
+        "INSERT INTO person_roles (person_id, role) VALUES ($1, 'admin') ON CONFLICT DO NOTHING",
+        id);
+    tx.exec_params0(
+        "INSERT INTO events (caller, role_used, method, arguments, objects, result)"
+        " VALUES ('plcd create-admin', 'local', 'CreateAdmin', $1, $2::text[], 'OK')",
+        "email: \"" + email + "\"", plng::plc::pgTextArray({"person:" + email}));
+    plng::plc::Database::bumpStateVersion(tx);
+  });
+  std::cout << "admin " << email << " is ready\n";
+  return 0;
+}
+
+int serve(plng::plc::Database& db, const PlcConfig& config) {
+  plng::plc::Authenticator auth(db, config.auth_cache_ms);
+  plng::plc::PlcKeys keys(db);
+  keys.ensureSigningKey();
+  plng::plc::ChangeBus bus(db.connectionString(), [&] {
+    auth.invalidate();
+    keys.invalidate();
+  });
+  bus.start();
+  plng::plc::PlcContext plc{db, config, auth, keys, bus};
+
+  plng::plc::AuthService auth_service(plc);
+  plng::plc::AdminService admin_service(plc);
+  plng::plc::SliceService slice_service(plc);
+  plng::plc::NodeSyncService nodesync_service(plc);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (!config.tls_cert.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({readFile(config.tls_key), readFile(config.tls_cert)});
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+  }
+  int bound_port = 0;
+  builder.AddListeningPort(config.listen, creds, &bound_port);
+  builder.RegisterService(&auth_service);
+  builder.RegisterService(&admin_service);
+  builder.RegisterService(&slice_service);
+  builder.RegisterService(&nodesync_service);
+  // WatchSlivers holds a thread per node stream in the synchronous API.
+  grpc::ResourceQuota quota("plcd");
+  quota.SetMaxThreads(4096);
+  builder.SetResourceQuota(quota);
+  auto server = builder.BuildAndStart();
+  if (!server || bound_port == 0) {
+    spdlog::critical("cannot listen on {}", config.listen);
+    bus.stop();
+    return 1;
+  }
+  spdlog::info("plcd serving on {} ({}), database ready", config.listen,
+               config.tls_cert.empty() ? "plaintext" : "TLS");
+
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGINT, onSignal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  spdlog::info("plcd stopping");
+  bus.stop();  // wakes WatchSlivers streams so they finish
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::optional<std::string> config_path, listen, database, log_level;
+  std::string command = "serve";
+  std::vector<std::string> rest;
+  try {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const auto& a = args[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
+        return args[++i];
+      };
+      if (a == "-h" || a == "--help") {
+        std::cout << kUsage;
+        return 0;
+      } else if (a == "--version") {
+        std::cout << "plcd 0.1.0\n";
+        return 0;
+      } else if (a == "--config") {
+        config_path = value();
+      } else if (a == "--listen") {
+        listen = value();
+      } else if (a == "--database") {
+        database = value();
+      } else if (a == "--log-level") {
+        log_level = value();
+      } else if (a == "serve" || a == "migrate" || a == "create-admin" || a == "print-config") {
+        command = a;
+        rest.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+        break;
+      } else {
+        throw std::invalid_argument("unknown argument '" + a + "'");
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "plcd: " << e.what() << "\nTry 'plcd --help'.\n";
+    return 2;
+  }
+
+  try {
+    if (command == "print-config") {
+      std::cout << PlcConfig::documentedDefaults();
+      return 0;
+    }
+    PlcConfig config = config_path ? PlcConfig::load(*config_path) : PlcConfig{};
+    if (listen) config.listen = *listen;
+    if (database) config.database = *database;
+    if (log_level) config.log_level = *log_level;
+    auto level = spdlog::level::from_str(config.log_level);
+    if (level == spdlog::level::off && config.log_level != "off") {
+      throw std::invalid_argument("unknown log level '" + config.log_level + "'");
+    }
+    spdlog::set_level(level);
+
+    plng::plc::Database db(config.database, static_cast<std::size_t>(config.db_pool_size));
+    int version = db.migrate();
+    spdlog::info("database schema at version {}", version);
+    if (command == "migrate") return 0;
+    if (command == "create-admin") return createAdmin(db, config, rest);
+    if (!rest.empty()) throw std::invalid_argument("serve takes no arguments");
+    return serve(db, config);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "plcd: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "plcd: " << e.what() << "\n";
+    return 1;
+  }
+}

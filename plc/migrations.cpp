@@ -1,0 +1,271 @@
+// PLC's schema, as numbered append-only migrations. Each runs in one transaction
+// (Database::migrate). To change the schema, append a migration; never edit one
+// that has been released.
+#include "db.h"
+
+namespace plng::plc {
+
+namespace {
+
+constexpr const char* kInitialSchema = R"SQL(
+-- One row: the version of the whole PLC state, bumped by every change.
+CREATE TABLE plc_state (
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  version bigint NOT NULL
+);
+INSERT INTO plc_state (version) VALUES (1);
+
+-- ----------------------------------------------------------------- AdminDB
+CREATE TABLE sites (
+  site_id     bigserial PRIMARY KEY,
+  login_base  text NOT NULL,
+  name        text NOT NULL,
+  url         text NOT NULL DEFAULT '',
+  enabled     boolean NOT NULL DEFAULT true,
+  max_slices  integer NOT NULL CHECK (max_slices >= 0),
+  max_slivers integer NOT NULL CHECK (max_slivers >= 0),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  deleted_at  timestamptz
+);
+CREATE UNIQUE INDEX sites_login_base_live ON sites (login_base) WHERE deleted_at IS NULL;
+
+CREATE TABLE organizations (
+  organization_id bigserial PRIMARY KEY,
+  name            text NOT NULL UNIQUE,
+  description     text NOT NULL DEFAULT '',
+  created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE organization_sites (
+  organization_id bigint NOT NULL REFERENCES organizations ON DELETE CASCADE,
+  site_id         bigint NOT NULL REFERENCES sites,
+  PRIMARY KEY (organization_id, site_id)
+);
+
+CREATE TABLE persons (
+  person_id     bigserial PRIMARY KEY,
+  email         text NOT NULL,
+  first_name    text NOT NULL,
+  last_name     text NOT NULL,
+  password_hash text NOT NULL,
+  enabled       boolean NOT NULL DEFAULT false,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  deleted_at    timestamptz
+);
+CREATE UNIQUE INDEX persons_email_live ON persons (lower(email)) WHERE deleted_at IS NULL;
+
+CREATE TABLE person_sites (
+  person_id  bigint NOT NULL REFERENCES persons,
+  site_id    bigint NOT NULL REFERENCES sites,
+  is_primary boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (person_id, site_id)
+);
+CREATE UNIQUE INDEX person_sites_one_primary ON person_sites (person_id) WHERE is_primary;
+
+-- Roles are per site (pi, tech, user); admin is global (site_id NULL).
+CREATE TABLE person_roles (
+  person_id bigint NOT NULL REFERENCES persons,
+  role      text NOT NULL CHECK (role IN ('admin', 'pi', 'tech', 'user')),
+  site_id   bigint REFERENCES sites,
+  CHECK ((role = 'admin') = (site_id IS NULL))
+);
+CREATE UNIQUE INDEX person_roles_unique ON person_roles (person_id, role, coalesce(site_id, 0));
+
+CREATE TABLE keys (
+  key_id      bigserial PRIMARY KEY,
+  person_id   bigint NOT NULL REFERENCES persons,
+  key_type    text NOT NULL,
+  key_text    text NOT NULL,
+  fingerprint text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (person_id, fingerprint)
+);
+CREATE INDEX keys_fingerprint ON keys (fingerprint);
+
+CREATE TABLE key_blacklist (
+  fingerprint text PRIMARY KEY,
+  key_text    text NOT NULL DEFAULT '',
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE tag_types (
+  tag_type_id   bigserial PRIMARY KEY,
+  name          text NOT NULL UNIQUE,
+  description   text NOT NULL DEFAULT '',
+  category      text NOT NULL DEFAULT '',
+  min_role      text NOT NULL CHECK (min_role IN ('admin', 'pi', 'tech', 'user')),
+  value_kind    text NOT NULL
+                CHECK (value_kind IN ('int', 'bytes', 'rate', 'string', 'bool', 'ports',
+                                      'capabilities')),
+  default_value text NOT NULL DEFAULT ''
+);
+
+CREATE TABLE nodes (
+  node_id      bigserial PRIMARY KEY,
+  hostname     text NOT NULL,
+  site_id      bigint NOT NULL REFERENCES sites,
+  boot_state   text NOT NULL CHECK (boot_state IN ('boot', 'safeboot', 'reinstall', 'disabled')),
+  public_key   bytea NOT NULL CHECK (length(public_key) = 32),
+  last_contact timestamptz,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  deleted_at   timestamptz
+);
+CREATE UNIQUE INDEX nodes_hostname_live ON nodes (lower(hostname)) WHERE deleted_at IS NULL;
+CREATE INDEX nodes_site ON nodes (site_id);
+
+CREATE TABLE node_tags (
+  node_id     bigint NOT NULL REFERENCES nodes,
+  tag_type_id bigint NOT NULL REFERENCES tag_types,
+  value       text NOT NULL,
+  PRIMARY KEY (node_id, tag_type_id)
+);
+
+-- A node group holds every live node whose tag `tag_type_id` equals `value`.
+CREATE TABLE nodegroups (
+  nodegroup_id bigserial PRIMARY KEY,
+  name         text NOT NULL UNIQUE,
+  tag_type_id  bigint NOT NULL REFERENCES tag_types,
+  value        text NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- ----------------------------------------------------------------- SliceDB
+CREATE SEQUENCE slice_xid_seq START 1000;
+
+CREATE TABLE slices (
+  slice_id      bigserial PRIMARY KEY,
+  name          text NOT NULL,
+  site_id       bigint NOT NULL REFERENCES sites,
+  description   text NOT NULL DEFAULT '',
+  url           text NOT NULL DEFAULT '',
+  instantiation text NOT NULL CHECK (instantiation IN ('plc-instantiated', 'delegated')),
+  creator_id    bigint REFERENCES persons,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  expires_at    timestamptz NOT NULL,
+  max_nodes     integer NOT NULL CHECK (max_nodes >= 0),
+  xid           integer NOT NULL UNIQUE DEFAULT nextval('slice_xid_seq'),
+  deleted_at    timestamptz
+);
+CREATE UNIQUE INDEX slices_name_live ON slices (name) WHERE deleted_at IS NULL;
+CREATE INDEX slices_site ON slices (site_id);
+
+CREATE TABLE slice_members (
+  slice_id  bigint NOT NULL REFERENCES slices,
+  person_id bigint NOT NULL REFERENCES persons,
+  PRIMARY KEY (slice_id, person_id)
+);
+CREATE INDEX slice_members_person ON slice_members (person_id);
+
+CREATE TABLE slice_nodes (
+  slice_id bigint NOT NULL REFERENCES slices,
+  node_id  bigint NOT NULL REFERENCES nodes,
+  PRIMARY KEY (slice_id, node_id)
+);
+CREATE INDEX slice_nodes_node ON slice_nodes (node_id);
+
+-- Scope: the whole slice (both NULL), a node group, or one node.
+-- Precedence when computing a node's effective tags: node > nodegroup > slice.
+CREATE TABLE slice_tags (
+  slice_tag_id bigserial PRIMARY KEY,
+  slice_id     bigint NOT NULL REFERENCES slices,
+  tag_type_id  bigint NOT NULL REFERENCES tag_types,
+  value        text NOT NULL,
+  node_id      bigint REFERENCES nodes,
+  nodegroup_id bigint REFERENCES nodegroups ON DELETE CASCADE,
+  CHECK (node_id IS NULL OR nodegroup_id IS NULL)
+);
+CREATE UNIQUE INDEX slice_tags_scope ON slice_tags
+  (slice_id, tag_type_id, coalesce(node_id, 0), coalesce(nodegroup_id, 0));
+
+-- ----------------------------------------------------------------- Auth
+-- Only the SHA-256 of a token is stored.
+CREATE TABLE sessions (
+  session_id  bigserial PRIMARY KEY,
+  token_hash  bytea NOT NULL UNIQUE,
+  kind        text NOT NULL CHECK (kind IN ('session', 'api', 'node')),
+  person_id   bigint REFERENCES persons,
+  node_id     bigint REFERENCES nodes,
+  description text NOT NULL DEFAULT '',
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  expires_at  timestamptz NOT NULL,
+  revoked_at  timestamptz,
+  CHECK ((person_id IS NULL) <> (node_id IS NULL))
+);
+
+CREATE TABLE node_challenges (
+  nonce      bytea PRIMARY KEY,
+  node_id    bigint NOT NULL REFERENCES nodes,
+  expires_at timestamptz NOT NULL
+);
+
+-- ----------------------------------------------------------------- Policy
+CREATE TABLE destination_blacklist (
+  entry_id   bigserial PRIMARY KEY,
+  prefix     cidr NOT NULL UNIQUE,
+  reason     text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- PLC's Ed25519 ticket-signing keys. Exactly one signs new tickets; retired keys
+-- stay published until their not_after so tickets they signed still verify.
+CREATE TABLE plc_keys (
+  key_id      text PRIMARY KEY,
+  public_key  bytea NOT NULL CHECK (length(public_key) = 32),
+  private_key bytea NOT NULL CHECK (length(private_key) = 32),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  retired_at  timestamptz,
+  is_signing  boolean NOT NULL DEFAULT false
+);
+CREATE UNIQUE INDEX plc_keys_one_signing ON plc_keys (is_signing) WHERE is_signing;
+
+-- ----------------------------------------------------------------- Audit
+CREATE TABLE events (
+  event_id    bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  caller      text NOT NULL,
+  person_id   bigint,
+  node_id     bigint,
+  role_used   text NOT NULL DEFAULT '',
+  method      text NOT NULL,
+  arguments   text NOT NULL DEFAULT '',
+  objects     text[] NOT NULL DEFAULT '{}',
+  result      text NOT NULL,
+  message     text NOT NULL DEFAULT '',
+  duration_us bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX events_at ON events (at);
+CREATE INDEX events_caller ON events (caller, at);
+CREATE INDEX events_objects ON events USING gin (objects);
+
+-- ----------------------------------------------------------------- Seed
+-- Resource and behaviour tags with PlanetLab's historic defaults. Units are
+-- canonical: bytes, bits per second, CPU shares, percent of one CPU.
+INSERT INTO tag_types (name, description, category, min_role, value_kind, default_value) VALUES
+ ('cpu_share', 'CPU shares (weight) of the slice on a node', 'slice/rspec', 'admin', 'int', '32'),
+ ('cpu_cap', 'CPU cap in percent of one CPU (0 = no cap)', 'slice/rspec', 'pi', 'int', '0'),
+ ('mem_limit', 'memory limit in bytes', 'slice/rspec', 'admin', 'bytes', '134217728'),
+ ('tasks', 'maximum number of tasks (processes and threads)', 'slice/rspec', 'admin', 'int', '256'),
+ ('disk_quota', 'disk quota of the sliver''s writable layer in bytes', 'slice/rspec', 'admin', 'bytes', '5368709120'),
+ ('net_min_rate', 'guaranteed outgoing bandwidth in bit/s', 'slice/rspec', 'admin', 'rate', '5000'),
+ ('net_max_rate', 'outgoing bandwidth cap in bit/s', 'slice/rspec', 'admin', 'rate', '10000000'),
+ ('net_daily_bytes', 'daily outgoing byte budget (0 = unlimited)', 'slice/rspec', 'admin', 'bytes', '0'),
+ ('ports', 'reserved ports, e.g. 80,443,8000-8100', 'slice/rspec', 'admin', 'ports', ''),
+ ('initscript', 'script run at every start of the sliver', 'slice/config', 'user', 'string', ''),
+ ('vref', 'reference image of the sliver''s root filesystem', 'slice/config', 'user', 'string', 'debian12'),
+ ('capabilities', 'extra capabilities in the sliver''s bounding set, e.g. CAP_NET_RAW', 'slice/privilege', 'admin', 'capabilities', ''),
+ ('proper', 'privileged operations the slice may ask of the node', 'slice/privilege', 'admin', 'string', ''),
+ ('delegations', 'may acquire, bind and split resource capabilities', 'slice/privilege', 'admin', 'bool', 'false'),
+ ('arch', 'node architecture', 'node', 'tech', 'string', ''),
+ ('deployment', 'node deployment, e.g. alpha or production', 'node', 'admin', 'string', ''),
+ ('net_node_cap', 'node uplink cap in bit/s', 'node', 'tech', 'rate', '100000000');
+)SQL";
+
+}  // namespace
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "initial AdminDB, SliceDB, auth, policy and audit schema", kInitialSchema},
+  };
+  return kMigrations;
+}
+
+}  // namespace plng::plc

@@ -1,0 +1,119 @@
+// The gRPC services PLC offers. Each handler is a thin adapter: it runs its body
+// through RpcRunner (authentication, error mapping, audit) and converts between
+// proto messages and SQL at this edge.
+#pragma once
+
+#include "plc.grpc.pb.h"
+#include "rpc.h"
+
+namespace plng::plc {
+
+namespace pb = planetlab::v1;
+
+class AuthService final : public pb::Auth::Service {
+ public:
+  explicit AuthService(PlcContext& plc) : rpc_(plc) {}
+  grpc::Status Login(grpc::ServerContext*, const pb::LoginRequest*, pb::LoginResponse*) override;
+  grpc::Status Logout(grpc::ServerContext*, const pb::Empty*, pb::Empty*) override;
+  grpc::Status WhoAmI(grpc::ServerContext*, const pb::Empty*, pb::WhoAmIResponse*) override;
+  grpc::Status CreateApiToken(grpc::ServerContext*, const pb::CreateApiTokenRequest*,
+                              pb::CreateApiTokenResponse*) override;
+  grpc::Status ListApiTokens(grpc::ServerContext*, const pb::Empty*,
+                             pb::ListApiTokensResponse*) override;
+  grpc::Status RevokeApiToken(grpc::ServerContext*, const pb::RevokeApiTokenRequest*,
+                              pb::Empty*) override;
+  grpc::Status GetNodeChallenge(grpc::ServerContext*, const pb::NodeChallengeRequest*,
+                                pb::NodeChallengeResponse*) override;
+  grpc::Status NodeLogin(grpc::ServerContext*, const pb::NodeLoginRequest*,
+                         pb::LoginResponse*) override;
+
+ private:
+  RpcRunner rpc_;
+};
+
+class AdminService final : public pb::Admin::Service {
+ public:
+  explicit AdminService(PlcContext& plc) : rpc_(plc) {}
+#define PLNG_RPC(name, req, resp) \
+  grpc::Status name(grpc::ServerContext*, const pb::req*, pb::resp*) override;
+  PLNG_RPC(AddSite, AddSiteRequest, Site)
+  PLNG_RPC(GetSites, GetSitesRequest, GetSitesResponse)
+  PLNG_RPC(UpdateSite, UpdateSiteRequest, Site)
+  PLNG_RPC(DeleteSite, DeleteSiteRequest, Empty)
+  PLNG_RPC(AddOrganization, AddOrganizationRequest, Organization)
+  PLNG_RPC(GetOrganizations, GetOrganizationsRequest, GetOrganizationsResponse)
+  PLNG_RPC(AddSiteToOrganization, OrganizationSiteRequest, Organization)
+  PLNG_RPC(RemoveSiteFromOrganization, OrganizationSiteRequest, Organization)
+  PLNG_RPC(DeleteOrganization, DeleteOrganizationRequest, Empty)
+  PLNG_RPC(AddPerson, AddPersonRequest, Person)
+  PLNG_RPC(GetPersons, GetPersonsRequest, GetPersonsResponse)
+  PLNG_RPC(UpdatePerson, UpdatePersonRequest, Person)
+  PLNG_RPC(DeletePerson, DeletePersonRequest, Empty)
+  PLNG_RPC(AddPersonToSite, PersonSiteRequest, Person)
+  PLNG_RPC(RemovePersonFromSite, PersonSiteRequest, Person)
+  PLNG_RPC(AddRoleToPerson, PersonRoleRequest, Person)
+  PLNG_RPC(DeleteRoleFromPerson, PersonRoleRequest, Person)
+  PLNG_RPC(AddPersonKey, AddPersonKeyRequest, Key)
+  PLNG_RPC(GetKeys, GetKeysRequest, GetKeysResponse)
+  PLNG_RPC(DeleteKey, DeleteKeyRequest, Empty)
+  PLNG_RPC(BlacklistKey, BlacklistKeyRequest, Empty)
+  PLNG_RPC(GetBlacklistedKeys, Empty, GetBlacklistedKeysResponse)
+  PLNG_RPC(AddNode, AddNodeRequest, Node)
+  PLNG_RPC(GetNodes, GetNodesRequest, GetNodesResponse)
+  PLNG_RPC(UpdateNode, UpdateNodeRequest, Node)
+  PLNG_RPC(DeleteNode, DeleteNodeRequest, Empty)
+  PLNG_RPC(SetNodeTag, SetNodeTagRequest, Node)
+  PLNG_RPC(DeleteNodeTag, DeleteNodeTagRequest, Node)
+  PLNG_RPC(AddNodeGroup, AddNodeGroupRequest, NodeGroup)
+  PLNG_RPC(GetNodeGroups, GetNodeGroupsRequest, GetNodeGroupsResponse)
+  PLNG_RPC(DeleteNodeGroup, DeleteNodeGroupRequest, Empty)
+  PLNG_RPC(AddTagType, AddTagTypeRequest, TagType)
+  PLNG_RPC(GetTagTypes, GetTagTypesRequest, GetTagTypesResponse)
+  PLNG_RPC(UpdateTagType, UpdateTagTypeRequest, TagType)
+  PLNG_RPC(DeleteTagType, DeleteTagTypeRequest, Empty)
+  PLNG_RPC(AddBlacklistEntry, AddBlacklistEntryRequest, BlacklistEntry)
+  PLNG_RPC(GetBlacklist, Empty, GetBlacklistResponse)
+  PLNG_RPC(DeleteBlacklistEntry, DeleteBlacklistEntryRequest, Empty)
+  PLNG_RPC(GetPlcKeys, Empty, GetPlcKeysResponse)
+  PLNG_RPC(RotatePlcKey, Empty, PlcPublicKey)
+  PLNG_RPC(RetirePlcKey, RetirePlcKeyRequest, Empty)
+  PLNG_RPC(GetEvents, GetEventsRequest, GetEventsResponse)
+
+ private:
+  RpcRunner rpc_;
+};
+
+class SliceService final : public pb::Slice::Service {
+ public:
+  explicit SliceService(PlcContext& plc) : rpc_(plc) {}
+  PLNG_RPC(AddSlice, AddSliceRequest, SliceInfo)
+  PLNG_RPC(GetSlices, GetSlicesRequest, GetSlicesResponse)
+  PLNG_RPC(UpdateSlice, UpdateSliceRequest, SliceInfo)
+  PLNG_RPC(RenewSlice, RenewSliceRequest, SliceInfo)
+  PLNG_RPC(DeleteSlice, DeleteSliceRequest, Empty)
+  PLNG_RPC(AddSliceMembers, SliceMembersRequest, SliceInfo)
+  PLNG_RPC(RemoveSliceMembers, SliceMembersRequest, SliceInfo)
+  PLNG_RPC(AddSliceNodes, SliceNodesRequest, SliceInfo)
+  PLNG_RPC(RemoveSliceNodes, SliceNodesRequest, SliceInfo)
+  PLNG_RPC(SetSliceTag, SetSliceTagRequest, SliceTag)
+  PLNG_RPC(DeleteSliceTag, DeleteSliceTagRequest, Empty)
+  PLNG_RPC(GetSliceTags, GetSliceTagsRequest, GetSliceTagsResponse)
+  PLNG_RPC(GetSliceTicket, GetSliceTicketRequest, SignedTicket)
+
+ private:
+  RpcRunner rpc_;
+};
+
+class NodeSyncService final : public pb::NodeSync::Service {
+ public:
+  explicit NodeSyncService(PlcContext& plc) : rpc_(plc) {}
+  PLNG_RPC(GetSlivers, GetSliversRequest, NodeState)
+  grpc::Status WatchSlivers(grpc::ServerContext*, const pb::WatchSliversRequest*,
+                            grpc::ServerWriter<pb::NodeState>*) override;
+#undef PLNG_RPC
+
+ private:
+  RpcRunner rpc_;
+};
+
+}  // namespace plng::plc

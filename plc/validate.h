@@ -1,0 +1,41 @@
+// Input validation and canonicalisation. Each function throws ApiError
+// INVALID_ARGUMENT with a message saying what a valid value looks like.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace plng::plc {
+
+void validateLoginBase(const std::string& login_base);  // [a-z][a-z0-9]{1,19}
+void validateEmail(const std::string& email);
+void validateHostname(const std::string& hostname);
+void validatePassword(const std::string& password);       // 8..256 characters
+void validateUrl(const std::string& url, bool required);  // http(s)://...
+void validateText(const std::string& field, const std::string& value, std::size_t max_len,
+                  bool required);
+// Full slice name "<login_base>_<name>", at most 32 characters (it becomes a Linux
+// account name on nodes). Returns the login_base prefix.
+std::string validateSliceName(const std::string& name);
+void validateBootState(const std::string& boot_state);
+void validateInstantiation(const std::string& instantiation);
+void validateObjectName(const std::string& field, const std::string& name);  // [a-z0-9_.-]{1,64}
+
+struct ParsedSshKey {
+  std::string type;
+  std::string canonical;    // "<type> <base64>[ <comment>]" with whitespace normalised
+  std::string fingerprint;  // "SHA256:<base64 without padding>", as ssh-keygen -l prints
+};
+ParsedSshKey parseSshKey(const std::string& key);
+
+// Canonical CIDR ("10.1.0.0/16", "2001:db8::/32"); a bare address gets /32 or /128.
+std::string canonicalPrefix(const std::string& prefix);
+
+// Validates a tag value against its type's value_kind and returns the canonical
+// form stored and sent to nodes: int → decimal; bytes → bytes ("128M" → 134217728);
+// rate → bit/s ("10Mbit" → 10000000); bool → true|false; ports → sorted
+// "80,443,8000-8100"; capabilities → "CAP_NET_RAW,CAP_SYS_TIME"; string → as given.
+std::string canonicalTagValue(const std::string& tag, const std::string& value_kind,
+                              const std::string& value);
+
+}  // namespace plng::plc
