@@ -42,12 +42,12 @@ bool verifySignature(const PublicKey& public_key, std::string_view message,
 PublicKey publicKeyFromBytes(std::string_view bytes);
 
 enum class VerifyError {
-  kMalformed,      // body does not parse, wrong signature length, key id mismatch
-  kUnknownKey,     // key_id is not among the trusted PLC keys
-  kBadSignature,   // signature does not verify: forged or tampered
-  kRetiredKey,     // key was retired before the ticket was issued
-  kNotYetValid,    // now < not_before
-  kExpired,        // now >= not_after
+  kMalformed,     // body does not parse, wrong signature length, key id mismatch
+  kUnknownKey,    // key_id is not among the trusted PLC keys
+  kBadSignature,  // signature does not verify: forged or tampered
+  kRetiredKey,    // key was retired before the ticket was issued
+  kNotYetValid,   // now < not_before
+  kExpired,       // now >= not_after
 };
 
 const char* toString(VerifyError error);
@@ -66,7 +66,10 @@ class TicketError : public std::runtime_error {
 planetlab::v1::SignedTicket signTicket(planetlab::v1::TicketBody body,
                                        const PrivateKey& private_key);
 
-// The keys a verifier trusts, as PLC publishes them.
+// The keys a verifier trusts, as PLC publishes them. replace() throws
+// std::invalid_argument (and keeps the old set) when a key is not 32 raw bytes or
+// a key id appears twice. Const use is thread-safe; to rotate keys under
+// concurrent verifiers, build a new TrustedKeys and swap it in atomically.
 class TrustedKeys {
  public:
   TrustedKeys() = default;
