@@ -79,31 +79,27 @@ std::vector<std::string> parsePgTextArray(const pqxx::field& field) {
 
 int Database::migrate() {
   Lease lease(*this);
-  auto& c = lease.conn();
-  {
-    pqxx::work tx(c);
-    tx.exec0(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version integer PRIMARY KEY,"
-        " description text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())");
-    tx.commit();
-  }
+  // All pending migrations run in one transaction: a failure leaves the schema as
+  // it was. The advisory lock serialises plcd replicas starting together: the
+  // first migrates, the others wait and then find nothing left to do.
+  pqxx::work tx(lease.conn());
+  tx.exec("SELECT pg_advisory_xact_lock(7001)");
+  tx.exec0(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version integer PRIMARY KEY,"
+      " description text NOT NULL,"
+      " applied_at timestamptz NOT NULL DEFAULT now())");
   int current = 0;
   for (const auto& m : migrations()) {
-    pqxx::work tx(c);
-    // Serialise concurrent plcd starts on one database: the first one migrates,
-    // the others wait and then find nothing left to do.
-    tx.exec("SELECT pg_advisory_xact_lock(7001)");
     auto applied = tx.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", m.version);
     if (applied.empty()) {
       tx.exec0(m.sql);
       tx.exec_params0("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
                       m.version, m.description);
     }
-    tx.commit();
     current = m.version;
   }
+  tx.commit();
   return current;
 }
 

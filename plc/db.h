@@ -53,7 +53,7 @@ class Database {
     });
   }
 
-  // Applies every migration not yet applied, each in its own transaction, and
+  // Applies every migration not yet applied, all in one transaction, and
   // returns the schema version now in force.
   int migrate();
 
