@@ -1,0 +1,104 @@
+#include "plc_client.h"
+
+#include "errors.h"
+#include "values.h"
+
+namespace plcctl {
+
+namespace {
+
+// NodeState for a busy node and long event lists can pass gRPC's 4 MB default.
+constexpr int kMaxReceiveBytes = 64 * 1024 * 1024;
+
+std::shared_ptr<grpc::ChannelCredentials> credentialsFor(const ConnectionOptions& options) {
+  if (!options.tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  if (!options.ca_file.empty()) ssl.pem_root_certs = readFile(options.ca_file);
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
+std::string_view statusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+RpcError::RpcError(grpc::Status status, bool unreachable)
+    : std::runtime_error(std::string(statusCodeName(status.error_code())) +
+                         (status.error_message().empty() ? "" : ": " + status.error_message())),
+      status_(std::move(status)),
+      unreachable_(unreachable) {}
+
+PlcClient::PlcClient(ConnectionOptions options) : options_(std::move(options)) {
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  arguments.SetUserAgentPrefix("plcctl/" PLCCTL_VERSION);
+  channel_ = grpc::CreateCustomChannel(options_.address, credentialsFor(options_), arguments);
+  auth_ = planetlab::v1::Auth::NewStub(channel_);
+  admin_ = planetlab::v1::Admin::NewStub(channel_);
+  slice_ = planetlab::v1::Slice::NewStub(channel_);
+  node_sync_ = planetlab::v1::NodeSync::NewStub(channel_);
+}
+
+std::unique_ptr<grpc::ClientContext> PlcClient::newContext(Auth auth, bool with_deadline) const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (auth == Auth::kToken) {
+    if (options_.token.empty()) {
+      throw LocalError(
+          "not logged in: run 'plcctl login --email EMAIL', set PLCCTL_TOKEN, or pass --token");
+    }
+    context->AddMetadata("authorization", "Bearer " + options_.token);
+  }
+  if (with_deadline) context->set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  return context;
+}
+
+RpcError PlcClient::error(const grpc::Status& status) const {
+  // UNAVAILABLE (connection refused, no route, DNS failure) or a deadline
+  // spent connecting leaves the channel without a connection; the same codes
+  // from a connected channel are PLC's own answer.
+  const grpc::StatusCode code = status.error_code();
+  const bool unreachable =
+      (code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED) &&
+      channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY;
+  return RpcError(status, unreachable);
+}
+
+}  // namespace plcctl

@@ -1,0 +1,39 @@
+// How each PLC message is shown to people: its list-table columns and its
+// detail lines (JSON output needs no view).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "output.h"
+#include "plc.pb.h"
+#include "ticket.pb.h"
+
+namespace plcctl {
+
+namespace v1 = planetlab::v1;
+
+View<v1::Site> siteView();
+View<v1::Organization> organizationView();
+View<v1::Person> personView();
+View<v1::Key> keyView();
+View<v1::Node> nodeView();
+View<v1::NodeGroup> nodeGroupView();
+View<v1::TagType> tagTypeView();
+View<v1::BlacklistEntry> blacklistView();
+View<v1::PlcPublicKey> plcKeyView(std::string signing_key_id);
+View<v1::ApiToken> apiTokenView();
+View<v1::SliceInfo> sliceView();
+View<v1::SliceTag> sliceTagView();
+View<v1::Event> eventView();
+View<v1::WhoAmIResponse> whoAmIView(std::string plc_address);
+View<v1::TicketBody> ticketBodyView();
+View<v1::NodeState> nodeStateView();
+View<v1::SliverSpec> sliverView();
+
+// "pi@princeton", or "admin" for a grant without a site.
+std::string roleText(const v1::RoleGrant& grant);
+// The PLC-style key id of a raw Ed25519 public key, or why there is none.
+std::string nodeKeyId(std::string_view raw_public_key);
+
+}  // namespace plcctl
