@@ -1,0 +1,508 @@
+#include "pg_instance.h"
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "child_process.h"
+
+namespace plng::test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kServerUser = "postgres";
+
+bool isExecutable(const fs::path& p) { return ::access(p.c_str(), X_OK) == 0; }
+
+std::optional<RunAs> serverIdentity(std::string* whyNot) {
+  if (::geteuid() != 0) return std::nullopt;
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(kServerUser, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    if (whyNot) {
+      *whyNot = std::string(
+                    "running as root, and PostgreSQL refuses to run as root, but there "
+                    "is no '") +
+                kServerUser + "' user to run it as (install the postgresql package)";
+    }
+    return std::nullopt;
+  }
+  return RunAs{pw.pw_uid, pw.pw_gid};
+}
+
+// Whether `user` may traverse every directory above `dir` (it must reach its data
+// directory; /root, for one, is closed to it). Supplementary groups are ignored.
+std::optional<fs::path> unreachableAncestor(const fs::path& dir, const RunAs& user) {
+  for (fs::path p = fs::absolute(dir).parent_path();; p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      const bool searchable = (st.st_uid == user.uid && (st.st_mode & S_IXUSR)) ||
+                              (st.st_gid == user.gid && (st.st_mode & S_IXGRP)) ||
+                              (st.st_mode & S_IXOTH);
+      if (!searchable) return p;
+    }
+    if (p == p.root_path()) return std::nullopt;
+  }
+}
+
+// libpq conninfo value, quoted when it needs to be.
+std::string conninfoValue(std::string_view value) {
+  const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  if (plain) return std::string(value);
+  std::string quoted = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "'";
+}
+
+struct PgConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct PgResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgConnPtr = std::unique_ptr<PGconn, PgConnDeleter>;
+using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
+
+void ignoreNotice(void* /*arg*/, const char* /*message*/) {}
+
+PgConnPtr connectOrThrow(const std::string& conninfo) {
+  PgConnPtr conn(PQconnectdb(conninfo.c_str()));
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error("cannot connect to PostgreSQL (" + conninfo +
+                             "): " + (conn ? PQerrorMessage(conn.get()) : "out of memory"));
+  }
+  // libpq prints NOTICEs ("database ... does not exist, skipping") to stderr.
+  PQsetNoticeProcessor(conn.get(), ignoreNotice, nullptr);
+  return conn;
+}
+
+void checkResult(PGconn* conn, const PgResultPtr& result, std::string_view what) {
+  const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    throw std::runtime_error(std::string(what) + ": " + PQerrorMessage(conn));
+  }
+}
+
+std::string quoteIdentifier(PGconn* conn, std::string_view name) {
+  char* escaped = PQescapeIdentifier(conn, name.data(), name.size());
+  if (escaped == nullptr) {
+    throw std::runtime_error("invalid identifier '" + std::string(name) +
+                             "': " + PQerrorMessage(conn));
+  }
+  std::string result(escaped);
+  PQfreemem(escaped);
+  return result;
+}
+
+std::string readFrom(const fs::path& path, std::uintmax_t offset) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const auto start = std::min(static_cast<std::streamoff>(offset), size);
+  std::string text(static_cast<std::size_t>(size - start), '\0');
+  in.seekg(start);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
+std::uintmax_t sizeOr0(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+}  // namespace
+
+std::optional<PostgresBinaries> findPostgresBinaries(std::string* whyNot) {
+  auto complete = [](PostgresBinaries b) -> std::optional<PostgresBinaries> {
+    b.initdb = b.binDir / "initdb";
+    b.postgres = b.binDir / "postgres";
+    if (isExecutable(b.initdb) && isExecutable(b.postgres)) return b;
+    return std::nullopt;
+  };
+  if (const char* env = std::getenv("PLNG_PG_BINDIR"); env != nullptr && *env != '\0') {
+    if (auto b = complete(PostgresBinaries{0, env, {}, {}})) return b;
+    if (whyNot) *whyNot = std::string("PLNG_PG_BINDIR=") + env + " has no initdb and postgres";
+    return std::nullopt;
+  }
+  const fs::path root = "/usr/lib/postgresql";
+  std::optional<PostgresBinaries> best;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    char* end = nullptr;
+    const long version = std::strtol(name.c_str(), &end, 10);
+    if (end == name.c_str() || *end != '\0') continue;
+    auto b = complete(PostgresBinaries{static_cast<int>(version), entry.path() / "bin", {}, {}});
+    if (b && (!best || b->majorVersion > best->majorVersion)) best = b;
+  }
+  if (!best && whyNot) {
+    *whyNot = "no PostgreSQL server binaries (initdb, postgres) under " + root.string() +
+              "/<version>/bin (install the postgresql package, or set PLNG_PG_BINDIR)";
+  }
+  return best;
+}
+
+std::optional<std::string> postgresUnavailableReason() {
+  std::string why;
+  if (!findPostgresBinaries(&why)) return why;
+  if (::geteuid() == 0 && !serverIdentity(&why)) return why;
+  return std::nullopt;
+}
+
+struct PgInstance::State {
+  PostgresBinaries binaries;
+  std::optional<RunAs> runAs;
+  fs::path dir;
+  bool temporary = false;
+  int port = 0;
+  std::chrono::seconds startTimeout{};
+  std::vector<std::string> env;
+  ChildProcess postmaster;
+
+  fs::path dataDir() const { return dir / "data"; }
+  fs::path logPath() const { return dir / "server.log"; }
+
+  std::string adminConninfo(std::string_view dbname) const {
+    return "host=127.0.0.1 port=" + std::to_string(port) + " user=" + kSuperuser +
+           " dbname=" + conninfoValue(dbname) + " connect_timeout=10";
+  }
+
+  UniqueFd openLog() const {
+    UniqueFd fd(::open(logPath().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!fd) throw std::system_error(errno, std::generic_category(), "open " + logPath().string());
+    return fd;
+  }
+
+  ChildProcess spawnServerTool(std::vector<std::string> argv, int outputFd,
+                               int parentDeathSignal) const {
+    SpawnOptions options;
+    options.argv = std::move(argv);
+    options.env = env;
+    options.outputFd = outputFd;
+    options.runAs = runAs;
+    options.workingDir = dir;  // the server user may not enter the caller's cwd
+    options.parentDeathSignal = parentDeathSignal;
+    return ChildProcess::spawn(options);
+  }
+
+  void prepareDirectory(const fs::path& requested) {
+    if (requested.empty()) {
+      std::string pattern = (processScratchDir() / "pg-XXXXXX").string();
+      if (::mkdtemp(pattern.data()) == nullptr) {
+        throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
+      }
+      dir = pattern;
+      temporary = true;
+    } else {
+      dir = fs::absolute(requested);
+      fs::create_directories(dir);
+    }
+    if (runAs) {
+      if (auto blocked = unreachableAncestor(dir, *runAs)) {
+        throw std::runtime_error("the '" + std::string(kServerUser) + "' user cannot reach " +
+                                 dir.string() + ": " + blocked->string() +
+                                 " is not searchable by it");
+      }
+      if (::chown(dir.c_str(), runAs->uid, runAs->gid) != 0) {
+        throw std::system_error(errno, std::generic_category(), "chown " + dir.string());
+      }
+    }
+  }
+
+  // Runs a server tool to completion with its output appended to `log`; throws with
+  // that output if it fails.
+  void runServerTool(std::vector<std::string> argv, const fs::path& workingDir,
+                     const fs::path& log) const {
+    const std::uintmax_t logStart = sizeOr0(log);
+    UniqueFd logFd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!logFd) throw std::system_error(errno, std::generic_category(), "open " + log.string());
+    SpawnOptions options;
+    options.argv = std::move(argv);
+    options.env = env;
+    options.outputFd = logFd.get();
+    options.runAs = runAs;
+    options.workingDir = workingDir;
+    options.parentDeathSignal = SIGKILL;
+    ChildProcess child = ChildProcess::spawn(options);
+    const std::string what = fs::path(options.argv[0]).filename().string();
+    auto status = child.waitFor(120s);
+    if (!status) {
+      child.terminate(SIGKILL, 0s);
+      throw std::runtime_error(what + " did not finish in 120 s; output:\n" +
+                               readFrom(log, logStart));
+    }
+    if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      throw std::runtime_error(what + " " + describeWaitStatus(*status) + "; output:\n" +
+                               readFrom(log, logStart));
+    }
+  }
+
+  // initdb runs once per process and server version; every later cluster is a copy
+  // of that template: initdb costs seconds of CPU, copying its result milliseconds.
+  fs::path templateCluster() const {
+    static std::mutex mutex;
+    static std::map<fs::path, fs::path> templates;  // initdb binary -> template PGDATA
+    std::lock_guard lock(mutex);
+    if (auto it = templates.find(binaries.initdb); it != templates.end()) return it->second;
+
+    std::string pattern = (processScratchDir() / "template-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
+    }
+    const fs::path templateDir = pattern;
+    if (runAs && ::chown(templateDir.c_str(), runAs->uid, runAs->gid) != 0) {
+      throw std::system_error(errno, std::generic_category(), "chown " + templateDir.string());
+    }
+    const fs::path data = templateDir / "data";
+    runServerTool({binaries.initdb.string(), "--pgdata=" + data.string(),
+                   std::string("--username=") + kSuperuser, "--auth=trust", "--encoding=UTF8",
+                   "--locale=C", "--no-sync"},
+                  templateDir, templateDir / "initdb.log");
+    templates.emplace(binaries.initdb, data);
+    return data;
+  }
+
+  void initdb() {
+    // `cp -a` as the server user: the copy must belong to it, with PGDATA's modes.
+    runServerTool({"/bin/cp", "-a", "--", templateCluster().string(), dataDir().string()}, dir,
+                  logPath());
+  }
+
+  std::vector<std::string> postgresArgv() const {
+    const std::string data = dataDir().string();
+    // A unix socket path must fit sockaddr_un.sun_path; TCP alone suffices for us.
+    const std::string socketPath = data + "/.s.PGSQL." + std::to_string(port);
+    const bool socketFits = socketPath.size() < sizeof(sockaddr_un{}.sun_path);
+    return {binaries.postgres.string(),
+            "-D",
+            data,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "port=" + std::to_string(port),
+            "-c",
+            "unix_socket_directories=" + (socketFits ? data : std::string()),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=128MB",
+            "-c",
+            "logging_collector=off"};
+  }
+
+  enum class Outcome { kReady, kDied, kTimedOut };
+
+  // Whether our postmaster says it is ready, as pg_ctl -w checks it: postmaster.pid
+  // names its pid on line 1 and "ready" on line 8. A mere PQping could reach another
+  // server that holds the port while ours fails to bind.
+  bool postmasterReady() const {
+    std::ifstream in(dataDir() / "postmaster.pid");
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (n == 1 && line != std::to_string(postmaster.pid())) return false;
+      if (n == 8) return line.starts_with("ready");
+    }
+    return false;
+  }
+
+  Outcome waitUntilReady() {
+    const std::string conninfo = adminConninfo("postgres");
+    const auto deadline = std::chrono::steady_clock::now() + startTimeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!postmaster.running()) return Outcome::kDied;
+      if (postmasterReady() && PQping(conninfo.c_str()) == PQPING_OK) return Outcome::kReady;
+      std::this_thread::sleep_for(20ms);
+    }
+    return Outcome::kTimedOut;
+  }
+
+  // Starts the postmaster and waits until it accepts connections. With
+  // `mayChangePort`, a port taken since it was picked is replaced by another.
+  void startServer(bool mayChangePort) {
+    if (postmaster.valid() && postmaster.running()) {
+      throw std::logic_error("PgInstance::start: the server is already running");
+    }
+    for (int attempt = 1;; ++attempt) {
+      const std::uintmax_t logStart = sizeOr0(logPath());
+      {
+        UniqueFd log = openLog();
+        // Commits are not flushed at once (synchronous_commit=off): a kept directory
+        // gets a fast shutdown, which writes them, if we die.
+        postmaster = spawnServerTool(postgresArgv(), log.get(), temporary ? SIGQUIT : SIGINT);
+      }
+      const Outcome outcome = waitUntilReady();
+      if (outcome == Outcome::kReady) return;
+
+      std::string reason;
+      if (outcome == Outcome::kDied) {
+        reason = "postgres " + describeWaitStatus(*postmaster.exitStatus());
+        const std::string output = readFrom(logPath(), logStart);
+        if (mayChangePort && attempt < 5 && output.find("could not bind") != std::string::npos) {
+          port = pickFreePort();
+          continue;
+        }
+      } else {
+        reason = "postgres did not accept connections within " +
+                 std::to_string(startTimeout.count()) + " s";
+        postmaster.terminate(SIGQUIT, 5s);
+      }
+      throw std::runtime_error("PostgreSQL failed to start on 127.0.0.1:" + std::to_string(port) +
+                               " (" + reason + "); log " + logPath().string() + ":\n" +
+                               fileTail(logPath()));
+    }
+  }
+
+  void stopServer(int sig, std::chrono::milliseconds grace) {
+    if (!postmaster.valid() || !postmaster.running()) return;
+    postmaster.signal(sig);
+    if (postmaster.waitFor(grace)) return;
+    // Fast shutdown stalled: fall back to immediate, then to SIGKILL.
+    postmaster.terminate(SIGQUIT, 10s);
+  }
+
+  void ensureDatabase(std::string_view name) {
+    PgConnPtr conn = connectOrThrow(adminConninfo("postgres"));
+    const std::string nameStr(name);
+    const char* params[] = {nameStr.c_str()};
+    PgResultPtr exists(PQexecParams(conn.get(), "SELECT 1 FROM pg_database WHERE datname = $1", 1,
+                                    nullptr, params, nullptr, nullptr, 0));
+    checkResult(conn.get(), exists, "look up database " + nameStr);
+    if (PQntuples(exists.get()) > 0) return;
+    PgResultPtr created(
+        PQexec(conn.get(), ("CREATE DATABASE " + quoteIdentifier(conn.get(), name)).c_str()));
+    checkResult(conn.get(), created, "create database " + nameStr);
+  }
+};
+
+PgInstance::PgInstance() : PgInstance(Options{}) {}
+
+PgInstance::PgInstance(Options options) : state_(std::make_unique<State>()) {
+  std::string why;
+  auto binaries = findPostgresBinaries(&why);
+  if (!binaries) throw std::runtime_error(why);
+  State& s = *state_;
+  s.binaries = *binaries;
+  s.runAs = serverIdentity(&why);
+  if (::geteuid() == 0 && !s.runAs) throw std::runtime_error(why);
+  s.startTimeout = options.startTimeout;
+  // Keep libpq variables of the caller (PGHOST, PGOPTIONS...) away from the server
+  // tools, and their messages in English so the harness can read the log.
+  s.env = currentEnvironment({"PG", "LC_", "LANG"});
+  s.env.emplace_back("LC_ALL=C");
+
+  try {
+    s.prepareDirectory(options.dir);
+    if (!fs::exists(s.dataDir() / "PG_VERSION")) s.initdb();
+    s.port = options.port != 0 ? options.port : pickFreePort();
+    s.startServer(/*mayChangePort=*/options.port == 0);
+    s.ensureDatabase(kDefaultDatabase);
+  } catch (...) {
+    s.stopServer(s.temporary ? SIGQUIT : SIGINT, 10s);
+    if (s.temporary) {
+      std::error_code ec;
+      fs::remove_all(s.dir, ec);
+    }
+    throw;
+  }
+}
+
+PgInstance::~PgInstance() {
+  if (!state_) return;
+  // Immediate shutdown loses commits not yet flushed (synchronous_commit=off): fine
+  // for a directory about to be removed, not for a kept one.
+  if (!state_->temporary) {
+    state_->stopServer(SIGINT, 60s);
+    return;
+  }
+  state_->stopServer(SIGQUIT, 10s);
+  std::error_code ec;
+  fs::remove_all(state_->dir, ec);
+}
+
+PgInstance::PgInstance(PgInstance&&) noexcept = default;
+
+PgInstance& PgInstance::operator=(PgInstance&& other) noexcept {
+  if (this != &other) {
+    PgInstance discard(std::move(*this));
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+int PgInstance::port() const { return state_->port; }
+const fs::path& PgInstance::dir() const { return state_->dir; }
+fs::path PgInstance::dataDir() const { return state_->dataDir(); }
+fs::path PgInstance::logPath() const { return state_->logPath(); }
+
+std::string PgInstance::connectionString(std::string_view dbname) const {
+  return "host=127.0.0.1 port=" + std::to_string(state_->port) + " user=" + kSuperuser +
+         " dbname=" + conninfoValue(dbname);
+}
+
+void PgInstance::createDatabase(std::string_view name) {
+  PgConnPtr conn = connectOrThrow(state_->adminConninfo("postgres"));
+  PgResultPtr result(
+      PQexec(conn.get(), ("CREATE DATABASE " + quoteIdentifier(conn.get(), name)).c_str()));
+  checkResult(conn.get(), result, "create database " + std::string(name));
+}
+
+void PgInstance::dropDatabase(std::string_view name) {
+  PgConnPtr conn = connectOrThrow(state_->adminConninfo("postgres"));
+  PgResultPtr result(PQexec(
+      conn.get(),
+      ("DROP DATABASE IF EXISTS " + quoteIdentifier(conn.get(), name) + " WITH (FORCE)").c_str()));
+  checkResult(conn.get(), result, "drop database " + std::string(name));
+}
+
+void PgInstance::execute(std::string_view sql, std::string_view dbname) {
+  PgConnPtr conn = connectOrThrow(state_->adminConninfo(dbname));
+  PgResultPtr result(PQexec(conn.get(), std::string(sql).c_str()));
+  checkResult(conn.get(), result, "execute SQL");
+}
+
+void PgInstance::stop() { state_->stopServer(SIGINT, 60s); }
+
+void PgInstance::start() { state_->startServer(/*mayChangePort=*/false); }
+
+bool PgInstance::running() { return state_->postmaster.running(); }
+
+std::string PgInstance::logTail(std::size_t maxBytes) const {
+  return fileTail(state_->logPath(), maxBytes);
+}
+
+}  // namespace plng::test

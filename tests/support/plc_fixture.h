@@ -1,0 +1,80 @@
+// Shared fixture for PLC integration tests (Catch2).
+//
+//   TEST_CASE_METHOD(plng::test::PlcFixture, "admins add sites", "[plc][pg]") {
+//     auto [status, site] = admin().call(&planetlab::v1::Admin::Stub::AddSite, request);
+//     REQUIRE_OK(status);
+//   }
+//
+// One PostgreSQL server per test binary (started on first use, stopped at exit);
+// each fixture gets a fresh database, its own plcd and an admin account. If this
+// machine has no PostgreSQL, the binary prints "SKIP: <reason>" and exits with
+// kSkipExitCode, which the ctest entry declares as SKIP_RETURN_CODE.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "pg_instance.h"
+#include "plc_client.h"
+#include "plcd_process.h"
+
+namespace plng::test {
+
+// The top-level CMake's PLNG_SKIP_CODE.
+inline constexpr int kSkipExitCode = 77;
+
+// Prints "SKIP: <reason>" and exits the test binary with kSkipExitCode.
+[[noreturn]] void skipTest(std::string_view reason);
+
+// Skips the test binary when PostgreSQL cannot run here.
+void skipUnlessPostgres();
+
+// The test binary's PostgreSQL server, started on first call (skipping the binary
+// if PostgreSQL is missing) and stopped at exit. Call it from the main thread.
+PgInstance& sharedPostgres();
+
+// A database name unique within this machine's test runs: <prefix>_<pid>_<n>.
+std::string uniqueDatabaseName(std::string_view prefix = "plc_test");
+
+// The plcd binary under test: $PLNG_PLCD_PATH if set, else the plcd target the
+// test-support library was built with. Throws if neither exists.
+std::filesystem::path defaultPlcdPath();
+
+class PlcFixture {
+ public:
+  static constexpr const char* kAdminEmail = "admin@plc.test";
+  static constexpr const char* kAdminPassword = "admin-password-0";
+
+  // Fresh database on sharedPostgres(), plcd serving it, admin created and logged in.
+  PlcFixture();
+  explicit PlcFixture(std::filesystem::path plcdPath);
+  ~PlcFixture();  // stops plcd, drops the database
+  PlcFixture(const PlcFixture&) = delete;
+  PlcFixture& operator=(const PlcFixture&) = delete;
+
+  PgInstance& pg() const { return *pg_; }
+  const std::string& databaseName() const { return database_; }
+  std::string connectionString() const { return pg_->connectionString(database_); }
+  const std::filesystem::path& plcdPath() const { return plcdPath_; }
+  PlcdProcess& plcd() { return plcd_; }
+
+  // Logged in as kAdminEmail.
+  PlcClient& admin() { return admin_; }
+  // A client of plcd() without a token.
+  PlcClient anonymous() const { return PlcClient(plcd_.channel()); }
+  // A client of plcd() logged in as `email`; throws if the login fails.
+  PlcClient loginAs(const std::string& email, const std::string& password) const;
+
+  // Another plcd replica on the same database (plcd is stateless).
+  PlcdProcess startReplica() const;
+
+ private:
+  PgInstance* pg_;
+  std::filesystem::path plcdPath_;
+  std::string database_;
+  PlcdProcess plcd_;
+  PlcClient admin_;
+};
+
+}  // namespace plng::test
