@@ -33,6 +33,8 @@ class ChangeBus {
   // Advances the generation (used after local changes, and by tests).
   void signal();
   bool listening() const { return listening_; }
+  // True once stop() was called: long waits (WatchSlivers) should end.
+  bool stopping() const { return stopping_; }
 
  private:
   void run();

@@ -1,15 +1,136 @@
+// NodeSync: a node's full desired state, on request (GetSlivers) and as a stream
+// that carries a new state whenever anything affecting the node changes
+// (WatchSlivers), through whichever plcd made the change: every commit NOTIFYs,
+// and each plcd's ChangeBus wakes its streams.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+#include "change_bus.h"
+#include "errors.h"
+#include "lookup.h"
+#include "node_state.h"
 #include "services.h"
 
 namespace plng::plc {
 
-grpc::Status NodeSyncService::GetSlivers(grpc::ServerContext*, const pb::GetSliversRequest*,
-                                         pb::NodeState*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "GetSlivers is not implemented yet");
+namespace {
+
+// How often a stream looks whether its client went away while nothing changes.
+constexpr auto kCancelPoll = std::chrono::milliseconds(500);
+
+struct NodeTarget {
+  std::int64_t node_id = 0;
+  std::string hostname;
+};
+
+bool sameHost(const std::string& a, const std::string& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
 }
 
-grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext*, const pb::WatchSliversRequest*,
-                                           grpc::ServerWriter<pb::NodeState>*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "WatchSlivers is not implemented yet");
+// A node reads its own state; an admin may read any node's.
+NodeTarget authoriseTarget(const Call& call, pqxx::transaction_base& tx,
+                           const std::string& requested) {
+  const auto& c = call.caller();
+  if (c.isNode()) {
+    if (!requested.empty() && !sameHost(requested, c.hostname)) {
+      permissionDenied(std::string(call.method()) + ": node " + c.hostname +
+                       " may read only its own state, not " + requested + "'s");
+    }
+    return NodeTarget{c.node_id, c.hostname};
+  }
+  if (c.admin) {
+    if (requested.empty()) invalidArgument("hostname is required when an admin asks");
+    auto node = findNode(tx, requested);
+    return NodeTarget{node.node_id, node.hostname};
+  }
+  permissionDenied(std::string(call.method()) + " is for nodes (their own state) and admins; " +
+                   c.describe() + " is neither");
+}
+
+// One snapshot: the version matches the content.
+pb::NodeState readState(Call& call, const std::string& requested) {
+  return call.plc.db.read([&](pqxx::transaction_base& tx) {
+    auto target = authoriseTarget(call, tx, requested);
+    return nodeState(tx, call.plc.keys, target.node_id, target.hostname);
+  });
+}
+
+// Last contact is bookkeeping, not state nodes act on: no version bump.
+void touchLastContact(Call& call) {
+  if (!call.caller().isNode()) return;
+  try {
+    call.plc.db.write([&](pqxx::work& tx) {
+      tx.exec_params0("UPDATE nodes SET last_contact = now() WHERE node_id = $1",
+                      call.caller().node_id);
+    });
+  } catch (const std::exception& e) {
+    spdlog::warn("could not record last contact of node {}: {}", call.caller().hostname, e.what());
+  }
+}
+
+}  // namespace
+
+grpc::Status NodeSyncService::GetSlivers(grpc::ServerContext* ctx, const pb::GetSliversRequest* req,
+                                         pb::NodeState* resp) {
+  return rpc_.query(ctx, "GetSlivers", [&](Call& call) {
+    *resp = readState(call, req->hostname());
+    touchLastContact(call);
+  });
+}
+
+grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext* ctx,
+                                           const pb::WatchSliversRequest* req,
+                                           grpc::ServerWriter<pb::NodeState>* writer) {
+  auto& plc = rpc_.plc();
+  // Taken before the first snapshot: a change committed after that snapshot
+  // advances the generation and so is never missed.
+  auto generation = plc.bus.generation();
+  pb::NodeState state;
+  // Each (re)computation goes through RpcRunner: the token is checked again (a
+  // deleted node or revoked session ends the stream) and errors map as usual.
+  auto compute = [&] {
+    return rpc_.query(ctx, "WatchSlivers",
+                      [&](Call& call) { state = readState(call, req->hostname()); });
+  };
+  auto status = rpc_.query(ctx, "WatchSlivers", [&](Call& call) {
+    state = readState(call, req->hostname());
+    touchLastContact(call);
+  });
+  if (!status.ok()) return status;
+  if (state.version() > req->since_version() && !writer->Write(state)) return grpc::Status::OK;
+  auto sent = nodeStateContent(state);
+  // Versions a stream sends rise strictly from the state it started with (the
+  // client's since_version only decides whether that first state is sent).
+  auto sent_version = state.version();
+
+  const auto recheck = std::chrono::seconds(std::max(1, plc.config.watch_recheck_s));
+  auto next_recheck = std::chrono::steady_clock::now() + recheck;
+  while (true) {
+    auto now_generation = plc.bus.waitForChange(generation, kCancelPoll);
+    if (ctx->IsCancelled() || plc.bus.stopping()) break;
+    // Slices expire without any commit, so the state is recomputed now and then
+    // even when nothing was notified.
+    if (now_generation == generation && std::chrono::steady_clock::now() < next_recheck) continue;
+    generation = now_generation;
+    next_recheck = std::chrono::steady_clock::now() + recheck;
+    status = compute();
+    if (!status.ok()) return status;
+    auto content = nodeStateContent(state);
+    if (content == sent) continue;
+    // Content changed without a newer version: a slice expired and ExpirySweeper
+    // has not announced it yet. Its version bump wakes this loop again shortly.
+    if (state.version() <= sent_version) continue;
+    if (!writer->Write(state)) break;
+    sent = std::move(content);
+    sent_version = state.version();
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace plng::plc

@@ -1,70 +1,654 @@
+// Slice: slices, their members, nodes and tags, and the tickets PLC signs for
+// them. PlanetLab's rules: a site's PI owns its slices (named after the site's
+// login_base), members may renew them, add nodes and set user-level tags, and
+// admins may do anything.
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <ctime>
+#include <optional>
+#include <set>
+
+#include "errors.h"
+#include "lookup.h"
+#include "node_state.h"
+#include "plc_keys.h"
 #include "services.h"
+#include "validate.h"
 
 namespace plng::plc {
 
-grpc::Status SliceService::AddSlice(grpc::ServerContext*, const pb::AddSliceRequest*,
-                                    pb::SliceInfo*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "AddSlice is not implemented yet");
+namespace {
+
+constexpr std::size_t kMaxDescription = 2048;
+constexpr const char* kDefaultInstantiation = "plc-instantiated";
+
+std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// "2026-11-23 04:45:26 UTC"
+std::string utcTime(std::int64_t t) {
+  auto tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
 }
 
-grpc::Status SliceService::GetSlices(grpc::ServerContext*, const pb::GetSlicesRequest*,
-                                     pb::GetSlicesResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "GetSlices is not implemented yet");
+// Which slices GetSlices (and every method answering with a SliceInfo) reads.
+struct SliceFilter {
+  std::int64_t slice_id = 0;  // 0 = any
+  std::vector<std::string> names;
+  std::string login_base;
+  std::string member;
+  std::string hostname;
+  bool include_deleted = false;
+};
+
+// One statement whatever the number of slices: members and nodes come as arrays
+// from correlated subqueries over their primary-key indexes.
+std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFilter& f) {
+  auto rows = tx.exec_params(
+      "SELECT sl.slice_id, sl.name, s.login_base, sl.description, sl.url, sl.instantiation,"
+      " extract(epoch FROM sl.created_at)::bigint, extract(epoch FROM sl.expires_at)::bigint,"
+      " sl.max_nodes, sl.xid, coalesce(extract(epoch FROM sl.deleted_at)::bigint, 0),"
+      " coalesce(c.email, ''),"
+      " ARRAY(SELECT p.email FROM slice_members m JOIN persons p USING (person_id)"
+      "        WHERE m.slice_id = sl.slice_id AND p.deleted_at IS NULL ORDER BY p.email),"
+      " ARRAY(SELECT n.hostname FROM slice_nodes sn JOIN nodes n USING (node_id)"
+      "        WHERE sn.slice_id = sl.slice_id AND n.deleted_at IS NULL ORDER BY n.hostname)"
+      " FROM slices sl JOIN sites s USING (site_id)"
+      " LEFT JOIN persons c ON c.person_id = sl.creator_id"
+      " WHERE ($1 OR sl.deleted_at IS NULL)"
+      " AND ($2::bigint = 0 OR sl.slice_id = $2::bigint)"
+      " AND (cardinality($3::text[]) = 0 OR sl.name = ANY($3::text[]))"
+      " AND ($4 = '' OR s.login_base = $4)"
+      " AND ($5 = '' OR EXISTS (SELECT 1 FROM slice_members m JOIN persons p USING (person_id)"
+      "      WHERE m.slice_id = sl.slice_id AND lower(p.email) = lower($5)"
+      "      AND p.deleted_at IS NULL))"
+      " AND ($6 = '' OR EXISTS (SELECT 1 FROM slice_nodes sn JOIN nodes n USING (node_id)"
+      "      WHERE sn.slice_id = sl.slice_id AND lower(n.hostname) = lower($6)"
+      "      AND n.deleted_at IS NULL))"
+      " ORDER BY sl.name, sl.slice_id",
+      f.include_deleted, f.slice_id, pgTextArray(f.names), f.login_base, f.member, f.hostname);
+  std::vector<pb::SliceInfo> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    pb::SliceInfo s;
+    s.set_slice_id(r[0].as<std::int64_t>());
+    s.set_name(r[1].as<std::string>());
+    s.set_login_base(r[2].as<std::string>());
+    s.set_description(r[3].as<std::string>());
+    s.set_url(r[4].as<std::string>());
+    s.set_instantiation(r[5].as<std::string>());
+    s.set_created_at(r[6].as<std::int64_t>());
+    s.set_expires_at(r[7].as<std::int64_t>());
+    s.set_max_nodes(r[8].as<int>());
+    s.set_xid(r[9].as<std::uint32_t>());
+    s.set_deleted_at(r[10].as<std::int64_t>());
+    s.set_creator(r[11].as<std::string>());
+    for (auto& e : parsePgTextArray(r[12])) s.add_members(std::move(e));
+    for (auto& h : parsePgTextArray(r[13])) s.add_nodes(std::move(h));
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
-grpc::Status SliceService::UpdateSlice(grpc::ServerContext*, const pb::UpdateSliceRequest*,
-                                       pb::SliceInfo*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "UpdateSlice is not implemented yet");
+pb::SliceInfo loadSlice(pqxx::transaction_base& tx, std::int64_t slice_id) {
+  SliceFilter f;
+  f.slice_id = slice_id;
+  f.include_deleted = true;
+  auto slices = loadSlices(tx, f);
+  if (slices.empty()) notFound("slice " + std::to_string(slice_id) + " vanished");
+  return std::move(slices.front());
 }
 
-grpc::Status SliceService::RenewSlice(grpc::ServerContext*, const pb::RenewSliceRequest*,
-                                      pb::SliceInfo*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "RenewSlice is not implemented yet");
+bool isMember(pqxx::transaction_base& tx, std::int64_t slice_id, std::int64_t person_id) {
+  return !tx.exec_params("SELECT 1 FROM slice_members WHERE slice_id = $1 AND person_id = $2",
+                         slice_id, person_id)
+              .empty();
 }
 
-grpc::Status SliceService::DeleteSlice(grpc::ServerContext*, const pb::DeleteSliceRequest*,
+// The caller's standing for a slice, strongest first: admin, PI of the slice's
+// site, member (rank "user"); nullopt for none of these.
+std::optional<Role> standingFor(const Call& call, pqxx::transaction_base& tx,
+                                const SliceRef& slice) {
+  const auto& c = call.caller();
+  if (c.admin) return Role::kAdmin;
+  if (!c.isPerson()) return std::nullopt;
+  if (c.isPiOf(slice.site_id)) return Role::kPi;
+  if (isMember(tx, slice.slice_id, c.person_id)) return Role::kUser;
+  return std::nullopt;
+}
+
+// Admin, PI of the slice's site, or member of the slice; records the role used.
+Role requireSliceStanding(Call& call, pqxx::transaction_base& tx, const SliceRef& slice) {
+  auto standing = standingFor(call, tx, slice);
+  if (!standing) {
+    permissionDenied(std::string(call.method()) + " requires role pi at site " + slice.login_base +
+                     " or membership of slice " + slice.name + " (or admin); " +
+                     call.caller().describe() + " has neither");
+  }
+  call.usedRole(toString(*standing));
+  return *standing;
+}
+
+// Admin or PI of the slice's site; records the role used.
+void requireSlicePi(Call& call, const SliceRef& slice) {
+  call.requireRoleAt(slice.site_id, slice.login_base, {Role::kPi});
+  call.usedRole(call.caller().admin ? "admin" : "pi");
+}
+
+void requireNames(const char* what, const google::protobuf::RepeatedPtrField<std::string>& names) {
+  if (names.empty()) invalidArgument(std::string("give at least one ") + what);
+}
+
+// Tag types a slice may carry: category "slice", "slice/rspec", "slice/config", ...
+void requireSliceCategory(const TagTypeRef& type) {
+  if (type.category.rfind("slice", 0) != 0) {
+    invalidArgument("tag " + type.name + " is not a slice tag (its category is '" + type.category +
+                    "'); plcctl tagtype list shows slice tags");
+  }
+}
+
+void requireTagRank(const char* verb, Role standing, const TagTypeRef& type, const Call& call) {
+  auto needed = parseRole(type.min_role).value_or(Role::kAdmin);
+  if (standing < needed) {
+    permissionDenied(std::string(verb) + " tag " + type.name + " requires role " + type.min_role +
+                     "; " + call.caller().describe() + " acts as " + toString(standing) +
+                     " for this slice");
+  }
+}
+
+std::string randomTicketId() {
+  unsigned char id[16];
+  if (RAND_bytes(id, sizeof id) != 1) throw std::runtime_error("RAND_bytes failed");
+  return toHex(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+}
+
+}  // namespace
+
+grpc::Status SliceService::AddSlice(grpc::ServerContext* ctx, const pb::AddSliceRequest* req,
+                                    pb::SliceInfo* resp) {
+  return rpc_.mutate(ctx, "AddSlice", *req, [&](Call& call) {
+    auto login_base = validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    validateText("description", req->description(), kMaxDescription, false);
+    validateUrl(req->url(), false);
+    std::string instantiation =
+        req->instantiation().empty() ? kDefaultInstantiation : req->instantiation();
+    validateInstantiation(instantiation);
+    const auto& config = call.plc.config;
+    int max_nodes = req->has_max_nodes() ? req->max_nodes() : config.default_max_nodes;
+    if (max_nodes < 0) invalidArgument("max_nodes must be 0 or more");
+
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      // The lock serialises slice creation per site, so the quota holds at commit.
+      auto site = findSite(tx, login_base, /*for_update=*/true);
+      call.requireRoleAt(site.site_id, site.login_base, {Role::kPi});
+      call.usedRole(call.caller().admin ? "admin" : "pi");
+      if (max_nodes > config.default_max_nodes && !call.caller().admin) {
+        permissionDenied("max_nodes above " + std::to_string(config.default_max_nodes) +
+                         " requires role admin");
+      }
+      if (!site.enabled) {
+        failedPrecondition("site " + site.login_base +
+                           " is disabled; an admin must enable it before it can create slices");
+      }
+      if (!tx.exec_params("SELECT 1 FROM slices WHERE name = $1 AND deleted_at IS NULL",
+                          req->name())
+               .empty()) {
+        alreadyExists("slice " + req->name() + " already exists");
+      }
+      auto count =
+          tx.exec_params1("SELECT count(*) FROM slices WHERE site_id = $1 AND deleted_at IS NULL",
+                          site.site_id)[0]
+              .as<int>();
+      if (count >= site.max_slices) {
+        resourceExhausted("site " + site.login_base + " has " + std::to_string(count) + " of " +
+                          std::to_string(site.max_slices) +
+                          " slices; ask an admin to raise max_slices");
+      }
+      auto slice_id =
+          tx.exec_params1(
+                "INSERT INTO slices (name, site_id, description, url, instantiation, creator_id,"
+                " expires_at, max_nodes)"
+                " VALUES ($1, $2, $3, $4, $5, NULLIF($6, 0),"
+                " now() + make_interval(secs => $7), $8) RETURNING slice_id",
+                req->name(), site.site_id, req->description(), req->url(), instantiation,
+                call.caller().person_id, config.slice_default_lifetime, max_nodes)[0]
+              .as<std::int64_t>();
+      Database::bumpStateVersion(tx);
+      return loadSlice(tx, slice_id);
+    });
+  });
+}
+
+grpc::Status SliceService::GetSlices(grpc::ServerContext* ctx, const pb::GetSlicesRequest* req,
+                                     pb::GetSlicesResponse* resp) {
+  return rpc_.query(ctx, "GetSlices", [&](Call& call) {
+    call.requirePerson();
+    SliceFilter f;
+    f.names.assign(req->names().begin(), req->names().end());
+    f.login_base = req->login_base();
+    f.member = req->member();
+    f.hostname = req->hostname();
+    f.include_deleted = req->include_deleted();
+    auto slices = call.plc.db.read([&](pqxx::transaction_base& tx) { return loadSlices(tx, f); });
+    resp->mutable_slices()->Reserve(static_cast<int>(slices.size()));
+    for (auto& s : slices) *resp->add_slices() = std::move(s);
+  });
+}
+
+grpc::Status SliceService::UpdateSlice(grpc::ServerContext* ctx, const pb::UpdateSliceRequest* req,
+                                       pb::SliceInfo* resp) {
+  return rpc_.mutate(ctx, "UpdateSlice", *req, [&](Call& call) {
+    validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    if (!req->has_description() && !req->has_url() && !req->has_instantiation() &&
+        !req->has_max_nodes()) {
+      invalidArgument("nothing to update: set description, url, instantiation or max_nodes");
+    }
+    if (req->has_description()) {
+      validateText("description", req->description(), kMaxDescription, false);
+    }
+    if (req->has_url()) validateUrl(req->url(), false);
+    if (req->has_instantiation()) validateInstantiation(req->instantiation());
+    if (req->has_max_nodes() && req->max_nodes() < 0) {
+      invalidArgument("max_nodes must be 0 or more");
+    }
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
+      requireSlicePi(call, slice);
+      if (req->has_max_nodes() && req->max_nodes() > slice.max_nodes && !call.caller().admin) {
+        permissionDenied("raising max_nodes of " + slice.name + " above " +
+                         std::to_string(slice.max_nodes) + " requires role admin");
+      }
+      tx.exec_params0(
+          "UPDATE slices SET"
+          " description = CASE WHEN $2 THEN $3 ELSE description END,"
+          " url = CASE WHEN $4 THEN $5 ELSE url END,"
+          " instantiation = CASE WHEN $6 THEN $7 ELSE instantiation END,"
+          " max_nodes = CASE WHEN $8 THEN $9 ELSE max_nodes END"
+          " WHERE slice_id = $1",
+          slice.slice_id, req->has_description(), req->description(), req->has_url(), req->url(),
+          req->has_instantiation(),
+          req->has_instantiation() ? req->instantiation() : kDefaultInstantiation,
+          req->has_max_nodes(), req->max_nodes());
+      Database::bumpStateVersion(tx);
+      return loadSlice(tx, slice.slice_id);
+    });
+  });
+}
+
+grpc::Status SliceService::RenewSlice(grpc::ServerContext* ctx, const pb::RenewSliceRequest* req,
+                                      pb::SliceInfo* resp) {
+  return rpc_.mutate(ctx, "RenewSlice", *req, [&](Call& call) {
+    validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    auto t = now();
+    if (req->expires_at() <= t) {
+      invalidArgument("expires_at " + utcTime(req->expires_at()) +
+                      " is not in the future; give a later date");
+    }
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
+      auto standing = requireSliceStanding(call, tx, slice);
+      if (standing != Role::kAdmin) {
+        auto latest = t + call.plc.config.slice_max_renewal;
+        if (req->expires_at() > latest) {
+          invalidArgument("expires_at " + utcTime(req->expires_at()) +
+                          " is too far ahead: the latest allowed is " + utcTime(latest) +
+                          " (only admins may renew further)");
+        }
+        if (slice.description.empty() || slice.url.empty()) {
+          failedPrecondition("slice " + slice.name +
+                             " needs a description and a URL before it can be renewed; set a"
+                             " description and URL first: plcctl slice update " +
+                             slice.name + " --description ... --url ...");
+        }
+      }
+      tx.exec_params0("UPDATE slices SET expires_at = to_timestamp($2) WHERE slice_id = $1",
+                      slice.slice_id, req->expires_at());
+      Database::bumpStateVersion(tx);
+      return loadSlice(tx, slice.slice_id);
+    });
+  });
+}
+
+grpc::Status SliceService::DeleteSlice(grpc::ServerContext* ctx, const pb::DeleteSliceRequest* req,
                                        pb::Empty*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "DeleteSlice is not implemented yet");
+  return rpc_.mutate(ctx, "DeleteSlice", *req, [&](Call& call) {
+    validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    call.plc.db.write([&](pqxx::work& tx) {
+      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
+      requireSlicePi(call, slice);
+      // Members, nodes and tags stay for history (GetSlices include_deleted).
+      tx.exec_params0("UPDATE slices SET deleted_at = now() WHERE slice_id = $1", slice.slice_id);
+      Database::bumpStateVersion(tx);
+    });
+  });
 }
 
-grpc::Status SliceService::AddSliceMembers(grpc::ServerContext*, const pb::SliceMembersRequest*,
-                                           pb::SliceInfo*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "AddSliceMembers is not implemented yet");
+grpc::Status SliceService::AddSliceMembers(grpc::ServerContext* ctx,
+                                           const pb::SliceMembersRequest* req,
+                                           pb::SliceInfo* resp) {
+  return rpc_.mutate(ctx, "AddSliceMembers", *req, [&](Call& call) {
+    validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    requireNames("email", req->emails());
+    for (const auto& e : req->emails()) validateEmail(e);
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
+      requireSlicePi(call, slice);
+      std::size_t added = 0;
+      for (const auto& e : req->emails()) {
+        auto person = findPerson(tx, e);
+        call.object("person:" + person.email);
+        added += tx.exec_params0(
+                       "INSERT INTO slice_members (slice_id, person_id) VALUES ($1, $2)"
+                       " ON CONFLICT DO NOTHING",
+                       slice.slice_id, person.person_id)
+                     .affected_rows();
+      }
+      if (added > 0) Database::bumpStateVersion(tx);
+      return loadSlice(tx, slice.slice_id);
+    });
+  });
 }
 
-grpc::Status SliceService::RemoveSliceMembers(grpc::ServerContext*, const pb::SliceMembersRequest*,
-                                              pb::SliceInfo*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "RemoveSliceMembers is not implemented yet");
+grpc::Status SliceService::RemoveSliceMembers(grpc::ServerContext* ctx,
+                                              const pb::SliceMembersRequest* req,
+                                              pb::SliceInfo* resp) {
+  return rpc_.mutate(ctx, "RemoveSliceMembers", *req, [&](Call& call) {
+    validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    requireNames("email", req->emails());
+    for (const auto& e : req->emails()) validateEmail(e);
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
+      requireSlicePi(call, slice);
+      std::size_t removed = 0;
+      for (const auto& e : req->emails()) {
+        auto person = findPerson(tx, e);
+        call.object("person:" + person.email);
+        removed +=
+            tx.exec_params0("DELETE FROM slice_members WHERE slice_id = $1 AND person_id = $2",
+                            slice.slice_id, person.person_id)
+                .affected_rows();
+      }
+      if (removed > 0) Database::bumpStateVersion(tx);
+      return loadSlice(tx, slice.slice_id);
+    });
+  });
 }
 
-grpc::Status SliceService::AddSliceNodes(grpc::ServerContext*, const pb::SliceNodesRequest*,
-                                         pb::SliceInfo*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "AddSliceNodes is not implemented yet");
+grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::SliceNodesRequest* req,
+                                         pb::SliceInfo* resp) {
+  return rpc_.mutate(ctx, "AddSliceNodes", *req, [&](Call& call) {
+    validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    requireNames("hostname", req->hostnames());
+    for (const auto& h : req->hostnames()) validateHostname(h);
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      // Lock order everywhere: site, then slice. The site lock makes the sliver
+      // quota (summed over the site's slices) hold at commit.
+      auto unlocked = findSlice(tx, req->name());
+      auto site = findSite(tx, unlocked.login_base, /*for_update=*/true);
+      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
+      requireSliceStanding(call, tx, slice);
+      std::size_t added = 0;
+      for (const auto& h : req->hostnames()) {
+        auto node = findNode(tx, h);
+        call.object("node:" + node.hostname);
+        added += tx.exec_params0(
+                       "INSERT INTO slice_nodes (slice_id, node_id) VALUES ($1, $2)"
+                       " ON CONFLICT DO NOTHING",
+                       slice.slice_id, node.node_id)
+                     .affected_rows();
+      }
+      if (added > 0) {
+        auto nodes = tx.exec_params1(
+                           "SELECT count(*) FROM slice_nodes sn JOIN nodes n USING (node_id)"
+                           " WHERE sn.slice_id = $1 AND n.deleted_at IS NULL",
+                           slice.slice_id)[0]
+                         .as<int>();
+        if (nodes > slice.max_nodes) {
+          resourceExhausted("slice " + slice.name + " would have " + std::to_string(nodes) +
+                            " nodes but its max_nodes is " + std::to_string(slice.max_nodes) +
+                            "; remove nodes first or ask an admin to raise max_nodes");
+        }
+        auto slivers =
+            tx.exec_params1(
+                  "SELECT count(*) FROM slice_nodes sn JOIN slices sl USING (slice_id)"
+                  " JOIN nodes n USING (node_id)"
+                  " WHERE sl.site_id = $1 AND sl.deleted_at IS NULL AND n.deleted_at IS NULL",
+                  site.site_id)[0]
+                .as<int>();
+        if (slivers > site.max_slivers) {
+          resourceExhausted("site " + site.login_base + " would have " + std::to_string(slivers) +
+                            " slivers but its max_slivers is " + std::to_string(site.max_slivers) +
+                            "; remove nodes from its slices or ask an admin to raise max_slivers");
+        }
+        Database::bumpStateVersion(tx);
+      }
+      return loadSlice(tx, slice.slice_id);
+    });
+  });
 }
 
-grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext*, const pb::SliceNodesRequest*,
-                                            pb::SliceInfo*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "RemoveSliceNodes is not implemented yet");
+grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext* ctx,
+                                            const pb::SliceNodesRequest* req, pb::SliceInfo* resp) {
+  return rpc_.mutate(ctx, "RemoveSliceNodes", *req, [&](Call& call) {
+    validateSliceName(req->name());
+    call.object("slice:" + req->name());
+    requireNames("hostname", req->hostnames());
+    for (const auto& h : req->hostnames()) validateHostname(h);
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
+      requireSliceStanding(call, tx, slice);
+      std::size_t removed = 0;
+      for (const auto& h : req->hostnames()) {
+        auto node = findNode(tx, h);
+        call.object("node:" + node.hostname);
+        removed += tx.exec_params0("DELETE FROM slice_nodes WHERE slice_id = $1 AND node_id = $2",
+                                   slice.slice_id, node.node_id)
+                       .affected_rows();
+      }
+      if (removed > 0) Database::bumpStateVersion(tx);
+      return loadSlice(tx, slice.slice_id);
+    });
+  });
 }
 
-grpc::Status SliceService::SetSliceTag(grpc::ServerContext*, const pb::SetSliceTagRequest*,
-                                       pb::SliceTag*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "SetSliceTag is not implemented yet");
+grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSliceTagRequest* req,
+                                       pb::SliceTag* resp) {
+  return rpc_.mutate(ctx, "SetSliceTag", *req, [&](Call& call) {
+    validateSliceName(req->slice());
+    call.object("slice:" + req->slice());
+    if (req->tag().empty()) invalidArgument("tag is required (plcctl tagtype list shows them)");
+    if (!req->node().empty() && !req->nodegroup().empty()) {
+      invalidArgument(
+          "a slice tag applies to the whole slice, one node or one node group:"
+          " give node or nodegroup, not both");
+    }
+    if (!req->node().empty()) validateHostname(req->node());
+    *resp = call.plc.db.write([&](pqxx::work& tx) {
+      auto slice = findSlice(tx, req->slice(), /*for_update=*/true);
+      auto standing = requireSliceStanding(call, tx, slice);
+      auto type = findTagType(tx, req->tag());
+      requireSliceCategory(type);
+      requireTagRank("setting", standing, type, call);
+      auto value = canonicalTagValue(type.name, type.value_kind, req->value());
+      std::int64_t node_id = 0;
+      std::int64_t nodegroup_id = 0;
+      pb::SliceTag tag;
+      if (!req->node().empty()) {
+        auto node = findNode(tx, req->node());
+        node_id = node.node_id;
+        tag.set_node(node.hostname);
+        call.object("node:" + node.hostname);
+      } else if (!req->nodegroup().empty()) {
+        auto group = findNodeGroup(tx, req->nodegroup());
+        nodegroup_id = group.nodegroup_id;
+        tag.set_nodegroup(group.name);
+      }
+      // One value per (slice, tag, scope): setting it again replaces the value.
+      auto id = tx.exec_params1(
+                      "INSERT INTO slice_tags (slice_id, tag_type_id, value, node_id, nodegroup_id)"
+                      " VALUES ($1, $2, $3, NULLIF($4, 0), NULLIF($5, 0))"
+                      " ON CONFLICT (slice_id, tag_type_id, coalesce(node_id, 0),"
+                      " coalesce(nodegroup_id, 0)) DO UPDATE SET value = EXCLUDED.value"
+                      " RETURNING slice_tag_id",
+                      slice.slice_id, type.tag_type_id, value, node_id, nodegroup_id)[0]
+                    .as<std::int64_t>();
+      Database::bumpStateVersion(tx);
+      tag.set_slice_tag_id(id);
+      tag.set_slice(slice.name);
+      tag.set_tag(type.name);
+      tag.set_value(value);
+      return tag;
+    });
+  });
 }
 
-grpc::Status SliceService::DeleteSliceTag(grpc::ServerContext*, const pb::DeleteSliceTagRequest*,
-                                          pb::Empty*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "DeleteSliceTag is not implemented yet");
+grpc::Status SliceService::DeleteSliceTag(grpc::ServerContext* ctx,
+                                          const pb::DeleteSliceTagRequest* req, pb::Empty*) {
+  return rpc_.mutate(ctx, "DeleteSliceTag", *req, [&](Call& call) {
+    if (req->slice_tag_id() <= 0) invalidArgument("slice_tag_id is required");
+    call.plc.db.write([&](pqxx::work& tx) {
+      auto rows = tx.exec_params(
+          "SELECT sl.name, tt.name FROM slice_tags st"
+          " JOIN slices sl USING (slice_id) JOIN tag_types tt USING (tag_type_id)"
+          " WHERE st.slice_tag_id = $1 AND sl.deleted_at IS NULL",
+          req->slice_tag_id());
+      if (rows.empty()) {
+        notFound("no slice tag " + std::to_string(req->slice_tag_id()) +
+                 " (plcctl slice tags <slice> lists them)");
+      }
+      auto slice = findSlice(tx, rows[0][0].as<std::string>(), /*for_update=*/true);
+      call.object("slice:" + slice.name);
+      auto standing = requireSliceStanding(call, tx, slice);
+      requireTagRank("deleting", standing, findTagType(tx, rows[0][1].as<std::string>()), call);
+      tx.exec_params0("DELETE FROM slice_tags WHERE slice_tag_id = $1", req->slice_tag_id());
+      Database::bumpStateVersion(tx);
+    });
+  });
 }
 
-grpc::Status SliceService::GetSliceTags(grpc::ServerContext*, const pb::GetSliceTagsRequest*,
-                                        pb::GetSliceTagsResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "GetSliceTags is not implemented yet");
+grpc::Status SliceService::GetSliceTags(grpc::ServerContext* ctx,
+                                        const pb::GetSliceTagsRequest* req,
+                                        pb::GetSliceTagsResponse* resp) {
+  return rpc_.query(ctx, "GetSliceTags", [&](Call& call) {
+    validateSliceName(req->slice());
+    call.plc.db.read([&](pqxx::transaction_base& tx) {
+      auto slice = findSlice(tx, req->slice());
+      for (const auto& r :
+           tx.exec_params("SELECT st.slice_tag_id, tt.name, st.value, coalesce(n.hostname, ''),"
+                          " coalesce(g.name, '')"
+                          " FROM slice_tags st JOIN tag_types tt USING (tag_type_id)"
+                          " LEFT JOIN nodes n ON n.node_id = st.node_id"
+                          " LEFT JOIN nodegroups g ON g.nodegroup_id = st.nodegroup_id"
+                          " WHERE st.slice_id = $1"
+                          // In order of precedence: slice-wide, node group, node.
+                          " ORDER BY tt.name, (st.node_id IS NOT NULL), (st.nodegroup_id IS NOT"
+                          " NULL), g.name, n.hostname",
+                          slice.slice_id)) {
+        auto* t = resp->add_tags();
+        t->set_slice_tag_id(r[0].as<std::int64_t>());
+        t->set_slice(slice.name);
+        t->set_tag(r[1].as<std::string>());
+        t->set_value(r[2].as<std::string>());
+        t->set_node(r[3].as<std::string>());
+        t->set_nodegroup(r[4].as<std::string>());
+      }
+      return 0;
+    });
+  });
 }
 
-grpc::Status SliceService::GetSliceTicket(grpc::ServerContext*, const pb::GetSliceTicketRequest*,
-                                          pb::SignedTicket*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "GetSliceTicket is not implemented yet");
+// The hot path of slice creation by brokers: two SQL statements in one snapshot
+// (slice with member keys; bound nodes with effective tags), then one signature.
+grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
+                                          const pb::GetSliceTicketRequest* req,
+                                          pb::SignedTicket* resp) {
+  return rpc_.query(ctx, "GetSliceTicket", [&](Call& call) {
+    if (req->slice().empty()) invalidArgument("slice is required");
+    for (const auto& h : req->hostnames()) validateHostname(h);
+    const auto& caller = call.caller();
+    if (!caller.isPerson()) {
+      permissionDenied(
+          "GetSliceTicket must be called by a person (admin, PI or slice member), "
+          "not " +
+          caller.describe());
+    }
+    static const std::string kSliceSql = R"SQL(
+SELECT sl.slice_id, sl.site_id, s.login_base, sl.xid, sl.instantiation,
+       extract(epoch FROM sl.expires_at)::bigint,
+       EXISTS (SELECT 1 FROM slice_members m
+                WHERE m.slice_id = sl.slice_id AND m.person_id = $2),
+       p.email, k.key_text
+  FROM slices sl
+  JOIN sites s USING (site_id)
+  LEFT JOIN (slice_members m
+             JOIN persons p ON p.person_id = m.person_id
+                           AND p.deleted_at IS NULL AND p.enabled
+             JOIN keys k ON k.person_id = p.person_id
+                        AND NOT EXISTS (SELECT 1 FROM key_blacklist b
+                                         WHERE b.fingerprint = k.fingerprint))
+         ON m.slice_id = sl.slice_id
+ WHERE sl.name = $1 AND sl.deleted_at IS NULL
+ ORDER BY p.email, k.key_id
+)SQL";
+    std::vector<std::string> hostnames(req->hostnames().begin(), req->hostnames().end());
+    pb::TicketBody body;
+    std::int64_t issued = now();
+    call.plc.db.read([&](pqxx::transaction_base& tx) {
+      tx.conn().prepare("plng_ticket_slice", kSliceSql);
+      auto rows = tx.exec_prepared("plng_ticket_slice", req->slice(), caller.person_id);
+      if (rows.empty()) {
+        notFound("no slice named '" + req->slice() + "' (plcctl slice list shows them)");
+      }
+      const auto& head = rows[0];
+      auto slice_id = head[0].as<std::int64_t>();
+      auto site_id = head[1].as<std::int64_t>();
+      auto expires_at = head[5].as<std::int64_t>();
+      if (!caller.admin && !caller.isPiOf(site_id) && !head[6].as<bool>()) {
+        permissionDenied("GetSliceTicket requires role pi at site " + head[2].as<std::string>() +
+                         " or membership of slice " + req->slice() + " (or admin); " +
+                         caller.describe() + " has neither");
+      }
+      if (expires_at <= issued) {
+        failedPrecondition("slice " + req->slice() + " expired at " + utcTime(expires_at) +
+                           "; renew it (plcctl slice renew " + req->slice() + ")");
+      }
+      body.set_slice_name(req->slice());
+      body.set_xid(head[3].as<std::uint32_t>());
+      body.set_instantiation(head[4].as<std::string>());
+      body.set_not_after(std::min(expires_at, issued + call.plc.config.ticket_lifetime));
+      for (const auto& r : rows) {
+        if (r[8].is_null()) continue;
+        auto* key = body.add_member_keys();
+        key->set_person_email(r[7].as<std::string>());
+        key->set_key(r[8].as<std::string>());
+      }
+      std::vector<std::string> unbound;
+      auto grants = sliceNodeGrants(tx, slice_id, hostnames, unbound);
+      if (!unbound.empty()) {
+        failedPrecondition("node " + unbound.front() + " is not in slice " + req->slice() +
+                           "; add it first (plcctl slice add-nodes " + req->slice() + " " +
+                           unbound.front() + ")");
+      }
+      body.mutable_nodes()->Reserve(static_cast<int>(grants.size()));
+      for (auto& g : grants) *body.add_nodes() = std::move(g);
+      return 0;
+    });
+    body.set_ticket_id(randomTicketId());
+    body.set_not_before(issued - call.plc.config.ticket_clock_skew);
+    body.set_issued_at(issued);
+    *resp = call.plc.keys.sign(std::move(body));
+  });
 }
 
 }  // namespace plng::plc

@@ -1,0 +1,265 @@
+#include "node_state.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <set>
+
+#include "db.h"
+#include "plc_keys.h"
+
+namespace plng::plc {
+
+namespace pb = planetlab::v1;
+
+namespace {
+
+// Every tag value that may apply to the (slice_id, node_id) pairs of the CTE
+// `pairs`, as rows (kind, slice_id, node_id, tag, value, slice_tag_id) with kind
+// d(efault), s(lice), g(roup) or n(ode). Slice-wide values and defaults come
+// once, not once per node: a ticket for 500 nodes stays small.
+constexpr const char* kTagCandidates = R"SQL(
+SELECT 'd', 0::bigint, 0::bigint, tt.name, tt.default_value, 0::bigint
+  FROM tag_types tt
+ WHERE tt.category LIKE 'slice%' AND tt.default_value <> ''
+UNION ALL
+SELECT 's', st.slice_id, 0, tt.name, st.value, st.slice_tag_id
+  FROM slice_tags st JOIN tag_types tt USING (tag_type_id)
+ WHERE st.slice_id IN (SELECT slice_id FROM pairs)
+   AND st.node_id IS NULL AND st.nodegroup_id IS NULL AND tt.category LIKE 'slice%'
+UNION ALL
+SELECT 'g', p.slice_id, p.node_id, tt.name, st.value, st.slice_tag_id
+  FROM pairs p
+  JOIN slice_tags st ON st.slice_id = p.slice_id
+  JOIN nodegroups g ON g.nodegroup_id = st.nodegroup_id
+  JOIN node_tags nt ON nt.node_id = p.node_id AND nt.tag_type_id = g.tag_type_id
+                   AND nt.value = g.value
+  JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
+ WHERE tt.category LIKE 'slice%'
+UNION ALL
+SELECT 'n', p.slice_id, p.node_id, tt.name, st.value, st.slice_tag_id
+  FROM pairs p
+  JOIN slice_tags st ON st.slice_id = p.slice_id AND st.node_id = p.node_id
+  JOIN tag_types tt ON tt.tag_type_id = st.tag_type_id
+ WHERE tt.category LIKE 'slice%'
+)SQL";
+
+// Feeds one kTagCandidates row into `resolver`; false when the row is of
+// another kind (the caller's own rows in the same result).
+bool addCandidate(EffectiveTagResolver& resolver, const pqxx::row& r) {
+  auto kind = r[0].as<std::string>();
+  auto slice_id = r[1].as<std::int64_t>();
+  auto node_id = r[2].as<std::int64_t>();
+  auto tag = r[3].as<std::string>();
+  auto value = r[4].as<std::string>();
+  auto id = r[5].as<std::int64_t>();
+  if (kind == "d") {
+    resolver.addDefault(tag, value);
+  } else if (kind == "s") {
+    resolver.addSliceTag(slice_id, tag, value, id);
+  } else if (kind == "g") {
+    resolver.addNodeTag(slice_id, node_id, TagScope::kNodeGroup, tag, value, id);
+  } else if (kind == "n") {
+    resolver.addNodeTag(slice_id, node_id, TagScope::kNode, tag, value, id);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The statement text is also its prepared-statement name's key: preparing the
+// same definition again on a connection is a no-op in libpqxx 6, and a prepared
+// plan spares PostgreSQL re-planning these joins on every ticket.
+pqxx::result execPrepared(pqxx::transaction_base& tx, const char* name, const std::string& sql,
+                          const auto&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, args...);
+}
+
+}  // namespace
+
+void EffectiveTagResolver::offer(std::map<std::string, Candidate>& into, const std::string& tag,
+                                 Candidate candidate) {
+  auto it = into.find(tag);
+  if (it == into.end()) {
+    into.emplace(tag, std::move(candidate));
+  } else if (candidate.beats(it->second)) {
+    it->second = std::move(candidate);
+  }
+}
+
+void EffectiveTagResolver::addDefault(const std::string& tag, const std::string& value) {
+  defaults_[tag] = value;
+}
+
+void EffectiveTagResolver::addSliceTag(std::int64_t slice_id, const std::string& tag,
+                                       const std::string& value, std::int64_t slice_tag_id) {
+  offer(slice_[slice_id], tag, Candidate{TagScope::kSlice, slice_tag_id, value});
+}
+
+void EffectiveTagResolver::addNodeTag(std::int64_t slice_id, std::int64_t node_id, TagScope scope,
+                                      const std::string& tag, const std::string& value,
+                                      std::int64_t slice_tag_id) {
+  offer(node_[{slice_id, node_id}], tag, Candidate{scope, slice_tag_id, value});
+}
+
+TagMap EffectiveTagResolver::resolve(std::int64_t slice_id, std::int64_t node_id) const {
+  TagMap out = defaults_;
+  if (auto it = slice_.find(slice_id); it != slice_.end()) {
+    for (const auto& [tag, c] : it->second) out[tag] = c.value;
+  }
+  if (auto it = node_.find({slice_id, node_id}); it != node_.end()) {
+    for (const auto& [tag, c] : it->second) out[tag] = c.value;
+  }
+  return out;
+}
+
+std::vector<pb::NodeGrant> sliceNodeGrants(pqxx::transaction_base& tx, std::int64_t slice_id,
+                                           const std::vector<std::string>& hostnames,
+                                           std::vector<std::string>& unbound) {
+  static const std::string kSql = std::string(R"SQL(
+WITH pairs AS (
+  SELECT sn.slice_id, nd.node_id, nd.hostname
+    FROM slice_nodes sn JOIN nodes nd USING (node_id)
+   WHERE sn.slice_id = $1 AND nd.deleted_at IS NULL
+     AND ($2 OR lower(nd.hostname) = ANY($3::text[]))
+)
+SELECT 'N', slice_id, node_id, hostname, '', 0::bigint FROM pairs
+UNION ALL
+)SQL") + kTagCandidates;
+
+  std::vector<std::string> wanted;
+  for (const auto& h : hostnames) wanted.push_back(lower(h));
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+
+  EffectiveTagResolver resolver;
+  std::vector<std::pair<std::int64_t, std::string>> nodes;
+  for (const auto& r : execPrepared(tx, "plng_slice_node_grants", kSql, slice_id, wanted.empty(),
+                                    pgTextArray(wanted))) {
+    if (!addCandidate(resolver, r)) {
+      nodes.emplace_back(r[2].as<std::int64_t>(), r[3].as<std::string>());
+    }
+  }
+  std::sort(nodes.begin(), nodes.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+
+  std::set<std::string> found;
+  std::vector<pb::NodeGrant> grants;
+  grants.reserve(nodes.size());
+  for (const auto& [node_id, hostname] : nodes) {
+    found.insert(lower(hostname));
+    pb::NodeGrant grant;
+    grant.set_hostname(hostname);
+    for (auto& [tag, value] : resolver.resolve(slice_id, node_id)) {
+      (*grant.mutable_tags())[tag] = std::move(value);
+    }
+    grants.push_back(std::move(grant));
+  }
+  unbound.clear();
+  for (const auto& h : wanted) {
+    if (found.count(h) == 0) unbound.push_back(h);
+  }
+  return grants;
+}
+
+pb::NodeState nodeState(pqxx::transaction_base& tx, PlcKeys& keys, std::int64_t node_id,
+                        const std::string& hostname) {
+  static const std::string kSliversSql = R"SQL(
+SELECT sl.slice_id, sl.name, sl.xid, sl.instantiation,
+       extract(epoch FROM sl.expires_at)::bigint, p.email, k.key_text
+  FROM slice_nodes sn
+  JOIN slices sl USING (slice_id)
+  LEFT JOIN (slice_members m
+             JOIN persons p ON p.person_id = m.person_id
+                           AND p.deleted_at IS NULL AND p.enabled
+             JOIN keys k ON k.person_id = p.person_id
+                        AND NOT EXISTS (SELECT 1 FROM key_blacklist b
+                                         WHERE b.fingerprint = k.fingerprint))
+         ON m.slice_id = sl.slice_id
+ WHERE sn.node_id = $1 AND sl.deleted_at IS NULL AND sl.expires_at > now()
+ ORDER BY sl.name, p.email, k.key_id
+)SQL";
+  static const std::string kTagsSql = std::string(R"SQL(
+WITH pairs AS (
+  SELECT sl.slice_id, $1::bigint AS node_id
+    FROM slice_nodes sn JOIN slices sl USING (slice_id)
+   WHERE sn.node_id = $1 AND sl.deleted_at IS NULL AND sl.expires_at > now()
+)
+)SQL") + kTagCandidates;
+
+  pb::NodeState state;
+  state.set_version(tx.exec1("SELECT version FROM plc_state")[0].as<std::int64_t>());
+  state.set_hostname(hostname);
+  state.set_generated_at(static_cast<std::int64_t>(std::time(nullptr)));
+
+  std::vector<std::int64_t> slice_ids;
+  pb::SliverSpec* sliver = nullptr;
+  for (const auto& r : execPrepared(tx, "plng_node_slivers", kSliversSql, node_id)) {
+    auto slice_id = r[0].as<std::int64_t>();
+    if (slice_ids.empty() || slice_ids.back() != slice_id) {
+      slice_ids.push_back(slice_id);
+      sliver = state.add_slivers();
+      sliver->set_slice_name(r[1].as<std::string>());
+      sliver->set_xid(r[2].as<std::uint32_t>());
+      sliver->set_instantiation(r[3].as<std::string>());
+      sliver->set_expires_at(r[4].as<std::int64_t>());
+    }
+    if (!r[6].is_null()) {
+      auto* key = sliver->add_keys();
+      key->set_person_email(r[5].as<std::string>());
+      key->set_key(r[6].as<std::string>());
+    }
+  }
+
+  if (!slice_ids.empty()) {
+    EffectiveTagResolver resolver;
+    for (const auto& r : execPrepared(tx, "plng_node_sliver_tags", kTagsSql, node_id)) {
+      addCandidate(resolver, r);
+    }
+    for (int i = 0; i < state.slivers_size(); ++i) {
+      auto* tags = state.mutable_slivers(i)->mutable_tags();
+      for (auto& [tag, value] : resolver.resolve(slice_ids[static_cast<std::size_t>(i)], node_id)) {
+        (*tags)[tag] = std::move(value);
+      }
+    }
+  }
+
+  for (auto& key : keys.published(tx)) *state.add_plc_keys() = std::move(key);
+  for (const auto& r :
+       tx.exec("SELECT entry_id, prefix::text, reason, extract(epoch FROM created_at)::bigint"
+               " FROM destination_blacklist ORDER BY entry_id")) {
+    auto* e = state.add_blacklist();
+    e->set_entry_id(r[0].as<std::int64_t>());
+    e->set_prefix(r[1].as<std::string>());
+    e->set_reason(r[2].as<std::string>());
+    e->set_created_at(r[3].as<std::int64_t>());
+  }
+  return state;
+}
+
+std::string nodeStateContent(const pb::NodeState& state) {
+  pb::NodeState content = state;
+  content.clear_version();
+  content.clear_generated_at();
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    // Map fields (tags) serialise in hash order unless asked otherwise.
+    coded.SetSerializationDeterministic(true);
+    content.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+}  // namespace plng::plc
