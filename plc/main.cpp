@@ -19,6 +19,7 @@
 #include "change_bus.h"
 #include "config.h"
 #include "db.h"
+#include "expiry_sweeper.h"
 #include "plc_keys.h"
 #include "services.h"
 #include "validate.h"
@@ -130,6 +131,8 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
     keys.invalidate();
   });
   bus.start();
+  plng::plc::ExpirySweeper sweeper(db, std::chrono::seconds(5));
+  sweeper.start();
   plng::plc::PlcContext plc{db, config, auth, keys, bus};
 
   plng::plc::AuthService auth_service(plc);
@@ -161,6 +164,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   auto server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     spdlog::critical("cannot listen on {}", config.listen);
+    sweeper.stop();
     bus.stop();
     return 1;
   }
@@ -171,6 +175,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   std::signal(SIGINT, onSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("plcd stopping");
+  sweeper.stop();
   bus.stop();  // wakes WatchSlivers streams so they finish
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;

@@ -9,9 +9,12 @@ namespace {
 
 constexpr const char* kInitialSchema = R"SQL(
 -- One row: the version of the whole PLC state, bumped by every change.
+-- expiries_seen_until: slice expiries up to this instant have been announced
+-- (ExpirySweeper bumps the version when a slice expires, as expiry is not a write).
 CREATE TABLE plc_state (
   id boolean PRIMARY KEY DEFAULT true CHECK (id),
-  version bigint NOT NULL
+  version bigint NOT NULL,
+  expiries_seen_until timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO plc_state (version) VALUES (1);
 
