@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# PlanetLab NG on one machine: a private PostgreSQL, plcd on loopback, and a walk
+# through what PLC is for, driven with plcctl exactly as people would type it:
+# admin creates a site -> its PI -> the PI adds a user, who uploads an SSH key ->
+# the site's node is registered with its own Ed25519 key -> the PI creates a slice,
+# adds the user and the node -> the user gets a signed ticket -> the node logs in
+# with its key and sees the slice in its desired state.
+#
+# Usage: deploy/local-planet.sh [--keep] [--no-build] [--build-dir DIR] [--state-dir DIR] [--port N]
+#        deploy/local-planet.sh stop [--build-dir DIR] [--state-dir DIR]
+#   --keep        leave PostgreSQL and plcd running afterwards (prints how to use them)
+#   --no-build    use binaries already built in the build directory
+#   --build-dir   build directory (default: build)
+#   --state-dir   where the planet keeps its database, logs and keys
+#                 (default: <build dir>/planet; wiped at each start)
+#   --port        plcd's port on 127.0.0.1 (default: 8620)
+# Every step is checked; the script exits non-zero at the first one that fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+build=build
+keep=0
+planet=
+do_build=1
+port=8620
+action=run
+while [ $# -gt 0 ]; do
+  case "$1" in
+    stop) action=stop ;;
+    --keep) keep=1 ;;
+    --no-build) do_build=0 ;;
+    --build-dir) build=$2; shift ;;
+    --state-dir) planet=$2; shift ;;
+    --port) port=$2; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "local-planet.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$build" in /*) ;; *) build="$repo/$build" ;; esac
+planet=${planet:-$build/planet}
+case "$planet" in /*) ;; *) planet="$repo/$planet" ;; esac
+
+stop_planet() {
+  for name in plcd pg; do
+    if [ -f "$planet/$name.pid" ]; then
+      pid=$(cat "$planet/$name.pid")
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+      rm -f "$planet/$name.pid"
+    fi
+  done
+}
+
+if [ "$action" = stop ]; then
+  stop_planet
+  echo "local planet stopped (state kept in $planet; remove it to start afresh)"
+  exit 0
+fi
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; }
+fail() { echo "local-planet.sh: FAILED: $*" >&2; exit 1; }
+
+if [ "$do_build" = 1 ]; then
+  step "Installing packages and building plcd, plcctl"
+  if [ "$(id -u)" -eq 0 ]; then bash deploy/install-deps.sh; fi
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build" -j2 --target plcd plcctl plng-pg-tmp
+fi
+plcd="$build/plc/plcd"
+plcctl_bin="$build/cli/plcctl"
+pgtmp="$build/tests/plng-pg-tmp"
+for b in "$plcd" "$plcctl_bin" "$pgtmp"; do
+  [ -x "$b" ] || fail "$b is missing: build first (drop --no-build)"
+done
+
+stop_planet
+rm -rf "$planet"
+mkdir -p "$planet/home"
+if [ "$keep" = 0 ]; then trap 'stop_planet' EXIT; fi
+
+step "Starting PostgreSQL in a private data directory ($planet/pg)"
+"$pgtmp" --dir "$planet/pg" >"$planet/pg.url" 2>"$planet/pg.log" &
+echo $! >"$planet/pg.pid"
+for _ in $(seq 300); do
+  [ -s "$planet/pg.url" ] && break
+  kill -0 "$(cat "$planet/pg.pid")" 2>/dev/null || { cat "$planet/pg.log" >&2; fail "PostgreSQL did not start"; }
+  sleep 0.1
+done
+db=$(head -1 "$planet/pg.url")
+[ -n "$db" ] || fail "PostgreSQL did not report its address"
+echo "database: $db"
+
+step "Starting plcd on 127.0.0.1:$port"
+cat >"$planet/plcd.conf" <<CONF
+# plcd configuration of the local planet (see deploy/plcd.conf for every key).
+listen = 127.0.0.1:$port
+database = $db
+log_level = info
+CONF
+echo "demo-admin-password" | "$plcd" --config "$planet/plcd.conf" create-admin \
+  --email admin@planet.test --first-name Planet --last-name Admin --password-stdin
+"$plcd" --config "$planet/plcd.conf" serve >"$planet/plcd.log" 2>&1 &
+echo $! >"$planet/plcd.pid"
+
+# Each person has their own plcctl config file, as on their own machine.
+as() {
+  local who=$1; shift
+  show "plcctl $*   # as $who"
+  PLCCTL_CONFIG="$planet/home/$who.conf" "$plcctl_bin" --plc "127.0.0.1:$port" "$@"
+}
+quiet_as() {
+  local who=$1; shift
+  PLCCTL_CONFIG="$planet/home/$who.conf" "$plcctl_bin" --plc "127.0.0.1:$port" "$@"
+}
+for _ in $(seq 100); do
+  quiet_as nobody --timeout 1s site list >/dev/null 2>&1 && break
+  out=$(quiet_as nobody --timeout 1s site list 2>&1 || true)
+  case "$out" in *UNAUTHENTICATED*) break ;; esac
+  kill -0 "$(cat "$planet/plcd.pid")" 2>/dev/null || { cat "$planet/plcd.log" >&2; fail "plcd exited"; }
+  sleep 0.1
+done
+
+step "The admin logs in and creates a site"
+echo "demo-admin-password" | as admin login --email admin@planet.test --password-stdin
+as admin site add princeton --name "Princeton University" --url https://www.princeton.edu \
+  --max-slices 10
+
+step "The admin adds the site's PI; new accounts start disabled until enabled"
+printf 'alice-password\n' >"$planet/home/alice.pw"
+as admin person add alice@princeton.edu --first-name Alice --last-name Smith --site princeton \
+  --password-file "$planet/home/alice.pw"
+as admin person enable alice@princeton.edu
+as admin person add-role alice@princeton.edu pi --site princeton
+
+step "The PI logs in and adds a researcher, who uploads an SSH key"
+as alice login --email alice@princeton.edu --password-file "$planet/home/alice.pw"
+printf 'bob-password-1\n' >"$planet/home/bob.pw"
+as alice person add bob@princeton.edu --first-name Bob --last-name Lee --site princeton \
+  --password-file "$planet/home/bob.pw"
+as alice person enable bob@princeton.edu
+as bob login --email bob@princeton.edu --password-file "$planet/home/bob.pw"
+ssh-keygen -q -t ed25519 -N '' -C bob@laptop -f "$planet/home/bob_ed25519"
+as bob key add --key-file "$planet/home/bob_ed25519.pub"
+as bob whoami
+
+step "The PI registers the site's node with the node's own Ed25519 key"
+as alice node keygen --out "$planet/home/node1.key"
+as alice node add node1.princeton.planet.test --site princeton \
+  --public-key-file "$planet/home/node1.key.pub"
+
+step "The PI creates a slice, adds Bob and the node; Bob sets his initscript"
+as alice slice add princeton_demo --description "PlanetLab NG demo slice" \
+  --url https://planet.test/demo
+as alice slice members add princeton_demo bob@princeton.edu
+as bob slice nodes add princeton_demo node1.princeton.planet.test
+as bob slice tag set princeton_demo initscript 'echo hello from princeton_demo'
+as bob slice show princeton_demo
+as bob slice tag list princeton_demo
+
+step "Bob gets a ticket signed by PLC and checks it as a node would"
+as bob ticket get princeton_demo --out "$planet/home/princeton_demo.ticket" --verify \
+  | tee "$planet/ticket.txt"
+grep -q princeton_demo "$planet/ticket.txt" || fail "ticket does not name the slice"
+grep -q node1.princeton.planet.test "$planet/ticket.txt" || fail "ticket does not name the node"
+[ -s "$planet/home/princeton_demo.ticket" ] || fail "no ticket written"
+
+step "A user may not give a slice more CPU than policy allows (PLC refuses, nothing changes)"
+if as bob slice tag set princeton_demo cpu_share 1000 2>"$planet/denied.txt"; then
+  fail "a user could set cpu_share"
+fi
+cat "$planet/denied.txt"
+grep -q PERMISSION_DENIED "$planet/denied.txt" || fail "expected PERMISSION_DENIED"
+
+step "The node logs in with its key and fetches its desired state"
+as node1 node login node1.princeton.planet.test --key-file "$planet/home/node1.key" --save
+as node1 sync get | tee "$planet/state.txt"
+grep -q princeton_demo "$planet/state.txt" || fail "the node's state lacks the slice"
+
+step "Every change is in the audit log"
+as admin events --limit 8
+
+echo
+echo "Local planet walk-through complete."
+if [ "$keep" = 1 ]; then
+  cat <<MSG
+
+PLC is running: plcd on 127.0.0.1:$port (log $planet/plcd.log), PostgreSQL at '$db'.
+Use it as the admin:  PLCCTL_CONFIG=$planet/home/admin.conf $plcctl_bin --plc 127.0.0.1:$port site list
+Stop it:              deploy/local-planet.sh stop
+MSG
+fi
