@@ -113,6 +113,7 @@ grpc::Status AdminService::RetirePlcKey(grpc::ServerContext* ctx,
 grpc::Status AdminService::GetEvents(grpc::ServerContext* ctx, const pb::GetEventsRequest* req,
                                      pb::GetEventsResponse* resp) {
   return rpc_.query(ctx, "GetEvents", [&](Call& call) {
+    call.requirePerson();
     if (req->limit() < 0 || req->limit() > kMaxEventLimit) {
       invalidArgument("limit must be 0 to " + std::to_string(kMaxEventLimit) + " (0 means " +
                       std::to_string(kDefaultEventLimit) + "), not " +

@@ -342,19 +342,17 @@ grpc::Status AdminService::AddPerson(grpc::ServerContext* ctx, const pb::AddPers
 grpc::Status AdminService::GetPersons(grpc::ServerContext* ctx, const pb::GetPersonsRequest* req,
                                       pb::GetPersonsResponse* resp) {
   return rpc_.query(ctx, "GetPersons", [&](Call& call) {
+    // Nodes learn the keys they install through GetKeys and their state, not here.
+    call.requirePerson();
     const auto& caller = call.caller();
     PersonQuery query;
     query.emails.assign(req->emails().begin(), req->emails().end());
     query.login_base = req->login_base();
     query.include_deleted = req->include_deleted();
-    // Non-admins see themselves and the members of their own sites (a node: of its site).
+    // Non-admins see themselves and the members of their own sites.
     query.everyone = caller.admin;
     query.self_id = caller.person_id;
-    if (caller.isNode()) {
-      query.visible_sites.push_back(caller.node_site_id);
-    } else {
-      query.visible_sites.assign(caller.sites.begin(), caller.sites.end());
-    }
+    query.visible_sites.assign(caller.sites.begin(), caller.sites.end());
     auto persons = call.plc.db.read([&](pqxx::transaction_base& tx) {
       if (!query.login_base.empty() && !query.include_deleted) findSite(tx, query.login_base);
       return loadPersons(tx, query);

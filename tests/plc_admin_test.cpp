@@ -615,6 +615,11 @@ TEST_CASE_METHOD(AdminTest, "AddPerson and GetPersons", "[plc][pg][admin]") {
 
     by_site.set_login_base("nosite");
     CHECK_STATUS(admin().call(&A::GetPersons, by_site).first, Code::NOT_FOUND, "nosite");
+
+    // Nodes get keys through GetKeys, not the directory of persons.
+    addNode("node1.princeton.edu", "princeton");
+    CHECK_STATUS(nodeClient("node1.princeton.edu").call(&A::GetPersons, GetPersonsRequest()).first,
+                 Code::PERMISSION_DENIED, "person");
   }
 }
 
@@ -1463,4 +1468,8 @@ TEST_CASE_METHOD(AdminTest, "GetEvents", "[plc][pg][admin]") {
   auto [s6, admins] = admin().call(&A::GetEvents, others);
   REQUIRE_OK(s6);
   CHECK(admins.events_size() >= 4);
+
+  addNode("node1.princeton.edu", "princeton");
+  CHECK_STATUS(nodeClient("node1.princeton.edu").call(&A::GetEvents, GetEventsRequest()).first,
+               Code::PERMISSION_DENIED, "person");
 }
