@@ -102,4 +102,8 @@ PersonRef personOrSelf(pqxx::transaction_base& tx, const Call& call, const std::
   return findPerson(tx, call.caller().email);
 }
 
+std::string personObject(const Call& call, const std::string& email) {
+  return "person:" + (email.empty() ? call.caller().email : email);
+}
+
 }  // namespace plng::plc

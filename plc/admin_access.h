@@ -50,5 +50,7 @@ void requireMayChangeAccount(const Call& call, const PersonAccount& target);
 
 // The person identified by `email`, or the calling person when `email` is empty.
 PersonRef personOrSelf(pqxx::transaction_base& tx, const Call& call, const std::string& email);
+// The audit-log name of that person ("person:<email>"), known before any lookup.
+std::string personObject(const Call& call, const std::string& email);
 
 }  // namespace plng::plc

@@ -61,8 +61,12 @@ void authorizeNodeTag(Call& call, const NodeRef& node, const TagTypeRef& tag) {
                      tag.min_role + " or above; " + call.caller().describe() + " has role " +
                      toString(held) + " at site " + node.login_base);
   }
-  call.object("node:" + node.hostname);
-  call.object("tagtype:" + tag.name);
+}
+
+// Names the node (and tag) a request is about in the audit log, even when it is refused.
+void recordNode(Call& call, const std::string& hostname, const std::string& tag = "") {
+  call.object("node:" + canonicalHostname(hostname));
+  if (!tag.empty()) call.object("tagtype:" + tag);
 }
 
 }  // namespace
@@ -122,9 +126,9 @@ grpc::Status AdminService::UpdateNode(grpc::ServerContext* ctx, const pb::Update
   return rpc_.mutate(ctx, "UpdateNode", *req, [&](Call& call) {
     if (req->has_boot_state()) validateBootState(req->boot_state());
     if (req->has_public_key()) validateNodeKey(req->public_key());
+    recordNode(call, req->hostname());
     *resp = call.plc.db.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
-      call.object("node:" + node.hostname);
       authorizeAtSite(call, node.site_id, node.login_base, {Role::kPi, Role::kTech});
       auto changed = tx.exec_params1(
           "WITH old AS (SELECT public_key FROM nodes WHERE node_id = $1)"
@@ -147,9 +151,9 @@ grpc::Status AdminService::UpdateNode(grpc::ServerContext* ctx, const pb::Update
 grpc::Status AdminService::DeleteNode(grpc::ServerContext* ctx, const pb::DeleteNodeRequest* req,
                                       pb::Empty*) {
   return rpc_.mutate(ctx, "DeleteNode", *req, [&](Call& call) {
+    recordNode(call, req->hostname());
     call.plc.db.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
-      call.object("node:" + node.hostname);
       authorizeAtSite(call, node.site_id, node.login_base, {Role::kPi, Role::kTech});
       retireNodes(tx, {node.node_id});
       Database::bumpStateVersion(tx);
@@ -161,6 +165,7 @@ grpc::Status AdminService::SetNodeTag(grpc::ServerContext* ctx, const pb::SetNod
                                       pb::Node* resp) {
   return rpc_.mutate(ctx, "SetNodeTag", *req, [&](Call& call) {
     validateText("tag", req->tag(), 64, /*required=*/true);
+    recordNode(call, req->hostname(), req->tag());
     *resp = call.plc.db.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
       auto tag = findTagType(tx, req->tag());
@@ -180,6 +185,7 @@ grpc::Status AdminService::DeleteNodeTag(grpc::ServerContext* ctx,
                                          const pb::DeleteNodeTagRequest* req, pb::Node* resp) {
   return rpc_.mutate(ctx, "DeleteNodeTag", *req, [&](Call& call) {
     validateText("tag", req->tag(), 64, /*required=*/true);
+    recordNode(call, req->hostname(), req->tag());
     *resp = call.plc.db.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
       auto tag = findTagType(tx, req->tag());

@@ -368,6 +368,7 @@ grpc::Status AdminService::UpdatePerson(grpc::ServerContext* ctx,
     if (req->has_last_name()) validatePersonName("last_name", req->last_name());
     if (req->has_password()) validatePassword(req->password());
     if (req->has_primary_site()) validateLoginBase(req->primary_site());
+    call.object(personObject(call, req->email()));
     auto& db = call.plc.db;
     // The person may change their own names, password and primary site; enabling
     // or disabling an account takes a PI of one of its sites or an admin.
@@ -383,7 +384,6 @@ grpc::Status AdminService::UpdatePerson(grpc::ServerContext* ctx,
     }
     *resp = db.write([&](pqxx::work& tx) {
       auto account = authorize(tx);
-      call.object("person:" + account.email);
       if (req->has_primary_site()) {
         auto site_id = memberSiteId(tx, account.person_id, req->primary_site());
         if (site_id == 0) {
@@ -569,9 +569,9 @@ grpc::Status AdminService::AddPersonKey(grpc::ServerContext* ctx,
                                         const pb::AddPersonKeyRequest* req, pb::Key* resp) {
   return rpc_.mutate(ctx, "AddPersonKey", *req, [&](Call& call) {
     auto parsed = parseSshKey(req->key());
+    call.object(personObject(call, req->email()));
     *resp = call.plc.db.write([&](pqxx::work& tx) {
       auto account = loadPersonAccount(tx, personOrSelf(tx, call, req->email()));
-      call.object("person:" + account.email);
       authorizeOverPerson(call, account, /*allow_self=*/true);
       if (!tx.exec_params("SELECT 1 FROM key_blacklist WHERE fingerprint = $1", parsed.fingerprint)
                .empty()) {

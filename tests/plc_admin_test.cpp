@@ -1424,6 +1424,7 @@ TEST_CASE_METHOD(AdminTest, "GetEvents", "[plc][pg][admin]") {
   REQUIRE(updates.events_size() == 2);
   // Newest first: the refused call, then the allowed one.
   CHECK(updates.events(0).result() == "PERMISSION_DENIED");
+  CHECK(namesOf(updates.events(0).objects()) == std::vector<std::string>{"site:princeton"});
   CHECK(updates.events(1).result() == "OK");
   CHECK(updates.events(1).caller() == "pi@princeton.edu");
   CHECK(updates.events(1).role_used() == "pi");
