@@ -53,6 +53,17 @@ class Database {
     });
   }
 
+  // Runs `body` outside a transaction block, for ONE read-only statement (which
+  // PostgreSQL runs atomically on its own snapshot): saves read()'s BEGIN and
+  // COMMIT round trips on hot paths.
+  template <class F>
+  auto readStatement(F&& body) {
+    return withConnection([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      return body(tx);
+    });
+  }
+
   // Applies every migration not yet applied, all in one transaction, and
   // returns the schema version now in force.
   int migrate();

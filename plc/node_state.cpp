@@ -4,9 +4,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
-#include <cctype>
 #include <ctime>
-#include <set>
 
 #include "db.h"
 #include "plc_keys.h"
@@ -70,12 +68,6 @@ bool addCandidate(EffectiveTagResolver& resolver, const pqxx::row& r) {
   return true;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 // The statement text is also its prepared-statement name's key: preparing the
 // same definition again on a connection is a no-op in libpqxx 6, and a prepared
 // plan spares PostgreSQL re-planning these joins on every ticket.
@@ -123,41 +115,29 @@ TagMap EffectiveTagResolver::resolve(std::int64_t slice_id, std::int64_t node_id
   return out;
 }
 
-std::vector<pb::NodeGrant> sliceNodeGrants(pqxx::transaction_base& tx, std::int64_t slice_id,
-                                           const std::vector<std::string>& hostnames,
-                                           std::vector<std::string>& unbound) {
+std::vector<pb::NodeGrant> sliceNodeGrants(pqxx::transaction_base& tx, std::int64_t slice_id) {
   static const std::string kSql = std::string(R"SQL(
 WITH pairs AS (
   SELECT sn.slice_id, nd.node_id, nd.hostname
     FROM slice_nodes sn JOIN nodes nd USING (node_id)
    WHERE sn.slice_id = $1 AND nd.deleted_at IS NULL
-     AND ($2 OR lower(nd.hostname) = ANY($3::text[]))
 )
 SELECT 'N', slice_id, node_id, hostname, '', 0::bigint FROM pairs
 UNION ALL
 )SQL") + kTagCandidates;
 
-  std::vector<std::string> wanted;
-  for (const auto& h : hostnames) wanted.push_back(lower(h));
-  std::sort(wanted.begin(), wanted.end());
-  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-
   EffectiveTagResolver resolver;
   std::vector<std::pair<std::int64_t, std::string>> nodes;
-  for (const auto& r : execPrepared(tx, "plng_slice_node_grants", kSql, slice_id, wanted.empty(),
-                                    pgTextArray(wanted))) {
+  for (const auto& r : execPrepared(tx, "plng_slice_node_grants", kSql, slice_id)) {
     if (!addCandidate(resolver, r)) {
       nodes.emplace_back(r[2].as<std::int64_t>(), r[3].as<std::string>());
     }
   }
   std::sort(nodes.begin(), nodes.end(),
             [](const auto& a, const auto& b) { return a.second < b.second; });
-
-  std::set<std::string> found;
   std::vector<pb::NodeGrant> grants;
   grants.reserve(nodes.size());
   for (const auto& [node_id, hostname] : nodes) {
-    found.insert(lower(hostname));
     pb::NodeGrant grant;
     grant.set_hostname(hostname);
     for (auto& [tag, value] : resolver.resolve(slice_id, node_id)) {
@@ -165,11 +145,75 @@ UNION ALL
     }
     grants.push_back(std::move(grant));
   }
-  unbound.clear();
-  for (const auto& h : wanted) {
-    if (found.count(h) == 0) unbound.push_back(h);
-  }
   return grants;
+}
+
+std::shared_ptr<const SliceGrants> loadSliceGrants(pqxx::transaction_base& tx,
+                                                   const std::string& name) {
+  // One row per member key (or one row with NULLs for a member without keys,
+  // or for a slice without members): member ids for authorisation, keys of
+  // live, enabled members for the ticket.
+  static const std::string kSliceSql = R"SQL(
+SELECT sl.slice_id, sl.site_id, s.login_base, sl.xid, sl.instantiation,
+       extract(epoch FROM sl.expires_at)::bigint, m.person_id, p.email, k.key_text
+  FROM slices sl
+  JOIN sites s USING (site_id)
+  LEFT JOIN slice_members m ON m.slice_id = sl.slice_id
+  LEFT JOIN persons p ON p.person_id = m.person_id AND p.deleted_at IS NULL AND p.enabled
+  LEFT JOIN keys k ON k.person_id = p.person_id
+                  AND NOT EXISTS (SELECT 1 FROM key_blacklist b
+                                   WHERE b.fingerprint = k.fingerprint)
+ WHERE sl.name = $1 AND sl.deleted_at IS NULL
+ ORDER BY p.email, k.key_id
+)SQL";
+  auto rows = execPrepared(tx, "plng_slice_grants", kSliceSql, name);
+  if (rows.empty()) return nullptr;
+  auto g = std::make_shared<SliceGrants>();
+  const auto& head = rows[0];
+  g->slice_id = head[0].as<std::int64_t>();
+  g->name = name;
+  g->site_id = head[1].as<std::int64_t>();
+  g->login_base = head[2].as<std::string>();
+  g->xid = head[3].as<std::uint32_t>();
+  g->instantiation = head[4].as<std::string>();
+  g->expires_at = head[5].as<std::int64_t>();
+  for (const auto& r : rows) {
+    if (!r[6].is_null()) g->member_ids.push_back(r[6].as<std::int64_t>());
+    if (r[8].is_null()) continue;
+    pb::SshKey key;
+    key.set_person_email(r[7].as<std::string>());
+    key.set_key(r[8].as<std::string>());
+    g->member_keys.push_back(std::move(key));
+  }
+  std::sort(g->member_ids.begin(), g->member_ids.end());
+  g->member_ids.erase(std::unique(g->member_ids.begin(), g->member_ids.end()), g->member_ids.end());
+  g->nodes = sliceNodeGrants(tx, g->slice_id);
+  return g;
+}
+
+std::shared_ptr<const SliceGrants> SliceGrantCache::find(std::int64_t version,
+                                                         const std::string& name) const {
+  std::shared_lock lock(mutex_);
+  if (version != version_) return nullptr;
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+void SliceGrantCache::put(std::int64_t version, std::shared_ptr<const SliceGrants> grants) {
+  std::unique_lock lock(mutex_);
+  if (version < version_) return;
+  if (version > version_ || node_grants_ + grants->nodes.size() > kMaxNodeGrants) {
+    entries_.clear();
+    node_grants_ = 0;
+    version_ = version;
+  }
+  node_grants_ += grants->nodes.size();
+  entries_[grants->name] = std::move(grants);
+}
+
+std::int64_t stateVersion(pqxx::transaction_base& tx) {
+  return execPrepared(tx, "plng_state_version", "SELECT version FROM plc_state")[0][0]
+      .as<std::int64_t>();
 }
 
 pb::NodeState nodeState(pqxx::transaction_base& tx, PlcKeys& keys, std::int64_t node_id,
@@ -198,7 +242,7 @@ WITH pairs AS (
 )SQL") + kTagCandidates;
 
   pb::NodeState state;
-  state.set_version(tx.exec1("SELECT version FROM plc_state")[0].as<std::int64_t>());
+  state.set_version(stateVersion(tx));
   state.set_hostname(hostname);
   state.set_generated_at(static_cast<std::int64_t>(std::time(nullptr)));
 

@@ -6,8 +6,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <pqxx/pqxx>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,13 +57,48 @@ class EffectiveTagResolver {
 };
 
 // The live nodes bound to a slice, each with the slice's effective tags there,
-// ordered by hostname; one SQL statement. `hostnames` empty selects every bound
-// node; otherwise only those (case-insensitively), and the requested names that
-// are not bound live nodes are returned in `unbound`.
+// ordered by hostname; one SQL statement.
 std::vector<planetlab::v1::NodeGrant> sliceNodeGrants(pqxx::transaction_base& tx,
-                                                      std::int64_t slice_id,
-                                                      const std::vector<std::string>& hostnames,
-                                                      std::vector<std::string>& unbound);
+                                                      std::int64_t slice_id);
+
+// Everything a ticket for a live slice states, read from one snapshot.
+struct SliceGrants {
+  std::int64_t slice_id = 0;
+  std::string name;
+  std::int64_t site_id = 0;
+  std::string login_base;
+  std::uint32_t xid = 0;
+  std::string instantiation;
+  std::int64_t expires_at = 0;
+  std::vector<std::int64_t> member_ids;            // sorted; every member, for authorisation
+  std::vector<planetlab::v1::SshKey> member_keys;  // of live, enabled members
+  std::vector<planetlab::v1::NodeGrant> nodes;     // every live bound node
+};
+
+// Two SQL statements; nullptr when there is no live slice of that name.
+std::shared_ptr<const SliceGrants> loadSliceGrants(pqxx::transaction_base& tx,
+                                                   const std::string& name);
+
+// SliceGrants by slice name, valid for one PLC state version. Every change to
+// PLC's state bumps the version in the same transaction, so an entry read at
+// version V is exact for as long as the version is still V: a ticket request
+// costs one tiny query while nothing changes, on any plcd replica.
+class SliceGrantCache {
+ public:
+  std::shared_ptr<const SliceGrants> find(std::int64_t version, const std::string& name) const;
+  // Entries of older versions are dropped; one of an older version is ignored.
+  void put(std::int64_t version, std::shared_ptr<const SliceGrants> grants);
+
+ private:
+  static constexpr std::size_t kMaxNodeGrants = 200000;  // bounds memory
+  mutable std::shared_mutex mutex_;
+  std::int64_t version_ = 0;
+  std::size_t node_grants_ = 0;
+  std::unordered_map<std::string, std::shared_ptr<const SliceGrants>> entries_;
+};
+
+// The PLC state version as of `tx`'s snapshot.
+std::int64_t stateVersion(pqxx::transaction_base& tx);
 
 // A node's full desired state from one snapshot: `tx` must be a REPEATABLE READ
 // transaction (Database::read) so that `version` matches the content.

@@ -3,6 +3,7 @@
 // proto messages and SQL at this edge.
 #pragma once
 
+#include "node_state.h"
 #include "plc.grpc.pb.h"
 #include "rpc.h"
 
@@ -102,6 +103,7 @@ class SliceService final : public pb::Slice::Service {
 
  private:
   RpcRunner rpc_;
+  SliceGrantCache ticket_grants_;  // tickets are the hot path: see GetSliceTicket
 };
 
 class NodeSyncService final : public pb::NodeSync::Service {

@@ -160,6 +160,12 @@ void requireTagRank(const char* verb, Role standing, const TagTypeRef& type, con
   }
 }
 
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
 std::string randomTicketId() {
   unsigned char id[16];
   if (RAND_bytes(id, sizeof id) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -541,6 +547,7 @@ grpc::Status SliceService::GetSliceTags(grpc::ServerContext* ctx,
                                         const pb::GetSliceTagsRequest* req,
                                         pb::GetSliceTagsResponse* resp) {
   return rpc_.query(ctx, "GetSliceTags", [&](Call& call) {
+    call.requirePerson();
     validateSliceName(req->slice());
     call.plc.db.read([&](pqxx::transaction_base& tx) {
       auto slice = findSlice(tx, req->slice());
@@ -568,85 +575,77 @@ grpc::Status SliceService::GetSliceTags(grpc::ServerContext* ctx,
   });
 }
 
-// The hot path of slice creation by brokers: two SQL statements in one snapshot
-// (slice with member keys; bound nodes with effective tags), then one signature.
+// The hot path of slice creation by brokers. While PLC's state version stays
+// the same, the slice's grants come from memory and a ticket costs one tiny
+// query and one signature; after a change, two statements reload them.
 grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
                                           const pb::GetSliceTicketRequest* req,
                                           pb::SignedTicket* resp) {
   return rpc_.query(ctx, "GetSliceTicket", [&](Call& call) {
     if (req->slice().empty()) invalidArgument("slice is required");
-    for (const auto& h : req->hostnames()) validateHostname(h);
+    std::vector<std::string> wanted;
+    for (const auto& h : req->hostnames()) {
+      validateHostname(h);
+      wanted.push_back(lower(h));
+    }
     const auto& caller = call.caller();
     if (!caller.isPerson()) {
       permissionDenied(
-          "GetSliceTicket must be called by a person (admin, PI or slice member), "
-          "not " +
+          "GetSliceTicket must be called by a person (admin, PI or slice member), not " +
           caller.describe());
     }
-    static const std::string kSliceSql = R"SQL(
-SELECT sl.slice_id, sl.site_id, s.login_base, sl.xid, sl.instantiation,
-       extract(epoch FROM sl.expires_at)::bigint,
-       EXISTS (SELECT 1 FROM slice_members m
-                WHERE m.slice_id = sl.slice_id AND m.person_id = $2),
-       p.email, k.key_text
-  FROM slices sl
-  JOIN sites s USING (site_id)
-  LEFT JOIN (slice_members m
-             JOIN persons p ON p.person_id = m.person_id
-                           AND p.deleted_at IS NULL AND p.enabled
-             JOIN keys k ON k.person_id = p.person_id
-                        AND NOT EXISTS (SELECT 1 FROM key_blacklist b
-                                         WHERE b.fingerprint = k.fingerprint))
-         ON m.slice_id = sl.slice_id
- WHERE sl.name = $1 AND sl.deleted_at IS NULL
- ORDER BY p.email, k.key_id
-)SQL";
-    std::vector<std::string> hostnames(req->hostnames().begin(), req->hostnames().end());
+    auto& db = call.plc.db;
+    auto grants = ticket_grants_.find(
+        db.readStatement([](pqxx::transaction_base& tx) { return stateVersion(tx); }),
+        req->slice());
+    if (!grants) {
+      grants = db.read([&](pqxx::transaction_base& tx) {
+        auto version = stateVersion(tx);
+        auto loaded = loadSliceGrants(tx, req->slice());
+        if (loaded) ticket_grants_.put(version, loaded);
+        return loaded;
+      });
+    }
+    if (!grants) notFound("no slice named '" + req->slice() + "' (plcctl slice list shows them)");
+    if (!caller.admin && !caller.isPiOf(grants->site_id) &&
+        !std::binary_search(grants->member_ids.begin(), grants->member_ids.end(),
+                            caller.person_id)) {
+      permissionDenied("GetSliceTicket requires role pi at site " + grants->login_base +
+                       " or membership of slice " + grants->name + " (or admin); " +
+                       caller.describe() + " has neither");
+    }
+    auto issued = now();
+    if (grants->expires_at <= issued) {
+      failedPrecondition("slice " + grants->name + " expired at " + utcTime(grants->expires_at) +
+                         "; renew it (plcctl slice renew " + grants->name + ")");
+    }
+
     pb::TicketBody body;
-    std::int64_t issued = now();
-    call.plc.db.read([&](pqxx::transaction_base& tx) {
-      tx.conn().prepare("plng_ticket_slice", kSliceSql);
-      auto rows = tx.exec_prepared("plng_ticket_slice", req->slice(), caller.person_id);
-      if (rows.empty()) {
-        notFound("no slice named '" + req->slice() + "' (plcctl slice list shows them)");
+    if (wanted.empty()) {
+      body.mutable_nodes()->Reserve(static_cast<int>(grants->nodes.size()));
+      for (const auto& g : grants->nodes) *body.add_nodes() = g;
+    } else {
+      std::sort(wanted.begin(), wanted.end());
+      wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+      for (const auto& h : wanted) {
+        auto it = std::find_if(grants->nodes.begin(), grants->nodes.end(),
+                               [&](const pb::NodeGrant& g) { return lower(g.hostname()) == h; });
+        if (it == grants->nodes.end()) {
+          failedPrecondition("node " + h + " is not in slice " + grants->name +
+                             "; add it first (plcctl slice add-nodes " + grants->name + " " + h +
+                             ")");
+        }
+        *body.add_nodes() = *it;
       }
-      const auto& head = rows[0];
-      auto slice_id = head[0].as<std::int64_t>();
-      auto site_id = head[1].as<std::int64_t>();
-      auto expires_at = head[5].as<std::int64_t>();
-      if (!caller.admin && !caller.isPiOf(site_id) && !head[6].as<bool>()) {
-        permissionDenied("GetSliceTicket requires role pi at site " + head[2].as<std::string>() +
-                         " or membership of slice " + req->slice() + " (or admin); " +
-                         caller.describe() + " has neither");
-      }
-      if (expires_at <= issued) {
-        failedPrecondition("slice " + req->slice() + " expired at " + utcTime(expires_at) +
-                           "; renew it (plcctl slice renew " + req->slice() + ")");
-      }
-      body.set_slice_name(req->slice());
-      body.set_xid(head[3].as<std::uint32_t>());
-      body.set_instantiation(head[4].as<std::string>());
-      body.set_not_after(std::min(expires_at, issued + call.plc.config.ticket_lifetime));
-      for (const auto& r : rows) {
-        if (r[8].is_null()) continue;
-        auto* key = body.add_member_keys();
-        key->set_person_email(r[7].as<std::string>());
-        key->set_key(r[8].as<std::string>());
-      }
-      std::vector<std::string> unbound;
-      auto grants = sliceNodeGrants(tx, slice_id, hostnames, unbound);
-      if (!unbound.empty()) {
-        failedPrecondition("node " + unbound.front() + " is not in slice " + req->slice() +
-                           "; add it first (plcctl slice add-nodes " + req->slice() + " " +
-                           unbound.front() + ")");
-      }
-      body.mutable_nodes()->Reserve(static_cast<int>(grants.size()));
-      for (auto& g : grants) *body.add_nodes() = std::move(g);
-      return 0;
-    });
+    }
     body.set_ticket_id(randomTicketId());
+    body.set_slice_name(grants->name);
+    body.set_xid(grants->xid);
+    for (const auto& k : grants->member_keys) *body.add_member_keys() = k;
     body.set_not_before(issued - call.plc.config.ticket_clock_skew);
+    body.set_not_after(std::min(grants->expires_at, issued + call.plc.config.ticket_lifetime));
     body.set_issued_at(issued);
+    body.set_instantiation(grants->instantiation);
     *resp = call.plc.keys.sign(std::move(body));
   });
 }

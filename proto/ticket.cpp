@@ -1,5 +1,6 @@
 #include "ticket.h"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -75,6 +76,29 @@ Signature signWith(EVP_PKEY* pkey, std::string_view message) {
     throwOpenSsl("EVP_DigestSign");
   }
   return signature;
+}
+
+// Loading a raw Ed25519 private key derives its public key, a scalar
+// multiplication as costly as a signature. PLC signs thousands of tickets a
+// second with one key, so each thread keeps the key it last loaded (an EVP_PKEY
+// is not shared between threads here) and reloads only when the key changes.
+struct SigningKey {
+  PrivateKey private_key{};
+  UniquePkey pkey;
+  std::string key_id;
+  ~SigningKey() { OPENSSL_cleanse(private_key.data(), private_key.size()); }
+};
+
+const SigningKey& signingKey(const PrivateKey& private_key) {
+  thread_local SigningKey loaded;
+  if (!loaded.pkey ||
+      CRYPTO_memcmp(loaded.private_key.data(), private_key.data(), private_key.size()) != 0) {
+    UniquePkey pkey = privateKeyObject(private_key);
+    loaded.key_id = keyIdOf(publicKeyOfObject(pkey.get()));
+    loaded.pkey = std::move(pkey);
+    loaded.private_key = private_key;
+  }
+  return loaded;
 }
 
 // Strings in error messages may come from an unverified ticket: keep them short
@@ -199,20 +223,17 @@ const char* toString(VerifyError error) {
 }
 
 v1::SignedTicket signTicket(v1::TicketBody body, const PrivateKey& private_key) {
-  // One key object serves both the key id and the signature: loading a raw
-  // Ed25519 private key costs a scalar multiplication.
-  const UniquePkey pkey = privateKeyObject(private_key);
-  std::string key_id = keyIdOf(publicKeyOfObject(pkey.get()));
-  body.set_issuer_key_id(key_id);
+  const SigningKey& key = signingKey(private_key);
+  body.set_issuer_key_id(key.key_id);
 
   v1::SignedTicket ticket;
   if (!body.SerializeToString(ticket.mutable_body())) {
     throw std::runtime_error("cannot serialise ticket body for slice " +
                              printable(body.slice_name()));
   }
-  const Signature signature = signWith(pkey.get(), ticket.body());
+  const Signature signature = signWith(key.pkey.get(), ticket.body());
   ticket.set_signature(signature.data(), signature.size());
-  ticket.set_key_id(std::move(key_id));
+  ticket.set_key_id(key.key_id);
   return ticket;
 }
 
