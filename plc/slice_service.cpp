@@ -177,8 +177,8 @@ std::string randomTicketId() {
 grpc::Status SliceService::AddSlice(grpc::ServerContext* ctx, const pb::AddSliceRequest* req,
                                     pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "AddSlice", *req, [&](Call& call) {
-    auto login_base = validateSliceName(req->name());
     call.object("slice:" + req->name());
+    auto login_base = validateSliceName(req->name());
     validateText("description", req->description(), kMaxDescription, false);
     validateUrl(req->url(), false);
     std::string instantiation =
@@ -249,8 +249,8 @@ grpc::Status SliceService::GetSlices(grpc::ServerContext* ctx, const pb::GetSlic
 grpc::Status SliceService::UpdateSlice(grpc::ServerContext* ctx, const pb::UpdateSliceRequest* req,
                                        pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "UpdateSlice", *req, [&](Call& call) {
-    validateSliceName(req->name());
     call.object("slice:" + req->name());
+    validateSliceName(req->name());
     if (!req->has_description() && !req->has_url() && !req->has_instantiation() &&
         !req->has_max_nodes()) {
       invalidArgument("nothing to update: set description, url, instantiation or max_nodes");
@@ -290,8 +290,8 @@ grpc::Status SliceService::UpdateSlice(grpc::ServerContext* ctx, const pb::Updat
 grpc::Status SliceService::RenewSlice(grpc::ServerContext* ctx, const pb::RenewSliceRequest* req,
                                       pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "RenewSlice", *req, [&](Call& call) {
-    validateSliceName(req->name());
     call.object("slice:" + req->name());
+    validateSliceName(req->name());
     auto t = now();
     if (req->expires_at() <= t) {
       invalidArgument("expires_at " + utcTime(req->expires_at()) +
@@ -325,8 +325,8 @@ grpc::Status SliceService::RenewSlice(grpc::ServerContext* ctx, const pb::RenewS
 grpc::Status SliceService::DeleteSlice(grpc::ServerContext* ctx, const pb::DeleteSliceRequest* req,
                                        pb::Empty*) {
   return rpc_.mutate(ctx, "DeleteSlice", *req, [&](Call& call) {
-    validateSliceName(req->name());
     call.object("slice:" + req->name());
+    validateSliceName(req->name());
     call.plc.db.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       requireSlicePi(call, slice);
@@ -341,8 +341,9 @@ grpc::Status SliceService::AddSliceMembers(grpc::ServerContext* ctx,
                                            const pb::SliceMembersRequest* req,
                                            pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "AddSliceMembers", *req, [&](Call& call) {
-    validateSliceName(req->name());
     call.object("slice:" + req->name());
+    validateSliceName(req->name());
+    for (const auto& e : req->emails()) call.object("person:" + e);
     requireNames("email", req->emails());
     for (const auto& e : req->emails()) validateEmail(e);
     *resp = call.plc.db.write([&](pqxx::work& tx) {
@@ -351,7 +352,6 @@ grpc::Status SliceService::AddSliceMembers(grpc::ServerContext* ctx,
       std::size_t added = 0;
       for (const auto& e : req->emails()) {
         auto person = findPerson(tx, e);
-        call.object("person:" + person.email);
         added += tx.exec_params0(
                        "INSERT INTO slice_members (slice_id, person_id) VALUES ($1, $2)"
                        " ON CONFLICT DO NOTHING",
@@ -368,8 +368,9 @@ grpc::Status SliceService::RemoveSliceMembers(grpc::ServerContext* ctx,
                                               const pb::SliceMembersRequest* req,
                                               pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "RemoveSliceMembers", *req, [&](Call& call) {
-    validateSliceName(req->name());
     call.object("slice:" + req->name());
+    validateSliceName(req->name());
+    for (const auto& e : req->emails()) call.object("person:" + e);
     requireNames("email", req->emails());
     for (const auto& e : req->emails()) validateEmail(e);
     *resp = call.plc.db.write([&](pqxx::work& tx) {
@@ -378,7 +379,6 @@ grpc::Status SliceService::RemoveSliceMembers(grpc::ServerContext* ctx,
       std::size_t removed = 0;
       for (const auto& e : req->emails()) {
         auto person = findPerson(tx, e);
-        call.object("person:" + person.email);
         removed +=
             tx.exec_params0("DELETE FROM slice_members WHERE slice_id = $1 AND person_id = $2",
                             slice.slice_id, person.person_id)
@@ -393,8 +393,9 @@ grpc::Status SliceService::RemoveSliceMembers(grpc::ServerContext* ctx,
 grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::SliceNodesRequest* req,
                                          pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "AddSliceNodes", *req, [&](Call& call) {
-    validateSliceName(req->name());
     call.object("slice:" + req->name());
+    validateSliceName(req->name());
+    for (const auto& h : req->hostnames()) call.object("node:" + h);
     requireNames("hostname", req->hostnames());
     for (const auto& h : req->hostnames()) validateHostname(h);
     *resp = call.plc.db.write([&](pqxx::work& tx) {
@@ -407,7 +408,6 @@ grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::Sli
       std::size_t added = 0;
       for (const auto& h : req->hostnames()) {
         auto node = findNode(tx, h);
-        call.object("node:" + node.hostname);
         added += tx.exec_params0(
                        "INSERT INTO slice_nodes (slice_id, node_id) VALUES ($1, $2)"
                        " ON CONFLICT DO NOTHING",
@@ -447,8 +447,9 @@ grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::Sli
 grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext* ctx,
                                             const pb::SliceNodesRequest* req, pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "RemoveSliceNodes", *req, [&](Call& call) {
-    validateSliceName(req->name());
     call.object("slice:" + req->name());
+    validateSliceName(req->name());
+    for (const auto& h : req->hostnames()) call.object("node:" + h);
     requireNames("hostname", req->hostnames());
     for (const auto& h : req->hostnames()) validateHostname(h);
     *resp = call.plc.db.write([&](pqxx::work& tx) {
@@ -457,7 +458,6 @@ grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext* ctx,
       std::size_t removed = 0;
       for (const auto& h : req->hostnames()) {
         auto node = findNode(tx, h);
-        call.object("node:" + node.hostname);
         removed += tx.exec_params0("DELETE FROM slice_nodes WHERE slice_id = $1 AND node_id = $2",
                                    slice.slice_id, node.node_id)
                        .affected_rows();
@@ -471,15 +471,18 @@ grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext* ctx,
 grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSliceTagRequest* req,
                                        pb::SliceTag* resp) {
   return rpc_.mutate(ctx, "SetSliceTag", *req, [&](Call& call) {
-    validateSliceName(req->slice());
     call.object("slice:" + req->slice());
+    validateSliceName(req->slice());
     if (req->tag().empty()) invalidArgument("tag is required (plcctl tagtype list shows them)");
     if (!req->node().empty() && !req->nodegroup().empty()) {
       invalidArgument(
           "a slice tag applies to the whole slice, one node or one node group:"
           " give node or nodegroup, not both");
     }
-    if (!req->node().empty()) validateHostname(req->node());
+    if (!req->node().empty()) {
+      call.object("node:" + req->node());
+      validateHostname(req->node());
+    }
     *resp = call.plc.db.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->slice(), /*for_update=*/true);
       auto standing = requireSliceStanding(call, tx, slice);
@@ -494,7 +497,6 @@ grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSl
         auto node = findNode(tx, req->node());
         node_id = node.node_id;
         tag.set_node(node.hostname);
-        call.object("node:" + node.hostname);
       } else if (!req->nodegroup().empty()) {
         auto group = findNodeGroup(tx, req->nodegroup());
         nodegroup_id = group.nodegroup_id;
