@@ -240,6 +240,7 @@ Caller Authenticator::resolve(const std::string& token) {
 }
 
 void Authenticator::invalidate() {
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
   std::unique_lock lock(mutex_);
   cache_.clear();
 }

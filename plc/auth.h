@@ -3,6 +3,7 @@
 // cleared whenever any plcd reports a change).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -39,6 +40,10 @@ class Authenticator {
   // Loads a person's roles and sites into `caller`.
   static void loadPerson(pqxx::transaction_base& tx, std::int64_t person_id, Caller& caller);
   void invalidate();
+  // Advances on every invalidate(): after each change through this plcd and each
+  // change notification from any plcd. Other caches trusting notifications as
+  // this one does compare it to tell whether anything may have changed.
+  std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
 
  private:
   Caller load(const std::string& hash_hex);
@@ -51,6 +56,7 @@ class Authenticator {
     std::chrono::steady_clock::time_point at;
   };
   std::unordered_map<std::string, Entry> cache_;
+  std::atomic<std::uint64_t> epoch_{0};
 };
 
 }  // namespace plng::plc

@@ -191,6 +191,26 @@ SELECT sl.slice_id, sl.site_id, s.login_base, sl.xid, sl.instantiation,
   return g;
 }
 
+std::optional<std::int64_t> SliceGrantCache::trustedVersion(std::uint64_t epoch) const {
+  std::shared_lock lock(mutex_);
+  if (!last_read_ || last_read_->epoch != epoch ||
+      std::chrono::steady_clock::now() - last_read_->at >= kTrustFor) {
+    return std::nullopt;
+  }
+  return last_read_->version;
+}
+
+void SliceGrantCache::versionRead(std::int64_t version, std::uint64_t epoch) {
+  auto now = std::chrono::steady_clock::now();
+  std::unique_lock lock(mutex_);
+  // Keep the newest knowledge: a slower reader must not roll it back.
+  if (last_read_ && (last_read_->version > version ||
+                     (last_read_->version == version && last_read_->epoch > epoch))) {
+    return;
+  }
+  last_read_ = VersionRead{version, epoch, now};
+}
+
 std::shared_ptr<const SliceGrants> SliceGrantCache::find(std::int64_t version,
                                                          const std::string& name) const {
   std::shared_lock lock(mutex_);

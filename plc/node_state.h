@@ -4,9 +4,11 @@
 // a node's synced state never disagree about a slice's attributes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <shared_mutex>
 #include <string>
@@ -80,11 +82,24 @@ std::shared_ptr<const SliceGrants> loadSliceGrants(pqxx::transaction_base& tx,
                                                    const std::string& name);
 
 // SliceGrants by slice name, valid for one PLC state version. Every change to
-// PLC's state bumps the version in the same transaction, so an entry read at
-// version V is exact for as long as the version is still V: a ticket request
-// costs one tiny query while nothing changes, on any plcd replica.
+// PLC's state bumps the version in its own transaction, so an entry read at
+// version V is exact for as long as the version is still V, on any replica.
+//
+// Asking the database for the version costs a round trip per ticket; instead
+// the last version read is trusted, as the caller cache trusts its entries,
+// while Authenticator::epoch() has not moved (it moves after every change
+// through this plcd and on every change notification from any plcd) and for at
+// most kTrustFor. A change through another plcd is thus seen once its
+// notification arrives (milliseconds), and never later than kTrustFor.
 class SliceGrantCache {
  public:
+  static constexpr std::chrono::milliseconds kTrustFor{1000};
+
+  // The version to use, when it may be trusted without asking the database.
+  std::optional<std::int64_t> trustedVersion(std::uint64_t epoch) const;
+  // Records a version read from the database; `epoch` was read before it.
+  void versionRead(std::int64_t version, std::uint64_t epoch);
+
   std::shared_ptr<const SliceGrants> find(std::int64_t version, const std::string& name) const;
   // Entries of older versions are dropped; one of an older version is ignored.
   void put(std::int64_t version, std::shared_ptr<const SliceGrants> grants);
@@ -95,6 +110,12 @@ class SliceGrantCache {
   std::int64_t version_ = 0;
   std::size_t node_grants_ = 0;
   std::unordered_map<std::string, std::shared_ptr<const SliceGrants>> entries_;
+  struct VersionRead {
+    std::int64_t version = 0;
+    std::uint64_t epoch = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::optional<VersionRead> last_read_;
 };
 
 // The PLC state version as of `tx`'s snapshot.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "change_bus.h"
 #include "errors.h"
 #include "lookup.h"
 #include "node_state.h"
@@ -577,9 +578,9 @@ grpc::Status SliceService::GetSliceTags(grpc::ServerContext* ctx,
   });
 }
 
-// The hot path of slice creation by brokers. While PLC's state version stays
-// the same, the slice's grants come from memory and a ticket costs one tiny
-// query and one signature; after a change, two statements reload them.
+// The hot path of slice creation by brokers. While nothing changes, the
+// slice's grants come from memory (SliceGrantCache) and a ticket costs no
+// query, only a signature; after a change, two statements reload them.
 grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
                                           const pb::GetSliceTicketRequest* req,
                                           pb::SignedTicket* resp) {
@@ -597,14 +598,19 @@ grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
           caller.describe());
     }
     auto& db = call.plc.db;
-    auto grants = ticket_grants_.find(
-        db.readStatement([](pqxx::transaction_base& tx) { return stateVersion(tx); }),
-        req->slice());
+    auto epoch = call.plc.auth.epoch();
+    auto version = ticket_grants_.trustedVersion(epoch);
+    if (!version || !call.plc.bus.listening()) {
+      version = db.readStatement([](pqxx::transaction_base& tx) { return stateVersion(tx); });
+      ticket_grants_.versionRead(*version, epoch);
+    }
+    auto grants = ticket_grants_.find(*version, req->slice());
     if (!grants) {
       grants = db.read([&](pqxx::transaction_base& tx) {
-        auto version = stateVersion(tx);
+        auto snapshot_version = stateVersion(tx);
+        ticket_grants_.versionRead(snapshot_version, epoch);
         auto loaded = loadSliceGrants(tx, req->slice());
-        if (loaded) ticket_grants_.put(version, loaded);
+        if (loaded) ticket_grants_.put(snapshot_version, loaded);
         return loaded;
       });
     }

@@ -767,16 +767,54 @@ TEST_CASE_METHOD(PlcFixture, "tickets: signed, with member keys and effective ta
   CHECK_STATUS(ticket(*p.user, "princeton_nosuch").first, StatusCode::NOT_FOUND, "");
   CHECK_STATUS(ticket(anonymous(), "princeton_tix").first, StatusCode::UNAUTHENTICATED, "");
 
+  // A change through another plcd reaches this plcd's tickets with its change
+  // notification, at the latest after SliceGrantCache::kTrustFor.
+  {
+    auto replica = startReplica();
+    PlcClient admin_b(replica.channel(), admin().token());
+    auto keys_in_ticket = [&] {
+      auto [s, t] = ticket(*p.user, "princeton_tix");
+      REQUIRE_OK(s);
+      return plng::ticket::verifyTicket(t, trusted, unixNow()).member_keys_size();
+    };
+    REQUIRE(keys_in_ticket() == 3);
+    pb::SliceMembersRequest rm;
+    rm.set_name("princeton_tix");
+    rm.add_emails("pi@princeton.edu");
+    REQUIRE_OK(admin_b.call(&pb::Slice::Stub::RemoveSliceMembers, rm).first);
+    auto changed_at = std::chrono::steady_clock::now();
+    while (keys_in_ticket() != 2 &&
+           std::chrono::steady_clock::now() - changed_at < std::chrono::seconds(3)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(keys_in_ticket() == 2);
+    CHECK(std::chrono::steady_clock::now() - changed_at <
+          plng::plc::SliceGrantCache::kTrustFor + std::chrono::milliseconds(500));
+    // Through this plcd, a change shows in the very next ticket.
+    REQUIRE_OK(members(admin(), "princeton_tix", {"pi@princeton.edu"}));
+    CHECK(keys_in_ticket() == 3);
+  }
+
   // A slice about to expire: the ticket ends with it. An expired one gets none.
   auto soon = unixNow() + kDay;
   REQUIRE_OK(renew(*p.user, "princeton_tix", soon));
   std::tie(status, signed_ticket) = ticket(*p.user, "princeton_tix");
   REQUIRE_OK(status);
   CHECK(plng::ticket::verifyTicket(signed_ticket, trusted, unixNow()).not_after() == soon);
+  // A change made elsewhere (here straight in the database, announced as every
+  // write is) reaches this plcd's tickets with its notification, at the latest
+  // after SliceGrantCache::kTrustFor.
   p.seed.sql(
       "UPDATE slices SET expires_at = now() - interval '1 hour'"
       " WHERE name = 'princeton_tix'");
-  p.seed.bump();  // as every write through the API does
+  p.seed.bump();
+  auto changed_at = std::chrono::steady_clock::now();
+  while (ticket(*p.user, "princeton_tix").first.ok() &&
+         std::chrono::steady_clock::now() - changed_at < std::chrono::seconds(3)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(std::chrono::steady_clock::now() - changed_at <
+        plng::plc::SliceGrantCache::kTrustFor + std::chrono::milliseconds(500));
   CHECK_STATUS(ticket(*p.user, "princeton_tix").first, StatusCode::FAILED_PRECONDITION,
                "slice princeton_tix expired at");
 
