@@ -34,10 +34,15 @@ void Database::release(std::unique_ptr<pqxx::connection> conn, bool broken) {
   std::lock_guard lock(mutex_);
   if (broken || !conn || !conn->is_open()) {
     --open_;
+    // A lost connection almost always means the server restarted or went away:
+    // the idle ones are dead too, and would each fail one more request.
+    open_ -= idle_.size();
+    idle_.clear();
+    available_.notify_all();
   } else {
     idle_.push_back(std::move(conn));
+    available_.notify_one();
   }
-  available_.notify_one();
 }
 
 Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire()) {}

@@ -120,6 +120,12 @@ grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext* ctx,
     generation = now_generation;
     next_recheck = std::chrono::steady_clock::now() + recheck;
     status = compute();
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      // The database is away (restarting): keep the stream and try again shortly
+      // rather than send every node into reconnect backoff at once.
+      next_recheck = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      continue;
+    }
     if (!status.ok()) return status;
     auto content = nodeStateContent(state);
     if (content == sent) continue;
