@@ -534,7 +534,7 @@ grpc::Status SliceService::DeleteSliceTag(grpc::ServerContext* ctx,
           req->slice_tag_id());
       if (rows.empty()) {
         notFound("no slice tag " + std::to_string(req->slice_tag_id()) +
-                 " (plcctl slice tags <slice> lists them)");
+                 " (plcctl slice tag list <slice> lists them)");
       }
       auto slice = findSlice(tx, rows[0][0].as<std::string>(), /*for_update=*/true);
       call.object("slice:" + slice.name);
@@ -640,7 +640,7 @@ grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
                                [&](const pb::NodeGrant& g) { return lower(g.hostname()) == h; });
         if (it == grants->nodes.end()) {
           failedPrecondition("node " + h + " is not in slice " + grants->name +
-                             "; add it first (plcctl slice add-nodes " + grants->name + " " + h +
+                             "; add it first (plcctl slice nodes add " + grants->name + " " + h +
                              ")");
         }
         *body.add_nodes() = *it;
