@@ -94,14 +94,14 @@ grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext* ctx,
   pb::NodeState state;
   // Each (re)computation goes through RpcRunner: the token is checked again (a
   // deleted node or revoked session ends the stream) and errors map as usual.
-  auto compute = [&] {
-    return rpc_.query(ctx, "WatchSlivers",
-                      [&](Call& call) { state = readState(call, req->hostname()); });
+  // An open stream is contact: last_contact is refreshed on the periodic rechecks.
+  auto compute = [&](bool touch) {
+    return rpc_.query(ctx, "WatchSlivers", [&](Call& call) {
+      state = readState(call, req->hostname());
+      if (touch) touchLastContact(call);
+    });
   };
-  auto status = rpc_.query(ctx, "WatchSlivers", [&](Call& call) {
-    state = readState(call, req->hostname());
-    touchLastContact(call);
-  });
+  auto status = compute(/*touch=*/true);
   if (!status.ok()) return status;
   if (state.version() > req->since_version() && !writer->Write(state)) return grpc::Status::OK;
   auto sent = nodeStateContent(state);
@@ -116,10 +116,11 @@ grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext* ctx,
     if (ctx->IsCancelled() || plc.bus.stopping()) break;
     // Slices expire without any commit, so the state is recomputed now and then
     // even when nothing was notified.
-    if (now_generation == generation && std::chrono::steady_clock::now() < next_recheck) continue;
+    bool changed = now_generation != generation;
+    if (!changed && std::chrono::steady_clock::now() < next_recheck) continue;
     generation = now_generation;
     next_recheck = std::chrono::steady_clock::now() + recheck;
-    status = compute();
+    status = compute(/*touch=*/!changed);
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
       // The database is away (restarting): keep the stream and try again shortly
       // rather than send every node into reconnect backoff at once.
