@@ -8,6 +8,7 @@
 #include <ctime>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "change_bus.h"
 #include "errors.h"
@@ -46,18 +47,16 @@ struct SliceFilter {
   bool include_deleted = false;
 };
 
-// One statement whatever the number of slices: members and nodes come as arrays
-// from correlated subqueries over their primary-key indexes.
+// Two statements whatever the number of slices: the slices, then the members
+// and nodes of all of them at once. (Per-slice subqueries cost ~0.1 ms each:
+// a list of 10,000 slices took seconds.) The filters fold away at planning, as
+// exec_params plans with the parameters' values.
 std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFilter& f) {
   auto rows = tx.exec_params(
       "SELECT sl.slice_id, sl.name, s.login_base, sl.description, sl.url, sl.instantiation,"
       " extract(epoch FROM sl.created_at)::bigint, extract(epoch FROM sl.expires_at)::bigint,"
       " sl.max_nodes, sl.xid, coalesce(extract(epoch FROM sl.deleted_at)::bigint, 0),"
-      " coalesce(c.email, ''),"
-      " ARRAY(SELECT p.email FROM slice_members m JOIN persons p USING (person_id)"
-      "        WHERE m.slice_id = sl.slice_id AND p.deleted_at IS NULL ORDER BY p.email),"
-      " ARRAY(SELECT n.hostname FROM slice_nodes sn JOIN nodes n USING (node_id)"
-      "        WHERE sn.slice_id = sl.slice_id AND n.deleted_at IS NULL ORDER BY n.hostname)"
+      " coalesce(c.email, '')"
       " FROM slices sl JOIN sites s USING (site_id)"
       " LEFT JOIN persons c ON c.person_id = sl.creator_id"
       " WHERE ($1 OR sl.deleted_at IS NULL)"
@@ -74,6 +73,8 @@ std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFil
       f.include_deleted, f.slice_id, pgTextArray(f.names), f.login_base, f.member, f.hostname);
   std::vector<pb::SliceInfo> out;
   out.reserve(rows.size());
+  std::unordered_map<std::int64_t, std::size_t> index;
+  std::string ids = "{";
   for (const auto& r : rows) {
     pb::SliceInfo s;
     s.set_slice_id(r[0].as<std::int64_t>());
@@ -88,9 +89,29 @@ std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFil
     s.set_xid(r[9].as<std::uint32_t>());
     s.set_deleted_at(r[10].as<std::int64_t>());
     s.set_creator(r[11].as<std::string>());
-    for (auto& e : parsePgTextArray(r[12])) s.add_members(std::move(e));
-    for (auto& h : parsePgTextArray(r[13])) s.add_nodes(std::move(h));
+    if (ids.size() > 1) ids += ',';
+    ids += std::to_string(s.slice_id());
+    index.emplace(s.slice_id(), out.size());
     out.push_back(std::move(s));
+  }
+  if (out.empty()) return out;
+  ids += '}';
+  for (const auto& r :
+       tx.exec_params("SELECT m.slice_id, 'm', p.email FROM slice_members m"
+                      " JOIN persons p USING (person_id)"
+                      " WHERE m.slice_id = ANY($1::bigint[]) AND p.deleted_at IS NULL"
+                      " UNION ALL"
+                      " SELECT sn.slice_id, 'n', n.hostname FROM slice_nodes sn"
+                      " JOIN nodes n USING (node_id)"
+                      " WHERE sn.slice_id = ANY($1::bigint[]) AND n.deleted_at IS NULL"
+                      " ORDER BY 1, 2, 3",
+                      ids)) {
+    auto& s = out[index.at(r[0].as<std::int64_t>())];
+    if (r[1].as<std::string>() == "m") {
+      s.add_members(r[2].as<std::string>());
+    } else {
+      s.add_nodes(r[2].as<std::string>());
+    }
   }
   return out;
 }
