@@ -582,6 +582,16 @@ void printTable(const Report& report) {
 
   if (const WorkloadResult* ticket = find(results, "GetSliceTicket")) {
     std::cout << "\n" << judgeTarget(*ticket, report.machine.cpus).text << "\n";
+    // The clients share the machine's CPUs with plcd and PostgreSQL here; what the
+    // server side alone could sustain is bounded by its CPU per call.
+    const double calls = std::max(1.0, ticket->rate * ticket->windowSeconds);
+    const double serverUs = (ticket->cpu.plcd + ticket->cpu.postgres) / calls * 1e6;
+    if (serverUs > 0) {
+      std::cout << "server CPU per ticket (plcd + PostgreSQL): " << fixed(serverUs, 0)
+                << " µs, so at most " << fixed(2e6 / serverUs, 0)
+                << "/s on 2 cores with the clients elsewhere (the clients here used "
+                << fixed(ticket->cpu.client / calls * 1e6, 0) << " µs per call of the same CPUs)\n";
+    }
   }
 }
 
