@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "plc.grpc.pb.h"
+#include "status_name.h"
 
 namespace plcctl {
 
@@ -25,8 +26,7 @@ struct ConnectionOptions {
   std::string ca_file;  // PEM roots; empty = system roots
 };
 
-// "NOT_FOUND", "PERMISSION_DENIED", ...
-std::string_view statusCodeName(grpc::StatusCode code);
+using plng::statusCodeName;
 
 // A call that did not succeed. unreachable() when the channel never got a
 // connection to PLC, as opposed to PLC answering with an error.

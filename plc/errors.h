@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "status_name.h"
+
 namespace plng::plc {
 
 class ApiError : public std::runtime_error {
@@ -40,7 +42,5 @@ class ApiError : public std::runtime_error {
 [[noreturn]] inline void unauthenticated(const std::string& m) {
   throw ApiError(grpc::StatusCode::UNAUTHENTICATED, m);
 }
-
-const char* statusCodeName(grpc::StatusCode code);
 
 }  // namespace plng::plc
