@@ -19,7 +19,10 @@ struct PlcConfig {
   std::int64_t api_token_ttl = 365 * 24 * 3600;
   std::int64_t node_session_ttl = 24 * 3600;
   std::int64_t node_challenge_ttl = 120;
-  int auth_cache_ms = 2000;  // caller cache; cleared on every change notification
+  // Caller cache. Every change anywhere (a NOTIFY) clears it, and session expiry is
+  // checked on each hit, so the TTL only bounds staleness while the change
+  // listener is disconnected.
+  int auth_cache_ms = 60000;
   int scrypt_log2_n = 15;    // password KDF cost (scrypt N = 2^value, r = 8, p = 1)
 
   int default_max_slices = 10;
