@@ -23,7 +23,7 @@ struct PlcConfig {
   // checked on each hit, so the TTL only bounds staleness while the change
   // listener is disconnected.
   int auth_cache_ms = 60000;
-  int scrypt_log2_n = 15;    // password KDF cost (scrypt N = 2^value, r = 8, p = 1)
+  int scrypt_log2_n = 15;  // password KDF cost (scrypt N = 2^value, r = 8, p = 1)
 
   int default_max_slices = 10;
   int default_max_slivers = 1000;

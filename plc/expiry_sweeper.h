@@ -16,8 +16,7 @@ namespace plng::plc {
 
 class ExpirySweeper {
  public:
-  ExpirySweeper(Database& db, std::chrono::milliseconds interval)
-      : db_(db), interval_(interval) {}
+  ExpirySweeper(Database& db, std::chrono::milliseconds interval) : db_(db), interval_(interval) {}
   ~ExpirySweeper() { stop(); }
   ExpirySweeper(const ExpirySweeper&) = delete;
   ExpirySweeper& operator=(const ExpirySweeper&) = delete;
