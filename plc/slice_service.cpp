@@ -359,30 +359,41 @@ grpc::Status SliceService::DeleteSlice(grpc::ServerContext* ctx, const pb::Delet
   });
 }
 
+namespace {
+
+// AddSliceMembers and RemoveSliceMembers differ only in the statement applied to
+// each (slice, person) pair; all persons are looked up first, so an unknown email
+// changes nothing.
+pb::SliceInfo changeSliceMembers(Call& call, const pb::SliceMembersRequest& req,
+                                 const char* per_person_sql) {
+  call.object("slice:" + req.name());
+  validateSliceName(req.name());
+  for (const auto& e : req.emails()) call.object("person:" + e);
+  requireNames("email", req.emails());
+  for (const auto& e : req.emails()) validateEmail(e);
+  return call.plc.db.write([&](pqxx::work& tx) {
+    auto slice = findSlice(tx, req.name(), /*for_update=*/true);
+    requireSlicePi(call, slice);
+    std::vector<std::int64_t> person_ids;
+    for (const auto& e : req.emails()) person_ids.push_back(findPerson(tx, e).person_id);
+    std::size_t changed = 0;
+    for (auto person_id : person_ids) {
+      changed += tx.exec_params0(per_person_sql, slice.slice_id, person_id).affected_rows();
+    }
+    if (changed > 0) Database::bumpStateVersion(tx);
+    return loadSlice(tx, slice.slice_id);
+  });
+}
+
+}  // namespace
+
 grpc::Status SliceService::AddSliceMembers(grpc::ServerContext* ctx,
                                            const pb::SliceMembersRequest* req,
                                            pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "AddSliceMembers", *req, [&](Call& call) {
-    call.object("slice:" + req->name());
-    validateSliceName(req->name());
-    for (const auto& e : req->emails()) call.object("person:" + e);
-    requireNames("email", req->emails());
-    for (const auto& e : req->emails()) validateEmail(e);
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
-      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
-      requireSlicePi(call, slice);
-      std::size_t added = 0;
-      for (const auto& e : req->emails()) {
-        auto person = findPerson(tx, e);
-        added += tx.exec_params0(
-                       "INSERT INTO slice_members (slice_id, person_id) VALUES ($1, $2)"
-                       " ON CONFLICT DO NOTHING",
-                       slice.slice_id, person.person_id)
-                     .affected_rows();
-      }
-      if (added > 0) Database::bumpStateVersion(tx);
-      return loadSlice(tx, slice.slice_id);
-    });
+    *resp = changeSliceMembers(call, *req,
+                               "INSERT INTO slice_members (slice_id, person_id) VALUES ($1, $2)"
+                               " ON CONFLICT DO NOTHING");
   });
 }
 
@@ -390,25 +401,8 @@ grpc::Status SliceService::RemoveSliceMembers(grpc::ServerContext* ctx,
                                               const pb::SliceMembersRequest* req,
                                               pb::SliceInfo* resp) {
   return rpc_.mutate(ctx, "RemoveSliceMembers", *req, [&](Call& call) {
-    call.object("slice:" + req->name());
-    validateSliceName(req->name());
-    for (const auto& e : req->emails()) call.object("person:" + e);
-    requireNames("email", req->emails());
-    for (const auto& e : req->emails()) validateEmail(e);
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
-      auto slice = findSlice(tx, req->name(), /*for_update=*/true);
-      requireSlicePi(call, slice);
-      std::size_t removed = 0;
-      for (const auto& e : req->emails()) {
-        auto person = findPerson(tx, e);
-        removed +=
-            tx.exec_params0("DELETE FROM slice_members WHERE slice_id = $1 AND person_id = $2",
-                            slice.slice_id, person.person_id)
-                .affected_rows();
-      }
-      if (removed > 0) Database::bumpStateVersion(tx);
-      return loadSlice(tx, slice.slice_id);
-    });
+    *resp = changeSliceMembers(call, *req,
+                               "DELETE FROM slice_members WHERE slice_id = $1 AND person_id = $2");
   });
 }
 
