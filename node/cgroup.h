@@ -1,0 +1,99 @@
+// Cgroup drivers: one interface, two real implementations chosen by probing.
+//
+// sliverd manages cgroups only beneath the cgroup it was started in, in every
+// hierarchy (what systemd's Delegate=yes hands a service). Beneath each of those
+// roots the layout is:
+//
+//   <root>/daemon            sliverd itself (cgroup v2 forbids processes in an
+//                            inner node that delegates controllers)
+//   <root>/slivers           the one directory above all slivers: vnet-bpf
+//                            attaches its cgroup programs here
+//   <root>/slivers/<name>    one per sliver
+//
+// "v2" drives a pure cgroup v2 host (cpu.weight, cpu.max, memory.max/high,
+// pids.max, io.weight). "hybrid" drives a host with v1 controllers mounted and
+// cgroup2 (usually at /sys/fs/cgroup/unified) without controllers: the knobs go to
+// v1 (cpu.shares, cpu.cfs_quota_us, memory.limit_in_bytes, pids.max,
+// blkio.weight) while the unified tree still gets the same directories, for BPF
+// and for clone3(CLONE_INTO_CGROUP).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "error.h"
+#include "resources.h"
+
+namespace plng::node {
+
+// The directories a driver may write, one per hierarchy.
+struct CgroupRoots {
+  std::filesystem::path unified;                    // the cgroup2 directory
+  std::map<std::string, std::filesystem::path> v1;  // controller name -> directory
+                                                    // (empty on a pure v2 host)
+
+  // The cgroups `pid` is in (/proc/<pid>/cgroup), resolved against the mount
+  // table (/proc/self/mountinfo). Throws SysError when cgroup2 is not mounted.
+  static CgroupRoots ofProcess(pid_t pid);
+};
+
+struct CgroupUsage {
+  std::uint64_t memory_bytes = 0;  // current memory use (incl. page cache)
+  std::uint64_t cpu_usage_ns = 0;  // cumulative CPU time
+  std::uint32_t tasks = 0;         // processes and threads
+};
+
+class CgroupDriver {
+ public:
+  virtual ~CgroupDriver() = default;
+
+  virtual std::string_view kind() const = 0;  // "v2" or "hybrid"
+
+  // Creates <root>/daemon and <root>/slivers in every hierarchy, enables the
+  // controllers slivers need (v2: subtree_control) and moves `daemon_pid` into
+  // <root>/daemon. Idempotent. Pass 0 to leave processes where they are (tests).
+  virtual void setUp(pid_t daemon_pid) = 0;
+
+  // The unified directory above all slivers (BPF attach point).
+  virtual std::filesystem::path sliversDir() const = 0;
+  // The sliver's unified directory.
+  virtual std::filesystem::path unifiedDir(std::string_view sliver) const = 0;
+
+  // Creates the sliver's cgroup in every hierarchy. Idempotent.
+  virtual void create(std::string_view sliver) = 0;
+  // Writes every knob; changing a running sliver's knobs is allowed.
+  virtual void apply(std::string_view sliver, const Resources& resources) = 0;
+  // An O_PATH|O_DIRECTORY fd of the sliver's unified directory, for
+  // clone3(CLONE_INTO_CGROUP).
+  virtual UniqueFd openUnifiedDir(std::string_view sliver) const = 0;
+  // Moves `pid` into the sliver's cgroup in the hierarchies clone3 could not
+  // place it in (v1). No-op for v2 once the child was cloned into its cgroup.
+  virtual void attach(std::string_view sliver, pid_t pid) = 0;
+
+  virtual std::vector<pid_t> pids(std::string_view sliver) const = 0;
+  virtual CgroupUsage usage(std::string_view sliver) const = 0;
+  // The slivers that have a cgroup (names of <root>/slivers/* in the unified tree).
+  virtual std::vector<std::string> list() const = 0;
+
+  // SIGKILLs every process of the sliver (cgroup.kill where the kernel has it)
+  // and waits up to `timeout` for the cgroup to empty.
+  virtual void killAll(std::string_view sliver, std::chrono::milliseconds timeout) = 0;
+  // Removes the sliver's cgroup in every hierarchy; it must be empty. Idempotent.
+  virtual void remove(std::string_view sliver) = 0;
+};
+
+// Probes the hierarchies in `roots` and returns the matching driver: "v2" when
+// the unified directory has the cpu, memory and pids controllers available,
+// "hybrid" when they come from v1. Throws SysError with an actionable message
+// when neither works.
+std::unique_ptr<CgroupDriver> makeCgroupDriver(const CgroupRoots& roots);
+
+}  // namespace plng::node

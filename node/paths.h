@@ -1,0 +1,49 @@
+// Where a node keeps its state. One NodePaths per sliverd instance: several
+// instances on one host (tests, the local planet) each get their own directories.
+//
+//   <state_dir>/idranges                 id range allocations (kvfile)
+//   <state_dir>/images/<vref>/           reference images (read-only lower layers)
+//   <state_dir>/storage.img, storage/    the loop volume, when btrfs qgroups are used
+//   <state_dir>/slivers/<slice>/config   the SliverConfig last applied (kvfile)
+//   <state_dir>/slivers/<slice>/authorized_keys   slice members' keys, for sshd
+//   <state_dir>/slivers/<slice>/rootfs   where the sliver's overlay is mounted
+//   <run_dir>/slivers/<slice>.init       pid and start time of the running
+//                                        sliver-init (kvfile: pid=, start_time=,
+//                                        cgroup= unified cgroup directory)
+//   <run_dir>/sliverd.sock               the local API
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace plng::node {
+
+struct NodePaths {
+  std::filesystem::path state_dir = "/var/lib/sliverd";
+  std::filesystem::path run_dir = "/run/sliverd";
+  std::filesystem::path images_dir;  // empty = <state_dir>/images
+
+  std::filesystem::path images() const {
+    return images_dir.empty() ? state_dir / "images" : images_dir;
+  }
+  std::filesystem::path image(const std::string& vref) const { return images() / vref; }
+  std::filesystem::path idRanges() const { return state_dir / "idranges"; }
+  std::filesystem::path sliverDir(const std::string& slice) const {
+    return state_dir / "slivers" / slice;
+  }
+  std::filesystem::path sliverConfig(const std::string& slice) const {
+    return sliverDir(slice) / "config";
+  }
+  std::filesystem::path authorizedKeys(const std::string& slice) const {
+    return sliverDir(slice) / "authorized_keys";
+  }
+  std::filesystem::path rootfs(const std::string& slice) const {
+    return sliverDir(slice) / "rootfs";
+  }
+  std::filesystem::path sliverInit(const std::string& slice) const {
+    return run_dir / "slivers" / (slice + ".init");
+  }
+  std::filesystem::path localSocket() const { return run_dir / "sliverd.sock"; }
+};
+
+}  // namespace plng::node
