@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Checks run-in-v2vm.sh itself, on the host: the guest command's exit code and output
+# come back, a run that overstays its timeout is stopped with 124, and neither leaves a
+# scratch directory, a virtiofsd or a qemu behind.
+set -uo pipefail
+runner=$(dirname "$0")/run-in-v2vm.sh
+
+fail() {
+  echo "v2vm runner: FAIL: $*" >&2
+  exit 1
+}
+
+leftovers() {
+  ls -d /tmp/plng-v2vm.* 2>/dev/null
+  pgrep -af 'virtiofsd.*plng-v2vm\.|qemu-system.*plng-v2vm\.' || true
+}
+[ -z "$(leftovers)" ] || fail "leftovers from an earlier run: $(leftovers)"
+
+out=$("$runner" -- sh -c 'echo "guest says $(cat /proc/self/cgroup)"; exit 7' 2>/dev/null)
+rc=$?
+[ "$rc" -ne 77 ] || exit 77
+[ "$rc" -eq 7 ] || fail "exit code $rc, want 7"
+echo "$out" | tr -d '\r' | grep -qx 'guest says 0::/' || fail "guest output missing: $out"
+[ -z "$(leftovers)" ] || fail "left behind after a run: $(leftovers)"
+echo "v2vm runner: ok: exit code and output of the guest command"
+
+"$runner" --timeout 3 -- sleep 600 >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 124 ] || fail "a run past its timeout exited $rc, want 124"
+[ -z "$(leftovers)" ] || fail "left behind after a timeout: $(leftovers)"
+echo "v2vm runner: ok: timeout stops the guest and cleans up"
