@@ -1,0 +1,93 @@
+// What a sliver may never do: a seccomp filter and a capability bounding set.
+//
+// Both are decided and compiled in the parent (sliverd) before it clones a
+// sliver; the freshly cloned child only applies them with async-signal-safe
+// calls (no heap, no exceptions, no locks). Order in the child, after it has
+// finished its privileged set-up (mounts, id maps, cgroup):
+//
+//   applySeccomp(sliverSeccompProgram());   // needs NO_NEW_PRIVS or CAP_SYS_ADMIN
+//   applyCapabilityPlan(plan);              // drops the bounding set, clears inheritable
+//   execve(sliver-init)                     // root keeps only the bounding set
+//
+// The policy (which syscalls, which capabilities, and why) is in docs/node.md,
+// "Seccomp and capabilities".
+#pragma once
+
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace plng::node {
+
+// A classic-BPF seccomp filter compiled by libseccomp, ready for
+// seccomp(SECCOMP_SET_MODE_FILTER). Owns its instructions; `fprog()` is a view
+// that stays valid as long as the program lives and is not moved.
+struct SeccompProgram {
+  std::vector<sock_filter> instructions;
+  sock_fprog fprog() const {
+    return sock_fprog{static_cast<unsigned short>(instructions.size()),
+                      const_cast<sock_filter*>(instructions.data())};
+  }
+};
+
+// The syscalls the sliver filter refuses outright, by name (each resolves on
+// the native architecture). clone/unshare are refused only with CLONE_NEWUSER
+// and are listed in sliverConditionallyDeniedSyscalls().
+std::vector<std::string> sliverDeniedSyscalls();
+// Syscalls refused only for some arguments (clone, unshare with CLONE_NEWUSER)
+// or with a different errno (clone3: ENOSYS so libc falls back to clone).
+std::vector<std::string> sliverConditionallyDeniedSyscalls();
+
+// Compiles the sliver filter: default allow; EPERM for every syscall in
+// sliverDeniedSyscalls(); EPERM for clone/unshare with CLONE_NEWUSER; ENOSYS for
+// clone3 (its flags live in memory a filter cannot read). Covers the x86_64 and
+// i386 ABIs (and x32 where libseccomp knows it); a syscall from any other
+// architecture kills the process. Throws SysError if libseccomp fails.
+SeccompProgram compileSliverSeccompProgram();
+// compileSliverSeccompProgram(), compiled once per process (thread-safe) and
+// shared: cloning many slivers never recompiles it.
+const SeccompProgram& sliverSeccompProgram();
+
+// Async-signal-safe. Sets PR_SET_NO_NEW_PRIVS (when `no_new_privs`) and installs
+// `program` on the calling thread. Returns 0 or -errno. Without no_new_privs the
+// caller must hold CAP_SYS_ADMIN in its user namespace (a freshly cloned sliver
+// child does), and setuid binaries inside the sliver keep working (still under
+// the filter, which can never be removed).
+int applySeccomp(const SeccompProgram& program, bool no_new_privs = true);
+
+// The capabilities root inside a sliver keeps (its bounding set), decided in the
+// parent. All capabilities are relative to the sliver's user namespace.
+struct CapabilityPlan {
+  std::uint64_t keep_bounding = 0;  // bit n = capability n
+  int last_cap = 0;                 // the kernel's /proc/sys/kernel/cap_last_cap
+  bool operator==(const CapabilityPlan&) const = default;
+};
+
+// The bounding set every sliver gets (what container runtimes keep): CHOWN,
+// DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
+// SYS_CHROOT, AUDIT_WRITE, SETFCAP, MKNOD.
+std::uint64_t defaultSliverCapabilities();
+// Capabilities never granted whatever the tag says: SYS_MODULE, SYS_RAWIO,
+// MAC_ADMIN, MAC_OVERRIDE, SYS_BOOT, SYS_TIME, BPF, PERFMON.
+std::uint64_t neverGrantedCapabilities();
+
+// The default set plus the slice's `capabilities` tag ("CAP_A,CAP_B"; blanks
+// around names are ignored; empty = none). Throws TagError (node/resources.h)
+// naming an unknown capability, one this kernel lacks, or one never granted.
+// `last_cap` < 0 reads /proc/sys/kernel/cap_last_cap (throws SysError if it
+// cannot).
+CapabilityPlan capabilityPlanFromTag(std::string_view tag, int last_cap = -1);
+
+// Names of the capabilities in `mask` ("CAP_CHOWN", ...), in bit order.
+std::vector<std::string> capabilityNames(std::uint64_t mask);
+
+// Async-signal-safe. Drops every capability not in keep_bounding from the
+// bounding set (0..last_cap; needs CAP_SETPCAP), clears the ambient set, empties
+// the inheritable set (for root, execve grants inheritable | bounding) and
+// reduces permitted and effective to keep_bounding. Returns 0 or -errno.
+int applyCapabilityPlan(const CapabilityPlan& plan);
+
+}  // namespace plng::node
