@@ -96,4 +96,10 @@ class CgroupDriver {
 // when neither works.
 std::unique_ptr<CgroupDriver> makeCgroupDriver(const CgroupRoots& roots);
 
+// The two drivers without probing, so tests can aim them at a temporary tree
+// that mimics a kernel's layout. makeHybridDriver throws SysError when `roots`
+// lacks a v1 cpu, memory or pids hierarchy.
+std::unique_ptr<CgroupDriver> makeV2Driver(const CgroupRoots& roots);
+std::unique_ptr<CgroupDriver> makeHybridDriver(const CgroupRoots& roots);
+
 }  // namespace plng::node

@@ -1,0 +1,148 @@
+// CgroupRoots::ofProcess and the probe that picks a driver.
+#include "cgroup.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <optional>
+
+#include "cgroup_fs.h"
+
+namespace plng::node {
+
+namespace {
+
+struct CgroupMount {
+  std::string root;  // the path within the hierarchy that is mounted
+  std::filesystem::path mount_point;
+  bool v2 = false;
+  std::vector<std::string> options;  // super options: "rw", "cpu", "name=systemd", ...
+};
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescapeMountField(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 3 < text.size() &&
+        std::isdigit(static_cast<unsigned char>(text[i + 1]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i + 1, 3)), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t at = text.find(sep, start);
+    out.emplace_back(text.substr(start, at == std::string_view::npos ? at : at - start));
+    if (at == std::string_view::npos) return out;
+    start = at + 1;
+  }
+}
+
+std::vector<CgroupMount> cgroupMounts() {
+  std::ifstream in("/proc/self/mountinfo");
+  if (!in) throwErrno("read /proc/self/mountinfo");
+  std::vector<CgroupMount> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto fields = cgroupfs::words(line);
+    auto dash = std::find(fields.begin(), fields.end(), "-");
+    if (fields.size() < 5 || dash == fields.end() || fields.end() - dash < 4) continue;
+    const std::string& fstype = dash[1];
+    if (fstype != "cgroup" && fstype != "cgroup2") continue;
+    out.push_back(CgroupMount{unescapeMountField(fields[3]), unescapeMountField(fields[4]),
+                              fstype == "cgroup2", split(dash[3], ',')});
+  }
+  return out;
+}
+
+// The directory of cgroup `path` in a mount of its hierarchy, if the mount shows it.
+std::optional<std::filesystem::path> resolve(const CgroupMount& mount, const std::string& path) {
+  if (mount.root == "/") return mount.mount_point / std::filesystem::path(path).relative_path();
+  if (path == mount.root) return mount.mount_point;
+  if (path.size() > mount.root.size() && path.compare(0, mount.root.size(), mount.root) == 0 &&
+      path[mount.root.size()] == '/')
+    return mount.mount_point / std::filesystem::path(path.substr(mount.root.size() + 1));
+  return std::nullopt;
+}
+
+}  // namespace
+
+CgroupRoots CgroupRoots::ofProcess(pid_t pid) {
+  std::string file = "/proc/" + std::to_string(pid) + "/cgroup";
+  std::ifstream in(file);
+  if (!in) throwErrno("read " + file);
+  auto mounts = cgroupMounts();
+  CgroupRoots roots;
+  bool have_unified = false;
+  std::string line;
+  while (std::getline(in, line)) {
+    // "<hierarchy id>:<controllers>:<path>"; the path may itself contain ':'.
+    auto first = line.find(':');
+    auto second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    std::string id = line.substr(0, first);
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::string path = line.substr(second + 1);
+    if (id == "0" && controllers.empty()) {
+      for (const auto& mount : mounts) {
+        if (!mount.v2) continue;
+        if (auto dir = resolve(mount, path)) {
+          roots.unified = *dir;
+          have_unified = true;
+          break;
+        }
+      }
+      continue;
+    }
+    auto names = split(controllers, ',');
+    // Named hierarchies (name=systemd) carry no controller.
+    names.erase(std::remove_if(names.begin(), names.end(),
+                               [](const std::string& n) { return n.rfind("name=", 0) == 0; }),
+                names.end());
+    if (names.empty()) continue;
+    for (const auto& mount : mounts) {
+      if (mount.v2) continue;
+      bool all = std::all_of(names.begin(), names.end(), [&](const std::string& n) {
+        return std::find(mount.options.begin(), mount.options.end(), n) != mount.options.end();
+      });
+      if (!all) continue;
+      if (auto dir = resolve(mount, path)) {
+        for (const auto& n : names) roots.v1[n] = *dir;
+        break;
+      }
+    }
+  }
+  if (!have_unified)
+    throw SysError(ENOENT, "process " + std::to_string(pid) +
+                               " has no cgroup2 directory visible in /proc/self/mountinfo: "
+                               "mount cgroup2 (e.g. at /sys/fs/cgroup/unified) first");
+  return roots;
+}
+
+std::unique_ptr<CgroupDriver> makeCgroupDriver(const CgroupRoots& roots) {
+  auto dir = cgroupfs::openDir(roots.unified);
+  auto available = cgroupfs::words(cgroupfs::readKnob(dir, "cgroup.controllers"));
+  auto has = [&](const char* c) {
+    return std::find(available.begin(), available.end(), c) != available.end();
+  };
+  if (has("cpu") && has("memory") && has("pids")) return makeV2Driver(roots);
+  if (roots.v1.count("cpu") && roots.v1.count("memory") && roots.v1.count("pids"))
+    return makeHybridDriver(roots);
+  std::string missing;
+  for (const char* c : {"cpu", "memory", "pids"})
+    if (!has(c)) missing += std::string(missing.empty() ? "" : " ") + c;
+  throw SysError(ENOTSUP, "no usable cgroup controllers: " + roots.unified.string() + " lacks {" +
+                              missing +
+                              "} in cgroup.controllers (enable them in the parent's "
+                              "cgroup.subtree_control, e.g. systemd Delegate=yes) and no v1 cpu, "
+                              "memory and pids hierarchies are mounted");
+}
+
+}  // namespace plng::node

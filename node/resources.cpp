@@ -1,0 +1,79 @@
+// Slice tags -> Resources, and Resources -> kernel knob values.
+//
+// The knob mapping is documented in docs/node.md ("## Cgroups").
+#include "resources.h"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+namespace plng::node {
+
+namespace {
+
+// Largest values a tag may carry. cpu_share is a relative weight; above what the
+// kernel can express (see cpuWeightOf) shares saturate. cpu_cap counts percent of
+// one CPU, and a slice tag holds for every node, so a cap above the node's CPUs is
+// accepted and simply never binds; 100000 % (1000 CPUs) bounds typos.
+// mem_limit must fit the kernel's signed 64-bit counters, and anything below
+// 1 MiB could not even hold a process. tasks is bounded by PID_MAX_LIMIT.
+constexpr std::uint64_t kMaxCpuShare = 1'000'000;
+constexpr std::uint64_t kMaxCpuCapPct = 100'000;
+constexpr std::uint64_t kMinMemLimit = 1 << 20;
+constexpr std::uint64_t kMaxMemLimit = std::numeric_limits<std::int64_t>::max();
+constexpr std::uint64_t kMaxTasks = 4 * 1024 * 1024;
+constexpr std::uint64_t kMaxIoWeight = 10'000;
+
+std::string quoted(const std::string& tag, const std::string& value) {
+  return "tag " + tag + ": value \"" + value + "\"";
+}
+
+// Reads a canonical decimal tag value (digits only: no sign, unit or spaces).
+std::uint64_t parseTag(const std::string& tag, const std::string& value, std::uint64_t min,
+                       std::uint64_t max, bool zero_allowed) {
+  std::uint64_t out = 0;
+  bool digits = !value.empty() && std::all_of(value.begin(), value.end(),
+                                              [](char c) { return c >= '0' && c <= '9'; });
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (!digits || end != value.data() + value.size() || ec == std::errc::invalid_argument)
+    throw TagError(quoted(tag, value) + " is not a decimal integer");
+  if (ec == std::errc::result_out_of_range || ((out != 0 || !zero_allowed) && out < min) ||
+      out > max)
+    throw TagError(quoted(tag, value) + " is out of range " + (zero_allowed ? "0 or " : "") +
+                   std::to_string(min) + ".." + std::to_string(max));
+  return out;
+}
+
+}  // namespace
+
+Resources resourcesFromTags(const std::map<std::string, std::string>& tags) {
+  Resources r;
+  auto get = [&](const char* tag, std::uint64_t min, std::uint64_t max, bool zero_allowed,
+                 auto& field) {
+    auto it = tags.find(tag);
+    if (it == tags.end()) return;
+    field = static_cast<std::remove_reference_t<decltype(field)>>(
+        parseTag(tag, it->second, min, max, zero_allowed));
+  };
+  get("cpu_share", 1, kMaxCpuShare, false, r.cpu_share);
+  get("cpu_cap", 1, kMaxCpuCapPct, true, r.cpu_cap_pct);
+  get("mem_limit", kMinMemLimit, kMaxMemLimit, true, r.mem_limit_bytes);
+  get("tasks", 1, kMaxTasks, true, r.tasks);
+  get("io_weight", 1, kMaxIoWeight, false, r.io_weight);
+  return r;
+}
+
+// The kernel's default weight (v2 cpu.weight 100, v1 cpu.shares 1024) stands for
+// PlanetLab's default 32 shares, so a sliver with default shares competes evenly
+// with any other default cgroup of the node; other shares scale linearly from it.
+std::uint64_t cpuWeightOf(std::uint32_t cpu_share) {
+  // share * 100 / 32 = share * 25 / 8, rounded to nearest; exact for multiples of 8.
+  std::uint64_t weight = (static_cast<std::uint64_t>(cpu_share) * 25 + 4) / 8;
+  return std::clamp<std::uint64_t>(weight, 1, 10'000);
+}
+
+std::uint64_t cpuSharesV1Of(std::uint32_t cpu_share) {
+  return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(cpu_share) * 32, 2, 262'144);
+}
+
+}  // namespace plng::node
