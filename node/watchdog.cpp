@@ -1,0 +1,135 @@
+#include "watchdog.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <vector>
+
+#include "error.h"
+
+namespace plng::node {
+namespace {
+
+// Finds "<field>:   <n> kB" at the start of a line.
+std::optional<std::uint64_t> meminfoField(std::string_view text, std::string_view field) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.size() <= field.size() || line.substr(0, field.size()) != field ||
+        line[field.size()] != ':') {
+      continue;
+    }
+    std::string_view rest = line.substr(field.size() + 1);
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    std::uint64_t value = 0;
+    auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+    if (ec != std::errc() || ptr == rest.data()) return std::nullopt;
+    std::string_view unit(ptr, static_cast<std::size_t>(rest.data() + rest.size() - ptr));
+    while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+    if (unit == "kB") return value * 1024;
+    if (unit.empty()) return value;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", fraction * 100.0);
+  return buf;
+}
+
+}  // namespace
+
+NodeMemory parseMeminfo(std::string_view text) {
+  auto need = [&](std::string_view field) {
+    std::optional<std::uint64_t> value = meminfoField(text, field);
+    if (!value) {
+      throw SysError(EINVAL, "meminfo: missing or malformed " + std::string(field));
+    }
+    return *value;
+  };
+  NodeMemory memory;
+  memory.mem_total = need("MemTotal");
+  memory.mem_available = need("MemAvailable");
+  memory.swap_total = need("SwapTotal");
+  memory.swap_free = need("SwapFree");
+  return memory;
+}
+
+NodeMemory ProcMeminfoProbe::read() {
+  UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throwErrno("open " + path_.string());
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throwErrno("read " + path_.string());
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return parseMeminfo(text);
+}
+
+MemoryWatchdog::MemoryWatchdog(CgroupDriver& cgroups, MemoryProbe& probe,
+                               WatchdogThresholds thresholds)
+    : cgroups_(cgroups), probe_(probe), thresholds_(thresholds) {}
+
+std::optional<std::string> MemoryWatchdog::pressure(const NodeMemory& memory) const {
+  if (memory.mem_total > 0) {
+    double available =
+        static_cast<double>(memory.mem_available) / static_cast<double>(memory.mem_total);
+    if (available < thresholds_.min_available_fraction) {
+      return "node memory low: " + mib(memory.mem_available) + " of " + mib(memory.mem_total) +
+             " available (" + percent(available) + " < " +
+             percent(thresholds_.min_available_fraction) + ")";
+    }
+  }
+  if (memory.swap_total > 0) {
+    std::uint64_t used = memory.swap_total - std::min(memory.swap_free, memory.swap_total);
+    double fraction = static_cast<double>(used) / static_cast<double>(memory.swap_total);
+    if (fraction > thresholds_.max_swap_used_fraction) {
+      return "node swap nearly full: " + mib(used) + " of " + mib(memory.swap_total) + " used (" +
+             percent(fraction) + " > " + percent(thresholds_.max_swap_used_fraction) + ")";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Victim> MemoryWatchdog::check() {
+  std::optional<std::string> why = pressure(probe_.read());
+  if (!why) return std::nullopt;
+
+  std::optional<Victim> victim;
+  for (const std::string& sliver : cgroups_.list()) {
+    CgroupUsage usage;
+    try {
+      usage = cgroups_.usage(sliver);
+    } catch (const SysError& e) {
+      // Destroyed between list() and usage(): nothing to kill there.
+      if (e.err() == ENOENT) continue;
+      throw;
+    }
+    if (usage.tasks == 0) continue;
+    if (!victim || usage.memory_bytes > victim->bytes) {
+      victim = Victim{sliver, usage.memory_bytes, {}};
+    }
+  }
+  if (!victim) return std::nullopt;
+  cgroups_.killAll(victim->slice, thresholds_.kill_timeout);
+  victim->reason = *why + "; killed " + victim->slice + ", the sliver using the most memory (" +
+                   mib(victim->bytes) + ")";
+  return victim;
+}
+
+}  // namespace plng::node
