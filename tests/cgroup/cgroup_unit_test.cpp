@@ -1,0 +1,454 @@
+// The cgroup drivers against temporary trees laid out as the kernel would lay
+// them out (every knob file pre-created, since a plain mkdir makes none), and the
+// tag -> knob translation. No privileges needed.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "cgroup.h"
+#include "resources.h"
+
+namespace fs = std::filesystem;
+using plng::node::CgroupRoots;
+using plng::node::Resources;
+using plng::node::SysError;
+using plng::node::TagError;
+
+namespace {
+
+class TempTree {
+ public:
+  TempTree() {
+    static int counter = 0;
+    root_ = fs::temp_directory_path() /
+            ("plng-cgroup-unit-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::create_directories(root_);
+  }
+  ~TempTree() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  const fs::path& root() const { return root_; }
+
+ private:
+  fs::path root_;
+};
+
+void put(const fs::path& file, const std::string& content) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << content;
+}
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file);
+  REQUIRE(in);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The files a cgroup2 directory shows when cpu, io, memory and pids are enabled
+// above it (io optional), with the kernel's defaults.
+void makeV2Cgroup(const fs::path& dir, bool io = true) {
+  for (const auto& [name, content] : std::map<std::string, std::string>{
+           {"cgroup.procs", ""},
+           {"cgroup.controllers", "cpu io memory pids"},
+           {"cgroup.subtree_control", ""},
+           {"cgroup.kill", ""},
+           {"cpu.weight", "100\n"},
+           {"cpu.max", "max 100000\n"},
+           {"cpu.stat", "usage_usec 0\nuser_usec 0\nsystem_usec 0\n"},
+           {"memory.high", "max\n"},
+           {"memory.max", "max\n"},
+           {"memory.current", "0\n"},
+           {"pids.max", "max\n"},
+           {"pids.current", "0\n"}})
+    put(dir / name, content);
+  if (io) put(dir / "io.weight", "default 100\n");
+}
+
+CgroupRoots v2Roots(const TempTree& tree) {
+  fs::path unified = tree.root() / "unified";
+  put(unified / "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+  put(unified / "cgroup.subtree_control", "");
+  put(unified / "cgroup.procs", "");
+  makeV2Cgroup(unified / "daemon");
+  makeV2Cgroup(unified / "slivers");
+  return CgroupRoots{unified, {}};
+}
+
+// A hybrid host: v1 cpu, cpuacct, memory, pids, blkio hierarchies, and a cgroup2
+// tree without controllers.
+CgroupRoots hybridRoots(const TempTree& tree) {
+  CgroupRoots roots;
+  roots.unified = tree.root() / "unified";
+  put(roots.unified / "cgroup.controllers", "");
+  put(roots.unified / "cgroup.procs", "");
+  for (const char* c : {"cpu", "cpuacct", "memory", "pids", "blkio"}) {
+    roots.v1[c] = tree.root() / c;
+    put(roots.v1[c] / "cgroup.procs", "");
+  }
+  return roots;
+}
+
+void makeHybridSliver(const CgroupRoots& roots, const std::string& name,
+                      const char* blkio_knob = "blkio.weight") {
+  auto dir = [&](const char* c) { return roots.v1.at(c) / "slivers" / name; };
+  put(roots.unified / "slivers" / name / "cgroup.procs", "");
+  put(roots.unified / "slivers" / name / "cgroup.kill", "");
+  for (const char* c : {"cpu", "cpuacct", "memory", "pids", "blkio"})
+    put(dir(c) / "cgroup.procs", "");
+  put(dir("cpu") / "cpu.shares", "1024\n");
+  put(dir("cpu") / "cpu.cfs_period_us", "100000\n");
+  put(dir("cpu") / "cpu.cfs_quota_us", "-1\n");
+  put(dir("cpuacct") / "cpuacct.usage", "0\n");
+  put(dir("memory") / "memory.soft_limit_in_bytes", "9223372036854771712\n");
+  put(dir("memory") / "memory.limit_in_bytes", "9223372036854771712\n");
+  put(dir("memory") / "memory.usage_in_bytes", "0\n");
+  put(dir("pids") / "pids.max", "max\n");
+  put(dir("pids") / "pids.current", "0\n");
+  put(dir("blkio") / blkio_knob, "100\n");
+}
+
+// 96 shares (3x default), half a CPU, 128 MiB, 64 tasks, io weight 200.
+Resources limited() {
+  Resources r;
+  r.cpu_share = 96;
+  r.cpu_cap_pct = 50;
+  r.mem_limit_bytes = 128ull << 20;
+  r.tasks = 64;
+  r.io_weight = 200;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("resourcesFromTags reads canonical tag values") {
+  CHECK(plng::node::resourcesFromTags({}) == Resources{});
+  auto r = plng::node::resourcesFromTags({{"cpu_share", "96"},
+                                          {"cpu_cap", "250"},
+                                          {"mem_limit", "134217728"},
+                                          {"tasks", "256"},
+                                          {"io_weight", "500"},
+                                          {"vref", "debian12"}});
+  CHECK(r.cpu_share == 96);
+  CHECK(r.cpu_cap_pct == 250);
+  CHECK(r.mem_limit_bytes == 134217728);
+  CHECK(r.tasks == 256);
+  CHECK(r.io_weight == 500);
+  // 0 means "no limit" for the limits.
+  auto unlimited =
+      plng::node::resourcesFromTags({{"cpu_cap", "0"}, {"mem_limit", "0"}, {"tasks", "0"}});
+  CHECK(unlimited == Resources{});
+}
+
+TEST_CASE("resourcesFromTags names the tag and value it refuses") {
+  auto refuses = [](const std::string& tag, const std::string& value, const std::string& why) {
+    INFO(tag << "=" << value);
+    CHECK_THROWS_AS(plng::node::resourcesFromTags({{tag, value}}), TagError);
+    CHECK_THROWS_WITH(plng::node::resourcesFromTags({{tag, value}}),
+                      Catch::Contains("tag " + tag) && Catch::Contains("\"" + value + "\"") &&
+                          Catch::Contains(why));
+  };
+  refuses("cpu_share", "0", "out of range 1..1000000");
+  refuses("cpu_share", "1000001", "out of range");
+  refuses("cpu_share", "-5", "not a decimal integer");
+  refuses("cpu_share", "12abc", "not a decimal integer");
+  refuses("cpu_share", "", "not a decimal integer");
+  refuses("cpu_share", " 32", "not a decimal integer");
+  refuses("cpu_share", "3.5", "not a decimal integer");
+  refuses("cpu_cap", "100001", "out of range 0 or 1..100000");
+  refuses("mem_limit", "128M", "not a decimal integer");
+  refuses("mem_limit", "4096", "out of range 0 or 1048576..");
+  refuses("mem_limit", "99999999999999999999", "out of range");
+  refuses("mem_limit", "9223372036854775808", "out of range");
+  refuses("tasks", "4194305", "out of range");
+  refuses("io_weight", "0", "out of range 1..10000");
+  refuses("io_weight", "10001", "out of range 1..10000");
+}
+
+TEST_CASE("cpu shares map to kernel weights keeping their ratios") {
+  using plng::node::cpuSharesV1Of;
+  using plng::node::cpuWeightOf;
+  // PlanetLab's default 32 shares is the kernel's default weight.
+  CHECK(cpuWeightOf(32) == 100);
+  CHECK(cpuSharesV1Of(32) == 1024);
+  CHECK(cpuWeightOf(96) == 300);
+  CHECK(cpuSharesV1Of(96) == 3072);
+  CHECK(cpuWeightOf(1) == 3);
+  CHECK(cpuWeightOf(3) == 9);
+  CHECK(cpuSharesV1Of(1) == 32);
+  CHECK(cpuWeightOf(0) == 1);
+  CHECK(cpuSharesV1Of(0) == 2);
+  CHECK(cpuWeightOf(3200) == 10000);
+  CHECK(cpuWeightOf(1000000) == 10000);
+  CHECK(cpuSharesV1Of(8192) == 262144);
+  CHECK(cpuSharesV1Of(1000000) == 262144);
+  for (std::uint32_t s = 8; 3 * s <= 3200; s += 8) {
+    INFO("shares " << s);
+    CHECK(cpuWeightOf(3 * s) == 3 * cpuWeightOf(s));
+    CHECK(cpuSharesV1Of(3 * s) == 3 * cpuSharesV1Of(s));
+  }
+}
+
+TEST_CASE("v2 driver sets up the tree and delegates the controllers it needs") {
+  TempTree tree;
+  auto roots = v2Roots(tree);
+  auto driver = plng::node::makeV2Driver(roots);
+  CHECK(driver->kind() == "v2");
+  driver->setUp(0);
+  CHECK(slurp(roots.unified / "cgroup.subtree_control") == "+cpu +io +memory +pids");
+  CHECK(slurp(roots.unified / "slivers" / "cgroup.subtree_control") == "+cpu +io +memory +pids");
+  CHECK(slurp(roots.unified / "daemon" / "cgroup.procs").empty());
+  CHECK(driver->sliversDir() == roots.unified / "slivers");
+  CHECK(driver->unifiedDir("alice_one") == roots.unified / "slivers" / "alice_one");
+
+  driver->setUp(4242);  // idempotent; moves the daemon
+  CHECK(slurp(roots.unified / "daemon" / "cgroup.procs") == "4242");
+}
+
+TEST_CASE("v2 driver writes every knob and updates them in place") {
+  TempTree tree;
+  auto roots = v2Roots(tree);
+  auto driver = plng::node::makeV2Driver(roots);
+  driver->setUp(0);
+  fs::path dir = roots.unified / "slivers" / "alice_one";
+  makeV2Cgroup(dir);
+  driver->create("alice_one");  // exists: fine
+
+  driver->apply("alice_one", limited());
+  CHECK(slurp(dir / "cpu.weight") == "300");
+  CHECK(slurp(dir / "cpu.max") == "50000 100000");
+  CHECK(slurp(dir / "memory.high") == "120795956");  // max - max/10
+  CHECK(slurp(dir / "memory.max") == "134217728");
+  CHECK(slurp(dir / "pids.max") == "64");
+  CHECK(slurp(dir / "io.weight") == "default 200");
+
+  driver->apply("alice_one", Resources{});
+  CHECK(slurp(dir / "cpu.weight") == "100");
+  CHECK(slurp(dir / "cpu.max") == "max 100000");
+  CHECK(slurp(dir / "memory.high") == "max");
+  CHECK(slurp(dir / "memory.max") == "max");
+  CHECK(slurp(dir / "pids.max") == "max");
+  CHECK(slurp(dir / "io.weight") == "default 100");
+
+  Resources over_one_cpu;
+  over_one_cpu.cpu_cap_pct = 150;
+  driver->apply("alice_one", over_one_cpu);
+  CHECK(slurp(dir / "cpu.max") == "150000 100000");
+
+  // Without the io controller there is no io.weight, and none is invented.
+  fs::path no_io = roots.unified / "slivers" / "bob_two";
+  makeV2Cgroup(no_io, /*io=*/false);
+  driver->apply("bob_two", limited());
+  CHECK_FALSE(fs::exists(no_io / "io.weight"));
+  CHECK(slurp(no_io / "pids.max") == "64");
+
+  // A missing knob (controller not enabled) is an error naming file and value.
+  fs::remove(no_io / "memory.max");
+  CHECK_THROWS_AS(driver->apply("bob_two", limited()), SysError);
+  CHECK_THROWS_WITH(driver->apply("bob_two", limited()),
+                    Catch::Contains("write \"134217728\" to " + (no_io / "memory.max").string()));
+  CHECK_THROWS_WITH(driver->apply("nobody", limited()), Catch::Contains("nobody"));
+}
+
+TEST_CASE("v2 driver: attach, pids, usage, list, killAll, remove") {
+  TempTree tree;
+  auto roots = v2Roots(tree);
+  auto driver = plng::node::makeV2Driver(roots);
+  driver->setUp(0);
+  fs::path dir = roots.unified / "slivers" / "alice_one";
+  makeV2Cgroup(dir);
+
+  driver->attach("alice_one", 777);
+  CHECK(slurp(dir / "cgroup.procs") == "777");
+  put(dir / "cgroup.procs", "12\n34\n");
+  CHECK(driver->pids("alice_one") == std::vector<pid_t>{12, 34});
+
+  put(dir / "memory.current", "1234\n");
+  put(dir / "cpu.stat", "usage_usec 5\nuser_usec 3\nsystem_usec 2\n");
+  put(dir / "pids.current", "7\n");
+  auto u = driver->usage("alice_one");
+  CHECK(u.memory_bytes == 1234);
+  CHECK(u.cpu_usage_ns == 5000);
+  CHECK(u.tasks == 7);
+
+  auto fd = driver->openUnifiedDir("alice_one");
+  CHECK(fd);
+
+  driver->create("bob_two");
+  CHECK(fs::is_directory(roots.unified / "slivers" / "bob_two"));
+  put(roots.unified / "slivers" / "not-a-cgroup", "");
+  CHECK(driver->list() == std::vector<std::string>{"alice_one", "bob_two"});
+
+  // cgroup.kill is used where present.
+  put(dir / "cgroup.procs", "");
+  driver->killAll("alice_one", std::chrono::milliseconds(100));
+  CHECK(slurp(dir / "cgroup.kill") == "1");
+
+  driver->remove("bob_two");
+  CHECK_FALSE(fs::exists(roots.unified / "slivers" / "bob_two"));
+  driver->remove("bob_two");  // idempotent
+  CHECK(driver->list() == std::vector<std::string>{"alice_one"});
+  // A directory that cannot be removed (here: not empty) is an error.
+  CHECK_THROWS_AS(driver->remove("alice_one"), SysError);
+
+  for (const char* bad : {"", ".", "..", "a/b", "../daemon"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(driver->create(bad), SysError);
+    CHECK_THROWS_AS(driver->remove(bad), SysError);
+  }
+}
+
+TEST_CASE("killAll SIGKILLs listed processes and reports a cgroup that stays populated") {
+  TempTree tree;
+  auto roots = v2Roots(tree);
+  auto driver = plng::node::makeV2Driver(roots);
+  driver->setUp(0);
+  fs::path dir = roots.unified / "slivers" / "alice_one";
+  makeV2Cgroup(dir);
+  fs::remove(dir / "cgroup.kill");  // a kernel before 5.14
+
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  put(dir / "cgroup.procs", std::to_string(child) + "\n");
+  // The file never empties (it is not cgroupfs), so the deadline passes.
+  CHECK_THROWS_WITH(driver->killAll("alice_one", std::chrono::milliseconds(50)),
+                    Catch::Contains("processes left in " + dir.string()));
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+}
+
+TEST_CASE("hybrid driver writes v1 knobs and mirrors the layout in the unified tree") {
+  TempTree tree;
+  auto roots = hybridRoots(tree);
+  auto driver = plng::node::makeHybridDriver(roots);
+  CHECK(driver->kind() == "hybrid");
+  driver->setUp(0);
+  for (const auto& base : {roots.unified, roots.v1["cpu"], roots.v1["cpuacct"], roots.v1["memory"],
+                           roots.v1["pids"], roots.v1["blkio"]}) {
+    INFO(base);
+    CHECK(fs::is_directory(base / "daemon"));
+    CHECK(fs::is_directory(base / "slivers"));
+  }
+  CHECK(driver->sliversDir() == roots.unified / "slivers");
+
+  driver->create("carol_x");
+  for (const auto& [c, base] : roots.v1) CHECK(fs::is_directory(base / "slivers" / "carol_x"));
+  CHECK(fs::is_directory(roots.unified / "slivers" / "carol_x"));
+  driver->remove("carol_x");
+  for (const auto& [c, base] : roots.v1) CHECK_FALSE(fs::exists(base / "slivers" / "carol_x"));
+  CHECK_FALSE(fs::exists(roots.unified / "slivers" / "carol_x"));
+
+  makeHybridSliver(roots, "alice_one");
+  auto v1 = [&](const char* c) { return roots.v1.at(c) / "slivers" / "alice_one"; };
+  driver->apply("alice_one", limited());
+  CHECK(slurp(v1("cpu") / "cpu.shares") == "3072");
+  CHECK(slurp(v1("cpu") / "cpu.cfs_period_us") == "100000");
+  CHECK(slurp(v1("cpu") / "cpu.cfs_quota_us") == "50000");
+  CHECK(slurp(v1("memory") / "memory.soft_limit_in_bytes") == "120795956");
+  CHECK(slurp(v1("memory") / "memory.limit_in_bytes") == "134217728");
+  CHECK(slurp(v1("pids") / "pids.max") == "64");
+  CHECK(slurp(v1("blkio") / "blkio.weight") == "200");
+
+  driver->apply("alice_one", Resources{});
+  CHECK(slurp(v1("cpu") / "cpu.shares") == "1024");
+  CHECK(slurp(v1("cpu") / "cpu.cfs_quota_us") == "-1");
+  CHECK(slurp(v1("memory") / "memory.soft_limit_in_bytes") == "-1");
+  CHECK(slurp(v1("memory") / "memory.limit_in_bytes") == "-1");
+  CHECK(slurp(v1("pids") / "pids.max") == "max");
+  CHECK(slurp(v1("blkio") / "blkio.weight") == "100");
+
+  Resources tiny_io;
+  tiny_io.io_weight = 5;  // blkio.weight starts at 10
+  driver->apply("alice_one", tiny_io);
+  CHECK(slurp(v1("blkio") / "blkio.weight") == "10");
+
+  // With BFQ only blkio.bfq.weight exists (1..1000).
+  makeHybridSliver(roots, "bob_two", "blkio.bfq.weight");
+  driver->apply("bob_two", tiny_io);
+  CHECK(slurp(roots.v1.at("blkio") / "slivers" / "bob_two" / "blkio.bfq.weight") == "5");
+  CHECK_FALSE(fs::exists(roots.v1.at("blkio") / "slivers" / "bob_two" / "blkio.weight"));
+
+  driver->attach("alice_one", 555);
+  CHECK(slurp(roots.unified / "slivers" / "alice_one" / "cgroup.procs") == "555");
+  for (const char* c : {"cpu", "cpuacct", "memory", "pids", "blkio"}) {
+    INFO(c);
+    CHECK(slurp(v1(c) / "cgroup.procs") == "555");
+  }
+  CHECK(driver->pids("alice_one") == std::vector<pid_t>{555});
+
+  put(v1("memory") / "memory.usage_in_bytes", "4096\n");
+  put(v1("cpuacct") / "cpuacct.usage", "987654321\n");
+  put(v1("pids") / "pids.current", "3\n");
+  auto u = driver->usage("alice_one");
+  CHECK(u.memory_bytes == 4096);
+  CHECK(u.cpu_usage_ns == 987654321);
+  CHECK(u.tasks == 3);
+
+  CHECK(driver->list() == std::vector<std::string>{"alice_one", "bob_two"});
+
+  // killAll uses the unified tree's cgroup.kill, then checks every hierarchy.
+  for (const char* c : {"cpu", "cpuacct", "memory", "pids", "blkio"})
+    put(v1(c) / "cgroup.procs", "");
+  put(roots.unified / "slivers" / "alice_one" / "cgroup.procs", "");
+  driver->killAll("alice_one", std::chrono::milliseconds(100));
+  CHECK(slurp(roots.unified / "slivers" / "alice_one" / "cgroup.kill") == "1");
+}
+
+TEST_CASE("hybrid driver with cpu and cpuacct co-mounted") {
+  TempTree tree;
+  auto roots = hybridRoots(tree);
+  roots.v1["cpuacct"] = roots.v1["cpu"];
+  auto driver = plng::node::makeHybridDriver(roots);
+  driver->setUp(0);
+  makeHybridSliver(roots, "alice_one");
+  fs::path cpu = roots.v1["cpu"] / "slivers" / "alice_one";
+  driver->attach("alice_one", 99);
+  CHECK(slurp(cpu / "cgroup.procs") == "99");
+  put(cpu / "cpuacct.usage", "42\n");
+  driver->apply("alice_one", limited());
+  CHECK(slurp(cpu / "cpu.shares") == "3072");
+  CHECK(driver->usage("alice_one").cpu_usage_ns == 42);
+}
+
+TEST_CASE("makeCgroupDriver probes which driver fits") {
+  TempTree tree;
+  auto v2 = v2Roots(tree);
+  CHECK(plng::node::makeCgroupDriver(v2)->kind() == "v2");
+
+  TempTree tree2;
+  auto hybrid = hybridRoots(tree2);
+  CHECK(plng::node::makeCgroupDriver(hybrid)->kind() == "hybrid");
+
+  // v2 without delegated controllers and no v1: an actionable error.
+  put(v2.unified / "cgroup.controllers", "cpu io\n");
+  CHECK_THROWS_AS(plng::node::makeCgroupDriver(v2), SysError);
+  CHECK_THROWS_WITH(plng::node::makeCgroupDriver(v2),
+                    Catch::Contains("memory pids") && Catch::Contains("subtree_control"));
+
+  hybrid.v1.erase("memory");
+  CHECK_THROWS_AS(plng::node::makeHybridDriver(hybrid), SysError);
+}
+
+TEST_CASE("CgroupRoots::ofProcess finds this process's cgroup2 directory") {
+  auto roots = CgroupRoots::ofProcess(::getpid());
+  CHECK(fs::is_regular_file(roots.unified / "cgroup.procs"));
+  for (const auto& [controller, dir] : roots.v1) {
+    INFO(controller);
+    CHECK(fs::is_regular_file(dir / "cgroup.procs"));
+  }
+  CHECK_THROWS_AS(CgroupRoots::ofProcess(0x7ffffff0), SysError);
+}
