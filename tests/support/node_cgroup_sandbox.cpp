@@ -74,10 +74,12 @@ CgroupSandbox::CgroupSandbox() {
     cgfs::makeChild(parent_dir, name_);
     created_.push_back(dir);
     // A v1 cpuset starts with no CPUs and no memory nodes unless the parent has
-    // clone_children set; copy the parent's so a process can be placed here.
+    // clone_children set; copy the parent's so a process can be placed here. (A v2
+    // root cgroup has no cpuset.cpus, and an empty one in v2 means "the parent's".)
     auto child = cgfs::openDir(dir);
     for (const char* knob : {"cpuset.cpus", "cpuset.mems"})
-      if (cgfs::hasFile(child, knob) && cgfs::readKnob(child, knob).empty())
+      if (cgfs::hasFile(child, knob) && cgfs::hasFile(parent_dir, knob) &&
+          cgfs::readKnob(child, knob).empty())
         cgfs::writeKnob(child, knob, cgfs::readKnob(parent_dir, knob));
     return dir;
   };

@@ -102,6 +102,7 @@ prepareKernel() {
     return 0
   fi
   local dir=$cache/$pkg
+  rm -rf "$cache"/.download.*  # left by a run that was killed (we hold the lock)
   if [ ! -f "$dir/.complete" ]; then
     local dl
     dl=$(mktemp -d "$cache/.download.XXXXXX")
@@ -235,7 +236,9 @@ mkdir -p /host/run/v2vm /host/run/lock
 cp /v2vm/cmd.sh /host/run/v2vm/cmd.sh
 kmsgs=\$(dmesg | wc -l)
 echo "PLNG-V2VM-READY \$(cut -d' ' -f1 /proc/uptime)"
-chroot /host /bin/bash /run/v2vm/cmd.sh </dev/null
+# Through a pipe, as under ctest on the host: no terminal, no colour codes.
+set -o pipefail
+chroot /host /bin/bash /run/v2vm/cmd.sh </dev/null 2>&1 | cat
 rc=\$?
 echo "PLNG-V2VM-DONE \$(cut -d' ' -f1 /proc/uptime)"
 if [ \$rc -ne 0 ]; then
