@@ -39,6 +39,9 @@ class SliverStorage {
   virtual SliverDirs prepare(const std::string& sliver, const IdRange& ids,
                              std::uint64_t quota_bytes) = 0;
   virtual void setQuota(const std::string& sliver, std::uint64_t quota_bytes) = 0;
+  // Bytes charged to the sliver's quota. With btrfs qgroups this is the figure
+  // of the last transaction commit (syncfs(2) forces one; btrfs commits every
+  // 30 s by default).
   virtual std::uint64_t usedBytes(const std::string& sliver) const = 0;
   // Deletes the sliver's files and quota. Idempotent.
   virtual void destroy(const std::string& sliver) = 0;
@@ -46,6 +49,17 @@ class SliverStorage {
 
 // Probes and opens (creating and mounting the loop volume if that is the
 // mechanism) the node's sliver storage. Throws SysError saying what is missing.
+// Destroying the SliverStorage leaves the volume mounted (running slivers'
+// overlays use it, and a restarted sliverd finds it again).
 std::unique_ptr<SliverStorage> openSliverStorage(const StorageOptions& options);
+
+// Unmounts the loop volume, if this node has one and it is mounted; its loop
+// device detaches by itself once nothing uses the filesystem any more. Fails
+// with EBUSY while a file or directory on it is open (a SliverStorage object
+// holds one: destroy it first). An overlay over a sliver's upper layer does not
+// block the unmount but keeps the filesystem (and loop device) alive until the
+// overlay goes. For sliverd --cleanup and tests; a no-op for the other
+// mechanisms.
+void unmountSliverStorage(const StorageOptions& options);
 
 }  // namespace plng::node
