@@ -20,6 +20,8 @@
 #   PLNG_V2VM_QEMU        qemu binary (default qemu-system-x86_64)
 #   PLNG_V2VM_VIRTIOFSD   virtiofsd binary (default /usr/lib/qemu/virtiofsd)
 #   PLNG_V2VM_APPEND      extra kernel command-line arguments
+#   PLNG_V2VM_CACHE_MODE  virtiofsd cache mode (default always: the share is read-only)
+#   PLNG_V2VM_TMPDIR      where the run's scratch directory goes (default /tmp)
 set -euo pipefail
 
 readonly kSkip=77 kTimedOut=124 kNoReport=125
@@ -140,7 +142,7 @@ moddir=$kernel_dir/lib/modules/$kver
 [ -f "$moddir/modules.dep" ] || skip "no modules.dep in $moddir"
 
 # --- scratch space, and cleanup of everything this run starts ------------------------
-work=$(mktemp -d /tmp/plng-v2vm.XXXXXX)
+work=$(mktemp -d "${PLNG_V2VM_TMPDIR:-/tmp}/plng-v2vm.XXXXXX")
 qemu_pid=
 virtiofsd_pid=
 cleanup() {

@@ -10,11 +10,15 @@ fail() {
   exit 1
 }
 
+# Runs here put their scratch directories (and so virtiofsd's socket and qemu's
+# console log) under a directory of their own, apart from other runs on the machine.
+scratch=$(mktemp -d /tmp/plng-v2vm-check.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+export PLNG_V2VM_TMPDIR=$scratch
 leftovers() {
-  ls -d /tmp/plng-v2vm.* 2>/dev/null
-  pgrep -af 'virtiofsd.*plng-v2vm\.|qemu-system.*plng-v2vm\.' || true
+  ls -A "$scratch"
+  pgrep -af "$scratch" || true
 }
-[ -z "$(leftovers)" ] || fail "leftovers from an earlier run: $(leftovers)"
 
 out=$("$runner" -- sh -c 'echo "guest says $(cat /proc/self/cgroup)"; exit 7' 2>/dev/null)
 rc=$?
