@@ -1,0 +1,440 @@
+#include "launch.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "rootfs.h"
+
+namespace plng::node {
+namespace {
+
+// What the child was doing when it failed; reported to the parent with errno.
+enum Step : int {
+  kStepReceive = 1,
+  kStepSetIds,
+  kStepMountSlave,
+  kStepMoveRootfs,
+  kStepChdirRootfs,
+  kStepMkdir,
+  kStepMountProc,
+  kStepMountDev,
+  kStepBindDevNode,
+  kStepMountDevPts,
+  kStepMountDevShm,
+  kStepDevLinks,
+  kStepMountSys,
+  kStepPivotRoot,
+  kStepUnmountOldRoot,
+  kStepSetHostname,
+  kStepStdio,
+  kStepCloseFds,
+  kStepSeccomp,
+  kStepCapabilities,
+  kStepExec,
+};
+
+// Host device nodes bind-mounted into the sliver's /dev (mknod is not allowed in
+// a user namespace, and these are harmless to share).
+constexpr const char* kDevNodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+constexpr const char* kDevMountDirs[] = {"proc", "dev", "sys"};
+// Symlinks of the sliver's /dev: {target, name}.
+constexpr const char* kDevLinks[][2] = {{"pts/ptmx", "dev/ptmx"},
+                                        {"/proc/self/fd", "dev/fd"},
+                                        {"/proc/self/fd/0", "dev/stdin"},
+                                        {"/proc/self/fd/1", "dev/stdout"},
+                                        {"/proc/self/fd/2", "dev/stderr"}};
+
+std::string stepName(int step, int detail) {
+  auto at = [&](auto& table) -> std::string {
+    constexpr int n = static_cast<int>(sizeof table / sizeof table[0]);
+    return detail >= 0 && detail < n ? std::string(table[detail]) : "?";
+  };
+  switch (step) {
+    case kStepReceive:
+      return "waiting for the parent";
+    case kStepSetIds:
+      return "becoming root of the user namespace (setresuid/setgroups)";
+    case kStepMountSlave:
+      return "making / a slave mount";
+    case kStepMoveRootfs:
+      return "move_mount of the overlay";
+    case kStepChdirRootfs:
+      return "chdir into the overlay";
+    case kStepMkdir:
+      return "mkdir /" + at(kDevMountDirs);
+    case kStepMountProc:
+      return "mount /proc";
+    case kStepMountDev:
+      return "mount tmpfs on /dev";
+    case kStepBindDevNode:
+      return "bind /dev/" + at(kDevNodes);
+    case kStepMountDevPts:
+      return "mount /dev/pts";
+    case kStepMountDevShm:
+      return "mount /dev/shm";
+    case kStepDevLinks: {
+      constexpr int n = static_cast<int>(sizeof kDevLinks / sizeof kDevLinks[0]);
+      return "symlink /" + std::string(detail >= 0 && detail < n ? kDevLinks[detail][1] : "?");
+    }
+    case kStepMountSys:
+      return "read-only /sys";
+    case kStepPivotRoot:
+      return "pivot_root";
+    case kStepUnmountOldRoot:
+      return "unmounting the old root";
+    case kStepSetHostname:
+      return "sethostname";
+    case kStepStdio:
+      return "setting up stdin/stdout/stderr";
+    case kStepCloseFds:
+      return "close_range";
+    case kStepSeccomp:
+      return "seccomp";
+    case kStepCapabilities:
+      return "capability bounding set";
+    case kStepExec:
+      return "exec sliver-init";
+  }
+  return "step " + std::to_string(step);
+}
+
+struct ChildReport {
+  int step = 0;
+  int err = 0;
+  int detail = -1;
+};
+
+// Everything the child uses, prepared by the parent before clone3. The child
+// reads it from its copy of the parent's memory and allocates nothing.
+struct ChildPlan {
+  int sync_fd = -1;   // receives "go" and the overlay's mount fd
+  int error_fd = -1;  // close-on-exec: EOF at exec means success
+  int init_fd = -1;   // O_PATH fd of sliver-init
+  int null_fd = -1;   // the host's /dev/null, for unset stdio
+  int stdio[3] = {-1, -1, -1};
+  const char* mountpoint = nullptr;
+  const char* hostname = nullptr;
+  std::size_t hostname_len = 0;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  int (*security_hook)(const void*) = nullptr;
+  const void* security_arg = nullptr;
+};
+
+[[noreturn]] void childFail(const ChildPlan& plan, int step, int detail = -1, int err = 0) {
+  ChildReport report{step, err != 0 ? err : errno, detail};
+  ssize_t ignored = ::write(plan.error_fd, &report, sizeof report);
+  (void)ignored;
+  ::_exit(127);
+}
+
+// Creates a directory the overlay's image may lack; EEXIST is fine.
+bool ensureDir(const char* path, mode_t mode) {
+  return ::mkdir(path, mode) == 0 || errno == EEXIST;
+}
+
+// The child between clone3 and exec: async-signal-safe calls only (raw syscalls
+// where glibc would consult its thread list, e.g. setresuid's broadcast to every
+// thread of the parent, which the child does not have).
+[[noreturn]] void runChild(const ChildPlan& plan) {
+  // 1. Wait for the parent: id maps written, v1 cgroups set, overlay built.
+  int overlay_fd = -1;
+  {
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+      n = ::recvmsg(plan.sync_fd, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) ::_exit(127);  // the parent gave up (and reports why itself)
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) childFail(plan, kStepReceive, -1, EPROTO);
+    std::memcpy(&overlay_fd, CMSG_DATA(cmsg), sizeof overlay_fd);
+  }
+
+  // 2. Nothing mounted here may propagate back to the host.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
+    childFail(plan, kStepMountSlave);
+  }
+
+  // 3. The overlay, attached in this mount namespace only. Still as host uid 0
+  // (unmapped here, but the owner of the host directories on the way), since
+  // root of the user namespace has no search permission in host directories
+  // that are not world-searchable. The mount point is looked up by path: an fd
+  // opened before clone3 would name the parent's mount namespace.
+  if (::move_mount(overlay_fd, "", AT_FDCWD, plan.mountpoint, MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    childFail(plan, kStepMoveRootfs);
+  }
+  if (::fchdir(overlay_fd) != 0) childFail(plan, kStepChdirRootfs);
+  ::close(overlay_fd);
+
+  // 4. Root of the new user namespace (host uid/gid ids.first) before creating
+  // anything: a file created by an unmapped uid could not be owned inside.
+  if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+      ::syscall(SYS_setresuid, 0, 0, 0) != 0) {
+    childFail(plan, kStepSetIds);
+  }
+  for (int i = 0; i < static_cast<int>(sizeof kDevMountDirs / sizeof kDevMountDirs[0]); ++i) {
+    if (!ensureDir(kDevMountDirs[i], 0755)) childFail(plan, kStepMkdir, i);
+  }
+
+  // 5. /proc of the new pid namespace.
+  if (::mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    childFail(plan, kStepMountProc);
+  }
+
+  // 6. A minimal /dev: tmpfs, a few host device nodes, a private devpts.
+  if (::mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=4m") != 0) {
+    childFail(plan, kStepMountDev);
+  }
+  {
+    char target[32];
+    char source[32];
+    for (int i = 0; i < static_cast<int>(sizeof kDevNodes / sizeof kDevNodes[0]); ++i) {
+      // "dev/<name>" and "/dev/<name>", built without the heap.
+      std::size_t len = std::strlen(kDevNodes[i]);
+      std::memcpy(source, "/dev/", 5);
+      std::memcpy(source + 5, kDevNodes[i], len + 1);
+      std::memcpy(target, source + 1, len + 5);
+      int fd = ::open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+      if (fd < 0) childFail(plan, kStepBindDevNode, i);
+      ::close(fd);
+      if (::mount(source, target, nullptr, MS_BIND, nullptr) != 0) {
+        childFail(plan, kStepBindDevNode, i);
+      }
+    }
+  }
+  if (!ensureDir("dev/pts", 0755) || ::mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                                             "newinstance,ptmxmode=0666,mode=0620,gid=5") != 0) {
+    childFail(plan, kStepMountDevPts);
+  }
+  if (!ensureDir("dev/shm", 01777) ||
+      ::mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    childFail(plan, kStepMountDevShm);
+  }
+  for (int i = 0; i < static_cast<int>(sizeof kDevLinks / sizeof kDevLinks[0]); ++i) {
+    if (::symlink(kDevLinks[i][0], kDevLinks[i][1]) != 0 && errno != EEXIST) {
+      childFail(plan, kStepDevLinks, i);
+    }
+  }
+
+  // 7. /sys, read-only. A fresh sysfs needs the network namespace's owner (we
+  // share the node's), so it normally fails here and a recursive read-only bind
+  // of the host's /sys is used instead.
+  if (::mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) !=
+      0) {
+    if (::mount("/sys", "sys", nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      childFail(plan, kStepMountSys);
+    }
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (::mount_setattr(AT_FDCWD, "sys", AT_RECURSIVE, &attr, sizeof attr) != 0) {
+      childFail(plan, kStepMountSys);
+    }
+  }
+
+  // 8. Into the overlay for good; the host's tree is detached from this
+  // namespace, so no path leads back to it.
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) childFail(plan, kStepPivotRoot);
+  if (::umount2(".", MNT_DETACH) != 0) childFail(plan, kStepUnmountOldRoot);
+  if (::chdir("/") != 0) childFail(plan, kStepUnmountOldRoot);
+
+  if (::sethostname(plan.hostname, plan.hostname_len) != 0) childFail(plan, kStepSetHostname);
+
+  // 9. stdio: first above 2, so that sources among 0..2 are not overwritten.
+  {
+    int moved[3];
+    for (int i = 0; i < 3; ++i) {
+      int src = plan.stdio[i] >= 0 ? plan.stdio[i] : plan.null_fd;
+      moved[i] = ::fcntl(src, F_DUPFD_CLOEXEC, 3);
+      if (moved[i] < 0) childFail(plan, kStepStdio, i);
+    }
+    for (int i = 0; i < 3; ++i) {
+      if (::dup2(moved[i], i) != i) childFail(plan, kStepStdio, i);
+    }
+  }
+  // Nothing the parent had open besides stdio reaches sliver-init.
+  if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) childFail(plan, kStepCloseFds);
+
+  // 10. Security, last: the filter and the bounding set stay for good.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) childFail(plan, kStepSeccomp);
+  if (plan.security_hook != nullptr) {  // HOOK(security)
+    int rc = plan.security_hook(plan.security_arg);
+    if (rc != 0) childFail(plan, kStepCapabilities, -1, -rc);
+  }
+
+  ::syscall(SYS_execveat, plan.init_fd, "", plan.argv, plan.envp, AT_EMPTY_PATH);
+  childFail(plan, kStepExec);
+}
+
+// Kills and reaps the child unless released (every failure after clone3).
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  void release() { pid_ = -1; }
+
+ private:
+  pid_t pid_;
+};
+
+void writeIdMap(pid_t pid, const char* file, const IdRange& ids) {
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  std::string line = "0 " + std::to_string(ids.first) + " " + std::to_string(ids.count) + "\n";
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throwErrno("open " + path);
+  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    throwErrno("write " + path);
+  }
+}
+
+void sendGo(int sock, int fd) {
+  char byte = 'g';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+  ssize_t n;
+  do {
+    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) throwErrno("handing the overlay to the sliver");
+}
+
+}  // namespace
+
+LaunchedSliver launchSliver(const LaunchSpec& spec) {
+  const std::string who = "sliver " + spec.name;
+  // Everything the child needs, before it exists.
+  UniqueFd init_fd(::open(spec.init_path.c_str(), O_PATH | O_CLOEXEC));
+  if (!init_fd) throwErrno(who + ": open " + spec.init_path.string());
+  UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) throwErrno(who + ": open /dev/null");
+  struct stat st {};
+  if (::stat(spec.image.c_str(), &st) != 0) throwErrno(who + ": image " + spec.image.string());
+  if (::stat(spec.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw SysError(errno != 0 ? errno : ENOTDIR, who + ": mount point " + spec.mountpoint.string());
+  }
+  std::string mountpoint = spec.mountpoint.string();
+
+  std::vector<std::string> arg_strings{"sliver-init"};
+  arg_strings.insert(arg_strings.end(), spec.init_args.begin(), spec.init_args.end());
+  std::vector<char*> argv;
+  for (auto& a : arg_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = spec.env;
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    throwErrno(who + ": socketpair");
+  }
+  UniqueFd sync_parent(sv[0]);
+  UniqueFd sync_child(sv[1]);
+  int ep[2];
+  if (::pipe2(ep, O_CLOEXEC) != 0) throwErrno(who + ": pipe");
+  UniqueFd error_read(ep[0]);
+  UniqueFd error_write(ep[1]);
+
+  ChildPlan plan;
+  plan.sync_fd = sync_child.get();
+  plan.error_fd = error_write.get();
+  plan.init_fd = init_fd.get();
+  plan.null_fd = null_fd.get();
+  for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i];
+  plan.mountpoint = mountpoint.c_str();
+  plan.hostname = spec.name.c_str();
+  plan.hostname_len = spec.name.size();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.security_hook = spec.security_hook;
+  plan.security_arg = spec.security_arg;
+
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
+               CLONE_NEWCGROUP | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (spec.cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(spec.cgroup_fd);
+  }
+  long rc = ::syscall(SYS_clone3, &args, sizeof args);
+  if (rc < 0) throwErrno(who + ": clone3");
+  if (rc == 0) runChild(plan);
+
+  pid_t pid = static_cast<pid_t>(rc);
+  LaunchedSliver launched;
+  launched.pid = pid;
+  launched.pidfd.reset(pidfd);
+  ChildGuard guard(pid);
+  sync_child.reset();
+  error_write.reset();
+
+  try {
+    writeIdMap(pid, "uid_map", spec.ids);
+    writeIdMap(pid, "gid_map", spec.ids);
+    if (spec.attach) spec.attach(pid);
+    // The idmapped lower layer uses the sliver's own user namespace: its maps
+    // are the slice's, and no helper process is needed to hold one.
+    std::string userns_path = "/proc/" + std::to_string(pid) + "/ns/user";
+    UniqueFd userns(::open(userns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!userns) throwErrno("open " + userns_path);
+    UniqueFd overlay = makeSliverOverlay(spec.image, spec.dirs, userns.get());
+    sendGo(sync_parent.get(), overlay.get());
+  } catch (const SysError& e) {
+    throw SysError(e.err(), who + ": " + e.what());
+  }
+
+  ChildReport report;
+  ssize_t n;
+  do {
+    n = ::read(error_read.get(), &report, sizeof report);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throwErrno(who + ": reading the child's report");
+  if (n > 0) {
+    if (n != sizeof report) throw SysError(EPROTO, who + ": short report from the child");
+    throw SysError(report.err, who + ": " + stepName(report.step, report.detail));
+  }
+  guard.release();
+  return launched;
+}
+
+}  // namespace plng::node
