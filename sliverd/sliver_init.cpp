@@ -1,0 +1,150 @@
+// sliver-init: PID 1 inside every sliver.
+//
+//   sliver-init [--stop-grace-ms N] [--initscript PATH]
+//
+// At every start it runs the slice's initscript (/etc/plng/initscript, written
+// by sliverd into the sliver's upper layer) with /bin/sh, in the background.
+// Then it reaps orphans — every process of the sliver whose parent died is
+// re-parented to it — until asked to stop: on SIGTERM (or SIGINT, SIGPWR) it
+// sends SIGTERM to every process of the sliver, waits up to the grace period
+// (default 3 s) for them to exit, SIGKILLs the rest, reaps them and exits 0.
+//
+// Built static (no shared libraries from the host reach into the image) and
+// kept small: no iostreams, no heap on the main path.
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+
+extern char** environ;
+
+namespace {
+
+constexpr const char* kDefaultInitscript = "/etc/plng/initscript";
+constexpr long kDefaultGraceMs = 3000;
+
+// PID 1 of a pid namespace gets signals from outside only for those it has a
+// handler for (SIG_DFL ones are dropped), so each handled signal gets one that
+// does nothing; they are blocked and collected with sigtimedwait.
+void ignoreHandler(int) {}
+
+void logMessage(const char* what, const char* detail) {
+  std::fprintf(stderr, "sliver-init: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+  std::fflush(stderr);
+}
+
+// Reaps every exited child; returns false once there are no children left.
+bool reapAll() {
+  for (;;) {
+    int status;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) continue;
+    if (pid == 0) return true;
+    if (errno == EINTR) continue;
+    return errno != ECHILD;
+  }
+}
+
+void runInitscript(const char* path, const sigset_t& original_mask) {
+  if (::access(path, F_OK) != 0) return;
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    logMessage("fork for the initscript", std::strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    ::sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR}) ::signal(sig, SIG_DFL);
+    ::setsid();
+    if (::chdir("/") != 0) ::_exit(127);
+    char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>(path), nullptr};
+    ::execve("/bin/sh", argv, environ);
+    logMessage("exec /bin/sh for the initscript", std::strerror(errno));
+    ::_exit(127);
+  }
+}
+
+long msUntil(const timespec& deadline) {
+  timespec now;
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
+}
+
+[[noreturn]] void stopSliver(const sigset_t& waited, long grace_ms) {
+  ::kill(-1, SIGTERM);  // every process of the pid namespace but this one
+  timespec deadline;
+  ::clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += grace_ms / 1000;
+  deadline.tv_nsec += (grace_ms % 1000) * 1000000;
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec += 1;
+    deadline.tv_nsec -= 1000000000;
+  }
+  while (reapAll()) {
+    long left = msUntil(deadline);
+    if (left <= 0) break;
+    timespec wait{left / 1000, (left % 1000) * 1000000};
+    ::sigtimedwait(&waited, nullptr, &wait);
+  }
+  ::kill(-1, SIGKILL);
+  while (reapAll()) {
+    timespec wait{0, 50 * 1000000};
+    ::sigtimedwait(&waited, nullptr, &wait);
+  }
+  std::exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long grace_ms = kDefaultGraceMs;
+  const char* initscript = kDefaultInitscript;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--stop-grace-ms") == 0 && i + 1 < argc) {
+      grace_ms = std::strtol(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--initscript") == 0 && i + 1 < argc) {
+      initscript = argv[++i];
+    } else {
+      logMessage("unknown argument", argv[i]);
+      return 2;
+    }
+  }
+
+  sigset_t waited;
+  sigemptyset(&waited);
+  struct sigaction sa {};
+  sa.sa_handler = ignoreHandler;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR}) {
+    sigaddset(&waited, sig);
+    ::sigaction(sig, &sa, nullptr);
+  }
+  sigset_t original;
+  ::sigprocmask(SIG_BLOCK, &waited, &original);
+
+  if (::chdir("/") != 0) logMessage("chdir /", std::strerror(errno));
+  runInitscript(initscript, original);
+
+  for (;;) {
+    siginfo_t info;
+    int sig = ::sigwaitinfo(&waited, &info);
+    if (sig < 0) continue;
+    switch (sig) {
+      case SIGCHLD:
+        reapAll();
+        break;
+      case SIGTERM:
+      case SIGINT:
+      case SIGPWR:
+        stopSliver(waited, grace_ms);
+      default:  // SIGHUP: nothing to reload
+        break;
+    }
+  }
+}
