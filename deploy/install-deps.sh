@@ -10,8 +10,10 @@ packages=(
   catch2
   postgresql postgresql-client
   openssh-client procps iproute2
-  # node: namespaces, cgroups, seccomp, capabilities, storage, images, ssh login
+  # node: namespaces, cgroups, seccomp, capabilities, storage, images (busybox-static,
+  # mmdebstrap for deploy/images), ssh login
   libseccomp-dev libcap-dev btrfs-progs busybox-static openssh-server util-linux
+  mmdebstrap
   # peers for bench/sliver_bench, and the pure cgroup v2 guest (tests/v2vm)
   runc crun qemu-system-x86 cpio
 )
