@@ -1,0 +1,316 @@
+// A sliver started by launchSliver, seen from inside and from the host.
+#include "launch.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "node_image.h"
+#include "node_skip.h"
+#include "node_sliver_exec.h"
+#include "rootfs.h"
+
+namespace fs = std::filesystem;
+using plng::node::IdRange;
+using plng::node::launchSliver;
+using plng::node::LaunchSpec;
+using plng::node::SysError;
+using plng::test::runInSliver;
+using plng::test::shInSliver;
+
+namespace {
+
+// A range far from any a real node hands out first, so a leftover file of a
+// crashed test is recognisable.
+constexpr IdRange kIds{(1u << 30) + 65536u * 999u, 65536u};
+
+fs::path testImage() {
+  static fs::path image =
+      plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT, fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");
+  return image;
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A scratch sliver: upper/work/mount point in a temporary directory, sliver-init
+// killed and reaped, directory removed, whatever happens.
+class TestSliver {
+ public:
+  explicit TestSliver(std::string name, const std::string& initscript = "")
+      : name_(std::move(name)) {
+    plng::test::requireRoot();
+    char tmpl[] = "/tmp/plng-launch-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp");
+    dir_ = tmpl;
+    upper_ = dir_ / "upper";
+    fs::create_directories(upper_);
+    fs::create_directories(dir_ / "work");
+    fs::create_directories(dir_ / "rootfs");
+    plng::node::chownUpperRoot(upper_, testImage(), kIds);
+    if (!initscript.empty()) {
+      plng::node::writeUpperFile(upper_, testImage(), kIds, "etc/plng/initscript", initscript,
+                                 0755);
+    }
+  }
+  TestSliver(const TestSliver&) = delete;
+  TestSliver& operator=(const TestSliver&) = delete;
+  ~TestSliver() {
+    kill();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  LaunchSpec spec() const {
+    LaunchSpec spec;
+    spec.name = name_;
+    spec.ids = kIds;
+    spec.image = testImage();
+    spec.dirs = {upper_, dir_ / "work"};
+    spec.mountpoint = dir_ / "rootfs";
+    spec.init_path = PLNG_SLIVER_INIT_PATH;
+    spec.init_args = {"--stop-grace-ms", "500"};
+    spec.stdio[1] = spec.stdio[2] = STDERR_FILENO;
+    return spec;
+  }
+  void start() {
+    auto launched = launchSliver(spec());
+    pid_ = launched.pid;
+    pidfd_ = std::move(launched.pidfd);
+  }
+  // SIGKILL to init kills the whole pid namespace; the overlay goes with it.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    pidfd_.reset();
+  }
+  // Waits for init to exit on its own; its wait status.
+  int waitExit(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        pidfd_.reset();
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+  pid_t pid() const { return pid_; }
+  int pidfd() const { return pidfd_.get(); }
+  const fs::path& upper() const { return upper_; }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  std::string name_;
+  fs::path dir_;
+  fs::path upper_;
+  pid_t pid_ = -1;
+  plng::node::UniqueFd pidfd_;
+};
+
+// "Uid:\t<real>\t<effective>\t<saved>\t<fs>" of a host pid.
+std::string statusLine(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) return line;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a sliver sees only its own processes", "[root][launch]") {
+  TestSliver sliver("pl_procs");
+  sliver.start();
+
+  auto r = shInSliver(sliver.pidfd(), "ls /proc | grep -E '^[0-9]+$'");
+  REQUIRE(r.exit_code == 0);
+  std::set<int> pids;
+  std::istringstream in(r.output);
+  for (int p; in >> p;) pids.insert(p);
+  // sliver-init (1), the shell and ls: nothing of the host.
+  CHECK(pids.count(1) == 1);
+  CHECK(pids.size() <= 4);
+  CHECK(pids.size() >= 2);
+
+  auto cmdline = runInSliver(sliver.pidfd(), {"/bin/cat", "/proc/1/cmdline"});
+  CHECK(cmdline.output.rfind("sliver-init", 0) == 0);
+  // The host's init is not pid 1 in there, and host pids do not exist.
+  auto host = shInSliver(sliver.pidfd(), "test -e /proc/" + std::to_string(::getpid()));
+  CHECK(host.exit_code != 0);
+}
+
+TEST_CASE("a sliver's hostname is its slice name", "[root][launch]") {
+  TestSliver sliver("pl_hostname");
+  sliver.start();
+  auto r = runInSliver(sliver.pidfd(), {"/bin/hostname"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output == "pl_hostname\n");
+
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  // Root inside may rename its own sliver, never the node.
+  auto w = shInSliver(sliver.pidfd(), "hostname renamed && hostname");
+  CHECK(w.output == "renamed\n");
+  shInSliver(sliver.pidfd(), "echo renamed2 > /proc/sys/kernel/hostname");
+  char after[256] = {};
+  ::gethostname(after, sizeof after - 1);
+  CHECK(std::string(after) == host);
+}
+
+TEST_CASE("root inside a sliver is the slice's first id on the host", "[root][launch]") {
+  TestSliver sliver("pl_ids");
+  sliver.start();
+  std::string first = std::to_string(kIds.first);
+  CHECK(statusLine(sliver.pid(), "Uid") ==
+        "Uid:\t" + first + "\t" + first + "\t" + first + "\t" + first);
+  CHECK(statusLine(sliver.pid(), "Gid") ==
+        "Gid:\t" + first + "\t" + first + "\t" + first + "\t" + first);
+
+  auto r = shInSliver(sliver.pidfd(), "id -u; id -g; cat /proc/self/uid_map");
+  REQUIRE(r.exit_code == 0);
+  std::istringstream in(r.output);
+  std::string uid, gid, inside, outside, count;
+  in >> uid >> gid >> inside >> outside >> count;
+  CHECK(uid == "0");
+  CHECK(gid == "0");
+  CHECK(outside == first);
+  CHECK(count == "65536");
+  // The image, owned by host root on disk, is root's inside.
+  auto owner = shInSliver(sliver.pidfd(), "stat -c '%u:%g' /bin/busybox /etc/passwd /");
+  CHECK(owner.output == "0:0\n0:0\n0:0\n");
+}
+
+TEST_CASE("a sliver writes to its upper layer, never to the reference image", "[root][launch]") {
+  TestSliver sliver("pl_cow");
+  sliver.start();
+  std::string before = readFile(testImage() / "etc/passwd");
+
+  auto r = shInSliver(sliver.pidfd(),
+                      "echo 'eve:x:1000:1000::/home/eve:/bin/sh' >> /etc/passwd && "
+                      "mkdir -p /home/eve && echo hi > /home/eve/file && chown 1000:1000 "
+                      "/home/eve/file && rm /bin/cat && tail -n 1 /etc/passwd");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output == "eve:x:1000:1000::/home/eve:/bin/sh\n");
+
+  // The image is unchanged; the copies are in the upper layer, owned by the
+  // slice's ids on the host.
+  CHECK(readFile(testImage() / "etc/passwd") == before);
+  CHECK(fs::exists(testImage() / "bin/cat"));
+  CHECK(readFile(sliver.upper() / "etc/passwd") == before + "eve:x:1000:1000::/home/eve:/bin/sh\n");
+  struct stat st {};
+  REQUIRE(::stat((sliver.upper() / "etc/passwd").c_str(), &st) == 0);
+  CHECK(st.st_uid == kIds.first);
+  CHECK(st.st_gid == kIds.first);
+  REQUIRE(::stat((sliver.upper() / "home/eve/file").c_str(), &st) == 0);
+  CHECK(st.st_uid == kIds.first + 1000);
+  CHECK(st.st_gid == kIds.first + 1000);
+  REQUIRE(::stat((sliver.upper() / "home/eve").c_str(), &st) == 0);
+  CHECK(st.st_uid == kIds.first);
+}
+
+TEST_CASE("a sliver cannot reach or change the host", "[root][launch]") {
+  TestSliver sliver("pl_host");
+  fs::path marker = sliver.dir() / "host-marker";
+  std::ofstream(marker) << "host\n";
+  sliver.start();
+
+  // No path leads back to the host's tree.
+  CHECK(shInSliver(sliver.pidfd(), "cat " + marker.string()).exit_code != 0);
+  CHECK(shInSliver(sliver.pidfd(), "ls /proc/1/root" + marker.string()).exit_code != 0);
+  // Node-wide sysctls and devices are out of reach.
+  std::string drop = readFile("/proc/sys/vm/overcommit_ratio");
+  CHECK(shInSliver(sliver.pidfd(), "echo 77 > /proc/sys/vm/overcommit_ratio").exit_code != 0);
+  CHECK(readFile("/proc/sys/vm/overcommit_ratio") == drop);
+  CHECK(shInSliver(sliver.pidfd(), "mknod /tmp/disk b 254 0").exit_code != 0);
+  CHECK(shInSliver(sliver.pidfd(), "mkdir -p /mnt && mount -t ext4 /dev/vda /mnt").exit_code != 0);
+  // /sys is read-only, /dev has only the harmless nodes.
+  CHECK(shInSliver(sliver.pidfd(), "touch /sys/kernel/x").exit_code != 0);
+  CHECK(
+      shInSliver(sliver.pidfd(), "echo > /sys/kernel/mm/transparent_hugepage/enabled").exit_code !=
+      0);
+  auto dev = shInSliver(sliver.pidfd(), "ls /dev | tr '\\n' ' '");
+  CHECK(dev.output == "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ");
+  CHECK(
+      shInSliver(sliver.pidfd(), "echo ok > /dev/null && head -c 4 /dev/urandom | wc -c").output ==
+      "4\n");
+  // A fresh /proc of its own pid namespace is mounted; /dev/pts is private.
+  CHECK(shInSliver(sliver.pidfd(), "ls /dev/pts | tr '\\n' ' '").output == "ptmx ");
+}
+
+TEST_CASE("sliver-init runs the initscript at every start and reaps orphans", "[root][launch]") {
+  TestSliver sliver("pl_init",
+                    "#!/bin/sh\n"
+                    "echo started >> /var/starts\n"
+                    "( sleep 0.2 & ) \n"  // an orphan for init to reap
+                    "sleep 1000 > /dev/null 2>&1 &\n");
+  for (int start = 1; start <= 2; ++start) {
+    sliver.start();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::string starts;
+    while (std::chrono::steady_clock::now() < deadline) {
+      starts = readFile(sliver.upper() / "var/starts");
+      if (std::count(starts.begin(), starts.end(), '\n') == start) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(std::count(starts.begin(), starts.end(), '\n') == start);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    auto zombies = shInSliver(sliver.pidfd(), "ps -o stat,comm | grep '^Z' || true");
+    CHECK(zombies.output.empty());
+
+    // SIGTERM: everything is told to stop, init exits 0 and the namespace is gone.
+    REQUIRE(::kill(sliver.pid(), SIGTERM) == 0);
+    int status = sliver.waitExit(std::chrono::seconds(5));
+    REQUIRE(status != -1);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+}
+
+TEST_CASE("launch failures name the sliver and the step", "[root][launch]") {
+  TestSliver sliver("pl_fail");
+  LaunchSpec spec = sliver.spec();
+  spec.image = sliver.dir() / "no-such-image";
+  try {
+    launchSliver(spec);
+    FAIL("launch without an image succeeded");
+  } catch (const SysError& e) {
+    CHECK(e.err() == ENOENT);
+    CHECK(std::string(e.what()).find("sliver pl_fail: image") != std::string::npos);
+  }
+
+  // A failure inside the child comes back with its step and errno.
+  spec = sliver.spec();
+  fs::path not_exec = sliver.dir() / "not-executable";
+  std::ofstream(not_exec) << "#!/bin/sh\n";
+  spec.init_path = not_exec;
+  try {
+    launchSliver(spec);
+    FAIL("exec of a non-executable init succeeded");
+  } catch (const SysError& e) {
+    CHECK(e.err() == EACCES);
+    CHECK(std::string(e.what()).find("sliver pl_fail: exec sliver-init") != std::string::npos);
+  }
+}

@@ -1,0 +1,147 @@
+#include "node_sliver_exec.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace plng::test {
+namespace {
+
+constexpr int kEnterFailed = 125;
+constexpr int kExecFailed = 127;
+
+void writeAll(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+void childMessage(int fd, const char* what) {
+  const char* err = std::strerror(errno);  // static strings in glibc for known errnos
+  writeAll(fd, "runInSliver: ", 13);
+  writeAll(fd, what, std::strlen(what));
+  writeAll(fd, ": ", 2);
+  writeAll(fd, err, std::strlen(err));
+  writeAll(fd, "\n", 1);
+}
+
+}  // namespace
+
+SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
+                             const SliverExecOptions& options) {
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargv;
+  for (auto& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  std::vector<std::string> env = options.env;
+  std::vector<char*> cenv;
+  for (auto& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
+  int out[2];
+  int in[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) {
+    throw std::system_error(errno, std::generic_category(), "runInSliver: pipe");
+  }
+  const bool has_input = !options.input.empty();
+
+  pid_t helper = ::fork();
+  if (helper < 0) {
+    int err = errno;
+    for (int fd : {out[0], out[1], in[0], in[1]}) ::close(fd);
+    throw std::system_error(err, std::generic_category(), "runInSliver: fork");
+  }
+  if (helper == 0) {
+    // Async-signal-safe from here on (the test process may have threads).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
+                           CLONE_NEWCGROUP) != 0) {
+      childMessage(out[1], "setns");
+      ::_exit(kEnterFailed);
+    }
+    if (::setresgid(0, 0, 0) != 0 || ::setgroups(0, nullptr) != 0 || ::setresuid(0, 0, 0) != 0) {
+      childMessage(out[1], "becoming root of the sliver");
+      ::_exit(kEnterFailed);
+    }
+    pid_t cmd;
+    if (options.cgroup_fd >= 0) {
+      clone_args ca{};
+      ca.flags = CLONE_INTO_CGROUP;
+      ca.cgroup = static_cast<std::uint64_t>(options.cgroup_fd);
+      ca.exit_signal = SIGCHLD;
+      cmd = static_cast<pid_t>(::syscall(SYS_clone3, &ca, sizeof ca));
+    } else {
+      cmd = ::fork();
+    }
+    if (cmd < 0) {
+      childMessage(out[1], "fork into the sliver");
+      ::_exit(kEnterFailed);
+    }
+    if (cmd == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int stdin_fd = has_input ? in[0] : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (stdin_fd < 0 || ::dup2(stdin_fd, 0) != 0 || ::dup2(out[1], 1) != 1 ||
+          ::dup2(out[1], 2) != 2 || ::chdir("/") != 0) {
+        childMessage(out[1], "stdio");
+        ::_exit(kExecFailed);
+      }
+      ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      ::execve(cargv[0], cargv.data(), cenv.data());
+      childMessage(2, "exec");
+      ::_exit(kExecFailed);
+    }
+    ::close(out[1]);
+    ::close(in[0]);
+    ::close(in[1]);
+    int status = 0;
+    while (::waitpid(cmd, &status, 0) < 0 && errno == EINTR) {
+    }
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+
+  ::close(out[1]);
+  ::close(in[0]);
+  if (has_input) {
+    ::signal(SIGPIPE, SIG_IGN);
+    writeAll(in[1], options.input.data(), options.input.size());
+  }
+  ::close(in[1]);
+  SliverExecResult result;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    result.output.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+SliverExecResult shInSliver(int pidfd, const std::string& script,
+                            const SliverExecOptions& options) {
+  return runInSliver(pidfd, {"/bin/sh", "-c", script}, options);
+}
+
+}  // namespace plng::test

@@ -1,0 +1,44 @@
+// Running a command inside a running sliver, for tests and benchmarks.
+//
+// A forked helper joins every namespace of the sliver's init at once
+// (setns(pidfd, ...)), becomes root of its user namespace (host uid ids.first)
+// and forks the command, which is then a process of the sliver's pid namespace
+// with the sliver's root, mounts and hostname. Nothing is installed in the
+// sliver; sliver-init stays the only process that belongs to it otherwise.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace plng::test {
+
+struct SliverExecOptions {
+  // The sliver's unified cgroup directory: the command is cloned into it
+  // (CLONE_INTO_CGROUP) so that the sliver's limits apply. -1 = the caller's.
+  int cgroup_fd = -1;
+  // Written to the command's stdin (then closed); empty = /dev/null.
+  std::string input;
+  // Environment of the command.
+  std::vector<std::string> env = {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
+};
+
+struct SliverExecResult {
+  // The command's exit code; 128 + n when killed by signal n; 125 when the
+  // helper could not enter the sliver, 127 when the command could not be run.
+  int exit_code = -1;
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs `argv` (argv[0] an absolute path inside the sliver) in the sliver whose
+// init is `pidfd`, and waits for it and for its output to close (a command that
+// leaves a background process holding stdout open must redirect it). Throws std::system_error when
+// the helper cannot be forked.
+SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
+                             const SliverExecOptions& options = {});
+
+// runInSliver({"/bin/sh", "-c", script}).
+SliverExecResult shInSliver(int pidfd, const std::string& script,
+                            const SliverExecOptions& options = {});
+
+}  // namespace plng::test
