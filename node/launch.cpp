@@ -6,7 +6,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -129,8 +128,8 @@ struct ChildPlan {
   std::size_t hostname_len = 0;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
-  int (*security_hook)(const void*) = nullptr;
-  const void* security_arg = nullptr;
+  const SeccompProgram* seccomp = nullptr;
+  const CapabilityPlan* capabilities = nullptr;
 };
 
 [[noreturn]] void childFail(const ChildPlan& plan, int step, int detail = -1, int err = 0) {
@@ -274,12 +273,12 @@ bool ensureDir(const char* path, mode_t mode) {
   // Nothing the parent had open besides stdio reaches sliver-init.
   if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) childFail(plan, kStepCloseFds);
 
-  // 10. Security, last: the filter and the bounding set stay for good.
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) childFail(plan, kStepSeccomp);
-  if (plan.security_hook != nullptr) {  // HOOK(security)
-    int rc = plan.security_hook(plan.security_arg);
-    if (rc != 0) childFail(plan, kStepCapabilities, -1, -rc);
-  }
+  // 10. Security, last: no_new_privs, the filter and the bounding set stay for
+  // good.
+  int rc = applySeccomp(*plan.seccomp, /*no_new_privs=*/true);
+  if (rc != 0) childFail(plan, kStepSeccomp, -1, -rc);
+  rc = applyCapabilityPlan(*plan.capabilities);
+  if (rc != 0) childFail(plan, kStepCapabilities, -1, -rc);
 
   ::syscall(SYS_execveat, plan.init_fd, "", plan.argv, plan.envp, AT_EMPTY_PATH);
   childFail(plan, kStepExec);
@@ -383,8 +382,10 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   plan.hostname_len = spec.name.size();
   plan.argv = argv.data();
   plan.envp = envp.data();
-  plan.security_hook = spec.security_hook;
-  plan.security_arg = spec.security_arg;
+  const CapabilityPlan capabilities =
+      spec.capabilities ? *spec.capabilities : capabilityPlanFromTag("");
+  plan.seccomp = spec.seccomp != nullptr ? spec.seccomp : &sliverSeccompProgram();
+  plan.capabilities = &capabilities;
 
   int pidfd = -1;
   clone_args args{};

@@ -24,11 +24,13 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "error.h"
 #include "idrange.h"
+#include "security.h"
 #include "storage.h"
 
 namespace plng::node {
@@ -56,11 +58,13 @@ struct LaunchSpec {
       "TERM=dumb"};
   // stdin, stdout, stderr of sliver-init; -1 = the sliver's /dev/null.
   int stdio[3] = {-1, -1, -1};
-  // HOOK(security): until node/security.h lands, the seccomp filter and the
-  // capability bounding set come in through this async-signal-safe hook, called
-  // in the child after no_new_privs, just before exec; returns 0 or -errno.
-  int (*security_hook)(const void* arg) = nullptr;
-  const void* security_arg = nullptr;
+  // Applied in the child just before exec, after no_new_privs (security.h).
+  // nullptr = sliverSeccompProgram(), the node's filter (compiled once); every
+  // sliver gets a filter.
+  const SeccompProgram* seccomp = nullptr;
+  // The bounding set root keeps inside; nullopt = capabilityPlanFromTag(""),
+  // the default set.
+  std::optional<CapabilityPlan> capabilities;
 };
 
 struct LaunchedSliver {

@@ -170,10 +170,15 @@ TEST_CASE("a sliver's hostname is its slice name", "[root][launch]") {
 
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  // Root inside may rename its own sliver, never the node.
-  auto w = shInSliver(sliver.pidfd(), "hostname renamed && hostname");
+  // Root inside, even with every capability of its user namespace (not the
+  // default bounding set, which lacks CAP_SYS_ADMIN), may rename its own
+  // sliver, never the node.
+  plng::test::SliverExecOptions unrestricted;
+  unrestricted.restricted = false;
+  auto w = shInSliver(sliver.pidfd(), "hostname renamed && hostname", unrestricted);
   CHECK(w.output == "renamed\n");
-  shInSliver(sliver.pidfd(), "echo renamed2 > /proc/sys/kernel/hostname");
+  shInSliver(sliver.pidfd(), "echo renamed2 > /proc/sys/kernel/hostname", unrestricted);
+  CHECK(shInSliver(sliver.pidfd(), "hostname other").exit_code != 0);
   char after[256] = {};
   ::gethostname(after, sizeof after - 1);
   CHECK(std::string(after) == host);
@@ -237,20 +242,31 @@ TEST_CASE("a sliver cannot reach or change the host", "[root][launch]") {
   std::ofstream(marker) << "host\n";
   sliver.start();
 
-  // No path leads back to the host's tree.
-  CHECK(shInSliver(sliver.pidfd(), "cat " + marker.string()).exit_code != 0);
-  CHECK(shInSliver(sliver.pidfd(), "ls /proc/1/root" + marker.string()).exit_code != 0);
-  // Node-wide sysctls and devices are out of reach.
-  std::string drop = readFile("/proc/sys/vm/overcommit_ratio");
-  CHECK(shInSliver(sliver.pidfd(), "echo 77 > /proc/sys/vm/overcommit_ratio").exit_code != 0);
-  CHECK(readFile("/proc/sys/vm/overcommit_ratio") == drop);
-  CHECK(shInSliver(sliver.pidfd(), "mknod /tmp/disk b 254 0").exit_code != 0);
-  CHECK(shInSliver(sliver.pidfd(), "mkdir -p /mnt && mount -t ext4 /dev/vda /mnt").exit_code != 0);
-  // /sys is read-only, /dev has only the harmless nodes.
-  CHECK(shInSliver(sliver.pidfd(), "touch /sys/kernel/x").exit_code != 0);
-  CHECK(
-      shInSliver(sliver.pidfd(), "echo > /sys/kernel/mm/transparent_hugepage/enabled").exit_code !=
-      0);
+  // Both with the sliver's restrictions and with every capability of its user
+  // namespace: the kernel itself keeps root inside away from the host.
+  plng::test::SliverExecOptions unrestricted;
+  unrestricted.restricted = false;
+  for (const auto& options : {plng::test::SliverExecOptions{}, unrestricted}) {
+    INFO("restricted: " << options.restricted);
+    auto run = [&](const std::string& script) {
+      return shInSliver(sliver.pidfd(), script, options).exit_code;
+    };
+    // No path leads back to the host's tree.
+    CHECK(run("cat " + marker.string()) != 0);
+    CHECK(run("ls /proc/1/root" + marker.string()) != 0);
+    // Node-wide sysctls and devices are out of reach.
+    std::string before = readFile("/proc/sys/vm/overcommit_ratio");
+    CHECK(run("echo 77 > /proc/sys/vm/overcommit_ratio") != 0);
+    CHECK(readFile("/proc/sys/vm/overcommit_ratio") == before);
+    CHECK(run("mknod /tmp/disk b 254 0") != 0);
+    CHECK(run("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt") != 0);
+    CHECK(run("mount -t sysfs sysfs /mnt") != 0);
+    // /sys is read-only.
+    CHECK(run("touch /sys/kernel/x") != 0);
+    CHECK(run("echo never > /sys/kernel/mm/transparent_hugepage/enabled") != 0);
+    CHECK(run("mount -o remount,rw /sys") != 0);
+  }
+  // /dev has only the harmless nodes.
   auto dev = shInSliver(sliver.pidfd(), "ls /dev | tr '\\n' ' '");
   CHECK(dev.output == "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ");
   CHECK(
@@ -287,6 +303,29 @@ TEST_CASE("sliver-init runs the initscript at every start and reaps orphans", "[
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
   }
+}
+
+TEST_CASE("sliver-init runs under no_new_privs, the seccomp filter and the bounding set",
+          "[root][launch]") {
+  TestSliver sliver("pl_security");
+  LaunchSpec spec = sliver.spec();
+  spec.capabilities = plng::node::capabilityPlanFromTag("CAP_NET_RAW");
+  auto launched = launchSliver(spec);
+  pid_t pid = launched.pid;
+  auto reap = [&] {
+    ::kill(pid, SIGKILL);
+    int status;
+    ::waitpid(pid, &status, 0);
+  };
+  CHECK(statusLine(pid, "NoNewPrivs") == "NoNewPrivs:\t1");
+  CHECK(statusLine(pid, "Seccomp") == "Seccomp:\t2");
+  std::uint64_t expected =
+      plng::node::defaultSliverCapabilities() | (std::uint64_t{1} << 13 /*CAP_NET_RAW*/);
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(expected));
+  CHECK(statusLine(pid, "CapBnd") == std::string("CapBnd:\t") + hex);
+  CHECK(statusLine(pid, "CapEff") == std::string("CapEff:\t") + hex);
+  reap();
 }
 
 TEST_CASE("launch failures name the sliver and the step", "[root][launch]") {

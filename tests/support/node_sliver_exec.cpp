@@ -61,6 +61,12 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     throw std::system_error(errno, std::generic_category(), "runInSliver: pipe");
   }
   const bool has_input = !options.input.empty();
+  const node::SeccompProgram* seccomp = nullptr;
+  node::CapabilityPlan capabilities;
+  if (options.restricted) {
+    seccomp = &node::sliverSeccompProgram();
+    capabilities = options.capabilities ? *options.capabilities : node::capabilityPlanFromTag("");
+  }
 
   pid_t helper = ::fork();
   if (helper < 0) {
@@ -103,6 +109,11 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
         ::_exit(kExecFailed);
       }
       ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      if (seccomp != nullptr &&
+          (node::applySeccomp(*seccomp) != 0 || node::applyCapabilityPlan(capabilities) != 0)) {
+        childMessage(out[1], "seccomp or capabilities");
+        ::_exit(kExecFailed);
+      }
       ::execve(cargv[0], cargv.data(), cenv.data());
       childMessage(2, "exec");
       ::_exit(kExecFailed);

@@ -7,8 +7,11 @@
 // sliver; sliver-init stays the only process that belongs to it otherwise.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "security.h"
 
 namespace plng::test {
 
@@ -18,6 +21,11 @@ struct SliverExecOptions {
   int cgroup_fd = -1;
   // Written to the command's stdin (then closed); empty = /dev/null.
   std::string input;
+  // Restrictions of the command, as a sliver's processes have them: no_new_privs,
+  // the node's seccomp filter and this bounding set (nullopt = the default
+  // capabilityPlanFromTag("")). With `restricted` false, only no_new_privs.
+  bool restricted = true;
+  std::optional<node::CapabilityPlan> capabilities;
   // Environment of the command.
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
