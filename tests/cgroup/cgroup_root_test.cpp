@@ -160,6 +160,13 @@ std::chrono::milliseconds spawnTrue() {
                                                                start);
 }
 
+std::chrono::milliseconds medianSpawnTrue(int runs) {
+  std::vector<std::chrono::milliseconds> times;
+  for (int i = 0; i < runs; ++i) times.push_back(spawnTrue());
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 }  // namespace
 
 TEST_CASE("a fork bomb stops at pids.max and the node stays responsive", "[root]") {
@@ -168,6 +175,8 @@ TEST_CASE("a fork bomb stops at pids.max and the node stays responsive", "[root]
   auto driver = driverUnderTest(sandbox);
   // Orphans of the bomb are reparented to us, so we can reap them.
   REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+
+  auto baseline = medianSpawnTrue(3);
 
   Resources r;
   r.tasks = 16;
@@ -205,8 +214,13 @@ TEST_CASE("a fork bomb stops at pids.max and the node stays responsive", "[root]
   CHECK(usage.tasks >= 8);
   CHECK(driver->pids("bomb").size() <= 16);
 
-  // The node is not starved: we still fork and exec promptly.
-  for (int i = 0; i < 5; ++i) CHECK(spawnTrue() < 1000ms);
+  // The node is not starved: we still fork and exec promptly. "Promptly" is
+  // relative to this machine (a TCG guest is ~20x slower than the host).
+  // Medians, since one exec may wait on a slow disk (virtiofs in the guest).
+  auto during = medianSpawnTrue(5);
+  std::printf("fork+exec of /bin/true: median %lld ms before the bomb, %lld ms during it\n",
+              static_cast<long long>(baseline.count()), static_cast<long long>(during.count()));
+  CHECK(during <= std::max<std::chrono::milliseconds>(500ms, 10 * baseline));
 
   driver->killAll("bomb", 5s);
   CHECK(driver->pids("bomb").empty());
@@ -307,7 +321,7 @@ TEST_CASE("cpu shares 1:3 split one contended CPU 25/75", "[root]") {
   a.release();
   b.release();
 
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(500ms);
   auto light0 = driver->usage("light").cpu_usage_ns;
   auto heavy0 = driver->usage("heavy").cpu_usage_ns;
   std::this_thread::sleep_for(3s);
