@@ -142,6 +142,7 @@ moddir=$kernel_dir/lib/modules/$kver
 [ -f "$moddir/modules.dep" ] || skip "no modules.dep in $moddir"
 
 # --- scratch space, and cleanup of everything this run starts ------------------------
+script_started=$(date +%s.%N)
 work=$(mktemp -d "${PLNG_V2VM_TMPDIR:-/tmp}/plng-v2vm.XXXXXX")
 qemu_pid=
 virtiofsd_pid=
@@ -273,6 +274,8 @@ if [ ! -S "$sock" ]; then
   exit "$kNoReport"
 fi
 
+prepared=$(date +%s.%N)
+
 # --- the guest ------------------------------------------------------------------------
 console=$work/console.log
 say "kernel $kver, ${cpus} vCPUs (TCG), ${mem_mib} MiB, timeout ${timeout_s}s"
@@ -308,8 +311,9 @@ ended=$(date +%s.%N)
 rc=$(tr -d '\r' <"$console" | sed -n "s/^$kMarker \([0-9][0-9]*\)\$/\1/p" | tail -n 1)
 ready=$(tr -d '\r' <"$console" | sed -n 's/^PLNG-V2VM-READY \([0-9.]*\)$/\1/p' | tail -n 1)
 done_at=$(tr -d '\r' <"$console" | sed -n 's/^PLNG-V2VM-DONE \([0-9.]*\)$/\1/p' | tail -n 1)
-awk -v s="$started" -v e="$ended" -v r="${ready:-}" -v d="${done_at:-}" 'BEGIN {
-  printf "run-in-v2vm: wall %.1f s", e - s
+awk -v p0="$script_started" -v p1="$prepared" -v s="$started" -v e="$ended" \
+  -v r="${ready:-}" -v d="${done_at:-}" 'BEGIN {
+  printf "run-in-v2vm: initramfs+virtiofsd %.1f s; qemu wall %.1f s", p1 - p0, e - s
   if (r != "") printf "; guest boot to command %.1f s", r
   if (r != "" && d != "") printf "; command %.1f s", d - r
   printf "\n" }' >&2
