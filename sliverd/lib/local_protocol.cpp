@@ -1,0 +1,186 @@
+#include "local_protocol.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace plng::sliverd {
+namespace {
+
+void putU32(std::string& out, std::uint32_t v) {
+  out += static_cast<char>((v >> 24) & 0xff);
+  out += static_cast<char>((v >> 16) & 0xff);
+  out += static_cast<char>((v >> 8) & 0xff);
+  out += static_cast<char>(v & 0xff);
+}
+
+std::uint32_t getU32(std::string_view in, std::size_t at) {
+  auto b = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(in[at + i]));
+  };
+  return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+}
+
+bool writeAll(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool readAll(int fd, char* data, std::size_t size) {
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string frameHeader(std::size_t body_size) {
+  std::string out;
+  putU32(out, static_cast<std::uint32_t>(body_size));
+  return out;
+}
+
+std::uint32_t frameLength(const unsigned char header[4]) {
+  std::uint32_t n = (std::uint32_t{header[0]} << 24) | (std::uint32_t{header[1]} << 16) |
+                    (std::uint32_t{header[2]} << 8) | header[3];
+  if (n > kMaxLocalFrame) {
+    throw std::runtime_error("local API frame of " + std::to_string(n) + " bytes exceeds " +
+                             std::to_string(kMaxLocalFrame));
+  }
+  return n;
+}
+
+std::string encodeLocalRequest(std::string_view method, const google::protobuf::Message& request) {
+  if (method.empty() || method.size() > 255) throw std::invalid_argument("bad method name");
+  std::string out;
+  out += static_cast<char>(method.size());
+  out += method;
+  out += request.SerializeAsString();
+  return out;
+}
+
+LocalRequest decodeLocalRequest(std::string_view body) {
+  if (body.empty()) throw std::runtime_error("empty local API request");
+  std::size_t name_len = static_cast<unsigned char>(body[0]);
+  if (name_len == 0 || body.size() < 1 + name_len) {
+    throw std::runtime_error("local API request with a truncated method name");
+  }
+  return {std::string(body.substr(1, name_len)), std::string(body.substr(1 + name_len))};
+}
+
+std::string encodeLocalResponse(const grpc::Status& status,
+                                const google::protobuf::Message* reply) {
+  std::string out;
+  putU32(out, static_cast<std::uint32_t>(status.error_code()));
+  putU32(out, static_cast<std::uint32_t>(status.error_message().size()));
+  out += status.error_message();
+  if (status.ok() && reply != nullptr) out += reply->SerializeAsString();
+  return out;
+}
+
+LocalResponse decodeLocalResponse(std::string_view body) {
+  if (body.size() < 8) throw std::runtime_error("truncated local API response");
+  std::uint32_t code = getU32(body, 0);
+  std::uint32_t msg_len = getU32(body, 4);
+  if (code > 16 || body.size() - 8 < msg_len) {
+    throw std::runtime_error("malformed local API response");
+  }
+  LocalResponse out;
+  out.status =
+      grpc::Status(static_cast<grpc::StatusCode>(code), std::string(body.substr(8, msg_len)));
+  out.payload = std::string(body.substr(8 + msg_len));
+  return out;
+}
+
+LocalApiClient::LocalApiClient(const std::filesystem::path& socket_path) : path_(socket_path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string p = socket_path.string();
+  if (p.size() >= sizeof(addr.sun_path)) {
+    throw node::SysError(ENAMETOOLONG, "connect to " + p);
+  }
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  fd_ = node::UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd_) node::throwErrno("socket for the local API");
+  if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    node::throwErrno("connect to sliverd's local API at " + p);
+  }
+}
+
+grpc::Status LocalApiClient::call(std::string_view method, const google::protobuf::Message& request,
+                                  google::protobuf::Message* reply) {
+  const std::string body = encodeLocalRequest(method, request);
+  if (!writeAll(fd_.get(), frameHeader(body.size()) + body)) {
+    return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
+  }
+  unsigned char header[4];
+  if (!readAll(fd_.get(), reinterpret_cast<char*>(header), sizeof(header))) {
+    return {grpc::StatusCode::UNAVAILABLE,
+            "sliverd closed the connection at " + path_.string() + " without answering"};
+  }
+  try {
+    std::string response(frameLength(header), '\0');
+    if (!readAll(fd_.get(), response.data(), response.size())) {
+      return {grpc::StatusCode::UNAVAILABLE, "truncated answer from sliverd"};
+    }
+    LocalResponse decoded = decodeLocalResponse(response);
+    if (decoded.status.ok() && reply != nullptr && !reply->ParseFromString(decoded.payload)) {
+      return {grpc::StatusCode::INTERNAL,
+              "sliverd's answer to " + std::string(method) + " does not parse"};
+    }
+    return decoded.status;
+  } catch (const std::runtime_error& e) {
+    return {grpc::StatusCode::INTERNAL, e.what()};
+  }
+}
+
+grpc::Status LocalApiClient::listSlivers(planetlab::v1::ListSliversResponse* reply) {
+  return call("ListSlivers", planetlab::v1::ListSliversRequest{}, reply);
+}
+
+grpc::Status LocalApiClient::getSliver(const std::string& slice, planetlab::v1::SliverInfo* reply) {
+  planetlab::v1::GetSliverRequest req;
+  req.set_slice_name(slice);
+  return call("GetSliver", req, reply);
+}
+
+namespace {
+grpc::Status action(LocalApiClient& client, const char* method, const std::string& slice,
+                    planetlab::v1::SliverInfo* reply) {
+  planetlab::v1::SliverActionRequest req;
+  req.set_slice_name(slice);
+  return client.call(method, req, reply);
+}
+}  // namespace
+
+grpc::Status LocalApiClient::startSliver(const std::string& slice,
+                                         planetlab::v1::SliverInfo* reply) {
+  return action(*this, "StartSliver", slice, reply);
+}
+grpc::Status LocalApiClient::stopSliver(const std::string& slice,
+                                        planetlab::v1::SliverInfo* reply) {
+  return action(*this, "StopSliver", slice, reply);
+}
+grpc::Status LocalApiClient::restartSliver(const std::string& slice,
+                                           planetlab::v1::SliverInfo* reply) {
+  return action(*this, "RestartSliver", slice, reply);
+}
+
+}  // namespace plng::sliverd

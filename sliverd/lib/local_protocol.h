@@ -1,0 +1,78 @@
+// The local API's wire format on <run_dir>/sliverd.sock, and a blocking client.
+//
+// Why not gRPC on the unix socket: the local API must know which process is
+// calling (SO_PEERCRED → cgroup → slice), and gRPC C++ hides the socket. Its
+// auth context carries no peer credentials on unix sockets, ServerContext::peer()
+// is only "unix:<path>", and the one way to hand it our own accepted fds
+// (AddInsecureChannelFromFd) names the peer "fd:<n>" — a number the kernel reuses
+// as soon as gRPC closes it, so mapping it back to credentials is racy and
+// depends on gRPC internals. A tiny framing of our own over a stream socket
+// keeps the kernel's answer attached to the connection it belongs to, and keeps
+// the message types of proto/node.proto (service LocalNode).
+//
+// Every frame is a 4-byte big-endian length followed by that many bytes
+// (at most kMaxFrame). A connection carries any number of request/response
+// pairs, one at a time.
+//   request:  u8 name length, method name ("ListSlivers", "GetSliver",
+//             "StartSliver", "StopSliver", "RestartSliver"), serialised request
+//   response: u32 gRPC status code, u32 message length, message, serialised
+//             response (present only when the code is OK)
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "error.h"
+#include "node.pb.h"
+
+namespace plng::sliverd {
+
+inline constexpr std::uint32_t kMaxLocalFrame = 4u << 20;
+
+struct LocalRequest {
+  std::string method;
+  std::string payload;
+};
+
+struct LocalResponse {
+  grpc::Status status;
+  std::string payload;
+};
+
+// Frame bodies (without the 4-byte length); decoders throw std::runtime_error
+// for malformed input.
+std::string encodeLocalRequest(std::string_view method, const google::protobuf::Message& request);
+LocalRequest decodeLocalRequest(std::string_view body);
+std::string encodeLocalResponse(const grpc::Status& status, const google::protobuf::Message* reply);
+LocalResponse decodeLocalResponse(std::string_view body);
+// The 4-byte length prefix of a frame body.
+std::string frameHeader(std::size_t body_size);
+// Reads a length prefix; throws std::runtime_error when it exceeds kMaxLocalFrame.
+std::uint32_t frameLength(const unsigned char header[4]);
+
+// A blocking client of the local API (sliverctl, tests).
+class LocalApiClient {
+ public:
+  // Connects; throws SysError naming the socket when that fails.
+  explicit LocalApiClient(const std::filesystem::path& socket_path);
+
+  grpc::Status listSlivers(planetlab::v1::ListSliversResponse* reply);
+  grpc::Status getSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
+  grpc::Status startSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
+  grpc::Status stopSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
+  grpc::Status restartSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
+
+  // One round trip; UNAVAILABLE when the connection breaks.
+  grpc::Status call(std::string_view method, const google::protobuf::Message& request,
+                    google::protobuf::Message* reply);
+
+ private:
+  node::UniqueFd fd_;
+  std::filesystem::path path_;
+};
+
+}  // namespace plng::sliverd

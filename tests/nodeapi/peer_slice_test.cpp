@@ -1,0 +1,83 @@
+// Caller identification and the local API's framing and grammar, without
+// privileges: /proc/<pid>/cgroup and mountinfo parsing, cgroup → slice,
+// `proper` sliver control, frames.
+#include "peer_slice.h"
+
+#include <catch2/catch.hpp>
+
+#include "local_protocol.h"
+#include "local_service.h"
+
+using namespace plng::sliverd;
+
+TEST_CASE("the unified cgroup of a process, on v2 and hybrid hosts") {
+  CHECK(unifiedCgroupPath("0::/system.slice/sliverd.service/slivers/pl_a\n") ==
+        "/system.slice/sliverd.service/slivers/pl_a");
+  CHECK(unifiedCgroupPath("4:memory:/x\n1:cpu:/\n0::/a/b\n") == "/a/b");
+  CHECK(unifiedCgroupPath("0::/a/b (deleted)\n") == "/a/b");
+  CHECK_FALSE(unifiedCgroupPath("4:memory:/x\n"));
+}
+
+TEST_CASE("a cgroup directory's hierarchy path from mountinfo") {
+  const std::string hybrid =
+      "25 1 0:23 / / rw - ext4 /dev/sda rw\n"
+      "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+      "42 31 0:39 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+  CHECK(cgroupPathOfDir("/sys/fs/cgroup/unified/sliverd/slivers", hybrid) == "/sliverd/slivers");
+  CHECK(cgroupPathOfDir("/sys/fs/cgroup/unified", hybrid) == "/");
+  // A mount of a subtree (cgroup namespace, container): the root field prefixes.
+  const std::string sub = "50 1 0:40 /machine/c1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+  CHECK(cgroupPathOfDir("/sys/fs/cgroup/slivers", sub) == "/machine/c1/slivers");
+  // Escaped spaces in the mount point.
+  const std::string spaced = "50 1 0:40 / /mnt/my\\040cg rw - cgroup2 cgroup2 rw\n";
+  CHECK(cgroupPathOfDir("/mnt/my cg/x", spaced) == "/x");
+  CHECK_THROWS_AS(cgroupPathOfDir("/sys/fs/cgroup/memory/x", hybrid), plng::node::SysError);
+}
+
+TEST_CASE("a cgroup below sliversDir belongs to the first component's slice") {
+  CHECK(sliceOfCgroup("/d/slivers/pl_a", "/d/slivers") == "pl_a");
+  CHECK(sliceOfCgroup("/d/slivers/pl_a/init/x", "/d/slivers") == "pl_a");
+  CHECK_FALSE(sliceOfCgroup("/d/slivers", "/d/slivers"));
+  CHECK_FALSE(sliceOfCgroup("/d/daemon", "/d/slivers"));
+  // A sibling sharing the prefix is not below it.
+  CHECK_FALSE(sliceOfCgroup("/d/slivers2/pl_a", "/d/slivers"));
+  CHECK_FALSE(sliceOfCgroup("/", "/d/slivers"));
+}
+
+TEST_CASE("the proper tag grammar for sliver control") {
+  CHECK(properAllowsSliverControl("sliver_control:pl_b", "pl_b"));
+  CHECK(properAllowsSliverControl("vsys:x, sliver_control:pl_b,sliver_control:pl_c", "pl_c"));
+  CHECK(properAllowsSliverControl("sliver_control:*", "anything"));
+  CHECK_FALSE(properAllowsSliverControl("sliver_control:pl_b", "pl_bb"));
+  CHECK_FALSE(properAllowsSliverControl("sliver_control:", "pl_b"));
+  CHECK_FALSE(properAllowsSliverControl("", "pl_b"));
+  CHECK_FALSE(properAllowsSliverControl("xsliver_control:*", "pl_b"));
+}
+
+TEST_CASE("local API frames round-trip and refuse garbage") {
+  planetlab::v1::GetSliverRequest req;
+  req.set_slice_name("pl_a");
+  LocalRequest decoded = decodeLocalRequest(encodeLocalRequest("GetSliver", req));
+  CHECK(decoded.method == "GetSliver");
+  planetlab::v1::GetSliverRequest back;
+  REQUIRE(back.ParseFromString(decoded.payload));
+  CHECK(back.slice_name() == "pl_a");
+
+  planetlab::v1::SliverInfo info;
+  info.set_slice_name("pl_a");
+  LocalResponse ok = decodeLocalResponse(encodeLocalResponse(grpc::Status::OK, &info));
+  CHECK(ok.status.ok());
+  LocalResponse denied = decodeLocalResponse(
+      encodeLocalResponse(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no"), &info));
+  CHECK(denied.status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(denied.status.error_message() == "no");
+  CHECK(denied.payload.empty());
+
+  CHECK_THROWS(decodeLocalRequest(""));
+  CHECK_THROWS(decodeLocalRequest(std::string("\x09Get", 4)));
+  CHECK_THROWS(decodeLocalResponse("abc"));
+  const unsigned char huge[4] = {0x10, 0, 0, 0};
+  CHECK_THROWS(frameLength(huge));
+  const unsigned char fine[4] = {0, 0, 1, 0};
+  CHECK(frameLength(fine) == 256);
+}
