@@ -25,6 +25,7 @@
 #include "error.h"
 #include "local_protocol.h"
 #include "local_server.h"
+#include "node_cgroup_sandbox.h"
 #include "node_skip.h"
 #include "rcaps.h"
 
@@ -33,75 +34,6 @@ namespace fs = std::filesystem;
 using namespace plng::sliverd;
 
 namespace {
-
-// A private subtree of the cgroup2 hierarchy below this test's own cgroup:
-// <own>/plng-nodeapi-<pid>/slivers/<slice>/…; removed on destruction.
-class ScratchCgroup {
- public:
-  ScratchCgroup() {
-    std::ifstream cg("/proc/self/cgroup");
-    std::string own;
-    for (std::string line; std::getline(cg, line);) {
-      if (line.rfind("0::", 0) == 0) own = line.substr(3);
-    }
-    std::ifstream mi("/proc/self/mountinfo");
-    std::string mount;
-    for (std::string line; std::getline(mi, line);) {
-      std::istringstream f(line);
-      std::vector<std::string> w;
-      for (std::string x; f >> x;) w.push_back(x);
-      for (std::size_t i = 0; i + 1 < w.size(); ++i) {
-        if (w[i] == "-" && w[i + 1] == "cgroup2" && w[3] == "/") mount = w[4];
-      }
-    }
-    if (mount.empty() || own.empty()) plng::test::skipTest("no cgroup2 hierarchy mounted");
-    root_ = fs::path(mount) / fs::path(own).relative_path() /
-            ("plng-nodeapi-" + std::to_string(::getpid()));
-    fs::create_directories(root_ / "slivers");
-  }
-  ~ScratchCgroup() {
-    // Deepest first: cgroups are removed with rmdir, never recursively.
-    std::vector<fs::path> dirs;
-    for (auto& e : fs::recursive_directory_iterator(root_)) {
-      if (e.is_directory()) dirs.push_back(e.path());
-    }
-    std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
-      return a.string().size() > b.string().size();
-    });
-    for (const auto& d : dirs) ::rmdir(d.c_str());
-    ::rmdir(root_.c_str());
-  }
-  fs::path slivers() const { return root_ / "slivers"; }
-  fs::path make(const std::string& rel) const {
-    fs::create_directories(slivers() / rel);
-    return slivers() / rel;
-  }
-
- private:
-  fs::path root_;
-};
-
-// Only sliversDir() matters to peer identification.
-class ScratchDriver : public plng::node::CgroupDriver {
- public:
-  explicit ScratchDriver(fs::path slivers) : slivers_(std::move(slivers)) {}
-  std::string_view kind() const override { return "scratch"; }
-  void setUp(pid_t) override {}
-  fs::path sliversDir() const override { return slivers_; }
-  fs::path unifiedDir(std::string_view s) const override { return slivers_ / s; }
-  void create(std::string_view) override {}
-  void apply(std::string_view, const plng::node::Resources&) override {}
-  plng::node::UniqueFd openUnifiedDir(std::string_view) const override { return {}; }
-  void attach(std::string_view, pid_t) override {}
-  std::vector<pid_t> pids(std::string_view) const override { return {}; }
-  plng::node::CgroupUsage usage(std::string_view) const override { return {}; }
-  std::vector<std::string> list() const override { return {}; }
-  void killAll(std::string_view, std::chrono::milliseconds) override {}
-  void remove(std::string_view) override {}
-
- private:
-  fs::path slivers_;
-};
 
 class FakeRuntime : public plng::node::SliverRuntime {
  public:
@@ -222,12 +154,14 @@ plng::node::SliverConfig config(const std::string& slice, std::uint32_t xid,
 }
 
 struct Node {
-  ScratchCgroup cgroups;
+  // The real cgroup driver of this host, in a private sandbox below this test's
+  // own cgroups: slivers get their directories exactly as sliverd makes them.
+  plng::test::CgroupSandbox sandbox;
+  std::unique_ptr<plng::node::CgroupDriver> driver = plng::node::makeCgroupDriver(sandbox.roots());
   fs::path dir;
   FakeRuntime runtime;
   FakeGrants grants;
   std::unique_ptr<RcapTable> rcaps;
-  std::unique_ptr<ScratchDriver> driver;
   std::unique_ptr<PeerIdentifier> peers;
   std::unique_ptr<LocalService> service;
   boost::asio::io_context io;
@@ -249,7 +183,8 @@ struct Node {
       runtime.add(config(slice, xid, 32), plng::node::SliverPhase::kRunning);
     }
     grants.grants["pl_ops"].tags["proper"] = "vsys:foo, sliver_control:pl_beta";
-    driver = std::make_unique<ScratchDriver>(cgroups.slivers());
+    driver->setUp(0);
+    for (const char* slice : {"pl_alpha", "pl_beta", "pl_ops"}) driver->create(slice);
     peers = std::make_unique<PeerIdentifier>(*driver);
     service = std::make_unique<LocalService>(runtime, grants, *rcaps);
     server = std::make_unique<LocalApiServer>(io, dir / "sliverd.sock", *service, *peers);
@@ -264,6 +199,16 @@ struct Node {
     fs::remove_all(dir);
   }
   fs::path socket() const { return dir / "sliverd.sock"; }
+  // A cgroup below the sliver's unified directory (sliver-init's processes may
+  // sit deeper than the sliver's own directory).
+  fs::path cgroupIn(const std::string& slice, const std::string& sub = "") const {
+    fs::path p = driver->unifiedDir(slice);
+    if (!sub.empty()) {
+      p /= sub;
+      fs::create_directories(p);
+    }
+    return p;
+  }
 };
 
 std::vector<std::string> listed(const std::string& json) {
@@ -325,7 +270,7 @@ TEST_CASE("a process in a sliver's cgroup is that slice and sees only its own sl
   plng::test::requireRoot();
   Node node;
   // Deeper than the sliver's own directory: the slice is the first component.
-  const fs::path alpha = node.cgroups.make("pl_alpha/init");
+  const fs::path alpha = node.cgroupIn("pl_alpha", "init");
 
   Ran list = sliverctl(node.socket(), {"--json", "list"}, alpha);
   INFO(list.out);
@@ -355,7 +300,7 @@ TEST_CASE("a process in a sliver's cgroup is that slice and sees only its own sl
 TEST_CASE("proper=sliver_control:<slice> lets a slice control exactly that sliver", "[root]") {
   plng::test::requireRoot();
   Node node;
-  const fs::path ops = node.cgroups.make("pl_ops");
+  const fs::path ops = node.cgroupIn("pl_ops");
 
   Ran list = sliverctl(node.socket(), {"--json", "list"}, ops);
   CHECK(listed(list.out) == std::vector<std::string>{"pl_beta", "pl_ops"});
