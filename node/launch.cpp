@@ -421,7 +421,22 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
     UniqueFd overlay = makeSliverOverlay(spec.image, spec.dirs, userns.get());
     sendGo(sync_parent.get(), overlay.get());
   } catch (const SysError& e) {
-    throw SysError(e.err(), who + ": " + e.what());
+    // Context without the strerror suffix system_error appended to what().
+    std::string context = e.what();
+    std::string suffix = ": " + e.code().message();
+    if (context.size() >= suffix.size() &&
+        context.compare(context.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      context.resize(context.size() - suffix.size());
+    }
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == pid) {
+      context += info.si_code == CLD_EXITED ? " (the sliver's first process exited with " +
+                                                  std::to_string(info.si_status) + ")"
+                                            : " (the sliver's first process was killed by signal " +
+                                                  std::to_string(info.si_status) + ")";
+    }
+    throw SysError(e.err(), who + ": " + context);
   }
 
   ChildReport report;

@@ -78,6 +78,18 @@ uid_t shifted(std::uint32_t id, const IdRange& ids) {
   return id < ids.count ? ids.first + id : ids.first;  // unmappable: root's
 }
 
+std::vector<std::string> pathParts(const std::string& relative) {
+  std::vector<std::string> parts;
+  for (const auto& part : std::filesystem::path(relative)) {
+    std::string s = part.string();
+    if (s.empty() || s == "." || s == "/") continue;
+    if (s == "..") throw SysError(EINVAL, "upper file path " + relative);
+    parts.push_back(s);
+  }
+  if (parts.empty()) throw SysError(EINVAL, "upper file path " + relative);
+  return parts;
+}
+
 }  // namespace
 
 UniqueFd openIdmappedTree(const std::filesystem::path& dir, int userns_fd) {
@@ -128,14 +140,7 @@ void writeUpperFile(const std::filesystem::path& upper, const std::filesystem::p
   // The upper layer belongs to the sliver: any component may be a symlink its
   // root planted to make sliverd write elsewhere. Walk it by file descriptor,
   // never following a link.
-  std::vector<std::string> parts;
-  for (const auto& part : std::filesystem::path(relative)) {
-    std::string s = part.string();
-    if (s.empty() || s == "." || s == "/") continue;
-    if (s == "..") throw SysError(EINVAL, "upper file path " + relative);
-    parts.push_back(s);
-  }
-  if (parts.empty()) throw SysError(EINVAL, "upper file path " + relative);
+  std::vector<std::string> parts = pathParts(relative);
 
   UniqueFd dir(::open(upper.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir) throwErrno("open " + upper.string());
@@ -192,6 +197,24 @@ void writeUpperFile(const std::filesystem::path& upper, const std::filesystem::p
     int err = errno;
     ::unlinkat(dir.get(), tmp.c_str(), 0);
     throw SysError(err, "rename into " + target.string());
+  }
+}
+
+void removeUpperFile(const std::filesystem::path& upper, const std::string& relative) {
+  std::vector<std::string> parts = pathParts(relative);
+  UniqueFd dir(::open(upper.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) throwErrno("open " + upper.string());
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    UniqueFd next(
+        ::openat(dir.get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return;  // nothing of ours
+      throwErrno("open " + (upper / relative).parent_path().string());
+    }
+    dir = std::move(next);
+  }
+  if (::unlinkat(dir.get(), parts.back().c_str(), 0) != 0 && errno != ENOENT) {
+    throwErrno("remove " + (upper / relative).string());
   }
 }
 

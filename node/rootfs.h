@@ -50,4 +50,8 @@ void writeUpperFile(const std::filesystem::path& upper, const std::filesystem::p
                     const IdRange& ids, const std::string& relative, const std::string& content,
                     mode_t mode);
 
+// Removes `relative` from the upper layer if it is there (never following a
+// symlink on the way); the image's file at that place, if any, shows again.
+void removeUpperFile(const std::filesystem::path& upper, const std::string& relative);
+
 }  // namespace plng::node

@@ -1,0 +1,70 @@
+// Slice tags -> SliverConfig (runtime.h).
+#include "runtime.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "security.h"
+#include "sliver_runtime.h"
+
+namespace plng::node {
+namespace {
+
+// 2^50 bytes (1 PiB) bounds typos; 0 means no quota.
+constexpr std::uint64_t kMaxDiskQuota = 1ull << 50;
+// Below this not even a busybox image's first copy-up fits.
+constexpr std::uint64_t kMinDiskQuota = 1ull << 20;
+
+std::uint64_t parseDiskQuota(const std::string& value) {
+  std::uint64_t out = 0;
+  bool digits = !value.empty() && std::all_of(value.begin(), value.end(),
+                                              [](char c) { return c >= '0' && c <= '9'; });
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (!digits || ec != std::errc() || end != value.data() + value.size()) {
+    throw TagError("tag disk_quota: value \"" + value + "\" is not a decimal number of bytes");
+  }
+  if (out != 0 && (out < kMinDiskQuota || out > kMaxDiskQuota)) {
+    throw TagError("tag disk_quota: value \"" + value + "\" is out of range 0 or " +
+                   std::to_string(kMinDiskQuota) + ".." + std::to_string(kMaxDiskQuota));
+  }
+  return out;
+}
+
+}  // namespace
+
+// A reference image name is a directory under the node's images: no path
+// separators, nothing hidden.
+void validateVref(const std::string& vref) {
+  bool ok = !vref.empty() && vref.size() <= 200 && vref.front() != '.' && vref.front() != '-' &&
+            std::all_of(vref.begin(), vref.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '.' || c == '-';
+            });
+  if (!ok) {
+    throw TagError("tag vref: value \"" + vref +
+                   "\" is not an image name ([A-Za-z0-9_.-], not starting with '.' or '-')");
+  }
+}
+
+SliverConfig sliverConfigFromTags(const std::string& slice, std::uint32_t xid,
+                                  const std::map<std::string, std::string>& tags) {
+  SliverConfig config;
+  config.slice = slice;
+  config.xid = xid;
+  config.resources = resourcesFromTags(tags);
+  if (auto it = tags.find("disk_quota"); it != tags.end()) {
+    config.disk_quota_bytes = parseDiskQuota(it->second);
+  }
+  if (auto it = tags.find("vref"); it != tags.end() && !it->second.empty()) {
+    validateVref(it->second);
+    config.vref = it->second;
+  }
+  if (auto it = tags.find("initscript"); it != tags.end()) config.initscript = it->second;
+  if (auto it = tags.find("capabilities"); it != tags.end()) {
+    capabilityPlanFromTag(it->second);  // throws TagError naming a bad capability
+    config.capabilities = it->second;
+  }
+  return config;
+}
+
+}  // namespace plng::node

@@ -1,0 +1,399 @@
+#include "sliver_runtime.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "idrange.h"
+#include "kvfile.h"
+#include "launch.h"
+#include "rootfs.h"
+#include "security.h"
+
+namespace plng::node {
+namespace {
+
+constexpr const char* kInitscriptPath = "etc/plng/initscript";
+// How long stop() waits for the cgroup to empty after SIGKILL.
+constexpr std::chrono::milliseconds kKillTimeout{5000};
+
+bool nameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+int pidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+struct ProcStat {
+  char state = 0;
+  std::uint64_t start_time = 0;
+};
+
+// State (field 3) and start time (field 22, clock ticks since boot) of a host
+// pid. The command name (field 2) may hold spaces and ')': fields are counted
+// from the last ')'.
+std::optional<ProcStat> readProcStat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(line.substr(close + 1));
+  ProcStat st;
+  std::string field;
+  rest >> st.state;
+  for (int i = 4; i <= 22; ++i) {
+    if (!(rest >> field)) return std::nullopt;
+  }
+  st.start_time = std::stoull(field);
+  return st;
+}
+
+std::string u64(std::uint64_t v) { return std::to_string(v); }
+
+std::uint64_t parseU64(const KvMap& kv, const std::string& key, const std::string& file) {
+  auto it = kv.find(key);
+  if (it == kv.end()) return 0;
+  try {
+    std::size_t used = 0;
+    std::uint64_t v = std::stoull(it->second, &used);
+    if (used != it->second.size()) throw std::invalid_argument(key);
+    return v;
+  } catch (const std::exception&) {
+    throw SysError(EINVAL, file + ": bad " + key + " '" + it->second + "'");
+  }
+}
+
+std::string valueOf(const KvMap& kv, const std::string& key) {
+  auto it = kv.find(key);
+  return it == kv.end() ? "" : it->second;
+}
+
+// Reaps `pidfd`'s process if it is our child and has exited; true if it has.
+bool reapIfExited(int pidfd, bool wait) {
+  siginfo_t info{};
+  int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info,
+                    WEXITED | (wait ? 0 : WNOHANG));
+  if (rc != 0) return errno == ECHILD;  // not ours (any more): someone else reaps
+  return info.si_pid != 0;
+}
+
+}  // namespace
+
+void validateSliceName(std::string_view slice) {
+  if (slice.empty() || slice.size() > 63 || slice.front() == '.' || slice.front() == '-' ||
+      !std::all_of(slice.begin(), slice.end(), nameChar)) {
+    throw TagError("sliver name \"" + std::string(slice) +
+                   "\": must be 1..63 characters of [A-Za-z0-9_.-], not starting with '.' or '-'");
+  }
+}
+
+LinuxSliverRuntime::LinuxSliverRuntime(NodePaths paths, CgroupDriver& cgroups,
+                                       SliverStorage& storage, SliverRuntimeOptions options)
+    : paths_(std::move(paths)), cgroups_(cgroups), storage_(storage), options_(std::move(options)) {
+  std::filesystem::create_directories(paths_.state_dir / "slivers");
+  std::filesystem::create_directories(paths_.run_dir / "slivers");
+}
+
+std::optional<SliverConfig> LinuxSliverRuntime::readConfig(const std::string& slice) const {
+  std::filesystem::path file = paths_.sliverConfig(slice);
+  KvMap kv;
+  try {
+    kv = readKvFile(file);
+  } catch (const SysError& e) {
+    if (e.err() == ENOENT) return std::nullopt;
+    throw;
+  }
+  const std::string f = file.string();
+  SliverConfig c;
+  c.slice = slice;
+  c.xid = static_cast<std::uint32_t>(parseU64(kv, "xid", f));
+  c.resources.cpu_share = static_cast<std::uint32_t>(parseU64(kv, "cpu_share", f));
+  c.resources.cpu_cap_pct = static_cast<std::uint32_t>(parseU64(kv, "cpu_cap_pct", f));
+  c.resources.mem_limit_bytes = parseU64(kv, "mem_limit_bytes", f);
+  c.resources.tasks = static_cast<std::uint32_t>(parseU64(kv, "tasks", f));
+  c.resources.io_weight = static_cast<std::uint32_t>(parseU64(kv, "io_weight", f));
+  c.disk_quota_bytes = parseU64(kv, "disk_quota_bytes", f);
+  c.vref = valueOf(kv, "vref");
+  c.initscript = valueOf(kv, "initscript");
+  c.capabilities = valueOf(kv, "capabilities");
+  return c;
+}
+
+void LinuxSliverRuntime::writeConfig(const SliverConfig& c) const {
+  writeKvFileAtomic(paths_.sliverConfig(c.slice),
+                    {{"slice", c.slice},
+                     {"xid", u64(c.xid)},
+                     {"cpu_share", u64(c.resources.cpu_share)},
+                     {"cpu_cap_pct", u64(c.resources.cpu_cap_pct)},
+                     {"mem_limit_bytes", u64(c.resources.mem_limit_bytes)},
+                     {"tasks", u64(c.resources.tasks)},
+                     {"io_weight", u64(c.resources.io_weight)},
+                     {"disk_quota_bytes", u64(c.disk_quota_bytes)},
+                     {"vref", c.vref},
+                     {"initscript", c.initscript},
+                     {"capabilities", c.capabilities}});
+}
+
+std::filesystem::path LinuxSliverRuntime::imageOf(const SliverConfig& config) const {
+  return paths_.image(config.vref.empty() ? options_.default_vref : config.vref);
+}
+
+std::optional<LinuxSliverRuntime::InitRecord> LinuxSliverRuntime::runningInit(
+    const std::string& slice) {
+  auto child = children_.find(slice);
+  if (child != children_.end() && reapIfExited(child->second.get(), /*wait=*/false)) {
+    children_.erase(child);
+  }
+  std::filesystem::path file = paths_.sliverInit(slice);
+  KvMap kv;
+  try {
+    kv = readKvFile(file);
+  } catch (const SysError& e) {
+    if (e.err() == ENOENT) return std::nullopt;
+    throw;
+  }
+  InitRecord rec;
+  rec.pid = static_cast<pid_t>(parseU64(kv, "pid", file.string()));
+  rec.start_time = parseU64(kv, "start_time", file.string());
+  auto st = readProcStat(rec.pid);
+  bool alive =
+      rec.pid > 0 && st && st->state != 'Z' && st->state != 'X' && st->start_time == rec.start_time;
+  if (alive) {
+    try {
+      auto pids = cgroups_.pids(slice);
+      alive = std::find(pids.begin(), pids.end(), rec.pid) != pids.end();
+    } catch (const SysError&) {
+      alive = false;  // no cgroup: not our sliver's init, whatever runs there
+    }
+  }
+  if (!alive) {
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+    return std::nullopt;
+  }
+  return rec;
+}
+
+UniqueFd LinuxSliverRuntime::openInit(std::string_view slice_view) {
+  std::lock_guard lock(mutex_);
+  std::string slice(slice_view);
+  auto rec = runningInit(slice);
+  if (!rec) return UniqueFd();
+  UniqueFd fd(pidfdOpen(rec->pid));
+  // The pid may have been reused between the check and pidfd_open: check again
+  // now that the pidfd pins the process.
+  auto st = readProcStat(rec->pid);
+  if (!fd || !st || st->start_time != rec->start_time) return UniqueFd();
+  return fd;
+}
+
+SliverStatus LinuxSliverRuntime::statusOf(const SliverConfig& config) {
+  SliverStatus status;
+  status.config = config;
+  if (auto rec = runningInit(config.slice)) {
+    status.phase = SliverPhase::kRunning;
+    status.init_pid = rec->pid;
+  }
+  try {
+    status.usage = cgroups_.usage(config.slice);
+  } catch (const SysError&) {
+    // No cgroup (yet, or after a reboot): nothing used.
+  }
+  return status;
+}
+
+std::vector<SliverStatus> LinuxSliverRuntime::list() {
+  std::lock_guard lock(mutex_);
+  std::vector<SliverStatus> out;
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(paths_.state_dir / "slivers", ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    if (auto config = readConfig(name)) out.push_back(statusOf(*config));
+  }
+  return out;
+}
+
+std::optional<SliverStatus> LinuxSliverRuntime::get(std::string_view slice_view) {
+  std::lock_guard lock(mutex_);
+  std::string slice(slice_view);
+  validateSliceName(slice);
+  auto config = readConfig(slice);
+  if (!config) return std::nullopt;
+  return statusOf(*config);
+}
+
+void LinuxSliverRuntime::create(const SliverConfig& config) {
+  validateSliceName(config.slice);
+  if (!config.vref.empty()) validateVref(config.vref);
+  capabilityPlanFromTag(config.capabilities);  // a bad tag fails here, not at start
+  std::lock_guard lock(mutex_);
+  const std::string& slice = config.slice;
+  IdRangeAllocator ids(paths_.idRanges());
+  IdRange range = ids.acquire(slice);
+  std::filesystem::create_directories(paths_.rootfs(slice));
+  ::chmod(paths_.sliverDir(slice).c_str(), 0755);
+  storage_.prepare(slice, range, config.disk_quota_bytes);
+  cgroups_.create(slice);
+  cgroups_.apply(slice, config.resources);
+  writeConfig(config);
+}
+
+void LinuxSliverRuntime::update(const SliverConfig& config) {
+  validateSliceName(config.slice);
+  if (!config.vref.empty()) validateVref(config.vref);
+  capabilityPlanFromTag(config.capabilities);
+  std::lock_guard lock(mutex_);
+  auto old = readConfig(config.slice);
+  if (!old) throw SysError(ENOENT, "sliver " + config.slice + ": update of a sliver never created");
+  cgroups_.apply(config.slice, config.resources);
+  if (old->disk_quota_bytes != config.disk_quota_bytes) {
+    storage_.setQuota(config.slice, config.disk_quota_bytes);
+  }
+  writeConfig(config);
+}
+
+void LinuxSliverRuntime::start(std::string_view slice_view) {
+  std::string slice(slice_view);
+  validateSliceName(slice);
+  std::lock_guard lock(mutex_);
+  const std::string who = "sliver " + slice;
+  auto config = readConfig(slice);
+  if (!config) throw SysError(ENOENT, who + ": start of a sliver never created");
+  if (runningInit(slice)) return;
+
+  auto range = IdRangeAllocator(paths_.idRanges()).find(slice);
+  if (!range) throw SysError(ENOENT, who + ": no id range recorded (create it again)");
+  std::filesystem::path image = imageOf(*config);
+  if (!std::filesystem::is_directory(image)) {
+    throw SysError(ENOENT, who + ": reference image " + image.string() + " is missing");
+  }
+  CapabilityPlan capabilities = capabilityPlanFromTag(config->capabilities);
+
+  SliverDirs dirs = storage_.prepare(slice, *range, config->disk_quota_bytes);
+  chownUpperRoot(dirs.upper, image, *range);
+  if (config->initscript.empty()) {
+    removeUpperFile(dirs.upper, kInitscriptPath);
+  } else {
+    writeUpperFile(dirs.upper, image, *range, kInitscriptPath, config->initscript, 0755);
+  }
+  // A fresh cgroup at every start. Besides clearing out leftovers of a sliver
+  // whose init died, this works around a kernel bug seen on 6.18: once
+  // cgroup.kill was written in a cgroup (killAll does, on stop), every process
+  // later cloned into it with CLONE_INTO_CGROUP is SIGKILLed at birth (its
+  // kill_seq is taken from the parent's cgroup, not the target's).
+  try {
+    cgroups_.killAll(slice, kKillTimeout);
+    cgroups_.remove(slice);
+  } catch (const SysError& e) {
+    if (e.err() != ENOENT) throw;
+  }
+  cgroups_.create(slice);
+  cgroups_.apply(slice, config->resources);
+  std::filesystem::create_directories(paths_.rootfs(slice));
+
+  std::filesystem::path log = paths_.run_dir / "slivers" / (slice + ".log");
+  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!log_fd) throwErrno(who + ": open " + log.string());
+  UniqueFd cgroup_fd = cgroups_.openUnifiedDir(slice);
+
+  LaunchSpec spec;
+  spec.name = slice;
+  spec.ids = *range;
+  spec.image = image;
+  spec.dirs = dirs;
+  spec.mountpoint = paths_.rootfs(slice);
+  spec.cgroup_fd = cgroup_fd.get();
+  spec.attach = [&](pid_t pid) { cgroups_.attach(slice, pid); };
+  spec.init_path = options_.sliver_init;
+  spec.init_args = {"--stop-grace-ms", std::to_string(options_.init_stop_grace.count())};
+  spec.stdio[1] = spec.stdio[2] = log_fd.get();
+  spec.capabilities = capabilities;
+  LaunchedSliver launched = launchSliver(spec);
+
+  try {
+    auto st = readProcStat(launched.pid);
+    if (!st) throw SysError(ESRCH, who + ": sliver-init exited at once (see " + log.string() + ")");
+    writeKvFileAtomic(paths_.sliverInit(slice), {{"pid", std::to_string(launched.pid)},
+                                                 {"start_time", u64(st->start_time)},
+                                                 {"cgroup", cgroups_.unifiedDir(slice).string()}});
+  } catch (...) {
+    ::syscall(SYS_pidfd_send_signal, launched.pidfd.get(), SIGKILL, nullptr, 0);
+    reapIfExited(launched.pidfd.get(), /*wait=*/true);
+    throw;
+  }
+  children_[slice] = std::move(launched.pidfd);
+}
+
+void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milliseconds grace) {
+  if (auto rec = runningInit(slice)) {
+    UniqueFd adopted;
+    int pidfd = -1;
+    if (auto child = children_.find(slice); child != children_.end()) {
+      pidfd = child->second.get();
+    } else {
+      adopted.reset(pidfdOpen(rec->pid));
+      auto st = readProcStat(rec->pid);
+      if (adopted && st && st->start_time == rec->start_time) pidfd = adopted.get();
+    }
+    if (pidfd >= 0 && ::syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0) == 0) {
+      pollfd pfd{pidfd, POLLIN, 0};
+      auto deadline = std::chrono::steady_clock::now() + grace;
+      for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
+        if (rc > 0 || (rc < 0 && errno != EINTR)) break;
+      }
+    }
+  }
+  // Whatever is left in the cgroup (all of it if init ignored SIGTERM); the pid
+  // namespace, its mount namespace and so the overlay go with the last process.
+  try {
+    cgroups_.killAll(slice, kKillTimeout);
+  } catch (const SysError& e) {
+    if (e.err() != ENOENT) throw;
+  }
+  if (auto child = children_.find(slice); child != children_.end()) {
+    reapIfExited(child->second.get(), /*wait=*/true);
+    children_.erase(child);
+  }
+  std::error_code ec;
+  std::filesystem::remove(paths_.sliverInit(slice), ec);
+}
+
+void LinuxSliverRuntime::stop(std::string_view slice_view, std::chrono::milliseconds grace) {
+  std::string slice(slice_view);
+  validateSliceName(slice);
+  std::lock_guard lock(mutex_);
+  stopLocked(slice, grace);
+}
+
+void LinuxSliverRuntime::destroy(std::string_view slice_view) {
+  std::string slice(slice_view);
+  validateSliceName(slice);
+  std::lock_guard lock(mutex_);
+  stopLocked(slice, options_.destroy_grace);
+  storage_.destroy(slice);
+  cgroups_.remove(slice);
+  std::filesystem::remove_all(paths_.sliverDir(slice));
+  std::error_code ec;
+  std::filesystem::remove(paths_.run_dir / "slivers" / (slice + ".log"), ec);
+  // The range is released last: until the files are gone it still owns them.
+  IdRangeAllocator(paths_.idRanges()).release(slice);
+}
+
+}  // namespace plng::node

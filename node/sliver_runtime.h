@@ -1,0 +1,105 @@
+// LinuxSliverRuntime: slivers made of namespaces, cgroups, an idmapped overlay
+// and a quota'd upper layer (docs/node.md, "Slivers").
+//
+// Everything it knows lives on disk and in the kernel, never only in memory, so
+// a restarted sliverd (a new LinuxSliverRuntime over the same NodePaths)
+// re-adopts running slivers without touching them:
+//   <state_dir>/idranges                 the slice's host ids (IdRangeAllocator)
+//   <state_dir>/slivers/<slice>/config   the SliverConfig last created/updated
+//   <state_dir>/slivers/<slice>/rootfs   empty; the overlay's mount point inside
+//                                        the sliver's own mount namespace
+//   <run_dir>/slivers/<slice>.init       pid=, start_time=, cgroup= of sliver-init
+//   <run_dir>/slivers/<slice>.log        sliver-init's and the initscript's output
+//                                        (since the last start)
+// A sliver is running iff its .init record names a live process with the same
+// start time (field 22 of /proc/<pid>/stat) that is in the sliver's cgroup: a
+// reused pid never passes for a sliver.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cgroup.h"
+#include "error.h"
+#include "paths.h"
+#include "runtime.h"
+#include "storage.h"
+
+namespace plng::node {
+
+struct SliverRuntimeOptions {
+  std::filesystem::path sliver_init = "/usr/lib/planetlab/sliver-init";
+  // The image of a sliver whose config names none (no vref tag).
+  std::string default_vref = "debian12";
+  // How long sliver-init lets the sliver's processes finish after SIGTERM
+  // before it SIGKILLs them itself (stop()'s grace is the outer bound).
+  std::chrono::milliseconds init_stop_grace{2000};
+  // stop()'s grace when destroy() finds the sliver running.
+  std::chrono::milliseconds destroy_grace{3000};
+};
+
+class LinuxSliverRuntime : public SliverRuntime {
+ public:
+  LinuxSliverRuntime(NodePaths paths, CgroupDriver& cgroups, SliverStorage& storage,
+                     SliverRuntimeOptions options);
+  LinuxSliverRuntime(NodePaths paths, CgroupDriver& cgroups, SliverStorage& storage,
+                     const std::filesystem::path& sliver_init)
+      : LinuxSliverRuntime(std::move(paths), cgroups, storage,
+                           SliverRuntimeOptions{.sliver_init = sliver_init}) {}
+
+  std::vector<SliverStatus> list() override;
+  std::optional<SliverStatus> get(std::string_view slice) override;
+  // Throws TagError for a config that cannot be applied (capabilities, vref, a
+  // slice name that is no hostname), SysError for the kernel's refusals.
+  void create(const SliverConfig& config) override;
+  // Throws SysError(ENOENT) for a sliver that was never created, and
+  // SysError("sliver <x>: <step>: ...") when it cannot be started.
+  void start(std::string_view slice) override;
+  void stop(std::string_view slice, std::chrono::milliseconds grace) override;
+  void update(const SliverConfig& config) override;
+  void destroy(std::string_view slice) override;
+
+  // A pidfd of the running sliver's init (for setns into the sliver: sliver-enter,
+  // tests), or an empty UniqueFd when it is not running.
+  UniqueFd openInit(std::string_view slice);
+
+ private:
+  struct InitRecord {
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;
+  };
+
+  std::optional<SliverConfig> readConfig(const std::string& slice) const;
+  void writeConfig(const SliverConfig& config) const;
+  // The running init, or nullopt (a stale record is removed; an init that is
+  // our child and has exited is reaped).
+  std::optional<InitRecord> runningInit(const std::string& slice);
+  SliverStatus statusOf(const SliverConfig& config);
+  void stopLocked(const std::string& slice, std::chrono::milliseconds grace);
+  std::filesystem::path imageOf(const SliverConfig& config) const;
+
+  NodePaths paths_;
+  CgroupDriver& cgroups_;
+  SliverStorage& storage_;
+  SliverRuntimeOptions options_;
+  std::mutex mutex_;
+  // pidfds of the inits this process started (its children, which it reaps).
+  std::map<std::string, UniqueFd> children_;
+};
+
+// A slice name usable as a sliver's name, hostname and directory:
+// [A-Za-z0-9_.-], 1..63 characters, not starting with '.' or '-'. Throws
+// TagError otherwise.
+void validateSliceName(std::string_view slice);
+// A reference image name (vref): a directory under the node's images,
+// [A-Za-z0-9_.-], 1..200 characters, not starting with '.' or '-'. Throws
+// TagError otherwise. (Defined in runtime.cpp, beside sliverConfigFromTags.)
+void validateVref(const std::string& vref);
+
+}  // namespace plng::node
