@@ -64,7 +64,11 @@ std::vector<CgroupMount> cgroupMounts() {
 
 // The directory of cgroup `path` in a mount of its hierarchy, if the mount shows it.
 std::optional<std::filesystem::path> resolve(const CgroupMount& mount, const std::string& path) {
-  if (mount.root == "/") return mount.mount_point / std::filesystem::path(path).relative_path();
+  if (mount.root == "/") {
+    auto relative = std::filesystem::path(path).relative_path();
+    // No trailing slash for the hierarchy's root: callers compare these paths.
+    return relative.empty() ? mount.mount_point : mount.mount_point / relative;
+  }
   if (path == mount.root) return mount.mount_point;
   if (path.size() > mount.root.size() && path.compare(0, mount.root.size(), mount.root) == 0 &&
       path[mount.root.size()] == '/')

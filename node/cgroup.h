@@ -84,7 +84,8 @@ class CgroupDriver {
   virtual std::vector<std::string> list() const = 0;
 
   // SIGKILLs every process of the sliver (cgroup.kill where the kernel has it)
-  // and waits up to `timeout` for the cgroup to empty.
+  // and waits up to `timeout` for the cgroup to empty. A sliver without a cgroup
+  // has nothing to kill.
   virtual void killAll(std::string_view sliver, std::chrono::milliseconds timeout) = 0;
   // Removes the sliver's cgroup in every hierarchy; it must be empty. Idempotent.
   virtual void remove(std::string_view sliver) = 0;

@@ -84,12 +84,18 @@ class TreeDriver : public CgroupDriver {
   }
 
   void killAll(std::string_view sliver, std::chrono::milliseconds timeout) override {
-    auto dirs = sliverDirs(sliver);
-    std::vector<const Dir*> all;
-    for (const auto& dir : dirs) all.push_back(&dir);
+    cgroupfs::checkSliverName(sliver);
+    // A hierarchy without the sliver's directory (never created, or removed) has
+    // nothing to kill.
+    std::vector<std::optional<Dir>> dirs;
+    for (const auto& tree : trees_)
+      dirs.push_back(cgroupfs::openChild(cgroupfs::openDir(tree / kSlivers), sliver));
+    std::vector<const Dir*> present;
+    for (const auto& dir : dirs)
+      if (dir) present.push_back(&*dir);
     // cgroup.kill (Linux 5.14+) exists in cgroup2 directories even without
     // controllers, so the hybrid driver gets it through the unified tree.
-    cgroupfs::killUntilEmpty(all, &dirs.front(), timeout);
+    cgroupfs::killUntilEmpty(present, dirs.front() ? &*dirs.front() : nullptr, timeout);
   }
 
   void remove(std::string_view sliver) override {

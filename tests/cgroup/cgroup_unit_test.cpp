@@ -294,7 +294,8 @@ TEST_CASE("v2 driver: attach, pids, usage, list, killAll, remove") {
 
   driver->remove("bob_two");
   CHECK_FALSE(fs::exists(roots.unified / "slivers" / "bob_two"));
-  driver->remove("bob_two");  // idempotent
+  driver->remove("bob_two");                                  // idempotent
+  driver->killAll("bob_two", std::chrono::milliseconds(10));  // nothing to kill
   CHECK(driver->list() == std::vector<std::string>{"alice_one"});
   // A directory that cannot be removed (here: not empty) is an error.
   CHECK_THROWS_AS(driver->remove("alice_one"), SysError);
@@ -446,9 +447,12 @@ TEST_CASE("makeCgroupDriver probes which driver fits") {
 TEST_CASE("CgroupRoots::ofProcess finds this process's cgroup2 directory") {
   auto roots = CgroupRoots::ofProcess(::getpid());
   CHECK(fs::is_regular_file(roots.unified / "cgroup.procs"));
+  CHECK(roots.unified.has_filename());  // no trailing slash, even for a hierarchy's root
   for (const auto& [controller, dir] : roots.v1) {
     INFO(controller);
     CHECK(fs::is_regular_file(dir / "cgroup.procs"));
+    CHECK(dir.has_filename());
+    CHECK(controller.find("name=") == std::string::npos);
   }
   CHECK_THROWS_AS(CgroupRoots::ofProcess(0x7ffffff0), SysError);
 }
