@@ -304,9 +304,6 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   cgroups_.apply(slice, config->resources);
   std::filesystem::create_directories(paths_.rootfs(slice));
 
-  std::filesystem::path log = paths_.run_dir / "slivers" / (slice + ".log");
-  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (!log_fd) throwErrno(who + ": open " + log.string());
   UniqueFd cgroup_fd = cgroups_.openUnifiedDir(slice);
 
   LaunchSpec spec;
@@ -319,13 +316,17 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   spec.attach = [&](pid_t pid) { cgroups_.attach(slice, pid); };
   spec.init_path = options_.sliver_init;
   spec.init_args = {"--stop-grace-ms", std::to_string(options_.init_stop_grace.count())};
-  spec.stdio[1] = spec.stdio[2] = log_fd.get();
+  // stdio stays the sliver's /dev/null: sliver-init logs inside the sliver
+  // (/var/log/sliver-init.log, under its quota), never into a host file.
   spec.capabilities = capabilities;
   LaunchedSliver launched = launchSliver(spec);
 
   try {
     auto st = readProcStat(launched.pid);
-    if (!st) throw SysError(ESRCH, who + ": sliver-init exited at once (see " + log.string() + ")");
+    if (!st) {
+      throw SysError(ESRCH,
+                     who + ": sliver-init exited at once (see /var/log/sliver-init.log in it)");
+    }
     writeKvFileAtomic(paths_.sliverInit(slice), {{"pid", std::to_string(launched.pid)},
                                                  {"start_time", u64(st->start_time)},
                                                  {"cgroup", cgroups_.unifiedDir(slice).string()}});
@@ -390,8 +391,6 @@ void LinuxSliverRuntime::destroy(std::string_view slice_view) {
   storage_.destroy(slice);
   cgroups_.remove(slice);
   std::filesystem::remove_all(paths_.sliverDir(slice));
-  std::error_code ec;
-  std::filesystem::remove(paths_.run_dir / "slivers" / (slice + ".log"), ec);
   // The range is released last: until the files are gone it still owns them.
   IdRangeAllocator(paths_.idRanges()).release(slice);
 }

@@ -9,8 +9,6 @@
 //   <state_dir>/slivers/<slice>/rootfs   empty; the overlay's mount point inside
 //                                        the sliver's own mount namespace
 //   <run_dir>/slivers/<slice>.init       pid=, start_time=, cgroup= of sliver-init
-//   <run_dir>/slivers/<slice>.log        sliver-init's and the initscript's output
-//                                        (since the last start)
 // A sliver is running iff its .init record names a live process with the same
 // start time (field 22 of /proc/<pid>/stat) that is in the sliver's cgroup: a
 // reused pid never passes for a sliver.

@@ -1,9 +1,13 @@
 // sliver-init: PID 1 inside every sliver.
 //
-//   sliver-init [--stop-grace-ms N] [--initscript PATH]
+//   sliver-init [--stop-grace-ms N] [--initscript PATH] [--log PATH]
 //
 // At every start it runs the slice's initscript (/etc/plng/initscript, written
 // by sliverd into the sliver's upper layer) with /bin/sh, in the background.
+// Its own messages and the initscript's output go to /var/log/sliver-init.log
+// inside the sliver (truncated at each start): a file under the sliver's disk
+// quota, never a host file the sliver could grow without bound (root inside
+// could always get at PID 1's descriptors).
 // Then it reaps orphans — every process of the sliver whose parent died is
 // re-parented to it — until asked to stop: on SIGTERM (or SIGINT, SIGPWR) it
 // sends SIGTERM to every process of the sliver, waits up to the grace period
@@ -11,7 +15,9 @@
 //
 // Built static (no shared libraries from the host reach into the image) and
 // kept small: no iostreams, no heap on the main path.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +33,7 @@ extern char** environ;
 namespace {
 
 constexpr const char* kDefaultInitscript = "/etc/plng/initscript";
+constexpr const char* kDefaultLog = "/var/log/sliver-init.log";
 constexpr long kDefaultGraceMs = 3000;
 
 // PID 1 of a pid namespace gets signals from outside only for those it has a
@@ -70,6 +77,34 @@ void runInitscript(const char* path, const sigset_t& original_mask) {
   }
 }
 
+// Points stdout and stderr at `path` (creating its directory), stdin at
+// /dev/null. Keeps the inherited ones if the file cannot be opened.
+void redirectOutput(const char* path) {
+  char dir[256];
+  std::size_t len = std::strlen(path);
+  if (len >= sizeof dir) return;
+  std::memcpy(dir, path, len + 1);
+  for (char* p = dir + 1; *p != '\0'; ++p) {
+    if (*p != '/') continue;
+    *p = '\0';
+    ::mkdir(dir, 0755);  // EEXIST is fine; a real failure shows at open
+    *p = '/';
+  }
+  int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) {
+    logMessage("open log", std::strerror(errno));
+    return;
+  }
+  ::dup2(fd, STDOUT_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, STDIN_FILENO);
+    ::close(null_fd);
+  }
+}
+
 long msUntil(const timespec& deadline) {
   timespec now;
   ::clock_gettime(CLOCK_MONOTONIC, &now);
@@ -105,11 +140,14 @@ long msUntil(const timespec& deadline) {
 int main(int argc, char** argv) {
   long grace_ms = kDefaultGraceMs;
   const char* initscript = kDefaultInitscript;
+  const char* log = kDefaultLog;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--stop-grace-ms") == 0 && i + 1 < argc) {
       grace_ms = std::strtol(argv[++i], nullptr, 10);
     } else if (std::strcmp(argv[i], "--initscript") == 0 && i + 1 < argc) {
       initscript = argv[++i];
+    } else if (std::strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
+      log = argv[++i];
     } else {
       logMessage("unknown argument", argv[i]);
       return 2;
@@ -129,6 +167,7 @@ int main(int argc, char** argv) {
   ::sigprocmask(SIG_BLOCK, &waited, &original);
 
   if (::chdir("/") != 0) logMessage("chdir /", std::strerror(errno));
+  redirectOutput(log);
   runInitscript(initscript, original);
 
   for (;;) {

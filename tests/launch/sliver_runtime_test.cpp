@@ -129,6 +129,25 @@ TEST_CASE("a sliver is created, started, stopped and destroyed", "[root][runtime
   CHECK(init > 0);
   auto pids = node.cgroups->pids("pl_life");
   CHECK(std::find(pids.begin(), pids.end(), init) != pids.end());
+  // In the sliver's cgroup in every hierarchy: cloned into the unified one,
+  // attached to the v1 ones (hybrid) before it ran.
+  {
+    std::ifstream in("/proc/" + std::to_string(init) + "/cgroup");
+    std::string line;
+    int hierarchies = 0;
+    while (std::getline(in, line)) {
+      bool relevant = line.rfind("0::", 0) == 0 || line.find(":pids:") != std::string::npos ||
+                      line.find(":memory:") != std::string::npos ||
+                      line.find(":cpu:") != std::string::npos ||
+                      line.find(":cpu,cpuacct:") != std::string::npos;
+      if (!relevant) continue;
+      INFO(line);
+      CHECK(line.size() >= 16);
+      CHECK(line.compare(line.size() - 16, 16, "/slivers/pl_life") == 0);
+      ++hierarchies;
+    }
+    CHECK(hierarchies >= 2);
+  }
   auto record = plng::node::readKvFile(node.paths.sliverInit("pl_life"));
   CHECK(record["pid"] == std::to_string(init));
   CHECK(record["cgroup"] == node.cgroups->unifiedDir("pl_life").string());
@@ -236,7 +255,7 @@ TEST_CASE("the initscript runs at every start and follows the config", "[root][r
   Node node;
   auto rt = node.runtime();
   SliverConfig c = config("pl_script");
-  c.initscript = "#!/bin/sh\necho one >> /var/starts\n";
+  c.initscript = "#!/bin/sh\necho one >> /var/starts\necho said one\n";
   rt.create(c);
   auto waitLines = [&](std::size_t lines) {
     plng::node::IdRange ids =
@@ -251,6 +270,8 @@ TEST_CASE("the initscript runs at every start and follows the config", "[root][r
   };
   rt.start("pl_script");
   CHECK(waitLines(1) == "one\n");
+  // Its output is logged inside the sliver, under the sliver's quota.
+  CHECK(sh(rt, "pl_script", "cat /var/log/sliver-init.log").output == "said one\n");
   rt.stop("pl_script", 2s);
   rt.start("pl_script");
   CHECK(waitLines(2) == "one\none\n");
