@@ -1,0 +1,219 @@
+#include "sliver_bench_peers.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "error.h"
+
+namespace plng::bench {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Runs argv with stdout/stderr to /dev/null (stderr kept on failure is not
+// worth the plumbing: the exit status says enough for a bench); returns the
+// exit status (-1 when killed by a signal).
+int run(const std::vector<std::string>& argv, const fs::path& cwd = {}) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) node::throwErrno("fork " + argv[0]);
+  if (pid == 0) {
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    if (!std::getenv("PLNG_BENCH_VERBOSE")) ::dup2(null, 2);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) node::throwErrno("waitpid " + argv[0]);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Replaces the value of the first `"key": <value>` (a JSON string, bool, or
+// array on one line) in runc's generated config.json. runc spec's layout is
+// stable; a missing key is an error, not a silent no-op.
+void replaceJsonValue(std::string& json, const std::string& key, const std::string& value) {
+  std::string needle = "\"" + key + "\":";
+  std::size_t at = json.find(needle);
+  if (at == std::string::npos) throw std::runtime_error("runc spec: no " + key);
+  std::size_t start = at + needle.size();
+  while (json[start] == ' ') ++start;
+  std::size_t end = start;
+  if (json[start] == '[') {
+    end = json.find(']', start) + 1;
+  } else if (json[start] == '"') {
+    end = json.find('"', start + 1) + 1;
+  } else {
+    end = json.find_first_of(",\n}", start);
+  }
+  json.replace(start, end - start, value);
+}
+
+void removeCgroupTree(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_directory()) removeCgroupTree(entry.path());
+  }
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+bool haveTool(const std::string& tool) {
+  return run({"sh", "-c", "command -v " + tool + " >/dev/null"}) == 0;
+}
+
+OciBundle::OciBundle(const fs::path& dir, const fs::path& rootfs, bool userns) : dir_(dir) {
+  fs::create_directories(dir_);
+  if (run({"runc", "spec", "--bundle", dir_.string()}) != 0) {
+    throw std::runtime_error("runc spec failed in " + dir_.string());
+  }
+  std::ifstream in(dir_ / "config.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string json = text.str();
+  replaceJsonValue(json, "terminal", "false");
+  replaceJsonValue(json, "args", "[\"/bin/true\"]");
+  replaceJsonValue(json, "path", "\"" + rootfs.string() + "\"");
+  replaceJsonValue(json, "readonly", "true");
+  cgroup_parent_ = "plng-bench-" + std::to_string(::getpid()) + (userns ? "-userns" : "");
+  // Relative: beneath runc's own cgroup in each hierarchy.
+  std::size_t linux_at = json.find("\"linux\": {");
+  if (linux_at == std::string::npos) throw std::runtime_error("runc spec: no linux section");
+  json.insert(linux_at + std::strlen("\"linux\": {"),
+              "\n\t\t\"cgroupsPath\": \"" + cgroup_parent_ + "/run\",");
+  if (userns) {
+    // Root inside is an unprivileged host uid, as in a sliver; runc 1.1 cannot
+    // idmap the root filesystem, so the image shows as nobody's (read-only and
+    // world-readable, which is enough for /bin/true).
+    const std::string map = "[{\"containerID\": 0, \"hostID\": 1600000000, \"size\": 65536}]";
+    json.insert(linux_at + std::strlen("\"linux\": {"),
+                "\n\t\t\"uidMappings\": " + map + ",\n\t\t\"gidMappings\": " + map + ",");
+    std::size_t ns_at = json.find("\"namespaces\": [");
+    if (ns_at == std::string::npos) throw std::runtime_error("runc spec: no namespaces");
+    json.insert(ns_at + std::strlen("\"namespaces\": ["), "\n\t\t\t{\"type\": \"user\"},");
+  }
+  std::ofstream out(dir_ / "config.json", std::ios::trunc);
+  out << json;
+  if (!out.flush()) throw std::runtime_error("write " + (dir_ / "config.json").string());
+}
+
+// Every cgroup hierarchy this process is in, as directories: runc creates its
+// cgroups in all of them, named ones (name=systemd) included, which
+// CgroupRoots leaves out.
+std::vector<fs::path> ownCgroupDirs() {
+  std::vector<std::pair<std::string, std::string>> own;  // controllers, path
+  std::ifstream cgroup("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(cgroup, line)) {
+    std::size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    own.emplace_back(line.substr(a + 1, b - a - 1), line.substr(b + 1));
+  }
+  std::vector<fs::path> dirs;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mountpoint, field;
+    fields >> id >> parent >> dev >> root >> mountpoint;
+    while (fields >> field && field != "-") {
+    }
+    std::string fstype, source, options;
+    fields >> fstype >> source >> options;
+    if (fstype != "cgroup" && fstype != "cgroup2") continue;
+    for (const auto& [controllers, path] : own) {
+      bool match = fstype == "cgroup2" ? controllers.empty() : !controllers.empty();
+      std::istringstream names(controllers);
+      std::string name;
+      while (match && std::getline(names, name, ',')) {
+        match = ("," + options + ",").find("," + name + ",") != std::string::npos;
+      }
+      if (match) dirs.push_back(fs::path(mountpoint) / fs::path(path).relative_path());
+    }
+  }
+  return dirs;
+}
+
+OciBundle::~OciBundle() {
+  try {
+    for (const fs::path& dir : ownCgroupDirs()) removeCgroupTree(dir / cgroup_parent_);
+  } catch (const std::exception&) {
+    // Best effort: a bench must not throw from a destructor.
+  }
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::vector<double> timeRuncRuns(const OciBundle& bundle, int iterations) {
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i) {
+    std::string id = "plng-bench-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+    auto start = Clock::now();
+    int rc = run({"runc", "run", "--bundle", bundle.dir().string(), id});
+    auto took = Clock::now() - start;
+    if (rc != 0) throw std::runtime_error("runc run " + id + " exited " + std::to_string(rc));
+    times.push_back(seconds(took));
+  }
+  return times;
+}
+
+std::vector<double> timeCrunRuns(const OciBundle& bundle, int iterations) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) node::throwErrno("pipe2");
+  node::UniqueFd read_end(fds[0]), write_end(fds[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) node::throwErrno("fork");
+  if (pid == 0) {
+    read_end.reset();
+    // A private mount namespace: the host's cgroup mounts are never touched.
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, nullptr) != 0) {
+      ::_exit(2);
+    }
+    for (int i = 0; i < iterations; ++i) {
+      std::string id = "plng-bench-crun-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+      auto start = Clock::now();
+      int rc =
+          run({"crun", "--cgroup-manager=disabled", "run", "--bundle", bundle.dir().string(), id});
+      double took = seconds(Clock::now() - start);
+      if (rc != 0) ::_exit(3);
+      if (::write(write_end.get(), &took, sizeof took) != sizeof took) ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  write_end.reset();
+  std::vector<double> times;
+  double took = 0;
+  while (::read(read_end.get(), &took, sizeof took) == sizeof took) times.push_back(took);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error("crun runs failed (status " + std::to_string(status) +
+                             "; PLNG_BENCH_VERBOSE=1 shows crun's errors)");
+  }
+  return times;
+}
+
+}  // namespace plng::bench
