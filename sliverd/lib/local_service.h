@@ -46,7 +46,9 @@ struct GrantedSliver {
   std::map<std::string, std::string> tags;  // effective tags on this node (`proper`)
 };
 
-// The daemon's desired state, read-only.
+// The daemon's desired state, read-only. Called from the local API's handler
+// threads (LocalApiServer's pool), concurrently: implementations must be
+// thread-safe.
 class GrantedSlivers {
  public:
   virtual ~GrantedSlivers() = default;
@@ -57,6 +59,8 @@ class GrantedSlivers {
 // Parses a `proper` tag: may its holder control `target`'s sliver?
 bool properAllowsSliverControl(const std::string& proper, const std::string& target);
 
+// Handlers run concurrently on LocalApiServer's pool threads: `runtime` must
+// tolerate calls from several threads (and alongside the reconciler).
 class LocalService {
  public:
   LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,

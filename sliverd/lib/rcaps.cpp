@@ -154,10 +154,12 @@ std::string RcapTable::acquire(const std::string& owner_slice, const ResourceSpe
   if (spec.empty()) {
     throw RcapError(RcapErrorCode::kMalformed, "the rspec asks for nothing");
   }
+  // Asked before taking our lock: the daemon's desired state has a lock of its
+  // own and may call boundTo() while holding it.
+  const ResourceSpec granted = granted_ ? granted_() : ResourceSpec{};
   std::lock_guard lock(mutex_);
   dropExpiredLocked(now);
   checkLimitsLocked(spec);
-  const ResourceSpec granted = granted_ ? granted_() : ResourceSpec{};
   ResourceSpec held;
   for (const auto& [id, r] : rcaps_) {
     held.cpu_share += r.spec.cpu_share;

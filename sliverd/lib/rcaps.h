@@ -99,8 +99,8 @@ struct SplitResult {
 class RcapTable {
  public:
   // The guarantees currently granted to slivers by their tags/tickets (not
-  // counting rcaps), summed over all slivers; called under the table's lock at
-  // every acquire.
+  // counting rcaps), summed over all slivers; called at every acquire, without
+  // the table's lock held (so it may take locks of its own).
   using GrantedGuarantees = std::function<ResourceSpec()>;
 
   // Loads <state_file> when it exists (throws SysError / std::runtime_error for
