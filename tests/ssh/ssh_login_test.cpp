@@ -2,14 +2,9 @@
 // loopback port started by deploy/sshd/start-node-sshd.sh (the built
 // sliver-enter installed setuid root, sliverd-keys as AuthorizedKeysCommand),
 // slice accounts made by SliceAccounts in the real /etc/passwd (removed
-// afterwards), and a running sliver with its init record.
-//
-// The sliver is a stand-in until LinuxSliverRuntime lands: a process in fresh
-// user (root -> an unprivileged host id), mount, pid, uts (hostname = slice),
-// ipc and cgroup namespaces, placed in a sliver cgroup in every hierarchy of a
-// private CgroupSandbox, under the sliver seccomp filter and bounding set
-// (node/security.h), running as "sliver-init" with its own /proc (the host's
-// files otherwise); <run_dir>/slivers/<slice>.init is written as sliverd does.
+// afterwards), and a real sliver: LinuxSliverRuntime with the busybox image,
+// sliver-init, a private cgroup subtree and a btrfs loop volume, as in
+// tests/launch/sliver_runtime_test.cpp.
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -23,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
@@ -36,19 +32,19 @@
 
 #include "cgroup.h"
 #include "error.h"
+#include "idrange.h"
 #include "kvfile.h"
 #include "node_cgroup_sandbox.h"
+#include "node_image.h"
 #include "node_skip.h"
-#include "security.h"
 #include "slice_accounts.h"
+#include "sliver_runtime.h"
+#include "storage.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-// The stand-in sliver's root maps here: an id no host account or real slice uses.
-constexpr unsigned long kSliverIdBase = 4000000000UL;
 
 std::string readFile(const fs::path& path) {
   std::ifstream in(path);
@@ -177,86 +173,72 @@ struct TestAccounts {
   }
 };
 
-std::string startTimeOf(pid_t pid) {
-  std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream fields(stat.substr(stat.rfind(')') + 1));
-  std::string field;
-  for (int i = 3; i <= 22; ++i) fields >> field;
-  return field;
-}
+// A node's sliver machinery in temporary places: cgroups beneath the test's
+// own, state and run directories, a 1 GiB btrfs volume, the busybox image;
+// torn down in reverse order whatever happened.
+struct SliverNode {
+  plng::test::CgroupSandbox sandbox;  // first: skips when not root
+  fs::path dir;
+  plng::node::NodePaths paths;
+  plng::node::StorageOptions storage_options;
+  std::unique_ptr<plng::node::CgroupDriver> cgroups;
+  std::unique_ptr<plng::node::SliverStorage> storage;
+  plng::node::SliverRuntimeOptions options;
 
-// The stand-in sliver (see the top of this file).
-class StandInSliver {
- public:
-  StandInSliver(const std::string& slice, plng::node::CgroupDriver& cgroups,
-                const plng::node::NodePaths& paths) {
-    cgroups.create(slice);
-    // Decided before clone, applied by the child just before exec, as the
-    // launcher does: no_new_privs, the sliver seccomp filter, the default
-    // capability bounding set.
-    const plng::node::SeccompProgram& seccomp = plng::node::sliverSeccompProgram();
-    const plng::node::CapabilityPlan capabilities = plng::node::capabilityPlanFromTag("");
-    int go[2];
-    REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
-    pid_ = static_cast<pid_t>(::syscall(
-        SYS_clone,
-        CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, nullptr,
-        nullptr, nullptr, 0));
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(go[1]);
-      char byte;
-      if (::read(go[0], &byte, 1) != 1) ::_exit(1);
-      // Placed in its cgroups by now: they become the root of its cgroup namespace.
-      if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) ::_exit(2);
-      if (::unshare(CLONE_NEWCGROUP) != 0) ::_exit(3);
-      if (::sethostname(slice.data(), slice.size()) != 0) ::_exit(4);
-      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(5);
-      if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-        ::_exit(6);
-      }
-      if (plng::node::applySeccomp(seccomp) != 0) ::_exit(7);
-      if (plng::node::applyCapabilityPlan(capabilities) != 0) ::_exit(8);
-      const char* argv[] = {"sliver-init", "infinity", nullptr};
-      ::execv("/bin/sleep", const_cast<char**>(argv));
-      ::_exit(127);
-    }
-    ::close(go[0]);
-    std::string map = "0 " + std::to_string(kSliverIdBase) + " 65536\n";
-    for (const char* file : {"uid_map", "gid_map"}) {
-      std::ofstream("/proc/" + std::to_string(pid_) + "/" + file) << map;
-    }
-    cgroups.attach(slice, pid_);
-    std::ofstream(cgroups.unifiedDir(slice) / "cgroup.procs") << pid_;
-    REQUIRE(::write(go[1], "g", 1) == 1);
-    ::close(go[1]);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (readFile("/proc/" + std::to_string(pid_) + "/cmdline").rfind("sliver-init", 0) != 0) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        FAIL("stand-in sliver failed at step " << WEXITSTATUS(status));
-      }
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-      std::this_thread::sleep_for(10ms);
-    }
-    fs::create_directories(paths.sliverInit(slice).parent_path());
-    plng::node::writeKvFileAtomic(paths.sliverInit(slice),
-                                  {{"pid", std::to_string(pid_)},
-                                   {"start_time", startTimeOf(pid_)},
-                                   {"cgroup", cgroups.unifiedDir(slice).string()}});
+  SliverNode() {
+    char tmpl[] = "/tmp/plng-ssh-node-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    // sshd's AuthorizedKeysCommandUser (nobody) walks down to the keys.
+    REQUIRE(::chmod(dir.c_str(), 0711) == 0);
+    paths.state_dir = dir / "state";
+    paths.run_dir = dir / "run";
+    fs::path image = plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT,
+                                              fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");
+    paths.images_dir = image.parent_path();
+    storage_options.state_dir = paths.state_dir;
+    storage_options.volume_bytes = 1ull << 30;
+    cgroups = plng::node::makeCgroupDriver(sandbox.roots());
+    cgroups->setUp(0);
+    storage = plng::node::openSliverStorage(storage_options);
+    options.sliver_init = PLNG_SLIVER_INIT_PATH;
+    options.default_vref = "busybox";
+    options.init_stop_grace = 500ms;
+    options.destroy_grace = 1000ms;
   }
-  ~StandInSliver() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
+  ~SliverNode() {
+    if (cgroups) {
+      for (const auto& name : cgroups->list()) {
+        try {
+          cgroups->killAll(name, 5s);
+        } catch (...) {
+        }
+      }
     }
+    for (int i = 0; i < 50; ++i) {  // reap our sliver-inits
+      if (::waitpid(-1, nullptr, WNOHANG) <= 0) break;
+    }
+    storage.reset();
+    try {
+      plng::node::unmountSliverStorage(storage_options);
+    } catch (...) {
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
   }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = 0;
+  plng::node::LinuxSliverRuntime runtime() {
+    return plng::node::LinuxSliverRuntime(paths, *cgroups, *storage, options);
+  }
 };
+
+plng::node::SliverConfig sliverConfig(const std::string& slice) {
+  plng::node::SliverConfig config;
+  config.slice = slice;
+  config.xid = 900;
+  config.vref = "busybox";
+  config.disk_quota_bytes = 64ull << 20;
+  return config;
+}
 
 // start-node-sshd.sh in the background; stopped (and sshd with it) on scope exit.
 class NodeSshd {
@@ -338,17 +320,18 @@ std::vector<std::string> lines(const std::string& text) {
 
 TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   plng::test::requireRoot();
-  plng::test::CgroupSandbox sandbox;
-  auto cgroups = plng::node::makeCgroupDriver(sandbox.roots());
-  cgroups->setUp(0);
-  ScratchDir scratch;
+  SliverNode node;
+  ScratchDir scratch;  // sshd's files and the login tools
 
-  plng::node::NodePaths paths;
-  paths.state_dir = scratch.path / "state";
-  paths.run_dir = scratch.path / "run";
+  const plng::node::NodePaths& paths = node.paths;
   const std::string pid = std::to_string(::getpid());
   const std::string slice = "plngtest_" + pid;
   const std::string stopped = "plngtest_" + pid + "_off";
+  // One sliver running, one created but never started.
+  auto runtime = node.runtime();
+  runtime.create(sliverConfig(slice));
+  runtime.create(sliverConfig(stopped));
+  runtime.start(slice);
 
   // Keys: two members and a stranger.
   fs::create_directories(scratch.path / "keys");
@@ -361,18 +344,11 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   const std::string member_keys =
       readFile(scratch.path / "keys/member.pub") + readFile(scratch.path / "keys/member2.pub");
 
-  // sliverd's state: keys per slice, readable by sshd's AuthorizedKeysCommandUser
-  // through directories it may traverse but not list.
-  for (const fs::path& dir : {paths.state_dir, paths.state_dir / "slivers"}) {
-    fs::create_directories(dir);
-    ::chmod(dir.c_str(), 0711);
-  }
+  // The members' keys, as sliverd keeps them: readable by sshd's
+  // AuthorizedKeysCommandUser (nobody) through the directories the runtime made.
   for (const auto& name : {slice, stopped}) {
-    fs::create_directories(paths.sliverDir(name));
-    ::chmod(paths.sliverDir(name).c_str(), 0711);
     writeFile(paths.authorizedKeys(name), member_keys, 0644);
   }
-  fs::create_directories(paths.run_dir / "slivers");
 
   NodeSshd sshd(scratch.path, paths);
   const fs::path login_dir = scratch.path / "sshd/libexec";
@@ -384,8 +360,6 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   auto account = accounts.add(slice);
   accounts.add(stopped);
   CHECK(account.home == paths.sliverDir(slice));
-
-  StandInSliver sliver(slice, *cgroups, paths);
 
   auto ssh = [&](const std::string& key, const std::string& user, const std::string& command) {
     return run({"/usr/bin/ssh",
@@ -428,24 +402,25 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     for (const char* key : {"member", "member2"}) {
       auto login = ssh(key, slice,
                        "hostname; id -u; tr '\\0' ' ' < /proc/1/cmdline; echo; "
-                       "cat /proc/self/cgroup; echo \"$HOME:$USER:$PATH\"");
+                       "echo \"$HOME:$USER:$PATH\"; cat /proc/self/cgroup; echo ---; "
+                       "cat /proc/1/cgroup");
       INFO(login << "\nsshd log:\n" << sshd.log());
       REQUIRE(login.exit_code == 0);
       auto out = lines(login.out);
-      REQUIRE(out.size() >= 4);
+      REQUIRE(out.size() >= 6);
       CHECK(out[0] == slice);                      // the sliver's uts namespace
       CHECK(out[1] == "0");                        // root inside
       CHECK(out[2].rfind("sliver-init", 0) == 0);  // its pid namespace: pid 1 is sliver-init
-      // Joined the sliver's cgroup in every hierarchy: each is the root of the
-      // sliver's cgroup namespace.
-      for (std::size_t i = 3; i + 1 < out.size(); ++i) {
-        CHECK(out[i].substr(out[i].rfind(':')) == ":/");
-      }
-      CHECK(out.back() ==
-            "/root:root:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+      CHECK(out[3] == "/root:root:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+      // Joined the sliver's cgroup in every hierarchy: the same as sliver-init's.
+      auto separator = std::find(out.begin(), out.end(), "---");
+      REQUIRE(separator != out.end());
+      std::vector<std::string> own(out.begin() + 4, separator), init(separator + 1, out.end());
+      CHECK(own.size() >= 2);
+      CHECK(own == init);
     }
     // The login is confined as the sliver is: same bounding set, no_new_privs
-    // and a seccomp filter (bpf(2) refused).
+    // and the sliver's seccomp filter.
     auto confined = ssh("member", slice,
                         "grep -E '^(CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; "
                         "grep -E '^(CapBnd|NoNewPrivs|Seccomp):' /proc/1/status");
@@ -461,7 +436,11 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     // status comes back through ssh.
     auto status = ssh("member", slice, "cat /proc/self/uid_map; exit 7");
     CHECK(status.exit_code == 7);
-    CHECK(lines(status.out).at(0).find(std::to_string(kSliverIdBase)) != std::string::npos);
+    auto range = plng::node::IdRangeAllocator(paths.idRanges()).find(slice);
+    REQUIRE(range);
+    CHECK(lines(status.out).at(0).find(" 0 " + std::to_string(range->first) + " ") !=
+          std::string::npos);
+    CHECK(range->first > 0);
   }
 
   SECTION("without a command, a member gets an interactive login shell on a terminal") {
@@ -486,11 +465,12 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
                       "-o",
                       "LogLevel=ERROR",
                       slice + "@127.0.0.1"},
-                     "echo LOGIN:$0:$(hostname):$(tty); exit 3\n");
+                     "echo LOGIN:$0:$(hostname):$([ -t 0 ] && echo tty); exit 3\n");
     INFO(login << "\nsshd log:\n" << sshd.log());
     CHECK(login.exit_code == 3);
-    // A login shell ("-bash") in the sliver, with the session's terminal.
-    CHECK(login.out.find("LOGIN:-bash:" + slice + ":/dev/pts/") != std::string::npos);
+    // A login shell ("-sh": root's shell in the busybox image is /bin/sh) in the
+    // sliver, on the session's terminal.
+    CHECK(login.out.find("LOGIN:-sh:" + slice + ":tty") != std::string::npos);
   }
 
   SECTION("a key that is not a member's is refused") {
