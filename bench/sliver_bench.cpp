@@ -123,6 +123,24 @@ void unmountBelow(const fs::path& dir) {
   for (const std::string& mountpoint : below) ::umount2(mountpoint.c_str(), MNT_DETACH);
 }
 
+// One /proc/meminfo field in bytes (Slab, KernelStack, PageTables, ...).
+std::uint64_t meminfoBytes(const std::string& field) {
+  std::ifstream in("/proc/meminfo");
+  std::string name;
+  std::uint64_t kib = 0;
+  std::string unit;
+  while (in >> name >> kib) {
+    std::getline(in, unit);
+    if (name == field + ":") return kib * 1024;
+  }
+  return 0;
+}
+
+// Kernel memory that namespaces, mounts, cgroups and processes cost.
+std::uint64_t kernelBytes() {
+  return meminfoBytes("Slab") + meminfoBytes("KernelStack") + meminfoBytes("PageTables");
+}
+
 std::string describeHost() {
   utsname u{};
   ::uname(&u);
@@ -287,6 +305,7 @@ int runIdle(const Options& options, const fs::path& work, const fs::path& image)
 
   node::ProcMeminfoProbe probe;
   node::NodeMemory before = probe.read();
+  std::uint64_t kernel_before = kernelBytes();
   std::uint64_t disk_before = diskBytes(node.paths.state_dir);
   auto t0 = Clock::now();
   std::vector<std::string> slices;
@@ -300,6 +319,7 @@ int runIdle(const Options& options, const fs::path& work, const fs::path& image)
   double start_all = seconds(Clock::now() - t0);
   std::this_thread::sleep_for(2s);  // let sliver-inits settle
   node::NodeMemory after = probe.read();
+  std::uint64_t kernel_after = kernelBytes();
   std::uint64_t disk_after = diskBytes(node.paths.state_dir);
   std::uint64_t charged = 0, used = 0;
   for (const std::string& slice : slices) {
@@ -320,6 +340,8 @@ int runIdle(const Options& options, const fs::path& work, const fs::path& image)
               static_cast<double>(before.mem_available -
                                   std::min(before.mem_available, after.mem_available)) /
                   n / 1024);
+  std::printf("  kernel (Slab + KernelStack + PageTables) per sliver: %8.1f KiB\n",
+              static_cast<double>(kernel_after - std::min(kernel_before, kernel_after)) / n / 1024);
   std::printf("  charged to the sliver's cgroup per sliver:    %8.1f KiB\n",
               static_cast<double>(charged) / n / 1024);
   std::printf("  host disk (state dir + storage volume) per sliver: %8.1f KiB\n",
