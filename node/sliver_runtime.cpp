@@ -57,6 +57,15 @@ std::optional<ProcStat> readProcStat(pid_t pid) {
   return st;
 }
 
+std::optional<KvMap> readKvFileIfExists(const std::filesystem::path& file) {
+  try {
+    return readKvFile(file);
+  } catch (const SysError& e) {
+    if (e.err() == ENOENT) return std::nullopt;
+    throw;
+  }
+}
+
 std::string u64(std::uint64_t v) { return std::to_string(v); }
 
 std::uint64_t parseU64(const KvMap& kv, const std::string& key, const std::string& file) {
@@ -105,13 +114,9 @@ LinuxSliverRuntime::LinuxSliverRuntime(NodePaths paths, CgroupDriver& cgroups,
 
 std::optional<SliverConfig> LinuxSliverRuntime::readConfig(const std::string& slice) const {
   std::filesystem::path file = paths_.sliverConfig(slice);
-  KvMap kv;
-  try {
-    kv = readKvFile(file);
-  } catch (const SysError& e) {
-    if (e.err() == ENOENT) return std::nullopt;
-    throw;
-  }
+  std::optional<KvMap> found = readKvFileIfExists(file);
+  if (!found) return std::nullopt;
+  const KvMap& kv = *found;
   const std::string f = file.string();
   SliverConfig c;
   c.slice = slice;
@@ -154,13 +159,9 @@ std::optional<LinuxSliverRuntime::InitRecord> LinuxSliverRuntime::runningInit(
     children_.erase(child);
   }
   std::filesystem::path file = paths_.sliverInit(slice);
-  KvMap kv;
-  try {
-    kv = readKvFile(file);
-  } catch (const SysError& e) {
-    if (e.err() == ENOENT) return std::nullopt;
-    throw;
-  }
+  std::optional<KvMap> found = readKvFileIfExists(file);
+  if (!found) return std::nullopt;
+  const KvMap& kv = *found;
   InitRecord rec;
   rec.pid = static_cast<pid_t>(parseU64(kv, "pid", file.string()));
   rec.start_time = parseU64(kv, "start_time", file.string());
@@ -242,13 +243,36 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
   std::lock_guard lock(mutex_);
   const std::string& slice = config.slice;
   IdRangeAllocator ids(paths_.idRanges());
-  IdRange range = ids.acquire(slice);
-  std::filesystem::create_directories(paths_.rootfs(slice));
-  ::chmod(paths_.sliverDir(slice).c_str(), 0755);
-  storage_.prepare(slice, range, config.disk_quota_bytes);
-  cgroups_.create(slice);
-  cgroups_.apply(slice, config.resources);
-  writeConfig(config);
+  // A first create that fails takes back what it made; a repeated one leaves an
+  // existing sliver as it was (its files are the slice's).
+  const bool fresh = !readConfig(slice) && !ids.find(slice);
+  try {
+    IdRange range = ids.acquire(slice);
+    std::filesystem::create_directories(paths_.rootfs(slice));
+    ::chmod(paths_.sliverDir(slice).c_str(), 0755);
+    storage_.prepare(slice, range, config.disk_quota_bytes);
+    cgroups_.create(slice);
+    cgroups_.apply(slice, config.resources);
+    writeConfig(config);
+  } catch (...) {
+    if (fresh) {
+      try {
+        cgroups_.remove(slice);
+      } catch (...) {
+      }
+      try {
+        storage_.destroy(slice);
+      } catch (...) {
+      }
+      std::error_code ec;
+      std::filesystem::remove_all(paths_.sliverDir(slice), ec);
+      try {
+        IdRangeAllocator(paths_.idRanges()).release(slice);
+      } catch (...) {
+      }
+    }
+    throw;
+  }
 }
 
 void LinuxSliverRuntime::update(const SliverConfig& config) {

@@ -322,6 +322,19 @@ TEST_CASE("the runtime refuses bad names and configs", "[root][runtime]") {
   CHECK_THROWS_AS(rt.create(bad_caps), plng::node::TagError);
   CHECK(rt.list().empty());
 
+  // A create that fails half-way (here: storage cannot make the sliver's
+  // subvolume, a file is in the way) leaves nothing behind.
+  std::ofstream(node.paths.state_dir / "storage" / "pl_blocked") << "in the way\n";
+  CHECK_THROWS(rt.create(config("pl_blocked")));
+  CHECK_FALSE(rt.get("pl_blocked"));
+  CHECK_FALSE(fs::exists(node.paths.sliverDir("pl_blocked")));
+  CHECK_FALSE(plng::node::IdRangeAllocator(node.paths.idRanges()).find("pl_blocked"));
+  auto groups = node.cgroups->list();
+  CHECK(std::find(groups.begin(), groups.end(), "pl_blocked") == groups.end());
+  fs::remove(node.paths.state_dir / "storage" / "pl_blocked");
+  rt.create(config("pl_blocked"));  // and works once the obstacle is gone
+  CHECK(rt.get("pl_blocked"));
+
   SliverConfig missing = config("pl_missing");
   missing.vref = "no-such-image";
   rt.create(missing);
