@@ -128,6 +128,7 @@ LocalApiServer::~LocalApiServer() {
 
 void LocalApiServer::start() {
   std::error_code ec;
+  std::filesystem::create_directories(socket_path_.parent_path());
   std::filesystem::remove(socket_path_, ec);  // a stale socket from a previous run
   stream::endpoint endpoint(socket_path_.string());
   acceptor_.open(endpoint.protocol());

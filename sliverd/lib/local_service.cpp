@@ -1,5 +1,6 @@
 #include "local_service.h"
 
+#include <charconv>
 #include <set>
 #include <sstream>
 
@@ -37,6 +38,22 @@ std::string dispatch(const std::string& payload, Handler&& handler) {
 }
 
 }  // namespace
+
+ResourceSpec grantedSpec(const node::SliverConfig& config,
+                         const std::map<std::string, std::string>& tags) {
+  ResourceSpec s = specOf(config);
+  auto rate = [&tags](const char* name) -> std::uint64_t {
+    auto it = tags.find(name);
+    if (it == tags.end()) return 0;
+    std::uint64_t value = 0;
+    auto [end, ec] =
+        std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+    return ec == std::errc() && end == it->second.data() + it->second.size() ? value : 0;
+  };
+  s.net_min_rate = rate("net_min_rate");
+  s.net_max_rate = rate("net_max_rate");
+  return s;
+}
 
 bool properAllowsSliverControl(const std::string& proper, const std::string& target) {
   std::string normalized = proper;

@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -55,6 +56,29 @@ class GrantedSlivers {
   virtual std::optional<GrantedSliver> find(const std::string& slice) const = 0;
   virtual std::vector<std::string> slices() const = 0;
 };
+
+// GrantedSlivers from two functions (e.g. lambdas over the daemon's DesiredState).
+class GrantedSliversFrom : public GrantedSlivers {
+ public:
+  using Find = std::function<std::optional<GrantedSliver>(const std::string& slice)>;
+  using Slices = std::function<std::vector<std::string>()>;
+  GrantedSliversFrom(Find find, Slices slices)
+      : find_(std::move(find)), slices_(std::move(slices)) {}
+  std::optional<GrantedSliver> find(const std::string& slice) const override {
+    return find_(slice);
+  }
+  std::vector<std::string> slices() const override { return slices_(); }
+
+ private:
+  Find find_;
+  Slices slices_;
+};
+
+// The granted ResourceSpec of a sliver: the enforced dimensions from its
+// config, the network rates from its tags (net_min_rate, net_max_rate, in
+// bit/s as PLC stores them; a malformed value counts as 0).
+ResourceSpec grantedSpec(const node::SliverConfig& config,
+                         const std::map<std::string, std::string>& tags);
 
 // Parses a `proper` tag: may its holder control `target`'s sliver?
 bool properAllowsSliverControl(const std::string& proper, const std::string& target);

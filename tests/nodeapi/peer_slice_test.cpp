@@ -81,3 +81,17 @@ TEST_CASE("local API frames round-trip and refuse garbage") {
   const unsigned char fine[4] = {0, 0, 1, 0};
   CHECK(frameLength(fine) == 256);
 }
+
+TEST_CASE("a sliver's granted rspec from its config and network tags") {
+  plng::node::SliverConfig config;
+  config.resources.cpu_share = 64;
+  config.resources.mem_limit_bytes = 1 << 27;
+  config.disk_quota_bytes = 5ull << 30;
+  ResourceSpec s = grantedSpec(config, {{"net_min_rate", "5000"}, {"net_max_rate", "10000000"}});
+  CHECK(s.cpu_share == 64);
+  CHECK(s.mem_limit_bytes == 1u << 27);
+  CHECK(s.disk_quota_bytes == 5ull << 30);
+  CHECK(s.net_min_rate == 5000);
+  CHECK(s.net_max_rate == 10000000);
+  CHECK(grantedSpec(config, {{"net_min_rate", "5kbit"}}).net_min_rate == 0);
+}
