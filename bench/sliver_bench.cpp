@@ -203,27 +203,23 @@ struct Lifecycle {
   std::vector<double> create, start, stop, destroy, total;
 };
 
-Lifecycle timeSlivers(Node& node, int iterations) {
-  Lifecycle out;
-  for (int i = -1; i < iterations; ++i) {  // i = -1: warm-up, not recorded
-    node::SliverConfig config = benchConfig(i + 1);
-    auto t0 = Clock::now();
-    node.runtime->create(config);
-    auto t1 = Clock::now();
-    node.runtime->start(config.slice);
-    auto t2 = Clock::now();
-    node.runtime->stop(config.slice, 5s);
-    auto t3 = Clock::now();
-    node.runtime->destroy(config.slice);
-    auto t4 = Clock::now();
-    if (i < 0) continue;
-    out.create.push_back(seconds(t1 - t0));
-    out.start.push_back(seconds(t2 - t1));
-    out.stop.push_back(seconds(t3 - t2));
-    out.destroy.push_back(seconds(t4 - t3));
-    out.total.push_back(seconds(t4 - t0));
-  }
-  return out;
+void timeSliver(Node& node, int n, Lifecycle* out) {
+  node::SliverConfig config = benchConfig(n);
+  auto t0 = Clock::now();
+  node.runtime->create(config);
+  auto t1 = Clock::now();
+  node.runtime->start(config.slice);
+  auto t2 = Clock::now();
+  node.runtime->stop(config.slice, 5s);
+  auto t3 = Clock::now();
+  node.runtime->destroy(config.slice);
+  auto t4 = Clock::now();
+  if (!out) return;
+  out->create.push_back(seconds(t1 - t0));
+  out->start.push_back(seconds(t2 - t1));
+  out->stop.push_back(seconds(t3 - t2));
+  out->destroy.push_back(seconds(t4 - t3));
+  out->total.push_back(seconds(t4 - t0));
 }
 
 void printRow(const char* name, const std::vector<double>& v, const char* note = "") {
@@ -232,35 +228,50 @@ void printRow(const char* name, const std::vector<double>& v, const char* note =
 }
 
 int runLifecycle(const Options& options, const fs::path& work, const fs::path& image) {
-  Lifecycle sliver;
-  {
-    Node node(work, image);
-    std::printf("cgroup driver %s, storage %s\n", std::string(node.cgroups->kind()).c_str(),
-                std::string(node.storage->kind()).c_str());
-    sliver = timeSlivers(node, options.iterations);
-  }
-  std::vector<double> runc, runc_userns, crun;
+  Node node(work, image);
+  std::printf("cgroup driver %s, storage %s\n", std::string(node.cgroups->kind()).c_str(),
+              std::string(node.storage->kind()).c_str());
+  std::optional<plng::bench::OciBundle> bundle, userns_bundle;
+  std::optional<plng::bench::CrunRunner> crun_runner;
+  bool have_runc = false;
   std::string crun_note;
   if (options.peers) {
-    plng::bench::OciBundle bundle(work / "bundle", image, /*userns=*/false);
-    plng::bench::OciBundle userns_bundle(work / "bundle-userns", image, /*userns=*/true);
-    if (plng::bench::haveTool("runc")) {
-      plng::bench::timeRuncRuns(bundle, 1);  // warm-up
-      runc = plng::bench::timeRuncRuns(bundle, options.iterations);
-      plng::bench::timeRuncRuns(userns_bundle, 1);
-      runc_userns = plng::bench::timeRuncRuns(userns_bundle, options.iterations);
-    }
+    bundle.emplace(work / "bundle", image, /*userns=*/false);
+    userns_bundle.emplace(work / "bundle-userns", image, /*userns=*/true);
+    have_runc = plng::bench::haveTool("runc");
     if (plng::bench::haveTool("crun")) {
+      crun_runner.emplace(*bundle);
+    } else {
+      crun_note = "crun not installed";
+    }
+  }
+
+  // Round-robin, one run of each contender per round (round 0 is a warm-up), so
+  // that load from elsewhere on the machine falls on all of them alike.
+  Lifecycle sliver;
+  std::vector<double> runc, runc_userns, crun;
+  for (int round = 0; round <= options.iterations; ++round) {
+    bool record = round > 0;
+    timeSliver(node, round, record ? &sliver : nullptr);
+    if (have_runc) {
+      double t = plng::bench::timeRuncRun(*bundle, 2 * round);
+      if (record) runc.push_back(t);
+      t = plng::bench::timeRuncRun(*userns_bundle, 2 * round + 1);
+      if (record) runc_userns.push_back(t);
+    }
+    if (crun_runner && crun_note.empty()) {
       try {
-        crun = plng::bench::timeCrunRuns(bundle, options.iterations + 1);
-        crun.erase(crun.begin());  // warm-up
+        double t = crun_runner->timeRun();
+        if (record) crun.push_back(t);
       } catch (const std::exception& e) {
         crun_note = e.what();
+        crun.clear();
       }
     }
   }
 
-  std::printf("\n%d runs each (after one warm-up), milliseconds:\n", options.iterations);
+  std::printf("\n%d rounds of one run each (after a warm-up round), milliseconds:\n",
+              options.iterations);
   std::printf("  %-44s %9s %9s %9s\n", "", "median", "p90", "min");
   printRow("sliver create (storage, quota, cgroup, state)", sliver.create);
   printRow("sliver start (clone3, idmapped overlay, init)", sliver.start);

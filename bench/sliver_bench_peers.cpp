@@ -165,55 +165,60 @@ OciBundle::~OciBundle() {
   fs::remove_all(dir_, ec);
 }
 
-std::vector<double> timeRuncRuns(const OciBundle& bundle, int iterations) {
-  std::vector<double> times;
-  for (int i = 0; i < iterations; ++i) {
-    std::string id = "plng-bench-" + std::to_string(::getpid()) + "-" + std::to_string(i);
-    auto start = Clock::now();
-    int rc = run({"runc", "run", "--bundle", bundle.dir().string(), id});
-    auto took = Clock::now() - start;
-    if (rc != 0) throw std::runtime_error("runc run " + id + " exited " + std::to_string(rc));
-    times.push_back(seconds(took));
-  }
-  return times;
+double timeRuncRun(const OciBundle& bundle, int n) {
+  std::string id = "plng-bench-" + std::to_string(::getpid()) + "-" + std::to_string(n);
+  auto start = Clock::now();
+  int rc = run({"runc", "run", "--bundle", bundle.dir().string(), id});
+  auto took = Clock::now() - start;
+  if (rc != 0) throw std::runtime_error("runc run " + id + " exited " + std::to_string(rc));
+  return seconds(took);
 }
 
-std::vector<double> timeCrunRuns(const OciBundle& bundle, int iterations) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) node::throwErrno("pipe2");
-  node::UniqueFd read_end(fds[0]), write_end(fds[1]);
-  pid_t pid = ::fork();
-  if (pid < 0) node::throwErrno("fork");
-  if (pid == 0) {
-    read_end.reset();
-    // A private mount namespace: the host's cgroup mounts are never touched.
+CrunRunner::CrunRunner(const OciBundle& bundle) {
+  int request[2], reply[2];
+  if (::pipe2(request, O_CLOEXEC) != 0 || ::pipe2(reply, O_CLOEXEC) != 0) {
+    node::throwErrno("pipe2");
+  }
+  pid_ = ::fork();
+  if (pid_ < 0) node::throwErrno("fork");
+  if (pid_ == 0) {
+    ::close(request[1]);
+    ::close(reply[0]);
     if (::unshare(CLONE_NEWNS) != 0 ||
         ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
         ::mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, nullptr) != 0) {
       ::_exit(2);
     }
-    for (int i = 0; i < iterations; ++i) {
-      std::string id = "plng-bench-crun-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+    char byte;
+    for (int n = 0; ::read(request[0], &byte, 1) == 1; ++n) {
+      std::string id = "plng-bench-crun-" + std::to_string(::getpid()) + "-" + std::to_string(n);
       auto start = Clock::now();
       int rc =
           run({"crun", "--cgroup-manager=disabled", "run", "--bundle", bundle.dir().string(), id});
-      double took = seconds(Clock::now() - start);
-      if (rc != 0) ::_exit(3);
-      if (::write(write_end.get(), &took, sizeof took) != sizeof took) ::_exit(4);
+      double took = rc == 0 ? seconds(Clock::now() - start) : -1;
+      if (::write(reply[1], &took, sizeof took) != sizeof took) ::_exit(4);
     }
     ::_exit(0);
   }
-  write_end.reset();
-  std::vector<double> times;
-  double took = 0;
-  while (::read(read_end.get(), &took, sizeof took) == sizeof took) times.push_back(took);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error("crun runs failed (status " + std::to_string(status) +
-                             "; PLNG_BENCH_VERBOSE=1 shows crun's errors)");
+  ::close(request[0]);
+  ::close(reply[1]);
+  request_ = request[1];
+  reply_ = reply[0];
+}
+
+CrunRunner::~CrunRunner() {
+  ::close(request_);
+  ::close(reply_);
+  if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+}
+
+double CrunRunner::timeRun() {
+  double took = -1;
+  if (::write(request_, "r", 1) != 1 || ::read(reply_, &took, sizeof took) != sizeof took ||
+      took < 0) {
+    throw std::runtime_error("crun run failed (PLNG_BENCH_VERBOSE=1 shows crun's errors)");
   }
-  return times;
+  return took;
 }
 
 }  // namespace plng::bench

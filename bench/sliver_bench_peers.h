@@ -2,6 +2,8 @@
 // busybox root filesystem, timed end to end (create, start, wait, delete).
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -27,13 +29,27 @@ class OciBundle {
   std::string cgroup_parent_;
 };
 
-// Seconds per `runc run` of the bundle, `iterations` times.
-std::vector<double> timeRuncRuns(const OciBundle& bundle, int iterations);
+// Seconds for one `runc run` of the bundle (container id made unique by `n`).
+double timeRuncRun(const OciBundle& bundle, int n);
 
-// Seconds per `crun --cgroup-manager=disabled run`, run from a child in a private
-// mount namespace with its own cgroup2 mount on /sys/fs/cgroup (crun 1.8 refuses
-// a hybrid host; this is how it runs at all here, without any cgroup work).
-std::vector<double> timeCrunRuns(const OciBundle& bundle, int iterations);
+// Runs `crun --cgroup-manager=disabled run` on request, from a child in a
+// private mount namespace with its own cgroup2 mount on /sys/fs/cgroup (crun 1.8
+// refuses a hybrid host; this is how it runs at all here, without any cgroup
+// work). The host's mounts are never touched.
+class CrunRunner {
+ public:
+  explicit CrunRunner(const OciBundle& bundle);
+  ~CrunRunner();  // ends and reaps the child
+  CrunRunner(const CrunRunner&) = delete;
+  CrunRunner& operator=(const CrunRunner&) = delete;
+  // Seconds for one run; throws std::runtime_error when crun fails
+  // (PLNG_BENCH_VERBOSE=1 shows its errors).
+  double timeRun();
+
+ private:
+  pid_t pid_ = -1;
+  int request_ = -1, reply_ = -1;
+};
 
 // Whether `tool` is on PATH.
 bool haveTool(const std::string& tool);
