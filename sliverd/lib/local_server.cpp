@@ -143,6 +143,18 @@ void LocalApiServer::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, stream::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
+      {
+        std::lock_guard lock(mutex_);
+        if (connections_.size() >= kMaxConnections) {
+          // Hoarding connections must not lock everyone else out for long: the
+          // newcomer is turned away, and a caller that retries gets in once
+          // others finish.
+          boost::system::error_code ignored;
+          socket.close(ignored);
+          accept();
+          return;
+        }
+      }
       auto connection = std::make_shared<Connection>(*this, std::move(socket));
       {
         std::lock_guard lock(mutex_);

@@ -27,6 +27,9 @@ namespace plng::sliverd {
 
 class LocalApiServer {
  public:
+  // Open connections beyond this are closed at accept.
+  static constexpr std::size_t kMaxConnections = 1024;
+
   LocalApiServer(boost::asio::io_context& io, std::filesystem::path socket_path,
                  LocalService& service, const PeerIdentifier& peers, std::size_t threads = 2);
   ~LocalApiServer();
