@@ -488,6 +488,9 @@ int run(int argc, char** argv) {
   if (child == 0) {
     ::sigprocmask(SIG_SETMASK, &previous, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGHUP);
+    // Nothing opened here on the host (even by libc, without O_CLOEXEC) may
+    // reach the sliver's shell.
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
     ::execve(user.shell.c_str(), c_args.data(), c_env.data());
     std::fprintf(stderr, "sliver-enter: exec %s: %s\n", user.shell.c_str(), std::strerror(errno));
     std::_Exit(127);

@@ -372,4 +372,36 @@ bool SliceAccounts::removeSliceGroupIfUnused() {
   return true;
 }
 
+void writeSliceAuthorizedKeys(const node::NodePaths& paths, const std::string& slice,
+                              const std::vector<std::string>& keys) {
+  if (!isValidSliceAccountName(slice)) {
+    throw std::invalid_argument("slice \"" + slice + "\" cannot have a host account");
+  }
+  std::string content;
+  for (const auto& key : keys) {
+    if (key.find_first_of(std::string("\n\r\0", 3)) != std::string::npos) {
+      throw std::invalid_argument("a key of slice " + slice + " spans several lines");
+    }
+    if (key.empty()) continue;
+    content += key + "\n";
+  }
+  fs::path dir = paths.sliverDir(slice);
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throwErrno("mkdir " + dir.string());
+  fs::path target = paths.authorizedKeys(slice);
+  fs::path tmp = target;
+  tmp += ".tmp";
+  {
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) throwErrno("create " + tmp.string());
+    if (::fchmod(fd.get(), 0644) != 0) throwErrno("chmod " + tmp.string());
+    writeAll(fd.get(), content, tmp);
+    if (::fsync(fd.get()) != 0) throwErrno("fsync " + tmp.string());
+  }
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw SysError(err, "rename " + tmp.string() + " to " + target.string());
+  }
+}
+
 }  // namespace plng::sliverd

@@ -97,4 +97,14 @@ class SliceAccounts {
   SliceAccountsConfig config_;
 };
 
+// Writes the slice members' public keys (one OpenSSH key line each) to
+// NodePaths::authorizedKeys(slice), atomically and mode 0644, creating the
+// sliver's directory (0755) if needed: sliverd-keys reads it as sshd's
+// AuthorizedKeysCommandUser (nobody), so state_dir and state_dir/slivers must be
+// traversable by others too. Throws std::invalid_argument for a key holding a
+// newline or NUL (it would smuggle a second line, with options, into the file),
+// SysError when writing fails.
+void writeSliceAuthorizedKeys(const node::NodePaths& paths, const std::string& slice,
+                              const std::vector<std::string>& keys);
+
 }  // namespace plng::sliverd

@@ -247,3 +247,34 @@ TEST_CASE("login tools' configuration file", "[ssh]") {
                       Catch::Contains("symbolic link"));
   }
 }
+
+TEST_CASE("writeSliceAuthorizedKeys writes the members' keys for sliverd-keys", "[ssh]") {
+  char templ[] = "/tmp/plng-keys-XXXXXX";
+  REQUIRE(::mkdtemp(templ) != nullptr);
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() { fs::remove_all(dir); }
+  } cleanup{templ};
+  plng::node::NodePaths paths;
+  paths.state_dir = fs::path(templ) / "state";
+  fs::create_directories(paths.state_dir / "slivers");
+
+  plng::sliverd::writeSliceAuthorizedKeys(
+      paths, "site_x", {"ssh-ed25519 AAAA alice@example.org", "", "ssh-rsa BBBB bob"});
+  std::ifstream in(paths.authorizedKeys("site_x"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  CHECK(text.str() == "ssh-ed25519 AAAA alice@example.org\nssh-rsa BBBB bob\n");
+  CHECK((fs::status(paths.authorizedKeys("site_x")).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+         fs::perms::others_read));
+
+  // Rewritten whole; an injected second line (with options) is refused.
+  plng::sliverd::writeSliceAuthorizedKeys(paths, "site_x", {});
+  CHECK(fs::file_size(paths.authorizedKeys("site_x")) == 0);
+  CHECK_THROWS_AS(plng::sliverd::writeSliceAuthorizedKeys(
+                      paths, "site_x", {"ssh-ed25519 AAAA a\ncommand=\"sh\" ssh-rsa BBBB"}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(plng::sliverd::writeSliceAuthorizedKeys(paths, "../x", {}),
+                  std::invalid_argument);
+}

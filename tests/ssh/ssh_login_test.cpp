@@ -53,11 +53,6 @@ std::string readFile(const fs::path& path) {
   return out.str();
 }
 
-void writeFile(const fs::path& path, const std::string& text, mode_t mode) {
-  std::ofstream(path) << text;
-  REQUIRE(::chmod(path.c_str(), mode) == 0);
-}
-
 struct Result {
   int exit_code = -1;
   std::string out;
@@ -347,7 +342,7 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   // The members' keys, as sliverd keeps them: readable by sshd's
   // AuthorizedKeysCommandUser (nobody) through the directories the runtime made.
   for (const auto& name : {slice, stopped}) {
-    writeFile(paths.authorizedKeys(name), member_keys, 0644);
+    plng::sliverd::writeSliceAuthorizedKeys(paths, name, lines(member_keys));
   }
 
   NodeSshd sshd(scratch.path, paths);
