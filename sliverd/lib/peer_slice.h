@@ -57,7 +57,8 @@ std::optional<std::string> sliceOfCgroup(const std::string& cgroup_path,
 
 class PeerIdentifier {
  public:
-  // `driver` gives sliversDir(); `proc` is where procfs is mounted.
+  // `driver` gives sliversDir(); `proc` is where procfs is mounted. Throws
+  // SysError when sliversDir() lies on no cgroup2 mount.
   explicit PeerIdentifier(const node::CgroupDriver& driver, std::filesystem::path proc = "/proc");
 
   // Identifies the process at the other end of a connected unix socket.
