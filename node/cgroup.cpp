@@ -5,6 +5,7 @@
 #include <cctype>
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "cgroup_fs.h"
 
@@ -45,12 +46,9 @@ std::vector<std::string> split(std::string_view text, char sep) {
   }
 }
 
-std::vector<CgroupMount> cgroupMounts() {
-  std::ifstream in("/proc/self/mountinfo");
-  if (!in) throwErrno("read /proc/self/mountinfo");
+std::vector<CgroupMount> cgroupMounts(std::string_view mountinfo) {
   std::vector<CgroupMount> out;
-  std::string line;
-  while (std::getline(in, line)) {
+  for (const auto& line : split(mountinfo, '\n')) {
     auto fields = cgroupfs::words(line);
     auto dash = std::find(fields.begin(), fields.end(), "-");
     if (fields.size() < 5 || dash == fields.end() || fields.end() - dash < 4) continue;
@@ -60,6 +58,14 @@ std::vector<CgroupMount> cgroupMounts() {
                               fstype == "cgroup2", split(dash[3], ',')});
   }
   return out;
+}
+
+std::string slurp(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throwErrno("read " + file);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 // The directory of cgroup `path` in a mount of its hierarchy, if the mount shows it.
@@ -80,13 +86,15 @@ std::optional<std::filesystem::path> resolve(const CgroupMount& mount, const std
 
 CgroupRoots CgroupRoots::ofProcess(pid_t pid) {
   std::string file = "/proc/" + std::to_string(pid) + "/cgroup";
-  std::ifstream in(file);
-  if (!in) throwErrno("read " + file);
-  auto mounts = cgroupMounts();
+  std::string proc_cgroup = slurp(file);
+  return parse(proc_cgroup, slurp("/proc/self/mountinfo"));
+}
+
+CgroupRoots CgroupRoots::parse(std::string_view proc_cgroup, std::string_view mountinfo) {
+  auto mounts = cgroupMounts(mountinfo);
   CgroupRoots roots;
   bool have_unified = false;
-  std::string line;
-  while (std::getline(in, line)) {
+  for (const auto& line : split(proc_cgroup, '\n')) {
     // "<hierarchy id>:<controllers>:<path>"; the path may itself contain ':'.
     auto first = line.find(':');
     auto second = first == std::string::npos ? first : line.find(':', first + 1);
@@ -124,9 +132,9 @@ CgroupRoots CgroupRoots::ofProcess(pid_t pid) {
     }
   }
   if (!have_unified)
-    throw SysError(ENOENT, "process " + std::to_string(pid) +
-                               " has no cgroup2 directory visible in /proc/self/mountinfo: "
-                               "mount cgroup2 (e.g. at /sys/fs/cgroup/unified) first");
+    throw SysError(ENOENT,
+                   "no cgroup2 mount shows the process's cgroup2 directory: mount cgroup2 "
+                   "(e.g. at /sys/fs/cgroup/unified) first");
   return roots;
 }
 

@@ -43,6 +43,8 @@ struct CgroupRoots {
   // The cgroups `pid` is in (/proc/<pid>/cgroup), resolved against the mount
   // table (/proc/self/mountinfo). Throws SysError when cgroup2 is not mounted.
   static CgroupRoots ofProcess(pid_t pid);
+  // The same from the texts of /proc/<pid>/cgroup and /proc/self/mountinfo.
+  static CgroupRoots parse(std::string_view proc_cgroup, std::string_view mountinfo);
 };
 
 struct CgroupUsage {

@@ -456,3 +456,48 @@ TEST_CASE("CgroupRoots::ofProcess finds this process's cgroup2 directory") {
   }
   CHECK_THROWS_AS(CgroupRoots::ofProcess(0x7ffffff0), SysError);
 }
+
+TEST_CASE("CgroupRoots::parse resolves cgroups against the mount table") {
+  // This host: separate cpu and cpuacct, memory under a per-process cgroup, a named
+  // hierarchy, an unmounted controller, and cgroup2 at /sys/fs/cgroup/unified.
+  const char* hybrid_mountinfo =
+      "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+      "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+      "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n"
+      "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+      "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
+      "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd\n"
+      "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+  auto roots = CgroupRoots::parse(
+      "10:net_cls:/\n9:name=systemd:/\n8:pids:/\n4:memory:/process_api/a53044\n2:cpuacct:/\n"
+      "1:cpu:/\n0::/\n",
+      hybrid_mountinfo);
+  CHECK(roots.unified == "/sys/fs/cgroup/unified");
+  CHECK(roots.v1 ==
+        std::map<std::string, fs::path>{{"cpu", "/sys/fs/cgroup/cpu"},
+                                        {"cpuacct", "/sys/fs/cgroup/cpuacct"},
+                                        {"memory", "/sys/fs/cgroup/memory/process_api/a53044"},
+                                        {"pids", "/sys/fs/cgroup/pids"}});
+
+  // Co-mounted cpu,cpuacct; a v1 hierarchy and cgroup2 mounted from a subtree (a
+  // container's view), and a mount point with a space (escaped as \040).
+  auto nested = CgroupRoots::parse(
+      "3:cpu,cpuacct:/lxc/c1/svc\n2:memory:/elsewhere\n0::/lxc/c1/svc:x\n",
+      "50 1 0:40 /lxc/c1 /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+      "51 1 0:41 /lxc/c1 /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+      "52 1 0:42 /lxc/c1 /mnt/cg\\0402 rw shared:5 - cgroup2 cgroup2 rw,nsdelegate\n");
+  CHECK(nested.unified == "/mnt/cg 2/svc:x");
+  CHECK(nested.v1 ==
+        std::map<std::string, fs::path>{{"cpu", "/sys/fs/cgroup/cpu,cpuacct/svc"},
+                                        {"cpuacct", "/sys/fs/cgroup/cpu,cpuacct/svc"}});
+
+  // A pure v2 node under systemd.
+  auto v2 = CgroupRoots::parse("0::/system.slice/sliverd.service\n",
+                               "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 "
+                               "rw,nsdelegate,memory_recursiveprot\n");
+  CHECK(v2.unified == "/sys/fs/cgroup/system.slice/sliverd.service");
+  CHECK(v2.v1.empty());
+
+  CHECK_THROWS_WITH(CgroupRoots::parse("1:cpu:/\n", hybrid_mountinfo),
+                    Catch::Contains("mount cgroup2"));
+}
