@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Runs one host command inside a pure cgroup v2 guest and exits with its exit code.
 #
-#   run-in-v2vm.sh [--timeout S] [--mem MiB] [--cpus N] [--tmpfs DIR]... -- <command> [args...]
+#   run-in-v2vm.sh [--timeout S] [--mem MiB] [--cpus N] [--tmpfs DIR]... [--disk DIR]...
+#                  -- <command> [args...]
 #
 # The guest is qemu with software emulation (this host's /dev/kvm cannot boot stock
 # kernels) running Debian's cloud kernel with cgroup_no_v1=all, so cgroup2 is the only
 # hierarchy, mounted at /sys/fs/cgroup as systemd mounts it. The host's root is shared
-# read-only over virtiofs and the command runs chrooted into it, so the host's own
-# (dynamically linked) binaries and build tree run unchanged. /tmp, /var/tmp, /run,
+# read-only over virtiofs and becomes the guest's root (switch_root, not chroot: user
+# namespaces cannot be made from a chroot), so the host's own (dynamically linked)
+# binaries and build tree run unchanged. /tmp, /var/tmp, /run,
 # /dev/shm and /root are private tmpfs in the guest; /proc, /sys and /dev are the guest's.
+# --tmpfs DIR adds an empty tmpfs at DIR. --disk DIR puts at DIR a fresh ext4 (on a loop
+# device in guest memory) seeded with a copy of the host's DIR: writable, and able to
+# take idmapped mounts, which neither virtiofs nor the 6.1 kernel's tmpfs can.
 #
 # Exit codes: the command's own; 77 when this machine cannot run the guest (says why);
 # 124 when the guest did not finish within the timeout; 125 when the guest stopped
@@ -31,9 +36,11 @@ timeout_s=540
 mem_mib=2048
 cpus=2
 extra_tmpfs=()
+disks=()
 
 usage() {
-  echo "usage: $0 [--timeout S] [--mem MiB] [--cpus N] [--tmpfs DIR]... -- <command> [args...]" >&2
+  echo "usage: $0 [--timeout S] [--mem MiB] [--cpus N] [--tmpfs DIR]... [--disk DIR]..." \
+    "-- <command> [args...]" >&2
   exit 2
 }
 skip() {
@@ -48,6 +55,7 @@ while [ $# -gt 0 ]; do
     --mem) mem_mib=${2:?}; shift 2 ;;
     --cpus) cpus=${2:?}; shift 2 ;;
     --tmpfs) extra_tmpfs+=("${2:?}"); shift 2 ;;
+    --disk) disks+=("$(realpath -m "${2:?}")"); shift 2 ;;
     --) shift; break ;;
     *) usage ;;
   esac
@@ -164,7 +172,7 @@ trap 'exit 130' INT
 
 # --- initramfs: static busybox, the few modules virtiofs needs, /init ----------------
 initrd_root=$work/initramfs
-mkdir -p "$initrd_root"/{bin,dev,proc,sys,host,mods,v2vm,lib/modules/"$kver"}
+mkdir -p "$initrd_root"/{bin,dev,proc,sys,host,mods,v2vm}
 cp "$busybox" "$initrd_root/bin/busybox"
 
 # Loads a module after its dependencies (modules.dep lists them per module).
@@ -187,10 +195,28 @@ for rel in "${module_order[@]}"; do
   basename "$rel" >>"$initrd_root/mods/order"
 done
 
-# The command, run by the host's bash inside the chroot (bash quoting both ends).
+# The command, run by the host's bash in the guest (bash quoting both ends).
 {
   echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
   echo 'export HOME=/root TERM=dumb LANG=C.UTF-8'
+  # Each --disk: ext4 in a sparse file on the guest's /tmp (memory), the host's copy
+  # inside, mounted over the host's directory. Gone at poweroff.
+  n=0
+  for d in "${disks[@]}"; do
+    img=/tmp/.v2vm-disk-$n.img
+    printf 'truncate -s 1G %q && mkfs.ext4 -q -F %q && mkdir -p /run/v2vm/disk-%d &&
+' \
+      "$img" "$img" "$n"
+    printf '  mount -o loop %q /run/v2vm/disk-%d &&
+' "$img" "$n"
+    printf '  { [ ! -d %q ] || cp -a %q/. /run/v2vm/disk-%d/; } &&
+' "$d" "$d" "$n"
+    printf '  mount --move /run/v2vm/disk-%d %q ||
+' "$n" "$d"
+    printf '  { echo "v2vm: cannot put a disk at %q" >&2; exit 125; }
+' "$d"
+    n=$((n + 1))
+  done
   printf 'cd %q 2>/dev/null || cd /\n' "$PWD"
   printf 'exec'
   printf ' %q' "$@"
@@ -207,7 +233,7 @@ fail() { echo "v2vm-init: \$*"; echo "$kMarker 125"; poweroff -f; echo o >/proc/
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /dev/shm /sbin
+mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 # Pure v2, mounted as systemd does on a real node.
@@ -220,39 +246,56 @@ mount -t bpf -o mode=700 bpf /sys/fs/bpf 2>/dev/null
 dmesg -n 1
 for m in \$(cat /mods/order); do insmod /mods/\$m || fail "insmod \$m failed"; done
 mount -t virtiofs -o ro hostroot /host || fail "virtiofs mount of the host root failed"
-# Modules beyond the initramfs (overlay, loop, btrfs...) come from the unpacked package;
-# the kernel runs /sbin/modprobe in this root when a mount or socket needs one.
-mount --bind /host$moddir /lib/modules/$kver || fail "no modules at $moddir"
-ln -s /bin/modprobe /sbin/modprobe
-# Device nodes appear only once their module is in (a real node's systemd makes static
-# nodes that load it on open): load loop now; the rest load on demand.
-modprobe loop 2>/dev/null
-ip link set lo up
 for d in /tmp /var/tmp /run /root \$(cat /v2vm/tmpfs); do
   mount -t tmpfs -o mode=1777 tmpfs /host\$d || fail "tmpfs on \$d failed"
 done
 chmod 755 /host/run /host/root
-mount --rbind /proc /host/proc
-mount --rbind /sys /host/sys
-mount --rbind /dev /host/dev
 mkdir -p /host/run/v2vm /host/run/lock
-cp /v2vm/cmd.sh /host/run/v2vm/cmd.sh
-kmsgs=\$(dmesg | wc -l)
-echo "PLNG-V2VM-READY \$(cut -d' ' -f1 /proc/uptime)"
+cp /bin/busybox /v2vm/cmd.sh /v2vm/stage2 /host/run/v2vm/
+# Modules beyond the initramfs (overlay, loop, btrfs...) come from the unpacked package;
+# the kernel runs modprobe when a mount or a socket needs one: busybox's, chrooted into
+# a tree where the package's modules are /lib/modules (the host may have no such dir).
+modroot=/host/run/v2vm/modroot
+mkdir -p \$modroot/bin \$modroot/lib/modules/$kver
+cp /bin/busybox \$modroot/bin/
+mount --bind /host$moddir \$modroot/lib/modules/$kver || fail "no modules at $moddir"
+printf '#!/run/v2vm/busybox sh\nexec /run/v2vm/busybox chroot /run/v2vm/modroot /bin/busybox modprobe "\$@"\n' \
+  >/host/run/v2vm/modprobe
+chmod 755 /host/run/v2vm/modprobe
+echo /run/v2vm/modprobe >/proc/sys/kernel/modprobe
+mount --move /dev /host/dev
+mount --move /proc /host/proc
+mount --move /sys /host/sys
+# The host's tree becomes the root of the guest's mount namespace, not a chroot: user
+# namespaces (slivers) refuse to be created from a chroot.
+exec switch_root /host /run/v2vm/busybox sh /run/v2vm/stage2
+fail "switch_root failed"
+EOF
+chmod 755 "$initrd_root/init"
+
+cat >"$initrd_root/v2vm/stage2" <<EOF
+# PID 1 after switch_root, in the host's tree (generated by run-in-v2vm.sh).
+bb=/run/v2vm/busybox
+# Device nodes appear only once their module is in (a real node's systemd makes static
+# nodes that load it on open): load loop now; the rest load on demand.
+/run/v2vm/modprobe loop 2>/dev/null
+\$bb ip link set lo up
+kmsgs=\$(\$bb dmesg | \$bb wc -l)
+echo "PLNG-V2VM-READY \$(\$bb cut -d' ' -f1 /proc/uptime)"
 # Through a pipe, as under ctest on the host: no terminal, no colour codes.
 set -o pipefail
-chroot /host /bin/bash /run/v2vm/cmd.sh </dev/null 2>&1 | cat
+/bin/bash /run/v2vm/cmd.sh </dev/null 2>&1 | \$bb cat
 rc=\$?
-echo "PLNG-V2VM-DONE \$(cut -d' ' -f1 /proc/uptime)"
+echo "PLNG-V2VM-DONE \$(\$bb cut -d' ' -f1 /proc/uptime)"
 if [ \$rc -ne 0 ]; then
   echo "v2vm-init: command failed (\$rc); kernel messages since it started:"
-  dmesg | tail -n +\$((kmsgs + 1)) | tail -n 40
+  \$bb dmesg | \$bb tail -n +\$((kmsgs + 1)) | \$bb tail -n 40
 fi
 echo "$kMarker \$rc"
-sync
-poweroff -f
+\$bb sync
+\$bb poweroff -f
 echo o >/proc/sysrq-trigger
-sleep 5
+\$bb sleep 5
 EOF
 chmod 755 "$initrd_root/init"
 (cd "$initrd_root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$work/initrd.gz"

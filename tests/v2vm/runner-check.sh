@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks run-in-v2vm.sh itself, on the host: the guest command's exit code and output
 # come back, a run that overstays its timeout is stopped with 124, and neither leaves a
-# scratch directory, a virtiofsd or a qemu behind.
+# scratch directory, a virtiofsd or a qemu behind; --disk gives a writable copy that
+# leaves the host's directory as it was.
 set -uo pipefail
 runner=$(dirname "$0")/run-in-v2vm.sh
 
@@ -13,7 +14,10 @@ fail() {
 # Runs here put their scratch directories (and so virtiofsd's socket and qemu's
 # console log) under a directory of their own, apart from other runs on the machine.
 scratch=$(mktemp -d /tmp/plng-v2vm-check.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
+# The --disk seed lives in the current directory: the guest's /tmp is its own.
+seed=$(mktemp -d "$PWD/v2vm-disk-check.XXXXXX")
+echo from-host >"$seed/seed"
+trap 'rm -rf "$scratch" "$seed"' EXIT
 export PLNG_V2VM_TMPDIR=$scratch
 leftovers() {
   ls -A "$scratch"
@@ -33,3 +37,11 @@ rc=$?
 [ "$rc" -eq 124 ] || fail "a run past its timeout exited $rc, want 124"
 [ -z "$(leftovers)" ] || fail "left behind after a timeout: $(leftovers)"
 echo "v2vm runner: ok: timeout stops the guest and cleans up"
+
+out=$("$runner" --disk "$seed" -- sh -c "cat $seed/seed && echo guest >$seed/new && cat $seed/new" 2>/dev/null)
+rc=$?
+[ "$rc" -eq 0 ] || fail "a run with --disk exited $rc"
+[ "$(echo "$out" | tr -d '\r' | grep -cxE 'from-host|guest')" -eq 2 ] || fail "--disk: the guest saw $out"
+[ "$(ls "$seed")" = seed ] || fail "--disk: the host's directory changed: $(ls "$seed")"
+[ -z "$(leftovers)" ] || fail "left behind after a --disk run: $(leftovers)"
+echo "v2vm runner: ok: --disk is a writable copy, the host's directory is untouched"
