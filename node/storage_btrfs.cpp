@@ -7,6 +7,7 @@
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
 #include <linux/loop.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -22,8 +23,6 @@
 
 #include "error.h"
 #include "storage_internal.h"
-
-extern char** environ;
 
 namespace plng::node::storage_detail {
 namespace {
@@ -66,10 +65,20 @@ int runProgram(const std::vector<std::string>& argv, std::string& output) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
+  // The daemon may block or catch signals; the program starts with defaults.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
   // posix_spawn (vfork-like) is safe from a multi-threaded daemon.
-  int err = ::posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), envp);
+  int err = ::posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), envp);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (err != 0) throw SysError(err, "run " + argv[0]);
   write_end.reset();
   char buf[4096];
