@@ -13,7 +13,8 @@
 # /dev/shm and /root are private tmpfs in the guest; /proc, /sys and /dev are the guest's.
 # --tmpfs DIR adds an empty tmpfs at DIR. --disk DIR puts at DIR a fresh ext4 (on a loop
 # device in guest memory) seeded with a copy of the host's DIR: writable, and able to
-# take idmapped mounts, which neither virtiofs nor the 6.1 kernel's tmpfs can.
+# take idmapped mounts, which neither virtiofs nor the 6.1 kernel's tmpfs can (DIR must
+# not lie beneath the guest's own tmpfs: /tmp, /var/tmp, /run, /root).
 #
 # Exit codes: the command's own; 77 when this machine cannot run the guest (says why);
 # 124 when the guest did not finish within the timeout; 125 when the guest stopped
@@ -246,6 +247,9 @@ mount -t bpf -o mode=700 bpf /sys/fs/bpf 2>/dev/null
 dmesg -n 1
 for m in \$(cat /mods/order); do insmod /mods/\$m || fail "insmod \$m failed"; done
 mount -t virtiofs -o ro hostroot /host || fail "virtiofs mount of the host root failed"
+# Before the tmpfs go over /tmp, /var/tmp...: the kernel cache may be beneath one.
+mkdir /modules
+mount --bind /host$moddir /modules || fail "no modules at $moddir"
 for d in /tmp /var/tmp /run /root \$(cat /v2vm/tmpfs); do
   mount -t tmpfs -o mode=1777 tmpfs /host\$d || fail "tmpfs on \$d failed"
 done
@@ -258,7 +262,7 @@ cp /bin/busybox /v2vm/cmd.sh /v2vm/stage2 /host/run/v2vm/
 modroot=/host/run/v2vm/modroot
 mkdir -p \$modroot/bin \$modroot/lib/modules/$kver
 cp /bin/busybox \$modroot/bin/
-mount --bind /host$moddir \$modroot/lib/modules/$kver || fail "no modules at $moddir"
+mount --move /modules \$modroot/lib/modules/$kver || fail "cannot move the modules"
 printf '#!/run/v2vm/busybox sh\nexec /run/v2vm/busybox chroot /run/v2vm/modroot /bin/busybox modprobe "\$@"\n' \
   >/host/run/v2vm/modprobe
 chmod 755 /host/run/v2vm/modprobe
