@@ -139,9 +139,20 @@ struct ChildPlan {
   ::_exit(127);
 }
 
-// Creates a directory the overlay's image may lack; EEXIST is fine.
+// Creates a mount point the overlay's image may lack. An existing one must be a
+// real directory: before pivot_root a symlink planted by the sliver's root
+// would resolve against the host's tree (only in this mount namespace, which
+// loses it at pivot_root, but there is no reason to follow it at all).
 bool ensureDir(const char* path, mode_t mode) {
-  return ::mkdir(path, mode) == 0 || errno == EEXIST;
+  if (::mkdir(path, mode) == 0) return true;
+  if (errno != EEXIST) return false;
+  struct stat st;
+  if (::lstat(path, &st) != 0) return false;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return false;
+  }
+  return true;
 }
 
 // The child between clone3 and exec: async-signal-safe calls only (raw syscalls

@@ -34,7 +34,9 @@ std::string contextLog(int fs_fd) {
 }
 
 // Whether overlay takes its lower layer as a file descriptor ("lowerdir+",
-// Linux 6.8). Older kernels get the detached tree by its /proc/self/fd path.
+// Linux 6.8). Older kernels get the detached tree by its /proc/self/fd path:
+// before 6.5 overlayfs parses options the legacy way, which takes only strings
+// (EOPNOTSUPP for FSCONFIG_SET_FD); 6.5-6.7 know no "lowerdir+" (EINVAL).
 std::atomic<int> lowerdir_fd_supported{-1};
 
 void setLower(int fs_fd, int lower_fd) {
@@ -43,7 +45,7 @@ void setLower(int fs_fd, int lower_fd) {
       lowerdir_fd_supported.store(1);
       return;
     }
-    if (errno != EINVAL || lowerdir_fd_supported.load() == 1) {
+    if ((errno != EINVAL && errno != EOPNOTSUPP) || lowerdir_fd_supported.load() == 1) {
       throwFsconfig(fs_fd, "overlay: lowerdir+");
     }
     contextLog(fs_fd);  // drop "unknown parameter"

@@ -330,6 +330,21 @@ TEST_CASE("sliver-init runs under no_new_privs, the seccomp filter and the bound
 
 TEST_CASE("launch failures name the sliver and the step", "[root][launch]") {
   TestSliver sliver("pl_fail");
+  // A mount point the sliver's root replaced by a symlink is refused, not
+  // followed.
+  {
+    TestSliver planted("pl_planted");
+    fs::create_symlink("/tmp", planted.upper() / "proc");
+    ::lchown((planted.upper() / "proc").c_str(), kIds.first, kIds.first);
+    try {
+      planted.start();
+      FAIL("started with /proc a symlink");
+    } catch (const SysError& e) {
+      CHECK(e.err() == ENOTDIR);
+      CHECK(std::string(e.what()).find("sliver pl_planted: mkdir /proc") != std::string::npos);
+    }
+  }
+
   LaunchSpec spec = sliver.spec();
   spec.image = sliver.dir() / "no-such-image";
   try {
