@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <regex>
+#include <limits>
+#include <string_view>
 
 #include "cgroup_fs.h"
 #include "node_skip.h"
@@ -41,15 +43,30 @@ void removeTree(const fs::path& parent, const std::string& name) {
   }
 }
 
+// The test pid in a sandbox name "plng-test-<pid>-<n>"; 0 for any other name.
+pid_t sandboxOwner(std::string_view name) {
+  constexpr std::string_view kPrefix = "plng-test-";
+  if (name.substr(0, kPrefix.size()) != kPrefix) return 0;
+  name.remove_prefix(kPrefix.size());
+  auto dash = name.find('-');
+  if (dash == std::string_view::npos || dash + 1 == name.size()) return 0;
+  auto digits = [](std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (!digits(name.substr(0, dash)) || !digits(name.substr(dash + 1))) return 0;
+  long pid = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + dash, pid);
+  return ec == std::errc() && pid > 0 && pid <= std::numeric_limits<pid_t>::max()
+             ? static_cast<pid_t>(pid)
+             : 0;
+}
+
 // Removes sandboxes of test processes that no longer exist (a crashed test).
 void sweepStale(const fs::path& parent) {
-  static const std::regex kPattern("plng-test-([0-9]+)-[0-9]+");
   auto dir = cgfs::openDir(parent);
   for (const auto& name : cgfs::subdirs(dir)) {
-    std::smatch m;
-    if (!std::regex_match(name, m, kPattern)) continue;
-    pid_t pid = static_cast<pid_t>(std::stol(m[1]));
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    pid_t pid = sandboxOwner(name);
+    if (pid == 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
     try {
       removeTree(parent, name);
     } catch (const std::exception& e) {
