@@ -429,7 +429,10 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
     std::string userns_path = "/proc/" + std::to_string(pid) + "/ns/user";
     UniqueFd userns(::open(userns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) throwErrno("open " + userns_path);
-    UniqueFd overlay = makeSliverOverlay(spec.image, spec.dirs, userns.get());
+    // The mount point doubles as the staging directory old kernels need: the
+    // child's copy of this mount namespace was made before, so it never sees
+    // the staged layer, and it is gone again before the child looks.
+    UniqueFd overlay = makeSliverOverlay(spec.image, spec.dirs, userns.get(), spec.mountpoint);
     sendGo(sync_parent.get(), overlay.get());
   } catch (const SysError& e) {
     // Context without the strerror suffix system_error appended to what().

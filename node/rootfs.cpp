@@ -34,12 +34,24 @@ std::string contextLog(int fs_fd) {
 }
 
 // Whether overlay takes its lower layer as a file descriptor ("lowerdir+",
-// Linux 6.8). Older kernels get the detached tree by its /proc/self/fd path:
-// before 6.5 overlayfs parses options the legacy way, which takes only strings
-// (EOPNOTSUPP for FSCONFIG_SET_FD); 6.5-6.7 know no "lowerdir+" (EINVAL).
+// Linux 6.8). Before 6.5 overlayfs parses options the legacy way, strings only
+// (EOPNOTSUPP for FSCONFIG_SET_FD); 6.5-6.7 know no "lowerdir+" (EINVAL). Those
+// kernels also refuse a lower layer outside the caller's mount namespace
+// ("failed to clone lowerpath"), so there the idmapped tree is attached at a
+// staging directory for the moment overlay takes its private clone of it.
 std::atomic<int> lowerdir_fd_supported{-1};
 
-void setLower(int fs_fd, int lower_fd) {
+// Unmounts the staged lower layer (lazily: overlay holds its own clone).
+struct StagedLower {
+  std::filesystem::path at;
+  ~StagedLower() {
+    if (!at.empty()) ::umount2(at.c_str(), MNT_DETACH);
+  }
+};
+
+// Hands the lower layer to the overlay context; fills `staged` when it had to
+// attach it at `staging` (unmount after FSCONFIG_CMD_CREATE).
+void setLower(int fs_fd, int lower_fd, const std::filesystem::path& staging, StagedLower& staged) {
   if (lowerdir_fd_supported.load() != 0) {
     if (::fsconfig(fs_fd, FSCONFIG_SET_FD, "lowerdir+", nullptr, lower_fd) == 0) {
       lowerdir_fd_supported.store(1);
@@ -51,9 +63,17 @@ void setLower(int fs_fd, int lower_fd) {
     contextLog(fs_fd);  // drop "unknown parameter"
     lowerdir_fd_supported.store(0);
   }
-  std::string path = "/proc/self/fd/" + std::to_string(lower_fd);
-  if (::fsconfig(fs_fd, FSCONFIG_SET_STRING, "lowerdir", path.c_str(), 0) != 0) {
-    throwFsconfig(fs_fd, "overlay: lowerdir " + path);
+  if (staging.empty()) {
+    throw SysError(EOPNOTSUPP,
+                   "overlay: this kernel takes no lower layer by fd, and no staging "
+                   "directory was given");
+  }
+  if (::move_mount(lower_fd, "", AT_FDCWD, staging.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    throwErrno("overlay: attaching the lower layer at " + staging.string());
+  }
+  staged.at = staging;
+  if (::fsconfig(fs_fd, FSCONFIG_SET_STRING, "lowerdir", staging.c_str(), 0) != 0) {
+    throwFsconfig(fs_fd, "overlay: lowerdir " + staging.string());
   }
 }
 
@@ -107,11 +127,12 @@ UniqueFd openIdmappedTree(const std::filesystem::path& dir, int userns_fd) {
 }
 
 UniqueFd makeSliverOverlay(const std::filesystem::path& image, const SliverDirs& dirs,
-                           int userns_fd) {
+                           int userns_fd, const std::filesystem::path& staging) {
   UniqueFd lower = openIdmappedTree(image, userns_fd);
   UniqueFd fs(::fsopen("overlay", FSOPEN_CLOEXEC));
   if (!fs) throwErrno("fsopen overlay");
-  setLower(fs.get(), lower.get());
+  StagedLower staged;
+  setLower(fs.get(), lower.get(), staging, staged);
   if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, "upperdir", dirs.upper.c_str(), 0) != 0) {
     throwFsconfig(fs.get(), "overlay: upperdir " + dirs.upper.string());
   }
