@@ -6,7 +6,9 @@
 //   <state_dir>/storage.img, storage/    the loop volume, when btrfs qgroups are used
 //   <state_dir>/slivers/<slice>/config   the SliverConfig last applied (kvfile)
 //   <state_dir>/slivers/<slice>/authorized_keys   slice members' keys, for sshd
-//   <state_dir>/slivers/<slice>/rootfs   where the sliver's overlay is mounted
+//   <state_dir>/slivers/<slice>/rootfs   where the sliver's overlay is mounted, inside
+//                                        the sliver's own mount namespace only (an
+//                                        empty directory on the host)
 //   <run_dir>/slivers/<slice>.init       pid and start time of the running
 //                                        sliver-init (kvfile: pid=, start_time=,
 //                                        cgroup= unified cgroup directory)
