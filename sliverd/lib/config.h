@@ -1,0 +1,55 @@
+// sliverd's configuration: `key = value` lines, '#' comments. Every key has a
+// documented default (`sliverd print-config`; deploy/sliverd.conf lists them all
+// and a test keeps the two identical); unknown keys are errors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "paths.h"
+#include "resources.h"
+
+namespace plng::sliverd {
+
+struct SliverdConfig {
+  std::string hostname;  // the node's name at PLC; empty = gethostname()
+  std::string plc_address = "127.0.0.1:8620";
+  std::string plc_tls_ca;  // PEM CA bundle for TLS to PLC; empty = plaintext
+  std::string node_key_file = "/etc/planetlab/node.key";
+  std::string state_dir = "/var/lib/sliverd";
+  std::string run_dir = "/run/sliverd";
+  std::string images_dir;  // empty = <state_dir>/images
+  std::string listen = "0.0.0.0:8621";
+  std::string log_level = "info";
+
+  int poll_interval_s = 60;
+  int reconnect_min_ms = 1000;
+  int reconnect_max_ms = 60000;
+  int reconcile_interval_s = 30;
+  int stop_grace_ms = 10000;
+  std::int64_t delete_grace_s = 7 * 24 * 3600;
+
+  std::string sliver_init = "/usr/lib/planetlab/sliver-init";
+  std::uint64_t storage_volume_bytes = 64ull << 30;
+  std::string storage_kind;  // empty = probe
+
+  std::uint32_t capacity_cpu_shares = 1000;
+  std::uint64_t capacity_mem_bytes = 0;   // 0 = the node's physical memory
+  std::uint64_t capacity_disk_bytes = 0;  // 0 = storage_volume_bytes
+  std::uint64_t capacity_net_bps = 100'000'000;
+
+  bool watchdog = true;
+  int watchdog_interval_ms = 1000;
+
+  // Parses `text` over the defaults; throws std::invalid_argument naming the line.
+  static SliverdConfig parse(const std::string& text, const std::string& origin);
+  static SliverdConfig load(const std::string& path);
+  // The configuration as a documented config file (every key with its default).
+  static std::string documentedDefaults();
+
+  // hostname, or gethostname() when it is empty.
+  std::string effectiveHostname() const;
+  plng::node::NodePaths paths() const;
+};
+
+}  // namespace plng::sliverd

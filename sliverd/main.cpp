@@ -1,0 +1,175 @@
+// sliverd: the PlanetLab node daemon. Makes the slivers on this node match what
+// PLC and redeemed tickets ask for; slivers keep running when it stops.
+//
+// GCC's -Wnull-dereference flags Boost.Asio 1.74's scheduler internals once they
+// are inlined here (a false positive in a system header's thread-info cast).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cgroup.h"
+#include "config.h"
+#include "daemon.h"
+#include "local_server.h"
+#include "local_service.h"
+#include "peer_slice.h"
+#include "sliver_runtime.h"
+#include "storage.h"
+#include "watchdog.h"
+
+namespace {
+
+using plng::sliverd::SliverdConfig;
+
+constexpr const char* kUsage = R"(Usage: sliverd [OPTIONS] [COMMAND]
+
+The PlanetLab node daemon: keeps this node's slivers in line with PLC's desired
+state and the tickets redeemed here. Slivers keep running when sliverd stops.
+
+Commands:
+  serve              run the daemon (default)
+  print-config       print every configuration key with its default and exit
+
+Options:
+  --config FILE      configuration file (key = value lines; see print-config)
+  --log-level LEVEL  trace, debug, info, warn or error (config: log_level)
+  -h, --help         show this help
+  --version          show the version
+
+Signals: SIGTERM and SIGINT stop the daemon gracefully without stopping slivers.
+Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or config error.
+)";
+
+int serve(const SliverdConfig& config) {
+  namespace node = plng::node;
+  // Cgroups only beneath the one this daemon was started in (systemd's Delegate=yes).
+  auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
+  driver->setUp(::getpid());
+  auto storage = node::openSliverStorage(node::StorageOptions{
+      .state_dir = config.state_dir,
+      .volume_bytes = config.storage_volume_bytes,
+      .force_kind = config.storage_kind,
+  });
+  spdlog::info("cgroup driver {}, sliver storage {}", driver->kind(), storage->kind());
+  node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage, config.sliver_init);
+
+  plng::sliverd::Daemon daemon(plng::sliverd::Daemon::Options{
+      .config = config,
+      .runtime = &runtime,
+      .cgroup_driver = std::string(driver->kind()),
+      .storage_kind = std::string(storage->kind()),
+      .node_key = std::nullopt,
+      .clock = {},
+  });
+  // The local API identifies callers through the kernel (cgroup of the peer).
+  plng::sliverd::LocalService local_service(runtime, daemon.granted(), daemon.rcaps(),
+                                            std::chrono::milliseconds(config.stop_grace_ms));
+  plng::sliverd::PeerIdentifier peers(*driver);
+  plng::sliverd::LocalApiServer local_api(daemon.io(), config.paths().localSocket(), local_service,
+                                          peers);
+
+  // The memory watchdog runs on the loop too: a check reads /proc/meminfo and
+  // cgroup counters, and kills (rarely) with a bounded wait.
+  node::ProcMeminfoProbe probe;
+  node::MemoryWatchdog watchdog(*driver, probe);
+  boost::asio::steady_timer watchdog_timer(daemon.io());
+  std::function<void()> arm_watchdog = [&] {
+    watchdog_timer.expires_after(std::chrono::milliseconds(config.watchdog_interval_ms));
+    watchdog_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      try {
+        if (auto victim = watchdog.check()) {
+          spdlog::warn("memory watchdog killed sliver {} ({} bytes): {}", victim->slice,
+                       victim->bytes, victim->reason);
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("memory watchdog: {}", e.what());
+      }
+      arm_watchdog();
+    });
+  };
+  if (config.watchdog) arm_watchdog();
+
+  boost::asio::signal_set signals(daemon.io(), SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (slivers keep running)", signo);
+    watchdog_timer.cancel();
+    local_api.stop();
+    daemon.stop();
+  });
+
+  daemon.start();
+  local_api.start();
+  spdlog::info("local API on {}", local_api.socketPath().string());
+  daemon.run();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::optional<std::string> config_path, log_level;
+  std::string command = "serve";
+  try {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const auto& a = args[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
+        return args[++i];
+      };
+      if (a == "-h" || a == "--help") {
+        std::cout << kUsage;
+        return 0;
+      } else if (a == "--version") {
+        std::cout << "sliverd 0.1.0\n";
+        return 0;
+      } else if (a == "--config") {
+        config_path = value();
+      } else if (a == "--log-level") {
+        log_level = value();
+      } else if ((a == "serve" || a == "print-config") && i + 1 == args.size()) {
+        command = a;
+      } else {
+        throw std::invalid_argument("unknown argument '" + a + "'");
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "sliverd: " << e.what() << "\nTry 'sliverd --help'.\n";
+    return 2;
+  }
+
+  if (command == "print-config") {
+    std::cout << SliverdConfig::documentedDefaults();
+    return 0;
+  }
+  SliverdConfig config;
+  try {
+    if (config_path) config = SliverdConfig::load(*config_path);
+    if (log_level) config.log_level = *log_level;
+    auto level = spdlog::level::from_str(config.log_level);
+    if (level == spdlog::level::off && config.log_level != "off") {
+      throw std::invalid_argument("unknown log level '" + config.log_level + "'");
+    }
+    spdlog::set_level(level);
+  } catch (const std::exception& e) {
+    std::cerr << "sliverd: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    return serve(config);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

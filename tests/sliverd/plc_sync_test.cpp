@@ -1,0 +1,167 @@
+// PLC sync end to end: a real PostgreSQL and plcd (PlcFixture), the sliverd
+// daemon in process (Daemon: PLC sync, desired state, reconciler, NodeManager)
+// with a recording fake runtime. Adding a slice to the node at PLC creates its
+// sliver within seconds and removing it stops and deletes it; with plcd down the
+// last state is kept and enforced (also across a daemon restart); when plcd is
+// back the stream resumes.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "../plc_seed.h"
+#include "daemon.h"
+#include "fake_runtime.h"
+#include "sliverd_test_util.h"
+
+using namespace plng::test;
+using namespace std::chrono_literals;
+using plng::sliverd::Daemon;
+using plng::sliverd::SliverdConfig;
+
+namespace {
+
+// Polls `condition` every 50 ms for up to `timeout`.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return condition();
+}
+
+// The daemon running its event loop on a thread of its own.
+class RunningDaemon {
+ public:
+  RunningDaemon(const SliverdConfig& config, FakeRuntime& runtime,
+                const plng::ticket::PrivateKey& key)
+      : daemon_(Daemon::Options{.config = config,
+                                .runtime = &runtime,
+                                .cgroup_driver = "fake",
+                                .storage_kind = "fake",
+                                .node_key = key,
+                                .clock = {}}) {
+    daemon_.start();
+    thread_ = std::thread([this] { daemon_.run(); });
+  }
+  ~RunningDaemon() {
+    daemon_.stop();
+    thread_.join();
+  }
+  Daemon& operator*() { return daemon_; }
+  Daemon* operator->() { return &daemon_; }
+
+ private:
+  Daemon daemon_;
+  std::thread thread_;
+};
+
+void sliceOnNode(const PlcClient& pi, const std::string& slice, const std::string& host, bool add) {
+  pb::SliceNodesRequest req;
+  req.set_name(slice);
+  req.add_hostnames(host);
+  REQUIRE_OK(
+      pi.call(add ? &pb::Slice::Stub::AddSliceNodes : &pb::Slice::Stub::RemoveSliceNodes, req)
+          .first);
+}
+
+void addSlice(const PlcClient& pi, const std::string& name) {
+  pb::AddSliceRequest req;
+  req.set_name(name);
+  req.set_description("sliverd sync test");
+  req.set_url("https://example.edu/");
+  REQUIRE_OK(pi.call(&pb::Slice::Stub::AddSlice, req).first);
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(PlcFixture, "sliverd follows PLC: slices added and removed, PLC down and back",
+                 "[sliverd][pg]") {
+  Seeder seed(*this);
+  seed.site("princeton");
+  auto pi = seed.person("pi@princeton.edu", "princeton", {"pi"});
+  seed.person("user@princeton.edu", "princeton", {"user"});
+  const std::string user_key = seed.key("user@princeton.edu");
+  const SeededNode node = seed.node("n1.princeton.edu", "princeton");
+  addSlice(pi, "princeton_one");
+  pb::SliceMembersRequest members;
+  members.set_name("princeton_one");
+  members.add_emails("user@princeton.edu");
+  REQUIRE_OK(pi.call(&pb::Slice::Stub::AddSliceMembers, members).first);
+  sliceOnNode(pi, "princeton_one", node.hostname, true);
+
+  TempDir dir;
+  SliverdConfig config;
+  config.hostname = node.hostname;
+  config.plc_address = plcd().address();
+  config.state_dir = (dir.path() / "state").string();
+  config.run_dir = (dir.path() / "run").string();
+  config.listen = "127.0.0.1:0";
+  config.reconnect_min_ms = 100;
+  config.reconnect_max_ms = 500;
+  config.poll_interval_s = 1;
+  config.reconcile_interval_s = 1;
+  config.stop_grace_ms = 10;
+  config.delete_grace_s = 2;
+  const auto paths = config.paths();
+
+  FakeRuntime runtime;
+  {
+    RunningDaemon daemon(config, runtime, node.private_key);
+
+    INFO("the slice bound at start is created and started, with its members' keys");
+    REQUIRE(eventually([&] { return runtime.running("princeton_one"); }));
+    CHECK(runtime.config("princeton_one")->xid >= 1000);
+    CHECK(plng::sliverd::readWholeFile(paths.authorizedKeys("princeton_one")) == user_key + "\n");
+    CHECK(eventually([&] { return daemon->plcConnection() == "stream"; }));
+
+    INFO("a slice added to the node at PLC appears within a few seconds");
+    addSlice(pi, "princeton_two");
+    sliceOnNode(pi, "princeton_two", node.hostname, true);
+    CHECK(eventually([&] { return runtime.running("princeton_two"); }, 5s));
+
+    INFO("a tag change is applied in place");
+    pb::SetSliceTagRequest tag;
+    tag.set_slice("princeton_two");
+    tag.set_tag("cpu_share");
+    tag.set_value("77");
+    REQUIRE_OK(admin().call(&pb::Slice::Stub::SetSliceTag, tag).first);
+    CHECK(
+        eventually([&] { return runtime.config("princeton_two")->resources.cpu_share == 77; }, 5s));
+
+    INFO("a slice removed from the node is stopped, then deleted after delete_grace");
+    sliceOnNode(pi, "princeton_two", node.hostname, false);
+    CHECK(eventually([&] { return !runtime.running("princeton_two"); }, 5s));
+    CHECK(runtime.has("princeton_two"));
+    CHECK(eventually([&] { return !runtime.has("princeton_two"); }, 8s));
+    CHECK(runtime.running("princeton_one"));
+
+    INFO("PLC down: the last state is kept and enforced");
+    plcd().stop();
+    CHECK(eventually([&] { return daemon->plcConnection() == "offline"; }, 5s));
+    runtime.stop("princeton_one", 0ms);  // e.g. sliver-init died
+    CHECK(eventually([&] { return runtime.running("princeton_one"); }, 5s));
+  }
+
+  INFO("a daemon restarted while PLC is down enforces the persisted state without recreating");
+  runtime.clearCalls();
+  {
+    RunningDaemon daemon(config, runtime, node.private_key);
+    std::this_thread::sleep_for(2s);
+    CHECK(runtime.running("princeton_one"));
+    CHECK(runtime.changes().empty());
+    CHECK(daemon->desired().plcVersion() > 0);
+
+    INFO("plcd back: the stream resumes and new slices arrive through it");
+    plcd().start();
+    CHECK(eventually([&] { return daemon->plcConnection() == "stream"; }, 10s));
+    addSlice(pi, "princeton_three");
+    sliceOnNode(pi, "princeton_three", node.hostname, true);
+    CHECK(eventually([&] { return runtime.running("princeton_three"); }, 5s));
+    CHECK(runtime.running("princeton_one"));
+  }
+  // Stopping the daemon never stops slivers.
+  CHECK(runtime.running("princeton_one"));
+  CHECK(runtime.running("princeton_three"));
+}
