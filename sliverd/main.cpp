@@ -22,6 +22,7 @@
 #include "local_server.h"
 #include "local_service.h"
 #include "peer_slice.h"
+#include "slice_accounts.h"
 #include "sliver_runtime.h"
 #include "storage.h"
 #include "watchdog.h"
@@ -62,12 +63,21 @@ int serve(const SliverdConfig& config) {
   spdlog::info("cgroup driver {}, sliver storage {}", driver->kind(), storage->kind());
   node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage, config.sliver_init);
 
+  std::optional<plng::sliverd::SliceAccounts> accounts;
+  if (config.slice_accounts) {
+    accounts.emplace(plng::sliverd::SliceAccountsConfig{
+        .root = "/",
+        .login_shell = config.sliver_enter,
+        .paths = config.paths(),
+    });
+  }
   plng::sliverd::Daemon daemon(plng::sliverd::Daemon::Options{
       .config = config,
       .runtime = &runtime,
       .cgroup_driver = std::string(driver->kind()),
       .storage_kind = std::string(storage->kind()),
       .node_key = std::nullopt,
+      .accounts = accounts ? &*accounts : nullptr,
       .clock = {},
   });
   // The local API identifies callers through the kernel (cgroup of the peer).

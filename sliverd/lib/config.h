@@ -30,6 +30,8 @@ struct SliverdConfig {
   std::int64_t delete_grace_s = 7 * 24 * 3600;
 
   std::string sliver_init = "/usr/lib/planetlab/sliver-init";
+  std::string sliver_enter = "/usr/libexec/planetlab/sliver-enter";
+  bool slice_accounts = true;
   std::uint64_t storage_volume_bytes = 64ull << 30;
   std::string storage_kind;  // empty = probe
 

@@ -104,7 +104,14 @@ Daemon::Daemon(Options options)
                     return withBound(config, rcap_table_->boundTo(config.slice));
                   },
               .on_destroyed =
-                  [this](const std::string& slice) { rcap_table_->releaseSlice(slice); },
+                  [this](const std::string& slice) {
+                    rcap_table_->releaseSlice(slice);
+                    if (options_.accounts != nullptr) options_.accounts->removeSliceAccount(slice);
+                  },
+              .on_present =
+                  [this](const std::string& slice) {
+                    if (options_.accounts != nullptr) options_.accounts->ensureSliceAccount(slice);
+                  },
               .clock = options_.clock,
           })),
       reconciler_(*reconciler_holder_),

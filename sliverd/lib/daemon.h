@@ -30,6 +30,7 @@
 #include "rcaps.h"
 #include "reconciler.h"
 #include "runtime.h"
+#include "slice_accounts.h"
 
 namespace plng::sliverd {
 
@@ -55,6 +56,8 @@ class Daemon {
     std::string storage_kind;
     // The node key (else read from config.node_key_file).
     std::optional<plng::ticket::PrivateKey> node_key;
+    // Host accounts for ssh logins; null = none are kept (tests).
+    SliceAccounts* accounts = nullptr;
     // Unix seconds; tests move time.
     std::function<std::int64_t()> clock;
   };

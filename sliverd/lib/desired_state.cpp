@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "error.h"
+#include "slice_accounts.h"
 
 namespace plng::sliverd {
 
@@ -107,10 +108,10 @@ void writeAuthorizedKeys(const plng::node::NodePaths& paths, const std::string& 
                          const std::vector<std::string>& keys) {
   std::string content;
   for (const auto& key : keys) content += key + "\n";
-  const fs::path file = paths.authorizedKeys(slice);
-  if (readWholeFile(file) == content) return;
-  fs::create_directories(file.parent_path());
-  writeFileAtomic(file, content, 0644);
+  if (readWholeFile(paths.authorizedKeys(slice)) == content) return;
+  // writeSliceAuthorizedKeys creates only the sliver's own directory.
+  fs::create_directories(paths.sliverDir(slice).parent_path());
+  writeSliceAuthorizedKeys(paths, slice, keys);
 }
 
 DesiredSliver desiredFromTags(const std::string& slice, std::uint32_t xid,

@@ -106,7 +106,7 @@ DesiredSliver desiredFromTags(const std::string& slice, std::uint32_t xid,
 
 // Writes the slice members' keys (one OpenSSH line each) to
 // NodePaths::authorizedKeys(slice), which sshd's AuthorizedKeysCommand reads.
-// Writes only when the content differs; creates the sliver's directory.
+// Writes (writeSliceAuthorizedKeys) only when the content differs.
 void writeAuthorizedKeys(const plng::node::NodePaths& paths, const std::string& slice,
                          const std::vector<std::string>& keys);
 

@@ -166,6 +166,7 @@ void Reconciler::apply(const Action& action, std::int64_t now,
     case ActionKind::kDestroy:
       runtime_.destroy(action.slice);
       unwanted.erase(action.slice);
+      present_.erase(action.slice);
       if (options_.on_destroyed) options_.on_destroyed(action.slice);
       break;
     case ActionKind::kReportInvalid:
@@ -218,9 +219,13 @@ Reconciler::Result Reconciler::reconcileOnce() {
     if (failed_slices.contains(slice)) continue;
     try {
       writeAuthorizedKeys(options_.paths, slice, want.keys);
+      if (options_.on_present && !present_.contains(slice)) {
+        options_.on_present(slice);
+        present_.insert(slice);
+      }
     } catch (const std::exception& e) {
       failed_slices.insert(slice);
-      recordFailure(slice, std::string("writing authorized_keys failed: ") + e.what());
+      recordFailure(slice, std::string("ssh access: ") + e.what());
     }
   }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,8 +63,12 @@ class Reconciler {
     // The config to enforce for a slice's desired config: with its bound rcaps
     // applied (withBound). Empty = as desired.
     std::function<plng::node::SliverConfig(const plng::node::SliverConfig&)> effective_config;
-    // Told after a sliver was destroyed (its rcaps are released).
+    // Told after a sliver was destroyed (its rcaps are released, its host
+    // account removed).
     std::function<void(const std::string&)> on_destroyed;
+    // Told once per daemon run for each wanted sliver that exists (its host
+    // account for ssh is ensured); an exception fails that sliver.
+    std::function<void(const std::string&)> on_present;
     // Unix seconds; tests move time.
     std::function<std::int64_t()> clock;
   };
@@ -95,7 +100,8 @@ class Reconciler {
   plng::node::SliverRuntime& runtime_;
   DesiredState& desired_;
   Options options_;
-  std::mutex run_mutex_;  // one pass at a time
+  std::mutex run_mutex_;           // one pass at a time
+  std::set<std::string> present_;  // slivers on_present was told about
   mutable std::mutex failures_mutex_;
   std::map<std::string, std::string> failures_;
 };

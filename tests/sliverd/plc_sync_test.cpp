@@ -41,6 +41,7 @@ class RunningDaemon {
                                 .cgroup_driver = "fake",
                                 .storage_kind = "fake",
                                 .node_key = key,
+                                .accounts = nullptr,
                                 .clock = {}}) {
     daemon_.start();
     thread_ = std::thread([this] { daemon_.run(); });

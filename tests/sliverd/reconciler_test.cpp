@@ -138,6 +138,7 @@ struct Bench {
                                             .delete_grace_s = kGrace,
                                             .effective_config = {},
                                             .on_destroyed = {},
+                                            .on_present = {},
                                             .clock = [this] { return now; }}};
 
   void plc(std::vector<planetlab::v1::SliverSpec> specs, std::int64_t version) {
@@ -207,6 +208,7 @@ TEST_CASE("Reconciler: the grace period before deletion survives a restart",
                                        .delete_grace_s = kGrace,
                                        .effective_config = {},
                                        .on_destroyed = {},
+                                       .on_present = {},
                                        .clock = [&] { return b.now; }});
   b.runtime.clearCalls();
   again.reconcileOnce();
@@ -305,7 +307,56 @@ TEST_CASE("Reconciler: enforces the effective config (bound rcaps applied)",
                                                   return c;
                                                 },
                                             .on_destroyed = {},
+                                            .on_present = {},
                                             .clock = [] { return kNow; }});
   reconciler.reconcileOnce();
   CHECK(runtime.config("pl_a")->resources.cpu_share == 350);
+}
+
+TEST_CASE("Reconciler: tells once about present slivers and about destroyed ones",
+          "[sliverd][reconciler]") {
+  TempDir dir;
+  FakeRuntime runtime;
+  DesiredState state(dir.nodePaths(), "n1.example.org");
+  std::vector<std::string> events;
+  bool account_fails = true;
+  std::int64_t now = kNow;
+  Reconciler reconciler(
+      runtime, state,
+      Reconciler::Options{
+          .paths = dir.nodePaths(),
+          .stop_grace = std::chrono::milliseconds(1),
+          .delete_grace_s = 0,
+          .effective_config = {},
+          .on_destroyed = [&](const std::string& s) { events.push_back("destroyed " + s); },
+          .on_present =
+              [&](const std::string& s) {
+                if (s == "pl_b" && account_fails) {
+                  throw std::runtime_error("uid range full");
+                }
+                events.push_back("present " + s);
+              },
+          .clock = [&] { return now; }});
+  planetlab::v1::NodeState s;
+  s.set_version(1);
+  *s.add_slivers() = spec("pl_a", 1001);
+  *s.add_slivers() = spec("pl_b", 1002);
+  state.setPlcState(s);
+  reconciler.reconcileOnce();
+  CHECK(events == Strings{"present pl_a"});
+  REQUIRE(reconciler.failure("pl_b"));
+  CHECK_THAT(*reconciler.failure("pl_b"), Catch::Contains("uid range full"));
+  account_fails = false;
+  reconciler.reconcileOnce();
+  reconciler.reconcileOnce();
+  CHECK(events == Strings{"present pl_a", "present pl_b"});
+  CHECK_FALSE(reconciler.failure("pl_b"));
+
+  s.set_version(2);
+  s.clear_slivers();
+  *s.add_slivers() = spec("pl_b", 1002);
+  state.setPlcState(s);
+  reconciler.reconcileOnce();  // stop
+  reconciler.reconcileOnce();  // grace 0: destroy
+  CHECK(events == Strings{"present pl_a", "present pl_b", "destroyed pl_a"});
 }

@@ -34,6 +34,7 @@ struct Node {
                                             .delete_grace_s = 60,
                                             .effective_config = {},
                                             .on_destroyed = {},
+                                            .on_present = {},
                                             .clock = {}}};
   int reconciles = 0;
   NodeManagerService service{
