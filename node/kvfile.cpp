@@ -75,7 +75,8 @@ KvMap readKvFile(const std::filesystem::path& path) {
   return values;
 }
 
-void writeKvFileAtomic(const std::filesystem::path& path, const KvMap& values) {
+void writeKvFileAtomic(const std::filesystem::path& path, const KvMap& values,
+                       KvDurability durability) {
   std::ostringstream body;
   for (const auto& [key, value] : values) {
     if (key.empty() || key.find_first_of("=\n\r") != std::string::npos) {
@@ -96,7 +97,9 @@ void writeKvFileAtomic(const std::filesystem::path& path, const KvMap& values) {
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) throwErrno("fsync " + tmp.string());
+  if (durability == KvDurability::kCrashAtomic && ::fsync(fd.get()) != 0) {
+    throwErrno("fsync " + tmp.string());
+  }
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) throwErrno("rename to " + path.string());
 }

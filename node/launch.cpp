@@ -130,6 +130,8 @@ struct ChildPlan {
   char* const* envp = nullptr;
   const SeccompProgram* seccomp = nullptr;
   const CapabilityPlan* capabilities = nullptr;
+  bool set_mask = false;
+  sigset_t mask{};  // set_mask: the mask sliver-init is exec'd with
 };
 
 [[noreturn]] void childFail(const ChildPlan& plan, int step, int detail = -1, int err = 0) {
@@ -291,6 +293,8 @@ bool ensureDir(const char* path, mode_t mode) {
   rc = applyCapabilityPlan(*plan.capabilities);
   if (rc != 0) childFail(plan, kStepCapabilities, -1, -rc);
 
+  // Last, so no signal is held back before the exec.
+  if (plan.set_mask) ::sigprocmask(SIG_SETMASK, &plan.mask, nullptr);
   ::syscall(SYS_execveat, plan.init_fd, "", plan.argv, plan.envp, AT_EMPTY_PATH);
   childFail(plan, kStepExec);
 }
@@ -397,6 +401,11 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
       spec.capabilities ? *spec.capabilities : capabilityPlanFromTag("");
   plan.seccomp = spec.seccomp != nullptr ? spec.seccomp : &sliverSeccompProgram();
   plan.capabilities = &capabilities;
+  if (!spec.blocked_signals.empty()) {
+    plan.set_mask = true;
+    sigemptyset(&plan.mask);
+    for (int sig : spec.blocked_signals) sigaddset(&plan.mask, sig);
+  }
 
   int pidfd = -1;
   clone_args args{};

@@ -65,6 +65,11 @@ struct LaunchSpec {
   // The bounding set root keeps inside; nullopt = capabilityPlanFromTag(""),
   // the default set.
   std::optional<CapabilityPlan> capabilities;
+  // If not empty, sliver-init's signal mask (it survives exec): exactly these
+  // are blocked. PID 1 of a pid namespace drops signals from outside it has no
+  // handler for, but a blocked signal stays pending until it has one. Empty:
+  // the caller's mask, as it is.
+  std::vector<int> blocked_signals;
 };
 
 struct LaunchedSliver {

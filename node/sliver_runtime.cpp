@@ -245,15 +245,31 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
   IdRangeAllocator ids(paths_.idRanges());
   // A first create that fails takes back what it made; a repeated one leaves an
   // existing sliver as it was (its files are the slice's).
-  const bool fresh = !readConfig(slice) && !ids.find(slice);
+  const bool had_range = ids.find(slice).has_value();
+  const bool fresh = !readConfig(slice) && !had_range;
   try {
     IdRange range = ids.acquire(slice);
     std::filesystem::create_directories(paths_.rootfs(slice));
     ::chmod(paths_.sliverDir(slice).c_str(), 0755);
+    // Storage without an id range is an earlier sliver's leftover (destroy()
+    // releases the range last; the btrfs driver does not wait for a deletion to
+    // be committed, so a machine crash can bring a destroyed subvolume back):
+    // a new sliver never inherits its files.
+    if (!had_range) storage_.destroy(slice);
     storage_.prepare(slice, range, config.disk_quota_bytes);
+    bool cgroup_existed = true;
+    try {
+      cgroups_.openUnifiedDir(slice);
+    } catch (const SysError& e) {
+      if (e.err() != ENOENT) throw;
+      cgroup_existed = false;
+    }
     cgroups_.create(slice);
     cgroups_.apply(slice, config.resources);
     writeConfig(config);
+    // Made just now, so no process has been in it (nor cgroup.kill written):
+    // the first start() can use it as it is.
+    if (!cgroup_existed) unused_cgroups_.insert(slice);
   } catch (...) {
     if (fresh) {
       try {
@@ -317,15 +333,19 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   // whose init died, this works around a kernel bug seen on 6.18: once
   // cgroup.kill was written in a cgroup (killAll does, on stop), every process
   // later cloned into it with CLONE_INTO_CGROUP is SIGKILLed at birth (its
-  // kill_seq is taken from the parent's cgroup, not the target's).
-  try {
-    cgroups_.killAll(slice, kKillTimeout);
-    cgroups_.remove(slice);
-  } catch (const SysError& e) {
-    if (e.err() != ENOENT) throw;
+  // kill_seq is taken from the parent's cgroup, not the target's). The one
+  // create() just made has neither leftovers nor a kill behind it: the first
+  // start uses it (saves removing and making it again in every hierarchy).
+  if (!unused_cgroups_.erase(slice)) {
+    try {
+      cgroups_.killAll(slice, kKillTimeout);
+      cgroups_.remove(slice);
+    } catch (const SysError& e) {
+      if (e.err() != ENOENT) throw;
+    }
+    cgroups_.create(slice);
+    cgroups_.apply(slice, config->resources);
   }
-  cgroups_.create(slice);
-  cgroups_.apply(slice, config->resources);
   std::filesystem::create_directories(paths_.rootfs(slice));
 
   UniqueFd cgroup_fd = cgroups_.openUnifiedDir(slice);
@@ -340,6 +360,10 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   spec.attach = [&](pid_t pid) { cgroups_.attach(slice, pid); };
   spec.init_path = options_.sliver_init;
   spec.init_args = {"--stop-grace-ms", std::to_string(options_.init_stop_grace.count())};
+  // start() returns once sliver-init is exec'd, before it has installed its
+  // signal handlers; a stop() then would send a SIGTERM PID 1 drops. Blocked
+  // across exec, the signals it handles wait for it instead.
+  spec.blocked_signals = {SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGCHLD};
   // stdio stays the sliver's /dev/null: sliver-init logs inside the sliver
   // (/var/log/sliver-init.log, under its quota), never into a host file.
   spec.capabilities = capabilities;
@@ -351,9 +375,13 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
       throw SysError(ESRCH,
                      who + ": sliver-init exited at once (see /var/log/sliver-init.log in it)");
     }
-    writeKvFileAtomic(paths_.sliverInit(slice), {{"pid", std::to_string(launched.pid)},
-                                                 {"start_time", u64(st->start_time)},
-                                                 {"cgroup", cgroups_.unifiedDir(slice).string()}});
+    // No fsync: the record is only true while this boot's process runs; an
+    // empty one (what a machine crash may leave) reads as pid 0, not running.
+    writeKvFileAtomic(paths_.sliverInit(slice),
+                      {{"pid", std::to_string(launched.pid)},
+                       {"start_time", u64(st->start_time)},
+                       {"cgroup", cgroups_.unifiedDir(slice).string()}},
+                      KvDurability::kRederivable);
   } catch (...) {
     ::syscall(SYS_pidfd_send_signal, launched.pidfd.get(), SIGKILL, nullptr, 0);
     reapIfExited(launched.pidfd.get(), /*wait=*/true);
@@ -363,6 +391,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
 }
 
 void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milliseconds grace) {
+  unused_cgroups_.erase(slice);  // killAll below writes cgroup.kill
   if (auto rec = runningInit(slice)) {
     UniqueFd adopted;
     int pidfd = -1;

@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,10 @@ class LinuxSliverRuntime : public SliverRuntime {
   std::mutex mutex_;
   // pidfds of the inits this process started (its children, which it reaps).
   std::map<std::string, UniqueFd> children_;
+  // Slivers whose cgroup this process made in create() and no process has used
+  // yet: start() may clone into it as it is instead of making it afresh. Only in
+  // memory, so after a sliverd restart every start makes a fresh cgroup.
+  std::set<std::string> unused_cgroups_;
 };
 
 // A slice name usable as a sliver's name, hostname and directory:

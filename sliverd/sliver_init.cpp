@@ -58,7 +58,7 @@ bool reapAll() {
   }
 }
 
-void runInitscript(const char* path, const sigset_t& original_mask) {
+void runInitscript(const char* path) {
   if (::access(path, F_OK) != 0) return;
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -66,7 +66,12 @@ void runInitscript(const char* path, const sigset_t& original_mask) {
     return;
   }
   if (pid == 0) {
-    ::sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    // An empty mask, not the one sliver-init was exec'd with (sliverd blocks
+    // the signals handled here, so that none sent before the handlers exist is
+    // lost).
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR}) ::signal(sig, SIG_DFL);
     ::setsid();
     if (::chdir("/") != 0) ::_exit(127);
@@ -163,12 +168,11 @@ int main(int argc, char** argv) {
     sigaddset(&waited, sig);
     ::sigaction(sig, &sa, nullptr);
   }
-  sigset_t original;
-  ::sigprocmask(SIG_BLOCK, &waited, &original);
+  ::sigprocmask(SIG_BLOCK, &waited, nullptr);
 
   if (::chdir("/") != 0) logMessage("chdir /", std::strerror(errno));
   redirectOutput(log);
-  runInitscript(initscript, original);
+  runInitscript(initscript);
 
   for (;;) {
     siginfo_t info;

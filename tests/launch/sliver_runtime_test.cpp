@@ -295,6 +295,40 @@ TEST_CASE("the initscript runs at every start and follows the config", "[root][r
         "one\none\ntwo\ngone\n");
 }
 
+TEST_CASE("a stop right after start is prompt; the initscript runs with no signal blocked",
+          "[root][runtime]") {
+  Node node;
+  auto rt = node.runtime();
+  SliverConfig c = config("pl_quick");
+  c.initscript = "#!/bin/sh\ngrep SigBlk /proc/self/status > /var/sigblk\nsleep 30\n";
+  rt.create(c);
+  // start() returns before sliver-init has installed its handlers; a SIGTERM
+  // sent then must wait for them, not be dropped (stop would sit out its grace).
+  for (int round = 0; round < 5; ++round) {
+    rt.start("pl_quick");
+    auto began = std::chrono::steady_clock::now();
+    rt.stop("pl_quick", 20s);
+    auto took = std::chrono::steady_clock::now() - began;
+    INFO("round " << round << ": stop took "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(took < 10s);
+    CHECK(rt.get("pl_quick")->phase == SliverPhase::kStopped);
+  }
+  // The initscript (and so every process it starts) gets an empty signal mask,
+  // not the one sliverd starts sliver-init with; SIGTERM ends its `sleep 30`.
+  rt.start("pl_quick");
+  std::string blocked;
+  for (int i = 0; i < 250 && blocked.empty(); ++i) {
+    blocked = sh(rt, "pl_quick", "cat /var/sigblk 2>/dev/null").output;
+    if (blocked.empty()) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(blocked == "SigBlk:\t0000000000000000\n");
+  auto began = std::chrono::steady_clock::now();
+  rt.stop("pl_quick", 20s);
+  CHECK(std::chrono::steady_clock::now() - began < 10s);
+  rt.destroy("pl_quick");
+}
+
 TEST_CASE("an idle sliver costs little memory", "[root][runtime]") {
   Node node;
   auto rt = node.runtime();
