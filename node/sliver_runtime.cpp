@@ -117,6 +117,10 @@ std::optional<SliverConfig> LinuxSliverRuntime::readConfig(const std::string& sl
   std::optional<KvMap> found = readKvFileIfExists(file);
   if (!found) return std::nullopt;
   const KvMap& kv = *found;
+  // Without its "slice" line (an empty file, what a machine crash may leave of
+  // an unsynced write) the sliver counts as never created: sliverd creates it
+  // again from its desired state.
+  if (!kv.count("slice")) return std::nullopt;
   const std::string f = file.string();
   SliverConfig c;
   c.slice = slice;
@@ -134,6 +138,10 @@ std::optional<SliverConfig> LinuxSliverRuntime::readConfig(const std::string& sl
 }
 
 void LinuxSliverRuntime::writeConfig(const SliverConfig& c) const {
+  // No fsync (one disk flush less per create and update): the config is
+  // derived from sliverd's desired state (PLC's and redeemed tickets', kept on
+  // disk by the daemon), and one lost to a machine crash reads as absent (see
+  // readConfig), so the reconciler creates or updates the sliver again.
   writeKvFileAtomic(paths_.sliverConfig(c.slice),
                     {{"slice", c.slice},
                      {"xid", u64(c.xid)},
@@ -145,7 +153,8 @@ void LinuxSliverRuntime::writeConfig(const SliverConfig& c) const {
                      {"disk_quota_bytes", u64(c.disk_quota_bytes)},
                      {"vref", c.vref},
                      {"initscript", c.initscript},
-                     {"capabilities", c.capabilities}});
+                     {"capabilities", c.capabilities}},
+                    KvDurability::kRederivable);
 }
 
 std::filesystem::path LinuxSliverRuntime::imageOf(const SliverConfig& config) const {

@@ -66,13 +66,15 @@ void runInitscript(const char* path) {
     return;
   }
   if (pid == 0) {
-    // An empty mask, not the one sliver-init was exec'd with (sliverd blocks
-    // the signals handled here, so that none sent before the handlers exist is
-    // lost).
+    // Default actions first, then an empty mask (not the one sliver-init was
+    // exec'd with: sliverd blocks the signals handled here, so that none sent
+    // before the handlers exist is lost). In this order a SIGTERM already
+    // pending (a stop right after start) ends the child instead of reaching
+    // sliver-init's do-nothing handler.
+    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR}) ::signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR}) ::signal(sig, SIG_DFL);
     ::setsid();
     if (::chdir("/") != 0) ::_exit(127);
     char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>(path), nullptr};

@@ -329,6 +329,26 @@ TEST_CASE("a stop right after start is prompt; the initscript runs with no signa
   rt.destroy("pl_quick");
 }
 
+TEST_CASE("a config left empty by a crash reads as absent; create makes it again",
+          "[root][runtime]") {
+  Node node;
+  auto rt = node.runtime();
+  SliverConfig c = config("pl_crash");
+  rt.create(c);
+  // The config is written without fsync: after a machine crash it may be empty.
+  { std::ofstream(node.paths.sliverConfig("pl_crash"), std::ios::trunc); }
+  CHECK_FALSE(rt.get("pl_crash"));
+  CHECK(rt.list().empty());
+  rt.create(c);  // what the reconciler does for a wanted sliver it does not see
+  auto status = rt.get("pl_crash");
+  REQUIRE(status);
+  CHECK(status->config == c);
+  rt.start("pl_crash");
+  CHECK(rt.get("pl_crash")->phase == SliverPhase::kRunning);
+  rt.destroy("pl_crash");
+  CHECK_FALSE(rt.get("pl_crash"));
+}
+
 TEST_CASE("an idle sliver costs little memory", "[root][runtime]") {
   Node node;
   auto rt = node.runtime();
