@@ -6,6 +6,8 @@
 //   <state_dir>/storage.img, storage/    the loop volume, when btrfs qgroups are used
 //   <state_dir>/slivers/<slice>/config   the SliverConfig last applied (kvfile)
 //   <state_dir>/slivers/<slice>/authorized_keys   slice members' keys, for sshd
+//   <state_dir>/slivers/<slice>/held     present while the sliver was stopped on purpose
+//                                        (kvfile: by=<who>); sliverd leaves it stopped
 //   <state_dir>/slivers/<slice>/rootfs   where the sliver's overlay is mounted, inside
 //                                        the sliver's own mount namespace only (an
 //                                        empty directory on the host)
@@ -38,6 +40,9 @@ struct NodePaths {
   }
   std::filesystem::path authorizedKeys(const std::string& slice) const {
     return sliverDir(slice) / "authorized_keys";
+  }
+  std::filesystem::path sliverHeld(const std::string& slice) const {
+    return sliverDir(slice) / "held";
   }
   std::filesystem::path rootfs(const std::string& slice) const {
     return sliverDir(slice) / "rootfs";

@@ -82,6 +82,7 @@ int serve(const SliverdConfig& config) {
   });
   // The local API identifies callers through the kernel (cgroup of the peer).
   plng::sliverd::LocalService local_service(runtime, daemon.granted(), daemon.rcaps(),
+                                            config.paths(),
                                             std::chrono::milliseconds(config.stop_grace_ms));
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(daemon.io(), config.paths().localSocket(), local_service,

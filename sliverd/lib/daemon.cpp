@@ -276,7 +276,14 @@ pb::SliverInfo Daemon::describe(const std::string& slice) {
                                std::string("cannot read the sliver's state: ") + e.what());
     return info;
   }
-  return describeSliver(slice, desired_.lookup(slice, now()), actual, reconciler_.failure(slice));
+  std::optional<std::string> held_by;
+  try {
+    if (actual) held_by = heldBy(paths_, slice);
+  } catch (const std::exception&) {
+    // Only the message depends on it.
+  }
+  return describeSliver(slice, desired_.lookup(slice, now()), actual, reconciler_.failure(slice),
+                        held_by);
 }
 
 ResourceSpec Daemon::grantedGuarantees() {

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "local_protocol.h"
 #include "rcap_service.h"
+#include "reconciler.h"
 
 namespace plng::sliverd {
 namespace {
@@ -71,8 +72,13 @@ bool properAllowsSliverControl(const std::string& proper, const std::string& tar
 }
 
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
-                           const RcapTable& rcaps, std::chrono::milliseconds stop_grace)
-    : runtime_(runtime), granted_(granted), rcaps_(rcaps), stop_grace_(stop_grace) {}
+                           const RcapTable& rcaps, node::NodePaths paths,
+                           std::chrono::milliseconds stop_grace)
+    : runtime_(runtime),
+      granted_(granted),
+      rcaps_(rcaps),
+      paths_(std::move(paths)),
+      stop_grace_(stop_grace) {}
 
 bool LocalService::mayControl(const std::string& slice, const std::string& target) const {
   if (slice == target) return true;
@@ -137,6 +143,13 @@ std::optional<planetlab::v1::SliverInfo> LocalService::describe(const std::strin
     effective.disk_quota_bytes = applied.disk_quota_bytes;
     info.set_state(grant ? stateOf(status->phase) : "deleting");
     if (!grant) info.set_message("no longer granted to this node; it will be deleted");
+    if (grant && status->phase != node::SliverPhase::kRunning) {
+      try {
+        if (auto by = heldBy(paths_, slice)) info.set_message(heldMessage(*by));
+      } catch (const std::exception&) {
+        // Only the message depends on it.
+      }
+    }
     info.set_init_pid(status->phase == node::SliverPhase::kRunning
                           ? static_cast<std::uint32_t>(status->init_pid)
                           : 0);
@@ -191,6 +204,14 @@ grpc::Status LocalService::act(const Peer& peer, const std::string& requested, A
             "slice " + target + " is no longer granted to this node; it cannot be started"};
   }
   try {
+    // The mark goes down before the stop, so a reconcile pass in between does
+    // not start the sliver again; a start clears it first for the same reason.
+    if (action == Action::kStop) {
+      holdSliver(paths_, target,
+                 peer.kind == Peer::Kind::kSliver ? "slice " + peer.slice : "the node operator");
+    } else {
+      releaseSliver(paths_, target);
+    }
     if (action == Action::kStop || action == Action::kRestart) runtime_.stop(target, stop_grace_);
     if (action == Action::kStart || action == Action::kRestart) runtime_.start(target);
   } catch (const std::exception& e) {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "node.pb.h"
+#include "paths.h"
 #include "peer_slice.h"
 #include "rcaps.h"
 #include "runtime.h"
@@ -87,7 +88,10 @@ bool properAllowsSliverControl(const std::string& proper, const std::string& tar
 // tolerate calls from several threads (and alongside the reconciler).
 class LocalService {
  public:
+  // `paths`: where a stop records the sliver as held, so the reconciler leaves it
+  // stopped until a start (see holdSliver).
   LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,
+               node::NodePaths paths,
                std::chrono::milliseconds stop_grace = std::chrono::seconds(10));
 
   grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
@@ -123,6 +127,7 @@ class LocalService {
   node::SliverRuntime& runtime_;
   const GrantedSlivers& granted_;
   const RcapTable& rcaps_;
+  node::NodePaths paths_;
   std::chrono::milliseconds stop_grace_;
 };
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <filesystem>
 #include <set>
 
 #include "kvfile.h"
@@ -41,7 +42,8 @@ const char* toString(ActionKind kind) {
 
 std::vector<Action> plan(const DesiredMap& desired, const std::vector<SliverStatus>& actual,
                          const std::map<std::string, std::int64_t>& unwanted_since,
-                         std::int64_t now, std::int64_t delete_grace_s) {
+                         std::int64_t now, std::int64_t delete_grace_s,
+                         const std::map<std::string, std::string>& held) {
   std::map<std::string, const SliverStatus*> existing;
   for (const auto& status : actual) existing[status.config.slice] = &status;
 
@@ -68,7 +70,7 @@ std::vector<Action> plan(const DesiredMap& desired, const std::vector<SliverStat
     if (!(have->config == want.config)) {
       actions.push_back({ActionKind::kUpdate, slice, want.config, "config changed"});
     }
-    if (have->phase != SliverPhase::kRunning) {
+    if (have->phase != SliverPhase::kRunning && !held.contains(slice)) {
       actions.push_back({ActionKind::kStart, slice, {}, "wanted but stopped"});
     }
   }
@@ -86,6 +88,45 @@ std::vector<Action> plan(const DesiredMap& desired, const std::vector<SliverStat
     }
   }
   return actions;
+}
+
+void holdSliver(const plng::node::NodePaths& paths, const std::string& slice,
+                const std::string& by) {
+  std::filesystem::create_directories(paths.sliverDir(slice));
+  plng::node::writeKvFileAtomic(paths.sliverHeld(slice), {{"by", by}});
+}
+
+void releaseSliver(const plng::node::NodePaths& paths, const std::string& slice) {
+  std::error_code ec;
+  std::filesystem::remove(paths.sliverHeld(slice), ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw std::filesystem::filesystem_error("cannot clear the held mark", paths.sliverHeld(slice),
+                                            ec);
+  }
+}
+
+std::optional<std::string> heldBy(const plng::node::NodePaths& paths, const std::string& slice) {
+  try {
+    auto kv = plng::node::readKvFile(paths.sliverHeld(slice));
+    auto it = kv.find("by");
+    return it == kv.end() ? std::string("someone") : it->second;
+  } catch (const plng::node::SysError& e) {
+    if (e.err() == ENOENT || e.err() == ENOTDIR) return std::nullopt;
+    throw;
+  }
+}
+
+std::map<std::string, std::string> heldSlivers(const plng::node::NodePaths& paths,
+                                               const std::vector<SliverStatus>& actual) {
+  std::map<std::string, std::string> out;
+  for (const auto& status : actual) {
+    if (auto by = heldBy(paths, status.config.slice)) out[status.config.slice] = *by;
+  }
+  return out;
+}
+
+std::string heldMessage(const std::string& by) {
+  return "stopped by " + by + "; start it with sliverctl start";
 }
 
 Reconciler::Reconciler(plng::node::SliverRuntime& runtime, DesiredState& desired, Options options)
@@ -165,6 +206,7 @@ void Reconciler::apply(const Action& action, std::int64_t now,
       break;
     case ActionKind::kDestroy:
       runtime_.destroy(action.slice);
+      releaseSliver(options_.paths, action.slice);
       unwanted.erase(action.slice);
       present_.erase(action.slice);
       if (options_.on_destroyed) options_.on_destroyed(action.slice);
@@ -188,10 +230,18 @@ Reconciler::Result Reconciler::reconcileOnce() {
   const std::vector<SliverStatus> actual = runtime_.list();
   std::map<std::string, std::int64_t> unwanted = unwantedSince();
   const auto before = unwanted;
+  std::map<std::string, std::string> held;
+  try {
+    held = heldSlivers(options_.paths, actual);
+  } catch (const std::exception& e) {
+    // Unreadable marks would restart slivers stopped on purpose: skip starting this pass.
+    spdlog::error("cannot read which slivers are held: {}", e.what());
+    for (const auto& status : actual) held.try_emplace(status.config.slice);
+  }
 
   Result result;
   std::set<std::string> failed_slices;
-  for (const Action& action : plan(desired, actual, unwanted, now, options_.delete_grace_s)) {
+  for (const Action& action : plan(desired, actual, unwanted, now, options_.delete_grace_s, held)) {
     // A sliver whose earlier step failed this pass skips its later ones.
     if (failed_slices.contains(action.slice)) continue;
     try {
@@ -263,7 +313,8 @@ planetlab::v1::RSpec rspecOf(const SliverConfig& config) {
 planetlab::v1::SliverInfo describeSliver(const std::string& slice,
                                          const std::optional<DesiredSliver>& desired,
                                          const std::optional<SliverStatus>& actual,
-                                         const std::optional<std::string>& failure) {
+                                         const std::optional<std::string>& failure,
+                                         const std::optional<std::string>& held_by) {
   planetlab::v1::SliverInfo info;
   info.set_slice_name(slice);
   if (desired) {
@@ -280,6 +331,9 @@ planetlab::v1::SliverInfo describeSliver(const std::string& slice,
     info.set_memory_bytes(actual->usage.memory_bytes);
     info.set_cpu_usage_ns(actual->usage.cpu_usage_ns);
     info.set_tasks(actual->usage.tasks);
+    if (desired && held_by && actual->phase != SliverPhase::kRunning) {
+      info.set_message(heldMessage(*held_by));
+    }
     if (!desired) {
       info.set_state(actual->phase == SliverPhase::kRunning ? "running" : "deleting");
       info.set_message("no longer wanted; deleted after the grace period");

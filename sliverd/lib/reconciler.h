@@ -48,11 +48,28 @@ struct Action {
 };
 
 // Decides what to do. `unwanted_since` holds the recorded stop times of slivers
-// no longer wanted. Actions come out grouped per slice, in the order to apply.
+// no longer wanted; `held` the slivers stopped on purpose (slice -> who), which
+// stay stopped: only a sliver that stopped on its own (its init died) is started
+// again. Actions come out grouped per slice, in the order to apply.
 std::vector<Action> plan(const DesiredMap& desired,
                          const std::vector<plng::node::SliverStatus>& actual,
                          const std::map<std::string, std::int64_t>& unwanted_since,
-                         std::int64_t now, std::int64_t delete_grace_s);
+                         std::int64_t now, std::int64_t delete_grace_s,
+                         const std::map<std::string, std::string>& held = {});
+
+// The "held" mark (NodePaths::sliverHeld): set when a sliver's users or the node
+// operator stop it (local API), cleared when they start it again and when the
+// sliver is destroyed. It lives on disk so that a sliverd restart keeps it.
+void holdSliver(const plng::node::NodePaths& paths, const std::string& slice,
+                const std::string& by);
+void releaseSliver(const plng::node::NodePaths& paths, const std::string& slice);
+// Who stopped the sliver, when it is held.
+std::optional<std::string> heldBy(const plng::node::NodePaths& paths, const std::string& slice);
+// The held ones among `actual`.
+std::map<std::string, std::string> heldSlivers(const plng::node::NodePaths& paths,
+                                               const std::vector<plng::node::SliverStatus>& actual);
+// The message the API shows for a held sliver.
+std::string heldMessage(const std::string& by);
 
 class Reconciler {
  public:
@@ -110,7 +127,8 @@ class Reconciler {
 planetlab::v1::SliverInfo describeSliver(const std::string& slice,
                                          const std::optional<DesiredSliver>& desired,
                                          const std::optional<plng::node::SliverStatus>& actual,
-                                         const std::optional<std::string>& failure);
+                                         const std::optional<std::string>& failure,
+                                         const std::optional<std::string>& held_by = std::nullopt);
 planetlab::v1::RSpec rspecOf(const plng::node::SliverConfig& config);
 
 }  // namespace plng::sliverd

@@ -28,6 +28,7 @@
 #include "node_cgroup_sandbox.h"
 #include "node_skip.h"
 #include "rcaps.h"
+#include "reconciler.h"
 
 namespace v1 = planetlab::v1;
 namespace fs = std::filesystem;
@@ -186,7 +187,7 @@ struct Node {
     driver->setUp(0);
     for (const char* slice : {"pl_alpha", "pl_beta", "pl_ops"}) driver->create(slice);
     peers = std::make_unique<PeerIdentifier>(*driver);
-    service = std::make_unique<LocalService>(runtime, grants, *rcaps);
+    service = std::make_unique<LocalService>(runtime, grants, *rcaps, paths());
     server = std::make_unique<LocalApiServer>(io, dir / "sliverd.sock", *service, *peers);
     server->start();
     loop = std::thread([this] { io.run(); });
@@ -199,6 +200,12 @@ struct Node {
     fs::remove_all(dir);
   }
   fs::path socket() const { return dir / "sliverd.sock"; }
+  plng::node::NodePaths paths() const {
+    plng::node::NodePaths p;
+    p.state_dir = dir / "state";
+    p.run_dir = dir / "run";
+    return p;
+  }
   // A cgroup below the sliver's unified directory (sliver-init's processes may
   // sit deeper than the sliver's own directory).
   fs::path cgroupIn(const std::string& slice, const std::string& sub = "") const {
@@ -356,4 +363,43 @@ TEST_CASE("a client sending garbage loses its connection, others are served", "[
   LocalApiClient good(node.socket());
   v1::ListSliversResponse list;
   CHECK(good.listSlivers(&list).ok());
+}
+
+TEST_CASE("a sliver stopped through the local API stays stopped until started", "[root]") {
+  plng::test::requireRoot();
+  Node node;
+  const fs::path alpha = node.cgroupIn("pl_alpha", "init");
+  DesiredMap desired;
+  for (const char* slice : {"pl_alpha", "pl_beta", "pl_ops"}) {
+    DesiredSliver d;
+    d.config = node.runtime.get(slice)->config;
+    desired[slice] = d;
+  }
+  auto planned = [&] {
+    std::vector<std::string> out;
+    const auto actual = node.runtime.list();
+    for (const auto& a : plan(desired, actual, {}, 0, 3600, heldSlivers(node.paths(), actual))) {
+      out.push_back(std::string(toString(a.kind)) + " " + a.slice);
+    }
+    return out;
+  };
+
+  Ran stop = sliverctl(node.socket(), {"stop"}, alpha);
+  INFO(stop.out);
+  REQUIRE(stop.exit_code == 0);
+  CHECK(heldBy(node.paths(), "pl_alpha") == std::optional<std::string>("slice pl_alpha"));
+  Ran get = sliverctl(node.socket(), {"--json", "get"}, alpha);
+  CHECK_THAT(get.out, Catch::Contains("stopped by slice pl_alpha; start it with sliverctl start"));
+  // The host operator stops pl_beta; a reconcile pass starts neither.
+  v1::SliverInfo beta;
+  REQUIRE(LocalApiClient(node.socket()).stopSliver("pl_beta", &beta).ok());
+  CHECK(beta.message() == "stopped by the node operator; start it with sliverctl start");
+  CHECK(planned().empty());
+
+  REQUIRE(sliverctl(node.socket(), {"start"}, alpha).exit_code == 0);
+  CHECK_FALSE(heldBy(node.paths(), "pl_alpha"));
+  CHECK(node.runtime.phase("pl_alpha") == plng::node::SliverPhase::kRunning);
+  // pl_alpha's init dies on its own: that one is restarted.
+  node.runtime.add(node.runtime.get("pl_alpha")->config, plng::node::SliverPhase::kStopped);
+  CHECK(planned() == std::vector<std::string>{"start pl_alpha"});
 }

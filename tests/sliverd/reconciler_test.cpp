@@ -360,3 +360,59 @@ TEST_CASE("Reconciler: tells once about present slivers and about destroyed ones
   reconciler.reconcileOnce();  // grace 0: destroy
   CHECK(events == Strings{"present pl_a", "present pl_b", "destroyed pl_a"});
 }
+
+TEST_CASE("plan: a sliver stopped on purpose stays stopped; a crashed one is started",
+          "[sliverd][reconciler]") {
+  DesiredMap desired{{"pl_held", wanted("pl_held", 1001)},
+                     {"pl_crashed", wanted("pl_crashed", 1002)}};
+  std::vector<SliverStatus> actual{existing(desired["pl_held"], SliverPhase::kStopped),
+                                   existing(desired["pl_crashed"], SliverPhase::kStopped)};
+  const std::map<std::string, std::string> held{{"pl_held", "the node operator"}};
+  CHECK(kinds(plan(desired, actual, {}, kNow, kGrace, held)) == Strings{"start pl_crashed"});
+  // A held sliver still gets a changed config applied, just not started.
+  desired["pl_held"] = wanted("pl_held", 1001, {{"cpu_share", "99"}});
+  CHECK(kinds(plan(desired, actual, {}, kNow, kGrace, held)) ==
+        Strings{"start pl_crashed", "update pl_held"});
+  // Once the mark is gone it is started like any stopped sliver.
+  CHECK(kinds(plan(desired, actual, {}, kNow, kGrace)) ==
+        Strings{"start pl_crashed", "update pl_held", "start pl_held"});
+}
+
+TEST_CASE("Reconciler: the held mark on disk keeps a sliver stopped until released",
+          "[sliverd][reconciler]") {
+  Bench b;
+  const auto paths = b.dir.nodePaths();
+  b.plc({spec("pl_a", 1001), spec("pl_b", 1002)}, 1);
+  b.reconciler.reconcileOnce();
+  REQUIRE(b.runtime.running("pl_a"));
+
+  // pl_a stopped by its users (as the local API does), pl_b's init died.
+  holdSliver(paths, "pl_a", "slice pl_a");
+  b.runtime.stop("pl_a", std::chrono::milliseconds(0));
+  b.runtime.stop("pl_b", std::chrono::milliseconds(0));
+  b.runtime.clearCalls();
+  b.reconciler.reconcileOnce();
+  CHECK(b.runtime.changes() == Strings{"start pl_b"});
+  CHECK_FALSE(b.runtime.running("pl_a"));
+  CHECK(heldBy(paths, "pl_a") == std::optional<std::string>("slice pl_a"));
+  auto info = describeSliver("pl_a", b.state.lookup("pl_a", b.now), b.runtime.get("pl_a"),
+                             std::nullopt, heldBy(paths, "pl_a"));
+  CHECK(info.state() == "stopped");
+  CHECK(info.message() == "stopped by slice pl_a; start it with sliverctl start");
+
+  releaseSliver(paths, "pl_a");
+  CHECK_FALSE(heldBy(paths, "pl_a"));
+  b.runtime.clearCalls();
+  b.reconciler.reconcileOnce();
+  CHECK(b.runtime.changes() == Strings{"start pl_a"});
+
+  // Destroying the sliver removes its mark: a new sliver of the slice starts.
+  holdSliver(paths, "pl_a", "the node operator");
+  b.runtime.stop("pl_a", std::chrono::milliseconds(0));
+  b.plc({spec("pl_b", 1002)}, 2);
+  b.reconciler.reconcileOnce();
+  b.now += kGrace;
+  b.reconciler.reconcileOnce();
+  REQUIRE_FALSE(b.runtime.has("pl_a"));
+  CHECK_FALSE(heldBy(paths, "pl_a"));
+}
