@@ -34,6 +34,7 @@ enum Step : int {
   kStepMountDevShm,
   kStepDevLinks,
   kStepMountSys,
+  kStepMountLocalApi,
   kStepPivotRoot,
   kStepUnmountOldRoot,
   kStepSetHostname,
@@ -89,6 +90,8 @@ std::string stepName(int step, int detail) {
     }
     case kStepMountSys:
       return "read-only /sys";
+    case kStepMountLocalApi:
+      return "read-only bind of the local API directory at /run/sliverd";
     case kStepPivotRoot:
       return "pivot_root";
     case kStepUnmountOldRoot:
@@ -124,6 +127,7 @@ struct ChildPlan {
   int null_fd = -1;   // the host's /dev/null, for unset stdio
   int stdio[3] = {-1, -1, -1};
   const char* mountpoint = nullptr;
+  const char* local_api_dir = nullptr;  // host path, or nullptr
   const char* hostname = nullptr;
   std::size_t hostname_len = 0;
   char* const* argv = nullptr;
@@ -198,6 +202,21 @@ bool ensureDir(const char* path, mode_t mode) {
   if (::fchdir(overlay_fd) != 0) childFail(plan, kStepChdirRootfs);
   ::close(overlay_fd);
 
+  // sliverd's local API directory, cloned from this namespace's copy of the
+  // host's tree while the child still has the host's root uid (which owns the
+  // directories on the way; as the slice's root it may not search them).
+  int local_api_fd = -1;
+  if (plan.local_api_dir != nullptr) {
+    local_api_fd = static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, plan.local_api_dir,
+                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (local_api_fd < 0 ||
+        ::mount_setattr(local_api_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+      childFail(plan, kStepMountLocalApi);
+    }
+  }
+
   // 4. Root of the new user namespace (host uid/gid ids.first) before creating
   // anything: a file created by an unmapped uid could not be owned inside.
   if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setgroups, 0, nullptr) != 0 ||
@@ -261,6 +280,17 @@ bool ensureDir(const char* path, mode_t mode) {
     if (::mount_setattr(AT_FDCWD, "sys", AT_RECURSIVE, &attr, sizeof attr) != 0) {
       childFail(plan, kStepMountSys);
     }
+  }
+
+  // 7b. sliverd's local API at /run/sliverd: its directory, not the socket,
+  // which sliverd recreates at restart. Read-only, and not recursive: nothing
+  // mounted below it comes along.
+  if (local_api_fd >= 0) {
+    if (!ensureDir("run", 0755) || !ensureDir("run/sliverd", 0755) ||
+        ::move_mount(local_api_fd, "", AT_FDCWD, "run/sliverd", MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      childFail(plan, kStepMountLocalApi);
+    }
+    ::close(local_api_fd);
   }
 
   // 8. Into the overlay for good; the host's tree is detached from this
@@ -393,6 +423,8 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   plan.null_fd = null_fd.get();
   for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i];
   plan.mountpoint = mountpoint.c_str();
+  const std::string local_api_dir = spec.local_api_dir.string();
+  if (!local_api_dir.empty()) plan.local_api_dir = local_api_dir.c_str();
   plan.hostname = spec.name.c_str();
   plan.hostname_len = spec.name.size();
   plan.argv = argv.data();

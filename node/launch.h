@@ -12,8 +12,9 @@
 //           over a socket (SCM_RIGHTS) together with "go".
 //   child:  becomes root of its namespace, makes / a slave, moves the overlay onto
 //           `mountpoint`, mounts /proc, a minimal /dev and read-only /sys in it,
-//           pivot_root, sethostname, then no_new_privs, seccomp and the capability
-//           bounding set, and execs sliver-init by file descriptor.
+//           binds `local_api_dir` read-only at /run/sliverd, pivot_root, sethostname, then
+//           no_new_privs, seccomp and the capability bounding set, and execs sliver-init by file
+//           descriptor.
 // After clone3 the child makes only async-signal-safe calls; everything it needs
 // was decided and allocated before. A failing step is reported over a
 // close-on-exec pipe (step, errno), and launchSliver throws
@@ -43,6 +44,11 @@ struct LaunchSpec {
   // An existing empty directory on the host; the child attaches the overlay
   // there inside its own mount namespace before pivot_root (NodePaths::rootfs).
   std::filesystem::path mountpoint;
+  // An existing host directory holding sliverd's local API socket (and nothing
+  // a sliver must not see: NodePaths::localApiDir), bound read-only at
+  // /run/sliverd inside. The directory, not the socket: sliverd recreates the
+  // socket at restart. Empty = nothing bound.
+  std::filesystem::path local_api_dir;
   // The sliver's unified cgroup directory (CgroupDriver::openUnifiedDir), for
   // CLONE_INTO_CGROUP; -1 leaves the child in the caller's cgroup.
   int cgroup_fd = -1;

@@ -14,7 +14,9 @@
 //   <run_dir>/slivers/<slice>.init       pid and start time of the running
 //                                        sliver-init (kvfile: pid=, start_time=,
 //                                        cgroup= unified cgroup directory)
-//   <run_dir>/sliverd.sock               the local API
+//   <run_dir>/api/sliverd.sock           the local API; <run_dir>/api holds only the
+//                                        socket, as it is bound into every sliver
+//                                        (at /run/sliverd) without the records above
 #pragma once
 
 #include <filesystem>
@@ -50,7 +52,8 @@ struct NodePaths {
   std::filesystem::path sliverInit(const std::string& slice) const {
     return run_dir / "slivers" / (slice + ".init");
   }
-  std::filesystem::path localSocket() const { return run_dir / "sliverd.sock"; }
+  std::filesystem::path localApiDir() const { return run_dir / "api"; }
+  std::filesystem::path localSocket() const { return localApiDir() / "sliverd.sock"; }
 };
 
 }  // namespace plng::node

@@ -365,6 +365,10 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   spec.image = image;
   spec.dirs = dirs;
   spec.mountpoint = paths_.rootfs(slice);
+  // sliverctl inside reaches sliverd through its socket's directory (made here
+  // if sliverd's local API has not made it yet).
+  std::filesystem::create_directories(paths_.localApiDir());
+  spec.local_api_dir = paths_.localApiDir();
   spec.cgroup_fd = cgroup_fd.get();
   spec.attach = [&](pid_t pid) { cgroups_.attach(slice, pid); };
   spec.init_path = options_.sliver_init;

@@ -4,6 +4,7 @@
 // process), so the same command means "my sliver" inside a sliver and needs a
 // slice name on the host.
 #include <google/protobuf/util/json_util.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +38,8 @@ commands:
 
 options:
   --socket PATH     the local API socket (default: $SLIVERD_SOCKET, else
-                    /run/sliverd/sliverd.sock; inside slivers the same path)
+                    /run/sliverd/api/sliverd.sock on the host, and
+                    /run/sliverd/sliverd.sock inside slivers)
   --json            print the answer as JSON (proto3 JSON mapping)
   -h, --help        this text
 
@@ -98,7 +100,12 @@ void printJson(const google::protobuf::Message& message) {
 int main(int argc, char** argv) {
   std::string socket_path;
   if (const char* env = std::getenv("SLIVERD_SOCKET")) socket_path = env;
-  if (socket_path.empty()) socket_path = "/run/sliverd/sliverd.sock";
+  if (socket_path.empty()) {
+    // The host's <run_dir>/api is bound at /run/sliverd inside slivers.
+    socket_path = ::access("/run/sliverd/api/sliverd.sock", F_OK) == 0
+                      ? "/run/sliverd/api/sliverd.sock"
+                      : "/run/sliverd/sliverd.sock";
+  }
   bool json = false;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {

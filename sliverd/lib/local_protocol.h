@@ -1,4 +1,4 @@
-// The local API's wire format on <run_dir>/sliverd.sock, and a blocking client.
+// The local API's wire format on <run_dir>/api/sliverd.sock, and a blocking client.
 //
 // Why not gRPC on the unix socket: the local API must know which process is
 // calling (SO_PEERCRED → cgroup → slice), and gRPC C++ hides the socket. Its

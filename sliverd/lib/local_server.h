@@ -1,5 +1,5 @@
 // LocalApiServer: serves LocalService on a unix stream socket
-// (<run_dir>/sliverd.sock) with Boost.Asio, in the framing of local_protocol.h.
+// (<run_dir>/api/sliverd.sock) with Boost.Asio, in the framing of local_protocol.h.
 //
 // Each accepted connection is identified once, at accept, by the kernel
 // (PeerIdentifier: SO_PEERCRED/SO_PEERPIDFD → cgroup → slice); every request on

@@ -2,12 +2,15 @@
 #include "launch.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -83,6 +86,7 @@ class TestSliver {
     spec.init_path = PLNG_SLIVER_INIT_PATH;
     spec.init_args = {"--stop-grace-ms", "500"};
     spec.stdio[1] = spec.stdio[2] = STDERR_FILENO;
+    spec.local_api_dir = local_api_dir;
     return spec;
   }
   void start() {
@@ -114,6 +118,8 @@ class TestSliver {
     }
     return -1;
   }
+
+  fs::path local_api_dir;  // LaunchSpec::local_api_dir
 
   pid_t pid() const { return pid_; }
   int pidfd() const { return pidfd_.get(); }
@@ -367,4 +373,41 @@ TEST_CASE("launch failures name the sliver and the step", "[root][launch]") {
     CHECK(e.err() == EACCES);
     CHECK(std::string(e.what()).find("sliver pl_fail: exec sliver-init") != std::string::npos);
   }
+}
+
+TEST_CASE("the local API's directory is bound read-only at /run/sliverd", "[root][launch]") {
+  TestSliver sliver("pl_api");
+  const fs::path api = sliver.dir() / "api";
+  fs::create_directories(api);
+  ::chmod(api.c_str(), 0755);  // sliver.dir() stays 0700: the bind needs no path to it
+  // A real listening socket, as sliverd leaves it (mode 0666).
+  plng::node::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(listener.get() >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string socket_path = (api / "sliverd.sock").string();
+  REQUIRE(socket_path.size() < sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener.get(), 4) == 0);
+  ::chmod(socket_path.c_str(), 0666);
+  sliver.local_api_dir = api;
+  sliver.start();
+
+  auto ls = shInSliver(
+      sliver.pidfd(),
+      "ls /run/sliverd | tr '\\n' ' '; test -S /run/sliverd/sliverd.sock && echo socket");
+  CHECK(ls.output == "sliverd.sock socket\n");
+  auto touch =
+      shInSliver(sliver.pidfd(), "touch /run/sliverd/x 2>&1; rm -f /run/sliverd/sliverd.sock 2>&1");
+  INFO(touch.output);
+  CHECK(touch.exit_code != 0);
+  CHECK((touch.output.find("Read-only file system") != std::string::npos ||
+         touch.output.find("Permission denied") != std::string::npos));
+  CHECK(fs::exists(api / "sliverd.sock"));
+  CHECK_FALSE(fs::exists(api / "x"));
+  // Without a directory nothing is bound.
+  TestSliver plain("pl_noapi");
+  plain.start();
+  CHECK(shInSliver(plain.pidfd(), "test -e /run/sliverd/sliverd.sock").exit_code != 0);
 }
