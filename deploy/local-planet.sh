@@ -4,7 +4,11 @@
 # admin creates a site -> its PI -> the PI adds a user, who uploads an SSH key ->
 # the site's node is registered with its own Ed25519 key -> the PI creates a slice,
 # adds the user and the node -> the user gets a signed ticket -> the node logs in
-# with its key and sees the slice in its desired state.
+# with its key and sees the slice in its desired state -> sliverd on that node (run
+# as root) builds the sliver from namespaces, cgroups and an idmapped overlay ->
+# Bob logs into it with `ssh princeton_demo@node`, as PlanetLab users did -> sliverd
+# restarts and the sliver keeps running -> the slice leaves the node and the sliver
+# goes.
 #
 # Usage: deploy/local-planet.sh [--keep] [--no-build] [--build-dir DIR] [--state-dir DIR] [--port N]
 #        deploy/local-planet.sh stop [--build-dir DIR] [--state-dir DIR]
@@ -13,8 +17,10 @@
 #   --build-dir   build directory (default: build)
 #   --state-dir   where the planet keeps its database, logs and keys
 #                 (default: <build dir>/planet; wiped at each start)
-#   --port        plcd's port on 127.0.0.1 (default: 8620)
-# Every step is checked; the script exits non-zero at the first one that fails.
+#   --port        plcd's port on 127.0.0.1 (default: 8620); the node uses the next
+#                 two (sliverd's NodeManager and the node's sshd)
+# The node half needs root (namespaces, cgroups, mounts); without root it is
+# skipped with a note. Every step is checked; the script exits non-zero at the first one that fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -33,7 +39,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$2; shift ;;
     --state-dir) planet=$2; shift ;;
     --port) port=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "local-planet.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,6 +49,22 @@ planet=${planet:-$build/planet}
 case "$planet" in /*) ;; *) planet="$repo/$planet" ;; esac
 
 stop_planet() {
+  for name in sliverd sshd; do
+    if [ -f "$planet/$name.pid" ]; then
+      pid=$(cat "$planet/$name.pid")
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      rm -f "$planet/$name.pid"
+    fi
+  done
+  # Slivers outlive sliverd by design: take them, their accounts and storage down.
+  if [ -f "$planet/node1/sliverd.conf" ] && [ -x "$build/sliverd/sliverd" ]; then
+    "$build/sliverd/sliverd" --config "$planet/node1/sliverd.conf" decommission \
+      >>"$planet/node1/decommission.log" 2>&1 ||
+      echo "local-planet.sh: decommission failed, see $planet/node1/decommission.log" >&2
+  fi
+  if [ -f "$planet/sshd.workdir" ]; then rm -rf -- "$(cat "$planet/sshd.workdir")"; rm -f "$planet/sshd.workdir"; fi
   for name in plcd pg; do
     if [ -f "$planet/$name.pid" ]; then
       pid=$(cat "$planet/$name.pid")
@@ -70,7 +92,11 @@ if [ "$do_build" = 1 ]; then
   step "Installing packages and building plcd, plcctl"
   if [ "$(id -u)" -eq 0 ]; then bash deploy/install-deps.sh; fi
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$build" -j2 --target plcd plcctl plng-pg-tmp
+  targets=(plcd plcctl plng-pg-tmp)
+  if [ "$(id -u)" -eq 0 ]; then
+    targets+=(sliverd sliver-init sliver-enter sliverd-keys sliverctl)
+  fi
+  cmake --build "$build" -j2 --target "${targets[@]}"
 fi
 plcd="$build/plc/plcd"
 plcctl_bin="$build/cli/plcctl"
@@ -80,6 +106,12 @@ for b in "$plcd" "$plcctl_bin" "$pgtmp"; do
 done
 
 stop_planet
+if [ -d "$planet" ]; then
+  # A previous planet's node may still hold mounts (its storage volume) here.
+  if grep -q " $planet/" /proc/self/mountinfo; then
+    fail "$planet still has mounts; run 'deploy/local-planet.sh stop' first"
+  fi
+fi
 rm -rf "$planet"
 mkdir -p "$planet/home"
 if [ "$keep" = 0 ]; then trap 'stop_planet' EXIT; fi
@@ -160,6 +192,7 @@ as alice slice add princeton_demo --description "PlanetLab NG demo slice" \
 as alice slice members add princeton_demo bob@princeton.edu
 as bob slice nodes add princeton_demo node1.princeton.planet.test
 as bob slice tag set princeton_demo initscript 'echo hello from princeton_demo'
+as bob slice tag set princeton_demo vref busybox
 as bob slice show princeton_demo
 as bob slice tag list princeton_demo
 
@@ -185,12 +218,137 @@ grep -q princeton_demo "$planet/state.txt" || fail "the node's state lacks the s
 step "Every change is in the audit log"
 as admin events --limit 8
 
+if [ "$(id -u)" -ne 0 ]; then
+  echo
+  echo "Local planet walk-through complete (PLC half). The node half (sliverd, slivers, ssh"
+  echo "login) needs root: namespaces, cgroups and mounts. Run as root to see it."
+  exit 0
+fi
+
+sliverd_bin="$build/sliverd/sliverd"
+sliverctl_bin="$build/sliverd/sliverctl"
+for b in "$sliverd_bin" "$sliverctl_bin" "$build/sliverd/sliver-init" "$build/sliverd/sliver-enter" \
+  "$build/sliverd/sliverd-keys"; do
+  [ -x "$b" ] || fail "$b is missing: build first (drop --no-build)"
+done
+node_dir="$planet/node1"
+ssh_port=$((port + 2))
+mkdir -p "$node_dir/state" "$node_dir/run" "$node_dir/images"
+# sshd runs the keys command as nobody and sliver-enter trusts only root-owned
+# paths: the node's directories must be root's and traversable.
+chmod 0711 "$planet" "$node_dir" "$node_dir/state" "$node_dir/run"
+
+step "The node's operator builds the busybox reference image (the slice's vref)"
+show "deploy/images/build-image.sh busybox $node_dir/images/busybox"
+bash deploy/images/build-image.sh busybox "$node_dir/images/busybox"
+
+step "The node's sshd: slice accounts log in with their members' keys, into their sliver"
+sshd_work=$(mktemp -d /run/plng-sshd.XXXXXX)
+echo "$sshd_work" >"$planet/sshd.workdir"
+bash deploy/sshd/start-node-sshd.sh --port "$ssh_port" --state-dir "$node_dir/state" \
+  --run-dir "$node_dir/run" --bin-dir "$build/sliverd" --work-dir "$sshd_work" \
+  >"$node_dir/sshd.log" 2>&1 &
+echo $! >"$planet/sshd.pid"
+echo "sshd on 127.0.0.1:$ssh_port (log $node_dir/sshd.log)"
+
+step "sliverd starts on node1, logs in to PLC with the node key and follows its state"
+cat >"$node_dir/sliverd.conf" <<CONF
+# sliverd configuration of the local planet's node1 (deploy/sliverd.conf has every key).
+hostname = node1.princeton.planet.test
+plc_address = 127.0.0.1:$port
+node_key_file = $planet/home/node1.key
+state_dir = $node_dir/state
+run_dir = $node_dir/run
+images_dir = $node_dir/images
+listen = 127.0.0.1:$((port + 1))
+sliver_init = $build/sliverd/sliver-init
+sliver_enter = $sshd_work/libexec/sliver-enter
+slice_accounts = true
+storage_volume_bytes = 4294967296
+stop_grace_ms = 2000
+delete_grace_s = 0
+reconcile_interval_s = 5
+CONF
+start_sliverd() {
+  "$sliverd_bin" --config "$node_dir/sliverd.conf" serve >>"$node_dir/sliverd.log" 2>&1 &
+  echo $! >"$planet/sliverd.pid"
+}
+start_sliverd
+sliverctl() {
+  show "sliverctl $*"
+  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" "$@"
+}
+# Prints the pid of the slice's running sliver-init, or nothing.
+sliver_init_pid() {
+  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" --json get "$1" 2>/dev/null |
+    grep -q '"state": *"running"' || return 0
+  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" --json get "$1" 2>/dev/null |
+    sed -n 's/.*"initPid": *\([0-9]*\).*/\1/p'
+}
+wait_running() {
+  for _ in $(seq 300); do
+    pid=$(sliver_init_pid "$1")
+    [ -n "$pid" ] && { echo "$pid"; return 0; }
+    kill -0 "$(cat "$planet/sliverd.pid")" 2>/dev/null || { tail -20 "$node_dir/sliverd.log" >&2; fail "sliverd exited"; }
+    sleep 0.2
+  done
+  tail -20 "$node_dir/sliverd.log" >&2
+  fail "sliver $1 did not start within 60 s"
+}
+init_pid=$(wait_running princeton_demo)
+sliverctl list
+echo "princeton_demo's sliver-init is host pid $init_pid"
+
+step "Bob logs into his sliver: ssh princeton_demo@node1"
+ssh_opts=(-i "$planet/home/bob_ed25519" -p "$ssh_port" -o BatchMode=yes
+  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+show "ssh -p $ssh_port princeton_demo@127.0.0.1 'hostname; id; ps; cat /var/log/sliver-init.log'"
+ssh "${ssh_opts[@]}" princeton_demo@127.0.0.1 \
+  'echo "hostname: $(hostname)"; id; echo "processes visible in the sliver:"; ps; cat /var/log/sliver-init.log' \
+  | tee "$planet/ssh.txt" || fail "ssh into the sliver failed (see $node_dir/sshd.log)"
+grep -q "hostname: princeton_demo" "$planet/ssh.txt" || fail "ssh did not land in the sliver"
+grep -q "uid=0(root)" "$planet/ssh.txt" || fail "the login is not root inside the sliver"
+grep -q "hello from princeton_demo" "$planet/ssh.txt" || fail "the initscript did not run"
+
+step "Someone without a member's key is refused"
+ssh-keygen -q -t ed25519 -N '' -C mallory -f "$planet/home/mallory_ed25519"
+if ssh -i "$planet/home/mallory_ed25519" "${ssh_opts[@]:2}" princeton_demo@127.0.0.1 true \
+  2>"$planet/mallory.txt"; then
+  fail "a stranger's key logged in"
+fi
+cat "$planet/mallory.txt"
+
+step "sliverd restarts; the sliver keeps running and is re-adopted, not rebuilt"
+kill -TERM "$(cat "$planet/sliverd.pid")"
+for _ in $(seq 100); do kill -0 "$(cat "$planet/sliverd.pid")" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$init_pid" 2>/dev/null || fail "the sliver died with sliverd"
+echo "sliverd stopped; sliver-init $init_pid still runs"
+start_sliverd
+again=$(wait_running princeton_demo)
+[ "$again" = "$init_pid" ] || fail "the sliver was restarted ($init_pid -> $again)"
+echo "sliverd is back and re-adopted princeton_demo (sliver-init still pid $again)"
+
+step "The slice leaves the node at PLC; sliverd stops and deletes the sliver"
+as bob slice nodes remove princeton_demo node1.princeton.planet.test
+for _ in $(seq 300); do
+  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" get princeton_demo >/dev/null 2>&1 || break
+  sleep 0.2
+done
+if "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" get princeton_demo >/dev/null 2>&1; then
+  fail "the sliver is still there"
+fi
+kill -0 "$init_pid" 2>/dev/null && fail "sliver-init $init_pid still runs"
+sliverctl list
+
 echo
 echo "Local planet walk-through complete."
 if [ "$keep" = 1 ]; then
   cat <<MSG
 
 PLC is running: plcd on 127.0.0.1:$port (log $planet/plcd.log), PostgreSQL at '$db'.
+node1 runs sliverd (log $planet/node1/sliverd.log, local API $planet/node1/run/sliverd.sock)
+and sshd on 127.0.0.1:$((port + 2)); add the slice back to see its sliver again:
+  PLCCTL_CONFIG=$planet/home/bob.conf $plcctl_bin --plc 127.0.0.1:$port slice nodes add princeton_demo node1.princeton.planet.test
 Use it as the admin:  PLCCTL_CONFIG=$planet/home/admin.conf $plcctl_bin --plc 127.0.0.1:$port site list
 Stop it:              deploy/local-planet.sh stop
 MSG

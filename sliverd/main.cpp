@@ -39,6 +39,9 @@ state and the tickets redeemed here. Slivers keep running when sliverd stops.
 Commands:
   serve              run the daemon (default)
   print-config       print every configuration key with its default and exit
+  decommission       stop and delete every sliver of this node instance, remove
+                     its slice accounts and unmount its storage volume (run with
+                     the daemon stopped; the node is then empty)
 
 Options:
   --config FILE      configuration file (key = value lines; see print-config)
@@ -126,6 +129,52 @@ int serve(const SliverdConfig& config) {
   return 0;
 }
 
+// Empties this node instance: what an operator runs before retiring a node, and
+// what the local planet runs when it stops. Slivers survive a daemon stop by
+// design, so taking them down is a deliberate command of its own.
+int decommission(const SliverdConfig& config) {
+  namespace node = plng::node;
+  auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
+  driver->setUp(::getpid());
+  const node::StorageOptions storage_options{
+      .state_dir = config.state_dir,
+      .volume_bytes = config.storage_volume_bytes,
+      .force_kind = config.storage_kind,
+  };
+  int failures = 0;
+  {
+    auto storage = node::openSliverStorage(storage_options);
+    node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage, config.sliver_init);
+    for (const auto& sliver : runtime.list()) {
+      try {
+        runtime.destroy(sliver.config.slice);
+        spdlog::info("sliver {} deleted", sliver.config.slice);
+      } catch (const std::exception& e) {
+        ++failures;
+        spdlog::error("sliver {}: {}", sliver.config.slice, e.what());
+      }
+    }
+    if (config.slice_accounts) {
+      plng::sliverd::SliceAccounts accounts(plng::sliverd::SliceAccountsConfig{
+          .root = "/",
+          .login_shell = config.sliver_enter,
+          .paths = config.paths(),
+      });
+      for (const auto& account : accounts.listSliceAccounts()) {
+        // Only accounts whose home lies in this instance's state: other sliverd
+        // instances on the host keep theirs.
+        if (account.home.parent_path() != config.paths().state_dir / "slivers") continue;
+        accounts.removeSliceAccount(account.slice);
+        spdlog::info("slice account {} removed", account.slice);
+      }
+    }
+  }
+  node::unmountSliverStorage(storage_options);
+  spdlog::info("node instance in {} decommissioned{}", config.state_dir,
+               failures ? " with failures" : "");
+  return failures ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,7 +198,8 @@ int main(int argc, char** argv) {
         config_path = value();
       } else if (a == "--log-level") {
         log_level = value();
-      } else if ((a == "serve" || a == "print-config") && i + 1 == args.size()) {
+      } else if ((a == "serve" || a == "print-config" || a == "decommission") &&
+                 i + 1 == args.size()) {
         command = a;
       } else {
         throw std::invalid_argument("unknown argument '" + a + "'");
@@ -178,6 +228,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (command == "decommission") return decommission(config);
     return serve(config);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
