@@ -276,14 +276,14 @@ start_sliverd() {
 start_sliverd
 sliverctl() {
   show "sliverctl $*"
-  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" "$@"
+  "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" "$@"
 }
 # Prints the pid of the slice's running sliver-init, or nothing.
 sliver_init_pid() {
-  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" --json get "$1" 2>/dev/null |
+  "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" --json get "$1" 2>/dev/null |
     grep -q '"state": *"running"' || return 0
-  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" --json get "$1" 2>/dev/null |
-    sed -n 's/.*"initPid": *\([0-9]*\).*/\1/p'
+  "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" --json get "$1" 2>/dev/null |
+    sed -n 's/.*"init_pid": *\([0-9]*\).*/\1/p'
 }
 wait_running() {
   for _ in $(seq 300); do
@@ -331,10 +331,10 @@ echo "sliverd is back and re-adopted princeton_demo (sliver-init still pid $agai
 step "The slice leaves the node at PLC; sliverd stops and deletes the sliver"
 as bob slice nodes remove princeton_demo node1.princeton.planet.test
 for _ in $(seq 300); do
-  "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" get princeton_demo >/dev/null 2>&1 || break
+  "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" get princeton_demo >/dev/null 2>&1 || break
   sleep 0.2
 done
-if "$sliverctl_bin" --socket "$node_dir/run/sliverd.sock" get princeton_demo >/dev/null 2>&1; then
+if "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" get princeton_demo >/dev/null 2>&1; then
   fail "the sliver is still there"
 fi
 kill -0 "$init_pid" 2>/dev/null && fail "sliver-init $init_pid still runs"
