@@ -224,6 +224,14 @@ done
   printf '\n'
 } >"$initrd_root/v2vm/cmd.sh"
 printf '%s\n' "${extra_tmpfs[@]}" >"$initrd_root/v2vm/tmpfs"
+# The tree this script belongs to and the working directory stay visible even where they
+# lie beneath a directory the guest covers with tmpfs (a clone in /tmp, say): bound
+# aside before the tmpfs go on, moved back after.
+repo_root=$(cd "$(dirname "$0")/../.." && pwd)
+{
+  echo "$repo_root"
+  case "$PWD/" in "$repo_root"/*) ;; *) echo "$PWD" ;; esac
+} >"$initrd_root/v2vm/keep"
 
 cat >"$initrd_root/init" <<EOF
 #!/bin/busybox sh
@@ -250,9 +258,21 @@ mount -t virtiofs -o ro hostroot /host || fail "virtiofs mount of the host root 
 # Before the tmpfs go over /tmp, /var/tmp...: the kernel cache may be beneath one.
 mkdir /modules
 mount --bind /host$moddir /modules || fail "no modules at $moddir"
+i=0
+while read -r k; do
+  mkdir -p /keep/\$i && mount --bind "/host\$k" /keep/\$i || fail "cannot keep \$k"
+  i=\$((i + 1))
+done </v2vm/keep
 for d in /tmp /var/tmp /run /root \$(cat /v2vm/tmpfs); do
   mount -t tmpfs -o mode=1777 tmpfs /host\$d || fail "tmpfs on \$d failed"
 done
+i=0
+while read -r k; do
+  # Beneath a tmpfs the mount point is made afresh; elsewhere it exists already.
+  [ -d "/host\$k" ] || mkdir -p "/host\$k" || fail "cannot recreate \$k"
+  mount --move /keep/\$i "/host\$k" || fail "cannot put \$k back"
+  i=\$((i + 1))
+done </v2vm/keep
 chmod 755 /host/run /host/root
 mkdir -p /host/run/v2vm /host/run/lock
 cp /bin/busybox /v2vm/cmd.sh /v2vm/stage2 /host/run/v2vm/
