@@ -20,6 +20,7 @@
 #include "node_image.h"
 #include "node_skip.h"
 #include "node_sliver_exec.h"
+#include "node_test_node.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -36,58 +37,10 @@ namespace {
 // Everything a node has, in temporary places: cgroups beneath the test's own,
 // state and run directories, a 1 GiB btrfs volume; torn down in reverse order
 // whatever happened.
-struct Node {
-  plng::test::CgroupSandbox sandbox;  // first: skips when not root
-  fs::path dir;
-  NodePaths paths;
-  plng::node::StorageOptions storage_options;
-  std::unique_ptr<plng::node::CgroupDriver> cgroups;
-  std::unique_ptr<plng::node::SliverStorage> storage;
-  SliverRuntimeOptions options;
-
-  Node() {
-    char tmpl[] = "/tmp/plng-runtime-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    paths.state_dir = dir / "state";
-    paths.run_dir = dir / "run";
-    fs::path image = plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT,
-                                              fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");
-    paths.images_dir = image.parent_path();
-    storage_options.state_dir = paths.state_dir;
-    storage_options.volume_bytes = 1ull << 30;
-    cgroups = plng::node::makeCgroupDriver(sandbox.roots());
-    cgroups->setUp(0);
-    storage = plng::node::openSliverStorage(storage_options);
-    options.sliver_init = PLNG_SLIVER_INIT_PATH;
-    options.default_vref = "busybox";
-    options.init_stop_grace = 500ms;
-    options.destroy_grace = 1000ms;
-  }
-  ~Node() {
-    // Slivers die with their cgroups (the sandbox kills what is left); the
-    // volume can go once no overlay uses it.
-    if (cgroups) {
-      for (const auto& name : cgroups->list()) {
-        try {
-          cgroups->killAll(name, 5s);
-        } catch (...) {
-        }
-      }
-    }
-    for (int i = 0; i < 50; ++i) {  // reap our sliver-inits
-      if (::waitpid(-1, nullptr, WNOHANG) <= 0) break;
-    }
-    storage.reset();
-    try {
-      plng::node::unmountSliverStorage(storage_options);
-    } catch (...) {
-    }
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-
-  LinuxSliverRuntime runtime() { return LinuxSliverRuntime(paths, *cgroups, *storage, options); }
+struct Node : plng::test::TestNode {
+  Node()
+      : TestNode("plng-runtime",
+                 {PLNG_BUILD_IMAGE_SCRIPT, PLNG_TEST_IMAGES_DIR, PLNG_SLIVER_INIT_PATH}) {}
 };
 
 SliverConfig config(const std::string& slice, std::uint64_t quota = 64ull << 20) {

@@ -37,6 +37,7 @@
 #include "node_cgroup_sandbox.h"
 #include "node_image.h"
 #include "node_skip.h"
+#include "node_test_node.h"
 #include "slice_accounts.h"
 #include "sliver_runtime.h"
 #include "storage.h"
@@ -171,59 +172,11 @@ struct TestAccounts {
 // A node's sliver machinery in temporary places: cgroups beneath the test's
 // own, state and run directories, a 1 GiB btrfs volume, the busybox image;
 // torn down in reverse order whatever happened.
-struct SliverNode {
-  plng::test::CgroupSandbox sandbox;  // first: skips when not root
-  fs::path dir;
-  plng::node::NodePaths paths;
-  plng::node::StorageOptions storage_options;
-  std::unique_ptr<plng::node::CgroupDriver> cgroups;
-  std::unique_ptr<plng::node::SliverStorage> storage;
-  plng::node::SliverRuntimeOptions options;
-
-  SliverNode() {
-    char tmpl[] = "/tmp/plng-ssh-node-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    // sshd's AuthorizedKeysCommandUser (nobody) walks down to the keys.
-    REQUIRE(::chmod(dir.c_str(), 0711) == 0);
-    paths.state_dir = dir / "state";
-    paths.run_dir = dir / "run";
-    fs::path image = plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT,
-                                              fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");
-    paths.images_dir = image.parent_path();
-    storage_options.state_dir = paths.state_dir;
-    storage_options.volume_bytes = 1ull << 30;
-    cgroups = plng::node::makeCgroupDriver(sandbox.roots());
-    cgroups->setUp(0);
-    storage = plng::node::openSliverStorage(storage_options);
-    options.sliver_init = PLNG_SLIVER_INIT_PATH;
-    options.default_vref = "busybox";
-    options.init_stop_grace = 500ms;
-    options.destroy_grace = 1000ms;
-  }
-  ~SliverNode() {
-    if (cgroups) {
-      for (const auto& name : cgroups->list()) {
-        try {
-          cgroups->killAll(name, 5s);
-        } catch (...) {
-        }
-      }
-    }
-    for (int i = 0; i < 50; ++i) {  // reap our sliver-inits
-      if (::waitpid(-1, nullptr, WNOHANG) <= 0) break;
-    }
-    storage.reset();
-    try {
-      plng::node::unmountSliverStorage(storage_options);
-    } catch (...) {
-    }
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  plng::node::LinuxSliverRuntime runtime() {
-    return plng::node::LinuxSliverRuntime(paths, *cgroups, *storage, options);
-  }
+struct SliverNode : plng::test::TestNode {
+  SliverNode()
+      : TestNode("plng-ssh-node",
+                 {PLNG_BUILD_IMAGE_SCRIPT, PLNG_TEST_IMAGES_DIR, PLNG_SLIVER_INIT_PATH},
+                 /*traversable=*/true) {}
 };
 
 plng::node::SliverConfig sliverConfig(const std::string& slice) {

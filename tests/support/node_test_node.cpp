@@ -1,0 +1,59 @@
+#include "node_test_node.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "node_image.h"
+
+namespace plng::test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable) {
+  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+  dir = tmpl;
+  if (traversable) REQUIRE(::chmod(dir.c_str(), 0711) == 0);
+  paths.state_dir = dir / "state";
+  paths.run_dir = dir / "run";
+  fs::path image = busyboxImage(files.build_image_script, files.images_dir / "busybox");
+  paths.images_dir = image.parent_path();
+  storage_options.state_dir = paths.state_dir;
+  storage_options.volume_bytes = 1ull << 30;
+  cgroups = plng::node::makeCgroupDriver(sandbox.roots());
+  cgroups->setUp(0);
+  storage = plng::node::openSliverStorage(storage_options);
+  options.sliver_init = files.sliver_init;
+  options.default_vref = "busybox";
+  options.init_stop_grace = 500ms;
+  options.destroy_grace = 1000ms;
+}
+
+TestNode::~TestNode() {
+  // Slivers die with their cgroups (the sandbox kills what is left); the volume
+  // can go once no overlay uses it.
+  if (cgroups) {
+    for (const auto& name : cgroups->list()) {
+      try {
+        cgroups->killAll(name, 5s);
+      } catch (...) {
+      }
+    }
+  }
+  for (int i = 0; i < 50; ++i) {  // reap our sliver-inits
+    if (::waitpid(-1, nullptr, WNOHANG) <= 0) break;
+  }
+  storage.reset();
+  try {
+    plng::node::unmountSliverStorage(storage_options);
+  } catch (...) {
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace plng::test

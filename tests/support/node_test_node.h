@@ -1,0 +1,50 @@
+// A node's sliver machinery in temporary places, for root tests that need real
+// slivers: cgroups beneath the test's own (CgroupSandbox), state and run
+// directories, a 1 GiB btrfs volume for upper layers, the busybox image,
+// sliver-init. Torn down in reverse order whatever happened.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "cgroup.h"
+#include "node_cgroup_sandbox.h"
+#include "paths.h"
+#include "sliver_runtime.h"
+#include "storage.h"
+
+namespace plng::test {
+
+// Where a test's build put what a node needs (compile definitions of the test).
+struct TestNodeFiles {
+  std::filesystem::path build_image_script;  // deploy/images/build-image.sh
+  std::filesystem::path images_dir;          // cache of built images (build tree)
+  std::filesystem::path sliver_init;         // the built sliver-init
+};
+
+class TestNode {
+ public:
+  // `prefix` names the temporary directory (/tmp/<prefix>-XXXXXX). With
+  // `traversable`, it is mode 0711 so unprivileged readers (sshd's
+  // AuthorizedKeysCommandUser) can walk down to files inside.
+  TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable = false);
+  ~TestNode();
+  TestNode(const TestNode&) = delete;
+  TestNode& operator=(const TestNode&) = delete;
+
+  plng::node::LinuxSliverRuntime runtime() {
+    return plng::node::LinuxSliverRuntime(paths, *cgroups, *storage, options);
+  }
+
+  CgroupSandbox sandbox;  // first: skips when not root
+  std::filesystem::path dir;
+  plng::node::NodePaths paths;
+  plng::node::StorageOptions storage_options;
+  std::unique_ptr<plng::node::CgroupDriver> cgroups;
+  std::unique_ptr<plng::node::SliverStorage> storage;
+  plng::node::SliverRuntimeOptions options;
+};
+
+}  // namespace plng::test
