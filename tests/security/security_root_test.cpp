@@ -9,6 +9,7 @@
 #include <linux/loop.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -99,15 +100,53 @@ long i386Syscall(long nr, long a1 = 0, long a2 = 0, long a3 = 0) {
   return ret;
 }
 
+// Whether this kernel runs i386 syscalls. CONFIG_IA32_EMULATION=y is not
+// enough: `ia32_emulation=false` on the command line, or a hypervisor that does
+// not route vector 0x80 (this CI host's PVM guest), turns `int $0x80` into a
+// general protection fault, i.e. SIGSEGV. Probed once, in a forked child.
+bool i386SyscallsWork() {
+  static const bool works = [] {
+    pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      // Die of the fault quietly: Catch's handler would report it as a failure.
+      ::signal(SIGSEGV, SIG_DFL);
+      long pid_via_i386 = i386Syscall(20 /*i386 getpid*/);
+      ::_exit(pid_via_i386 == ::getpid() ? 0 : 1);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }();
+  return works;
+}
+
+// Says once per test case why the i386 assertions are left out.
+bool checkI386() {
+  if (i386SyscallsWork()) return true;
+  // The v2vm guest (Debian's kernel under TCG) runs them: there they must not skip.
+  if (const char* expect = std::getenv("PLNG_EXPECT_I386"); expect && *expect == '1') {
+    FAIL("PLNG_EXPECT_I386=1 but `int $0x80` does not reach an i386 syscall on this kernel");
+  }
+  WARN(
+      "i386 assertions skipped: `int $0x80` does not reach an i386 syscall on this kernel "
+      "(ia32 emulation disabled or not routed by the hypervisor); 32-bit binaries cannot "
+      "run here, so there is no i386 ABI to filter");
+  return false;
+}
+
 int errnoOf(long rc) { return rc < 0 ? errno : 0; }
 
-void runProbes(Report& report, const std::vector<int>& numbers) {
+// `i386`: also call through int 0x80 (only where i386SyscallsWork()).
+void runProbes(Report& report, const std::vector<int>& numbers, bool i386) {
   for (std::size_t i = 0; i < kProbes.size(); ++i) {
     const auto& a = kProbes[i].args;
     errno = 0;
     long rc = ::syscall(numbers[i], a[0], a[1], a[2], a[3], a[4], a[5]);
     report.probe_errno[i] = errnoOf(rc);
   }
+  if (!i386) return;
   const int i386_bpf_nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86, "bpf");
   report.i386_bpf = static_cast<int>(i386Syscall(i386_bpf_nr, 0, 0, 0));
   report.i386_getpid = static_cast<int>(i386Syscall(20 /*i386 getpid*/));
@@ -261,15 +300,16 @@ TEST_CASE("the filter, not missing privilege, refuses the denied syscalls", "[se
   plng::test::requireRoot();
   std::vector<int> numbers = probeNumbers();
   const SeccompProgram& program = sliverSeccompProgram();
+  const bool i386 = checkI386();
 
-  Report control = inChild([&](Report& r, int, int) { runProbes(r, numbers); });
+  Report control = inChild([&](Report& r, int, int) { runProbes(r, numbers, i386); });
   Report filtered = inChild([&](Report& r, int, int) {
     if (int rc = applySeccomp(program); rc != 0) {
       r.setup_error = 1;
       r.setup_errno = -rc;
       return;
     }
-    runProbes(r, numbers);
+    runProbes(r, numbers, i386);
   });
   REQUIRE(filtered.setup_error == 0);
   for (std::size_t i = 0; i < kProbes.size(); ++i) {
@@ -279,6 +319,7 @@ TEST_CASE("the filter, not missing privilege, refuses the denied syscalls", "[se
     CHECK(filtered.probe_errno[i] == EPERM);
   }
   // 32-bit binaries: int 0x80 with i386 numbers is filtered the same way.
+  if (!i386) return;
   CHECK(control.i386_getpid > 0);
   CHECK(control.i386_bpf != -EPERM);
   CHECK(filtered.i386_getpid > 0);
@@ -290,6 +331,7 @@ TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[secur
   std::vector<int> numbers = probeNumbers();
   const SeccompProgram& program = sliverSeccompProgram();
   const CapabilityPlan plan = capabilityPlanFromTag("");  // decided in the parent
+  const bool i386 = checkI386();
   LoopImage image;
 
   // Control: host root in a private mount namespace can mount the image, so the
@@ -350,7 +392,7 @@ TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[secur
           r.setup_errno = -rc;
           return;
         }
-        runProbes(r, numbers);
+        runProbes(r, numbers, i386);
         r.unshare_userns = ::unshare(CLONE_NEWUSER) == 0 ? 0 : errno;
         r.getpid_ok = ::syscall(SYS_getpid) == ::getpid();
         int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
@@ -372,7 +414,7 @@ TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[secur
     INFO(kProbes[i].name << " errno " << sliver.probe_errno[i]);
     CHECK(sliver.probe_errno[i] == EPERM);
   }
-  CHECK(sliver.i386_bpf == -EPERM);
+  if (i386) CHECK(sliver.i386_bpf == -EPERM);
   CHECK(sliver.unshare_userns == EPERM);
   CHECK(sliver.getpid_ok);
   CHECK(sliver.open_ok);
