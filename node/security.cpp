@@ -2,15 +2,18 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/capability.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -51,7 +54,17 @@ constexpr std::array kDeniedSyscalls = {
     "io_uring_register"};
 
 // Refused only for some arguments.
-constexpr std::array kConditionallyDeniedSyscalls = {"clone", "unshare", "clone3"};
+constexpr std::array kConditionallyDeniedSyscalls = {"clone",  "unshare",    "clone3",
+                                                     "socket", "socketpair", "setsockopt"};
+
+constexpr std::array kSocketFamilies = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+constexpr std::array kNetlinkProtocols = {NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_AUDIT,
+                                          NETLINK_GENERIC};
+// Above every family and protocol the kernel knows today (AF_MAX 46, netlink 23
+// protocols, MAX_LINKS 32): the rules below refuse each value up to here one by
+// one, and everything from here on with a single comparison.
+constexpr int kFamilyLimit = 64;
+constexpr int kNetlinkLimit = 32;
 
 int resolveOrThrow(const char* name) {
   int nr = seccomp_syscall_resolve_name(name);
@@ -79,6 +92,12 @@ std::vector<std::string> sliverDeniedSyscalls() {
 
 std::vector<std::string> sliverConditionallyDeniedSyscalls() {
   return {kConditionallyDeniedSyscalls.begin(), kConditionallyDeniedSyscalls.end()};
+}
+
+std::vector<int> sliverSocketFamilies() { return {kSocketFamilies.begin(), kSocketFamilies.end()}; }
+
+std::vector<int> sliverNetlinkProtocols() {
+  return {kNetlinkProtocols.begin(), kNetlinkProtocols.end()};
 }
 
 SeccompProgram compileSliverSeccompProgram() {
@@ -115,6 +134,52 @@ SeccompProgram compileSliverSeccompProgram() {
   // (and Go, and musl) fall back to clone, which the rule above sees.
   check(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), resolveOrThrow("clone3"), 0),
         "clone3 to ENOSYS");
+
+  // Socket families: libseccomp has no "not in" and takes one comparison per
+  // argument and rule, so every family outside the list gets a rule of its own,
+  // and all values from kFamilyLimit up (including negative ints, which the
+  // 64-bit comparison sees as huge) one more.
+  const int socket_nr = resolveOrThrow("socket");
+  const std::uint32_t no_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+  for (int family = 0; family < kFamilyLimit; ++family) {
+    if (std::find(kSocketFamilies.begin(), kSocketFamilies.end(), family) !=
+        kSocketFamilies.end()) {
+      continue;
+    }
+    check(seccomp_rule_add(ctx.get(), no_family, socket_nr, 1,
+                           SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))),
+          "deny socket family " + std::to_string(family));
+  }
+  check(seccomp_rule_add(ctx.get(), no_family, socket_nr, 1,
+                         SCMP_A0(SCMP_CMP_GE, static_cast<scmp_datum_t>(kFamilyLimit))),
+        "deny socket families from " + std::to_string(kFamilyLimit));
+  // Netlink: the protocol is the third argument.
+  const std::uint32_t no_protocol = SCMP_ACT_ERRNO(EPROTONOSUPPORT);
+  for (int protocol = 0; protocol < kNetlinkLimit; ++protocol) {
+    if (std::find(kNetlinkProtocols.begin(), kNetlinkProtocols.end(), protocol) !=
+        kNetlinkProtocols.end()) {
+      continue;
+    }
+    check(seccomp_rule_add(ctx.get(), no_protocol, socket_nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+                           SCMP_A2(SCMP_CMP_EQ, static_cast<scmp_datum_t>(protocol))),
+          "deny netlink protocol " + std::to_string(protocol));
+  }
+  check(seccomp_rule_add(ctx.get(), no_protocol, socket_nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+                         SCMP_A2(SCMP_CMP_GE, static_cast<scmp_datum_t>(kNetlinkLimit))),
+        "deny netlink protocols from " + std::to_string(kNetlinkLimit));
+  // socketpair() exists for AF_UNIX only (the kernel answers EOPNOTSUPP for the
+  // others it knows): anything else is refused like socket().
+  check(seccomp_rule_add(ctx.get(), no_family, resolveOrThrow("socketpair"), 1,
+                         SCMP_A0(SCMP_CMP_NE, AF_UNIX)),
+        "deny socketpair families");
+  // Netlink multicast groups carry the node's network events (links, addresses,
+  // routes, neighbours, tc) and, for generic netlink, other kernel events. A
+  // group joined with setsockopt is refused; groups below 32 can also be joined
+  // through bind()'s sockaddr, which a filter cannot read (docs/security.md).
+  check(seccomp_rule_add(ctx.get(), eperm, resolveOrThrow("setsockopt"), 2,
+                         SCMP_A1(SCMP_CMP_EQ, SOL_NETLINK),
+                         SCMP_A2(SCMP_CMP_EQ, NETLINK_ADD_MEMBERSHIP)),
+        "deny NETLINK_ADD_MEMBERSHIP");
 
   // libseccomp 2.5.4 (Debian 12) has no seccomp_export_bpf_mem: export into a
   // memfd and read it back.

@@ -2,8 +2,11 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +17,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "resources.h"
 #include "security.h"
@@ -133,6 +137,58 @@ TEST_CASE("an unprivileged process under the profile gets EPERM, ENOSYS and norm
               WEXITSTATUS(status) != 7) {
             return 6;
           }
+          return 0;
+        }) == 0);
+}
+
+TEST_CASE("the profile refuses socket families and netlink protocols a sliver has no use for",
+          "[security]") {
+  CHECK(sliverSocketFamilies() == std::vector<int>{AF_UNIX, AF_INET, AF_INET6, AF_NETLINK});
+  CHECK(runFiltered([] {
+          auto refused = [](long family, int type, int protocol, int expected) {
+            long fd = ::syscall(SYS_socket, family, type | SOCK_CLOEXEC, protocol);
+            if (fd >= 0) ::close(static_cast<int>(fd));
+            return fd == -1 && errno == expected;
+          };
+          auto works = [](int family, int type, int protocol) {
+            int fd = ::socket(family, type | SOCK_CLOEXEC, protocol);
+            if (fd >= 0) ::close(fd);
+            return fd >= 0;
+          };
+          // Never connected anywhere: socket() itself is the test.
+          if (!refused(AF_VSOCK, SOCK_STREAM, 0, EAFNOSUPPORT)) return 1;
+          if (!refused(AF_PACKET, SOCK_RAW, 0, EAFNOSUPPORT)) return 2;
+          if (!refused(AF_ALG, SOCK_SEQPACKET, 0, EAFNOSUPPORT)) return 3;
+          if (!refused(AF_UNSPEC, SOCK_DGRAM, 0, EAFNOSUPPORT)) return 4;
+          // The kernel reads an int: neither a negative one nor high bits get past.
+          if (!refused(-1, SOCK_DGRAM, 0, EAFNOSUPPORT)) return 5;
+          if (!refused((1L << 32) | AF_VSOCK, SOCK_STREAM, 0, EAFNOSUPPORT)) return 6;
+          if (!refused((1L << 32) | AF_INET, SOCK_DGRAM, 0, EAFNOSUPPORT)) return 7;
+          if (!refused(AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT, EPROTONOSUPPORT)) return 8;
+          if (!refused(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER, EPROTONOSUPPORT)) return 9;
+          if (!refused(AF_NETLINK, SOCK_RAW, 40, EPROTONOSUPPORT)) return 10;
+          if (!works(AF_UNIX, SOCK_STREAM, 0) || !works(AF_INET, SOCK_DGRAM, 0) ||
+              !works(AF_INET6, SOCK_STREAM, 0) || !works(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) ||
+              !works(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC) ||
+              !works(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG)) {
+            return 11;
+          }
+          int pair[2];
+          if (::socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return 12;
+          ::close(pair[0]);
+          ::close(pair[1]);
+          if (::socketpair(AF_INET, SOCK_STREAM, 0, pair) != -1 || errno != EAFNOSUPPORT) return 13;
+          int nl = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+          int group = RTNLGRP_LINK;
+          if (::setsockopt(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != -1 ||
+              errno != EPERM) {
+            return 14;
+          }
+          // Other netlink and socket options stay.
+          int on = 1;
+          if (::setsockopt(nl, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on) != 0) return 15;
+          if (::setsockopt(nl, SOL_SOCKET, SO_RCVBUF, &on, sizeof on) != 0) return 16;
+          ::close(nl);
           return 0;
         }) == 0);
 }
