@@ -6,10 +6,14 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "error.h"
 #include "resources.h"
@@ -322,6 +327,85 @@ int applyCapabilityPlan(const CapabilityPlan& plan) {
   }
   if (::syscall(SYS_capset, &header, data) != 0) return -errno;
   return 0;
+}
+
+namespace {
+
+// The controlling terminal's name, from tty_nr (field 7 of /proc/self/stat):
+// an fd of /dev/tty only names /dev/tty.
+std::string controllingTerminalName() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  std::getline(in, line);
+  auto close = line.rfind(')');
+  std::istringstream fields(close == std::string::npos ? "" : line.substr(close + 1));
+  std::string state, ppid, pgrp, session;
+  unsigned long tty_nr = 0;
+  if (!(fields >> state >> ppid >> pgrp >> session >> tty_nr) || tty_nr == 0) {
+    return "(a terminal)";
+  }
+  const unsigned major = ::major(tty_nr), minor = ::minor(tty_nr);
+  if (major >= 136 && major <= 143) {  // UNIX98 pty slaves
+    return "/dev/pts/" + std::to_string((major - 136) * 256 + minor);
+  }
+  std::ifstream uevent("/sys/dev/char/" + std::to_string(major) + ":" + std::to_string(minor) +
+                       "/uevent");
+  for (std::string entry; std::getline(uevent, entry);) {
+    if (entry.rfind("DEVNAME=", 0) == 0) return "/dev/" + entry.substr(8);
+  }
+  return "(terminal " + std::to_string(major) + ":" + std::to_string(minor) + ")";
+}
+
+}  // namespace
+
+TerminalDetach detachFromControllingTerminal() {
+  TerminalDetach result;
+  UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) throwErrno("open /dev/null");
+  struct stat in {
+  }, null{};
+  if (::fstat(STDIN_FILENO, &in) != 0 || ::fstat(null_fd.get(), &null) != 0 ||
+      in.st_rdev != null.st_rdev || !S_ISCHR(in.st_mode)) {
+    if (::dup2(null_fd.get(), STDIN_FILENO) != STDIN_FILENO) throwErrno("stdin to /dev/null");
+    result.stdin_replaced = true;
+  }
+  // /dev/tty is the caller's controlling terminal, if it has one (ENXIO if not).
+  UniqueFd tty(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!tty) {
+    if (errno == ENXIO || errno == ENOENT || errno == EIO) return result;
+    throwErrno("open /dev/tty");
+  }
+  const std::string name = controllingTerminalName();
+  const bool leader = ::getsid(0) == ::getpid();
+  struct sigaction ignore {
+  }, previous{};
+  ignore.sa_handler = SIG_IGN;
+  if (leader) ::sigaction(SIGHUP, &ignore, &previous);
+  int rc = ::ioctl(tty.get(), TIOCNOTTY);
+  int err = errno;
+  if (leader) ::sigaction(SIGHUP, &previous, nullptr);
+  if (rc != 0) throw SysError(err, "TIOCNOTTY on " + name);
+  result.terminal = name;
+  return result;
+}
+
+LegacyTiocsti disableLegacyTiocsti(const std::filesystem::path& file) {
+  LegacyTiocsti result;
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return result;
+    throwErrno("open " + file.string());
+  }
+  result.present = true;
+  char buf[16] = {};
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n < 0) throwErrno("read " + file.string());
+  result.before.assign(buf, static_cast<std::size_t>(n));
+  while (!result.before.empty() && result.before.back() == '\n') result.before.pop_back();
+  if (result.before == "0") return result;
+  if (::pwrite(fd.get(), "0\n", 2, 0) != 2) throwErrno("write 0 to " + file.string());
+  result.changed = true;
+  return result;
 }
 
 }  // namespace plng::node

@@ -16,6 +16,7 @@
 #include <linux/filter.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,5 +110,35 @@ std::vector<std::string> capabilityNames(std::uint64_t mask);
 // the inheritable set (for root, execve grants inheritable | bounding) and
 // reduces permitted and effective to keep_bounding. Returns 0 or -errno.
 int applyCapabilityPlan(const CapabilityPlan& plan);
+
+// Host-side hardening the node daemon applies at start (docs/security.md,
+// "Node: what a sliver shares with the host").
+
+// What detachFromControllingTerminal() did.
+struct TerminalDetach {
+  bool stdin_replaced = false;  // stdin is /dev/null now (it was something else)
+  std::string terminal;         // the controlling terminal given up; empty = none
+};
+
+// Points stdin at /dev/null and gives up the controlling terminal (TIOCNOTTY),
+// so that no process the daemon starts can inherit a way to the terminal it was
+// started from. The process group is kept: ^C at that terminal still stops the
+// daemon in the foreground. A session leader would send its foreground group
+// SIGHUP when it lets go: SIGHUP is ignored meanwhile. stdout and stderr are
+// left alone (logs); the daemon's children never get them. Throws SysError.
+TerminalDetach detachFromControllingTerminal();
+
+// dev.tty.legacy_tiocsti (Linux 6.2): at 0, TIOCSTI (pushing bytes into a
+// terminal's input) takes CAP_SYS_ADMIN in the host's user namespace, which no
+// sliver has, whatever terminal it gets hold of.
+struct LegacyTiocsti {
+  bool present = false;  // the kernel has the sysctl
+  std::string before;    // its value before ("1" or "0")
+  bool changed = false;  // it was written to 0
+};
+// Sets `file` (the sysctl) to 0 unless it is already; a kernel without it is
+// no error (present = false). Throws SysError when it cannot be written.
+LegacyTiocsti disableLegacyTiocsti(
+    const std::filesystem::path& file = "/proc/sys/dev/tty/legacy_tiocsti");
 
 }  // namespace plng::node

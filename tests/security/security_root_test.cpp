@@ -10,11 +10,13 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -443,4 +446,114 @@ TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[secur
   CHECK(sliver.fork_ok);
   CHECK(sliver.cap_bnd == plan.keep_bounding);
   CHECK((sliver.cap_bnd & (1ULL << 21 /*CAP_SYS_ADMIN*/)) == 0);
+}
+
+namespace {
+
+// A pty for a forked child to take as its controlling terminal.
+struct Pty {
+  UniqueFd master;
+  std::string slave;
+  Pty() {
+    master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    REQUIRE(master);
+    REQUIRE(::grantpt(master.get()) == 0);
+    REQUIRE(::unlockpt(master.get()) == 0);
+    slave = ::ptsname(master.get());
+  }
+};
+
+// In a forked child: a session with `pty` as controlling terminal and stdin;
+// then detachFromControllingTerminal() in the session leader (`in_leader`) or
+// in a second process of its session. Exit code: 0 as expected, else a step.
+int detachInChild(const Pty& pty, bool in_leader) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::signal(SIGHUP, SIG_DFL);
+    if (::setsid() < 0) ::_exit(10);
+    int tty = ::open(pty.slave.c_str(), O_RDWR);
+    if (tty < 0 || ::ioctl(tty, TIOCSCTTY, 0) != 0 || ::dup2(tty, 0) != 0) ::_exit(11);
+    auto detach = [&]() -> int {
+      TerminalDetach done;
+      try {
+        done = detachFromControllingTerminal();
+      } catch (...) {
+        return 12;
+      }
+      if (done.terminal != pty.slave || !done.stdin_replaced) return 13;
+      // No terminal to open any more, and stdin is /dev/null.
+      if (::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC) >= 0 || errno != ENXIO) return 14;
+      struct stat in {};
+      if (::fstat(0, &in) != 0 || !S_ISCHR(in.st_mode) || in.st_rdev != makedev(1, 3)) return 15;
+      // Once more: nothing left to do.
+      done = detachFromControllingTerminal();
+      if (!done.terminal.empty() || done.stdin_replaced) return 16;
+      return 0;
+    };
+    if (in_leader) ::_exit(detach());
+    pid_t member = ::fork();
+    if (member == 0) ::_exit(detach());
+    int status = 0;
+    ::waitpid(member, &status, 0);
+    // The leader keeps its terminal: only the member let go.
+    int still = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (still < 0) ::_exit(17);
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 18);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("the node daemon gives up the terminal it was started from", "[security][root]") {
+  plng::test::requireRoot();
+  Pty pty;
+  CHECK(detachInChild(pty, /*in_leader=*/false) == 0);
+  Pty other;
+  CHECK(detachInChild(other, /*in_leader=*/true) == 0);  // survives its own SIGHUP
+}
+
+TEST_CASE("dev.tty.legacy_tiocsti is switched off, and a kernel without it is no error",
+          "[security][root]") {
+  plng::test::requireRoot();
+  char tmpl[] = "/tmp/plng-tiocsti-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  fs::path dir = tmpl;
+  std::ofstream(dir / "legacy_tiocsti") << "1\n";
+  LegacyTiocsti done = disableLegacyTiocsti(dir / "legacy_tiocsti");
+  CHECK(done.present);
+  CHECK(done.before == "1");
+  CHECK(done.changed);
+  std::ifstream in(dir / "legacy_tiocsti");
+  std::string now;
+  in >> now;
+  CHECK(now == "0");
+  done = disableLegacyTiocsti(dir / "legacy_tiocsti");
+  CHECK_FALSE(done.changed);
+  CHECK_FALSE(disableLegacyTiocsti(dir / "absent").present);
+  fs::remove_all(dir);
+
+  // The real sysctl, restored afterwards.
+  const fs::path sysctl = "/proc/sys/dev/tty/legacy_tiocsti";
+  if (!fs::exists(sysctl)) {
+    WARN("this kernel has no " << sysctl << " (before 6.2)");
+    return;
+  }
+  std::string before;
+  std::ifstream(sysctl) >> before;
+  struct Restore {
+    fs::path file;
+    std::string value;
+    ~Restore() { std::ofstream(file) << value << "\n"; }
+  } restore{sysctl, before};
+  std::ofstream(sysctl) << "1\n";
+  done = disableLegacyTiocsti();
+  CHECK(done.present);
+  CHECK(done.changed);
+  std::string after;
+  std::ifstream(sysctl) >> after;
+  CHECK(after == "0");
 }
