@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,9 +17,12 @@
 #include <cerrno>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "error.h"
+#include "program.h"
 #include "resources.h"
 #include "security.h"
 
@@ -191,6 +195,34 @@ TEST_CASE("the profile refuses socket families and netlink protocols a sliver ha
           ::close(nl);
           return 0;
         }) == 0);
+}
+
+TEST_CASE("a helper program the node runs inherits nothing of the daemon", "[security]") {
+  // A listening socket without close-on-exec, as Boost.Asio opens sliverd's.
+  UniqueFd leaky(::socket(AF_UNIX, SOCK_STREAM, 0));
+  REQUIRE(leaky);
+  struct stat st {};
+  REQUIRE(::fstat(leaky.get(), &st) == 0);
+  const std::string name = "socket:[" + std::to_string(st.st_ino) + "]";
+  std::string out;
+  int code = runProgram({"/bin/sh", "-c",
+                         "for f in /proc/$$/fd/*; do readlink $f; done; "
+                         "echo pid $$; cut -d' ' -f6,7 /proc/$$/stat"},
+                        out);
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(out.find(name) == std::string::npos);
+  CHECK(out.find("/dev/null\n") != std::string::npos);  // its stdin
+  // A session of its own, without a controlling terminal.
+  auto pid_at = out.find("pid ");
+  REQUIRE(pid_at != std::string::npos);
+  std::istringstream rest(out.substr(pid_at + 4));
+  std::string pid, session, tty_nr;
+  rest >> pid >> session >> tty_nr;
+  CHECK(session == pid);
+  CHECK(tty_nr == "0");
+  std::string missing;
+  CHECK_THROWS_AS(runProgram({"/nonexistent/plng-program"}, missing), SysError);
 }
 
 TEST_CASE("the default capability plan is a container runtime's set", "[security][caps]") {
