@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -528,6 +529,16 @@ TEST_CASE("a sliver child whose launcher is killed before the go-ahead dies and 
   REQUIRE(n == static_cast<ssize_t>(sizeof child));
   unix_listener.reset();  // the launcher's copies are all that is left
   tcp_listener.reset();
+  // The hook runs as soon as clone3 returns: wait until the child sits in
+  // recvmsg for the go-ahead (its set-up before that is done by then).
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    std::ifstream syscall_file("/proc/" + std::to_string(child) + "/syscall");
+    long nr = -1;
+    waiting = (syscall_file >> nr) && nr == SYS_recvmsg;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(waiting);
 
   // While it waits: only what it needs, in a session of its own.
   std::vector<std::string> files = openFiles(child);
