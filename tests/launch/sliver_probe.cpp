@@ -287,8 +287,8 @@ int sockets() {
 // The memory cgroup's usage file of the sliver's own cgroup view, opened before
 // the descriptors run out.
 int openCgroupMemory() {
-  for (const char* file : {"/sys/fs/cgroup/memory.current",
-                           "/sys/fs/cgroup/memory/memory.usage_in_bytes"}) {
+  for (const char* file :
+       {"/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"}) {
     int fd = ::open(file, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) return fd;
   }
