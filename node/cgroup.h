@@ -53,6 +53,16 @@ struct CgroupUsage {
   std::uint32_t tasks = 0;         // processes and threads
 };
 
+// One cgroup hierarchy as a sliver sees it under /sys/fs/cgroup: a fresh mount
+// made inside the sliver's cgroup namespace, whose root there is the sliver's
+// own cgroup, so nothing above or beside it (other slivers, the node) shows.
+struct CgroupView {
+  std::string dir;      // below /sys/fs/cgroup; empty = /sys/fs/cgroup itself
+  std::string fstype;   // "cgroup2" or "cgroup" (v1)
+  std::string options;  // v1: the hierarchy's controllers ("cpu,cpuacct"); "" for cgroup2
+  bool operator==(const CgroupView&) const = default;
+};
+
 class CgroupDriver {
  public:
   virtual ~CgroupDriver() = default;
@@ -79,6 +89,11 @@ class CgroupDriver {
   // Moves `pid` into the sliver's cgroup in the hierarchies clone3 could not
   // place it in (v1). No-op for v2 once the child was cloned into its cgroup.
   virtual void attach(std::string_view sliver, pid_t pid) = 0;
+  // The hierarchies a sliver is placed in, as it sees them (launch.h mounts
+  // them): v2 the cgroup2 tree at /sys/fs/cgroup; hybrid cgroup2 at "unified"
+  // and each v1 hierarchy the driver places slivers in under its controllers'
+  // name. The default, none, leaves /sys/fs/cgroup empty.
+  virtual std::vector<CgroupView> sliverViews() const { return {}; }
 
   virtual std::vector<pid_t> pids(std::string_view sliver) const = 0;
   virtual CgroupUsage usage(std::string_view sliver) const = 0;

@@ -143,6 +143,7 @@ class V2Driver final : public TreeDriver {
   explicit V2Driver(const CgroupRoots& roots) : TreeDriver(roots.unified) {}
 
   std::string_view kind() const override { return "v2"; }
+  std::vector<CgroupView> sliverViews() const override { return {{"", "cgroup2", ""}}; }
 
   void setUp(pid_t daemon_pid) override {
     // The daemon leaves <root> first: a cgroup with processes cannot delegate
@@ -207,6 +208,7 @@ class HybridDriver final : public TreeDriver {
         trees_.push_back(it->second);
       return it->second;
     };
+    roots_v1_ = roots.v1;
     cpu_ = *tree("cpu");
     memory_ = *tree("memory");
     pids_ = *tree("pids");
@@ -215,6 +217,22 @@ class HybridDriver final : public TreeDriver {
   }
 
   std::string_view kind() const override { return "hybrid"; }
+
+  std::vector<CgroupView> sliverViews() const override {
+    std::vector<CgroupView> views{{"unified", "cgroup2", ""}};
+    // A v1 hierarchy is mounted by naming exactly its controllers: the ones of
+    // roots_.v1 that share one directory (co-mounted, e.g. cpu,cpuacct).
+    for (std::size_t i = 1; i < trees_.size(); ++i) {  // trees_[0] is the unified one
+      const fs::path& tree = trees_[i];
+      std::string controllers;
+      for (const auto& [name, dir] : roots_v1_) {
+        if (dir != tree) continue;
+        controllers += (controllers.empty() ? "" : ",") + name;
+      }
+      views.push_back({controllers, "cgroup", controllers});
+    }
+    return views;
+  }
 
   void setUp(pid_t daemon_pid) override { setUpTrees(daemon_pid); }
 
@@ -261,6 +279,7 @@ class HybridDriver final : public TreeDriver {
   }
 
  private:
+  std::map<std::string, fs::path> roots_v1_;
   fs::path cpu_, memory_, pids_;
   std::optional<fs::path> cpuacct_, blkio_;
 };

@@ -6,13 +6,17 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "rootfs.h"
 
@@ -22,6 +26,8 @@ namespace {
 // What the child was doing when it failed; reported to the parent with errno.
 enum Step : int {
   kStepReceive = 1,
+  kStepSession,
+  kStepCgroupNs,
   kStepSetIds,
   kStepMountSlave,
   kStepMoveRootfs,
@@ -34,19 +40,27 @@ enum Step : int {
   kStepMountDevShm,
   kStepDevLinks,
   kStepMountSys,
+  kStepMountCgroupTmpfs,
+  kStepMountCgroup,
   kStepMountLocalApi,
   kStepPivotRoot,
   kStepUnmountOldRoot,
   kStepSetHostname,
   kStepStdio,
   kStepCloseFds,
+  kStepNofile,
   kStepSeccomp,
   kStepCapabilities,
   kStepExec,
 };
 
 // Host device nodes bind-mounted into the sliver's /dev (mknod is not allowed in
-// a user namespace, and these are harmless to share).
+// a user namespace, and these are harmless to share). No terminal of the host:
+// "tty" (5:0) is not one, it opens the caller's own controlling terminal, and no
+// process of a sliver has one of the host's — sliver-init starts a session of
+// its own before anything, and an ssh login's terminal is that login's
+// (docs/security.md, "Node: what a sliver shares with the host"). The sliver's
+// ptys come from its own devpts instance (/dev/ptmx -> pts/ptmx).
 constexpr const char* kDevNodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 constexpr const char* kDevMountDirs[] = {"proc", "dev", "sys"};
 // Symlinks of the sliver's /dev: {target, name}.
@@ -64,6 +78,10 @@ std::string stepName(int step, int detail) {
   switch (step) {
     case kStepReceive:
       return "waiting for the parent";
+    case kStepSession:
+      return "setsid (a session of its own)";
+    case kStepCgroupNs:
+      return "unshare of the cgroup namespace";
     case kStepSetIds:
       return "becoming root of the user namespace (setresuid/setgroups)";
     case kStepMountSlave:
@@ -90,6 +108,11 @@ std::string stepName(int step, int detail) {
     }
     case kStepMountSys:
       return "read-only /sys";
+    case kStepMountCgroupTmpfs:
+      return "tmpfs on /sys/fs/cgroup";
+    case kStepMountCgroup:
+      return "mount of the sliver's own cgroup view #" + std::to_string(detail) +
+             " under /sys/fs/cgroup";
     case kStepMountLocalApi:
       return "read-only bind of the local API directory at /run/sliverd";
     case kStepPivotRoot:
@@ -102,6 +125,8 @@ std::string stepName(int step, int detail) {
       return "setting up stdin/stdout/stderr";
     case kStepCloseFds:
       return "close_range";
+    case kStepNofile:
+      return "setrlimit RLIMIT_NOFILE";
     case kStepSeccomp:
       return "seccomp";
     case kStepCapabilities:
@@ -118,6 +143,13 @@ struct ChildReport {
   int detail = -1;
 };
 
+// One CgroupView as the child mounts it: paths relative to the new root.
+struct ChildCgroupView {
+  const char* target = nullptr;   // "sys/fs/cgroup" or "sys/fs/cgroup/<dir>"
+  const char* fstype = nullptr;   // "cgroup2" or "cgroup"
+  const char* options = nullptr;  // nullptr for none
+};
+
 // Everything the child uses, prepared by the parent before clone3. The child
 // reads it from its copy of the parent's memory and allocates nothing.
 struct ChildPlan {
@@ -125,7 +157,19 @@ struct ChildPlan {
   int error_fd = -1;  // close-on-exec: EOF at exec means success
   int init_fd = -1;   // O_PATH fd of sliver-init
   int null_fd = -1;   // the host's /dev/null, for unset stdio
+  int sys_fd = -1;    // detached read-only clone of the host's /sys
   int stdio[3] = {-1, -1, -1};
+  // The descriptors above, sorted and unique: the child closes every other
+  // one before it waits for the parent.
+  const int* keep_fds = nullptr;
+  std::size_t keep_count = 0;
+  // /sys/fs/cgroup: one view mounted right there (pure v2), or a tmpfs holding
+  // each view in a directory of its own.
+  const ChildCgroupView* cgroup_views = nullptr;
+  std::size_t cgroup_view_count = 0;
+  bool cgroup_view_at_top = false;
+  bool set_nofile = false;
+  rlimit nofile{};
   const char* mountpoint = nullptr;
   const char* local_api_dir = nullptr;  // host path, or nullptr
   const char* hostname = nullptr;
@@ -165,6 +209,28 @@ bool ensureDir(const char* path, mode_t mode) {
 // where glibc would consult its thread list, e.g. setresuid's broadcast to every
 // thread of the parent, which the child does not have).
 [[noreturn]] void runChild(const ChildPlan& plan) {
+  // 0. Host root with every capability over fresh namespaces, waiting for a
+  // parent that may be killed at any moment: die with it. (getppid() cannot
+  // tell whether the parent died before this line — it reads 0 in a new pid
+  // namespace — but the sync socket can: once the descriptors below are
+  // closed, the parent's end of it is the only one left, and its death is EOF.)
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Nothing of the parent that the child does not need: no copy of sliverd's
+  // listening sockets or clients may outlive sliverd here, and the parent's end
+  // of the sync socket must not stay open in the child, or EOF never comes.
+  {
+    unsigned next = 0;
+    for (std::size_t i = 0; i < plan.keep_count; ++i) {
+      unsigned keep = static_cast<unsigned>(plan.keep_fds[i]);
+      if (keep > next) ::syscall(SYS_close_range, next, keep - 1, 0u);
+      next = keep + 1;
+    }
+    ::syscall(SYS_close_range, next, ~0u, 0u);
+  }
+  // A session of its own: no controlling terminal (sliverd's, if it had one,
+  // would be reachable through /dev/tty), no process group of sliverd's.
+  if (::setsid() < 0) childFail(plan, kStepSession);
+
   // 1. Wait for the parent: id maps written, v1 cgroups set, overlay built.
   int overlay_fd = -1;
   {
@@ -180,11 +246,20 @@ bool ensureDir(const char* path, mode_t mode) {
     do {
       n = ::recvmsg(plan.sync_fd, &msg, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
-    if (n != 1) ::_exit(127);  // the parent gave up (and reports why itself)
+    // EOF: the parent died (or gave up, and reports why itself).
+    if (n != 1) ::_exit(127);
     cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
     if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) childFail(plan, kStepReceive, -1, EPROTO);
     std::memcpy(&overlay_fd, CMSG_DATA(cmsg), sizeof overlay_fd);
   }
+  // From "go" on this is the sliver, which outlives sliverd by design (the
+  // change of credentials below would clear the signal anyway).
+  ::prctl(PR_SET_PDEATHSIG, 0);
+
+  // 1b. The cgroup namespace, now that the parent has placed the child in the
+  // sliver's cgroup in every hierarchy (a v1 one only after clone3): its root
+  // is the sliver's own cgroup everywhere, and /proc/self/cgroup shows "/".
+  if (::unshare(CLONE_NEWCGROUP) != 0) childFail(plan, kStepCgroupNs);
 
   // 2. Nothing mounted here may propagate back to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
@@ -267,18 +342,40 @@ bool ensureDir(const char* path, mode_t mode) {
     }
   }
 
-  // 7. /sys, read-only. A fresh sysfs needs the network namespace's owner (we
-  // share the node's), so it normally fails here and a recursive read-only bind
-  // of the host's /sys is used instead.
-  if (::mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) !=
-      0) {
-    if (::mount("/sys", "sys", nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      childFail(plan, kStepMountSys);
-    }
-    mount_attr attr{};
-    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-    if (::mount_setattr(AT_FDCWD, "sys", AT_RECURSIVE, &attr, sizeof attr) != 0) {
-      childFail(plan, kStepMountSys);
+  // 7. /sys, read-only: the parent's clone of the host's sysfs (a fresh sysfs
+  // needs the network namespace's owner, and we share the node's), without
+  // the mounts beneath it — the host's cgroup hierarchies, bpffs, debugfs.
+  if (::move_mount(plan.sys_fd, "", AT_FDCWD, "sys", MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    childFail(plan, kStepMountSys);
+  }
+  ::close(plan.sys_fd);
+
+  // 7a. /sys/fs/cgroup shows the sliver's own cgroups only: fresh cgroup
+  // mounts made in its cgroup namespace, read-only.
+  {
+    constexpr unsigned long kFlags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (plan.cgroup_view_at_top) {
+      const ChildCgroupView& view = plan.cgroup_views[0];
+      if (::mount(view.fstype, view.target, view.fstype, kFlags, view.options) != 0) {
+        childFail(plan, kStepMountCgroup, 0);
+      }
+    } else {
+      if (::mount("tmpfs", "sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=755,size=64k") != 0) {
+        childFail(plan, kStepMountCgroupTmpfs);
+      }
+      for (std::size_t i = 0; i < plan.cgroup_view_count; ++i) {
+        const ChildCgroupView& view = plan.cgroup_views[i];
+        if (!ensureDir(view.target, 0755) ||
+            ::mount(view.fstype, view.target, view.fstype, kFlags, view.options) != 0) {
+          childFail(plan, kStepMountCgroup, static_cast<int>(i));
+        }
+      }
+      mount_attr attr{};
+      attr.attr_set = MOUNT_ATTR_RDONLY;
+      if (::mount_setattr(AT_FDCWD, "sys/fs/cgroup", 0, &attr, sizeof attr) != 0) {
+        childFail(plan, kStepMountCgroupTmpfs);
+      }
     }
   }
 
@@ -315,6 +412,10 @@ bool ensureDir(const char* path, mode_t mode) {
   }
   // Nothing the parent had open besides stdio reaches sliver-init.
   if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) childFail(plan, kStepCloseFds);
+
+  // The sliver's open-file limit, which its root cannot raise again.
+  if (plan.set_nofile && ::setrlimit(RLIMIT_NOFILE, &plan.nofile) != 0)
+    childFail(plan, kStepNofile);
 
   // 10. Security, last: no_new_privs, the filter and the bounding set stay for
   // good.
@@ -379,15 +480,64 @@ void sendGo(int sock, int fd) {
   if (n != 1) throwErrno("handing the overlay to the sliver");
 }
 
+// A detached, read-only clone of the host's /sys for the sliver. Without the
+// mounts beneath it where the kernel allows (it refuses to leave out mounts that
+// are locked, i.e. when this process itself runs in a user namespace's mount
+// namespace): there the whole tree comes along, and /sys/fs/cgroup is still
+// covered in the child.
+UniqueFd cloneSys() {
+  UniqueFd tree(::open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  unsigned int recursive = 0;
+  if (!tree && errno == EINVAL) {
+    recursive = AT_RECURSIVE;
+    tree.reset(::open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  }
+  if (!tree) throwErrno("open_tree /sys");
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+  if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) != 0) {
+    throwErrno("read-only clone of /sys");
+  }
+  return tree;
+}
+
+// The child's report, if it failed before the parent could read it the usual
+// way (it has exited, so the pipe holds all it will ever hold; non-blocking in
+// case another process still has a copy of the write end).
+std::optional<ChildReport> pendingReport(int error_read) {
+  int flags = ::fcntl(error_read, F_GETFL);
+  if (flags < 0 || ::fcntl(error_read, F_SETFL, flags | O_NONBLOCK) != 0) return std::nullopt;
+  ChildReport report;
+  ssize_t n;
+  do {
+    n = ::read(error_read, &report, sizeof report);
+  } while (n < 0 && errno == EINTR);
+  ::fcntl(error_read, F_SETFL, flags);
+  if (n != static_cast<ssize_t>(sizeof report)) return std::nullopt;
+  return report;
+}
+
 }  // namespace
 
 LaunchedSliver launchSliver(const LaunchSpec& spec) {
   const std::string who = "sliver " + spec.name;
+  for (int i = 0; i < 3; ++i) {
+    if (spec.stdio[i] >= 0 && ::isatty(spec.stdio[i])) {
+      throw SysError(EINVAL, who + ": stdio " + std::to_string(i) +
+                                 " is a terminal; a sliver shares no terminal with the host");
+    }
+  }
   // Everything the child needs, before it exists.
   UniqueFd init_fd(::open(spec.init_path.c_str(), O_PATH | O_CLOEXEC));
   if (!init_fd) throwErrno(who + ": open " + spec.init_path.string());
   UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null_fd) throwErrno(who + ": open /dev/null");
+  UniqueFd sys_fd;
+  try {
+    sys_fd = cloneSys();
+  } catch (const SysError& e) {
+    throw SysError(e.err(), who + ": " + e.what());
+  }
   struct stat st {};
   if (::stat(spec.image.c_str(), &st) != 0) throwErrno(who + ": image " + spec.image.string());
   if (::stat(spec.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -421,7 +571,48 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   plan.error_fd = error_write.get();
   plan.init_fd = init_fd.get();
   plan.null_fd = null_fd.get();
+  plan.sys_fd = sys_fd.get();
   for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i];
+  std::vector<int> keep_fds = {plan.sync_fd, plan.error_fd, plan.init_fd, plan.null_fd,
+                               plan.sys_fd};
+  for (int fd : spec.stdio) {
+    if (fd >= 0) keep_fds.push_back(fd);
+  }
+  std::sort(keep_fds.begin(), keep_fds.end());
+  keep_fds.erase(std::unique(keep_fds.begin(), keep_fds.end()), keep_fds.end());
+  plan.keep_fds = keep_fds.data();
+  plan.keep_count = keep_fds.size();
+
+  std::vector<std::string> view_targets;
+  std::vector<ChildCgroupView> views;
+  view_targets.reserve(spec.cgroup_views.size());
+  for (const CgroupView& view : spec.cgroup_views) {
+    if (view.fstype != "cgroup" && view.fstype != "cgroup2") {
+      throw SysError(EINVAL, who + ": cgroup view of type '" + view.fstype + "'");
+    }
+    if (view.dir.find('/') != std::string::npos || view.dir == "." || view.dir == ".." ||
+        (view.dir.empty() && spec.cgroup_views.size() != 1)) {
+      throw SysError(EINVAL, who + ": cgroup view directory '" + view.dir + "'");
+    }
+    view_targets.push_back(view.dir.empty() ? "sys/fs/cgroup" : "sys/fs/cgroup/" + view.dir);
+  }
+  for (std::size_t i = 0; i < spec.cgroup_views.size(); ++i) {
+    const CgroupView& view = spec.cgroup_views[i];
+    views.push_back({view_targets[i].c_str(), view.fstype.c_str(),
+                     view.options.empty() ? nullptr : view.options.c_str()});
+  }
+  plan.cgroup_views = views.data();
+  plan.cgroup_view_count = views.size();
+  plan.cgroup_view_at_top = views.size() == 1 && spec.cgroup_views[0].dir.empty();
+  if (spec.nofile) {
+    // Raising a hard limit takes CAP_SYS_RESOURCE in the host's user namespace,
+    // which the child no longer has: clamp to ours.
+    rlimit ours{};
+    if (::getrlimit(RLIMIT_NOFILE, &ours) != 0) throwErrno(who + ": getrlimit RLIMIT_NOFILE");
+    plan.set_nofile = true;
+    plan.nofile.rlim_max = std::min(spec.nofile->rlim_max, ours.rlim_max);
+    plan.nofile.rlim_cur = std::min(spec.nofile->rlim_cur, plan.nofile.rlim_max);
+  }
   plan.mountpoint = mountpoint.c_str();
   const std::string local_api_dir = spec.local_api_dir.string();
   if (!local_api_dir.empty()) plan.local_api_dir = local_api_dir.c_str();
@@ -441,8 +632,9 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
 
   int pidfd = -1;
   clone_args args{};
-  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-               CLONE_NEWCGROUP | CLONE_PIDFD;
+  // No CLONE_NEWCGROUP: the child unshares it once it is in all its cgroups.
+  args.flags =
+      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   if (spec.cgroup_fd >= 0) {
@@ -460,6 +652,7 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   ChildGuard guard(pid);
   sync_child.reset();
   error_write.reset();
+  sys_fd.reset();
 
   try {
     writeIdMap(pid, "uid_map", spec.ids);
@@ -486,6 +679,10 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
     siginfo_t info{};
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
         info.si_pid == pid) {
+      // A child that failed before "go" said why.
+      if (auto report = pendingReport(error_read.get())) {
+        throw SysError(report->err, who + ": " + stepName(report->step, report->detail));
+      }
       context += info.si_code == CLD_EXITED ? " (the sliver's first process exited with " +
                                                   std::to_string(info.si_status) + ")"
                                             : " (the sliver's first process was killed by signal " +
@@ -506,6 +703,40 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   }
   guard.release();
   return launched;
+}
+
+rlimit parseNofileLimit(std::string_view proc_limits) {
+  // "Max open files            1024                 4096                 files"
+  constexpr std::string_view kName = "Max open files";
+  std::istringstream lines{std::string(proc_limits)};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.compare(0, kName.size(), kName) != 0) continue;
+    std::istringstream fields(line.substr(kName.size()));
+    std::string soft, hard;
+    fields >> soft >> hard;
+    auto number = [&](const std::string& text) -> rlim_t {
+      if (text == "unlimited") return RLIM_INFINITY;
+      if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+        throw SysError(EINVAL, "malformed limit '" + text + "' of open files");
+      }
+      return static_cast<rlim_t>(std::stoull(text));
+    };
+    return rlimit{number(soft), number(hard)};
+  }
+  throw SysError(EINVAL, "no \"Max open files\" line in the process's limits");
+}
+
+rlimit nofileLimitOf(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/limits";
+  std::ifstream in(path);
+  if (!in) throwErrno("read " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return parseNofileLimit(text.str());
+  } catch (const SysError& e) {
+    throw SysError(e.err(), path + ": " + e.what());
+  }
 }
 
 }  // namespace plng::node

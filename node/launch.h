@@ -1,34 +1,46 @@
 // Starting a sliver: its first process (sliver-init) in fresh namespaces.
 //
 // Sequence (docs/node.md, "Slivers"):
-//   parent: opens everything the child needs, then clone3(CLONE_NEWUSER | NEWNS |
-//           NEWPID | NEWUTS | NEWIPC | NEWCGROUP | CLONE_PIDFD [| CLONE_INTO_CGROUP])
-//           — the node's network namespace is shared.
-//   child:  blocks until the parent says go.
+//   parent: opens everything the child needs (including a detached read-only
+//           clone of /sys without the mounts beneath it), then
+//           clone3(CLONE_NEWUSER | NEWNS | NEWPID | NEWUTS | NEWIPC | CLONE_PIDFD
+//           [| CLONE_INTO_CGROUP]) — the node's network namespace is shared.
+//   child:  first of all asks for SIGKILL when its parent dies, closes every
+//           descriptor it does not need (the parent's listening sockets among
+//           them) and starts a session of its own (no controlling terminal);
+//           then blocks until the parent says go. EOF there means the parent
+//           is gone: it exits.
 //   parent: writes uid_map/gid_map (0 -> ids.first, 65536 ids; setgroups stays
 //           allowed, since host root writes the map), places the child in its
 //           v1 cgroups (`attach`), builds the overlay detached with the idmapped
 //           image through the child's own user namespace (rootfs.h) and hands it
 //           over a socket (SCM_RIGHTS) together with "go".
-//   child:  becomes root of its namespace, makes / a slave, moves the overlay onto
-//           `mountpoint`, mounts /proc, a minimal /dev and read-only /sys in it,
-//           binds `local_api_dir` read-only at /run/sliverd, pivot_root, sethostname, then
-//           no_new_privs, seccomp and the capability bounding set, and execs sliver-init by file
-//           descriptor.
+//   child:  from here on outlives the parent; unshares its cgroup namespace
+//           (rooted at the sliver's own cgroups, now that it is in all of them),
+//           becomes root of its namespace, makes / a slave, moves the overlay onto
+//           `mountpoint`, mounts /proc, a minimal /dev with its own devpts, the
+//           /sys clone with only its own cgroups under /sys/fs/cgroup
+//           (`cgroup_views`), binds `local_api_dir` read-only at /run/sliverd,
+//           pivot_root, sethostname, sets RLIMIT_NOFILE, then no_new_privs,
+//           seccomp and the capability bounding set, and execs sliver-init by
+//           file descriptor.
 // After clone3 the child makes only async-signal-safe calls; everything it needs
 // was decided and allocated before. A failing step is reported over a
 // close-on-exec pipe (step, errno), and launchSliver throws
 // SysError("sliver <name>: pivot_root: ...").
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "cgroup.h"
 #include "error.h"
 #include "idrange.h"
 #include "security.h"
@@ -62,8 +74,18 @@ struct LaunchSpec {
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
       "TERM=dumb"};
-  // stdin, stdout, stderr of sliver-init; -1 = the sliver's /dev/null.
+  // stdin, stdout, stderr of sliver-init; -1 = /dev/null. A terminal is
+  // refused (EINVAL): a sliver shares no terminal with the host.
   int stdio[3] = {-1, -1, -1};
+  // What the sliver sees under /sys/fs/cgroup (CgroupDriver::sliverViews):
+  // mounted inside its cgroup namespace, read-only. Empty: an empty read-only
+  // tmpfs covers /sys/fs/cgroup.
+  std::vector<CgroupView> cgroup_views;
+  // RLIMIT_NOFILE of sliver-init, inherited by every process of the sliver;
+  // root inside cannot raise the hard limit (that takes CAP_SYS_RESOURCE in the
+  // host's user namespace). Clamped to the caller's own hard limit, which
+  // launchSliver cannot raise either. nullopt: the caller's limits.
+  std::optional<rlimit> nofile;
   // Applied in the child just before exec, after no_new_privs (security.h).
   // nullptr = sliverSeccompProgram(), the node's filter (compiled once); every
   // sliver gets a filter.
@@ -86,5 +108,13 @@ struct LaunchedSliver {
 // Starts sliver-init as described above. On any failure the child is killed and
 // reaped, and SysError says which step failed and why.
 LaunchedSliver launchSliver(const LaunchSpec& spec);
+
+// The RLIMIT_NOFILE of a running process (/proc/<pid>/limits, readable by
+// anyone: no CAP_SYS_RESOURCE needed). A process that enters a sliver
+// (sliver-enter) takes its init's, or it would bring its own, larger, limit in.
+// Throws SysError.
+rlimit nofileLimitOf(pid_t pid);
+// The same from the text of /proc/<pid>/limits; throws SysError(EINVAL).
+rlimit parseNofileLimit(std::string_view proc_limits);
 
 }  // namespace plng::node

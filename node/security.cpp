@@ -2,20 +2,28 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "error.h"
 #include "resources.h"
@@ -51,7 +59,17 @@ constexpr std::array kDeniedSyscalls = {
     "io_uring_register"};
 
 // Refused only for some arguments.
-constexpr std::array kConditionallyDeniedSyscalls = {"clone", "unshare", "clone3"};
+constexpr std::array kConditionallyDeniedSyscalls = {"clone",  "unshare",    "clone3",
+                                                     "socket", "socketpair", "setsockopt"};
+
+constexpr std::array kSocketFamilies = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+constexpr std::array kNetlinkProtocols = {NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_AUDIT,
+                                          NETLINK_GENERIC};
+// Above every family and protocol the kernel knows today (AF_MAX 46, netlink 23
+// protocols, MAX_LINKS 32): the rules below refuse each value up to here one by
+// one, and everything from here on with a single comparison.
+constexpr int kFamilyLimit = 64;
+constexpr int kNetlinkLimit = 32;
 
 int resolveOrThrow(const char* name) {
   int nr = seccomp_syscall_resolve_name(name);
@@ -79,6 +97,12 @@ std::vector<std::string> sliverDeniedSyscalls() {
 
 std::vector<std::string> sliverConditionallyDeniedSyscalls() {
   return {kConditionallyDeniedSyscalls.begin(), kConditionallyDeniedSyscalls.end()};
+}
+
+std::vector<int> sliverSocketFamilies() { return {kSocketFamilies.begin(), kSocketFamilies.end()}; }
+
+std::vector<int> sliverNetlinkProtocols() {
+  return {kNetlinkProtocols.begin(), kNetlinkProtocols.end()};
 }
 
 SeccompProgram compileSliverSeccompProgram() {
@@ -115,6 +139,52 @@ SeccompProgram compileSliverSeccompProgram() {
   // (and Go, and musl) fall back to clone, which the rule above sees.
   check(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), resolveOrThrow("clone3"), 0),
         "clone3 to ENOSYS");
+
+  // Socket families: libseccomp has no "not in" and takes one comparison per
+  // argument and rule, so every family outside the list gets a rule of its own,
+  // and all values from kFamilyLimit up (including negative ints, which the
+  // 64-bit comparison sees as huge) one more.
+  const int socket_nr = resolveOrThrow("socket");
+  const std::uint32_t no_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+  for (int family = 0; family < kFamilyLimit; ++family) {
+    if (std::find(kSocketFamilies.begin(), kSocketFamilies.end(), family) !=
+        kSocketFamilies.end()) {
+      continue;
+    }
+    check(seccomp_rule_add(ctx.get(), no_family, socket_nr, 1,
+                           SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))),
+          "deny socket family " + std::to_string(family));
+  }
+  check(seccomp_rule_add(ctx.get(), no_family, socket_nr, 1,
+                         SCMP_A0(SCMP_CMP_GE, static_cast<scmp_datum_t>(kFamilyLimit))),
+        "deny socket families from " + std::to_string(kFamilyLimit));
+  // Netlink: the protocol is the third argument.
+  const std::uint32_t no_protocol = SCMP_ACT_ERRNO(EPROTONOSUPPORT);
+  for (int protocol = 0; protocol < kNetlinkLimit; ++protocol) {
+    if (std::find(kNetlinkProtocols.begin(), kNetlinkProtocols.end(), protocol) !=
+        kNetlinkProtocols.end()) {
+      continue;
+    }
+    check(seccomp_rule_add(ctx.get(), no_protocol, socket_nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+                           SCMP_A2(SCMP_CMP_EQ, static_cast<scmp_datum_t>(protocol))),
+          "deny netlink protocol " + std::to_string(protocol));
+  }
+  check(seccomp_rule_add(ctx.get(), no_protocol, socket_nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+                         SCMP_A2(SCMP_CMP_GE, static_cast<scmp_datum_t>(kNetlinkLimit))),
+        "deny netlink protocols from " + std::to_string(kNetlinkLimit));
+  // socketpair() exists for AF_UNIX only (the kernel answers EOPNOTSUPP for the
+  // others it knows): anything else is refused like socket().
+  check(seccomp_rule_add(ctx.get(), no_family, resolveOrThrow("socketpair"), 1,
+                         SCMP_A0(SCMP_CMP_NE, AF_UNIX)),
+        "deny socketpair families");
+  // Netlink multicast groups carry the node's network events (links, addresses,
+  // routes, neighbours, tc) and, for generic netlink, other kernel events. A
+  // group joined with setsockopt is refused; groups below 32 can also be joined
+  // through bind()'s sockaddr, which a filter cannot read (docs/security.md).
+  check(seccomp_rule_add(ctx.get(), eperm, resolveOrThrow("setsockopt"), 2,
+                         SCMP_A1(SCMP_CMP_EQ, SOL_NETLINK),
+                         SCMP_A2(SCMP_CMP_EQ, NETLINK_ADD_MEMBERSHIP)),
+        "deny NETLINK_ADD_MEMBERSHIP");
 
   // libseccomp 2.5.4 (Debian 12) has no seccomp_export_bpf_mem: export into a
   // memfd and read it back.
@@ -257,6 +327,85 @@ int applyCapabilityPlan(const CapabilityPlan& plan) {
   }
   if (::syscall(SYS_capset, &header, data) != 0) return -errno;
   return 0;
+}
+
+namespace {
+
+// The controlling terminal's name, from tty_nr (field 7 of /proc/self/stat):
+// an fd of /dev/tty only names /dev/tty.
+std::string controllingTerminalName() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  std::getline(in, line);
+  auto close = line.rfind(')');
+  std::istringstream fields(close == std::string::npos ? "" : line.substr(close + 1));
+  std::string state, ppid, pgrp, session;
+  unsigned long tty_nr = 0;
+  if (!(fields >> state >> ppid >> pgrp >> session >> tty_nr) || tty_nr == 0) {
+    return "(a terminal)";
+  }
+  const unsigned major = ::major(tty_nr), minor = ::minor(tty_nr);
+  if (major >= 136 && major <= 143) {  // UNIX98 pty slaves
+    return "/dev/pts/" + std::to_string((major - 136) * 256 + minor);
+  }
+  std::ifstream uevent("/sys/dev/char/" + std::to_string(major) + ":" + std::to_string(minor) +
+                       "/uevent");
+  for (std::string entry; std::getline(uevent, entry);) {
+    if (entry.rfind("DEVNAME=", 0) == 0) return "/dev/" + entry.substr(8);
+  }
+  return "(terminal " + std::to_string(major) + ":" + std::to_string(minor) + ")";
+}
+
+}  // namespace
+
+TerminalDetach detachFromControllingTerminal() {
+  TerminalDetach result;
+  UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) throwErrno("open /dev/null");
+  struct stat in {
+  }, null{};
+  if (::fstat(STDIN_FILENO, &in) != 0 || ::fstat(null_fd.get(), &null) != 0 ||
+      in.st_rdev != null.st_rdev || !S_ISCHR(in.st_mode)) {
+    if (::dup2(null_fd.get(), STDIN_FILENO) != STDIN_FILENO) throwErrno("stdin to /dev/null");
+    result.stdin_replaced = true;
+  }
+  // /dev/tty is the caller's controlling terminal, if it has one (ENXIO if not).
+  UniqueFd tty(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!tty) {
+    if (errno == ENXIO || errno == ENOENT || errno == EIO) return result;
+    throwErrno("open /dev/tty");
+  }
+  const std::string name = controllingTerminalName();
+  const bool leader = ::getsid(0) == ::getpid();
+  struct sigaction ignore {
+  }, previous{};
+  ignore.sa_handler = SIG_IGN;
+  if (leader) ::sigaction(SIGHUP, &ignore, &previous);
+  int rc = ::ioctl(tty.get(), TIOCNOTTY);
+  int err = errno;
+  if (leader) ::sigaction(SIGHUP, &previous, nullptr);
+  if (rc != 0) throw SysError(err, "TIOCNOTTY on " + name);
+  result.terminal = name;
+  return result;
+}
+
+LegacyTiocsti disableLegacyTiocsti(const std::filesystem::path& file) {
+  LegacyTiocsti result;
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return result;
+    throwErrno("open " + file.string());
+  }
+  result.present = true;
+  char buf[16] = {};
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n < 0) throwErrno("read " + file.string());
+  result.before.assign(buf, static_cast<std::size_t>(n));
+  while (!result.before.empty() && result.before.back() == '\n') result.before.pop_back();
+  if (result.before == "0") return result;
+  if (::pwrite(fd.get(), "0\n", 2, 0) != 2) throwErrno("write 0 to " + file.string());
+  result.changed = true;
+  return result;
 }
 
 }  // namespace plng::node

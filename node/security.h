@@ -16,6 +16,7 @@
 #include <linux/filter.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,11 +42,31 @@ std::vector<std::string> sliverDeniedSyscalls();
 // or with a different errno (clone3: ENOSYS so libc falls back to clone).
 std::vector<std::string> sliverConditionallyDeniedSyscalls();
 
+// The socket families a sliver may create: AF_UNIX, AF_INET, AF_INET6 and
+// AF_NETLINK. socket() of any other family fails with EAFNOSUPPORT, as on a
+// kernel without it (AF_VSOCK would reach the hypervisor, AF_PACKET, AF_ALG,
+// AF_KEY, ... are kernel code a sliver has no use for); socketpair() works for
+// AF_UNIX only.
+std::vector<int> sliverSocketFamilies();
+// The netlink protocols a sliver may open: NETLINK_ROUTE (ip, getifaddrs),
+// NETLINK_SOCK_DIAG (ss), NETLINK_AUDIT (login programs' records, refused by
+// the kernel outside the host's user namespace anyway) and NETLINK_GENERIC
+// (ethtool, iw). Any other one (KOBJECT_UEVENT: the host's device events,
+// NETFILTER, XFRM, SELINUX, CONNECTOR, ...) fails with EPROTONOSUPPORT.
+std::vector<int> sliverNetlinkProtocols();
+
 // Compiles the sliver filter: default allow; EPERM for every syscall in
 // sliverDeniedSyscalls(); EPERM for clone/unshare with CLONE_NEWUSER; ENOSYS for
-// clone3 (its flags live in memory a filter cannot read). Covers the x86_64 and
+// clone3 (its flags live in memory a filter cannot read); EAFNOSUPPORT and
+// EPROTONOSUPPORT for sockets outside sliverSocketFamilies() and
+// sliverNetlinkProtocols(); EPERM for joining a netlink multicast group with
+// setsockopt(NETLINK_ADD_MEMBERSHIP) (bind() with nl_groups stays possible: a
+// filter cannot read the address; docs/security.md). Covers the x86_64 and
 // i386 ABIs (and x32 where libseccomp knows it); a syscall from any other
-// architecture kills the process. Throws SysError if libseccomp fails.
+// architecture kills the process. On i386, socket() and socketpair() through
+// the multiplexer socketcall(2) carry their arguments in memory: they are
+// refused whatever the family (EAFNOSUPPORT); the direct i386 syscalls are
+// filtered like the 64-bit ones. Throws SysError if libseccomp fails.
 SeccompProgram compileSliverSeccompProgram();
 // compileSliverSeccompProgram(), compiled once per process (thread-safe) and
 // shared: cloning many slivers never recompiles it.
@@ -89,5 +110,35 @@ std::vector<std::string> capabilityNames(std::uint64_t mask);
 // the inheritable set (for root, execve grants inheritable | bounding) and
 // reduces permitted and effective to keep_bounding. Returns 0 or -errno.
 int applyCapabilityPlan(const CapabilityPlan& plan);
+
+// Host-side hardening the node daemon applies at start (docs/security.md,
+// "Node: what a sliver shares with the host").
+
+// What detachFromControllingTerminal() did.
+struct TerminalDetach {
+  bool stdin_replaced = false;  // stdin is /dev/null now (it was something else)
+  std::string terminal;         // the controlling terminal given up; empty = none
+};
+
+// Points stdin at /dev/null and gives up the controlling terminal (TIOCNOTTY),
+// so that no process the daemon starts can inherit a way to the terminal it was
+// started from. The process group is kept: ^C at that terminal still stops the
+// daemon in the foreground. A session leader would send its foreground group
+// SIGHUP when it lets go: SIGHUP is ignored meanwhile. stdout and stderr are
+// left alone (logs); the daemon's children never get them. Throws SysError.
+TerminalDetach detachFromControllingTerminal();
+
+// dev.tty.legacy_tiocsti (Linux 6.2): at 0, TIOCSTI (pushing bytes into a
+// terminal's input) takes CAP_SYS_ADMIN in the host's user namespace, which no
+// sliver has, whatever terminal it gets hold of.
+struct LegacyTiocsti {
+  bool present = false;  // the kernel has the sysctl
+  std::string before;    // its value before ("1" or "0")
+  bool changed = false;  // it was written to 0
+};
+// Sets `file` (the sysctl) to 0 unless it is already; a kernel without it is
+// no error (present = false). Throws SysError when it cannot be written.
+LegacyTiocsti disableLegacyTiocsti(
+    const std::filesystem::path& file = "/proc/sys/dev/tty/legacy_tiocsti");
 
 }  // namespace plng::node

@@ -371,6 +371,8 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   spec.local_api_dir = paths_.localApiDir();
   spec.cgroup_fd = cgroup_fd.get();
   spec.attach = [&](pid_t pid) { cgroups_.attach(slice, pid); };
+  spec.cgroup_views = cgroups_.sliverViews();
+  spec.nofile = rlimit{options_.nofile_soft, options_.nofile_hard};
   spec.init_path = options_.sliver_init;
   spec.init_args = {"--stop-grace-ms", std::to_string(options_.init_stop_grace.count())};
   // start() returns once sliver-init is exec'd, before it has installed its

@@ -14,6 +14,8 @@
 // reused pid never passes for a sliver.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -41,6 +43,11 @@ struct SliverRuntimeOptions {
   std::chrono::milliseconds init_stop_grace{2000};
   // stop()'s grace when destroy() finds the sliver running.
   std::chrono::milliseconds destroy_grace{3000};
+  // RLIMIT_NOFILE of every process of a sliver (launch.h): the soft limit a
+  // process starts with, and the hard one it may raise it to and never beyond
+  // (docs/node.md, "Open files").
+  rlim_t nofile_soft = 1024;
+  rlim_t nofile_hard = 4096;
 };
 
 class LinuxSliverRuntime : public SliverRuntime {

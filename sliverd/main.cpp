@@ -22,6 +22,7 @@
 #include "local_server.h"
 #include "local_service.h"
 #include "peer_slice.h"
+#include "security.h"
 #include "slice_accounts.h"
 #include "sliver_runtime.h"
 #include "storage.h"
@@ -53,8 +54,37 @@ Signals: SIGTERM and SIGINT stop the daemon gracefully without stopping slivers.
 Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or config error.
 )";
 
+// Nothing sliverd starts may reach the terminal it was started from (an operator
+// running the local planet from a root shell): stdin from /dev/null, no
+// controlling terminal, and no TIOCSTI for anyone without CAP_SYS_ADMIN.
+void hardenHost(const SliverdConfig& config) {
+  namespace node = plng::node;
+  node::TerminalDetach detach = node::detachFromControllingTerminal();
+  if (!detach.terminal.empty()) {
+    spdlog::info("gave up controlling terminal {} (no sliver or helper may inherit it)",
+                 detach.terminal);
+  }
+  if (!config.disable_legacy_tiocsti) {
+    spdlog::warn("dev.tty.legacy_tiocsti left as it is (config disable_legacy_tiocsti = false)");
+    return;
+  }
+  node::LegacyTiocsti tiocsti = node::disableLegacyTiocsti();
+  if (!tiocsti.present) {
+    spdlog::info(
+        "this kernel has no dev.tty.legacy_tiocsti (before 6.2): TIOCSTI works on the "
+        "caller's own controlling terminal only, and no sliver process has one of the "
+        "host's");
+  } else if (tiocsti.changed) {
+    spdlog::info("dev.tty.legacy_tiocsti was {}, set to 0 (config disable_legacy_tiocsti)",
+                 tiocsti.before);
+  } else {
+    spdlog::info("dev.tty.legacy_tiocsti is 0");
+  }
+}
+
 int serve(const SliverdConfig& config) {
   namespace node = plng::node;
+  hardenHost(config);
   // Cgroups only beneath the one this daemon was started in (systemd's Delegate=yes).
   auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
   driver->setUp(::getpid());
@@ -64,7 +94,12 @@ int serve(const SliverdConfig& config) {
       .force_kind = config.storage_kind,
   });
   spdlog::info("cgroup driver {}, sliver storage {}", driver->kind(), storage->kind());
-  node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage, config.sliver_init);
+  node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage,
+                                   node::SliverRuntimeOptions{
+                                       .sliver_init = config.sliver_init,
+                                       .nofile_soft = config.sliver_nofile_soft,
+                                       .nofile_hard = config.sliver_nofile_hard,
+                                   });
 
   std::optional<plng::sliverd::SliceAccounts> accounts;
   if (config.slice_accounts) {

@@ -17,20 +17,22 @@
 // pidfd_open the pid and check its start time (a reused pid is someone else),
 // move into the sliver's cgroups (unified from the record, v1 from sliver-init's
 // own /proc/<pid>/cgroup), setns(pidfd, user|mnt|pid|uts|ipc|cgroup) in one
-// call, become uid/gid 0 inside, take sliver-init's bounding set, no_new_privs
-// and seccomp filter, then fork (only children enter the pid namespace) and
+// call, become uid/gid 0 inside, take sliver-init's bounding set, no_new_privs,
+// RLIMIT_NOFILE and seccomp filter, then fork (only children enter the pid namespace) and
 // exec the sliver's shell; the parent relays signals and the exit status.
 #include <grp.h>
 #include <linux/magic.h>
 #include <pwd.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +48,7 @@
 
 #include "error.h"
 #include "kvfile.h"
+#include "launch.h"
 #include "security.h"
 #include "slice_accounts.h"
 #include "slice_login.h"
@@ -110,6 +113,7 @@ struct InitProcess {
   std::uint64_t cap_bounding = ~0ull;
   bool no_new_privs = false;
   bool seccomp_filter = false;
+  rlimit nofile{RLIM_INFINITY, RLIM_INFINITY};  // RLIMIT_NOFILE
 };
 
 // The sliver-init named by the slice's record, verified to be that very
@@ -167,6 +171,7 @@ InitProcess findSliverInit(const std::string& slice, const plng::node::KvMap& re
       init.seccomp_filter = std::stoi(line.substr(8)) == 2;
     }
   }
+  init.nofile = plng::node::nofileLimitOf(init.pid);
   // Everything above was read from the live process the pidfd refers to.
   if (::syscall(SYS_pidfd_send_signal, init.pidfd.get(), 0, nullptr, 0) != 0) {
     throw EnterError(notRunning(slice, "its sliver-init has exited"));
@@ -445,6 +450,13 @@ int run(int argc, char** argv) {
   if (init.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     throwErrno("no_new_privs");
   }
+  // The sliver's open-file limit, not sshd's (launch.h): lowering needs no
+  // privilege, and the login cannot raise it again.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) throwErrno("getrlimit RLIMIT_NOFILE");
+  nofile.rlim_max = std::min(nofile.rlim_max, init.nofile.rlim_max);
+  nofile.rlim_cur = std::min({nofile.rlim_cur, init.nofile.rlim_cur, nofile.rlim_max});
+  if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) throwErrno("setrlimit RLIMIT_NOFILE");
 
   SliverUser user = sliverRoot();
   std::vector<std::string> env = {"HOME=" + user.home.string(), std::string("PATH=") + kPath,

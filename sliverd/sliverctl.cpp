@@ -6,6 +6,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -21,7 +23,8 @@ namespace {
 constexpr int kExitUsage = 64;        // EX_USAGE
 constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no sliverd to talk to
 
-constexpr const char* kUsage = R"(usage: sliverctl [--socket PATH] [--json] COMMAND [SLICE]
+constexpr const char* kUsage =
+    R"(usage: sliverctl [--socket PATH] [--timeout SECONDS] [--json] COMMAND [SLICE]
 
 Talks to sliverd's local API. Inside a sliver, SLICE defaults to your own
 sliver; on the host, name one. sliverd identifies the caller by its cgroup:
@@ -40,12 +43,15 @@ options:
   --socket PATH     the local API socket (default: $SLIVERD_SOCKET, else
                     /run/sliverd/api/sliverd.sock on the host, and
                     /run/sliverd/sliverd.sock inside slivers)
+  --timeout SECONDS how long to wait for sliverd's answer (default 60; 5 s at
+                    most to be let in)
   --json            print the answer as JSON (proto3 JSON mapping)
   -h, --help        this text
 
 exit status: 0 on success; the gRPC status code of a refused call (e.g. 5
-NOT_FOUND, 7 PERMISSION_DENIED, 9 FAILED_PRECONDITION); 64 for a usage error;
-69 when sliverd cannot be reached.
+NOT_FOUND, 7 PERMISSION_DENIED, 9 FAILED_PRECONDITION); 4 DEADLINE_EXCEEDED when
+sliverd did not answer within the timeout (the call may still take effect); 64
+for a usage error; 69 when sliverd cannot be reached.
 )";
 
 std::string bytes(std::uint64_t n) {
@@ -107,6 +113,16 @@ int main(int argc, char** argv) {
                       : "/run/sliverd/sliverd.sock";
   }
   bool json = false;
+  std::chrono::milliseconds timeout = plng::sliverd::kLocalCallTimeout;
+  auto parseTimeout = [&](const std::string& text) {
+    char* end = nullptr;
+    double secs = std::strtod(text.c_str(), &end);
+    if (text.empty() || end == nullptr || *end != '\0' || !(secs > 0) || secs > 86400) {
+      return false;
+    }
+    timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000 + 0.5));
+    return timeout.count() > 0;
+  };
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -119,6 +135,13 @@ int main(int argc, char** argv) {
       socket_path = argv[++i];
     } else if (arg.rfind("--socket=", 0) == 0) {
       socket_path = arg.substr(9);
+    } else if ((arg == "--timeout" && i + 1 < argc) || arg.rfind("--timeout=", 0) == 0) {
+      const std::string value = arg == "--timeout" ? argv[++i] : arg.substr(10);
+      if (!parseTimeout(value)) {
+        std::cerr << "sliverctl: --timeout takes seconds (more than 0, at most 86400), not '"
+                  << value << "'\n";
+        return kExitUsage;
+      }
     } else if (!arg.empty() && arg[0] == '-') {
       std::cerr << "sliverctl: unknown option " << arg << "\n" << kUsage;
       return kExitUsage;
@@ -135,7 +158,7 @@ int main(int argc, char** argv) {
 
   std::optional<plng::sliverd::LocalApiClient> client;
   try {
-    client.emplace(socket_path);
+    client.emplace(socket_path, timeout, std::min(timeout, plng::sliverd::kLocalConnectTimeout));
   } catch (const std::exception& e) {
     std::cerr << "sliverctl: " << e.what() << " (is sliverd running? --socket names another)\n";
     return kExitUnavailable;

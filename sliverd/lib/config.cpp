@@ -114,6 +114,17 @@ const std::map<std::string, Key>& keys() {
       {"capacity_net_bps",
        numberKey("uplink bandwidth for guarantees, bit/s", &C::capacity_net_bps)},
       {"watchdog", boolKey("kill the largest sliver when node memory runs short", &C::watchdog)},
+      {"sliver_nofile_soft",
+       numberKey("open files a sliver process may hold at first (RLIMIT_NOFILE soft limit)",
+                 &C::sliver_nofile_soft)},
+      {"sliver_nofile_hard",
+       numberKey("open files a sliver process may ever hold (RLIMIT_NOFILE hard limit; root "
+                 "inside cannot raise it)",
+                 &C::sliver_nofile_hard)},
+      {"disable_legacy_tiocsti",
+       boolKey("set the sysctl dev.tty.legacy_tiocsti to 0 at start (no pushing input into a "
+               "terminal without CAP_SYS_ADMIN) where the kernel has it",
+               &C::disable_legacy_tiocsti)},
       {"watchdog_interval_ms",
        numberKey("milliseconds between memory watchdog checks", &C::watchdog_interval_ms)},
   };
@@ -139,6 +150,10 @@ void validate(const SliverdConfig& c, const std::string& origin) {
   if (c.delete_grace_s < 0) fail("delete_grace_s must not be negative");
   if (c.capacity_cpu_shares < 1) fail("capacity_cpu_shares must be at least 1");
   if (c.watchdog_interval_ms < 10) fail("watchdog_interval_ms must be at least 10");
+  if (c.sliver_nofile_hard < 64) fail("sliver_nofile_hard must be at least 64");
+  if (c.sliver_nofile_soft < 16 || c.sliver_nofile_soft > c.sliver_nofile_hard) {
+    fail("sliver_nofile_soft must be between 16 and sliver_nofile_hard");
+  }
   if (c.state_dir.empty()) fail("state_dir must not be empty");
   if (c.run_dir.empty()) fail("run_dir must not be empty");
 }

@@ -43,6 +43,12 @@ struct SliverdConfig {
   bool watchdog = true;
   int watchdog_interval_ms = 1000;
 
+  // RLIMIT_NOFILE of every sliver process (SliverRuntimeOptions::nofile_*).
+  std::uint64_t sliver_nofile_soft = 1024;
+  std::uint64_t sliver_nofile_hard = 4096;
+  // Sets dev.tty.legacy_tiocsti = 0 at start where the kernel has it.
+  bool disable_legacy_tiocsti = true;
+
   // Parses `text` over the defaults; throws std::invalid_argument naming the line.
   static SliverdConfig parse(const std::string& text, const std::string& origin);
   static SliverdConfig load(const std::string& path);

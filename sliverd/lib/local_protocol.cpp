@@ -1,9 +1,12 @@
 #include "local_protocol.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -25,28 +28,56 @@ std::uint32_t getU32(std::string_view in, std::size_t at) {
   return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
 }
 
-bool writeAll(int fd, const std::string& data) {
+using Clock = std::chrono::steady_clock;
+
+// Waits until `fd` is ready for `events` or `deadline` passes: 1 ready, 0 timed
+// out, -1 error.
+int waitReady(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return 0;
+    pollfd pfd{fd, events, 0};
+    int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
+    if (rc > 0) return 1;
+    if (rc < 0 && errno != EINTR) return -1;
+  }
+}
+
+enum class Io { kDone, kClosed, kTimedOut };
+
+Io writeAll(int fd, const std::string& data, Clock::time_point deadline) {
   std::size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    int ready = waitReady(fd, POLLOUT, deadline);
+    if (ready == 0) return Io::kTimedOut;
+    if (ready < 0) return Io::kClosed;
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return Io::kClosed;
     }
     done += static_cast<std::size_t>(n);
   }
-  return true;
+  return Io::kDone;
 }
 
-bool readAll(int fd, char* data, std::size_t size) {
+Io readAll(int fd, char* data, std::size_t size, Clock::time_point deadline) {
   std::size_t done = 0;
   while (done < size) {
-    ssize_t n = ::read(fd, data + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    int ready = waitReady(fd, POLLIN, deadline);
+    if (ready == 0) return Io::kTimedOut;
+    if (ready < 0) return Io::kClosed;
+    ssize_t n = ::recv(fd, data + done, size - done, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return Io::kClosed;
     done += static_cast<std::size_t>(n);
   }
-  return true;
+  return Io::kDone;
+}
+
+std::string seconds(std::chrono::milliseconds t) {
+  return t.count() % 1000 == 0 ? std::to_string(t.count() / 1000) + " s"
+                               : std::to_string(t.count()) + " ms";
 }
 
 }  // namespace
@@ -109,7 +140,10 @@ LocalResponse decodeLocalResponse(std::string_view body) {
   return out;
 }
 
-LocalApiClient::LocalApiClient(const std::filesystem::path& socket_path) : path_(socket_path) {
+LocalApiClient::LocalApiClient(const std::filesystem::path& socket_path,
+                               std::chrono::milliseconds call_timeout,
+                               std::chrono::milliseconds connect_timeout)
+    : path_(socket_path), call_timeout_(call_timeout) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   const std::string p = socket_path.string();
@@ -119,26 +153,59 @@ LocalApiClient::LocalApiClient(const std::filesystem::path& socket_path) : path_
   std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
   fd_ = node::UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd_) node::throwErrno("socket for the local API");
+  // A unix socket's connect waits while the listener's backlog is full, for at
+  // most the send timeout.
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(connect_timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((connect_timeout.count() % 1000) * 1000);
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+    node::throwErrno("SO_SNDTIMEO on the local API socket");
+  }
   if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (errno == EAGAIN || errno == EINPROGRESS) {
+      throw node::SysError(ETIMEDOUT, "connect to sliverd's local API at " + p +
+                                          ": it took no connection within " +
+                                          seconds(connect_timeout) + " (sliverd busy or hung)");
+    }
     node::throwErrno("connect to sliverd's local API at " + p);
   }
 }
 
 grpc::Status LocalApiClient::call(std::string_view method, const google::protobuf::Message& request,
                                   google::protobuf::Message* reply) {
+  const auto deadline = Clock::now() + call_timeout_;
+  const std::string late = "no answer from sliverd at " + path_.string() + " to " +
+                           std::string(method) + " within " + seconds(call_timeout_) +
+                           " (sliverd hung or stopped while something else still holds its "
+                           "socket; the call may still take effect)";
   const std::string body = encodeLocalRequest(method, request);
-  if (!writeAll(fd_.get(), frameHeader(body.size()) + body)) {
-    return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
+  switch (writeAll(fd_.get(), frameHeader(body.size()) + body, deadline)) {
+    case Io::kDone:
+      break;
+    case Io::kTimedOut:
+      return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
+    case Io::kClosed:
+      return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
   }
   unsigned char header[4];
-  if (!readAll(fd_.get(), reinterpret_cast<char*>(header), sizeof(header))) {
-    return {grpc::StatusCode::UNAVAILABLE,
-            "sliverd closed the connection at " + path_.string() + " without answering"};
+  switch (readAll(fd_.get(), reinterpret_cast<char*>(header), sizeof(header), deadline)) {
+    case Io::kDone:
+      break;
+    case Io::kTimedOut:
+      return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
+    case Io::kClosed:
+      return {grpc::StatusCode::UNAVAILABLE,
+              "sliverd closed the connection at " + path_.string() + " without answering"};
   }
   try {
     std::string response(frameLength(header), '\0');
-    if (!readAll(fd_.get(), response.data(), response.size())) {
-      return {grpc::StatusCode::UNAVAILABLE, "truncated answer from sliverd"};
+    switch (readAll(fd_.get(), response.data(), response.size(), deadline)) {
+      case Io::kDone:
+        break;
+      case Io::kTimedOut:
+        return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
+      case Io::kClosed:
+        return {grpc::StatusCode::UNAVAILABLE, "truncated answer from sliverd"};
     }
     LocalResponse decoded = decodeLocalResponse(response);
     if (decoded.status.ok() && reply != nullptr && !reply->ParseFromString(decoded.payload)) {

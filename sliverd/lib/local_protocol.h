@@ -21,6 +21,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -54,11 +55,21 @@ std::string frameHeader(std::size_t body_size);
 // Reads a length prefix; throws std::runtime_error when it exceeds kMaxLocalFrame.
 std::uint32_t frameLength(const unsigned char header[4]);
 
-// A blocking client of the local API (sliverctl, tests).
+// How long a client waits for sliverd to take its connection (a full backlog),
+// and for the whole of each call (a start or restart may take a stop grace).
+inline constexpr std::chrono::milliseconds kLocalConnectTimeout{5000};
+inline constexpr std::chrono::milliseconds kLocalCallTimeout{60000};
+
+// A blocking client of the local API (sliverctl, tests). It never waits
+// without bound: a socket whose listener no longer answers (a hung sliverd, or
+// a process left holding the socket of a dead one) gives DEADLINE_EXCEEDED.
 class LocalApiClient {
  public:
-  // Connects; throws SysError naming the socket when that fails.
-  explicit LocalApiClient(const std::filesystem::path& socket_path);
+  // Connects within `connect_timeout`; throws SysError naming the socket when
+  // that fails (ETIMEDOUT when it took too long).
+  explicit LocalApiClient(const std::filesystem::path& socket_path,
+                          std::chrono::milliseconds call_timeout = kLocalCallTimeout,
+                          std::chrono::milliseconds connect_timeout = kLocalConnectTimeout);
 
   grpc::Status listSlivers(planetlab::v1::ListSliversResponse* reply);
   grpc::Status getSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
@@ -66,13 +77,15 @@ class LocalApiClient {
   grpc::Status stopSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
   grpc::Status restartSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
 
-  // One round trip; UNAVAILABLE when the connection breaks.
+  // One round trip; UNAVAILABLE when the connection breaks, DEADLINE_EXCEEDED
+  // when the answer has not come within the call timeout.
   grpc::Status call(std::string_view method, const google::protobuf::Message& request,
                     google::protobuf::Message* reply);
 
  private:
   node::UniqueFd fd_;
   std::filesystem::path path_;
+  std::chrono::milliseconds call_timeout_;
 };
 
 }  // namespace plng::sliverd

@@ -1,9 +1,14 @@
 // A sliver started by launchSliver, seen from inside and from the host.
 #include "launch.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "node_image.h"
 #include "node_skip.h"
@@ -85,7 +91,8 @@ class TestSliver {
     spec.mountpoint = dir_ / "rootfs";
     spec.init_path = PLNG_SLIVER_INIT_PATH;
     spec.init_args = {"--stop-grace-ms", "500"};
-    spec.stdio[1] = spec.stdio[2] = STDERR_FILENO;
+    // The test's stderr, unless it is a terminal (refused: a sliver shares none).
+    if (!::isatty(STDERR_FILENO)) spec.stdio[1] = spec.stdio[2] = STDERR_FILENO;
     spec.local_api_dir = local_api_dir;
     return spec;
   }
@@ -361,6 +368,25 @@ TEST_CASE("launch failures name the sliver and the step", "[root][launch]") {
     CHECK(std::string(e.what()).find("sliver pl_fail: image") != std::string::npos);
   }
 
+  // A terminal as stdio is refused before anything starts.
+  {
+    plng::node::UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    REQUIRE(master);
+    REQUIRE(::grantpt(master.get()) == 0);
+    REQUIRE(::unlockpt(master.get()) == 0);
+    plng::node::UniqueFd pty(::open(::ptsname(master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    REQUIRE(pty);
+    spec = sliver.spec();
+    spec.stdio[0] = pty.get();
+    try {
+      launchSliver(spec);
+      FAIL("launched with a terminal as stdin");
+    } catch (const SysError& e) {
+      CHECK(e.err() == EINVAL);
+      CHECK_THAT(e.what(), Catch::Contains("sliver pl_fail: stdio 0 is a terminal"));
+    }
+  }
+
   // A failure inside the child comes back with its step and errno.
   spec = sliver.spec();
   fs::path not_exec = sliver.dir() / "not-executable";
@@ -410,4 +436,139 @@ TEST_CASE("the local API's directory is bound read-only at /run/sliverd", "[root
   TestSliver plain("pl_noapi");
   plain.start();
   CHECK(shInSliver(plain.pidfd(), "test -e /run/sliverd/sliverd.sock").exit_code != 0);
+}
+
+namespace {
+
+// The inode of a socket ("socket:[<ino>]" in /proc/<pid>/fd).
+std::string socketName(int fd) {
+  struct stat st {};
+  REQUIRE(::fstat(fd, &st) == 0);
+  return "socket:[" + std::to_string(st.st_ino) + "]";
+}
+
+// What /proc/<pid>/fd's links name.
+std::vector<std::string> openFiles(pid_t pid) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code link_ec;
+    out.push_back(fs::read_symlink(entry.path(), link_ec).string());
+  }
+  return out;
+}
+
+// Every process on the host that holds `name` open.
+std::vector<pid_t> holdersOf(const std::string& name) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+    const std::string pid = proc.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    for (const auto& file : openFiles(std::stoi(pid))) {
+      if (file == name) out.push_back(std::stoi(pid));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a sliver child whose launcher is killed before the go-ahead dies and holds nothing",
+          "[root][launch][fault]") {
+  TestSliver sliver("pl_orphan");
+  // Orphans are re-parented to this process, so it can see how they end.
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  struct NoSubreaper {
+    ~NoSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+  } no_subreaper;
+
+  // The launcher stands in for sliverd: it holds listening sockets without
+  // close-on-exec (as Boost.Asio opens its acceptors) and is SIGKILLed while
+  // its clone3 child waits for the go-ahead.
+  plng::node::UniqueFd unix_listener(::socket(AF_UNIX, SOCK_STREAM, 0));
+  REQUIRE(unix_listener);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = (sliver.dir() / "api.sock").string();
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  REQUIRE(::bind(unix_listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(unix_listener.get(), 8) == 0);
+  plng::node::UniqueFd tcp_listener(::socket(AF_INET, SOCK_STREAM, 0));
+  REQUIRE(tcp_listener);
+  sockaddr_in tcp{};
+  tcp.sin_family = AF_INET;
+  tcp.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(tcp_listener.get(), reinterpret_cast<sockaddr*>(&tcp), sizeof tcp) == 0);
+  REQUIRE(::listen(tcp_listener.get(), 8) == 0);
+  const std::set<std::string> listeners = {socketName(unix_listener.get()),
+                                           socketName(tcp_listener.get())};
+
+  int report[2];
+  REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
+  pid_t launcher = ::fork();
+  REQUIRE(launcher >= 0);
+  if (launcher == 0) {
+    ::close(report[0]);
+    LaunchSpec spec = sliver.spec();
+    spec.attach = [&](pid_t child) {
+      ssize_t ignored = ::write(report[1], &child, sizeof child);
+      (void)ignored;
+      for (;;) ::pause();  // killed here, between clone3 and the go-ahead
+    };
+    try {
+      launchSliver(spec);
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  ::close(report[1]);
+  pid_t child = 0;
+  ssize_t n = ::read(report[0], &child, sizeof child);
+  ::close(report[0]);
+  REQUIRE(n == static_cast<ssize_t>(sizeof child));
+  unix_listener.reset();  // the launcher's copies are all that is left
+  tcp_listener.reset();
+  // The hook runs as soon as clone3 returns: wait until the child sits in
+  // recvmsg for the go-ahead (its set-up before that is done by then).
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    std::ifstream syscall_file("/proc/" + std::to_string(child) + "/syscall");
+    long nr = -1;
+    waiting = (syscall_file >> nr) && nr == SYS_recvmsg;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(waiting);
+
+  // While it waits: only what it needs, in a session of its own.
+  std::vector<std::string> files = openFiles(child);
+  INFO("the waiting child holds: " << [&] {
+    std::string all;
+    for (const auto& f : files) all += f + " ";
+    return all;
+  }());
+  for (const auto& file : files) CHECK(listeners.count(file) == 0);
+  CHECK(files.size() <= 8);
+  CHECK(::getsid(child) == child);
+
+  REQUIRE(::kill(launcher, SIGKILL) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(launcher, &status, 0) == launcher);
+
+  // Gone within a couple of seconds (reaped here, its new parent).
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    pid_t r = ::waitpid(child, &status, WNOHANG);
+    gone = r == child || (r < 0 && errno == ECHILD && ::kill(child, 0) != 0);
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!gone) {  // leave nothing behind either way
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+  }
+  CHECK(gone);
+  for (const auto& name : listeners) {
+    INFO(name);
+    CHECK(holdersOf(name).empty());
+  }
 }

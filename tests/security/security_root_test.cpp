@@ -9,10 +9,14 @@
 #include <linux/loop.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -80,8 +85,11 @@ struct Report {
   int setup_error = 0;  // nonzero: the child could not set up (a step number)
   int setup_errno = 0;
   int probe_errno[kMaxProbes] = {};
-  int i386_bpf = 0;     // result of bpf via int 0x80 (negated errno)
-  int i386_getpid = 0;  // pid seen via int 0x80
+  int i386_bpf = 0;                // result of bpf via int 0x80 (negated errno)
+  int i386_getpid = 0;             // pid seen via int 0x80
+  int i386_socket_vsock = 0;       // socket(AF_VSOCK) via int 0x80 (direct syscall)
+  int i386_socket_inet = 0;        // socket(AF_INET) via int 0x80 (direct syscall)
+  int i386_socketcall_socket = 0;  // socketcall(SYS_SOCKET, ...) via int 0x80
   int unshare_userns = 0;
   int getpid_ok = 0, open_ok = 0, fork_ok = 0;
   unsigned long long cap_bnd = ~0ULL;
@@ -99,18 +107,68 @@ long i386Syscall(long nr, long a1 = 0, long a2 = 0, long a3 = 0) {
   return ret;
 }
 
+// Whether this kernel runs i386 syscalls. CONFIG_IA32_EMULATION=y is not
+// enough: `ia32_emulation=false` on the command line, or a hypervisor that does
+// not route vector 0x80 (this CI host's PVM guest), turns `int $0x80` into a
+// general protection fault, i.e. SIGSEGV. Probed once, in a forked child.
+bool i386SyscallsWork() {
+  static const bool works = [] {
+    pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      // Die of the fault quietly: Catch's handler would report it as a failure.
+      ::signal(SIGSEGV, SIG_DFL);
+      long pid_via_i386 = i386Syscall(20 /*i386 getpid*/);
+      ::_exit(pid_via_i386 == ::getpid() ? 0 : 1);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }();
+  return works;
+}
+
+// Says once per test case why the i386 assertions are left out.
+bool checkI386() {
+  if (i386SyscallsWork()) return true;
+  // The v2vm guest (Debian's kernel under TCG) runs them: there they must not skip.
+  if (const char* expect = std::getenv("PLNG_EXPECT_I386"); expect && *expect == '1') {
+    FAIL("PLNG_EXPECT_I386=1 but `int $0x80` does not reach an i386 syscall on this kernel");
+  }
+  WARN(
+      "i386 assertions skipped: `int $0x80` does not reach an i386 syscall on this kernel "
+      "(ia32 emulation disabled or not routed by the hypervisor); 32-bit binaries cannot "
+      "run here, so there is no i386 ABI to filter");
+  return false;
+}
+
 int errnoOf(long rc) { return rc < 0 ? errno : 0; }
 
-void runProbes(Report& report, const std::vector<int>& numbers) {
+// `i386`: also call through int 0x80 (only where i386SyscallsWork()).
+void runProbes(Report& report, const std::vector<int>& numbers, bool i386) {
   for (std::size_t i = 0; i < kProbes.size(); ++i) {
     const auto& a = kProbes[i].args;
     errno = 0;
     long rc = ::syscall(numbers[i], a[0], a[1], a[2], a[3], a[4], a[5]);
     report.probe_errno[i] = errnoOf(rc);
   }
+  if (!i386) return;
   const int i386_bpf_nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86, "bpf");
   report.i386_bpf = static_cast<int>(i386Syscall(i386_bpf_nr, 0, 0, 0));
   report.i386_getpid = static_cast<int>(i386Syscall(20 /*i386 getpid*/));
+  // libseccomp names the multiplexed form for "socket" on x86: the direct
+  // syscall's number (Linux 4.3) is fixed.
+  constexpr int i386_socket_nr = 359;
+  long fd = i386Syscall(i386_socket_nr, AF_VSOCK, SOCK_STREAM, 0);
+  report.i386_socket_vsock = static_cast<int>(fd);
+  if (fd >= 0) ::close(static_cast<int>(fd));
+  fd = i386Syscall(i386_socket_nr, AF_INET, SOCK_DGRAM, 0);
+  report.i386_socket_inet = static_cast<int>(fd);
+  if (fd >= 0) ::close(static_cast<int>(fd));
+  // socketcall's arguments are in memory (a 32-bit pointer; this one is not
+  // even valid for a 64-bit process): the filter cannot read the family.
+  report.i386_socketcall_socket = static_cast<int>(i386Syscall(102 /*socketcall*/, 1, 0));
 }
 
 unsigned long long readCapBnd() {
@@ -261,15 +319,16 @@ TEST_CASE("the filter, not missing privilege, refuses the denied syscalls", "[se
   plng::test::requireRoot();
   std::vector<int> numbers = probeNumbers();
   const SeccompProgram& program = sliverSeccompProgram();
+  const bool i386 = checkI386();
 
-  Report control = inChild([&](Report& r, int, int) { runProbes(r, numbers); });
+  Report control = inChild([&](Report& r, int, int) { runProbes(r, numbers, i386); });
   Report filtered = inChild([&](Report& r, int, int) {
     if (int rc = applySeccomp(program); rc != 0) {
       r.setup_error = 1;
       r.setup_errno = -rc;
       return;
     }
-    runProbes(r, numbers);
+    runProbes(r, numbers, i386);
   });
   REQUIRE(filtered.setup_error == 0);
   for (std::size_t i = 0; i < kProbes.size(); ++i) {
@@ -279,10 +338,17 @@ TEST_CASE("the filter, not missing privilege, refuses the denied syscalls", "[se
     CHECK(filtered.probe_errno[i] == EPERM);
   }
   // 32-bit binaries: int 0x80 with i386 numbers is filtered the same way.
+  if (!i386) return;
   CHECK(control.i386_getpid > 0);
   CHECK(control.i386_bpf != -EPERM);
   CHECK(filtered.i386_getpid > 0);
   CHECK(filtered.i386_bpf == -EPERM);
+  // Socket families on the i386 ABI: filtered like x86_64 through the direct
+  // syscall; socket() through socketcall is refused whatever the family.
+  CHECK(filtered.i386_socket_vsock == -EAFNOSUPPORT);
+  CHECK(filtered.i386_socket_inet >= 0);
+  CHECK(filtered.i386_socketcall_socket == -EAFNOSUPPORT);
+  CHECK(control.i386_socketcall_socket != -EAFNOSUPPORT);
 }
 
 TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[security][root]") {
@@ -290,6 +356,7 @@ TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[secur
   std::vector<int> numbers = probeNumbers();
   const SeccompProgram& program = sliverSeccompProgram();
   const CapabilityPlan plan = capabilityPlanFromTag("");  // decided in the parent
+  const bool i386 = checkI386();
   LoopImage image;
 
   // Control: host root in a private mount namespace can mount the image, so the
@@ -350,7 +417,7 @@ TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[secur
           r.setup_errno = -rc;
           return;
         }
-        runProbes(r, numbers);
+        runProbes(r, numbers, i386);
         r.unshare_userns = ::unshare(CLONE_NEWUSER) == 0 ? 0 : errno;
         r.getpid_ok = ::syscall(SYS_getpid) == ::getpid();
         int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
@@ -372,11 +439,121 @@ TEST_CASE("a sliver child in a user namespace: plan and filter applied", "[secur
     INFO(kProbes[i].name << " errno " << sliver.probe_errno[i]);
     CHECK(sliver.probe_errno[i] == EPERM);
   }
-  CHECK(sliver.i386_bpf == -EPERM);
+  if (i386) CHECK(sliver.i386_bpf == -EPERM);
   CHECK(sliver.unshare_userns == EPERM);
   CHECK(sliver.getpid_ok);
   CHECK(sliver.open_ok);
   CHECK(sliver.fork_ok);
   CHECK(sliver.cap_bnd == plan.keep_bounding);
   CHECK((sliver.cap_bnd & (1ULL << 21 /*CAP_SYS_ADMIN*/)) == 0);
+}
+
+namespace {
+
+// A pty for a forked child to take as its controlling terminal.
+struct Pty {
+  UniqueFd master;
+  std::string slave;
+  Pty() {
+    master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    REQUIRE(master);
+    REQUIRE(::grantpt(master.get()) == 0);
+    REQUIRE(::unlockpt(master.get()) == 0);
+    slave = ::ptsname(master.get());
+  }
+};
+
+// In a forked child: a session with `pty` as controlling terminal and stdin;
+// then detachFromControllingTerminal() in the session leader (`in_leader`) or
+// in a second process of its session. Exit code: 0 as expected, else a step.
+int detachInChild(const Pty& pty, bool in_leader) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::signal(SIGHUP, SIG_DFL);
+    if (::setsid() < 0) ::_exit(10);
+    int tty = ::open(pty.slave.c_str(), O_RDWR);
+    if (tty < 0 || ::ioctl(tty, TIOCSCTTY, 0) != 0 || ::dup2(tty, 0) != 0) ::_exit(11);
+    auto detach = [&]() -> int {
+      TerminalDetach done;
+      try {
+        done = detachFromControllingTerminal();
+      } catch (...) {
+        return 12;
+      }
+      if (done.terminal != pty.slave || !done.stdin_replaced) return 13;
+      // No terminal to open any more, and stdin is /dev/null.
+      if (::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC) >= 0 || errno != ENXIO) return 14;
+      struct stat in {};
+      if (::fstat(0, &in) != 0 || !S_ISCHR(in.st_mode) || in.st_rdev != makedev(1, 3)) return 15;
+      // Once more: nothing left to do.
+      done = detachFromControllingTerminal();
+      if (!done.terminal.empty() || done.stdin_replaced) return 16;
+      return 0;
+    };
+    if (in_leader) ::_exit(detach());
+    pid_t member = ::fork();
+    if (member == 0) ::_exit(detach());
+    int status = 0;
+    ::waitpid(member, &status, 0);
+    // The leader keeps its terminal: only the member let go.
+    int still = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (still < 0) ::_exit(17);
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 18);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("the node daemon gives up the terminal it was started from", "[security][root]") {
+  plng::test::requireRoot();
+  Pty pty;
+  CHECK(detachInChild(pty, /*in_leader=*/false) == 0);
+  Pty other;
+  CHECK(detachInChild(other, /*in_leader=*/true) == 0);  // survives its own SIGHUP
+}
+
+TEST_CASE("dev.tty.legacy_tiocsti is switched off, and a kernel without it is no error",
+          "[security][root]") {
+  plng::test::requireRoot();
+  char tmpl[] = "/tmp/plng-tiocsti-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  fs::path dir = tmpl;
+  std::ofstream(dir / "legacy_tiocsti") << "1\n";
+  LegacyTiocsti done = disableLegacyTiocsti(dir / "legacy_tiocsti");
+  CHECK(done.present);
+  CHECK(done.before == "1");
+  CHECK(done.changed);
+  std::ifstream in(dir / "legacy_tiocsti");
+  std::string now;
+  in >> now;
+  CHECK(now == "0");
+  done = disableLegacyTiocsti(dir / "legacy_tiocsti");
+  CHECK_FALSE(done.changed);
+  CHECK_FALSE(disableLegacyTiocsti(dir / "absent").present);
+  fs::remove_all(dir);
+
+  // The real sysctl, restored afterwards.
+  const fs::path sysctl = "/proc/sys/dev/tty/legacy_tiocsti";
+  if (!fs::exists(sysctl)) {
+    WARN("this kernel has no " << sysctl << " (before 6.2)");
+    return;
+  }
+  std::string before;
+  std::ifstream(sysctl) >> before;
+  struct Restore {
+    fs::path file;
+    std::string value;
+    ~Restore() { std::ofstream(file) << value << "\n"; }
+  } restore{sysctl, before};
+  std::ofstream(sysctl) << "1\n";
+  done = disableLegacyTiocsti();
+  CHECK(done.present);
+  CHECK(done.changed);
+  std::string after;
+  std::ifstream(sysctl) >> after;
+  CHECK(after == "0");
 }

@@ -2,8 +2,12 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,8 +17,12 @@
 #include <cerrno>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "error.h"
+#include "program.h"
 #include "resources.h"
 #include "security.h"
 
@@ -135,6 +143,86 @@ TEST_CASE("an unprivileged process under the profile gets EPERM, ENOSYS and norm
           }
           return 0;
         }) == 0);
+}
+
+TEST_CASE("the profile refuses socket families and netlink protocols a sliver has no use for",
+          "[security]") {
+  CHECK(sliverSocketFamilies() == std::vector<int>{AF_UNIX, AF_INET, AF_INET6, AF_NETLINK});
+  CHECK(runFiltered([] {
+          auto refused = [](long family, int type, int protocol, int expected) {
+            long fd = ::syscall(SYS_socket, family, type | SOCK_CLOEXEC, protocol);
+            if (fd >= 0) ::close(static_cast<int>(fd));
+            return fd == -1 && errno == expected;
+          };
+          auto works = [](int family, int type, int protocol) {
+            int fd = ::socket(family, type | SOCK_CLOEXEC, protocol);
+            if (fd >= 0) ::close(fd);
+            return fd >= 0;
+          };
+          // Never connected anywhere: socket() itself is the test.
+          if (!refused(AF_VSOCK, SOCK_STREAM, 0, EAFNOSUPPORT)) return 1;
+          if (!refused(AF_PACKET, SOCK_RAW, 0, EAFNOSUPPORT)) return 2;
+          if (!refused(AF_ALG, SOCK_SEQPACKET, 0, EAFNOSUPPORT)) return 3;
+          if (!refused(AF_UNSPEC, SOCK_DGRAM, 0, EAFNOSUPPORT)) return 4;
+          // The kernel reads an int: neither a negative one nor high bits get past.
+          if (!refused(-1, SOCK_DGRAM, 0, EAFNOSUPPORT)) return 5;
+          if (!refused((1L << 32) | AF_VSOCK, SOCK_STREAM, 0, EAFNOSUPPORT)) return 6;
+          if (!refused((1L << 32) | AF_INET, SOCK_DGRAM, 0, EAFNOSUPPORT)) return 7;
+          if (!refused(AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT, EPROTONOSUPPORT)) return 8;
+          if (!refused(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER, EPROTONOSUPPORT)) return 9;
+          if (!refused(AF_NETLINK, SOCK_RAW, 40, EPROTONOSUPPORT)) return 10;
+          if (!works(AF_UNIX, SOCK_STREAM, 0) || !works(AF_INET, SOCK_DGRAM, 0) ||
+              !works(AF_INET6, SOCK_STREAM, 0) || !works(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) ||
+              !works(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC) ||
+              !works(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG)) {
+            return 11;
+          }
+          int pair[2];
+          if (::socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return 12;
+          ::close(pair[0]);
+          ::close(pair[1]);
+          if (::socketpair(AF_INET, SOCK_STREAM, 0, pair) != -1 || errno != EAFNOSUPPORT) return 13;
+          int nl = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+          int group = RTNLGRP_LINK;
+          if (::setsockopt(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != -1 ||
+              errno != EPERM) {
+            return 14;
+          }
+          // Other netlink and socket options stay.
+          int on = 1;
+          if (::setsockopt(nl, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on) != 0) return 15;
+          if (::setsockopt(nl, SOL_SOCKET, SO_RCVBUF, &on, sizeof on) != 0) return 16;
+          ::close(nl);
+          return 0;
+        }) == 0);
+}
+
+TEST_CASE("a helper program the node runs inherits nothing of the daemon", "[security]") {
+  // A listening socket without close-on-exec, as Boost.Asio opens sliverd's.
+  UniqueFd leaky(::socket(AF_UNIX, SOCK_STREAM, 0));
+  REQUIRE(leaky);
+  struct stat st {};
+  REQUIRE(::fstat(leaky.get(), &st) == 0);
+  const std::string name = "socket:[" + std::to_string(st.st_ino) + "]";
+  std::string out;
+  int code = runProgram({"/bin/sh", "-c",
+                         "for f in /proc/$$/fd/*; do readlink $f; done; "
+                         "echo pid $$; cut -d' ' -f6,7 /proc/$$/stat"},
+                        out);
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(out.find(name) == std::string::npos);
+  CHECK(out.find("/dev/null\n") != std::string::npos);  // its stdin
+  // A session of its own, without a controlling terminal.
+  auto pid_at = out.find("pid ");
+  REQUIRE(pid_at != std::string::npos);
+  std::istringstream rest(out.substr(pid_at + 4));
+  std::string pid, session, tty_nr;
+  rest >> pid >> session >> tty_nr;
+  CHECK(session == pid);
+  CHECK(tty_nr == "0");
+  std::string missing;
+  CHECK_THROWS_AS(runProgram({"/nonexistent/plng-program"}, missing), SysError);
 }
 
 TEST_CASE("the default capability plan is a container runtime's set", "[security][caps]") {

@@ -389,6 +389,12 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     CHECK(lines(status.out).at(0).find(" 0 " + std::to_string(range->first) + " ") !=
           std::string::npos);
     CHECK(range->first > 0);
+
+    // The sliver's open-file limits, not sshd's (which a login would otherwise
+    // bring in: sliver-enter takes sliver-init's).
+    auto limits = ssh("member", slice, "ulimit -n; ulimit -Hn");
+    INFO(limits.err);
+    CHECK(limits.out == "1024\n4096\n");
   }
 
   SECTION("without a command, a member gets an interactive login shell on a terminal") {
@@ -413,12 +419,16 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
                       "-o",
                       "LogLevel=ERROR",
                       slice + "@127.0.0.1"},
-                     "echo LOGIN:$0:$(hostname):$([ -t 0 ] && echo tty); exit 3\n");
+                     "echo LOGIN:$0:$(hostname):$([ -t 0 ] && echo tty); "
+                     "echo PTS:$(ls /dev/pts | tr '\\n' ' '); exit 3\n");
     INFO(login << "\nsshd log:\n" << sshd.log());
     CHECK(login.exit_code == 3);
     // A login shell ("-sh": root's shell in the busybox image is /bin/sh) in the
     // sliver, on the session's terminal.
     CHECK(login.out.find("LOGIN:-sh:" + slice + ":tty") != std::string::npos);
+    // That terminal is sshd's pty in the host's devpts: the sliver's /dev/pts is
+    // its own instance and lists none of the host's ptys, this one included.
+    CHECK(login.out.find("PTS:ptmx\r\n") != std::string::npos);
   }
 
   SECTION("a key that is not a member's is refused") {

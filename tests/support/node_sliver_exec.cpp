@@ -7,13 +7,19 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <system_error>
+
+#include "launch.h"
 
 namespace plng::test {
 namespace {
@@ -61,6 +67,16 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     throw std::system_error(errno, std::generic_category(), "runInSliver: pipe");
   }
   const bool has_input = !options.input.empty();
+  int program_fd = -1;
+  if (!options.host_program.empty()) {
+    program_fd = ::open(options.host_program.c_str(), O_PATH | O_CLOEXEC);
+    if (program_fd < 0) {
+      int err = errno;
+      for (int fd : {out[0], out[1], in[0], in[1]}) ::close(fd);
+      throw std::system_error(err, std::generic_category(),
+                              "runInSliver: open " + options.host_program);
+    }
+  }
   const node::SeccompProgram* seccomp = nullptr;
   node::CapabilityPlan capabilities;
   if (options.restricted) {
@@ -68,15 +84,38 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     capabilities = options.capabilities ? *options.capabilities : node::capabilityPlanFromTag("");
   }
 
+  // The sliver's open-file limit (its init's), as sliver-enter takes it.
+  rlimit nofile{RLIM_INFINITY, RLIM_INFINITY};
+  {
+    std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(pidfd));
+    for (std::string line; std::getline(fdinfo, line);) {
+      if (line.rfind("Pid:", 0) == 0) {
+        pid_t init = static_cast<pid_t>(std::stol(line.substr(4)));
+        if (init > 0) nofile = node::nofileLimitOf(init);
+      }
+    }
+  }
+
   pid_t helper = ::fork();
   if (helper < 0) {
     int err = errno;
-    for (int fd : {out[0], out[1], in[0], in[1]}) ::close(fd);
+    for (int fd : {out[0], out[1], in[0], in[1], program_fd}) {
+      if (fd >= 0) ::close(fd);
+    }
     throw std::system_error(err, std::generic_category(), "runInSliver: fork");
   }
   if (helper == 0) {
     // Async-signal-safe from here on (the test process may have threads).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (options.join_cgroups) {
+      try {
+        options.join_cgroups();
+      } catch (...) {
+        errno = EIO;
+        childMessage(out[1], "joining the sliver's cgroups");
+        ::_exit(kEnterFailed);
+      }
+    }
     if (::setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
                            CLONE_NEWCGROUP) != 0) {
       childMessage(out[1], "setns");
@@ -102,11 +141,18 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     }
     if (cmd == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::setsid();
       int stdin_fd = has_input ? in[0] : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (stdin_fd < 0 || ::dup2(stdin_fd, 0) != 0 || ::dup2(out[1], 1) != 1 ||
           ::dup2(out[1], 2) != 2 || ::chdir("/") != 0) {
         childMessage(out[1], "stdio");
         ::_exit(kExecFailed);
+      }
+      rlimit limit{};
+      if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        limit.rlim_max = std::min(limit.rlim_max, nofile.rlim_max);
+        limit.rlim_cur = std::min({limit.rlim_cur, nofile.rlim_cur, limit.rlim_max});
+        ::setrlimit(RLIMIT_NOFILE, &limit);
       }
       ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
       if (seccomp != nullptr &&
@@ -114,7 +160,11 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
         childMessage(out[1], "seccomp or capabilities");
         ::_exit(kExecFailed);
       }
-      ::execve(cargv[0], cargv.data(), cenv.data());
+      if (program_fd >= 0) {
+        ::syscall(SYS_execveat, program_fd, "", cargv.data(), cenv.data(), AT_EMPTY_PATH);
+      } else {
+        ::execve(cargv[0], cargv.data(), cenv.data());
+      }
       childMessage(2, "exec");
       ::_exit(kExecFailed);
     }
@@ -129,6 +179,7 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
 
   ::close(out[1]);
   ::close(in[0]);
+  if (program_fd >= 0) ::close(program_fd);
   if (has_input) {
     ::signal(SIGPIPE, SIG_IGN);
     writeAll(in[1], options.input.data(), options.input.size());

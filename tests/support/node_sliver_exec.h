@@ -2,11 +2,13 @@
 //
 // A forked helper joins every namespace of the sliver's init at once
 // (setns(pidfd, ...)), becomes root of its user namespace (host uid ids.first)
-// and forks the command, which is then a process of the sliver's pid namespace
+// and forks the command with the open-file limit of the sliver's init, as
+// sliver-enter does, which is then a process of the sliver's pid namespace
 // with the sliver's root, mounts and hostname. Nothing is installed in the
 // sliver; sliver-init stays the only process that belongs to it otherwise.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +28,14 @@ struct SliverExecOptions {
   // capabilityPlanFromTag("")). With `restricted` false, only no_new_privs.
   bool restricted = true;
   std::optional<node::CapabilityPlan> capabilities;
+  // A static program of the host to run instead of argv[0] (opened before
+  // entering, exec'd by descriptor: nothing is copied into the sliver). Empty:
+  // argv[0], a path inside the sliver.
+  std::string host_program;
+  // Called in the forked helper before it enters the sliver, e.g. to place it
+  // in the sliver's cgroups in every hierarchy (CgroupDriver::attach, which a
+  // hybrid host's v1 controllers need; cgroup_fd covers only the unified one).
+  std::function<void()> join_cgroups;
   // Environment of the command.
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
