@@ -354,4 +354,65 @@ grpc::Status RpcRunner::run(grpc::ServerContext* ctx, const char* method,
   return status;
 }
 
+namespace {
+
+// See unparsableRequestInterceptor() in rpc.h.
+class UnparsableRequest final : public grpc::experimental::Interceptor {
+ public:
+  explicit UnparsableRequest(grpc::experimental::ServerRpcInfo* info) : info_(info) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using Hook = grpc::experimental::InterceptionHookPoints;
+    // A unary or server-streaming method receives exactly one message, before its
+    // handler runs; no message there means gRPC could not parse the request.
+    if (!seen_request_ && methods->QueryInterceptionHookPoint(Hook::POST_RECV_MESSAGE)) {
+      seen_request_ = true;
+      unparsable_ = methods->GetRecvMessage() == nullptr;
+    }
+    if (unparsable_ && methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS) &&
+        methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+      methods->ModifySendStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message()));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::string message() const {
+    std::string method = info_->method() ? info_->method() : "";
+    std::string type = "the message this method takes";
+    // "/planetlab.v1.Auth/Login" -> planetlab.v1.Auth.Login
+    std::string full = method.size() > 1 ? method.substr(1) : method;
+    std::replace(full.begin(), full.end(), '/', '.');
+    if (const auto* m =
+            google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full)) {
+      type = m->input_type()->full_name();
+    }
+    return "the request to " + method + " is not a valid " + type +
+           ": either not protobuf wire format, or a string field holding bytes that are not"
+           " UTF-8 (send text as UTF-8; only bytes fields take arbitrary bytes)";
+  }
+
+  grpc::experimental::ServerRpcInfo* info_;
+  bool seen_request_ = false;
+  bool unparsable_ = false;
+};
+
+class UnparsableRequestFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    using Type = grpc::experimental::ServerRpcInfo::Type;
+    if (info->type() != Type::UNARY && info->type() != Type::SERVER_STREAMING) return nullptr;
+    return new UnparsableRequest(info);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+unparsableRequestInterceptor() {
+  return std::make_unique<UnparsableRequestFactory>();
+}
+
 }  // namespace plng::plc

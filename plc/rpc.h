@@ -9,6 +9,7 @@
 
 #include <google/protobuf/message.h>
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <chrono>
 #include <functional>
@@ -162,6 +163,13 @@ std::string summarizeRequest(const google::protobuf::Message& request);
 // `text` if it has at most `max_bytes` bytes, else its first bytes (cut on a UTF-8
 // boundary) and "… (N bytes)"; NUL bytes are written as \0 either way.
 std::string boundText(std::string_view text, std::size_t max_bytes);
+
+// gRPC answers a request it cannot parse (not protobuf, or a proto3 string that is
+// not UTF-8) with INTERNAL and an empty message, before any handler runs. This
+// server interceptor turns that answer into INVALID_ARGUMENT naming the message
+// type the method takes. Register it with ServerBuilder::experimental().
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+unparsableRequestInterceptor();
 
 // The bearer token of a request, or "" when there is none.
 std::string bearerToken(const grpc::ServerContext& ctx);

@@ -90,6 +90,16 @@ const gp::FieldDescriptor* firstStringField(const gp::Descriptor* d) {
   return nullptr;
 }
 
+std::string varint(std::uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+  return out;
+}
+
 class EdgeTest : public PlcFixture {
  protected:
   EdgeTest() : seed(*this) {}
@@ -468,4 +478,28 @@ TEST_CASE_METHOD(EdgeTest, "times out of range are INVALID_ARGUMENT, never INTER
   auto [status, renewed] = admin().call(&S::RenewSlice, renew);
   CHECK_OK(status);
   CHECK(renewed.expires_at() == 253402300799);
+}
+
+// ----------------------------------------------------- item 10: bad bytes
+
+TEST_CASE_METHOD(EdgeTest, "requests gRPC cannot parse answer INVALID_ARGUMENT",
+                 "[plc][pg][edge]") {
+  // The raw client works: an empty message is a valid Empty.
+  CHECK_OK(rawCall(plcd().channel(), admin().token(), "/planetlab.v1.Auth/WhoAmI", ""));
+  int checked = 0;
+  for (const auto& m : allMethods()) {
+    INFO(m.path);
+    // A varint that never ends: not a protobuf message at all.
+    auto garbage = rawCall(plcd().channel(), admin().token(), m.path, "\x0a\xff\xff\xff\xff\xff"s);
+    CHECK_STATUS(garbage, Code::INVALID_ARGUMENT, m.input->full_name());
+    ++checked;
+    const auto* field = firstStringField(m.input);
+    if (field == nullptr) continue;
+    // A proto3 string that is not UTF-8.
+    std::string bytes =
+        varint(static_cast<std::uint64_t>(field->number()) << 3 | 2) + "\x02\xff\xfe"s;
+    auto utf8 = rawCall(plcd().channel(), admin().token(), m.path, bytes);
+    CHECK_STATUS(utf8, Code::INVALID_ARGUMENT, "UTF-8");
+  }
+  CHECK(checked > 60);
 }
