@@ -237,10 +237,16 @@ std::string summarizeRequest(const google::protobuf::Message& request) {
   return boundText(out, kMaxAuditArguments);
 }
 
-void Call::recordSuccess(pqxx::work& tx) const {
+void Call::recordEvent(pqxx::work& tx) const {
   if (!audited_) return;
-  insertEvent(
-      tx, auditEvent(caller_, method_, roleUsed(), request_, objects_, grpc::Status::OK, started_));
+  auto status =
+      failure_ ? boundStatus(grpc::Status(failure_->code(), failure_->what())) : grpc::Status::OK;
+  insertEvent(tx, auditEvent(caller_, method_, roleUsed(), request_, objects_, status, started_));
+}
+
+void Call::committed() {
+  event_committed_ = audited_;
+  if (failure_) throw *failure_;
 }
 
 grpc::Status RpcRunner::query(grpc::ServerContext* ctx, const char* method,
@@ -326,7 +332,8 @@ grpc::Status RpcRunner::run(grpc::ServerContext* ctx, const char* method,
     }
     return status;
   }
-  if (status.ok()) {
+  bool committed = call && call->eventCommitted();
+  if (status.ok() || committed) {
     // Changes through this plcd are visible to its next call at once; other plcd
     // replicas drop their caches when the change notification reaches them.
     plc_.auth.invalidate();
@@ -336,8 +343,8 @@ grpc::Status RpcRunner::run(grpc::ServerContext* ctx, const char* method,
   auto event = auditEvent(caller, method, role_used, request, objects, status, started);
   spdlog::info("{} by {} ({}) [{}] -> {} {} ({} us)", method, event.caller, role_used,
                event.arguments, event.result, event.message, duration_us);
-  bool committed = call && call->eventCommitted();
-  if (committed && status.ok()) return status;
+  // The event that committed with the change says what the client is told.
+  if (committed && status.error_code() == call->committedCode()) return status;
   if (committed) {
     spdlog::error("{} failed after its change and event committed: {}", method, event.message);
   } else if (status.ok()) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -24,6 +25,7 @@
 #include "caller.h"
 #include "config.h"
 #include "db.h"
+#include "errors.h"
 
 namespace plng::plc {
 
@@ -76,22 +78,37 @@ class Call {
     using Result = std::invoke_result_t<F&, pqxx::work&>;
     if constexpr (std::is_void_v<Result>) {
       plc.db.write([&](pqxx::work& tx) {
+        failure_.reset();  // a retried body decides afresh
         body(tx);
-        recordSuccess(tx);
+        recordEvent(tx);
       });
-      event_committed_ = audited_;
+      committed();
     } else {
       auto result = plc.db.write([&](pqxx::work& tx) {
+        failure_.reset();
         auto r = body(tx);
-        recordSuccess(tx);
+        recordEvent(tx);
         return r;
       });
-      event_committed_ = audited_;
+      committed();
       return result;
     }
   }
-  // Whether write() committed this call's audit event with its change.
+
+  // For a call that must keep what it wrote and still fail (a refused login that
+  // counts against its account, say). Called inside write()'s body: the event in
+  // the transaction records this status instead of OK, the transaction commits,
+  // and write() then throws ApiError(code, message).
+  void failAfterCommit(grpc::StatusCode code, std::string message) {
+    failure_ = ApiError(code, std::move(message));
+  }
+
+  // Whether write() committed this call's audit event with its change, and the
+  // status that event recorded.
   bool eventCommitted() const { return event_committed_; }
+  grpc::StatusCode committedCode() const {
+    return failure_ ? failure_->code() : grpc::StatusCode::OK;
+  }
 
   // Authorisation checks; each throws PERMISSION_DENIED naming what is missing.
   void requirePerson() const;
@@ -111,7 +128,9 @@ class Call {
 
  private:
   void beginWrite();
-  void recordSuccess(pqxx::work& tx) const;
+  void recordEvent(pqxx::work& tx) const;
+  // After write()'s COMMIT: notes the event, and throws a deferred failure.
+  void committed();
 
   const char* method_;
   Caller caller_;
@@ -122,6 +141,7 @@ class Call {
   std::string role_used_;
   bool wrote_ = false;
   bool event_committed_ = false;
+  std::optional<ApiError> failure_;
 };
 
 enum class Access {

@@ -22,8 +22,14 @@
 #include <string>
 #include <vector>
 
+#include "auth.h"
+#include "change_bus.h"
+#include "config.h"
+#include "db.h"
 #include "plc_fixture.h"
+#include "plc_keys.h"
 #include "plc_seed.h"
+#include "rpc.h"
 
 namespace {
 
@@ -399,6 +405,58 @@ TEST_CASE_METHOD(EdgeTest,
   CHECK_OK(admin().call(&A::AddSite, add).first);
   CHECK(seed.sql("SELECT count(*) FROM sites WHERE login_base = 'retried'")[0][0].as<int>() == 1);
   CHECK(seed.sql("SELECT last_value FROM edge_statement_kills")[0][0].as<int>() == 2);
+}
+
+// RpcRunner itself, on the fixture's database: what a method body can do with
+// Call::write, beyond what today's methods do through the API.
+TEST_CASE_METHOD(EdgeTest, "Call::write: one write per call, and a kept change that still fails",
+                 "[plc][pg][edge][audit]") {
+  using namespace plng::plc;
+  Database db(connectionString(), 2);
+  PlcConfig config;
+  Authenticator auth(db, 1000);
+  PlcKeys keys(db);
+  ChangeBus bus(connectionString(), [] {});
+  PlcContext plc{db, config, auth, keys, bus};
+  RpcRunner runner(plc);
+  seed.sql("CREATE TABLE edge_kept (what text)");
+  LoginRequest request;
+  request.set_email("someone@princeton.edu");
+
+  // A refused login that counts against its account keeps its count, and its one
+  // event says what the client was told.
+  grpc::ServerContext ctx;
+  auto status = runner.mutate(
+      &ctx, "EdgeKeepAndFail", request,
+      [&](Call& call) {
+        call.object("test:kept");
+        call.write([&](pqxx::work& tx) {
+          tx.exec0("INSERT INTO edge_kept VALUES ('failed attempt')");
+          call.failAfterCommit(grpc::StatusCode::UNAUTHENTICATED, "wrong email or password");
+        });
+        FAIL("write() returned after failAfterCommit");
+      },
+      Access::kAnonymous);
+  CHECK_STATUS(status, Code::UNAUTHENTICATED, "wrong email or password");
+  auto kept = seed.sql(
+      "SELECT k.xmin::text = e.xmin::text, e.result, e.message FROM edge_kept k, events e"
+      " WHERE e.method = 'EdgeKeepAndFail'");
+  REQUIRE(kept.size() == 1);
+  CHECK(kept[0][0].as<bool>());
+  CHECK(kept[0][1].as<std::string>() == "UNAUTHENTICATED");
+  CHECK(kept[0][2].as<std::string>() == "wrong email or password");
+
+  // A second write in one call is a bug: refused before it runs.
+  grpc::ServerContext ctx2;
+  status = runner.mutate(
+      &ctx2, "EdgeTwoWrites", request,
+      [&](Call& call) {
+        call.write([&](pqxx::work& tx) { tx.exec0("INSERT INTO edge_kept VALUES ('first')"); });
+        call.write([&](pqxx::work& tx) { tx.exec0("INSERT INTO edge_kept VALUES ('second')"); });
+      },
+      Access::kAnonymous);
+  CHECK(status.error_code() == Code::INTERNAL);
+  CHECK(seed.sql("SELECT 1 FROM edge_kept WHERE what = 'second'").empty());
 }
 
 // ------------------------------------------------------------ item 6: echoes
