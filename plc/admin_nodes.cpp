@@ -84,7 +84,7 @@ grpc::Status AdminService::AddNode(grpc::ServerContext* ctx, const pb::AddNodeRe
     validateBootState(boot_state);
     call.object("node:" + hostname);
     call.object("site:" + req->login_base());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto site = findSite(tx, req->login_base());
       authorizeAtSite(call, site.site_id, site.login_base, {Role::kPi, Role::kTech});
       if (!tx.exec_params("SELECT 1 FROM nodes WHERE lower(hostname) = $1 AND deleted_at IS NULL",
@@ -105,7 +105,7 @@ grpc::Status AdminService::AddNode(grpc::ServerContext* ctx, const pb::AddNodeRe
 
 grpc::Status AdminService::GetNodes(grpc::ServerContext* ctx, const pb::GetNodesRequest* req,
                                     pb::GetNodesResponse* resp) {
-  return rpc_.query(ctx, "GetNodes", [&](Call& call) {
+  return rpc_.query(ctx, "GetNodes", *req, [&](Call& call) {
     NodeQuery query;
     query.hostnames.assign(req->hostnames().begin(), req->hostnames().end());
     query.login_base = req->login_base();
@@ -127,7 +127,7 @@ grpc::Status AdminService::UpdateNode(grpc::ServerContext* ctx, const pb::Update
     if (req->has_boot_state()) validateBootState(req->boot_state());
     if (req->has_public_key()) validateNodeKey(req->public_key());
     recordNode(call, req->hostname());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
       authorizeAtSite(call, node.site_id, node.login_base, {Role::kPi, Role::kTech});
       auto changed = tx.exec_params1(
@@ -152,7 +152,7 @@ grpc::Status AdminService::DeleteNode(grpc::ServerContext* ctx, const pb::Delete
                                       pb::Empty*) {
   return rpc_.mutate(ctx, "DeleteNode", *req, [&](Call& call) {
     recordNode(call, req->hostname());
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
       authorizeAtSite(call, node.site_id, node.login_base, {Role::kPi, Role::kTech});
       retireNodes(tx, {node.node_id});
@@ -166,7 +166,7 @@ grpc::Status AdminService::SetNodeTag(grpc::ServerContext* ctx, const pb::SetNod
   return rpc_.mutate(ctx, "SetNodeTag", *req, [&](Call& call) {
     validateText("tag", req->tag(), 64, /*required=*/true);
     recordNode(call, req->hostname(), req->tag());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
       auto tag = findTagType(tx, req->tag());
       authorizeNodeTag(call, node, tag);
@@ -186,7 +186,7 @@ grpc::Status AdminService::DeleteNodeTag(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "DeleteNodeTag", *req, [&](Call& call) {
     validateText("tag", req->tag(), 64, /*required=*/true);
     recordNode(call, req->hostname(), req->tag());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
       auto tag = findTagType(tx, req->tag());
       authorizeNodeTag(call, node, tag);
@@ -211,7 +211,7 @@ grpc::Status AdminService::AddNodeGroup(grpc::ServerContext* ctx,
     validateObjectName("node group name", req->name());
     validateText("tag", req->tag(), 64, /*required=*/true);
     call.object("nodegroup:" + req->name());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto tag = findTagType(tx, req->tag());
       requireNodeCategory(tag);
       // Canonical, so that it compares equal to node tag values stored the same way.
@@ -230,7 +230,7 @@ grpc::Status AdminService::AddNodeGroup(grpc::ServerContext* ctx,
 grpc::Status AdminService::GetNodeGroups(grpc::ServerContext* ctx,
                                          const pb::GetNodeGroupsRequest* req,
                                          pb::GetNodeGroupsResponse* resp) {
-  return rpc_.query(ctx, "GetNodeGroups", [&](Call& call) {
+  return rpc_.query(ctx, "GetNodeGroups", *req, [&](Call& call) {
     std::vector<std::string> names(req->names().begin(), req->names().end());
     for (auto& g :
          call.plc.db.read([&](pqxx::transaction_base& tx) { return loadNodeGroups(tx, names); })) {
@@ -244,7 +244,7 @@ grpc::Status AdminService::DeleteNodeGroup(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "DeleteNodeGroup", *req, [&](Call& call) {
     authorizeAdmin(call);
     call.object("nodegroup:" + req->name());
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto group = findNodeGroup(tx, req->name());
       // Slice tags scoped to the group go with it (ON DELETE CASCADE).
       tx.exec_params0("DELETE FROM nodegroups WHERE nodegroup_id = $1", group.nodegroup_id);
@@ -269,7 +269,7 @@ grpc::Status AdminService::AddTagType(grpc::ServerContext* ctx, const pb::AddTag
             ? std::string()
             : canonicalTagValue(req->name(), req->value_kind(), req->default_value());
     call.object("tagtype:" + req->name());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       if (!tx.exec_params("SELECT 1 FROM tag_types WHERE name = $1", req->name()).empty()) {
         alreadyExists("tag type " + req->name() + " already exists");
       }
@@ -287,7 +287,7 @@ grpc::Status AdminService::AddTagType(grpc::ServerContext* ctx, const pb::AddTag
 
 grpc::Status AdminService::GetTagTypes(grpc::ServerContext* ctx, const pb::GetTagTypesRequest* req,
                                        pb::GetTagTypesResponse* resp) {
-  return rpc_.query(ctx, "GetTagTypes", [&](Call& call) {
+  return rpc_.query(ctx, "GetTagTypes", *req, [&](Call& call) {
     std::vector<std::string> names(req->names().begin(), req->names().end());
     for (auto& t :
          call.plc.db.read([&](pqxx::transaction_base& tx) { return loadTagTypes(tx, names); })) {
@@ -305,7 +305,7 @@ grpc::Status AdminService::UpdateTagType(grpc::ServerContext* ctx,
     }
     if (req->has_min_role()) requireRole("min_role", req->min_role());
     call.object("tagtype:" + req->name());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto tag = findTagType(tx, req->name());
       std::string default_value;
       if (req->has_default_value() && !req->default_value().empty()) {
@@ -329,7 +329,7 @@ grpc::Status AdminService::DeleteTagType(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "DeleteTagType", *req, [&](Call& call) {
     authorizeAdmin(call);
     call.object("tagtype:" + req->name());
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto tag = findTagType(tx, req->name());
       auto uses = tx.exec_params1(
           "SELECT (SELECT count(*) FROM slice_tags st JOIN slices sl USING (slice_id)"

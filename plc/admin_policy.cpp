@@ -25,7 +25,7 @@ grpc::Status AdminService::AddBlacklistEntry(grpc::ServerContext* ctx,
     auto prefix = canonicalPrefix(req->prefix());
     validateText("reason", req->reason(), 1000, /*required=*/false);
     call.object("blacklist:" + prefix);
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       if (!tx.exec_params("SELECT 1 FROM destination_blacklist WHERE prefix = $1::cidr", prefix)
                .empty()) {
         alreadyExists(prefix + " is already blacklisted");
@@ -41,9 +41,9 @@ grpc::Status AdminService::AddBlacklistEntry(grpc::ServerContext* ctx,
   });
 }
 
-grpc::Status AdminService::GetBlacklist(grpc::ServerContext* ctx, const pb::Empty*,
+grpc::Status AdminService::GetBlacklist(grpc::ServerContext* ctx, const pb::Empty* req,
                                         pb::GetBlacklistResponse* resp) {
-  return rpc_.query(ctx, "GetBlacklist", [&](Call& call) {
+  return rpc_.query(ctx, "GetBlacklist", *req, [&](Call& call) {
     const auto& caller = call.caller();
     if (!caller.admin && !caller.isNode()) {
       permissionDenied("GetBlacklist requires role admin or a node's token; " + caller.describe() +
@@ -60,7 +60,7 @@ grpc::Status AdminService::DeleteBlacklistEntry(grpc::ServerContext* ctx,
                                                 pb::Empty*) {
   return rpc_.mutate(ctx, "DeleteBlacklistEntry", *req, [&](Call& call) {
     authorizeAdmin(call);
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto rows = tx.exec_params(
           "DELETE FROM destination_blacklist WHERE entry_id = $1 RETURNING prefix::text",
           req->entry_id());
@@ -76,9 +76,9 @@ grpc::Status AdminService::DeleteBlacklistEntry(grpc::ServerContext* ctx,
 
 // ------------------------------------------------------------------- PLC keys
 
-grpc::Status AdminService::GetPlcKeys(grpc::ServerContext* ctx, const pb::Empty*,
+grpc::Status AdminService::GetPlcKeys(grpc::ServerContext* ctx, const pb::Empty* req,
                                       pb::GetPlcKeysResponse* resp) {
-  return rpc_.query(ctx, "GetPlcKeys", [&](Call& call) {
+  return rpc_.query(ctx, "GetPlcKeys", *req, [&](Call& call) {
     auto& keys = call.plc.keys;
     call.plc.db.read([&](pqxx::transaction_base& tx) {
       for (auto& k : keys.published(tx)) *resp->add_keys() = std::move(k);
@@ -92,9 +92,11 @@ grpc::Status AdminService::RotatePlcKey(grpc::ServerContext* ctx, const pb::Empt
   return rpc_.mutate(ctx, "RotatePlcKey", *req, [&](Call& call) {
     authorizeAdmin(call);
     // The old key keeps verifying for a ticket lifetime: tickets it signed stay good.
-    *resp = call.plc.db.write(
-        [&](pqxx::work& tx) { return call.plc.keys.rotate(tx, call.plc.config.ticket_lifetime); });
-    call.object("plckey:" + resp->key_id());
+    *resp = call.write([&](pqxx::work& tx) {
+      auto key = call.plc.keys.rotate(tx, call.plc.config.ticket_lifetime);
+      call.object("plckey:" + key.key_id());
+      return key;
+    });
   });
 }
 
@@ -104,7 +106,7 @@ grpc::Status AdminService::RetirePlcKey(grpc::ServerContext* ctx,
     authorizeAdmin(call);
     validateText("key_id", req->key_id(), 128, /*required=*/true);
     call.object("plckey:" + req->key_id());
-    call.plc.db.write([&](pqxx::work& tx) { call.plc.keys.retire(tx, req->key_id()); });
+    call.write([&](pqxx::work& tx) { call.plc.keys.retire(tx, req->key_id()); });
   });
 }
 
@@ -112,7 +114,7 @@ grpc::Status AdminService::RetirePlcKey(grpc::ServerContext* ctx,
 
 grpc::Status AdminService::GetEvents(grpc::ServerContext* ctx, const pb::GetEventsRequest* req,
                                      pb::GetEventsResponse* resp) {
-  return rpc_.query(ctx, "GetEvents", [&](Call& call) {
+  return rpc_.query(ctx, "GetEvents", *req, [&](Call& call) {
     call.requirePerson();
     if (req->limit() < 0 || req->limit() > kMaxEventLimit) {
       invalidArgument("limit must be 0 to " + std::to_string(kMaxEventLimit) + " (0 means " +

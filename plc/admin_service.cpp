@@ -107,7 +107,7 @@ grpc::Status AdminService::AddSite(grpc::ServerContext* ctx, const pb::AddSiteRe
     validateQuota("max_slices", max_slices);
     validateQuota("max_slivers", max_slivers);
     call.object("site:" + req->login_base());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       if (!tx.exec_params("SELECT 1 FROM sites WHERE login_base = $1 AND deleted_at IS NULL",
                           req->login_base())
                .empty()) {
@@ -127,7 +127,7 @@ grpc::Status AdminService::AddSite(grpc::ServerContext* ctx, const pb::AddSiteRe
 
 grpc::Status AdminService::GetSites(grpc::ServerContext* ctx, const pb::GetSitesRequest* req,
                                     pb::GetSitesResponse* resp) {
-  return rpc_.query(ctx, "GetSites", [&](Call& call) {
+  return rpc_.query(ctx, "GetSites", *req, [&](Call& call) {
     SiteQuery query;
     query.login_bases.assign(req->login_bases().begin(), req->login_bases().end());
     query.include_deleted = req->include_deleted();
@@ -146,7 +146,7 @@ grpc::Status AdminService::UpdateSite(grpc::ServerContext* ctx, const pb::Update
     if (req->has_max_slices()) validateQuota("max_slices", req->max_slices());
     if (req->has_max_slivers()) validateQuota("max_slivers", req->max_slivers());
     call.object("site:" + req->login_base());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto site = findSite(tx, req->login_base(), /*for_update=*/true);
       if (req->has_enabled() || req->has_max_slices() || req->has_max_slivers()) {
         if (!call.caller().admin) {
@@ -179,7 +179,7 @@ grpc::Status AdminService::DeleteSite(grpc::ServerContext* ctx, const pb::Delete
   return rpc_.mutate(ctx, "DeleteSite", *req, [&](Call& call) {
     authorizeAdmin(call);
     call.object("site:" + req->login_base());
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto site = findSite(tx, req->login_base(), /*for_update=*/true);
       tx.exec_params0("UPDATE sites SET deleted_at = now(), enabled = false WHERE site_id = $1",
                       site.site_id);
@@ -213,7 +213,7 @@ grpc::Status AdminService::AddOrganization(grpc::ServerContext* ctx,
     validateObjectName("organization name", req->name());
     validateText("description", req->description(), kMaxDescriptionLength, /*required=*/false);
     call.object("org:" + req->name());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       if (!tx.exec_params("SELECT 1 FROM organizations WHERE name = $1", req->name()).empty()) {
         alreadyExists("organization " + req->name() + " already exists");
       }
@@ -230,7 +230,7 @@ grpc::Status AdminService::AddOrganization(grpc::ServerContext* ctx,
 grpc::Status AdminService::GetOrganizations(grpc::ServerContext* ctx,
                                             const pb::GetOrganizationsRequest* req,
                                             pb::GetOrganizationsResponse* resp) {
-  return rpc_.query(ctx, "GetOrganizations", [&](Call& call) {
+  return rpc_.query(ctx, "GetOrganizations", *req, [&](Call& call) {
     std::vector<std::string> names(req->names().begin(), req->names().end());
     for (auto& org : call.plc.db.read(
              [&](pqxx::transaction_base& tx) { return loadOrganizations(tx, names); })) {
@@ -246,7 +246,7 @@ grpc::Status AdminService::AddSiteToOrganization(grpc::ServerContext* ctx,
     authorizeAdmin(call);
     call.object("org:" + req->organization());
     call.object("site:" + req->login_base());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto org = findOrganization(tx, req->organization());
       auto site = findSite(tx, req->login_base());
       if (!tx.exec_params("SELECT 1 FROM organization_sites"
@@ -269,7 +269,7 @@ grpc::Status AdminService::RemoveSiteFromOrganization(grpc::ServerContext* ctx,
     authorizeAdmin(call);
     call.object("org:" + req->organization());
     call.object("site:" + req->login_base());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto org = findOrganization(tx, req->organization());
       auto site = findSite(tx, req->login_base());
       if (tx.exec_params("DELETE FROM organization_sites WHERE organization_id = $1"
@@ -289,7 +289,7 @@ grpc::Status AdminService::DeleteOrganization(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "DeleteOrganization", *req, [&](Call& call) {
     authorizeAdmin(call);
     call.object("org:" + req->name());
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       // Organizations carry no history of their own: the row goes, with its links.
       auto org = findOrganization(tx, req->name());
       tx.exec_params0("DELETE FROM organizations WHERE organization_id = $1", org.organization_id);
@@ -320,7 +320,7 @@ grpc::Status AdminService::AddPerson(grpc::ServerContext* ctx, const pb::AddPers
     };
     db.read(check);
     auto hash = hashPassword(req->password(), call.plc.config.scrypt_log2_n);
-    *resp = db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto site = check(tx);
       // New accounts start disabled: a PI of the site or an admin vouches for them.
       auto person_id = tx.exec_params1(
@@ -341,7 +341,7 @@ grpc::Status AdminService::AddPerson(grpc::ServerContext* ctx, const pb::AddPers
 
 grpc::Status AdminService::GetPersons(grpc::ServerContext* ctx, const pb::GetPersonsRequest* req,
                                       pb::GetPersonsResponse* resp) {
-  return rpc_.query(ctx, "GetPersons", [&](Call& call) {
+  return rpc_.query(ctx, "GetPersons", *req, [&](Call& call) {
     // Nodes learn the keys they install through GetKeys and their state, not here.
     call.requirePerson();
     const auto& caller = call.caller();
@@ -382,7 +382,7 @@ grpc::Status AdminService::UpdatePerson(grpc::ServerContext* ctx,
       db.read(authorize);
       hash = hashPassword(req->password(), call.plc.config.scrypt_log2_n);
     }
-    *resp = db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto account = authorize(tx);
       if (req->has_primary_site()) {
         auto site_id = memberSiteId(tx, account.person_id, req->primary_site());
@@ -413,7 +413,7 @@ grpc::Status AdminService::DeletePerson(grpc::ServerContext* ctx,
                                         const pb::DeletePersonRequest* req, pb::Empty*) {
   return rpc_.mutate(ctx, "DeletePerson", *req, [&](Call& call) {
     call.object("person:" + req->email());
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto account = loadPersonAccount(tx, findPerson(tx, req->email()));
       authorizeOverPerson(call, account, /*allow_self=*/false);
       refuseRemovingLastAdmin(tx, account, "delete " + account.email);
@@ -438,7 +438,7 @@ grpc::Status AdminService::AddPersonToSite(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "AddPersonToSite", *req, [&](Call& call) {
     call.object("person:" + req->email());
     call.object("site:" + req->login_base());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto site = findSite(tx, req->login_base());
       auto account = loadPersonAccount(tx, findPerson(tx, req->email()));
       authorizeAtSite(call, site.site_id, site.login_base, {Role::kPi});
@@ -468,7 +468,7 @@ grpc::Status AdminService::RemovePersonFromSite(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "RemovePersonFromSite", *req, [&](Call& call) {
     call.object("person:" + req->email());
     call.object("site:" + req->login_base());
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto site = findSite(tx, req->login_base());
       auto account = loadPersonAccount(tx, findPerson(tx, req->email()));
       authorizeAtSite(call, site.site_id, site.login_base, {Role::kPi});
@@ -506,7 +506,7 @@ pb::Person changeRole(Call& call, const pb::PersonRoleRequest& req, bool grant) 
   if (!site_role) authorizeAdmin(call);
   call.object("person:" + req.email());
   if (site_role) call.object("site:" + req.login_base());
-  return call.plc.db.write([&](pqxx::work& tx) {
+  return call.write([&](pqxx::work& tx) {
     auto account = loadPersonAccount(tx, findPerson(tx, req.email()));
     std::int64_t site_id = 0;
     std::string where = "";
@@ -570,7 +570,7 @@ grpc::Status AdminService::AddPersonKey(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "AddPersonKey", *req, [&](Call& call) {
     auto parsed = parseSshKey(req->key());
     call.object(personObject(call, req->email()));
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto account = loadPersonAccount(tx, personOrSelf(tx, call, req->email()));
       authorizeOverPerson(call, account, /*allow_self=*/true);
       if (!tx.exec_params("SELECT 1 FROM key_blacklist WHERE fingerprint = $1", parsed.fingerprint)
@@ -598,7 +598,7 @@ grpc::Status AdminService::AddPersonKey(grpc::ServerContext* ctx,
 
 grpc::Status AdminService::GetKeys(grpc::ServerContext* ctx, const pb::GetKeysRequest* req,
                                    pb::GetKeysResponse* resp) {
-  return rpc_.query(ctx, "GetKeys", [&](Call& call) {
+  return rpc_.query(ctx, "GetKeys", *req, [&](Call& call) {
     const auto& caller = call.caller();
     auto keys = call.plc.db.read([&](pqxx::transaction_base& tx) {
       auto person = personOrSelf(tx, call, req->email());
@@ -624,7 +624,7 @@ grpc::Status AdminService::DeleteKey(grpc::ServerContext* ctx, const pb::DeleteK
                                      pb::Empty*) {
   return rpc_.mutate(ctx, "DeleteKey", *req, [&](Call& call) {
     call.object("key:" + std::to_string(req->key_id()));
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto rows = tx.exec_params(
           "SELECT p.person_id, p.email, p.enabled FROM keys k JOIN persons p USING (person_id)"
           " WHERE k.key_id = $1",
@@ -653,7 +653,7 @@ grpc::Status AdminService::BlacklistKey(grpc::ServerContext* ctx,
       fingerprint = parsed.fingerprint;
       key_text = parsed.canonical;
     }
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       if (req->key_id() != 0) {
         auto key = loadKey(tx, req->key_id());
         fingerprint = key.fingerprint();
@@ -678,9 +678,9 @@ grpc::Status AdminService::BlacklistKey(grpc::ServerContext* ctx,
   });
 }
 
-grpc::Status AdminService::GetBlacklistedKeys(grpc::ServerContext* ctx, const pb::Empty*,
+grpc::Status AdminService::GetBlacklistedKeys(grpc::ServerContext* ctx, const pb::Empty* req,
                                               pb::GetBlacklistedKeysResponse* resp) {
-  return rpc_.query(ctx, "GetBlacklistedKeys", [&](Call& call) {
+  return rpc_.query(ctx, "GetBlacklistedKeys", *req, [&](Call& call) {
     authorizeAdmin(call);
     auto rows = call.plc.db.read([&](pqxx::transaction_base& tx) {
       return tx.exec("SELECT fingerprint FROM key_blacklist ORDER BY created_at, fingerprint");

@@ -58,7 +58,7 @@ grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest
         }
         auto person_id = found[0][0].as<std::int64_t>();
         auto expires = static_cast<std::int64_t>(std::time(nullptr)) + plc.config.session_ttl;
-        resp->set_token(plc.db.write([&](pqxx::work& tx) {
+        resp->set_token(call.write([&](pqxx::work& tx) {
           return issueToken(tx, "session", person_id, 0, expires, "login");
         }));
         resp->set_expires_at(expires);
@@ -68,7 +68,7 @@ grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest
 
 grpc::Status AuthService::Logout(grpc::ServerContext* ctx, const pb::Empty* req, pb::Empty*) {
   return rpc_.mutate(ctx, "Logout", *req, [&](Call& call) {
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       tx.exec_params0("UPDATE sessions SET revoked_at = now() WHERE session_id = $1",
                       call.caller().session_id);
       Database::bumpStateVersion(tx);
@@ -76,9 +76,9 @@ grpc::Status AuthService::Logout(grpc::ServerContext* ctx, const pb::Empty* req,
   });
 }
 
-grpc::Status AuthService::WhoAmI(grpc::ServerContext* ctx, const pb::Empty*,
+grpc::Status AuthService::WhoAmI(grpc::ServerContext* ctx, const pb::Empty* req,
                                  pb::WhoAmIResponse* resp) {
-  return rpc_.query(ctx, "WhoAmI", [&](Call& call) {
+  return rpc_.query(ctx, "WhoAmI", *req, [&](Call& call) {
     const auto& c = call.caller();
     resp->set_token_expires_at(c.session_expires_at);
     if (c.isNode()) {
@@ -121,8 +121,9 @@ grpc::Status AuthService::CreateApiToken(grpc::ServerContext* ctx,
     auto now = static_cast<std::int64_t>(std::time(nullptr));
     auto expires = req->expires_at() ? req->expires_at() : now + call.plc.config.api_token_ttl;
     if (expires <= now) invalidArgument("expires_at is in the past");
+    call.object("person:" + call.caller().email);
     std::int64_t id = 0;
-    resp->set_token(call.plc.db.write([&](pqxx::work& tx) {
+    resp->set_token(call.write([&](pqxx::work& tx) {
       return issueToken(tx, "api", call.caller().person_id, 0, expires, req->description(), &id);
     }));
     auto* info = resp->mutable_info();
@@ -130,13 +131,12 @@ grpc::Status AuthService::CreateApiToken(grpc::ServerContext* ctx,
     info->set_description(req->description());
     info->set_created_at(now);
     info->set_expires_at(expires);
-    call.object("person:" + call.caller().email);
   });
 }
 
-grpc::Status AuthService::ListApiTokens(grpc::ServerContext* ctx, const pb::Empty*,
+grpc::Status AuthService::ListApiTokens(grpc::ServerContext* ctx, const pb::Empty* req,
                                         pb::ListApiTokensResponse* resp) {
-  return rpc_.query(ctx, "ListApiTokens", [&](Call& call) {
+  return rpc_.query(ctx, "ListApiTokens", *req, [&](Call& call) {
     call.requirePerson();
     call.plc.db.read([&](pqxx::transaction_base& tx) {
       for (const auto& r :
@@ -160,7 +160,7 @@ grpc::Status AuthService::RevokeApiToken(grpc::ServerContext* ctx,
                                          const pb::RevokeApiTokenRequest* req, pb::Empty*) {
   return rpc_.mutate(ctx, "RevokeApiToken", *req, [&](Call& call) {
     call.requirePerson();
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       // Admins may revoke anyone's token; others only their own.
       auto rows = tx.exec_params(
           "UPDATE sessions SET revoked_at = now() WHERE session_id = $1 AND kind = 'api'"
@@ -176,7 +176,7 @@ grpc::Status AuthService::GetNodeChallenge(grpc::ServerContext* ctx,
                                            const pb::NodeChallengeRequest* req,
                                            pb::NodeChallengeResponse* resp) {
   return rpc_.query(
-      ctx, "GetNodeChallenge",
+      ctx, "GetNodeChallenge", *req,
       [&](Call& call) {
         if (req->hostname().empty()) invalidArgument("hostname is required");
         auto nonce = plng::ticket::generateKeyPair().private_key;  // 32 random bytes
@@ -208,9 +208,10 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
               " Ed25519 signature");
         }
         call.object("node:" + req->hostname());
+        call.usedRole("node");
         auto& plc = call.plc;
         auto expires = static_cast<std::int64_t>(std::time(nullptr)) + plc.config.node_session_ttl;
-        resp->set_token(plc.db.write([&](pqxx::work& tx) {
+        resp->set_token(call.write([&](pqxx::work& tx) {
           auto rows = tx.exec_params(
               "SELECT n.node_id, encode(n.public_key, 'hex'), n.boot_state FROM node_challenges c"
               " JOIN nodes n USING (node_id)"
@@ -238,7 +239,6 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
           return issueToken(tx, "node", 0, node_id, expires, "node login");
         }));
         resp->set_expires_at(expires);
-        call.usedRole("node");
       },
       Access::kAnonymous);
 }

@@ -27,21 +27,37 @@ class Database {
   const std::string& connectionString() const { return connection_string_; }
 
   // Runs `body` in a read-write transaction and commits it. If the connection
-  // was lost before the commit (PostgreSQL restarted), reconnects and retries
-  // once: the transaction never committed, so running it again is safe.
+  // was lost before COMMIT was sent (PostgreSQL restarted), reconnects and retries
+  // once: the transaction never committed, so running it again is safe. Once
+  // COMMIT is sent it is never retried: a connection lost from then on throws
+  // pqxx::in_doubt_error (the change may or may not have been applied), which
+  // RpcRunner answers with UNAVAILABLE.
   template <class F>
   auto write(F&& body) {
-    return withConnection([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      if constexpr (std::is_void_v<decltype(body(tx))>) {
-        body(tx);
+    bool commit_sent = false;
+    auto commit = [&](pqxx::work& tx) {
+      commit_sent = true;
+      try {
         tx.commit();
-      } else {
-        auto result = body(tx);
-        tx.commit();
-        return result;
+      } catch (const pqxx::broken_connection& e) {
+        // libpqxx 6 reports a connection lost during COMMIT as in_doubt_error
+        // already; this holds whatever version or path reports it otherwise.
+        throw pqxx::in_doubt_error(std::string("connection lost during COMMIT: ") + e.what());
       }
-    });
+    };
+    return withConnection(
+        [&](pqxx::connection& c) {
+          pqxx::work tx(c);
+          if constexpr (std::is_void_v<decltype(body(tx))>) {
+            body(tx);
+            commit(tx);
+          } else {
+            auto result = body(tx);
+            commit(tx);
+            return result;
+          }
+        },
+        [&] { return !commit_sent; });
   }
 
   // Runs `body` in a read-only REPEATABLE READ transaction: one consistent snapshot.
@@ -74,15 +90,24 @@ class Database {
 
  private:
   struct Slot;
+  // Runs `fn` on a pooled connection; if the connection breaks, runs it once more
+  // on a new one when `may_retry()` says so.
   template <class F>
   auto withConnection(F&& fn) {
+    return withConnection(std::forward<F>(fn), [] { return true; });
+  }
+  template <class F, class R>
+  auto withConnection(F&& fn, R&& may_retry) {
     for (int attempt = 0;; ++attempt) {
       Lease lease(*this);
       try {
         return fn(lease.conn());
       } catch (const pqxx::broken_connection&) {
         lease.markBroken();
-        if (attempt >= 1) throw;
+        if (attempt >= 1 || !may_retry()) throw;
+      } catch (const pqxx::in_doubt_error&) {
+        lease.markBroken();
+        throw;
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "lookup.h"
 
 #include "errors.h"
+#include "validate.h"
 
 namespace plng::plc {
 
@@ -11,7 +12,8 @@ SiteRef findSite(pqxx::transaction_base& tx, const std::string& login_base, bool
                                  (for_update ? " FOR UPDATE" : ""),
                              login_base);
   if (rows.empty()) {
-    notFound("no site with login_base '" + login_base + "' (plcctl site list shows them)");
+    notFound("no site with login_base " + quoteForMessage(login_base) +
+             " (plcctl site list shows them)");
   }
   const auto& r = rows[0];
   return SiteRef{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<bool>(), r[3].as<int>(),
@@ -23,7 +25,7 @@ PersonRef findPerson(pqxx::transaction_base& tx, const std::string& email) {
       "SELECT person_id, email, enabled FROM persons"
       " WHERE lower(email) = lower($1) AND deleted_at IS NULL",
       email);
-  if (rows.empty()) notFound("no person with email '" + email + "'");
+  if (rows.empty()) notFound("no person with email " + quoteForMessage(email));
   const auto& r = rows[0];
   return PersonRef{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<bool>()};
 }
@@ -34,7 +36,7 @@ NodeRef findNode(pqxx::transaction_base& tx, const std::string& hostname) {
       " JOIN sites s USING (site_id)"
       " WHERE lower(n.hostname) = lower($1) AND n.deleted_at IS NULL",
       hostname);
-  if (rows.empty()) notFound("no node with hostname '" + hostname + "'");
+  if (rows.empty()) notFound("no node with hostname " + quoteForMessage(hostname));
   const auto& r = rows[0];
   return NodeRef{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::int64_t>(),
                  r[3].as<std::string>()};
@@ -49,7 +51,8 @@ SliceRef findSlice(pqxx::transaction_base& tx, const std::string& name, bool for
                                  " WHERE sl.name = $1 AND sl.deleted_at IS NULL") +
                          (for_update ? " FOR UPDATE OF sl" : ""),
                      name);
-  if (rows.empty()) notFound("no slice named '" + name + "' (plcctl slice list shows them)");
+  if (rows.empty())
+    notFound("no slice named " + quoteForMessage(name) + " (plcctl slice list shows them)");
   const auto& r = rows[0];
   return SliceRef{r[0].as<std::int64_t>(),  r[1].as<std::string>(),  r[2].as<std::int64_t>(),
                   r[3].as<std::string>(),   r[4].as<std::int64_t>(), r[5].as<int>(),
@@ -60,7 +63,8 @@ TagTypeRef findTagType(pqxx::transaction_base& tx, const std::string& name) {
   auto rows = tx.exec_params(
       "SELECT tag_type_id, name, min_role, value_kind, category FROM tag_types WHERE name = $1",
       name);
-  if (rows.empty()) notFound("no tag type '" + name + "' (plcctl tagtype list shows them)");
+  if (rows.empty())
+    notFound("no tag type " + quoteForMessage(name) + " (plcctl tagtype list shows them)");
   const auto& r = rows[0];
   return TagTypeRef{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
                     r[3].as<std::string>(), r[4].as<std::string>()};
@@ -68,7 +72,7 @@ TagTypeRef findTagType(pqxx::transaction_base& tx, const std::string& name) {
 
 NodeGroupRef findNodeGroup(pqxx::transaction_base& tx, const std::string& name) {
   auto rows = tx.exec_params("SELECT nodegroup_id, name FROM nodegroups WHERE name = $1", name);
-  if (rows.empty()) notFound("no node group '" + name + "'");
+  if (rows.empty()) notFound("no node group " + quoteForMessage(name));
   return NodeGroupRef{rows[0][0].as<std::int64_t>(), rows[0][1].as<std::string>()};
 }
 

@@ -161,6 +161,10 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   grpc::ResourceQuota quota("plcd");
   quota.SetMaxThreads(4096);
   builder.SetResourceQuota(quota);
+  // A request gRPC cannot parse is INVALID_ARGUMENT, not gRPC's bare INTERNAL.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(plng::plc::unparsableRequestInterceptor());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   auto server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     spdlog::critical("cannot listen on {}", config.listen);

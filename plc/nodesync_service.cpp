@@ -13,6 +13,7 @@
 #include "lookup.h"
 #include "node_state.h"
 #include "services.h"
+#include "validate.h"
 
 namespace plng::plc {
 
@@ -40,7 +41,7 @@ NodeTarget authoriseTarget(const Call& call, pqxx::transaction_base& tx,
   if (c.isNode()) {
     if (!requested.empty() && !sameHost(requested, c.hostname)) {
       permissionDenied(std::string(call.method()) + ": node " + c.hostname +
-                       " may read only its own state, not " + requested + "'s");
+                       " may read only its own state, not that of " + quoteForMessage(requested));
     }
     return NodeTarget{c.node_id, c.hostname};
   }
@@ -78,7 +79,7 @@ void touchLastContact(Call& call) {
 
 grpc::Status NodeSyncService::GetSlivers(grpc::ServerContext* ctx, const pb::GetSliversRequest* req,
                                          pb::NodeState* resp) {
-  return rpc_.query(ctx, "GetSlivers", [&](Call& call) {
+  return rpc_.query(ctx, "GetSlivers", *req, [&](Call& call) {
     *resp = readState(call, req->hostname());
     touchLastContact(call);
   });
@@ -96,7 +97,7 @@ grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext* ctx,
   // deleted node or revoked session ends the stream) and errors map as usual.
   // An open stream is contact: last_contact is refreshed on the periodic rechecks.
   auto compute = [&](bool touch) {
-    return rpc_.query(ctx, "WatchSlivers", [&](Call& call) {
+    return rpc_.query(ctx, "WatchSlivers", *req, [&](Call& call) {
       state = readState(call, req->hostname());
       if (touch) touchLastContact(call);
     });

@@ -210,7 +210,7 @@ grpc::Status SliceService::AddSlice(grpc::ServerContext* ctx, const pb::AddSlice
     int max_nodes = req->has_max_nodes() ? req->max_nodes() : config.default_max_nodes;
     if (max_nodes < 0) invalidArgument("max_nodes must be 0 or more");
 
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       // The lock serialises slice creation per site, so the quota holds at commit.
       auto site = findSite(tx, login_base, /*for_update=*/true);
       call.requireRoleAt(site.site_id, site.login_base, {Role::kPi});
@@ -254,7 +254,7 @@ grpc::Status SliceService::AddSlice(grpc::ServerContext* ctx, const pb::AddSlice
 
 grpc::Status SliceService::GetSlices(grpc::ServerContext* ctx, const pb::GetSlicesRequest* req,
                                      pb::GetSlicesResponse* resp) {
-  return rpc_.query(ctx, "GetSlices", [&](Call& call) {
+  return rpc_.query(ctx, "GetSlices", *req, [&](Call& call) {
     call.requirePerson();
     SliceFilter f;
     f.names.assign(req->names().begin(), req->names().end());
@@ -285,7 +285,7 @@ grpc::Status SliceService::UpdateSlice(grpc::ServerContext* ctx, const pb::Updat
     if (req->has_max_nodes() && req->max_nodes() < 0) {
       invalidArgument("max_nodes must be 0 or more");
     }
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       requireSlicePi(call, slice);
       if (req->has_max_nodes() && req->max_nodes() > slice.max_nodes && !call.caller().admin) {
@@ -319,7 +319,7 @@ grpc::Status SliceService::RenewSlice(grpc::ServerContext* ctx, const pb::RenewS
       invalidArgument("expires_at " + utcTime(req->expires_at()) +
                       " is not in the future; give a later date");
     }
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       auto standing = requireSliceStanding(call, tx, slice);
       if (standing != Role::kAdmin) {
@@ -349,7 +349,7 @@ grpc::Status SliceService::DeleteSlice(grpc::ServerContext* ctx, const pb::Delet
   return rpc_.mutate(ctx, "DeleteSlice", *req, [&](Call& call) {
     call.object("slice:" + req->name());
     validateSliceName(req->name());
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       requireSlicePi(call, slice);
       // Members, nodes and tags stay for history (GetSlices include_deleted).
@@ -371,7 +371,7 @@ pb::SliceInfo changeSliceMembers(Call& call, const pb::SliceMembersRequest& req,
   for (const auto& e : req.emails()) call.object("person:" + e);
   requireNames("email", req.emails());
   for (const auto& e : req.emails()) validateEmail(e);
-  return call.plc.db.write([&](pqxx::work& tx) {
+  return call.write([&](pqxx::work& tx) {
     auto slice = findSlice(tx, req.name(), /*for_update=*/true);
     requireSlicePi(call, slice);
     std::vector<std::int64_t> person_ids;
@@ -414,7 +414,7 @@ grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::Sli
     for (const auto& h : req->hostnames()) call.object("node:" + h);
     requireNames("hostname", req->hostnames());
     for (const auto& h : req->hostnames()) validateHostname(h);
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       // Lock order everywhere: site, then slice. The site lock makes the sliver
       // quota (summed over the site's slices) hold at commit.
       auto unlocked = findSlice(tx, req->name());
@@ -468,7 +468,7 @@ grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext* ctx,
     for (const auto& h : req->hostnames()) call.object("node:" + h);
     requireNames("hostname", req->hostnames());
     for (const auto& h : req->hostnames()) validateHostname(h);
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       requireSliceStanding(call, tx, slice);
       std::size_t removed = 0;
@@ -499,7 +499,7 @@ grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSl
       call.object("node:" + req->node());
       validateHostname(req->node());
     }
-    *resp = call.plc.db.write([&](pqxx::work& tx) {
+    *resp = call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->slice(), /*for_update=*/true);
       auto standing = requireSliceStanding(call, tx, slice);
       auto type = findTagType(tx, req->tag());
@@ -541,7 +541,7 @@ grpc::Status SliceService::DeleteSliceTag(grpc::ServerContext* ctx,
                                           const pb::DeleteSliceTagRequest* req, pb::Empty*) {
   return rpc_.mutate(ctx, "DeleteSliceTag", *req, [&](Call& call) {
     if (req->slice_tag_id() <= 0) invalidArgument("slice_tag_id is required");
-    call.plc.db.write([&](pqxx::work& tx) {
+    call.write([&](pqxx::work& tx) {
       auto rows = tx.exec_params(
           "SELECT sl.name, tt.name FROM slice_tags st"
           " JOIN slices sl USING (slice_id) JOIN tag_types tt USING (tag_type_id)"
@@ -564,7 +564,7 @@ grpc::Status SliceService::DeleteSliceTag(grpc::ServerContext* ctx,
 grpc::Status SliceService::GetSliceTags(grpc::ServerContext* ctx,
                                         const pb::GetSliceTagsRequest* req,
                                         pb::GetSliceTagsResponse* resp) {
-  return rpc_.query(ctx, "GetSliceTags", [&](Call& call) {
+  return rpc_.query(ctx, "GetSliceTags", *req, [&](Call& call) {
     call.requirePerson();
     validateSliceName(req->slice());
     call.plc.db.read([&](pqxx::transaction_base& tx) {
@@ -599,8 +599,9 @@ grpc::Status SliceService::GetSliceTags(grpc::ServerContext* ctx,
 grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
                                           const pb::GetSliceTicketRequest* req,
                                           pb::SignedTicket* resp) {
-  return rpc_.query(ctx, "GetSliceTicket", [&](Call& call) {
+  return rpc_.query(ctx, "GetSliceTicket", *req, [&](Call& call) {
     if (req->slice().empty()) invalidArgument("slice is required");
+    validateSliceName(req->slice());
     std::vector<std::string> wanted;
     for (const auto& h : req->hostnames()) {
       validateHostname(h);

@@ -1,6 +1,8 @@
 #include "validate.h"
 
 #include <arpa/inet.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -14,10 +16,157 @@
 #include <vector>
 
 #include "errors.h"
+#include "plc.pb.h"
 
 namespace plng::plc {
 
 namespace {
+
+namespace gp = google::protobuf;
+
+// Length of the UTF-8 sequence starting at `s[i]`, or 0 if none starts there.
+std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
+  auto lead = static_cast<unsigned char>(s[i]);
+  std::size_t len = lead < 0x80           ? 1
+                    : (lead >> 5) == 0x6  ? 2
+                    : (lead >> 4) == 0xe  ? 3
+                    : (lead >> 3) == 0x1e ? 4
+                                          : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
+  }
+  return len;
+}
+
+// The code point of a control character at `s[i]` (C0, DEL, or C1 as UTF-8), or
+// -1 when none is there.
+int controlAt(std::string_view s, std::size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x20 || c == 0x7f) return c;
+  if (c == 0xc2 && i + 1 < s.size()) {
+    auto next = static_cast<unsigned char>(s[i + 1]);
+    if (next >= 0x80 && next <= 0x9f) return next;  // U+0080..U+009F
+  }
+  return -1;
+}
+
+std::string codePoint(int cp) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(cp));
+  std::string out = buf;
+  if (cp == '\t') out += " (TAB)";
+  if (cp == '\n') out += " (LF)";
+  if (cp == '\r') out += " (CR)";
+  if (cp == 0x1b) out += " (ESC)";
+  return out;
+}
+
+void checkText(const std::string& path, std::string_view value, bool multiline) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    int cp = controlAt(value, i);
+    if (cp < 0) continue;
+    if (cp == 0) {
+      invalidArgument(path + " contains a NUL byte (at byte " + std::to_string(i) +
+                      "); no text field may contain NUL");
+    }
+    if (multiline && (cp == '\t' || cp == '\n' || cp == '\r')) continue;
+    invalidArgument(path + " contains the control character " + codePoint(cp) + " at byte " +
+                    std::to_string(i) + "; " +
+                    (multiline ? std::string("only TAB, LF and CR are allowed in it")
+                               : path + " is single-line text: control characters, tabs and"
+                                        " line breaks are not allowed"));
+  }
+}
+
+void checkTime(const std::string& path, std::int64_t t) {
+  if (t < kMinRequestTime || t > kMaxRequestTime) {
+    invalidArgument(path + " " + std::to_string(t) +
+                    " is out of range: times are unix seconds from " +
+                    std::to_string(kMinRequestTime) + " (1970-01-01) to " +
+                    std::to_string(kMaxRequestTime) + " (9999-12-31 23:59:59 UTC)");
+  }
+}
+
+bool isMultiline(const gp::FieldDescriptor& field) {
+  return field.options().GetExtension(planetlab::v1::multiline);
+}
+
+void walkRequest(const gp::Message& message, const std::string& prefix, bool map_multiline);
+
+// One value of `field` (element `index` when repeated, -1 otherwise).
+void checkValue(const gp::Message& message, const gp::FieldDescriptor& field, int index,
+                const std::string& path, bool multiline) {
+  const auto* refl = message.GetReflection();
+  switch (field.cpp_type()) {
+    case gp::FieldDescriptor::CPPTYPE_STRING: {
+      if (field.type() == gp::FieldDescriptor::TYPE_BYTES) return;
+      std::string scratch;
+      const auto& value = index < 0
+                              ? refl->GetStringReference(message, &field, &scratch)
+                              : refl->GetRepeatedStringReference(message, &field, index, &scratch);
+      checkText(path, value, multiline);
+      return;
+    }
+    case gp::FieldDescriptor::CPPTYPE_MESSAGE: {
+      const auto& sub = index < 0 ? refl->GetMessage(message, &field)
+                                  : refl->GetRepeatedMessage(message, &field, index);
+      // A map's entries are messages of key and value: the map field's own marking
+      // applies to its values.
+      walkRequest(sub, path + ".", field.is_map() && isMultiline(field));
+      return;
+    }
+    case gp::FieldDescriptor::CPPTYPE_INT64:
+    case gp::FieldDescriptor::CPPTYPE_INT32:
+    case gp::FieldDescriptor::CPPTYPE_UINT32:
+    case gp::FieldDescriptor::CPPTYPE_UINT64: {
+      if (!isTimeField(field)) return;
+      std::int64_t t = 0;
+      switch (field.cpp_type()) {
+        case gp::FieldDescriptor::CPPTYPE_INT64:
+          t = index < 0 ? refl->GetInt64(message, &field)
+                        : refl->GetRepeatedInt64(message, &field, index);
+          break;
+        case gp::FieldDescriptor::CPPTYPE_INT32:
+          t = index < 0 ? refl->GetInt32(message, &field)
+                        : refl->GetRepeatedInt32(message, &field, index);
+          break;
+        case gp::FieldDescriptor::CPPTYPE_UINT32:
+          t = index < 0 ? refl->GetUInt32(message, &field)
+                        : refl->GetRepeatedUInt32(message, &field, index);
+          break;
+        default: {
+          auto u = index < 0 ? refl->GetUInt64(message, &field)
+                             : refl->GetRepeatedUInt64(message, &field, index);
+          t = u > static_cast<std::uint64_t>(kMaxRequestTime) ? kMaxRequestTime + 1
+                                                              : static_cast<std::int64_t>(u);
+        }
+      }
+      checkTime(path, t);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void walkRequest(const gp::Message& message, const std::string& prefix, bool map_multiline) {
+  const auto* refl = message.GetReflection();
+  std::vector<const gp::FieldDescriptor*> fields;
+  refl->ListFields(message, &fields);  // set fields only: defaults pass every check
+  for (const auto* field : fields) {
+    auto path = prefix + field->name();
+    bool multiline = isMultiline(*field) || (map_multiline && field->name() == "value");
+    if (!field->is_repeated()) {
+      checkValue(message, *field, -1, path, multiline);
+      continue;
+    }
+    int n = refl->FieldSize(message, field);
+    for (int i = 0; i < n; ++i) {
+      checkValue(message, *field, i, path + "[" + std::to_string(i) + "]", multiline);
+    }
+  }
+}
 
 bool matches(const std::string& s, const char* pattern) {
   // std::regex construction is costly; each pattern is compiled once.
@@ -74,7 +223,8 @@ std::uint64_t parseUnsigned(const std::string& tag, const std::string& digits) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size()) {
-    invalidArgument("tag " + tag + ": '" + digits + "' is not a non-negative integer");
+    invalidArgument("tag " + tag + ": " + quoteForMessage(digits) +
+                    " is not a non-negative integer");
   }
   return v;
 }
@@ -91,7 +241,8 @@ std::uint64_t parseWithUnit(const std::string& tag, std::string value,
   std::transform(suffix.begin(), suffix.end(), suffix.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (number.empty()) {
-    invalidArgument("tag " + tag + ": '" + value + "' is not a quantity; example: " + example);
+    invalidArgument("tag " + tag + ": " + quoteForMessage(value) +
+                    " is not a quantity; example: " + example);
   }
   auto n = parseUnsigned(tag, number);
   for (const auto& [unit, factor] : units) {
@@ -100,7 +251,8 @@ std::uint64_t parseWithUnit(const std::string& tag, std::string value,
       return n * factor;
     }
   }
-  invalidArgument("tag " + tag + ": unknown unit '" + suffix + "'; example: " + example);
+  invalidArgument("tag " + tag + ": unknown unit " + quoteForMessage(suffix) +
+                  "; example: " + example);
 }
 
 const std::set<std::string>& knownCapabilities() {
@@ -163,17 +315,79 @@ std::vector<std::string> splitList(const std::string& value) {
 
 }  // namespace
 
+bool isTimeField(const gp::FieldDescriptor& field) {
+  switch (field.cpp_type()) {
+    case gp::FieldDescriptor::CPPTYPE_INT64:
+    case gp::FieldDescriptor::CPPTYPE_INT32:
+    case gp::FieldDescriptor::CPPTYPE_UINT32:
+    case gp::FieldDescriptor::CPPTYPE_UINT64:
+      break;
+    default:
+      return false;
+  }
+  std::string_view name = field.name();
+  auto ends = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+  };
+  return name == "since" || name == "until" || ends("_at") || ends("not_before") ||
+         ends("not_after");
+}
+
+void validateRequestFields(const gp::Message& request) {
+  walkRequest(request, "", /*map_multiline=*/false);
+}
+
+std::string quoteForMessage(std::string_view value, std::size_t max_chars) {
+  std::string out = "'";
+  std::size_t i = 0;
+  std::size_t chars = 0;
+  for (; i < value.size() && chars < max_chars; ++chars) {
+    int cp = controlAt(value, i);
+    if (cp >= 0) {
+      char buf[8];
+      if (cp == '\n') {
+        out += "\\n";
+      } else if (cp == '\t') {
+        out += "\\t";
+      } else if (cp == '\r') {
+        out += "\\r";
+      } else {
+        std::snprintf(buf, sizeof buf, cp < 0x80 ? "\\x%02x" : "\\u%04x",
+                      static_cast<unsigned>(cp));
+        out += buf;
+      }
+      i += cp < 0x80 ? 1 : 2;
+      continue;
+    }
+    auto len = utf8SequenceLength(value, i);
+    if (len == 0) {  // not UTF-8 (text read back from elsewhere): shown as a byte
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(value[i]));
+      out += buf;
+      ++i;
+      continue;
+    }
+    if (value[i] == '\'' || value[i] == '\\') out += '\\';
+    out.append(value.substr(i, len));
+    i += len;
+  }
+  out += "'";
+  if (i < value.size()) out += "\u2026 (" + std::to_string(value.size()) + " bytes)";
+  return out;
+}
+
 void validateLoginBase(const std::string& login_base) {
-  if (!matches(login_base, "[a-z][a-z0-9]{1,19}")) {
-    invalidArgument("login_base '" + login_base +
-                    "' is invalid: 2-20 lowercase letters and digits, starting with a letter");
+  if (login_base.size() > 20 || !matches(login_base, "[a-z][a-z0-9]{1,19}")) {
+    invalidArgument("login_base " + quoteForMessage(login_base) +
+                    " is invalid: 2-20 lowercase letters and digits, starting with a letter");
   }
 }
 
 void validateEmail(const std::string& email) {
   if (email.size() > 254 ||
       !matches(email, "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}")) {
-    invalidArgument("email '" + email + "' is not a valid address (like alice@example.edu)");
+    invalidArgument("email " + quoteForMessage(email) +
+                    " is not a valid address (like alice@example.edu)");
   }
 }
 
@@ -182,8 +396,8 @@ void validateHostname(const std::string& hostname) {
       !matches(hostname,
                "([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
                "[A-Za-z0-9])?)+")) {
-    invalidArgument("hostname '" + hostname +
-                    "' is not a fully qualified DNS name (like node1.princeton.edu)");
+    invalidArgument("hostname " + quoteForMessage(hostname) +
+                    " is not a fully qualified DNS name (like node1.princeton.edu)");
   }
 }
 
@@ -196,7 +410,7 @@ void validatePassword(const std::string& password) {
 void validateUrl(const std::string& url, bool required) {
   if (url.empty() && !required) return;
   if (url.size() > 2048 || !matches(url, "https?://[^\\s/$.?#][^\\s]*")) {
-    invalidArgument("url '" + url + "' is not an http:// or https:// URL");
+    invalidArgument("url " + quoteForMessage(url) + " is not an http:// or https:// URL");
   }
 }
 
@@ -204,14 +418,15 @@ void validateText(const std::string& field, const std::string& value, std::size_
                   bool required) {
   if (required && value.empty()) invalidArgument(field + " is required");
   if (value.size() > max_len) {
-    invalidArgument(field + " is longer than " + std::to_string(max_len) + " characters");
+    invalidArgument(field + " is longer than " + std::to_string(max_len) + " characters (" +
+                    std::to_string(value.size()) + " bytes)");
   }
 }
 
 std::string validateSliceName(const std::string& name) {
   if (name.size() > 32 || !matches(name, "[a-z][a-z0-9]{1,19}_[a-z0-9][a-z0-9_]*")) {
-    invalidArgument("slice name '" + name +
-                    "' is invalid: <login_base>_<name>, lowercase letters, digits and '_',"
+    invalidArgument("slice name " + quoteForMessage(name) +
+                    " is invalid: <login_base>_<name>, lowercase letters, digits and '_',"
                     " at most 32 characters (e.g. princeton_codeen)");
   }
   return name.substr(0, name.find('_'));
@@ -220,22 +435,22 @@ std::string validateSliceName(const std::string& name) {
 void validateBootState(const std::string& boot_state) {
   if (boot_state != "boot" && boot_state != "safeboot" && boot_state != "reinstall" &&
       boot_state != "disabled") {
-    invalidArgument("boot_state '" + boot_state +
-                    "' is invalid: one of boot, safeboot, reinstall, disabled");
+    invalidArgument("boot_state " + quoteForMessage(boot_state) +
+                    " is invalid: one of boot, safeboot, reinstall, disabled");
   }
 }
 
 void validateInstantiation(const std::string& instantiation) {
   if (instantiation != "plc-instantiated" && instantiation != "delegated") {
-    invalidArgument("instantiation '" + instantiation +
-                    "' is invalid: plc-instantiated or delegated");
+    invalidArgument("instantiation " + quoteForMessage(instantiation) +
+                    " is invalid: plc-instantiated or delegated");
   }
 }
 
 void validateObjectName(const std::string& field, const std::string& name) {
-  if (!matches(name, "[a-z0-9][a-z0-9_.-]{0,63}")) {
-    invalidArgument(field + " '" + name +
-                    "' is invalid: 1-64 lowercase letters, digits, '_', '.', '-'");
+  if (name.size() > 64 || !matches(name, "[a-z0-9][a-z0-9_.-]{0,63}")) {
+    invalidArgument(field + " " + quoteForMessage(name) +
+                    " is invalid: 1-64 lowercase letters, digits, '_', '.', '-'");
   }
 }
 
@@ -253,18 +468,19 @@ ParsedSshKey parseSshKey(const std::string& key) {
   while (in >> word) comment += (comment.empty() ? "" : " ") + word;
   const std::string hint =
       "; expected an OpenSSH public key line such as 'ssh-ed25519 AAAAC3Nza... alice@laptop'";
-  if (key.find('\n') != std::string::npos && key.find('\n') + 1 < key.size()) {
-    invalidArgument("SSH key has several lines" + hint);
+  // One line, always: a line break would put a second key into authorized_keys.
+  if (key.find_first_of("\r\n") != std::string::npos) {
+    invalidArgument("SSH key has a line break; give one key on one line" + hint);
   }
   if (kTypes.count(type) == 0) {
-    invalidArgument("SSH key type '" + type + "' is not supported" + hint);
+    invalidArgument("SSH key type " + quoteForMessage(type) + " is not supported" + hint);
   }
   std::string blob;
   if (!base64Decode(b64, blob)) invalidArgument("SSH key body is not base64" + hint);
   std::size_t pos = 0;
   std::string inner;
   if (!readSshString(blob, pos, inner) || inner != type) {
-    invalidArgument("SSH key body does not match its type '" + type + "'" + hint);
+    invalidArgument("SSH key body does not match its type " + quoteForMessage(type) + hint);
   }
   if (type == "ssh-ed25519") {
     std::string pk;
@@ -301,7 +517,7 @@ std::string canonicalPrefix(const std::string& prefix) {
   bool v6 = addr.find(':') != std::string::npos;
   unsigned char buf[16] = {};
   if (inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) {
-    invalidArgument("'" + prefix + "' is not an IPv4 or IPv6 address or CIDR prefix");
+    invalidArgument(quoteForMessage(prefix) + " is not an IPv4 or IPv6 address or CIDR prefix");
   }
   int max_len = v6 ? 128 : 32;
   int len = max_len;
@@ -310,7 +526,8 @@ std::string canonicalPrefix(const std::string& prefix) {
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
     if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || len < 0 ||
         len > max_len) {
-      invalidArgument("'" + prefix + "': prefix length must be 0.." + std::to_string(max_len));
+      invalidArgument(quoteForMessage(prefix) + ": prefix length must be 0.." +
+                      std::to_string(max_len));
     }
   }
   for (int bit = len; bit < max_len; ++bit)
@@ -365,7 +582,8 @@ std::string canonicalTagValue(const std::string& tag, const std::string& value_k
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (v == "true" || v == "1" || v == "yes") return "true";
     if (v == "false" || v == "0" || v == "no") return "false";
-    invalidArgument("tag " + tag + ": '" + value + "' is not a boolean (true or false)");
+    invalidArgument("tag " + tag + ": " + quoteForMessage(value) +
+                    " is not a boolean (true or false)");
   }
   if (value_kind == "ports") {
     std::vector<std::pair<unsigned, unsigned>> ranges;
@@ -374,8 +592,8 @@ std::string canonicalTagValue(const std::string& tag, const std::string& value_k
       auto lo = parseUnsigned(tag, item.substr(0, dash));
       auto hi = dash == std::string::npos ? lo : parseUnsigned(tag, item.substr(dash + 1));
       if (lo < 1 || hi > 65535 || lo > hi) {
-        invalidArgument("tag " + tag + ": '" + item +
-                        "' is not a port or range within 1-65535 (e.g. 80,443,8000-8100)");
+        invalidArgument("tag " + tag + ": " + quoteForMessage(item) +
+                        " is not a port or range within 1-65535 (e.g. 80,443,8000-8100)");
       }
       ranges.emplace_back(static_cast<unsigned>(lo), static_cast<unsigned>(hi));
     }
@@ -395,7 +613,7 @@ std::string canonicalTagValue(const std::string& tag, const std::string& value_k
                      [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
       if (item.rfind("CAP_", 0) != 0) item = "CAP_" + item;
       if (knownCapabilities().count(item) == 0) {
-        invalidArgument("tag " + tag + ": unknown capability '" + item + "'");
+        invalidArgument("tag " + tag + ": unknown capability " + quoteForMessage(item));
       }
       caps.insert(item);
     }
@@ -403,7 +621,7 @@ std::string canonicalTagValue(const std::string& tag, const std::string& value_k
     for (const auto& c : caps) out += (out.empty() ? "" : ",") + c;
     return out;
   }
-  invalidArgument("tag " + tag + " has unknown value kind '" + value_kind + "'");
+  invalidArgument("tag " + tag + " has unknown value kind " + quoteForMessage(value_kind));
 }
 
 }  // namespace plng::plc

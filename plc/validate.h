@@ -4,8 +4,38 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+
+namespace google::protobuf {
+class FieldDescriptor;
+class Message;
+}  // namespace google::protobuf
 
 namespace plng::plc {
+
+// The range of every time a request may carry, in unix seconds: 1970-01-01 to
+// 9999-12-31 23:59:59 UTC (PostgreSQL's timestamptz and every clock in PLNG hold it).
+inline constexpr std::int64_t kMinRequestTime = 0;
+inline constexpr std::int64_t kMaxRequestTime = 253402300799;
+
+// The checks PLC's RPC edge makes on every request before its method runs, walking
+// the message by reflection (nested, repeated and map fields alike), so no method
+// and no future field can miss them. Throws INVALID_ARGUMENT naming the field path
+// ("names[1]"):
+// - string fields: no NUL; no other C0 control character, DEL or C1 control
+//   character, except TAB, LF and CR in fields marked [(multiline) = true] in
+//   plc.proto. `bytes` fields are exempt.
+// - time fields (isTimeField): 0 or within [kMinRequestTime, kMaxRequestTime].
+void validateRequestFields(const google::protobuf::Message& request);
+
+// An integer field that carries a time: named "since" or "until", or ending in
+// "_at", "not_before" or "not_after".
+bool isTimeField(const google::protobuf::FieldDescriptor& field);
+
+// `value` for an error message: quoted, control characters escaped, at most
+// `max_chars` characters; a longer value is cut and its length given:
+// 'AAAA…' (1048576 bytes). Error messages quote input only through this.
+std::string quoteForMessage(std::string_view value, std::size_t max_chars = 64);
 
 void validateLoginBase(const std::string& login_base);  // [a-z][a-z0-9]{1,19}
 void validateEmail(const std::string& email);

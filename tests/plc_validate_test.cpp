@@ -1,12 +1,21 @@
 // Input validation and configuration parsing in plcd: what a caller may send and
 // the canonical values nodes receive. No database needed.
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include <catch2/catch.hpp>
+#include <limits>
+#include <memory>
+#include <set>
 
 #include "config.h"
 #include "errors.h"
+#include "plc.pb.h"
 #include "validate.h"
 
 using namespace plng::plc;
+using namespace std::string_literals;
+namespace gp = google::protobuf;
 
 namespace {
 
@@ -31,6 +40,43 @@ const std::string kRsa1024 =
     "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQCs8XU4Nr8s+tR6dvllCwlAxvuLnk0YXAjCRHoWAjLqOzmz2IZocTFx"
     "j8eONPelr8raCvs+HREJkLEFIDXtdpOBjb2mybaDrIhdBfyRnZAlGKVv7Bah/9S3auC7RoteNdQfrCRL+2JtHx8Neti"
     "DNB92C01e6nnrdnQF+Bhvjp+D8Q== root@vm";
+
+// The message of the ApiError `fn` throws ("" when it throws none).
+template <class F>
+std::string messageOf(F&& fn) {
+  try {
+    fn();
+  } catch (const ApiError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The request type of every method of every service in plc.proto.
+std::vector<const gp::Descriptor*> requestTypes() {
+  std::vector<const gp::Descriptor*> out;
+  const auto* file = planetlab::v1::LoginRequest::descriptor()->file();
+  for (int s = 0; s < file->service_count(); ++s) {
+    for (int m = 0; m < file->service(s)->method_count(); ++m) {
+      out.push_back(file->service(s)->method(m)->input_type());
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<gp::Message> newMessage(const gp::Descriptor* type) {
+  return std::unique_ptr<gp::Message>(
+      gp::MessageFactory::generated_factory()->GetPrototype(type)->New());
+}
+
+// Sets string field `f` of `m` (appending when repeated) to `value`.
+void setString(gp::Message& m, const gp::FieldDescriptor* f, const std::string& value) {
+  if (f->is_repeated()) {
+    m.GetReflection()->AddString(&m, f, value);
+  } else {
+    m.GetReflection()->SetString(&m, f, value);
+  }
+}
 
 }  // namespace
 
@@ -68,7 +114,7 @@ TEST_CASE("login_base, email and hostname validation", "[plc][validate]") {
 
 TEST_CASE("SSH keys are parsed, canonicalised and fingerprinted like ssh-keygen",
           "[plc][validate]") {
-  auto key = parseSshKey("  " + kEd25519 + "\n");
+  auto key = parseSshKey("  " + kEd25519 + "  ");
   CHECK(key.type == "ssh-ed25519");
   CHECK(key.canonical == kEd25519);
   // ssh-keygen -lf prints this fingerprint for the key above.
@@ -81,7 +127,7 @@ TEST_CASE("SSH keys are parsed, canonicalised and fingerprinted like ssh-keygen"
           // Body of an ed25519 key announced as RSA.
           std::string(
               "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIASt7GofGC+xpRHzL1eDqTlhX6992oBBHKP/oC4528ml"),
-          kEd25519 + "\n" + kEd25519}) {
+          kEd25519 + "\n" + kEd25519, kEd25519 + "\n", kEd25519 + "\r"}) {
       INFO(bad);
       try {
         parseSshKey(bad);
@@ -158,4 +204,155 @@ TEST_CASE("plcd config: defaults, overrides and errors naming the line", "[plc][
   auto round = PlcConfig::parse(PlcConfig::documentedDefaults(), "defaults");
   CHECK(round.listen == PlcConfig{}.listen);
   CHECK(round.ticket_lifetime == PlcConfig{}.ticket_lifetime);
+}
+
+TEST_CASE("quoteForMessage quotes a short, escaped prefix", "[plc][validate]") {
+  CHECK(quoteForMessage("princeton") == "'princeton'");
+  CHECK(quoteForMessage("a\nb\tc\x1b[0m") == "'a\\nb\\tc\\x1b[0m'");
+  CHECK(quoteForMessage("it's") == "'it\\'s'");
+  CHECK(quoteForMessage("Zoë") == "'Zoë'");
+  CHECK(quoteForMessage("\xc2\x9b") == "'\\u009b'");
+  CHECK(quoteForMessage("\xff") == "'\\xff'");
+  auto long_value = quoteForMessage(std::string(1 << 20, 'A'));
+  CHECK(long_value == "'" + std::string(64, 'A') + "'\u2026 (1048576 bytes)");
+  // Characters, not bytes, are counted, and never cut in two.
+  auto wide = quoteForMessage(std::string(100, 'x') + "ë", 100);
+  CHECK(wide == "'" + std::string(100, 'x') + "'\u2026 (102 bytes)");
+  CHECK(quoteForMessage(std::string(99, 'x') + "ëë", 100) ==
+        "'" + std::string(99, 'x') + "ë'\u2026 (103 bytes)");
+}
+
+TEST_CASE("validators quote at most a short prefix of a 1 MB value", "[plc][validate]") {
+  const std::string mb(1 << 20, 'a');
+  for (auto message :
+       {messageOf([&] { validateLoginBase(mb); }), messageOf([&] { validateEmail(mb); }),
+        messageOf([&] { validateHostname(mb); }), messageOf([&] { validateSliceName(mb); }),
+        messageOf([&] { validateUrl(mb, true); }), messageOf([&] { validateBootState(mb); }),
+        messageOf([&] { validateInstantiation(mb); }),
+        messageOf([&] { validateObjectName("name", mb); }), messageOf([&] { parseSshKey(mb); }),
+        messageOf([&] { canonicalPrefix(mb); }),
+        messageOf([&] { canonicalTagValue("t", "bool", std::string(60000, 'x')); }),
+        messageOf([&] { canonicalTagValue("t", "ports", std::string(60000, '9')); }),
+        messageOf([&] { validateText("description", mb, 100, false); })}) {
+    INFO(message.substr(0, 300));
+    CHECK(!message.empty());
+    CHECK(message.size() <= 400);
+  }
+}
+
+TEST_CASE("the edge check refuses NUL in every string field of every request",
+          "[plc][validate][edge]") {
+  int fields = 0;
+  for (const auto* type : requestTypes()) {
+    for (int i = 0; i < type->field_count(); ++i) {
+      const auto* f = type->field(i);
+      INFO(type->full_name() << "." << f->name());
+      auto m = newMessage(type);
+      if (f->type() == gp::FieldDescriptor::TYPE_STRING) {
+        ++fields;
+        setString(*m, f, "ok\0tail"s);
+        auto message = messageOf([&] { validateRequestFields(*m); });
+        CHECK(message.find(f->name()) == 0);
+        CHECK(message.find("NUL") != std::string::npos);
+        CHECK(codeOf([&] { validateRequestFields(*m); }) == kInvalid);
+
+        auto control = newMessage(type);
+        setString(*control, f, "ok\x01");
+        CHECK(codeOf([&] { validateRequestFields(*control); }) == kInvalid);
+        auto c1 = newMessage(type);
+        setString(*c1, f, "ok\xc2\x85");  // U+0085 NEL
+        CHECK(codeOf([&] { validateRequestFields(*c1); }) == kInvalid);
+        auto del = newMessage(type);
+        setString(*del, f, "ok\x7f");
+        CHECK(codeOf([&] { validateRequestFields(*del); }) == kInvalid);
+        // Line breaks and tabs only where the field is marked multi-line.
+        bool multiline = f->options().GetExtension(planetlab::v1::multiline);
+        for (const char* ws : {"a\nb", "a\tb", "a\r\nb"}) {
+          auto text = newMessage(type);
+          setString(*text, f, ws);
+          CHECK(codeOf([&] { validateRequestFields(*text); }) == (multiline ? kOk : kInvalid));
+        }
+        auto fine = newMessage(type);
+        setString(*fine, f, "Zoë — ok");
+        CHECK(codeOf([&] { validateRequestFields(*fine); }) == kOk);
+      } else if (f->type() == gp::FieldDescriptor::TYPE_BYTES) {
+        // Bytes carry keys, nonces and signatures: any byte goes.
+        if (f->is_repeated()) {
+          m->GetReflection()->AddString(m.get(), f, "\0\x01\n\xff"s);
+        } else {
+          m->GetReflection()->SetString(m.get(), f, "\0\x01\n\xff"s);
+        }
+        CHECK(codeOf([&] { validateRequestFields(*m); }) == kOk);
+      }
+    }
+  }
+  CHECK(fields > 60);
+}
+
+TEST_CASE("the edge check walks nested, repeated and map fields", "[plc][validate][edge]") {
+  planetlab::v1::NodeState state;
+  auto* sliver = state.add_slivers();
+  sliver->set_slice_name("princeton_x");
+  (*sliver->mutable_tags())["initscript"] = "ok";
+  auto* second = state.add_slivers();
+  (*second->mutable_tags())["vref"] = "bad\0value"s;
+  auto message = messageOf([&] { validateRequestFields(state); });
+  CHECK(message.find("slivers[1].tags[0].value contains a NUL byte") == 0);
+  (*second->mutable_tags())["vref"] = "fine";
+  second->add_keys()->set_key("ssh-ed25519 AAAA\nsecond line");
+  CHECK(messageOf([&] { validateRequestFields(state); }).find("slivers[1].keys[0].key") == 0);
+}
+
+TEST_CASE("every integer field of a request is a time or known not to be one",
+          "[plc][validate][edge]") {
+  // A new integer field in a request must be added here or named as a time
+  // (isTimeField), so that no time reaches PostgreSQL unchecked.
+  const std::set<std::string> not_times = {"planetlab.v1.RevokeApiTokenRequest.id",
+                                           "planetlab.v1.AddSiteRequest.max_slices",
+                                           "planetlab.v1.AddSiteRequest.max_slivers",
+                                           "planetlab.v1.UpdateSiteRequest.max_slices",
+                                           "planetlab.v1.UpdateSiteRequest.max_slivers",
+                                           "planetlab.v1.DeleteKeyRequest.key_id",
+                                           "planetlab.v1.BlacklistKeyRequest.key_id",
+                                           "planetlab.v1.DeleteBlacklistEntryRequest.entry_id",
+                                           "planetlab.v1.GetEventsRequest.limit",
+                                           "planetlab.v1.AddSliceRequest.max_nodes",
+                                           "planetlab.v1.UpdateSliceRequest.max_nodes",
+                                           "planetlab.v1.DeleteSliceTagRequest.slice_tag_id",
+                                           "planetlab.v1.WatchSliversRequest.since_version"};
+  std::set<std::string> times;
+  for (const auto* type : requestTypes()) {
+    for (int i = 0; i < type->field_count(); ++i) {
+      const auto* f = type->field(i);
+      bool integer = f->cpp_type() == gp::FieldDescriptor::CPPTYPE_INT64 ||
+                     f->cpp_type() == gp::FieldDescriptor::CPPTYPE_INT32 ||
+                     f->cpp_type() == gp::FieldDescriptor::CPPTYPE_UINT32 ||
+                     f->cpp_type() == gp::FieldDescriptor::CPPTYPE_UINT64;
+      if (!integer) continue;
+      INFO(f->full_name());
+      if (not_times.count(f->full_name())) {
+        CHECK_FALSE(isTimeField(*f));
+        continue;
+      }
+      REQUIRE(isTimeField(*f));
+      times.insert(f->full_name());
+      CHECK(f->cpp_type() == gp::FieldDescriptor::CPPTYPE_INT64);
+      for (std::int64_t t :
+           {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min(),
+            std::int64_t{-1}, kMaxRequestTime + 1}) {
+        auto m = newMessage(type);
+        m->GetReflection()->SetInt64(m.get(), f, t);
+        auto message = messageOf([&] { validateRequestFields(*m); });
+        CHECK(message.find(f->name() + " " + std::to_string(t) + " is out of range") == 0);
+      }
+      for (std::int64_t t : {std::int64_t{0}, std::int64_t{1700000000}, kMaxRequestTime}) {
+        auto m = newMessage(type);
+        m->GetReflection()->SetInt64(m.get(), f, t);
+        CHECK(codeOf([&] { validateRequestFields(*m); }) == kOk);
+      }
+    }
+  }
+  CHECK(times == std::set<std::string>{"planetlab.v1.CreateApiTokenRequest.expires_at",
+                                       "planetlab.v1.GetEventsRequest.since",
+                                       "planetlab.v1.RenewSliceRequest.expires_at"});
 }
