@@ -92,13 +92,13 @@ std::shared_ptr<grpc::Channel> PlcSync::makeChannel(const std::string& address,
 }
 
 PlcSync::PlcSync(std::shared_ptr<grpc::Channel> channel, Options options, StateHandler on_state,
-                 std::function<std::int64_t()> known_version)
+                 std::function<PlcStatePosition()> known_state)
     : channel_(std::move(channel)),
       auth_(pb::Auth::NewStub(channel_)),
       sync_(pb::NodeSync::NewStub(channel_)),
       options_(std::move(options)),
       on_state_(std::move(on_state)),
-      known_version_(std::move(known_version)) {}
+      known_state_(std::move(known_state)) {}
 
 PlcSync::~PlcSync() { stop(); }
 
@@ -189,7 +189,9 @@ bool PlcSync::watchOnce() {
     stream_context_ = ctx.get();
   }
   pb::WatchSliversRequest request;
-  request.set_since_version(known_version_());
+  const auto known = known_state_();
+  request.set_since_version(known.version);
+  request.set_since_epoch(known.epoch);
   const auto opened = Clock::now();
   auto reader = sync_->WatchSlivers(ctx.get(), request);
   // PLC sends nothing while this node is up to date; a ready channel with the
@@ -200,7 +202,9 @@ bool PlcSync::watchOnce() {
   bool received = false;
   pb::NodeState state;
   while (reader->Read(&state)) {
-    if (!received) spdlog::info("PLC stream open (state version {})", state.version());
+    if (!received) {
+      spdlog::info("PLC stream open (state epoch {}, version {})", state.epoch(), state.version());
+    }
     received = true;
     connection_ = Connection::kStream;
     on_state_(state);
@@ -277,8 +281,9 @@ void PlcSync::run() {
     while (Clock::now() < retry_at) {
       if (Clock::now() >= next_poll) {
         if (!pollOnce() && !reported_offline) {
-          spdlog::warn("PLC unreachable; enforcing the last known state (version {})",
-                       known_version_());
+          const auto known = known_state_();
+          spdlog::warn("PLC unreachable; enforcing the last known state (epoch {}, version {})",
+                       known.epoch, known.version);
           reported_offline = true;
         }
         next_poll = Clock::now() + options_.poll_interval;

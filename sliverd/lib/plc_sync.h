@@ -3,7 +3,7 @@
 // On its own thread (gRPC's synchronous client): logs in with the node's Ed25519
 // key (GetNodeChallenge, sign "planetlab-node-login\0" + hostname + "\0" + nonce,
 // NodeLogin → bearer token; again after UNAUTHENTICATED), holds a WatchSlivers
-// stream open from the last version it has, and reconnects with exponential
+// stream open from the last epoch and version it has, and reconnects with exponential
 // backoff. While the stream is down it polls GetSlivers every poll interval.
 // Each NodeState goes to the handler (the daemon posts it to its event loop).
 #pragma once
@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "desired_state.h"
 #include "plc.grpc.pb.h"
 #include "ticket.h"
 
@@ -43,9 +44,10 @@ class PlcSync {
   };
   using StateHandler = std::function<void(const planetlab::v1::NodeState&)>;
 
-  // `known_version` returns the version the node holds (WatchSlivers since_version).
+  // `known_state` returns the epoch and version the node holds (WatchSlivers
+  // since_epoch and since_version).
   PlcSync(std::shared_ptr<grpc::Channel> channel, Options options, StateHandler on_state,
-          std::function<std::int64_t()> known_version);
+          std::function<PlcStatePosition()> known_state);
   ~PlcSync();  // stop()
   PlcSync(const PlcSync&) = delete;
   PlcSync& operator=(const PlcSync&) = delete;
@@ -82,7 +84,7 @@ class PlcSync {
   std::unique_ptr<planetlab::v1::NodeSync::Stub> sync_;
   Options options_;
   StateHandler on_state_;
-  std::function<std::int64_t()> known_version_;
+  std::function<PlcStatePosition()> known_state_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -719,6 +719,43 @@ void PgInstance::kill() {
 
 void PgInstance::start() { state_->startServer(); }
 
+namespace {
+
+// `cp -a` as the caller (root keeps the server user's ownership).
+void copyTree(const fs::path& from, const fs::path& to) {
+  if (fs::exists(to)) throw std::runtime_error(to.string() + " already exists");
+  SpawnOptions options;
+  options.argv = {"/bin/cp", "-a", "--", from.string(), to.string()};
+  options.parentDeathSignal = SIGKILL;
+  ChildProcess cp = ChildProcess::spawn(options);
+  auto status = cp.waitFor(120s);
+  if (!status) {
+    cp.terminate(SIGKILL, 0s);
+    throw std::runtime_error("copying " + from.string() + " took over 120 s");
+  }
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    throw std::runtime_error("cp -a " + from.string() + " " + to.string() + " " +
+                             describeWaitStatus(*status));
+  }
+}
+
+}  // namespace
+
+void PgInstance::backupTo(const fs::path& to) const {
+  if (state_->postmaster.valid() && state_->postmaster.running()) {
+    throw std::logic_error("PgInstance::backupTo: stop the server first");
+  }
+  copyTree(state_->dataDir(), to);
+}
+
+void PgInstance::restoreFrom(const fs::path& from) {
+  if (state_->postmaster.valid() && state_->postmaster.running()) {
+    throw std::logic_error("PgInstance::restoreFrom: stop the server first");
+  }
+  fs::remove_all(state_->dataDir());
+  copyTree(from, state_->dataDir());
+}
+
 bool PgInstance::running() { return state_->postmaster.running(); }
 
 std::string PgInstance::logTail(std::size_t maxBytes) const {

@@ -137,6 +137,12 @@ class PgInstance {
   void start();
   bool running();
 
+  // A cold backup, as an operator takes one: copies the stopped server's data
+  // directory (owners and modes kept) to `to`, which must not exist yet.
+  void backupTo(const std::filesystem::path& to) const;
+  // Replaces the stopped server's data directory with the backup in `from`.
+  void restoreFrom(const std::filesystem::path& from);
+
   std::string logTail(std::size_t maxBytes = 4000) const;
 
  private:
