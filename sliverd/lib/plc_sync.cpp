@@ -18,6 +18,9 @@ namespace {
 
 constexpr std::size_t kKeyBytes = 32;
 
+// How often a node waiting to reconnect looks whether gRPC has a connection again.
+constexpr std::chrono::milliseconds kChannelCheck{100};
+
 std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
@@ -77,7 +80,11 @@ std::shared_ptr<grpc::Channel> PlcSync::makeChannel(const std::string& address,
   // 5 minutes on an idle connection; more would get the stream closed.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 300000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(reconnect_min.count()));
+  // gRPC reads its "minimum reconnect backoff" as the shortest time a connection
+  // attempt is given, not as a delay: it must leave room for a handshake.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(kConnectTimeout.count()));
+  // Between attempts gRPC backs off from the initial to the maximum delay, with
+  // its own jitter (±20%).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(reconnect_min.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(reconnect_max.count()));
   std::shared_ptr<grpc::ChannelCredentials> creds;
@@ -129,6 +136,12 @@ std::string PlcSync::connection() const {
       break;
   }
   return "offline";
+}
+
+std::chrono::milliseconds PlcSync::jittered(std::chrono::milliseconds backoff) {
+  const auto half = backoff.count() / 2;
+  std::uniform_int_distribution<std::chrono::milliseconds::rep> draw(half, backoff.count());
+  return std::chrono::milliseconds(draw(jitter_));
 }
 
 bool PlcSync::sleepUntil(Clock::time_point deadline) {
@@ -276,8 +289,11 @@ void PlcSync::run() {
         reported_offline = false;
       }
     }
+    // PLC unreachable, rather than refusing us: try again as soon as gRPC has a
+    // connection to it, without sitting out the rest of the backoff.
+    const bool unreachable = channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY;
     // The stream is down: poll while waiting to reconnect.
-    const auto retry_at = Clock::now() + backoff;
+    const auto retry_at = Clock::now() + jittered(backoff);
     while (Clock::now() < retry_at) {
       if (Clock::now() >= next_poll) {
         if (!pollOnce() && !reported_offline) {
@@ -288,7 +304,8 @@ void PlcSync::run() {
         }
         next_poll = Clock::now() + options_.poll_interval;
       }
-      if (!sleepUntil(std::min(retry_at, next_poll))) return;
+      if (unreachable && channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) break;
+      if (!sleepUntil(std::min({retry_at, next_poll, Clock::now() + kChannelCheck}))) return;
     }
     backoff = std::min(backoff * 2, options_.reconnect_max);
   }
