@@ -373,7 +373,7 @@ if "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" get princeton_demo
 fi
 kill -0 "$init_pid" 2>/dev/null && fail "sliver-init $init_pid still runs"
 sliverctl list
-echo "the node followed PLC $(awk -v a="$removed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the change"
+echo "the sliver was gone $(awk -v a="$removed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the change at PLC (sliverd's stop grace of 2 s included)"
 
 echo
 echo "Local planet walk-through complete."
