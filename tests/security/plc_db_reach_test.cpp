@@ -57,13 +57,15 @@ std::string conninfoField(const std::string& conninfo, const std::string& key) {
 // plng-pg-tmp as the local planet runs it, until destroyed.
 struct PlanetDatabase {
   plng::test::ChildProcess tool;
+  // Its output; kept open for as long as it runs, since it reports its shutdown.
+  plng::test::UniqueFd readEnd;
   std::string conninfo;  // what the planet writes into plcd.conf
   std::string printed;
 
   explicit PlanetDatabase(const fs::path& dir) {
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    plng::test::UniqueFd readEnd(fds[0]);
+    readEnd.reset(fds[0]);
     plng::test::UniqueFd writeEnd(fds[1]);
     plng::test::SpawnOptions spawn;
     spawn.argv = {PLNG_PG_TMP_PATH, "--dir", dir.string()};
@@ -86,7 +88,8 @@ struct PlanetDatabase {
     INFO("plng-pg-tmp output:\n" << printed);
     REQUIRE_FALSE(conninfo.empty());
   }
-  ~PlanetDatabase() { tool.terminate(SIGTERM, 30s); }
+  // Returns once PostgreSQL has shut down (plng-pg-tmp waits for it).
+  ~PlanetDatabase() { tool.terminate(SIGTERM, 60s); }
 };
 
 // What connect(2) said: 0 when it connected, else its errno.

@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
     return usageError("unknown argument '" + std::string(arg) + "'");
   }
 
+  // A supervisor whose log reader went away must still stop PostgreSQL when told:
+  // EPIPE on stderr, not death by SIGPIPE with the server left unsupervised.
+  std::signal(SIGPIPE, SIG_IGN);
   // Blocked before any child exists; children reset their signal mask before exec.
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
