@@ -34,6 +34,7 @@ void syncWatch(Invocation& inv) {
   if (auto since = inv.args.value("since")) {
     request.set_since_version(parseInteger(*since, "--since", 0));
   }
+  request.set_since_epoch(inv.args.valueOr("epoch", ""));
   const std::int64_t count =
       inv.args.has("count") ? parseInteger(*inv.args.value("count"), "--count", 1) : 0;
 
@@ -82,10 +83,16 @@ void addSyncCommands(CommandTable& table) {
       .path = "sync watch",
       .summary = "Follow a node's desired state as it changes (no deadline; Ctrl-C stops)",
       .flags = {kNode,
-                flag::value("since", "VERSION", "skip the first state unless newer than VERSION"),
+                flag::value("since", "VERSION",
+                            "skip the first state unless newer than VERSION of --epoch"),
+                flag::value("epoch", "EPOCH",
+                            "the epoch of --since (sync get shows it); a state of another "
+                            "epoch is always sent"),
                 flag::value("count", "N", "stop after N states")},
-      .examples = {"plcctl sync watch --node planetlab1.cs.princeton.edu",
-                   "plcctl sync watch --node n1.example.org --since 41 --count 1 -o json"},
+      .examples =
+          {"plcctl sync watch --node planetlab1.cs.princeton.edu",
+           "plcctl sync watch --node n1.example.org --since 41 --epoch \"$EPOCH\" --count 1 "
+           "-o json"},
       .run = syncWatch,
       .details = "With -o json each state is printed as one JSON object on its own line.",
   });

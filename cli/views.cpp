@@ -344,6 +344,7 @@ View<v1::NodeState> nodeStateView() {
       "node states",
       {
           {"hostname", [](const S& s) { return s.hostname(); }},
+          {"epoch", [](const S& s) { return s.epoch(); }},
           {"version", [](const S& s) { return std::to_string(s.version()); }},
           {"generated_at", [](const S& s) { return formatTime(s.generated_at()); }},
           {"slivers", [](const S& s) { return count(s.slivers_size()); }},

@@ -117,6 +117,11 @@ mkdir -p "$planet/home"
 if [ "$keep" = 0 ]; then trap 'stop_planet' EXIT; fi
 
 step "Starting PostgreSQL in a private data directory ($planet/pg)"
+# Durable commits (fsync, synchronous_commit, full_page_writes on); a unix socket in
+# $planet/pg/socket that only root and postgres may enter, and no TCP port, so nothing
+# sharing the node's network (a sliver) can reach it; plcd logs in as role plcd, which
+# owns PLC's database and nothing else (its password is in $planet/pg/pgpass). If the
+# server dies, plng-pg-tmp starts it again at the same address.
 "$pgtmp" --dir "$planet/pg" >"$planet/pg.url" 2>"$planet/pg.log" &
 echo $! >"$planet/pg.pid"
 for _ in $(seq 300); do
@@ -328,7 +333,36 @@ again=$(wait_running princeton_demo)
 [ "$again" = "$init_pid" ] || fail "the sliver was restarted ($init_pid -> $again)"
 echo "sliverd is back and re-adopted princeton_demo (sliver-init still pid $again)"
 
+step "Nothing in the sliver reaches PLC's database"
+# The address plcd uses, probed from inside Bob's sliver, which shares the node's
+# network: TCP to the database's host and port, and its socket directory.
+db_host=$(sed -n 's/.*host=\([^ ]*\).*/\1/p' <<<"$db")
+db_port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' <<<"$db")
+case "$db_host" in /*) tcp_host=127.0.0.1 ;; *) tcp_host=$db_host ;; esac
+show "ssh -p $ssh_port princeton_demo@127.0.0.1 'nc -w 2 $tcp_host $db_port; ls $db_host'"
+ssh "${ssh_opts[@]}" princeton_demo@127.0.0.1 \
+  "if nc -w 2 $tcp_host $db_port </dev/null; then echo 'REACHED $tcp_host:$db_port'; fi
+   if [ -e '$db_host' ]; then echo 'REACHED $db_host'; fi; echo 'probe done'" \
+  2>&1 | tee "$planet/db-probe.txt" || true
+grep -q "probe done" "$planet/db-probe.txt" || fail "the probe did not run in the sliver"
+if grep -q REACHED "$planet/db-probe.txt"; then fail "a sliver reached PLC's database"; fi
+
+step "PostgreSQL crashes (SIGKILL of its postmaster) and comes back at the same address"
+pg_pid=$(head -1 "$planet/pg/data/postmaster.pid")
+show "kill -KILL $pg_pid   # PostgreSQL's postmaster"
+kill -KILL "$pg_pid"
+for _ in $(seq 300); do
+  grep -q "PostgreSQL is back" "$planet/pg.log" && break
+  kill -0 "$(cat "$planet/pg.pid")" 2>/dev/null || { cat "$planet/pg.log" >&2; fail "plng-pg-tmp exited"; }
+  sleep 0.2
+done
+grep -q "PostgreSQL is back" "$planet/pg.log" || fail "PostgreSQL did not come back"
+for _ in $(seq 50); do quiet_as bob slice show princeton_demo >/dev/null 2>&1 && break; sleep 0.2; done
+as bob slice show princeton_demo | grep -q node1.princeton.planet.test ||
+  fail "the slice's node binding was lost"
+
 step "The slice leaves the node at PLC; sliverd stops and deletes the sliver"
+removed_at=$(date +%s.%N)
 as bob slice nodes remove princeton_demo node1.princeton.planet.test
 for _ in $(seq 300); do
   "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" get princeton_demo >/dev/null 2>&1 || break
@@ -339,13 +373,15 @@ if "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" get princeton_demo
 fi
 kill -0 "$init_pid" 2>/dev/null && fail "sliver-init $init_pid still runs"
 sliverctl list
+echo "the sliver was gone $(awk -v a="$removed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the change at PLC (sliverd's stop grace of 2 s included)"
 
 echo
 echo "Local planet walk-through complete."
 if [ "$keep" = 1 ]; then
   cat <<MSG
 
-PLC is running: plcd on 127.0.0.1:$port (log $planet/plcd.log), PostgreSQL at '$db'.
+PLC is running: plcd on 127.0.0.1:$port (log $planet/plcd.log), PostgreSQL at '$db'
+(log $planet/pg/server.log; plng-pg-tmp starts it again if it dies).
 node1 runs sliverd (log $planet/node1/sliverd.log, local API $planet/node1/run/sliverd.sock)
 and sshd on 127.0.0.1:$((port + 2)); add the slice back to see its sliver again:
   PLCCTL_CONFIG=$planet/home/bob.conf $plcctl_bin --plc 127.0.0.1:$port slice nodes add princeton_demo node1.princeton.planet.test

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
+#include <random>
 
 #include "db.h"
 
@@ -59,7 +60,11 @@ std::uint64_t ChangeBus::waitForChange(std::uint64_t seen, std::chrono::millisec
 }
 
 void ChangeBus::run() {
-  auto backoff = std::chrono::milliseconds(200);
+  // Streams learn of changes only through this listener: it must be back within
+  // about a second of the database. Jittered, so that the replicas of a fleet do
+  // not knock on a restarting server in step.
+  std::minstd_rand jitter{std::random_device{}()};
+  auto backoff = kReconnectMin;
   while (!stopping_) {
     try {
       pqxx::connection conn(connection_string_);
@@ -68,18 +73,21 @@ void ChangeBus::run() {
       // so treat the (re)connect itself as a change.
       listening_ = true;
       signal();
-      backoff = std::chrono::milliseconds(200);
+      backoff = kReconnectMin;
       while (!stopping_) {
         conn.await_notification(0, 200000);
       }
     } catch (const std::exception& e) {
       listening_ = false;
       if (stopping_) break;
+      const auto delay =
+          std::chrono::milliseconds(std::uniform_int_distribution<std::chrono::milliseconds::rep>(
+              backoff.count() / 2, backoff.count())(jitter));
       spdlog::warn("change listener lost the database ({}); reconnecting in {} ms", e.what(),
-                   backoff.count());
+                   delay.count());
       std::unique_lock lock(mutex_);
-      changed_.wait_for(lock, backoff, [&] { return stopping_.load(); });
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      changed_.wait_for(lock, delay, [&] { return stopping_.load(); });
+      backoff = std::min(backoff * 2, kReconnectMax);
     }
   }
   listening_ = false;

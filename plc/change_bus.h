@@ -17,6 +17,11 @@ namespace plng::plc {
 
 class ChangeBus {
  public:
+  // Delays between attempts to reconnect the listener: doubling from the first to
+  // the second, each drawn from [delay / 2, delay].
+  static constexpr std::chrono::milliseconds kReconnectMin{100};
+  static constexpr std::chrono::milliseconds kReconnectMax{1000};
+
   // `on_change` runs on the listener thread for every change (cache invalidation).
   ChangeBus(std::string connection_string, std::function<void()> on_change);
   ~ChangeBus();

@@ -45,7 +45,10 @@ T parseNumber(const std::string& v) {
 const std::map<std::string, Key>& keys() {
   static const std::map<std::string, Key> kKeys = {
       PLNG_STRING_KEY(listen, "gRPC listen address (host:port)"),
-      PLNG_STRING_KEY(database, "libpq connection string of PLC's PostgreSQL database"),
+      PLNG_STRING_KEY(database,
+                      "libpq connection string of PLC's PostgreSQL database, as a role that "
+                      "owns it and nothing more (never a superuser); over a network with "
+                      "sslmode=verify-full; the password in a passfile (docs/plc.md)"),
       PLNG_NUMBER_KEY(db_pool_size, "database connections per plcd"),
       PLNG_STRING_KEY(log_level, "trace, debug, info, warn or error"),
       PLNG_STRING_KEY(tls_cert, "PEM certificate chain for TLS; empty = plaintext"),

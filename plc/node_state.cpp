@@ -191,49 +191,63 @@ SELECT sl.slice_id, sl.site_id, s.login_base, sl.xid, sl.instantiation,
   return g;
 }
 
-std::optional<std::int64_t> SliceGrantCache::trustedVersion(std::uint64_t epoch) const {
+std::optional<StateStamp> SliceGrantCache::trustedStamp(std::uint64_t cache_epoch) const {
   std::shared_lock lock(mutex_);
-  if (!last_read_ || last_read_->epoch != epoch ||
+  if (!last_read_ || last_read_->cache_epoch != cache_epoch ||
       std::chrono::steady_clock::now() - last_read_->at >= kTrustFor) {
     return std::nullopt;
   }
-  return last_read_->version;
+  return last_read_->stamp;
 }
 
-void SliceGrantCache::versionRead(std::int64_t version, std::uint64_t epoch) {
+void SliceGrantCache::stampRead(const StateStamp& stamp, std::uint64_t cache_epoch) {
   auto now = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
-  // Keep the newest knowledge: a slower reader must not roll it back.
-  if (last_read_ && (last_read_->version > version ||
-                     (last_read_->version == version && last_read_->epoch > epoch))) {
+  // Keep the newest knowledge: a slower reader must not roll it back. Across
+  // epochs there is no order: the last read wins, and a stale one is trusted no
+  // longer than kTrustFor (the listener's reconnect moves cache_epoch sooner).
+  if (last_read_ && last_read_->stamp.epoch == stamp.epoch &&
+      (last_read_->stamp.version > stamp.version ||
+       (last_read_->stamp.version == stamp.version && last_read_->cache_epoch > cache_epoch))) {
     return;
   }
-  last_read_ = VersionRead{version, epoch, now};
+  last_read_ = StampRead{stamp, cache_epoch, now};
 }
 
-std::shared_ptr<const SliceGrants> SliceGrantCache::find(std::int64_t version,
+std::shared_ptr<const SliceGrants> SliceGrantCache::find(const StateStamp& stamp,
                                                          const std::string& name) const {
   std::shared_lock lock(mutex_);
-  if (version != version_) return nullptr;
+  if (stamp != stamp_) return nullptr;
   auto it = entries_.find(name);
   return it == entries_.end() ? nullptr : it->second;
 }
 
-void SliceGrantCache::put(std::int64_t version, std::shared_ptr<const SliceGrants> grants) {
+void SliceGrantCache::put(const StateStamp& stamp, std::shared_ptr<const SliceGrants> grants) {
   std::unique_lock lock(mutex_);
-  if (version < version_) return;
-  if (version > version_ || node_grants_ + grants->nodes.size() > kMaxNodeGrants) {
+  const bool same_epoch = stamp.epoch == stamp_.epoch;
+  if (same_epoch && stamp.version < stamp_.version) return;
+  if (stamp != stamp_ || node_grants_ + grants->nodes.size() > kMaxNodeGrants) {
     entries_.clear();
     node_grants_ = 0;
-    version_ = version;
+    stamp_ = stamp;
   }
   node_grants_ += grants->nodes.size();
   entries_[grants->name] = std::move(grants);
 }
 
-std::int64_t stateVersion(pqxx::transaction_base& tx) {
-  return execPrepared(tx, "plng_state_version", "SELECT version FROM plc_state")[0][0]
-      .as<std::int64_t>();
+StateStamp stateStamp(pqxx::transaction_base& tx) {
+  // pg_control_system() reads the control file: a few microseconds, and this runs
+  // at most once a second per replica on the ticket path.
+  static const std::string kSql = R"SQL(
+SELECT s.version,
+       concat_ws('-', c.system_identifier,
+                 (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint,
+                 d.oid, pg_relation_filenode('plc_state'))
+  FROM plc_state s, pg_control_system() c, pg_database d
+ WHERE d.datname = current_database()
+)SQL";
+  auto row = execPrepared(tx, "plng_state_stamp", kSql)[0];
+  return StateStamp{row[1].as<std::string>(), row[0].as<std::int64_t>()};
 }
 
 pb::NodeState nodeState(pqxx::transaction_base& tx, PlcKeys& keys, std::int64_t node_id,
@@ -262,7 +276,9 @@ WITH pairs AS (
 )SQL") + kTagCandidates;
 
   pb::NodeState state;
-  state.set_version(stateVersion(tx));
+  auto stamp = stateStamp(tx);
+  state.set_version(stamp.version);
+  state.set_epoch(std::move(stamp.epoch));
   state.set_hostname(hostname);
   state.set_generated_at(static_cast<std::int64_t>(std::time(nullptr)));
 
@@ -314,6 +330,7 @@ WITH pairs AS (
 std::string nodeStateContent(const pb::NodeState& state) {
   pb::NodeState content = state;
   content.clear_version();
+  content.clear_epoch();
   content.clear_generated_at();
   std::string out;
   {

@@ -81,54 +81,74 @@ struct SliceGrants {
 std::shared_ptr<const SliceGrants> loadSliceGrants(pqxx::transaction_base& tx,
                                                    const std::string& name);
 
-// SliceGrants by slice name, valid for one PLC state version. Every change to
-// PLC's state bumps the version in its own transaction, so an entry read at
-// version V is exact for as long as the version is still V, on any replica.
+// Where PLC's state stands: the epoch of its database's history (see
+// NodeState.epoch in proto/plc.proto) and the version within it. Versions only
+// compare within one epoch.
+struct StateStamp {
+  std::string epoch;
+  std::int64_t version = 0;
+  bool operator==(const StateStamp&) const = default;
+};
+
+// The stamp as of `tx`'s snapshot. The epoch is made of what changes when the
+// database's history may have been cut short or replaced, so every plcd on one
+// database computes the same one without writing anything: the cluster's system
+// identifier (a new cluster: restored from a dump), the postmaster's start time
+// (any restart: a crash that lost commits, a base backup restored, a failover to
+// a standby, which runs a postmaster of its own), the database's oid (dropped and
+// restored) and plc_state's file node (the table recreated or truncated by a
+// restore in place).
+StateStamp stateStamp(pqxx::transaction_base& tx);
+
+// SliceGrants by slice name, valid for one PLC state stamp. Every change to PLC's
+// state bumps the version in its own transaction, so an entry read at stamp S is
+// exact for as long as the stamp is still S, on any replica; entries are keyed by
+// epoch too, because a version seen before a database restart may come back
+// after it with other content.
 //
-// Asking the database for the version costs a round trip per ticket; instead
-// the last version read is trusted, as the caller cache trusts its entries,
-// while Authenticator::epoch() has not moved (it moves after every change
-// through this plcd and on every change notification from any plcd) and for at
-// most kTrustFor. A change through another plcd is thus seen once its
-// notification arrives (milliseconds), and never later than kTrustFor.
+// Asking the database for the stamp costs a round trip per ticket; instead the
+// last stamp read is trusted, as the caller cache trusts its entries, while
+// Authenticator::epoch() (`cache_epoch`; it moves after every change through this
+// plcd, on every change notification from any plcd and when the change listener
+// reconnects) has not moved, and for at most kTrustFor. A change through another
+// plcd is thus seen once its notification arrives (milliseconds), and never
+// later than kTrustFor.
 class SliceGrantCache {
  public:
   static constexpr std::chrono::milliseconds kTrustFor{1000};
 
-  // The version to use, when it may be trusted without asking the database.
-  std::optional<std::int64_t> trustedVersion(std::uint64_t epoch) const;
-  // Records a version read from the database; `epoch` was read before it.
-  void versionRead(std::int64_t version, std::uint64_t epoch);
+  // The stamp to use, when it may be trusted without asking the database.
+  std::optional<StateStamp> trustedStamp(std::uint64_t cache_epoch) const;
+  // Records a stamp read from the database; `cache_epoch` was read before it.
+  void stampRead(const StateStamp& stamp, std::uint64_t cache_epoch);
 
-  std::shared_ptr<const SliceGrants> find(std::int64_t version, const std::string& name) const;
-  // Entries of older versions are dropped; one of an older version is ignored.
-  void put(std::int64_t version, std::shared_ptr<const SliceGrants> grants);
+  std::shared_ptr<const SliceGrants> find(const StateStamp& stamp, const std::string& name) const;
+  // Entries of another stamp are dropped; one of an older version of the same
+  // epoch is ignored.
+  void put(const StateStamp& stamp, std::shared_ptr<const SliceGrants> grants);
 
  private:
   static constexpr std::size_t kMaxNodeGrants = 200000;  // bounds memory
   mutable std::shared_mutex mutex_;
-  std::int64_t version_ = 0;
+  StateStamp stamp_;
   std::size_t node_grants_ = 0;
   std::unordered_map<std::string, std::shared_ptr<const SliceGrants>> entries_;
-  struct VersionRead {
-    std::int64_t version = 0;
-    std::uint64_t epoch = 0;
+  struct StampRead {
+    StateStamp stamp;
+    std::uint64_t cache_epoch = 0;
     std::chrono::steady_clock::time_point at;
   };
-  std::optional<VersionRead> last_read_;
+  std::optional<StampRead> last_read_;
 };
 
-// The PLC state version as of `tx`'s snapshot.
-std::int64_t stateVersion(pqxx::transaction_base& tx);
-
 // A node's full desired state from one snapshot: `tx` must be a REPEATABLE READ
-// transaction (Database::read) so that `version` matches the content.
+// transaction (Database::read) so that `version` and `epoch` match the content.
 planetlab::v1::NodeState nodeState(pqxx::transaction_base& tx, PlcKeys& keys, std::int64_t node_id,
                                    const std::string& hostname);
 
 // The part of a NodeState a node acts on (slivers, PLC keys, blacklist), as
 // deterministic bytes: two states with equal content give equal strings
-// whatever their version and generation time.
+// whatever their epoch, version and generation time.
 std::string nodeStateContent(const planetlab::v1::NodeState& state);
 
 }  // namespace plng::plc

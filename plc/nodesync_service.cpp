@@ -104,11 +104,17 @@ grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext* ctx,
   };
   auto status = compute(/*touch=*/true);
   if (!status.ok()) return status;
-  if (state.version() > req->since_version() && !writer->Write(state)) return grpc::Status::OK;
+  // Versions compare only within one epoch: a node that holds a version of
+  // another epoch (PLC's database restarted or was restored since) gets the
+  // state whatever the numbers say.
+  const bool node_behind =
+      state.epoch() != req->since_epoch() || state.version() > req->since_version();
+  if (node_behind && !writer->Write(state)) return grpc::Status::OK;
   auto sent = nodeStateContent(state);
-  // Versions a stream sends rise strictly from the state it started with (the
-  // client's since_version only decides whether that first state is sent).
-  auto sent_version = state.version();
+  // Within an epoch, versions a stream sends rise strictly from the state it
+  // started with (the client's since_version only decides whether that first
+  // state is sent).
+  StateStamp sent_stamp{state.epoch(), state.version()};
 
   const auto recheck = std::chrono::seconds(std::max(1, plc.config.watch_recheck_s));
   auto next_recheck = std::chrono::steady_clock::now() + recheck;
@@ -130,13 +136,16 @@ grpc::Status NodeSyncService::WatchSlivers(grpc::ServerContext* ctx,
     }
     if (!status.ok()) return status;
     auto content = nodeStateContent(state);
-    if (content == sent) continue;
+    // A new epoch goes out even with the same content, so the node compares the
+    // next versions against this epoch's, not against the old one's.
+    const bool new_epoch = state.epoch() != sent_stamp.epoch;
+    if (content == sent && !new_epoch) continue;
     // Content changed without a newer version: a slice expired and ExpirySweeper
     // has not announced it yet. Its version bump wakes this loop again shortly.
-    if (state.version() <= sent_version) continue;
+    if (!new_epoch && state.version() <= sent_stamp.version) continue;
     if (!writer->Write(state)) break;
     sent = std::move(content);
-    sent_version = state.version();
+    sent_stamp = StateStamp{state.epoch(), state.version()};
   }
   return grpc::Status::OK;
 }

@@ -614,19 +614,19 @@ grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
           caller.describe());
     }
     auto& db = call.plc.db;
-    auto epoch = call.plc.auth.epoch();
-    auto version = ticket_grants_.trustedVersion(epoch);
-    if (!version || !call.plc.bus.listening()) {
-      version = db.readStatement([](pqxx::transaction_base& tx) { return stateVersion(tx); });
-      ticket_grants_.versionRead(*version, epoch);
+    auto cache_epoch = call.plc.auth.epoch();
+    auto stamp = ticket_grants_.trustedStamp(cache_epoch);
+    if (!stamp || !call.plc.bus.listening()) {
+      stamp = db.readStatement([](pqxx::transaction_base& tx) { return stateStamp(tx); });
+      ticket_grants_.stampRead(*stamp, cache_epoch);
     }
-    auto grants = ticket_grants_.find(*version, req->slice());
+    auto grants = ticket_grants_.find(*stamp, req->slice());
     if (!grants) {
       grants = db.read([&](pqxx::transaction_base& tx) {
-        auto snapshot_version = stateVersion(tx);
-        ticket_grants_.versionRead(snapshot_version, epoch);
+        auto snapshot_stamp = stateStamp(tx);
+        ticket_grants_.stampRead(snapshot_stamp, cache_epoch);
         auto loaded = loadSliceGrants(tx, req->slice());
-        if (loaded) ticket_grants_.put(snapshot_version, loaded);
+        if (loaded) ticket_grants_.put(snapshot_stamp, loaded);
         return loaded;
       });
     }

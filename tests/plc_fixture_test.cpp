@@ -71,16 +71,16 @@ TEST_CASE("plcd commands and start-up failures are reported with plcd's output",
   auto& pg = plng::test::sharedPostgres();
   const auto plcdPath = plng::test::defaultPlcdPath();
   const std::string db = plng::test::uniqueDatabaseName();
-  pg.createDatabase(db);
+  pg.createOwnedDatabase(db, PlcFixture::kPlcdRole);
+  const std::string conninfo = pg.roleConnectionString(db, PlcFixture::kPlcdRole);
 
-  const auto migrated = plng::test::runPlcd(
-      plcdPath, {"--database", pg.connectionString(db), "--log-level", "warn", "migrate"});
+  const auto migrated =
+      plng::test::runPlcd(plcdPath, {"--database", conninfo, "--log-level", "warn", "migrate"});
   CHECK(migrated.succeeded());
 
-  CHECK_THROWS_WITH(
-      plng::test::createAdmin(plcdPath, pg.connectionString(db), "root@plc.test", "short"),
-      Catch::Contains("create-admin --email root@plc.test exited with code"));
-  plng::test::createAdmin(plcdPath, pg.connectionString(db), "root@plc.test", "long-enough-1");
+  CHECK_THROWS_WITH(plng::test::createAdmin(plcdPath, conninfo, "root@plc.test", "short"),
+                    Catch::Contains("create-admin --email root@plc.test exited with code"));
+  plng::test::createAdmin(plcdPath, conninfo, "root@plc.test", "long-enough-1");
 
   // Nothing listens on port 1: plcd cannot reach its database and exits.
   plng::test::PlcdProcess::Options options;

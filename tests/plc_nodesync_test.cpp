@@ -75,11 +75,13 @@ void setTag(const PlcClient& c, const std::string& slice, const std::string& tag
 // A WatchSlivers stream read on its own thread into a queue the test waits on.
 class Watch {
  public:
-  Watch(const PlcClient& client, std::int64_t since_version, const std::string& hostname = "")
+  Watch(const PlcClient& client, std::int64_t since_version, const std::string& hostname = "",
+        const std::string& since_epoch = "")
       : ctx_(client.context(120s)) {
     pb::WatchSliversRequest req;
     req.set_hostname(hostname);
     req.set_since_version(since_version);
+    req.set_since_epoch(since_epoch);
     reader_ = client.nodeSync().WatchSlivers(ctx_.get(), req);
     thread_ = std::thread([this] {
       pb::NodeState state;
@@ -282,9 +284,10 @@ TEST_CASE_METHOD(PlcFixture, "WatchSlivers delivers changes made through another
   }
   CHECK(findSliver(*fourth, "princeton_watched")->keys(0).key() == key);
 
-  // A stream opened with the current version gets nothing until a change.
-  auto current = slivers(node).version();
-  Watch quiet(PlcClient(replica.channel(), node.token()), current);
+  // A stream opened with the current epoch and version gets nothing until a change.
+  auto current = slivers(node);
+  CHECK_FALSE(current.epoch().empty());
+  Watch quiet(PlcClient(replica.channel(), node.token()), current.version(), "", current.epoch());
   CHECK_FALSE(quiet.next(2s).has_value());
   pb::SliceNodesRequest unbind;
   unbind.set_name("princeton_new");

@@ -58,7 +58,8 @@ std::string readFile(const std::string& path) {
 
 struct FreshDatabase {
   FreshDatabase() : name(plng::test::uniqueDatabaseName("plc_schema")) {
-    plng::test::sharedPostgres().createDatabase(name);
+    // As a deployment has it: migrations run as the database's unprivileged owner.
+    plng::test::sharedPostgres().createOwnedDatabase(name, plng::test::PlcFixture::kPlcdRole);
   }
   ~FreshDatabase() {
     try {
@@ -66,7 +67,10 @@ struct FreshDatabase {
     } catch (...) {
     }
   }
-  std::string connstr() const { return plng::test::sharedPostgres().connectionString(name); }
+  std::string connstr() const {
+    return plng::test::sharedPostgres().roleConnectionString(name,
+                                                             plng::test::PlcFixture::kPlcdRole);
+  }
   std::string name;
 };
 

@@ -78,10 +78,13 @@ const std::map<std::string, Key>& keys() {
       {"poll_interval_s", numberKey("seconds between GetSlivers polls while the PLC stream is down",
                                     &C::poll_interval_s)},
       {"reconnect_min_ms",
-       numberKey("first delay before reconnecting to PLC, milliseconds (doubles each time)",
+       numberKey("first delay before reconnecting to PLC, milliseconds (doubles each time, "
+                 "jittered)",
                  &C::reconnect_min_ms)},
       {"reconnect_max_ms",
-       numberKey("longest delay between PLC reconnects, milliseconds", &C::reconnect_max_ms)},
+       numberKey("longest delay between PLC reconnects, milliseconds (how long a node may "
+                 "take to notice PLC is back)",
+                 &C::reconnect_max_ms)},
       {"reconcile_interval_s",
        numberKey("seconds between periodic reconciliations (also run on every change)",
                  &C::reconcile_interval_s)},

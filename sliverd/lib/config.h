@@ -23,8 +23,8 @@ struct SliverdConfig {
   std::string log_level = "info";
 
   int poll_interval_s = 60;
-  int reconnect_min_ms = 1000;
-  int reconnect_max_ms = 60000;
+  int reconnect_min_ms = 250;
+  int reconnect_max_ms = 2000;
   int reconcile_interval_s = 30;
   int stop_grace_ms = 10000;
   std::int64_t delete_grace_s = 7 * 24 * 3600;

@@ -176,7 +176,7 @@ void Daemon::start() {
       [this](const pb::NodeState& state) {
         boost::asio::post(io_, [this, state] { onPlcState(state); });
       },
-      [this] { return desired_.plcVersion(); });
+      [this] { return desired_.plcPosition(); });
   sync_->start();
   spdlog::info("syncing with PLC at {}", options_.config.plc_address);
 
@@ -207,7 +207,12 @@ std::string Daemon::plcConnection() const { return sync_ ? sync_->connection() :
 
 void Daemon::onPlcState(const pb::NodeState& state) {
   try {
+    const auto held = desired_.plcPosition();
     if (desired_.setPlcState(state)) {
+      if (held.version != 0 && held.epoch != state.epoch()) {
+        spdlog::warn("PLC's state epoch changed ({} -> {}): taking its state as it is", held.epoch,
+                     state.epoch());
+      }
       spdlog::info("PLC state version {}: {} slivers", state.version(), state.slivers_size());
       requestReconcile();
     }

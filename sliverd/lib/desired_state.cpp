@@ -196,7 +196,10 @@ void DesiredState::setPlcStateLocked(const pb::NodeState& state) {
 
 bool DesiredState::setPlcState(const pb::NodeState& state) {
   std::lock_guard lock(mutex_);
-  if (plc_state_.version() != 0 && state.version() <= plc_state_.version()) return false;
+  if (plc_state_.version() != 0 && state.epoch() == plc_state_.epoch() &&
+      state.version() <= plc_state_.version()) {
+    return false;
+  }
   fs::create_directories(paths_.state_dir);
   writeFileAtomic(paths_.state_dir / kPlcStateFile, state.SerializeAsString(), 0600);
   setPlcStateLocked(state);
@@ -207,6 +210,11 @@ bool DesiredState::setPlcState(const pb::NodeState& state) {
 std::int64_t DesiredState::plcVersion() const {
   std::lock_guard lock(mutex_);
   return plc_state_.version();
+}
+
+PlcStatePosition DesiredState::plcPosition() const {
+  std::lock_guard lock(mutex_);
+  return PlcStatePosition{plc_state_.epoch(), plc_state_.version()};
 }
 
 std::shared_ptr<const plng::ticket::TrustedKeys> DesiredState::trustedKeys() const {

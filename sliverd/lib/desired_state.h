@@ -1,9 +1,10 @@
 // What this node should run: the merge of PLC's latest NodeState and the tickets
 // redeemed here.
 //
-//   <state_dir>/plc-state            the last NodeState from PLC (serialised protobuf),
-//                                    loaded at start so the last known state is
-//                                    enforced while PLC is unreachable
+//   <state_dir>/plc-state            the last NodeState from PLC (serialised protobuf,
+//                                    with its epoch and version), loaded at start so
+//                                    the last known state is enforced while PLC is
+//                                    unreachable
 //   <state_dir>/tickets/<ticket_id>  each redeemed SignedTicket (serialised), kept
 //                                    until a day after it expires so a replay is
 //                                    recognised
@@ -42,6 +43,13 @@ struct DesiredSliver {
 
 using DesiredMap = std::map<std::string, DesiredSliver>;
 
+// How far this node's copy of PLC's state goes: the epoch of PLC's history it
+// belongs to and its version there (NodeState.epoch and .version).
+struct PlcStatePosition {
+  std::string epoch;
+  std::int64_t version = 0;
+};
+
 class DesiredState {
  public:
   // How long a ticket's record outlives its not_after.
@@ -54,9 +62,13 @@ class DesiredState {
   std::vector<std::string> load();
 
   // Replaces PLC's part (persisting it first) and PLC's trusted keys. Returns
-  // false, changing nothing, when `state` is not newer than the current one.
+  // false, changing nothing, when `state` is of the current state's epoch and not
+  // newer. A state of another epoch is always taken: PLC's history was cut short
+  // or replaced (its database restarted, failed over or was restored), and its
+  // versions may have gone back below ours.
   bool setPlcState(const planetlab::v1::NodeState& state);
   std::int64_t plcVersion() const;
+  PlcStatePosition plcPosition() const;
   // PLC's keys from the latest NodeState, for ticket verification.
   std::shared_ptr<const plng::ticket::TrustedKeys> trustedKeys() const;
 

@@ -18,6 +18,9 @@ namespace {
 
 constexpr std::size_t kKeyBytes = 32;
 
+// How often a node waiting to reconnect looks whether gRPC has a connection again.
+constexpr std::chrono::milliseconds kChannelCheck{100};
+
 std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
@@ -77,7 +80,11 @@ std::shared_ptr<grpc::Channel> PlcSync::makeChannel(const std::string& address,
   // 5 minutes on an idle connection; more would get the stream closed.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 300000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(reconnect_min.count()));
+  // gRPC reads its "minimum reconnect backoff" as the shortest time a connection
+  // attempt is given, not as a delay: it must leave room for a handshake.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(kConnectTimeout.count()));
+  // Between attempts gRPC backs off from the initial to the maximum delay, with
+  // its own jitter (±20%).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(reconnect_min.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(reconnect_max.count()));
   std::shared_ptr<grpc::ChannelCredentials> creds;
@@ -92,13 +99,13 @@ std::shared_ptr<grpc::Channel> PlcSync::makeChannel(const std::string& address,
 }
 
 PlcSync::PlcSync(std::shared_ptr<grpc::Channel> channel, Options options, StateHandler on_state,
-                 std::function<std::int64_t()> known_version)
+                 std::function<PlcStatePosition()> known_state)
     : channel_(std::move(channel)),
       auth_(pb::Auth::NewStub(channel_)),
       sync_(pb::NodeSync::NewStub(channel_)),
       options_(std::move(options)),
       on_state_(std::move(on_state)),
-      known_version_(std::move(known_version)) {}
+      known_state_(std::move(known_state)) {}
 
 PlcSync::~PlcSync() { stop(); }
 
@@ -129,6 +136,12 @@ std::string PlcSync::connection() const {
       break;
   }
   return "offline";
+}
+
+std::chrono::milliseconds PlcSync::jittered(std::chrono::milliseconds backoff) {
+  const auto half = backoff.count() / 2;
+  std::uniform_int_distribution<std::chrono::milliseconds::rep> draw(half, backoff.count());
+  return std::chrono::milliseconds(draw(jitter_));
 }
 
 bool PlcSync::sleepUntil(Clock::time_point deadline) {
@@ -189,7 +202,9 @@ bool PlcSync::watchOnce() {
     stream_context_ = ctx.get();
   }
   pb::WatchSliversRequest request;
-  request.set_since_version(known_version_());
+  const auto known = known_state_();
+  request.set_since_version(known.version);
+  request.set_since_epoch(known.epoch);
   const auto opened = Clock::now();
   auto reader = sync_->WatchSlivers(ctx.get(), request);
   // PLC sends nothing while this node is up to date; a ready channel with the
@@ -200,7 +215,9 @@ bool PlcSync::watchOnce() {
   bool received = false;
   pb::NodeState state;
   while (reader->Read(&state)) {
-    if (!received) spdlog::info("PLC stream open (state version {})", state.version());
+    if (!received) {
+      spdlog::info("PLC stream open (state epoch {}, version {})", state.epoch(), state.version());
+    }
     received = true;
     connection_ = Connection::kStream;
     on_state_(state);
@@ -272,18 +289,23 @@ void PlcSync::run() {
         reported_offline = false;
       }
     }
+    // PLC unreachable, rather than refusing us: try again as soon as gRPC has a
+    // connection to it, without sitting out the rest of the backoff.
+    const bool unreachable = channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY;
     // The stream is down: poll while waiting to reconnect.
-    const auto retry_at = Clock::now() + backoff;
+    const auto retry_at = Clock::now() + jittered(backoff);
     while (Clock::now() < retry_at) {
       if (Clock::now() >= next_poll) {
         if (!pollOnce() && !reported_offline) {
-          spdlog::warn("PLC unreachable; enforcing the last known state (version {})",
-                       known_version_());
+          const auto known = known_state_();
+          spdlog::warn("PLC unreachable; enforcing the last known state (epoch {}, version {})",
+                       known.epoch, known.version);
           reported_offline = true;
         }
         next_poll = Clock::now() + options_.poll_interval;
       }
-      if (!sleepUntil(std::min(retry_at, next_poll))) return;
+      if (unreachable && channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) break;
+      if (!sleepUntil(std::min({retry_at, next_poll, Clock::now() + kChannelCheck}))) return;
     }
     backoff = std::min(backoff * 2, options_.reconnect_max);
   }

@@ -3,8 +3,10 @@
 // On its own thread (gRPC's synchronous client): logs in with the node's Ed25519
 // key (GetNodeChallenge, sign "planetlab-node-login\0" + hostname + "\0" + nonce,
 // NodeLogin → bearer token; again after UNAUTHENTICATED), holds a WatchSlivers
-// stream open from the last version it has, and reconnects with exponential
-// backoff. While the stream is down it polls GetSlivers every poll interval.
+// stream open from the last epoch and version it has, and reconnects with
+// exponential backoff, jittered and capped low (reconnect_max, 2 s by default) so
+// that a node is back within a second or two of PLC, and a fleet's reconnects
+// spread out. While the stream is down it polls GetSlivers every poll interval.
 // Each NodeState goes to the handler (the daemon posts it to its event loop).
 #pragma once
 
@@ -17,9 +19,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 
+#include "desired_state.h"
 #include "plc.grpc.pb.h"
 #include "ticket.h"
 
@@ -37,15 +41,16 @@ class PlcSync {
   struct Options {
     std::string hostname;
     plng::ticket::PrivateKey node_key{};
-    std::chrono::milliseconds reconnect_min{1000};
-    std::chrono::milliseconds reconnect_max{60000};
+    std::chrono::milliseconds reconnect_min{250};
+    std::chrono::milliseconds reconnect_max{2000};
     std::chrono::milliseconds poll_interval{60000};
   };
   using StateHandler = std::function<void(const planetlab::v1::NodeState&)>;
 
-  // `known_version` returns the version the node holds (WatchSlivers since_version).
+  // `known_state` returns the epoch and version the node holds (WatchSlivers
+  // since_epoch and since_version).
   PlcSync(std::shared_ptr<grpc::Channel> channel, Options options, StateHandler on_state,
-          std::function<std::int64_t()> known_version);
+          std::function<PlcStatePosition()> known_state);
   ~PlcSync();  // stop()
   PlcSync(const PlcSync&) = delete;
   PlcSync& operator=(const PlcSync&) = delete;
@@ -58,9 +63,14 @@ class PlcSync {
   // "offline".
   std::string connection() const;
 
+  // How long one connection attempt to PLC may take (TCP and TLS handshakes over
+  // a slow path), whatever the backoff between attempts.
+  static constexpr std::chrono::milliseconds kConnectTimeout{10000};
+
   // A channel to `address`: plaintext, or TLS verified against `tls_ca_pem`;
   // keepalive pings notice a dead PLC connection on an idle stream.
-  // gRPC's own reconnect backoff follows ours (its default waits up to 2 min).
+  // gRPC's own reconnect backoff follows ours (its default waits up to 2 min, and
+  // while it waits every call fails at once, whatever our own loop does).
   static std::shared_ptr<grpc::Channel> makeChannel(const std::string& address,
                                                     const std::string& tls_ca_pem,
                                                     std::chrono::milliseconds reconnect_min,
@@ -75,6 +85,8 @@ class PlcSync {
   bool pollOnce();
   // Sleeps until `deadline` or stop(); false when stopping.
   bool sleepUntil(std::chrono::steady_clock::time_point deadline);
+  // A delay drawn uniformly from [backoff / 2, backoff].
+  std::chrono::milliseconds jittered(std::chrono::milliseconds backoff);
   std::unique_ptr<grpc::ClientContext> authedContext() const;
 
   std::shared_ptr<grpc::Channel> channel_;
@@ -82,7 +94,8 @@ class PlcSync {
   std::unique_ptr<planetlab::v1::NodeSync::Stub> sync_;
   Options options_;
   StateHandler on_state_;
-  std::function<std::int64_t()> known_version_;
+  std::function<PlcStatePosition()> known_state_;
+  std::minstd_rand jitter_{std::random_device{}()};
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

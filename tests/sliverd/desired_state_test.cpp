@@ -98,6 +98,37 @@ TEST_CASE("DesiredState: an older or equal PLC version changes nothing", "[slive
   CHECK(state.desired(kNow).empty());
 }
 
+TEST_CASE("DesiredState: a state of another PLC epoch is taken whatever its version",
+          "[sliverd][desired]") {
+  TempDir dir;
+  auto inEpoch = [](const std::string& epoch, pb::NodeState state) {
+    state.set_epoch(epoch);
+    return state;
+  };
+  {
+    DesiredState state(dir.nodePaths(), kHost);
+    REQUIRE(state.setPlcState(inEpoch("e1", plcState(9, {spec("pl_a", 1001, kNow + 100)}))));
+    // PLC's database went back (restored, or a crash lost commits): version 3 of a
+    // new epoch replaces version 9 of the old one.
+    REQUIRE(state.setPlcState(inEpoch("e2", plcState(3, {spec("pl_b", 1002, kNow + 100)}))));
+    CHECK(state.plcPosition().epoch == "e2");
+    CHECK(state.plcPosition().version == 3);
+    CHECK_FALSE(state.desired(kNow).contains("pl_a"));
+    // Within the new epoch, versions order as before.
+    CHECK_FALSE(state.setPlcState(inEpoch("e2", plcState(3, {}))));
+    CHECK_FALSE(state.setPlcState(inEpoch("e2", plcState(2, {}))));
+    CHECK(state.setPlcState(inEpoch("e2", plcState(4, {spec("pl_b", 1002, kNow + 100)}))));
+  }
+  // The epoch is persisted with the version: a restarted sliverd compares within it.
+  DesiredState restarted(dir.nodePaths(), kHost);
+  CHECK(restarted.load().empty());
+  CHECK(restarted.plcPosition().epoch == "e2");
+  CHECK(restarted.plcPosition().version == 4);
+  CHECK_FALSE(restarted.setPlcState(inEpoch("e2", plcState(4, {}))));
+  CHECK(restarted.setPlcState(inEpoch("e3", plcState(1, {}))));
+  CHECK(restarted.desired(kNow).empty());
+}
+
 TEST_CASE("DesiredState: the last PLC state and tickets survive a restart", "[sliverd][desired]") {
   TempDir dir;
   const auto t = ticket("a1b2", "pl_t", kNow - 10, kNow + 1000);

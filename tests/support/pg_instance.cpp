@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <pwd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -13,9 +14,12 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -51,6 +55,38 @@ std::optional<RunAs> serverIdentity(std::string* whyNot) {
   return RunAs{pw.pw_uid, pw.pw_gid};
 }
 
+// The name of the OS user this process runs as.
+std::string callerName() {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    throw std::runtime_error("uid " + std::to_string(::geteuid()) +
+                             " has no user name; PostgreSQL's peer authentication needs one");
+  }
+  return pw.pw_name;
+}
+
+std::string randomHex(std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  std::size_t done = 0;
+  while (done < bytes) {
+    const ssize_t n = ::getrandom(raw.data() + done, bytes - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
 // Whether `user` may traverse every directory above `dir` (it must reach its data
 // directory; /root, for one, is closed to it). Supplementary groups are ignored.
 std::optional<fs::path> unreachableAncestor(const fs::path& dir, const RunAs& user) {
@@ -69,7 +105,8 @@ std::optional<fs::path> unreachableAncestor(const fs::path& dir, const RunAs& us
 // libpq conninfo value, quoted when it needs to be.
 std::string conninfoValue(std::string_view value) {
   const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+           c == '/';
   });
   if (plain) return std::string(value);
   std::string quoted = "'";
@@ -184,16 +221,20 @@ struct PgInstance::State {
   fs::path dir;
   bool temporary = false;
   int port = 0;
+  Durability durability = Durability::kDurable;
   std::chrono::seconds startTimeout{};
   std::vector<std::string> env;
   ChildProcess postmaster;
 
   fs::path dataDir() const { return dir / "data"; }
+  fs::path socketDir() const { return dir / "socket"; }
+  fs::path socketPath() const { return socketDir() / (".s.PGSQL." + std::to_string(port)); }
+  fs::path passfile() const { return dir / "pgpass"; }
   fs::path logPath() const { return dir / "server.log"; }
 
   std::string adminConninfo(std::string_view dbname) const {
-    return "host=127.0.0.1 port=" + std::to_string(port) + " user=" + kSuperuser +
-           " dbname=" + conninfoValue(dbname) + " connect_timeout=10";
+    return "host=" + conninfoValue(socketDir().string()) + " port=" + std::to_string(port) +
+           " user=" + kSuperuser + " dbname=" + conninfoValue(dbname) + " connect_timeout=10";
   }
 
   UniqueFd openLog() const {
@@ -214,6 +255,13 @@ struct PgInstance::State {
     return ChildProcess::spawn(options);
   }
 
+  // The file or directory belongs to the server's user (when we are root).
+  void giveToServer(const fs::path& path) const {
+    if (runAs && ::chown(path.c_str(), runAs->uid, runAs->gid) != 0) {
+      throw std::system_error(errno, std::generic_category(), "chown " + path.string());
+    }
+  }
+
   void prepareDirectory(const fs::path& requested) {
     if (requested.empty()) {
       std::string pattern = (processScratchDir() / "pg-XXXXXX").string();
@@ -232,10 +280,22 @@ struct PgInstance::State {
                                  dir.string() + ": " + blocked->string() +
                                  " is not searchable by it");
       }
-      if (::chown(dir.c_str(), runAs->uid, runAs->gid) != 0) {
-        throw std::system_error(errno, std::generic_category(), "chown " + dir.string());
-      }
+      giveToServer(dir);
     }
+    // The socket's directory is the server's alone: whoever cannot enter it cannot
+    // connect, whatever pg_hba.conf says.
+    const std::string socket = socketPath().string();
+    if (socket.size() >= sizeof(sockaddr_un{}.sun_path)) {
+      throw std::runtime_error("the server's socket " + socket + " would be " +
+                               std::to_string(socket.size()) + " bytes long, over the " +
+                               std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
+                               " a unix socket path may have: choose a shorter directory");
+    }
+    fs::create_directories(socketDir());
+    if (::chmod(socketDir().c_str(), 0700) != 0) {
+      throw std::system_error(errno, std::generic_category(), "chmod " + socketDir().string());
+    }
+    giveToServer(socketDir());
   }
 
   // Runs a server tool to completion with its output appended to `log`; throws with
@@ -279,12 +339,11 @@ struct PgInstance::State {
       throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
     }
     const fs::path templateDir = pattern;
-    if (runAs && ::chown(templateDir.c_str(), runAs->uid, runAs->gid) != 0) {
-      throw std::system_error(errno, std::generic_category(), "chown " + templateDir.string());
-    }
+    giveToServer(templateDir);
     const fs::path data = templateDir / "data";
+    // writeAccessRules() replaces the authentication set up here before any start.
     runServerTool({binaries.initdb.string(), "--pgdata=" + data.string(),
-                   std::string("--username=") + kSuperuser, "--auth=trust", "--encoding=UTF8",
+                   std::string("--username=") + kSuperuser, "--auth=peer", "--encoding=UTF8",
                    "--locale=C", "--no-sync"},
                   templateDir, templateDir / "initdb.log");
     templates.emplace(binaries.initdb, data);
@@ -295,41 +354,85 @@ struct PgInstance::State {
     // `cp -a` as the server user: the copy must belong to it, with PGDATA's modes.
     runServerTool({"/bin/cp", "-a", "--", templateCluster().string(), dataDir().string()}, dir,
                   logPath());
+    // The template was made without syncing: a durable cluster must be on disk
+    // before its first commit is acknowledged.
+    if (durability == Durability::kDurable) {
+      runServerTool({binaries.initdb.string(), "--sync-only", "--pgdata=" + dataDir().string()},
+                    dir, logPath());
+    }
+  }
+
+  // pg_hba.conf and pg_ident.conf, rewritten at every start so that a cluster made
+  // by an older version of this harness gets the same rules.
+  void writeAccessRules() const {
+    std::set<std::string> superusers = {callerName()};
+    if (runAs) superusers.insert(kServerUser);
+    std::string ident =
+        "# Written by PgInstance at every start (tests/support/pg_instance.cpp).\n"
+        "# OS users that may log in as the superuser.\n";
+    for (const auto& user : superusers) {
+      ident += std::string("plng_superuser ") + user + " " + kSuperuser + "\n";
+    }
+    const std::string hba =
+        "# Written by PgInstance at every start (tests/support/pg_instance.cpp).\n"
+        "# The server listens on its unix socket only (listen_addresses is empty), in a\n"
+        "# directory only its own user and root may enter: no TCP rule is needed, and\n"
+        "# nothing sharing the network namespace can connect.\n"
+        "# The superuser: only the OS users of pg_ident.conf, proven by the kernel.\n"
+        "local all " +
+        std::string(kSuperuser) +
+        " peer map=plng_superuser\n"
+        "# Every other role: its SCRAM password.\n"
+        "local all all scram-sha-256\n";
+    writeServerFile(dataDir() / "pg_ident.conf", ident);
+    writeServerFile(dataDir() / "pg_hba.conf", hba);
+  }
+
+  void writeServerFile(const fs::path& path, const std::string& content) const {
+    const fs::path tmp = path.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << content;
+      out.flush();
+      if (!out) throw std::runtime_error("cannot write " + tmp.string());
+    }
+    ::chmod(tmp.c_str(), 0600);
+    giveToServer(tmp);
+    fs::rename(tmp, path);
   }
 
   std::vector<std::string> postgresArgv() const {
-    const std::string data = dataDir().string();
-    // A unix socket path must fit sockaddr_un.sun_path; TCP alone suffices for us.
-    const std::string socketPath = data + "/.s.PGSQL." + std::to_string(port);
-    const bool socketFits = socketPath.size() < sizeof(sockaddr_un{}.sun_path);
-    return {binaries.postgres.string(),
-            "-D",
-            data,
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "port=" + std::to_string(port),
-            "-c",
-            "unix_socket_directories=" + (socketFits ? data : std::string()),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=300",
-            "-c",
-            "shared_buffers=128MB",
-            "-c",
-            "logging_collector=off"};
+    std::vector<std::string> argv = {binaries.postgres.string(),
+                                     "-D",
+                                     dataDir().string(),
+                                     "-c",
+                                     "listen_addresses=",
+                                     "-c",
+                                     "port=" + std::to_string(port),
+                                     "-c",
+                                     "unix_socket_directories=" + socketDir().string(),
+                                     "-c",
+                                     "unix_socket_permissions=0700",
+                                     "-c",
+                                     "password_encryption=scram-sha-256",
+                                     "-c",
+                                     "max_connections=300",
+                                     "-c",
+                                     "shared_buffers=128MB",
+                                     "-c",
+                                     "logging_collector=off"};
+    const char* setting = durability == Durability::kDurable ? "on" : "off";
+    for (const char* name : {"fsync", "synchronous_commit", "full_page_writes"}) {
+      argv.emplace_back("-c");
+      argv.push_back(std::string(name) + "=" + setting);
+    }
+    return argv;
   }
 
   enum class Outcome { kReady, kDied, kTimedOut };
 
   // Whether our postmaster says it is ready, as pg_ctl -w checks it: postmaster.pid
-  // names its pid on line 1 and "ready" on line 8. A mere PQping could reach another
-  // server that holds the port while ours fails to bind.
+  // names its pid on line 1 and "ready" on line 8.
   bool postmasterReady() const {
     std::ifstream in(dataDir() / "postmaster.pid");
     std::string line;
@@ -340,9 +443,8 @@ struct PgInstance::State {
     return false;
   }
 
-  Outcome waitUntilReady() {
+  Outcome waitUntilReady(std::chrono::steady_clock::time_point deadline) {
     const std::string conninfo = adminConninfo("postgres");
-    const auto deadline = std::chrono::steady_clock::now() + startTimeout;
     while (std::chrono::steady_clock::now() < deadline) {
       if (!postmaster.running()) return Outcome::kDied;
       if (postmasterReady() && PQping(conninfo.c_str()) == PQPING_OK) return Outcome::kReady;
@@ -351,29 +453,35 @@ struct PgInstance::State {
     return Outcome::kTimedOut;
   }
 
-  // Starts the postmaster and waits until it accepts connections. With
-  // `mayChangePort`, a port taken since it was picked is replaced by another.
-  void startServer(bool mayChangePort) {
+  // Starts the postmaster and waits until it accepts connections.
+  void startServer() {
     if (postmaster.valid() && postmaster.running()) {
       throw std::logic_error("PgInstance::start: the server is already running");
     }
-    for (int attempt = 1;; ++attempt) {
+    writeAccessRules();
+    const auto deadline = std::chrono::steady_clock::now() + startTimeout;
+    for (;;) {
       const std::uintmax_t logStart = sizeOr0(logPath());
       {
         UniqueFd log = openLog();
-        // Commits are not flushed at once (synchronous_commit=off): a kept directory
-        // gets a fast shutdown, which writes them, if we die.
+        // A kept directory gets a fast shutdown if we die, a temporary one an
+        // immediate one (it is removed anyway).
         postmaster = spawnServerTool(postgresArgv(), log.get(), temporary ? SIGQUIT : SIGINT);
       }
-      const Outcome outcome = waitUntilReady();
+      const Outcome outcome = waitUntilReady(deadline);
       if (outcome == Outcome::kReady) return;
 
       std::string reason;
       if (outcome == Outcome::kDied) {
         reason = "postgres " + describeWaitStatus(*postmaster.exitStatus());
+        // After a crash (kill()) the old postmaster's processes take a moment to
+        // notice and exit; until they have, PostgreSQL refuses to start.
         const std::string output = readFrom(logPath(), logStart);
-        if (mayChangePort && attempt < 5 && output.find("could not bind") != std::string::npos) {
-          port = pickFreePort();
+        const bool previousStillExiting =
+            output.find("pre-existing shared memory block") != std::string::npos ||
+            output.find("is another postmaster") != std::string::npos;
+        if (previousStillExiting && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(100ms);
           continue;
         }
       } else {
@@ -381,8 +489,8 @@ struct PgInstance::State {
                  std::to_string(startTimeout.count()) + " s";
         postmaster.terminate(SIGQUIT, 5s);
       }
-      throw std::runtime_error("PostgreSQL failed to start on 127.0.0.1:" + std::to_string(port) +
-                               " (" + reason + "); log " + logPath().string() + ":\n" +
+      throw std::runtime_error("PostgreSQL failed to start on " + socketPath().string() + " (" +
+                               reason + "); log " + logPath().string() + ":\n" +
                                fileTail(logPath()));
     }
   }
@@ -395,17 +503,102 @@ struct PgInstance::State {
     postmaster.terminate(SIGQUIT, 10s);
   }
 
+  bool databaseExists(PGconn* conn, const std::string& name) const {
+    const char* params[] = {name.c_str()};
+    PgResultPtr exists(PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1,
+                                    nullptr, params, nullptr, nullptr, 0));
+    checkResult(conn, exists, "look up database " + name);
+    return PQntuples(exists.get()) > 0;
+  }
+
+  void exec(PGconn* conn, const std::string& sql, std::string_view what) const {
+    PgResultPtr result(PQexec(conn, sql.c_str()));
+    checkResult(conn, result, what);
+  }
+
+  // CREATE DATABASE, closed to every role but its owner and the superuser (by
+  // default PUBLIC may connect to any database).
+  void createClosedDatabase(PGconn* conn, std::string_view name) const {
+    const std::string quoted = quoteIdentifier(conn, name);
+    exec(conn, "CREATE DATABASE " + quoted, "create database " + std::string(name));
+    exec(conn, "REVOKE ALL ON DATABASE " + quoted + " FROM PUBLIC",
+         "close database " + std::string(name));
+  }
+
   void ensureDatabase(std::string_view name) {
     PgConnPtr conn = connectOrThrow(adminConninfo("postgres"));
-    const std::string nameStr(name);
-    const char* params[] = {nameStr.c_str()};
-    PgResultPtr exists(PQexecParams(conn.get(), "SELECT 1 FROM pg_database WHERE datname = $1", 1,
+    // The maintenance database is the superuser's alone too.
+    exec(conn.get(), "REVOKE ALL ON DATABASE postgres FROM PUBLIC", "close database postgres");
+    if (!databaseExists(conn.get(), std::string(name))) createClosedDatabase(conn.get(), name);
+  }
+
+  // The password of `role` in passfile(), or a new random one added there.
+  std::string rolePassword(std::string_view role) const {
+    const std::string prefix = "*:*:*:" + std::string(role) + ":";
+    std::string text = readFrom(passfile(), 0);
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.starts_with(prefix)) return line.substr(prefix.size());
+    }
+    const std::string password = randomHex(24);
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    text += prefix + password + "\n";
+    // libpq ignores a password file that others may read.
+    const fs::path tmp = passfile().string() + ".tmp";
+    {
+      UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+      if (!fd) throw std::system_error(errno, std::generic_category(), "create " + tmp.string());
+      if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+          ::fsync(fd.get()) != 0) {
+        throw std::system_error(errno, std::generic_category(), "write " + tmp.string());
+      }
+    }
+    fs::rename(tmp, passfile());
+    return password;
+  }
+
+  void createOwnedDatabase(std::string_view dbname, std::string_view role) {
+    const std::string password = rolePassword(role);
+    PgConnPtr conn = connectOrThrow(adminConninfo("postgres"));
+    const std::string quotedRole = quoteIdentifier(conn.get(), role);
+    const std::string quotedDb = quoteIdentifier(conn.get(), dbname);
+    const std::string roleStr(role);
+    const char* params[] = {roleStr.c_str()};
+    PgResultPtr exists(PQexecParams(conn.get(), "SELECT 1 FROM pg_roles WHERE rolname = $1", 1,
                                     nullptr, params, nullptr, nullptr, 0));
-    checkResult(conn.get(), exists, "look up database " + nameStr);
-    if (PQntuples(exists.get()) > 0) return;
-    PgResultPtr created(
-        PQexec(conn.get(), ("CREATE DATABASE " + quoteIdentifier(conn.get(), name)).c_str()));
-    checkResult(conn.get(), created, "create database " + nameStr);
+    checkResult(conn.get(), exists, "look up role " + roleStr);
+    if (PQntuples(exists.get()) == 0) {
+      exec(conn.get(), "CREATE ROLE " + quotedRole, "create role " + roleStr);
+    }
+    // The password travels as a SCRAM verifier, never in clear.
+    char* verifier =
+        PQencryptPasswordConn(conn.get(), password.c_str(), roleStr.c_str(), "scram-sha-256");
+    if (verifier == nullptr) {
+      throw std::runtime_error("cannot hash the password of " + roleStr + ": " +
+                               PQerrorMessage(conn.get()));
+    }
+    char* literal = PQescapeLiteral(conn.get(), verifier, std::strlen(verifier));
+    PQfreemem(verifier);
+    if (literal == nullptr) throw std::runtime_error(PQerrorMessage(conn.get()));
+    const std::string quotedVerifier(literal);
+    PQfreemem(literal);
+    exec(conn.get(),
+         "ALTER ROLE " + quotedRole +
+             " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+             " PASSWORD " +
+             quotedVerifier,
+         "set up role " + roleStr);
+    if (!databaseExists(conn.get(), std::string(dbname))) {
+      createClosedDatabase(conn.get(), dbname);
+    }
+    exec(conn.get(), "ALTER DATABASE " + quotedDb + " OWNER TO " + quotedRole,
+         "give database " + std::string(dbname) + " to " + roleStr);
+    // Inside it, the role owns the schema its tables go to (before PostgreSQL 15
+    // anyone could create objects in `public`).
+    PgConnPtr inDb = connectOrThrow(adminConninfo(dbname));
+    exec(inDb.get(),
+         "REVOKE ALL ON SCHEMA public FROM PUBLIC; ALTER SCHEMA public OWNER TO " + quotedRole,
+         "give schema public of " + std::string(dbname) + " to " + roleStr);
   }
 };
 
@@ -420,6 +613,12 @@ PgInstance::PgInstance(Options options) : state_(std::make_unique<State>()) {
   s.runAs = serverIdentity(&why);
   if (::geteuid() == 0 && !s.runAs) throw std::runtime_error(why);
   s.startTimeout = options.startTimeout;
+  s.durability = options.durability;
+  if (options.port < 1 || options.port > 65535) {
+    throw std::invalid_argument("PgInstance: port " + std::to_string(options.port) +
+                                " is not in 1-65535");
+  }
+  s.port = options.port;
   // Keep libpq variables of the caller (PGHOST, PGOPTIONS...) away from the server
   // tools, and their messages in English so the harness can read the log.
   s.env = currentEnvironment({"PG", "LC_", "LANG"});
@@ -428,8 +627,7 @@ PgInstance::PgInstance(Options options) : state_(std::make_unique<State>()) {
   try {
     s.prepareDirectory(options.dir);
     if (!fs::exists(s.dataDir() / "PG_VERSION")) s.initdb();
-    s.port = options.port != 0 ? options.port : pickFreePort();
-    s.startServer(/*mayChangePort=*/options.port == 0);
+    s.startServer();
     s.ensureDatabase(kDefaultDatabase);
   } catch (...) {
     s.stopServer(s.temporary ? SIGQUIT : SIGINT, 10s);
@@ -443,8 +641,6 @@ PgInstance::PgInstance(Options options) : state_(std::make_unique<State>()) {
 
 PgInstance::~PgInstance() {
   if (!state_) return;
-  // Immediate shutdown loses commits not yet flushed (synchronous_commit=off): fine
-  // for a directory about to be removed, not for a kept one.
   if (!state_->temporary) {
     state_->stopServer(SIGINT, 60s);
     return;
@@ -465,20 +661,37 @@ PgInstance& PgInstance::operator=(PgInstance&& other) noexcept {
 }
 
 int PgInstance::port() const { return state_->port; }
+Durability PgInstance::durability() const { return state_->durability; }
 const fs::path& PgInstance::dir() const { return state_->dir; }
 fs::path PgInstance::dataDir() const { return state_->dataDir(); }
+fs::path PgInstance::socketDir() const { return state_->socketDir(); }
+fs::path PgInstance::passfile() const { return state_->passfile(); }
 fs::path PgInstance::logPath() const { return state_->logPath(); }
 
+pid_t PgInstance::postmasterPid() const {
+  return state_->postmaster.valid() ? state_->postmaster.pid() : 0;
+}
+
 std::string PgInstance::connectionString(std::string_view dbname) const {
-  return "host=127.0.0.1 port=" + std::to_string(state_->port) + " user=" + kSuperuser +
+  return "host=" + conninfoValue(state_->socketDir().string()) +
+         " port=" + std::to_string(state_->port) + " user=" + kSuperuser +
          " dbname=" + conninfoValue(dbname);
+}
+
+std::string PgInstance::roleConnectionString(std::string_view dbname, std::string_view role) const {
+  return "host=" + conninfoValue(state_->socketDir().string()) +
+         " port=" + std::to_string(state_->port) + " user=" + conninfoValue(role) +
+         " dbname=" + conninfoValue(dbname) +
+         " passfile=" + conninfoValue(state_->passfile().string());
 }
 
 void PgInstance::createDatabase(std::string_view name) {
   PgConnPtr conn = connectOrThrow(state_->adminConninfo("postgres"));
-  PgResultPtr result(
-      PQexec(conn.get(), ("CREATE DATABASE " + quoteIdentifier(conn.get(), name)).c_str()));
-  checkResult(conn.get(), result, "create database " + std::string(name));
+  state_->createClosedDatabase(conn.get(), name);
+}
+
+void PgInstance::createOwnedDatabase(std::string_view dbname, std::string_view role) {
+  state_->createOwnedDatabase(dbname, role);
 }
 
 void PgInstance::dropDatabase(std::string_view name) {
@@ -497,7 +710,51 @@ void PgInstance::execute(std::string_view sql, std::string_view dbname) {
 
 void PgInstance::stop() { state_->stopServer(SIGINT, 60s); }
 
-void PgInstance::start() { state_->startServer(/*mayChangePort=*/false); }
+void PgInstance::kill() {
+  auto& postmaster = state_->postmaster;
+  if (!postmaster.valid() || !postmaster.running()) return;
+  postmaster.signal(SIGKILL);
+  postmaster.wait();
+}
+
+void PgInstance::start() { state_->startServer(); }
+
+namespace {
+
+// `cp -a` as the caller (root keeps the server user's ownership).
+void copyTree(const fs::path& from, const fs::path& to) {
+  if (fs::exists(to)) throw std::runtime_error(to.string() + " already exists");
+  SpawnOptions options;
+  options.argv = {"/bin/cp", "-a", "--", from.string(), to.string()};
+  options.parentDeathSignal = SIGKILL;
+  ChildProcess cp = ChildProcess::spawn(options);
+  auto status = cp.waitFor(120s);
+  if (!status) {
+    cp.terminate(SIGKILL, 0s);
+    throw std::runtime_error("copying " + from.string() + " took over 120 s");
+  }
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    throw std::runtime_error("cp -a " + from.string() + " " + to.string() + " " +
+                             describeWaitStatus(*status));
+  }
+}
+
+}  // namespace
+
+void PgInstance::backupTo(const fs::path& to) const {
+  if (state_->postmaster.valid() && state_->postmaster.running()) {
+    throw std::logic_error("PgInstance::backupTo: stop the server first");
+  }
+  copyTree(state_->dataDir(), to);
+}
+
+void PgInstance::restoreFrom(const fs::path& from) {
+  if (state_->postmaster.valid() && state_->postmaster.running()) {
+    throw std::logic_error("PgInstance::restoreFrom: stop the server first");
+  }
+  fs::remove_all(state_->dataDir());
+  copyTree(from, state_->dataDir());
+}
 
 bool PgInstance::running() { return state_->postmaster.running(); }
 

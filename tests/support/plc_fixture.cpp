@@ -24,7 +24,9 @@ PgInstance& sharedPostgres() {
   static std::unique_ptr<PgInstance> instance;
   if (!instance) {
     skipUnlessPostgres();
-    instance = std::make_unique<PgInstance>();
+    PgInstance::Options options;
+    options.durability = Durability::kFastUnsafeForTests;
+    instance = std::make_unique<PgInstance>(options);
   }
   return *instance;
 }
@@ -51,7 +53,7 @@ namespace {
 
 std::string freshDatabase(PgInstance& pg) {
   std::string name = uniqueDatabaseName();
-  pg.createDatabase(name);
+  pg.createOwnedDatabase(name, PlcFixture::kPlcdRole);
   return name;
 }
 
@@ -60,10 +62,13 @@ std::string freshDatabase(PgInstance& pg) {
 PlcFixture::PlcFixture() : PlcFixture(defaultPlcdPath()) {}
 
 PlcFixture::PlcFixture(std::filesystem::path plcdPath)
-    : pg_(&sharedPostgres()),
+    : PlcFixture(sharedPostgres(), std::move(plcdPath)) {}
+
+PlcFixture::PlcFixture(PgInstance& pg, std::filesystem::path plcdPath)
+    : pg_(&pg),
       plcdPath_(std::move(plcdPath)),
       database_(freshDatabase(*pg_)),
-      plcd_(plcdPath_, pg_->connectionString(database_)),
+      plcd_(plcdPath_, connectionString()),
       admin_([this] {
         createAdmin(plcdPath_, connectionString(), kAdminEmail, kAdminPassword);
         return loginAs(kAdminEmail, kAdminPassword);

@@ -5,8 +5,10 @@
 //     REQUIRE_OK(status);
 //   }
 //
-// One PostgreSQL server per test binary (started on first use, stopped at exit);
-// each fixture gets a fresh database, its own plcd and an admin account. If this
+// One PostgreSQL server per test binary (started on first use, stopped at exit;
+// Durability::kFastUnsafeForTests); each fixture gets a fresh database owned by the
+// unprivileged role kPlcdRole, as a PLC deployment has it, its own plcd connecting
+// as that role, and an admin account. If this
 // machine has no PostgreSQL, the binary prints "SKIP: <reason>" and exits with
 // kSkipExitCode, which the ctest entry declares as SKIP_RETURN_CODE.
 #pragma once
@@ -31,7 +33,9 @@ inline constexpr int kSkipExitCode = 77;
 void skipUnlessPostgres();
 
 // The test binary's PostgreSQL server, started on first call (skipping the binary
-// if PostgreSQL is missing) and stopped at exit. Call it from the main thread.
+// if PostgreSQL is missing) and stopped at exit. Call it from the main thread. Fast
+// and unsafe: a crash of this server loses commits (tests that crash PostgreSQL on
+// purpose start a durable PgInstance of their own).
 PgInstance& sharedPostgres();
 
 // A database name unique within this machine's test runs: <prefix>_<pid>_<n>.
@@ -45,17 +49,23 @@ class PlcFixture {
  public:
   static constexpr const char* kAdminEmail = "admin@plc.test";
   static constexpr const char* kAdminPassword = "admin-password-0";
+  // The role plcd connects as: owner of its database, nothing more.
+  static constexpr const char* kPlcdRole = "plcd";
 
   // Fresh database on sharedPostgres(), plcd serving it, admin created and logged in.
   PlcFixture();
   explicit PlcFixture(std::filesystem::path plcdPath);
+  // The same on `pg`, which must outlive the fixture.
+  explicit PlcFixture(PgInstance& pg, std::filesystem::path plcdPath = defaultPlcdPath());
   ~PlcFixture();  // stops plcd, drops the database
   PlcFixture(const PlcFixture&) = delete;
   PlcFixture& operator=(const PlcFixture&) = delete;
 
   PgInstance& pg() const { return *pg_; }
   const std::string& databaseName() const { return database_; }
-  std::string connectionString() const { return pg_->connectionString(database_); }
+  // As plcd connects: role kPlcdRole.
+  std::string connectionString() const { return pg_->roleConnectionString(database_, kPlcdRole); }
+  std::string superuserConnectionString() const { return pg_->connectionString(database_); }
   const std::filesystem::path& plcdPath() const { return plcdPath_; }
   PlcdProcess& plcd() { return plcd_; }
 
