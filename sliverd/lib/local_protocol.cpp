@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -57,12 +58,12 @@ std::string frameHeader(std::size_t body_size) {
   return out;
 }
 
-std::uint32_t frameLength(const unsigned char header[4]) {
+std::uint32_t frameLength(const unsigned char header[4], std::uint32_t max) {
   std::uint32_t n = (std::uint32_t{header[0]} << 24) | (std::uint32_t{header[1]} << 16) |
                     (std::uint32_t{header[2]} << 8) | header[3];
-  if (n > kMaxLocalFrame) {
-    throw std::runtime_error("local API frame of " + std::to_string(n) + " bytes exceeds " +
-                             std::to_string(kMaxLocalFrame));
+  if (n > max) {
+    throw std::runtime_error("local API frame of " + std::to_string(n) +
+                             " bytes exceeds the limit of " + std::to_string(max));
   }
   return n;
 }
@@ -127,20 +128,33 @@ LocalApiClient::LocalApiClient(const std::filesystem::path& socket_path) : path_
 grpc::Status LocalApiClient::call(std::string_view method, const google::protobuf::Message& request,
                                   google::protobuf::Message* reply) {
   const std::string body = encodeLocalRequest(method, request);
-  if (!writeAll(fd_.get(), frameHeader(body.size()) + body)) {
-    return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
-  }
+  // A failed write is not the end: sliverd may have answered (a refusal) and
+  // closed, and that answer is still waiting to be read.
+  const bool sent = writeAll(fd_.get(), frameHeader(body.size()) + body);
   unsigned char header[4];
   if (!readAll(fd_.get(), reinterpret_cast<char*>(header), sizeof(header))) {
+    if (!sent) {
+      return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
+    }
     return {grpc::StatusCode::UNAVAILABLE,
             "sliverd closed the connection at " + path_.string() + " without answering"};
   }
   try {
-    std::string response(frameLength(header), '\0');
-    if (!readAll(fd_.get(), response.data(), response.size())) {
-      return {grpc::StatusCode::UNAVAILABLE, "truncated answer from sliverd"};
+    const std::uint32_t size = frameLength(header, kMaxLocalResponse);
+    // Grown as bytes arrive, never to the announced size at once.
+    std::string response;
+    char chunk[16384];
+    while (response.size() < size) {
+      const std::size_t want = std::min<std::size_t>(sizeof(chunk), size - response.size());
+      if (!readAll(fd_.get(), chunk, want)) {
+        return {grpc::StatusCode::UNAVAILABLE, "truncated answer from sliverd"};
+      }
+      response.append(chunk, want);
     }
     LocalResponse decoded = decodeLocalResponse(response);
+    if (decoded.status.ok() && !sent) {
+      return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
+    }
     if (decoded.status.ok() && reply != nullptr && !reply->ParseFromString(decoded.payload)) {
       return {grpc::StatusCode::INTERNAL,
               "sliverd's answer to " + std::string(method) + " does not parse"};

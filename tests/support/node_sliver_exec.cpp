@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -77,6 +76,17 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
   if (helper == 0) {
     // Async-signal-safe from here on (the test process may have threads).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Into the sliver's cgroup while still host root: once in the sliver's user
+    // namespace the cgroup is not ours to write (clone3's CLONE_INTO_CGROUP
+    // would fail with EACCES there). The command forked below inherits it.
+    if (options.cgroup_fd >= 0) {
+      int procs = ::openat(options.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+      if (procs < 0 || ::write(procs, "0", 1) != 1) {
+        childMessage(out[1], "join the sliver's cgroup");
+        ::_exit(kEnterFailed);
+      }
+      ::close(procs);
+    }
     if (::setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
                            CLONE_NEWCGROUP) != 0) {
       childMessage(out[1], "setns");
@@ -86,16 +96,7 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
       childMessage(out[1], "becoming root of the sliver");
       ::_exit(kEnterFailed);
     }
-    pid_t cmd;
-    if (options.cgroup_fd >= 0) {
-      clone_args ca{};
-      ca.flags = CLONE_INTO_CGROUP;
-      ca.cgroup = static_cast<std::uint64_t>(options.cgroup_fd);
-      ca.exit_signal = SIGCHLD;
-      cmd = static_cast<pid_t>(::syscall(SYS_clone3, &ca, sizeof ca));
-    } else {
-      cmd = ::fork();
-    }
+    pid_t cmd = ::fork();
     if (cmd < 0) {
       childMessage(out[1], "fork into the sliver");
       ::_exit(kEnterFailed);
@@ -114,7 +115,11 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
         childMessage(out[1], "seccomp or capabilities");
         ::_exit(kExecFailed);
       }
-      ::execve(cargv[0], cargv.data(), cenv.data());
+      if (options.exec_fd >= 0) {
+        ::syscall(SYS_execveat, options.exec_fd, "", cargv.data(), cenv.data(), AT_EMPTY_PATH);
+      } else {
+        ::execve(cargv[0], cargv.data(), cenv.data());
+      }
       childMessage(2, "exec");
       ::_exit(kExecFailed);
     }

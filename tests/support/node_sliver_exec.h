@@ -16,8 +16,9 @@
 namespace plng::test {
 
 struct SliverExecOptions {
-  // The sliver's unified cgroup directory: the command is cloned into it
-  // (CLONE_INTO_CGROUP) so that the sliver's limits apply. -1 = the caller's.
+  // The sliver's unified cgroup directory: the command runs in it, so that the
+  // kernel takes it for one of the sliver's processes (the helper joins it
+  // before entering the sliver, and the command inherits it). -1 = the caller's.
   int cgroup_fd = -1;
   // Written to the command's stdin (then closed); empty = /dev/null.
   std::string input;
@@ -26,6 +27,10 @@ struct SliverExecOptions {
   // capabilityPlanFromTag("")). With `restricted` false, only no_new_privs.
   bool restricted = true;
   std::optional<node::CapabilityPlan> capabilities;
+  // A descriptor of a host executable to run instead of argv[0] (execveat with
+  // AT_EMPTY_PATH): a test program, statically linked, that no sliver image
+  // holds. -1 = argv[0], a path inside the sliver.
+  int exec_fd = -1;
   // Environment of the command.
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};

@@ -13,7 +13,8 @@ namespace plng::test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable) {
+TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable,
+                   std::uint64_t volume_bytes) {
   std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
   REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
   dir = tmpl;
@@ -23,7 +24,7 @@ TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool t
   fs::path image = busyboxImage(files.build_image_script, files.images_dir / "busybox");
   paths.images_dir = image.parent_path();
   storage_options.state_dir = paths.state_dir;
-  storage_options.volume_bytes = 1ull << 30;
+  storage_options.volume_bytes = volume_bytes;
   cgroups = plng::node::makeCgroupDriver(sandbox.roots());
   cgroups->setUp(0);
   storage = plng::node::openSliverStorage(storage_options);
