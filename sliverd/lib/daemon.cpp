@@ -146,6 +146,17 @@ void Daemon::start() {
   grpc::ServerBuilder tcp;
   tcp.AddListeningPort(options_.config.listen, grpc::InsecureServerCredentials(), &tcp_port_);
   tcp.RegisterService(node_manager_.get());
+  // NodeManager is reachable from the network, unauthenticated until a ticket is
+  // checked: what its callers make sliverd hold is bounded below sliverd's own
+  // memory limit (gRPC then refuses with RESOURCE_EXHAUSTED), and so are the
+  // handler threads (a redemption may wait up to 20 s for a reconcile pass) and
+  // the streams one connection may open.
+  grpc::ResourceQuota quota("sliverd-nodemanager");
+  const std::uint64_t own = options_.config.daemon_memory_max_bytes;
+  quota.Resize(own != 0 ? own / 4 : 256ull << 20);
+  quota.SetMaxThreads(64);
+  tcp.SetResourceQuota(quota);
+  tcp.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
   tcp_server_ = tcp.BuildAndStart();
   if (!tcp_server_ || tcp_port_ == 0) {
     throw std::runtime_error("cannot listen on " + options_.config.listen +

@@ -2,7 +2,8 @@
 // 1 GiB), writing from inside. One sliver without a quota (or with PLC's 5 GiB
 // default) writing until it cannot must leave the others room to write; when
 // several fill the volume together, the disk watchdog stops the largest one
-// still writing, keeps it stopped and says why where its users look.
+// still writing, keeps it stopped and says why where its users look. Files
+// (inodes) count against the quota too.
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -79,6 +80,30 @@ TEST_CASE("one sliver writing until it cannot leaves another room to write", "[r
   // And the other big one, though the volume cannot hold two at their ceiling,
   // writes a line too.
   CHECK(node.sh("pl_default", "echo hello > /hello && cat /hello").output == "hello\n");
+}
+
+TEST_CASE("inodes are charged to the quota: a sliver making empty files stops at it",
+          "[root][storage]") {
+  plng::test::requireRoot();
+  Node node;
+  node.add("pl_files", 821, 2 * kMiB);
+  node.add("pl_other", 822, 64 * kMiB);
+  // btrfs has no inode table to run out of: each file's metadata counts
+  // against the subvolume's qgroup (~360 bytes per empty file measured here).
+  auto files = node.sh("pl_files",
+                       "i=0; while [ $i -lt 100000 ] && true 2>/dev/null > /f$i; do i=$((i+1)); done; "
+                       "echo made=$i; true > /one-more");
+  INFO(files.output);
+  CHECK(files.exit_code != 0);
+  CHECK_THAT(files.output, Catch::Contains("Disk quota exceeded"));
+  const auto at = files.output.find("made=");
+  REQUIRE(at != std::string::npos);
+  const long made = std::stol(files.output.substr(at + 5));
+  CHECK(made > 100);
+  CHECK(made < 100000);
+  node.storage->sync();
+  CHECK(node.storage->usedBytes("pl_files") <= 2 * kMiB);
+  CHECK(node.sh("pl_other", "echo hello > /hello && cat /hello").output == "hello\n");
 }
 
 TEST_CASE("the disk watchdog stops the largest sliver still writing, which stays stopped",
@@ -164,5 +189,6 @@ TEST_CASE("the disk watchdog stops the largest sliver still writing, which stays
   CHECK_THAT(info->message(),
              Catch::StartsWith("stopped by the disk watchdog (sliver storage nearly full") &&
                  Catch::EndsWith("start it with sliverctl start"));
+  node.cgroups->killAll("pl_slow", 5s);
   slow.join();
 }
