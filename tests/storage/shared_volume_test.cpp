@@ -90,9 +90,10 @@ TEST_CASE("inodes are charged to the quota: a sliver making empty files stops at
   node.add("pl_other", 822, 64 * kMiB);
   // btrfs has no inode table to run out of: each file's metadata counts
   // against the subvolume's qgroup (~360 bytes per empty file measured here).
-  auto files = node.sh("pl_files",
-                       "i=0; while [ $i -lt 100000 ] && true 2>/dev/null > /f$i; do i=$((i+1)); done; "
-                       "echo made=$i; true > /one-more");
+  auto files =
+      node.sh("pl_files",
+              "i=0; while [ $i -lt 100000 ] && true 2>/dev/null > /f$i; do i=$((i+1)); done; "
+              "echo made=$i; true > /one-more");
   INFO(files.output);
   CHECK(files.exit_code != 0);
   CHECK_THAT(files.output, Catch::Contains("Disk quota exceeded"));
