@@ -30,7 +30,8 @@ class TestNode {
   // `prefix` names the temporary directory (/tmp/<prefix>-XXXXXX). With
   // `traversable`, it is mode 0711 so unprivileged readers (sshd's
   // AuthorizedKeysCommandUser) can walk down to files inside. `volume_bytes`:
-  // the size of the btrfs volume holding the slivers' upper layers.
+  // the size of the btrfs volume holding the slivers' upper layers (less where
+  // /tmp has not that much free: 80% of what it has).
   TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable = false,
            std::uint64_t volume_bytes = 1ull << 30);
   ~TestNode();
