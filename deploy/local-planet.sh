@@ -11,6 +11,7 @@
 # goes.
 #
 # Usage: deploy/local-planet.sh [--keep] [--no-build] [--build-dir DIR] [--state-dir DIR] [--port N]
+#                              [--node-volume SIZE]
 #        deploy/local-planet.sh stop [--build-dir DIR] [--state-dir DIR]
 #   --keep        leave PostgreSQL and plcd running afterwards (prints how to use them)
 #   --no-build    use binaries already built in the build directory
@@ -19,6 +20,9 @@
 #                 (default: <build dir>/planet; wiped at each start)
 #   --port        plcd's port on 127.0.0.1 (default: 8620); the node uses the next
 #                 two (sliverd's NodeManager and the node's sshd)
+#   --node-volume size of node1's sliver storage (a sparse btrfs image in the state
+#                 directory), bytes or with a K/M/G suffix (default: 4G, or half of
+#                 the space free there when that is less; at least 1G)
 # The node half needs root (namespaces, cgroups, mounts); without root it is
 # skipped with a note. Every step is checked; the script exits non-zero at the first one that fails.
 set -euo pipefail
@@ -30,6 +34,7 @@ keep=0
 planet=
 do_build=1
 port=8620
+node_volume=
 action=run
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,7 +44,8 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$2; shift ;;
     --state-dir) planet=$2; shift ;;
     --port) port=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --node-volume) node_volume=$2; shift ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "local-planet.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -257,6 +263,22 @@ echo $! >"$planet/sshd.pid"
 echo "sshd on 127.0.0.1:$ssh_port (log $node_dir/sshd.log)"
 
 step "sliverd starts on node1, logs in to PLC with the node key and follows its state"
+# node1's sliver storage: what the host can back, never more (sliverd refuses a
+# sparse volume larger than the space free). One sliver gets at most the volume
+# less its reserve (storage_reserve_pct); sliverctl says when a quota was clamped.
+free_bytes=$(( $(stat -f -c '%a * %S' "$node_dir/state") ))
+if [ -n "$node_volume" ]; then
+  volume_bytes=$(numfmt --from=iec "$node_volume" 2>/dev/null) ||
+    fail "--node-volume $node_volume is not a size (bytes, or with a K/M/G suffix)"
+else
+  volume_bytes=$(( 4 << 30 ))
+  [ "$volume_bytes" -le $(( free_bytes / 2 )) ] || volume_bytes=$(( free_bytes / 2 ))
+fi
+[ "$volume_bytes" -ge $(( 1 << 30 )) ] ||
+  fail "node1's storage volume would be $(( volume_bytes >> 20 )) MiB: free space in $node_dir, or pass --node-volume (at least 1G)"
+[ "$volume_bytes" -le "$free_bytes" ] ||
+  fail "--node-volume $node_volume exceeds the $(( free_bytes >> 20 )) MiB free in $node_dir"
+echo "node1's sliver storage: $(( volume_bytes >> 20 )) MiB (of $(( free_bytes >> 20 )) MiB free)"
 cat >"$node_dir/sliverd.conf" <<CONF
 # sliverd configuration of the local planet's node1 (deploy/sliverd.conf has every key).
 hostname = node1.princeton.planet.test
@@ -269,7 +291,11 @@ listen = 127.0.0.1:$((port + 1))
 sliver_init = $build/sliverd/sliver-init
 sliver_enter = $sshd_work/libexec/sliver-enter
 slice_accounts = true
-storage_volume_bytes = 4294967296
+storage_volume_bytes = $volume_bytes
+# sliverd itself (its own cgroup, beneath the one this script runs in; the
+# slivers' are separate): a slice cannot make it take the host's memory.
+daemon_memory_max_bytes = 268435456
+daemon_tasks_max = 1024
 stop_grace_ms = 2000
 delete_grace_s = 0
 reconcile_interval_s = 5
@@ -279,6 +305,26 @@ start_sliverd() {
   echo $! >"$planet/sliverd.pid"
 }
 start_sliverd
+# sliverd bounded its own memory (on this hybrid host: the v1 memory controller).
+sliverd_memory_limit() {
+  local pid cgroup
+  pid=$(cat "$planet/sliverd.pid")
+  cgroup=$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' "/proc/$pid/cgroup" 2>/dev/null)
+  if [ -n "$cgroup" ]; then
+    echo "/sys/fs/cgroup/memory$cgroup/memory.limit_in_bytes"
+  else
+    echo "/sys/fs/cgroup$(sed -n 's/^0::\(.*\)/\1/p' "/proc/$pid/cgroup")/memory.max"
+  fi
+}
+for _ in $(seq 50); do
+  limit_file=$(sliverd_memory_limit)
+  [ "$(cat "$limit_file" 2>/dev/null)" = 268435456 ] && break
+  sleep 0.1
+done
+case "$limit_file" in */daemon/*) ;; *) fail "sliverd did not move into its own cgroup ($limit_file)" ;; esac
+[ "$(cat "$limit_file" 2>/dev/null)" = 268435456 ] ||
+  fail "sliverd's memory is not limited ($limit_file: $(cat "$limit_file" 2>/dev/null))"
+echo "sliverd's memory limit: $(cat "$limit_file") bytes ($limit_file)"
 sliverctl() {
   show "sliverctl $*"
   "$sliverctl_bin" --socket "$node_dir/run/api/sliverd.sock" "$@"

@@ -74,6 +74,13 @@ class CgroupDriver {
   // <root>/daemon. Idempotent. Pass 0 to leave processes where they are (tests).
   virtual void setUp(pid_t daemon_pid) = 0;
 
+  // Bounds sliverd itself (<root>/daemon) as apply() bounds a sliver:
+  // memory.max/memory.high (v1: memory.limit_in_bytes and the soft limit, 10%
+  // under) and pids.max; 0 = no limit. CPU and io are left alone. Only this
+  // leaf is limited: a limit on <root> (systemd's MemoryMax= on the unit) would
+  // bound every sliver together with the daemon.
+  virtual void limitDaemon(const Resources& resources) = 0;
+
   // The unified directory above all slivers (BPF attach point).
   virtual std::filesystem::path sliversDir() const = 0;
   // The sliver's unified directory.

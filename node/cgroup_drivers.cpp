@@ -154,6 +154,16 @@ class V2Driver final : public TreeDriver {
     enableControllers(*cgroupfs::openChild(root, kSlivers));
   }
 
+  void limitDaemon(const Resources& r) override {
+    auto dir = cgroupfs::openDir(trees_.front() / kDaemon);
+    bool limited = r.mem_limit_bytes != 0;
+    cgroupfs::writeKnob(dir, "memory.high",
+                        limited ? std::to_string(memorySoftLimit(r)) : std::string("max"));
+    cgroupfs::writeKnob(dir, "memory.max",
+                        limited ? std::to_string(r.mem_limit_bytes) : std::string("max"));
+    cgroupfs::writeKnob(dir, "pids.max", r.tasks != 0 ? std::to_string(r.tasks) : "max");
+  }
+
   void apply(std::string_view sliver, const Resources& r) override {
     auto dir = sliverDir(trees_.front(), sliver);
     cgroupfs::writeKnob(dir, "cpu.weight", std::to_string(cpuWeightOf(r.cpu_share)));
@@ -235,6 +245,18 @@ class HybridDriver final : public TreeDriver {
   }
 
   void setUp(pid_t daemon_pid) override { setUpTrees(daemon_pid); }
+
+  void limitDaemon(const Resources& r) override {
+    auto memory = cgroupfs::openDir(memory_ / kDaemon);
+    bool limited = r.mem_limit_bytes != 0;
+    // The soft limit first, as in apply().
+    cgroupfs::writeKnob(memory, "memory.soft_limit_in_bytes",
+                        limited ? std::to_string(memorySoftLimit(r)) : std::string("-1"));
+    cgroupfs::writeKnob(memory, "memory.limit_in_bytes",
+                        limited ? std::to_string(r.mem_limit_bytes) : std::string("-1"));
+    cgroupfs::writeKnob(cgroupfs::openDir(pids_ / kDaemon), "pids.max",
+                        r.tasks != 0 ? std::to_string(r.tasks) : "max");
+  }
 
   void apply(std::string_view sliver, const Resources& r) override {
     auto cpu = sliverDir(cpu_, sliver);

@@ -4,8 +4,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -15,7 +17,21 @@
 #include "storage_internal.h"
 
 namespace plng::node {
+
+std::uint64_t sliverQuotaCeiling(std::uint64_t total_bytes, std::uint32_t reserve_pct) {
+  const std::uint64_t reserve = std::max(total_bytes / 100 * reserve_pct, kMinReserveBytes);
+  if (total_bytes < 2 * reserve) return total_bytes / 2;
+  return total_bytes - reserve;
+}
+
 namespace storage_detail {
+
+StorageSpace spaceOf(int fd, const std::filesystem::path& path) {
+  struct statvfs st {};
+  if (::fstatvfs(fd, &st) != 0) throwErrno("statvfs " + path.string());
+  return StorageSpace{std::uint64_t(st.f_blocks) * st.f_frsize,
+                      std::uint64_t(st.f_bavail) * st.f_frsize};
+}
 
 void checkSliverName(const std::string& sliver) {
   // Slice names are login_base_name; anything else could escape the storage
@@ -114,7 +130,9 @@ UniqueFd openDir(int dir_fd, const std::string& name, const std::filesystem::pat
 class DirectoryStorage : public SliverStorage {
  public:
   DirectoryStorage(const StorageOptions& options, std::string kind)
-      : root_path_(storageRoot(options)), kind_(std::move(kind)) {
+      : root_path_(storageRoot(options)),
+        kind_(std::move(kind)),
+        reserve_pct_(options.reserve_pct) {
     std::filesystem::create_directories(options.state_dir);
     // Only host root goes below here: sliver files are reached through overlays.
     if (::mkdir(root_path_.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -143,7 +161,10 @@ class DirectoryStorage : public SliverStorage {
         throwErrno("chown " + (dir_path / name).string());
       }
     }
-    if (projectQuota()) setProjectLimit(root_.get(), projectId(dir.get(), dir_path), quota_bytes);
+    if (projectQuota()) {
+      setProjectLimit(root_.get(), projectId(dir.get(), dir_path),
+                      clampQuota(quota_bytes, maxSliverQuota()));
+    }
     return {dir_path / "upper", dir_path / "work"};
   }
 
@@ -151,8 +172,17 @@ class DirectoryStorage : public SliverStorage {
     checkSliverName(sliver);
     UniqueFd dir = openDir(root_.get(), sliver, root_path_ / sliver);
     if (projectQuota()) {
-      setProjectLimit(root_.get(), projectId(dir.get(), root_path_ / sliver), quota_bytes);
+      setProjectLimit(root_.get(), projectId(dir.get(), root_path_ / sliver),
+                      clampQuota(quota_bytes, maxSliverQuota()));
     }
+  }
+
+  StorageSpace space() const override { return spaceOf(root_.get(), root_path_); }
+  std::uint64_t maxSliverQuota() const override {
+    return sliverQuotaCeiling(space().total_bytes, reserve_pct_);
+  }
+  void sync() override {
+    if (::syncfs(root_.get()) != 0) throwErrno("syncfs " + root_path_.string());
   }
 
   std::uint64_t usedBytes(const std::string& sliver) const override {
@@ -195,6 +225,7 @@ class DirectoryStorage : public SliverStorage {
 
   std::filesystem::path root_path_;
   std::string kind_;
+  std::uint32_t reserve_pct_;
   UniqueFd root_;
 };
 

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -75,6 +76,35 @@ void createImage(const std::filesystem::path& image, std::uint64_t bytes) {
   if (::rename(fresh.c_str(), image.c_str()) != 0) throwErrno("rename to " + image.string());
   UniqueFd dir(::open(image.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir) ::fsync(dir.get());
+}
+
+// The size of a new volume: as configured, or kDefaultVolumePct of what the host
+// has available where the image goes. Never more than that available space: the
+// image is sparse, and a volume the host cannot back would fail (with I/O errors
+// on the loop device) only once slivers have filled the host's own disk.
+std::uint64_t volumeSize(const StorageOptions& options) {
+  constexpr std::uint64_t kMiB = 1ull << 20;
+  constexpr std::uint64_t kMinVolume = 512 * kMiB;
+  UniqueFd dir(::open(options.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) throwErrno("open " + options.state_dir.string());
+  const std::uint64_t available = spaceOf(dir.get(), options.state_dir).available_bytes;
+  auto mib = [](std::uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
+  if (options.volume_bytes != 0) {
+    if (options.volume_bytes > available) {
+      throw SysError(ENOSPC, "a sliver storage volume of " + mib(options.volume_bytes) +
+                                 " (storage_volume_bytes) is more than the " + mib(available) +
+                                 " available in " + options.state_dir.string() +
+                                 ": slivers could fill the host's disk; choose less, or 0 for " +
+                                 std::to_string(kDefaultVolumePct) + "% of what is free");
+    }
+    return options.volume_bytes;
+  }
+  const std::uint64_t size = available / 100 * kDefaultVolumePct / kMiB * kMiB;
+  if (size < kMinVolume) {
+    throw SysError(ENOSPC, "only " + mib(available) + " available in " +
+                               options.state_dir.string() + ": too little for sliver storage");
+  }
+  return size;
 }
 
 UniqueFd openLoopDevice(int n, std::string& path) {
@@ -284,8 +314,11 @@ class BackgroundSync {
 
 class BtrfsQgroupStorage : public SliverStorage {
  public:
-  BtrfsQgroupStorage(std::filesystem::path mount_point, UniqueFd root)
-      : mount_point_(std::move(mount_point)), root_(std::move(root)) {}
+  BtrfsQgroupStorage(std::filesystem::path mount_point, UniqueFd root, std::uint32_t reserve_pct)
+      : mount_point_(std::move(mount_point)),
+        root_(std::move(root)),
+        reserve_pct_(reserve_pct),
+        data_info_(dataSpaceInfo(root_.get())) {}
 
   std::string_view kind() const override { return kKindBtrfs; }
 
@@ -305,7 +338,8 @@ class BtrfsQgroupStorage : public SliverStorage {
       if (!dir) throwErrno("open " + path.string());
     }
     if (::fchmod(dir.get(), 0711) != 0) throwErrno("chmod " + path.string());
-    setQgroupLimit(root_.get(), subvolumeId(dir.get(), path), quota_bytes, sliver);
+    setQgroupLimit(root_.get(), subvolumeId(dir.get(), path),
+                   clampQuota(quota_bytes, maxSliverQuota()), sliver);
     for (const char* name : {"upper", "work"}) {
       if (::mkdirat(dir.get(), name, 0755) != 0 && errno != EEXIST) {
         throwErrno("create " + (path / name).string());
@@ -321,7 +355,35 @@ class BtrfsQgroupStorage : public SliverStorage {
   void setQuota(const std::string& sliver, std::uint64_t quota_bytes) override {
     checkSliverName(sliver);
     UniqueFd dir = requireSubvolume(sliver);
-    setQgroupLimit(root_.get(), subvolumeId(dir.get(), mount_point_ / sliver), quota_bytes, sliver);
+    setQgroupLimit(root_.get(), subvolumeId(dir.get(), mount_point_ / sliver),
+                   clampQuota(quota_bytes, maxSliverQuota()), sliver);
+  }
+
+  StorageSpace space() const override {
+    StorageSpace out = spaceOf(root_.get(), mount_point_);
+    // statfs counts only data already allocated on disk: what sits in the page
+    // cache (delalloc, reserved for it as it was written) shows up seconds to
+    // minutes later, which hid ~400 MiB of writes on a 1 GiB volume here. The
+    // data space_info in sysfs has those reservations live.
+    if (!data_info_.empty()) {
+      std::uint64_t pending = 0;
+      for (const char* field : {"bytes_may_use", "bytes_reserved", "bytes_pinned"}) {
+        std::ifstream in(data_info_ / field);
+        std::uint64_t value = 0;
+        if (in >> value) pending += value;
+      }
+      out.available_bytes -= std::min(out.available_bytes, pending);
+    }
+    return out;
+  }
+  std::uint64_t maxSliverQuota() const override {
+    return sliverQuotaCeiling(space().total_bytes, reserve_pct_);
+  }
+  void sync() override {
+    // Commits the running transaction, which also brings every qgroup's
+    // counters up to date.
+    if (::ioctl(root_.get(), BTRFS_IOC_SYNC) != 0)
+      throwErrno("BTRFS_IOC_SYNC " + mount_point_.string());
   }
 
   std::uint64_t usedBytes(const std::string& sliver) const override {
@@ -384,8 +446,25 @@ class BtrfsQgroupStorage : public SliverStorage {
     return dir;
   }
 
+  // /sys/fs/btrfs/<fsid>/allocation/data, or empty when sysfs does not show it.
+  static std::filesystem::path dataSpaceInfo(int fd) {
+    btrfs_ioctl_fs_info_args info{};
+    if (::ioctl(fd, BTRFS_IOC_FS_INFO, &info) != 0) return {};
+    char uuid[37];
+    const unsigned char* b = info.fsid;
+    std::snprintf(uuid, sizeof uuid,
+                  "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                  b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                  b[14], b[15]);
+    std::filesystem::path dir = std::filesystem::path("/sys/fs/btrfs") / uuid / "allocation/data";
+    std::error_code ec;
+    return std::filesystem::exists(dir / "bytes_may_use", ec) ? dir : std::filesystem::path();
+  }
+
   std::filesystem::path mount_point_;
   UniqueFd root_;
+  std::uint32_t reserve_pct_;
+  std::filesystem::path data_info_;
   BackgroundSync syncer_;  // last: joined before root_ closes
 };
 
@@ -406,7 +485,7 @@ std::unique_ptr<SliverStorage> openBtrfsQgroupStorage(const StorageOptions& opti
   // After a sliverd restart the volume is normally still mounted (slivers'
   // overlays use it); after a reboot the existing image is mounted again.
   if (!mounted) {
-    if (!std::filesystem::exists(image)) createImage(image, options.volume_bytes);
+    if (!std::filesystem::exists(image)) createImage(image, volumeSize(options));
     attachAndMount(image, mount_point);
   }
   UniqueFd root(::open(mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -422,7 +501,7 @@ std::unique_ptr<SliverStorage> openBtrfsQgroupStorage(const StorageOptions& opti
     throwErrno("BTRFS_IOC_QUOTA_RESCAN_WAIT on " + mount_point.string());
   }
   sweepStaleQgroups(root.get());
-  return std::make_unique<BtrfsQgroupStorage>(mount_point, std::move(root));
+  return std::make_unique<BtrfsQgroupStorage>(mount_point, std::move(root), options.reserve_pct);
 }
 
 void unmountBtrfsVolume(const StorageOptions& options) {

@@ -29,6 +29,13 @@ inline std::filesystem::path volumeImage(const StorageOptions& o) {
 // Throws std::invalid_argument unless `sliver` is a plain directory name.
 void checkSliverName(const std::string& sliver);
 
+// statvfs of the filesystem `fd` lies on.
+StorageSpace spaceOf(int fd, const std::filesystem::path& path);
+// `quota`, or `ceiling` when it is larger or 0 (no quota).
+inline std::uint64_t clampQuota(std::uint64_t quota, std::uint64_t ceiling) {
+  return quota == 0 || quota > ceiling ? ceiling : quota;
+}
+
 // The filesystem mounted last (topmost) exactly at `path`, from mountinfo.
 struct MountEntry {
   std::string fstype;

@@ -132,4 +132,62 @@ std::optional<Victim> MemoryWatchdog::check() {
   return victim;
 }
 
+DiskWatchdog::DiskWatchdog(CgroupDriver& cgroups, SliverStorage& storage, DiskThresholds thresholds)
+    : cgroups_(cgroups), storage_(storage), thresholds_(thresholds) {}
+
+std::optional<std::string> DiskWatchdog::pressure(const StorageSpace& space) const {
+  const std::uint64_t floor =
+      std::max(space.total_bytes / 100 * thresholds_.min_free_pct, thresholds_.min_free_bytes);
+  if (space.total_bytes == 0 || space.available_bytes >= floor) return std::nullopt;
+  const double available =
+      static_cast<double>(space.available_bytes) / static_cast<double>(space.total_bytes);
+  return "sliver storage nearly full: " + mib(space.available_bytes) + " of " +
+         mib(space.total_bytes) + " available (" + percent(available) + ", below " + mib(floor) +
+         ")";
+}
+
+std::optional<Victim> DiskWatchdog::check(const std::function<void(const Victim&)>& before_kill) {
+  if (!pressure(storage_.space())) {
+    sample_.reset();
+    return std::nullopt;
+  }
+  // Committed figures: btrfs updates free space and qgroups at commits.
+  storage_.sync();
+  std::optional<std::string> why = pressure(storage_.space());
+  if (!why) {
+    sample_.reset();
+    return std::nullopt;
+  }
+
+  std::map<std::string, std::uint64_t> used;
+  for (const std::string& sliver : cgroups_.list()) {
+    try {
+      if (cgroups_.usage(sliver).tasks == 0) continue;
+      used[sliver] = storage_.usedBytes(sliver);
+    } catch (const SysError& e) {
+      // Destroyed meanwhile, or a sliver without storage: nothing to stop there.
+      if (e.err() == ENOENT) continue;
+      throw;
+    }
+  }
+  std::optional<Victim> victim;
+  if (sample_) {
+    for (const auto& [sliver, bytes] : used) {
+      auto before = sample_->find(sliver);
+      // A sliver not sampled last time (just started) has no growth to judge yet.
+      if (before == sample_->end() || bytes <= before->second) continue;
+      if (!victim || bytes > victim->bytes) victim = Victim{sliver, bytes, {}};
+    }
+  }
+  sample_ = std::move(used);
+  if (!victim) return std::nullopt;
+  victim->reason = *why + "; stopped " + victim->slice +
+                   ", the sliver using the most of it among those still writing (" +
+                   mib(victim->bytes) + ")";
+  if (before_kill) before_kill(*victim);
+  cgroups_.killAll(victim->slice, thresholds_.kill_timeout);
+  sample_->erase(victim->slice);
+  return victim;
+}
+
 }  // namespace plng::node

@@ -1,19 +1,27 @@
-// The node memory watchdog: when the node nears memory exhaustion, kill the
-// sliver using the most memory, before the kernel's OOM killer picks a victim
-// that may be sliverd, sshd or a small innocent sliver (PlanetLab's swapmon).
+// The node's watchdogs.
+//
+// Memory: when the node nears memory exhaustion, kill the sliver using the
+// most memory, before the kernel's OOM killer picks a victim that may be
+// sliverd, sshd or a small innocent sliver (PlanetLab's swapmon).
+//
+// Disk: when the sliver storage nears full, stop the sliver using the most of
+// it among those still writing, before every sliver's writes fail.
 //
 // sliverd calls check() periodically (every few seconds) and logs and records
-// what it returns; the watchdog itself never logs.
+// what it returns; the watchdogs themselves never log.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "cgroup.h"
+#include "storage.h"
 
 namespace plng::node {
 
@@ -58,10 +66,10 @@ struct WatchdogThresholds {
   std::chrono::milliseconds kill_timeout{5000};
 };
 
-// A sliver the watchdog killed, and why (for the daemon's log and records).
+// A sliver a watchdog killed, and why (for the daemon's log and records).
 struct Victim {
   std::string slice;
-  std::uint64_t bytes = 0;  // its memory use when chosen
+  std::uint64_t bytes = 0;  // its memory (disk, for DiskWatchdog) use when chosen
   std::string reason;       // "node memory low: ...; <slice> used the most (...)"
 };
 
@@ -84,6 +92,46 @@ class MemoryWatchdog {
   CgroupDriver& cgroups_;
   MemoryProbe& probe_;
   WatchdogThresholds thresholds_;
+};
+
+struct DiskThresholds {
+  // Act when the storage's available space falls below this percentage of its
+  // size, or below min_free_bytes, whichever is larger. Below the storage's
+  // reserve (StorageOptions::reserve_pct), so one sliver at its quota ceiling
+  // never trips it.
+  std::uint32_t min_free_pct = 5;
+  std::uint64_t min_free_bytes = 64ull << 20;
+  // How long killAll may wait for the victim's cgroup to empty.
+  std::chrono::milliseconds kill_timeout{5000};
+};
+
+class DiskWatchdog {
+ public:
+  DiskWatchdog(CgroupDriver& cgroups, SliverStorage& storage, DiskThresholds thresholds = {});
+
+  // Why the storage is nearly full now, or nullopt when it is not.
+  std::optional<std::string> pressure(const StorageSpace& space) const;
+
+  // Reads the storage's free space; under pressure, commits it (sync) so the
+  // figures are current, and reads what every sliver with processes uses. The
+  // victim is the one using the most among those whose use grew since the
+  // previous check under pressure: killing a sliver frees no disk, so only
+  // stopping the slivers that are still filling the storage helps, and one
+  // stop is not followed by another while nobody writes (nor after a restart of
+  // a sliver that then leaves its files alone). The first check under pressure
+  // therefore only takes that sample. `before_kill` is told the victim first
+  // (sliverd marks it held, so it is not started again at once), then every
+  // process of the victim is SIGKILLed. nullopt when there is no pressure or
+  // no sliver is growing. Throws SysError from the storage or from killAll.
+  std::optional<Victim> check(const std::function<void(const Victim&)>& before_kill = {});
+
+ private:
+  CgroupDriver& cgroups_;
+  SliverStorage& storage_;
+  DiskThresholds thresholds_;
+  // Disk use of the slivers with processes at the previous check under
+  // pressure; empty once the pressure is gone.
+  std::optional<std::map<std::string, std::uint64_t>> sample_;
 };
 
 }  // namespace plng::node

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -21,12 +20,13 @@
 #include "daemon.h"
 #include "local_server.h"
 #include "local_service.h"
+#include "node_watchdogs.h"
 #include "peer_slice.h"
 #include "security.h"
+#include "reconciler.h"
 #include "slice_accounts.h"
 #include "sliver_runtime.h"
 #include "storage.h"
-#include "watchdog.h"
 
 namespace {
 
@@ -82,18 +82,31 @@ void hardenHost(const SliverdConfig& config) {
   }
 }
 
+plng::node::StorageOptions storageOptions(const SliverdConfig& config) {
+  return plng::node::StorageOptions{
+      .state_dir = config.state_dir,
+      .volume_bytes = config.storage_volume_bytes,
+      .force_kind = config.storage_kind,
+      .reserve_pct = config.storage_reserve_pct,
+  };
+}
+
 int serve(const SliverdConfig& config) {
   namespace node = plng::node;
   hardenHost(config);
   // Cgroups only beneath the one this daemon was started in (systemd's Delegate=yes).
   auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
   driver->setUp(::getpid());
-  auto storage = node::openSliverStorage(node::StorageOptions{
-      .state_dir = config.state_dir,
-      .volume_bytes = config.storage_volume_bytes,
-      .force_kind = config.storage_kind,
-  });
-  spdlog::info("cgroup driver {}, sliver storage {}", driver->kind(), storage->kind());
+  // sliverd's own leaf, not the subtree: the slivers below are bounded by theirs.
+  node::Resources own;
+  own.mem_limit_bytes = config.daemon_memory_max_bytes;
+  own.tasks = config.daemon_tasks_max;
+  driver->limitDaemon(own);
+  auto storage = node::openSliverStorage(storageOptions(config));
+  const node::StorageSpace space = storage->space();
+  spdlog::info("cgroup driver {}, sliver storage {} ({} MiB, one sliver at most {} MiB)",
+               driver->kind(), storage->kind(), space.total_bytes >> 20,
+               storage->maxSliverQuota() >> 20);
   node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage,
                                    node::SliverRuntimeOptions{
                                        .sliver_init = config.sliver_init,
@@ -114,45 +127,49 @@ int serve(const SliverdConfig& config) {
       .runtime = &runtime,
       .cgroup_driver = std::string(driver->kind()),
       .storage_kind = std::string(storage->kind()),
+      .storage_bytes = space.total_bytes,
+      .disk_ceiling_bytes = storage->maxSliverQuota(),
+      .disk_ceiling_why = "the sliver storage's " + plng::sliverd::humanBytes(space.total_bytes) +
+                          " less the reserve no single sliver may take, storage_reserve_pct = " +
+                          std::to_string(config.storage_reserve_pct) + "%",
       .node_key = std::nullopt,
       .accounts = accounts ? &*accounts : nullptr,
       .clock = {},
   });
   // The local API identifies callers through the kernel (cgroup of the peer).
-  plng::sliverd::LocalService local_service(runtime, daemon.granted(), daemon.rcaps(),
-                                            config.paths(),
-                                            std::chrono::milliseconds(config.stop_grace_ms));
+  plng::sliverd::LocalService local_service(
+      runtime, daemon.granted(), daemon.rcaps(), config.paths(),
+      std::chrono::milliseconds(config.stop_grace_ms), daemon.reports());
   plng::sliverd::PeerIdentifier peers(*driver);
-  plng::sliverd::LocalApiServer local_api(daemon.io(), config.paths().localSocket(), local_service,
-                                          peers);
+  plng::sliverd::LocalApiServer local_api(
+      daemon.io(), config.paths().localSocket(), local_service, peers,
+      plng::sliverd::LocalApiLimits{
+          .per_caller = config.local_api_connections_per_caller,
+          .total = config.local_api_max_connections,
+          .operator_reserve = config.local_api_operator_connections,
+          .idle_timeout = std::chrono::milliseconds(config.local_api_idle_timeout_ms),
+          .frame_timeout = std::chrono::milliseconds(config.local_api_frame_timeout_ms),
+      });
 
-  // The memory watchdog runs on the loop too: a check reads /proc/meminfo and
-  // cgroup counters, and kills (rarely) with a bounded wait.
-  node::ProcMeminfoProbe probe;
-  node::MemoryWatchdog watchdog(*driver, probe);
-  boost::asio::steady_timer watchdog_timer(daemon.io());
-  std::function<void()> arm_watchdog = [&] {
-    watchdog_timer.expires_after(std::chrono::milliseconds(config.watchdog_interval_ms));
-    watchdog_timer.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      try {
-        if (auto victim = watchdog.check()) {
-          spdlog::warn("memory watchdog killed sliver {} ({} bytes): {}", victim->slice,
-                       victim->bytes, victim->reason);
-        }
-      } catch (const std::exception& e) {
-        spdlog::error("memory watchdog: {}", e.what());
-      }
-      arm_watchdog();
-    });
-  };
-  if (config.watchdog) arm_watchdog();
+  // The watchdogs run on the loop too: a check reads /proc/meminfo, cgroup
+  // counters and the storage's figures, and kills (rarely) with a bounded wait.
+  plng::sliverd::NodeWatchdogs watchdogs(
+      daemon.io(), *driver, *storage,
+      plng::sliverd::NodeWatchdogs::Options{
+          .paths = config.paths(),
+          .memory = config.watchdog,
+          .memory_interval = std::chrono::milliseconds(config.watchdog_interval_ms),
+          .disk = config.disk_watchdog,
+          .disk_interval = std::chrono::milliseconds(config.disk_watchdog_interval_ms),
+          .disk_thresholds = {.min_free_pct = config.disk_watchdog_min_free_pct},
+      });
+  watchdogs.start();
 
   boost::asio::signal_set signals(daemon.io(), SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     spdlog::info("signal {}: stopping (slivers keep running)", signo);
-    watchdog_timer.cancel();
+    watchdogs.stop();
     local_api.stop();
     daemon.stop();
   });
@@ -171,11 +188,7 @@ int decommission(const SliverdConfig& config) {
   namespace node = plng::node;
   auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
   driver->setUp(::getpid());
-  const node::StorageOptions storage_options{
-      .state_dir = config.state_dir,
-      .volume_bytes = config.storage_volume_bytes,
-      .force_kind = config.storage_kind,
-  };
+  const node::StorageOptions storage_options = storageOptions(config);
   int failures = 0;
   {
     auto storage = node::openSliverStorage(storage_options);

@@ -191,13 +191,15 @@ int main(int argc, char** argv) {
     if (json) {
       printJson(list);
     } else {
-      std::printf("%-24s %6s %-9s %-10s %9s %9s %8s\n", "SLICE", "XID", "STATE", "SOURCE", "CPU",
-                  "MEMORY", "INIT");
+      std::printf("%-24s %6s %-9s %-10s %9s %9s %8s  %s\n", "SLICE", "XID", "STATE", "SOURCE",
+                  "CPU", "MEMORY", "INIT", "MESSAGE");
       for (const auto& s : list.slivers()) {
-        std::printf("%-24s %6u %-9s %-10s %9s %9s %8u\n", s.slice_name().c_str(), s.xid(),
+        // Why a sliver is failed or stopped, or what was applied other than
+        // granted: the last column, so a failure is never a bare state.
+        std::printf("%-24s %6u %-9s %-10s %9s %9s %8u  %s\n", s.slice_name().c_str(), s.xid(),
                     s.state().c_str(), s.source().c_str(),
                     std::to_string(s.effective().cpu_share()).c_str(),
-                    bytes(s.memory_bytes()).c_str(), s.init_pid());
+                    bytes(s.memory_bytes()).c_str(), s.init_pid(), s.message().c_str());
       }
     }
   } else if (json) {

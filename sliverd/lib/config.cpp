@@ -102,8 +102,46 @@ const std::map<std::string, Key>& keys() {
       {"sliver_init",
        stringKey("path of the sliver-init binary (PID 1 of every sliver)", &C::sliver_init)},
       {"storage_volume_bytes",
-       numberKey("size of the sparse loop volume created when btrfs qgroups hold quotas",
+       numberKey("size of the sparse loop volume created when btrfs qgroups hold quotas; 0 = "
+                 "80% of the space free where state_dir lies when it is made (a larger size is "
+                 "refused: slivers could fill the host's disk)",
                  &C::storage_volume_bytes)},
+      {"storage_reserve_pct",
+       numberKey("percent of the sliver storage (at least 256 MiB) that no single sliver may "
+                 "take: a larger disk_quota, or none, is clamped, logged and shown in sliverctl",
+                 &C::storage_reserve_pct)},
+      {"disk_watchdog",
+       boolKey("stop the largest sliver still writing when the sliver storage nears full; it "
+               "stays stopped (held) until started, and sliverctl says why",
+               &C::disk_watchdog)},
+      {"disk_watchdog_min_free_pct",
+       numberKey("the disk watchdog acts below this percent of the storage free (at least 64 MiB)",
+                 &C::disk_watchdog_min_free_pct)},
+      {"disk_watchdog_interval_ms",
+       numberKey("milliseconds between disk watchdog checks", &C::disk_watchdog_interval_ms)},
+      {"daemon_memory_max_bytes",
+       numberKey("memory limit of sliverd itself (its own cgroup, not the slivers'; reclaim "
+                 "starts 10% below); 0 = none",
+                 &C::daemon_memory_max_bytes)},
+      {"daemon_tasks_max",
+       numberKey("processes and threads of sliverd itself; 0 = no limit", &C::daemon_tasks_max)},
+      {"local_api_connections_per_caller",
+       numberKey("local API connections one slice (or one host user) may hold open at once",
+                 &C::local_api_connections_per_caller)},
+      {"local_api_max_connections",
+       numberKey("local API connections of all callers but host root together",
+                 &C::local_api_max_connections)},
+      {"local_api_operator_connections",
+       numberKey("local API connections kept for host root (the node operator) on top of "
+                 "local_api_max_connections",
+                 &C::local_api_operator_connections)},
+      {"local_api_idle_timeout_ms",
+       numberKey("milliseconds after which a local API connection with no request is closed",
+                 &C::local_api_idle_timeout_ms)},
+      {"local_api_frame_timeout_ms",
+       numberKey("milliseconds a local API request may take to arrive whole after its first "
+                 "byte, and an answer to be read",
+                 &C::local_api_frame_timeout_ms)},
       {"storage_kind",
        stringKey("force a quota mechanism (btrfs-qgroup, xfs-prjquota, ext4-prjquota, none); "
                  "empty = probe",
@@ -157,6 +195,33 @@ void validate(const SliverdConfig& c, const std::string& origin) {
   if (c.sliver_nofile_soft < 16 || c.sliver_nofile_soft > c.sliver_nofile_hard) {
     fail("sliver_nofile_soft must be between 16 and sliver_nofile_hard");
   }
+  if (c.disk_watchdog_interval_ms < 10) fail("disk_watchdog_interval_ms must be at least 10");
+  if (c.disk_watchdog_min_free_pct < 1 || c.disk_watchdog_min_free_pct > 50) {
+    fail("disk_watchdog_min_free_pct must be 1..50");
+  }
+  if (c.storage_reserve_pct < 1 || c.storage_reserve_pct > 50) {
+    fail("storage_reserve_pct must be 1..50");
+  }
+  if (c.storage_reserve_pct <= c.disk_watchdog_min_free_pct) {
+    // Else one sliver at its quota would already trip the watchdog.
+    fail("storage_reserve_pct must be above disk_watchdog_min_free_pct");
+  }
+  if (c.daemon_memory_max_bytes != 0 && c.daemon_memory_max_bytes < (64ull << 20)) {
+    fail("daemon_memory_max_bytes must be 0 or at least 64 MiB");
+  }
+  if (c.daemon_tasks_max != 0 && c.daemon_tasks_max < 64) {
+    fail("daemon_tasks_max must be 0 or at least 64");
+  }
+  if (c.local_api_connections_per_caller < 1) {
+    fail("local_api_connections_per_caller must be at least 1");
+  }
+  if (c.local_api_max_connections < c.local_api_connections_per_caller) {
+    fail("local_api_max_connections must be at least local_api_connections_per_caller");
+  }
+  if (c.local_api_operator_connections < 1)
+    fail("local_api_operator_connections must be at least 1");
+  if (c.local_api_idle_timeout_ms < 100) fail("local_api_idle_timeout_ms must be at least 100");
+  if (c.local_api_frame_timeout_ms < 100) fail("local_api_frame_timeout_ms must be at least 100");
   if (c.state_dir.empty()) fail("state_dir must not be empty");
   if (c.run_dir.empty()) fail("run_dir must not be empty");
 }

@@ -32,8 +32,9 @@ struct SliverdConfig {
   std::string sliver_init = "/usr/lib/planetlab/sliver-init";
   std::string sliver_enter = "/usr/libexec/planetlab/sliver-enter";
   bool slice_accounts = true;
-  std::uint64_t storage_volume_bytes = 64ull << 30;
-  std::string storage_kind;  // empty = probe
+  std::uint64_t storage_volume_bytes = 0;  // 0 = from the host's free space
+  std::string storage_kind;                // empty = probe
+  std::uint32_t storage_reserve_pct = 10;
 
   std::uint32_t capacity_cpu_shares = 1000;
   std::uint64_t capacity_mem_bytes = 0;   // 0 = the node's physical memory
@@ -42,6 +43,20 @@ struct SliverdConfig {
 
   bool watchdog = true;
   int watchdog_interval_ms = 1000;
+  bool disk_watchdog = true;
+  std::uint32_t disk_watchdog_min_free_pct = 5;
+  int disk_watchdog_interval_ms = 2000;
+
+  // sliverd's own cgroup (<root>/daemon); 0 = no limit.
+  std::uint64_t daemon_memory_max_bytes = 1ull << 30;
+  std::uint32_t daemon_tasks_max = 4096;
+
+  // The local API (LocalApiLimits).
+  std::uint32_t local_api_connections_per_caller = 16;
+  std::uint32_t local_api_max_connections = 4096;
+  std::uint32_t local_api_operator_connections = 64;
+  int local_api_idle_timeout_ms = 60000;
+  int local_api_frame_timeout_ms = 10000;
 
   // RLIMIT_NOFILE of every sliver process (SliverRuntimeOptions::nofile_*).
   std::uint64_t sliver_nofile_soft = 1024;

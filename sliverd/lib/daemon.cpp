@@ -22,13 +22,14 @@ std::uint64_t physicalMemory() {
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
 }
 
-// What the node hands out, from the configuration.
-ResourceSpec capacitySpec(const SliverdConfig& c) {
+// What the node hands out, from the configuration and the storage it found.
+ResourceSpec capacitySpec(const SliverdConfig& c, std::uint64_t storage_bytes) {
   ResourceSpec spec;
   spec.cpu_share = c.capacity_cpu_shares;
   spec.mem_limit_bytes = c.capacity_mem_bytes != 0 ? c.capacity_mem_bytes : physicalMemory();
-  spec.disk_quota_bytes =
-      c.capacity_disk_bytes != 0 ? c.capacity_disk_bytes : c.storage_volume_bytes;
+  spec.disk_quota_bytes = c.capacity_disk_bytes != 0 ? c.capacity_disk_bytes
+                          : storage_bytes != 0       ? storage_bytes
+                                                     : c.storage_volume_bytes;
   spec.net_min_rate = c.capacity_net_bps;
   spec.net_max_rate = c.capacity_net_bps;
   return spec;
@@ -91,7 +92,7 @@ Daemon::Daemon(Options options)
       desired_(paths_, hostname_),
       grants_(desired_, options_.clock),
       rcap_table_(std::make_unique<RcapTable>(paths_.state_dir / "rcaps",
-                                              capacitySpec(options_.config),
+                                              capacitySpec(options_.config, options_.storage_bytes),
                                               [this] { return grantedGuarantees(); })),
       reconciler_holder_(std::make_unique<Reconciler>(
           *options_.runtime, desired_,
@@ -121,7 +122,9 @@ Daemon::Daemon(Options options)
             if (!options_.runtime->get(slice)) return std::nullopt;
             return describe(slice);
           },
-          [this](const std::string&) { requestReconcile(); })) {}
+          [this](const std::string&) { requestReconcile(); })) {
+  reconciler_.setDiskCeiling(options_.disk_ceiling_bytes, options_.disk_ceiling_why);
+}
 
 Daemon::~Daemon() { stop(); }
 
@@ -143,6 +146,17 @@ void Daemon::start() {
   grpc::ServerBuilder tcp;
   tcp.AddListeningPort(options_.config.listen, grpc::InsecureServerCredentials(), &tcp_port_);
   tcp.RegisterService(node_manager_.get());
+  // NodeManager is reachable from the network, unauthenticated until a ticket is
+  // checked: what its callers make sliverd hold is bounded below sliverd's own
+  // memory limit (gRPC then refuses with RESOURCE_EXHAUSTED), and so are the
+  // handler threads (a redemption may wait up to 20 s for a reconcile pass) and
+  // the streams one connection may open.
+  grpc::ResourceQuota quota("sliverd-nodemanager");
+  const std::uint64_t own = options_.config.daemon_memory_max_bytes;
+  quota.Resize(own != 0 ? own / 4 : 256ull << 20);
+  quota.SetMaxThreads(64);
+  tcp.SetResourceQuota(quota);
+  tcp.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
   tcp_server_ = tcp.BuildAndStart();
   if (!tcp_server_ || tcp_port_ == 0) {
     throw std::runtime_error("cannot listen on " + options_.config.listen +
@@ -288,7 +302,11 @@ pb::SliverInfo Daemon::describe(const std::string& slice) {
     // Only the message depends on it.
   }
   return describeSliver(slice, desired_.lookup(slice, now()), actual, reconciler_.failure(slice),
-                        held_by);
+                        held_by, reconciler_.notice(slice));
+}
+
+std::function<SliverReport(const std::string&)> Daemon::reports() {
+  return [this](const std::string& slice) { return reconciler_.report(slice); };
 }
 
 ResourceSpec Daemon::grantedGuarantees() {

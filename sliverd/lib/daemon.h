@@ -54,6 +54,12 @@ class Daemon {
     plng::node::SliverRuntime* runtime = nullptr;  // required
     std::string cgroup_driver;                     // reported by GetNodeInfo
     std::string storage_kind;
+    // The sliver storage's size (capacity for disk rcaps when
+    // capacity_disk_bytes is 0), and the most one sliver may be given
+    // (SliverStorage::maxSliverQuota; 0 = no ceiling) with where that comes from.
+    std::uint64_t storage_bytes = 0;
+    std::uint64_t disk_ceiling_bytes = 0;
+    std::string disk_ceiling_why = {};
     // The node key (else read from config.node_key_file).
     std::optional<plng::ticket::PrivateKey> node_key;
     // Host accounts for ssh logins; null = none are kept (tests).
@@ -92,6 +98,8 @@ class Daemon {
   bool reconcileAndWait(std::chrono::milliseconds timeout);
 
   planetlab::v1::SliverInfo describe(const std::string& slice);
+  // The reconciler's word on each sliver, for the local API (LocalService).
+  std::function<SliverReport(const std::string&)> reports();
   planetlab::v1::NodeInfo nodeInfo();
 
  private:

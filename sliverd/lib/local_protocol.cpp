@@ -34,7 +34,8 @@ using Clock = std::chrono::steady_clock;
 // out, -1 error.
 int waitReady(int fd, short events, Clock::time_point deadline) {
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    // Rounded up: a wait cut short by truncation would report a timeout early.
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return 0;
     pollfd pfd{fd, events, 0};
     int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
@@ -88,12 +89,12 @@ std::string frameHeader(std::size_t body_size) {
   return out;
 }
 
-std::uint32_t frameLength(const unsigned char header[4]) {
+std::uint32_t frameLength(const unsigned char header[4], std::uint32_t max) {
   std::uint32_t n = (std::uint32_t{header[0]} << 24) | (std::uint32_t{header[1]} << 16) |
                     (std::uint32_t{header[2]} << 8) | header[3];
-  if (n > kMaxLocalFrame) {
-    throw std::runtime_error("local API frame of " + std::to_string(n) + " bytes exceeds " +
-                             std::to_string(kMaxLocalFrame));
+  if (n > max) {
+    throw std::runtime_error("local API frame of " + std::to_string(n) +
+                             " bytes exceeds the limit of " + std::to_string(max));
   }
   return n;
 }
@@ -179,14 +180,11 @@ grpc::Status LocalApiClient::call(std::string_view method, const google::protobu
                            " (sliverd hung or stopped while something else still holds its "
                            "socket; the call may still take effect)";
   const std::string body = encodeLocalRequest(method, request);
-  switch (writeAll(fd_.get(), frameHeader(body.size()) + body, deadline)) {
-    case Io::kDone:
-      break;
-    case Io::kTimedOut:
-      return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
-    case Io::kClosed:
-      return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
-  }
+  // A failed write is not the end: sliverd may have answered (a refusal) and
+  // closed, and that answer is still waiting to be read.
+  const Io wrote = writeAll(fd_.get(), frameHeader(body.size()) + body, deadline);
+  if (wrote == Io::kTimedOut) return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
+  const bool sent = wrote == Io::kDone;
   unsigned char header[4];
   switch (readAll(fd_.get(), reinterpret_cast<char*>(header), sizeof(header), deadline)) {
     case Io::kDone:
@@ -194,20 +192,34 @@ grpc::Status LocalApiClient::call(std::string_view method, const google::protobu
     case Io::kTimedOut:
       return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
     case Io::kClosed:
+      if (!sent) {
+        return {grpc::StatusCode::UNAVAILABLE,
+                "lost the connection to sliverd at " + path_.string()};
+      }
       return {grpc::StatusCode::UNAVAILABLE,
               "sliverd closed the connection at " + path_.string() + " without answering"};
   }
   try {
-    std::string response(frameLength(header), '\0');
-    switch (readAll(fd_.get(), response.data(), response.size(), deadline)) {
-      case Io::kDone:
-        break;
-      case Io::kTimedOut:
-        return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
-      case Io::kClosed:
-        return {grpc::StatusCode::UNAVAILABLE, "truncated answer from sliverd"};
+    const std::uint32_t size = frameLength(header, kMaxLocalResponse);
+    // Grown as bytes arrive, never to the announced size at once.
+    std::string response;
+    char chunk[16384];
+    while (response.size() < size) {
+      const std::size_t want = std::min<std::size_t>(sizeof(chunk), size - response.size());
+      switch (readAll(fd_.get(), chunk, want, deadline)) {
+        case Io::kDone:
+          break;
+        case Io::kTimedOut:
+          return {grpc::StatusCode::DEADLINE_EXCEEDED, late};
+        case Io::kClosed:
+          return {grpc::StatusCode::UNAVAILABLE, "truncated answer from sliverd"};
+      }
+      response.append(chunk, want);
     }
     LocalResponse decoded = decodeLocalResponse(response);
+    if (decoded.status.ok() && !sent) {
+      return {grpc::StatusCode::UNAVAILABLE, "lost the connection to sliverd at " + path_.string()};
+    }
     if (decoded.status.ok() && reply != nullptr && !reply->ParseFromString(decoded.payload)) {
       return {grpc::StatusCode::INTERNAL,
               "sliverd's answer to " + std::string(method) + " does not parse"};

@@ -32,7 +32,15 @@
 
 namespace plng::sliverd {
 
-inline constexpr std::uint32_t kMaxLocalFrame = 4u << 20;
+// A request is a method name (at most 255 bytes) and a message naming at most
+// one slice (slice names are at most 63 characters): well under 512 bytes. The
+// limit leaves room for a few more fields, and bounds what a caller can make
+// sliverd hold for one request; sliverd refuses a larger length at the header,
+// before reading or allocating anything for the body.
+inline constexpr std::uint32_t kMaxLocalRequest = 4096;
+// Responses come from sliverd: ListSlivers of ~1,000 slivers is ~0.5 MB. The
+// client, too, grows its buffer only as bytes arrive.
+inline constexpr std::uint32_t kMaxLocalResponse = 16u << 20;
 
 struct LocalRequest {
   std::string method;
@@ -52,8 +60,8 @@ std::string encodeLocalResponse(const grpc::Status& status, const google::protob
 LocalResponse decodeLocalResponse(std::string_view body);
 // The 4-byte length prefix of a frame body.
 std::string frameHeader(std::size_t body_size);
-// Reads a length prefix; throws std::runtime_error when it exceeds kMaxLocalFrame.
-std::uint32_t frameLength(const unsigned char header[4]);
+// Reads a length prefix; throws std::runtime_error when it exceeds `max`.
+std::uint32_t frameLength(const unsigned char header[4], std::uint32_t max);
 
 // How long a client waits for sliverd to take its connection (a full backlog),
 // and for the whole of each call (a start or restart may take a stop grace).
@@ -78,7 +86,9 @@ class LocalApiClient {
   grpc::Status restartSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
 
   // One round trip; UNAVAILABLE when the connection breaks, DEADLINE_EXCEEDED
-  // when the answer has not come within the call timeout.
+  // when the answer has not come within the call timeout. When sliverd turned
+  // the connection away (too many connections, an oversized request) it said
+  // why before closing: that answer is returned.
   grpc::Status call(std::string_view method, const google::protobuf::Message& request,
                     google::protobuf::Message* reply);
 

@@ -73,12 +73,13 @@ bool properAllowsSliverControl(const std::string& proper, const std::string& tar
 
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
                            const RcapTable& rcaps, node::NodePaths paths,
-                           std::chrono::milliseconds stop_grace)
+                           std::chrono::milliseconds stop_grace, Reports reports)
     : runtime_(runtime),
       granted_(granted),
       rcaps_(rcaps),
       paths_(std::move(paths)),
-      stop_grace_(stop_grace) {}
+      stop_grace_(stop_grace),
+      reports_(std::move(reports)) {}
 
 bool LocalService::mayControl(const std::string& slice, const std::string& target) const {
   if (slice == target) return true;
@@ -160,6 +161,17 @@ std::optional<planetlab::v1::SliverInfo> LocalService::describe(const std::strin
     info.set_state("creating");
   }
   *info.mutable_effective() = toRSpec(effective);
+  // What the reconciler found, as docs/node.md promises: a sliver it could not
+  // create, start or update is "failed", with why.
+  if (reports_) {
+    const SliverReport report = reports_(slice);
+    if (report.failure) {
+      info.set_state("failed");
+      info.set_message(*report.failure);
+    } else if (report.notice && info.message().empty()) {
+      info.set_message(*report.notice);
+    }
+  }
   return info;
 }
 
@@ -215,7 +227,11 @@ grpc::Status LocalService::act(const Peer& peer, const std::string& requested, A
     if (action == Action::kStop || action == Action::kRestart) runtime_.stop(target, stop_grace_);
     if (action == Action::kStart || action == Action::kRestart) runtime_.start(target);
   } catch (const std::exception& e) {
-    return {grpc::StatusCode::INTERNAL, std::string("sliver ") + target + ": " + e.what()};
+    // The node cannot do it now (a missing image, a full disk): the caller's
+    // request is fine, the sliver's state is not.
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "the sliver of " + target + " could not be " +
+                (action == Action::kStop ? "stopped" : "started") + ": " + e.what()};
   }
   if (auto info = describe(target)) *reply = *info;
   return grpc::Status::OK;

@@ -17,7 +17,10 @@
 // the dimensions the runtime enforces (cpu, memory, tasks, disk) what the
 // runtime last applied, so a change not yet reconciled shows as a difference.
 // state: "running"/"stopped" from the runtime; "creating" when granted but not
-// yet created; "deleting" when it exists but is no longer granted.
+// yet created; "deleting" when it exists but is no longer granted; "failed"
+// when the reconciler's last pass over it failed (`message` says why). Else
+// `message` says who stopped a held sliver, or what was applied other than
+// granted (a disk quota clamped to the node's ceiling).
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -34,6 +37,7 @@
 #include "paths.h"
 #include "peer_slice.h"
 #include "rcaps.h"
+#include "reconciler.h"
 #include "runtime.h"
 
 namespace plng::sliverd {
@@ -88,11 +92,15 @@ bool properAllowsSliverControl(const std::string& proper, const std::string& tar
 // tolerate calls from several threads (and alongside the reconciler).
 class LocalService {
  public:
+  // The reconciler's word on a sliver (Daemon::reports, Reconciler::report).
+  using Reports = std::function<SliverReport(const std::string& slice)>;
+
   // `paths`: where a stop records the sliver as held, so the reconciler leaves it
-  // stopped until a start (see holdSliver).
+  // stopped until a start (see holdSliver). `reports`: empty = none (tests).
   LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,
                node::NodePaths paths,
-               std::chrono::milliseconds stop_grace = std::chrono::seconds(10));
+               std::chrono::milliseconds stop_grace = std::chrono::seconds(10),
+               Reports reports = {});
 
   grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
                            planetlab::v1::ListSliversResponse* reply);
@@ -129,6 +137,7 @@ class LocalService {
   const RcapTable& rcaps_;
   node::NodePaths paths_;
   std::chrono::milliseconds stop_grace_;
+  Reports reports_;
 };
 
 }  // namespace plng::sliverd

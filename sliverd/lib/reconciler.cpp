@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <set>
@@ -17,8 +18,41 @@ using plng::node::SliverStatus;
 namespace {
 
 constexpr const char* kUnwantedFile = "unwanted";
+constexpr const char* kFailuresFile = "failures";
+
+// Cut to kMaxReportBytes on a UTF-8 character boundary (SliverInfo.message is a
+// proto3 string), saying how long it was.
+std::string bounded(const std::string& message) {
+  if (message.size() <= kMaxReportBytes) return message;
+  std::size_t cut = kMaxReportBytes;
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return message.substr(0, cut) + "... (" + std::to_string(message.size()) + " bytes)";
+}
 
 }  // namespace
+
+std::string humanBytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int unit = 0;
+  double value = static_cast<double>(bytes);
+  while (value >= 1024 && unit < 5) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return buf;
+}
+
+std::optional<std::string> clampDiskQuota(SliverConfig& config, std::uint64_t ceiling,
+                                          const std::string& why) {
+  const std::uint64_t asked = config.disk_quota_bytes;
+  if (ceiling == 0 || (asked != 0 && asked <= ceiling)) return std::nullopt;
+  config.disk_quota_bytes = ceiling;
+  return (asked == 0 ? std::string("no disk_quota granted") : "disk_quota " + humanBytes(asked)) +
+         ": this node gives one sliver at most " + humanBytes(ceiling) + " (" + why +
+         "); that is enforced";
+}
 
 const char* toString(ActionKind kind) {
   switch (kind) {
@@ -134,6 +168,16 @@ Reconciler::Reconciler(plng::node::SliverRuntime& runtime, DesiredState& desired
   if (!options_.clock) {
     options_.clock = [] { return static_cast<std::int64_t>(std::time(nullptr)); };
   }
+  // The last run's failures, until a pass says otherwise: "failed" and why, not
+  // a bare "stopped", right after a restart.
+  try {
+    for (const auto& [slice, message] :
+         plng::node::readKvFile(options_.paths.state_dir / kFailuresFile)) {
+      failures_[slice] = bounded(message);
+    }
+  } catch (const std::exception&) {
+    // Missing or damaged: the next pass finds the failures again.
+  }
 }
 
 std::map<std::string, std::int64_t> Reconciler::unwantedSince() const {
@@ -160,17 +204,59 @@ void Reconciler::saveUnwanted(const std::map<std::string, std::int64_t>& unwante
   plng::node::writeKvFileAtomic(options_.paths.state_dir / kUnwantedFile, kv);
 }
 
-void Reconciler::recordFailure(const std::string& slice, const std::string& message) {
+void Reconciler::recordFailure(const std::string& slice, const std::string& full) {
+  const std::string message = bounded(full);
   std::lock_guard lock(failures_mutex_);
   auto& slot = failures_[slice];
   // Logged once: a sliver failing the same way at every pass says it only once.
-  if (slot != message) spdlog::error("sliver {}: {}", slice, message);
+  if (slot == message) return;
+  spdlog::error("sliver {}: {}", slice, message);
   slot = message;
+  saveFailures();
 }
 
 void Reconciler::clearFailure(const std::string& slice) {
   std::lock_guard lock(failures_mutex_);
-  if (failures_.erase(slice) > 0) spdlog::info("sliver {}: recovered", slice);
+  if (failures_.erase(slice) == 0) return;
+  spdlog::info("sliver {}: recovered", slice);
+  saveFailures();
+}
+
+void Reconciler::setDiskCeiling(std::uint64_t bytes, std::string why) {
+  std::lock_guard run_lock(run_mutex_);
+  disk_ceiling_bytes_ = bytes;
+  disk_ceiling_why_ = std::move(why);
+}
+
+void Reconciler::saveFailures() {
+  try {
+    std::filesystem::create_directories(options_.paths.state_dir);
+    // Rederivable: the next pass finds every failure again.
+    plng::node::writeKvFileAtomic(options_.paths.state_dir / kFailuresFile, failures_,
+                                  plng::node::KvDurability::kRederivable);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot record sliver failures: {}", e.what());
+  }
+}
+
+void Reconciler::setNotices(std::map<std::string, std::string> notices) {
+  std::lock_guard lock(failures_mutex_);
+  for (const auto& [slice, notice] : notices) {
+    auto it = notices_.find(slice);
+    if (it == notices_.end() || it->second != notice) spdlog::warn("sliver {}: {}", slice, notice);
+  }
+  notices_ = std::move(notices);
+}
+
+std::optional<std::string> Reconciler::notice(const std::string& slice) const {
+  std::lock_guard lock(failures_mutex_);
+  auto it = notices_.find(slice);
+  if (it == notices_.end()) return std::nullopt;
+  return it->second;
+}
+
+SliverReport Reconciler::report(const std::string& slice) const {
+  return SliverReport{failure(slice), notice(slice)};
 }
 
 std::optional<std::string> Reconciler::failure(const std::string& slice) const {
@@ -221,12 +307,15 @@ Reconciler::Result Reconciler::reconcileOnce() {
   const std::int64_t now = options_.clock();
   desired_.pruneTickets(now);
   DesiredMap desired = desired_.desired(now);
-  if (options_.effective_config) {
-    for (auto& [slice, want] : desired) {
-      if (!want.invalid.empty() || want.expired(now)) continue;
-      want.config = options_.effective_config(want.config);
+  std::map<std::string, std::string> notices;
+  for (auto& [slice, want] : desired) {
+    if (!want.invalid.empty() || want.expired(now)) continue;
+    if (options_.effective_config) want.config = options_.effective_config(want.config);
+    if (auto note = clampDiskQuota(want.config, disk_ceiling_bytes_, disk_ceiling_why_)) {
+      notices[slice] = bounded(*note);
     }
   }
+  setNotices(std::move(notices));
   const std::vector<SliverStatus> actual = runtime_.list();
   std::map<std::string, std::int64_t> unwanted = unwantedSince();
   const auto before = unwanted;
@@ -314,7 +403,8 @@ planetlab::v1::SliverInfo describeSliver(const std::string& slice,
                                          const std::optional<DesiredSliver>& desired,
                                          const std::optional<SliverStatus>& actual,
                                          const std::optional<std::string>& failure,
-                                         const std::optional<std::string>& held_by) {
+                                         const std::optional<std::string>& held_by,
+                                         const std::optional<std::string>& notice) {
   planetlab::v1::SliverInfo info;
   info.set_slice_name(slice);
   if (desired) {
@@ -341,6 +431,7 @@ planetlab::v1::SliverInfo describeSliver(const std::string& slice,
   } else {
     info.set_state("creating");
   }
+  if (notice && info.message().empty()) info.set_message(*notice);
   if (failure) {
     info.set_state("failed");
     info.set_message(*failure);

@@ -8,6 +8,9 @@
 //   <state_dir>/unwanted   kvfile: slice = unix time it was first found unwanted
 //                          (stopped); its files are deleted delete_grace later,
 //                          also across sliverd restarts
+//   <state_dir>/failures   kvfile: slice = why its last pass failed, so a
+//                          restarted sliverd shows "failed" and the reason at
+//                          once (the next pass retries, and clears it on success)
 #pragma once
 
 #include <chrono>
@@ -71,6 +74,16 @@ std::map<std::string, std::string> heldSlivers(const plng::node::NodePaths& path
 // The message the API shows for a held sliver.
 std::string heldMessage(const std::string& by);
 
+// What the reconciler knows of a sliver beyond what the runtime says.
+struct SliverReport {
+  std::optional<std::string> failure;  // why its last pass failed: the sliver is "failed"
+  std::optional<std::string> notice;   // what was applied other than granted (a clamped quota)
+};
+
+// Messages kept and shown are cut to this many bytes (an error can quote a
+// program's output): what a caller can read back stays small.
+inline constexpr std::size_t kMaxReportBytes = 1024;
+
 class Reconciler {
  public:
   struct Options {
@@ -97,6 +110,12 @@ class Reconciler {
 
   Reconciler(plng::node::SliverRuntime& runtime, DesiredState& desired, Options options);
 
+  // The most disk one sliver may be given (SliverStorage::maxSliverQuota: the
+  // storage less a reserve no single sliver can take); a larger disk_quota, or
+  // none, is clamped to it, logged and reported as the sliver's notice. 0 = no
+  // ceiling (the default). `why` says where it comes from. Before the first pass.
+  void setDiskCeiling(std::uint64_t bytes, std::string why);
+
   // One pass: plan against runtime.list() and apply. Throws only when the
   // runtime cannot list slivers at all; per-sliver errors end up in failure().
   Result reconcileOnce();
@@ -104,6 +123,9 @@ class Reconciler {
   // Why a sliver is failed (its last action's error), if it is. Thread-safe.
   std::optional<std::string> failure(const std::string& slice) const;
   std::map<std::string, std::string> failures() const;
+  // What was applied to a sliver other than granted, if anything. Thread-safe.
+  std::optional<std::string> notice(const std::string& slice) const;
+  SliverReport report(const std::string& slice) const;
 
   // The unwanted records (as on disk).
   std::map<std::string, std::int64_t> unwantedSince() const;
@@ -112,6 +134,8 @@ class Reconciler {
   void apply(const Action& action, std::int64_t now, std::map<std::string, std::int64_t>& unwanted);
   void recordFailure(const std::string& slice, const std::string& message);
   void clearFailure(const std::string& slice);
+  void saveFailures();  // with failures_mutex_ held
+  void setNotices(std::map<std::string, std::string> notices);
   void saveUnwanted(const std::map<std::string, std::int64_t>& unwanted);
 
   plng::node::SliverRuntime& runtime_;
@@ -121,14 +145,26 @@ class Reconciler {
   std::set<std::string> present_;  // slivers on_present was told about
   mutable std::mutex failures_mutex_;
   std::map<std::string, std::string> failures_;
+  std::map<std::string, std::string> notices_;
+  std::uint64_t disk_ceiling_bytes_ = 0;
+  std::string disk_ceiling_why_;
 };
+
+// The disk quota a sliver gets on a node whose ceiling is `ceiling` (0 = none):
+// `config`'s, or the ceiling when that is larger or unlimited, with the notice
+// that says so. `why` names where the ceiling comes from.
+std::optional<std::string> clampDiskQuota(plng::node::SliverConfig& config, std::uint64_t ceiling,
+                                          const std::string& why);
+// "4.0 GiB", "512 MiB", "1000 B".
+std::string humanBytes(std::uint64_t bytes);
 
 // The API's view of a sliver from what is wanted, what exists and what failed.
 planetlab::v1::SliverInfo describeSliver(const std::string& slice,
                                          const std::optional<DesiredSliver>& desired,
                                          const std::optional<plng::node::SliverStatus>& actual,
                                          const std::optional<std::string>& failure,
-                                         const std::optional<std::string>& held_by = std::nullopt);
+                                         const std::optional<std::string>& held_by = std::nullopt,
+                                         const std::optional<std::string>& notice = std::nullopt);
 planetlab::v1::RSpec rspecOf(const plng::node::SliverConfig& config);
 
 }  // namespace plng::sliverd

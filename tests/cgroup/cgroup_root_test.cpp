@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <thread>
@@ -405,6 +406,60 @@ TEST_CASE("setUp moves the daemon into <root>/daemon in every hierarchy", "[root
   }
   driver->setUp(daemon.pid());  // idempotent
   CHECK(CgroupRoots::ofProcess(daemon.pid()).unified == sandbox.roots().unified / "daemon");
+}
+
+TEST_CASE("limitDaemon bounds the daemon's own leaf, not the slivers beside it", "[root]") {
+  plng::test::requireRoot();
+  CgroupSandbox sandbox;
+  auto driver = driverUnderTest(sandbox);
+  Resources own;
+  own.mem_limit_bytes = 64ull << 20;
+  own.tasks = 100;
+  driver->limitDaemon(own);
+  // pids.max where the driver keeps it: the unified leaf (v2) or the v1 pids tree.
+  const fs::path pids_dir =
+      driver->kind() == "hybrid" ? sandbox.roots().v1.at("pids") : sandbox.roots().unified;
+  std::ifstream pids_max(pids_dir / "daemon" / "pids.max");
+  std::string pids;
+  pids_max >> pids;
+  CHECK(pids == "100");
+
+  constexpr size_t kChunk = 8 << 20;
+  auto grow = [](size_t bytes) {
+    for (size_t total = 0; total < bytes; total += kChunk) {
+      void* mem =
+          ::mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (mem == MAP_FAILED) ::_exit(3);
+      std::memset(mem, 1, kChunk);
+    }
+  };
+  // A "daemon" that grows past its limit is killed in its own cgroup...
+  Child daemon([&] {
+    grow(1ull << 30);
+    ::_exit(0);
+  });
+  driver->setUp(daemon.pid());
+  daemon.release();
+  CHECK(killedBy(daemon.wait(60s), SIGKILL));
+  // ... while a sliver without a memory limit beside it takes more than that.
+  driver->create("roomy");
+  driver->apply("roomy", Resources{});
+  Child sliver([&] {
+    grow(128ull << 20);
+    ::_exit(0);
+  });
+  driver->attach("roomy", sliver.pid());
+  sliver.release();
+  auto status = sliver.wait(60s);
+  REQUIRE(status.has_value());
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+  driver->remove("roomy");
+  // 0 lifts the limits again.
+  driver->limitDaemon(Resources{});
+  std::ifstream lifted(pids_dir / "daemon" / "pids.max");
+  lifted >> pids;
+  CHECK(pids == "max");
 }
 
 TEST_CASE("clone3 into openUnifiedDir starts the child in the sliver's cgroup", "[root]") {

@@ -1,5 +1,5 @@
 // sliver-probe: what a hostile slice tries from inside its sliver, for the root
-// tests (run there by runInSliver's host_program, so nothing is installed in the
+// tests (run there by runInSliver's exec_fd, so nothing is installed in the
 // image). Static, like sliver-init: it runs in any image. Prints `key=value`
 // lines; errno values are numbers (0 = the call succeeded).
 //

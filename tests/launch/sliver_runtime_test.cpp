@@ -377,7 +377,9 @@ Probe probe(LinuxSliverRuntime& rt, const std::string& slice, const std::string&
             plng::test::SliverExecOptions options = {}) {
   plng::node::UniqueFd init = rt.openInit(slice);
   REQUIRE(init);
-  options.host_program = PLNG_SLIVER_PROBE_PATH;
+  plng::node::UniqueFd program(::open(PLNG_SLIVER_PROBE_PATH, O_PATH | O_CLOEXEC));
+  REQUIRE(program);
+  options.exec_fd = program.get();
   auto result = plng::test::runInSliver(init.get(), {"sliver-probe", what}, options);
   INFO(result.output);
   REQUIRE(result.exit_code == 0);

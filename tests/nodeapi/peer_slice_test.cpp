@@ -77,9 +77,13 @@ TEST_CASE("local API frames round-trip and refuse garbage") {
   CHECK_THROWS(decodeLocalRequest(std::string("\x09Get", 4)));
   CHECK_THROWS(decodeLocalResponse("abc"));
   const unsigned char huge[4] = {0x10, 0, 0, 0};
-  CHECK_THROWS(frameLength(huge));
+  CHECK_THROWS(frameLength(huge, kMaxLocalResponse));
   const unsigned char fine[4] = {0, 0, 1, 0};
-  CHECK(frameLength(fine) == 256);
+  CHECK(frameLength(fine, kMaxLocalRequest) == 256);
+  // Requests are small: one just over the limit is refused by its length alone.
+  const unsigned char over[4] = {0, 0, 0x10, 0x01};
+  CHECK_THROWS_WITH(frameLength(over, kMaxLocalRequest),
+                    Catch::Contains("4097 bytes exceeds the limit of 4096"));
 }
 
 TEST_CASE("a sliver's granted rspec from its config and network tags") {

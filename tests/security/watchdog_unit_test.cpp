@@ -34,6 +34,7 @@ class FakeCgroups : public CgroupDriver {
 
   std::string_view kind() const override { return "fake"; }
   void setUp(pid_t) override {}
+  void limitDaemon(const Resources&) override {}
   std::filesystem::path sliversDir() const override { return "/fake"; }
   std::filesystem::path unifiedDir(std::string_view s) const override {
     return std::filesystem::path("/fake") / s;
@@ -163,4 +164,111 @@ TEST_CASE("the /proc/meminfo probe reads this node", "[watchdog]") {
   CHECK(memory.mem_available <= memory.mem_total);
   CHECK(memory.swap_free <= memory.swap_total);
   CHECK_THROWS_AS(ProcMeminfoProbe("/nonexistent/meminfo").read(), SysError);
+}
+
+// --- the disk watchdog -----------------------------------------------------------
+
+namespace {
+
+// Storage whose figures the test sets; sync() counts.
+class FakeStorage : public SliverStorage {
+ public:
+  StorageSpace figures{kGiB, kGiB};
+  std::map<std::string, std::uint64_t> used;
+  int syncs = 0;
+  std::string_view kind() const override { return "fake"; }
+  SliverDirs prepare(const std::string&, const IdRange&, std::uint64_t) override { return {}; }
+  void setQuota(const std::string&, std::uint64_t) override {}
+  std::uint64_t usedBytes(const std::string& s) const override {
+    auto it = used.find(s);
+    if (it == used.end()) throw SysError(ENOENT, "no storage for sliver " + s);
+    return it->second;
+  }
+  void destroy(const std::string&) override {}
+  StorageSpace space() const override { return figures; }
+  std::uint64_t maxSliverQuota() const override { return figures.total_bytes / 2; }
+  void sync() override { ++syncs; }
+};
+
+}  // namespace
+
+TEST_CASE("disk watchdog: plenty of space, nobody is stopped and nothing is synced", "[watchdog]") {
+  FakeCgroups cgroups;
+  cgroups.slivers = {{"a_big", running(kMiB)}};
+  FakeStorage storage;
+  storage.figures = {kGiB, 500 * kMiB};
+  storage.used = {{"a_big", 400 * kMiB}};
+  DiskWatchdog watchdog(cgroups, storage);
+  for (int i = 0; i < 3; ++i) {
+    storage.used["a_big"] += 10 * kMiB;
+    CHECK_FALSE(watchdog.check());
+  }
+  CHECK(cgroups.killed.empty());
+  CHECK(storage.syncs == 0);
+}
+
+TEST_CASE("disk watchdog: near full, the largest sliver still writing is stopped", "[watchdog]") {
+  FakeCgroups cgroups;
+  cgroups.slivers = {{"a_idle", running(kMiB)},
+                     {"b_writer", running(kMiB)},
+                     {"c_slow", running(kMiB)},
+                     {"d_stopped", CgroupUsage{0, 0, 0}}};
+  FakeStorage storage;
+  storage.figures = {kGiB, 40 * kMiB};  // 3.9%: below max(5%, 64 MiB)
+  storage.used = {{"a_idle", 600 * kMiB},
+                  {"b_writer", 300 * kMiB},
+                  {"c_slow", 10 * kMiB},
+                  {"d_stopped", 700 * kMiB}};
+  DiskWatchdog watchdog(cgroups, storage);
+  std::vector<std::string> told;
+  auto note = [&](const Victim& v) {
+    CHECK(cgroups.killed.size() == told.size());  // told before the kill
+    told.push_back(v.slice);
+  };
+  // The first look under pressure only samples: growth needs two.
+  CHECK_FALSE(watchdog.check(note));
+  CHECK(storage.syncs == 1);
+  storage.used["b_writer"] += 20 * kMiB;
+  storage.used["c_slow"] += kMiB;
+  std::optional<Victim> victim = watchdog.check(note);
+  REQUIRE(victim);
+  // Not a_idle (bigger, but stopping it frees nothing), not d_stopped (no
+  // processes), not c_slow (smaller).
+  CHECK(victim->slice == "b_writer");
+  CHECK(victim->bytes == 320 * kMiB);
+  CHECK(told == std::vector<std::string>{"b_writer"});
+  CHECK(cgroups.killed == std::vector<std::string>{"b_writer"});
+  CHECK_THAT(victim->reason,
+             Contains("sliver storage nearly full: 40 MiB of 1024 MiB available (3.9%, below "
+                      "64 MiB)") &&
+                 Contains("stopped b_writer, the sliver using the most of it among those still "
+                          "writing (320 MiB)"));
+
+  // Nobody writes any more: no one else is stopped, although space stays short.
+  cgroups.slivers["b_writer"] = CgroupUsage{0, 0, 0};
+  CHECK_FALSE(watchdog.check(note));
+  // c_slow keeps writing: it is next.
+  storage.used["c_slow"] += kMiB;
+  victim = watchdog.check(note);
+  REQUIRE(victim);
+  CHECK(victim->slice == "c_slow");
+}
+
+TEST_CASE("disk watchdog: the sample is dropped once space is back", "[watchdog]") {
+  FakeCgroups cgroups;
+  cgroups.slivers = {{"a", running(kMiB)}};
+  FakeStorage storage;
+  storage.used = {{"a", 100 * kMiB}};
+  DiskWatchdog watchdog(cgroups, storage, DiskThresholds{.min_free_pct = 10});
+  storage.figures = {kGiB, 50 * kMiB};
+  CHECK_FALSE(watchdog.check());  // sample
+  storage.figures = {kGiB, 500 * kMiB};
+  CHECK_FALSE(watchdog.check());  // relieved: forgotten
+  storage.figures = {kGiB, 50 * kMiB};
+  storage.used["a"] += kMiB;
+  CHECK_FALSE(watchdog.check());  // a new episode starts with a sample again
+  CHECK(cgroups.killed.empty());
+  CHECK(watchdog.pressure({kGiB, 100 * kMiB}));  // 9.8% < 10%
+  CHECK_FALSE(watchdog.pressure({kGiB, 110 * kMiB}));
+  CHECK(watchdog.pressure({512 * kMiB, 60 * kMiB}));  // the 64 MiB floor
 }

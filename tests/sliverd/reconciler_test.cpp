@@ -416,3 +416,92 @@ TEST_CASE("Reconciler: the held mark on disk keeps a sliver stopped until releas
   REQUIRE_FALSE(b.runtime.has("pl_a"));
   CHECK_FALSE(heldBy(paths, "pl_a"));
 }
+
+TEST_CASE("Reconciler: failures survive a restart, until a pass clears them",
+          "[sliverd][reconciler]") {
+  TempDir dir;
+  FakeRuntime runtime;
+  DesiredState state{dir.nodePaths(), "n1.example.org"};
+  auto options = [&] {
+    Reconciler::Options o;
+    o.paths = dir.nodePaths();
+    o.clock = [] { return kNow; };
+    return o;
+  };
+  planetlab::v1::NodeState s;
+  s.set_version(1);
+  s.set_hostname("n1.example.org");
+  *s.add_slivers() = spec("pl_bad", 1002);
+  REQUIRE(state.setPlcState(s));
+  runtime.failOn("pl_bad", "reference image /x/nosuchimage is missing");
+  {
+    Reconciler first(runtime, state, options());
+    first.reconcileOnce();
+    REQUIRE(first.failure("pl_bad"));
+  }
+  // A new sliverd, before its first pass: still failed, and why.
+  Reconciler second(runtime, state, options());
+  auto why = second.failure("pl_bad");
+  REQUIRE(why);
+  CHECK_THAT(*why, Catch::Contains("create failed") && Catch::Contains("nosuchimage is missing"));
+  CHECK(second.report("pl_bad").failure == why);
+  runtime.failOn("pl_bad", "");
+  second.reconcileOnce();
+  CHECK_FALSE(second.failure("pl_bad"));
+  CHECK_FALSE(Reconciler(runtime, state, options()).failure("pl_bad"));
+}
+
+TEST_CASE("Reconciler: a failure's message is bounded", "[sliverd][reconciler]") {
+  Bench b;
+  // An error can quote a program's whole output; "é" makes sure the cut lands
+  // between characters (SliverInfo.message is UTF-8).
+  std::string huge = "mkfs said: ";
+  while (huge.size() < 64 * 1024) huge += "é";
+  b.runtime.failOn("pl_bad", huge);
+  b.plc({spec("pl_bad", 1002)}, 1);
+  b.reconciler.reconcileOnce();
+  auto why = b.reconciler.failure("pl_bad");
+  REQUIRE(why);
+  CHECK(why->size() < kMaxReportBytes + 64);
+  CHECK_THAT(*why, Catch::EndsWith("bytes)"));
+  auto info = describeSliver("pl_bad", b.state.lookup("pl_bad", b.now), std::nullopt, why);
+  std::string wire;
+  CHECK(info.SerializeToString(&wire));
+  planetlab::v1::SliverInfo back;
+  CHECK(back.ParseFromString(wire));
+}
+
+TEST_CASE("Reconciler: a disk quota over the node's ceiling is clamped, and says so",
+          "[sliverd][reconciler]") {
+  Bench b;
+  constexpr std::uint64_t kCeiling = 3ull << 30;
+  b.reconciler.setDiskCeiling(kCeiling, "the sliver storage's 4.0 GiB less its reserve");
+  b.plc({spec("pl_big", 1001, {{"disk_quota", std::to_string(5ull << 30)}}), spec("pl_none", 1002),
+         spec("pl_small", 1003, {{"disk_quota", "67108864"}})},
+        1);
+  b.reconciler.reconcileOnce();
+  CHECK(b.runtime.get("pl_big")->config.disk_quota_bytes == kCeiling);
+  CHECK(b.runtime.get("pl_none")->config.disk_quota_bytes == kCeiling);
+  CHECK(b.runtime.get("pl_small")->config.disk_quota_bytes == 64ull << 20);
+  auto big = b.reconciler.notice("pl_big");
+  REQUIRE(big);
+  CHECK(*big ==
+        "disk_quota 5.0 GiB: this node gives one sliver at most 3.0 GiB (the sliver storage's "
+        "4.0 GiB less its reserve); that is enforced");
+  REQUIRE(b.reconciler.notice("pl_none"));
+  CHECK_THAT(*b.reconciler.notice("pl_none"), Catch::StartsWith("no disk_quota granted"));
+  CHECK_FALSE(b.reconciler.notice("pl_small"));
+  // Shown by the API, without making the sliver failed.
+  auto info = describeSliver("pl_big", b.state.lookup("pl_big", b.now), b.runtime.get("pl_big"),
+                             std::nullopt, std::nullopt, b.reconciler.notice("pl_big"));
+  CHECK(info.state() == "running");
+  CHECK(info.message() == *big);
+  // Clamped configs are what is enforced: a second pass changes nothing.
+  b.runtime.clearCalls();
+  b.reconciler.reconcileOnce();
+  CHECK(b.runtime.changes().empty());
+  // Within the ceiling again: the notice goes.
+  b.plc({spec("pl_big", 1001, {{"disk_quota", std::to_string(1ull << 30)}})}, 2);
+  b.reconciler.reconcileOnce();
+  CHECK_FALSE(b.reconciler.notice("pl_big"));
+}

@@ -411,3 +411,54 @@ TEST_CASE("sliver storage refuses bad kinds and sliver names; 'none' only when a
   CHECK_NOTHROW(storage->destroy("site_none"));
   CHECK_NOTHROW(plng::node::unmountSliverStorage(s.options));  // nothing to unmount
 }
+
+TEST_CASE("the storage volume is sized from the host's free space, never beyond it",
+          "[root][storage]") {
+  plng::test::requireRoot();
+  auto availableIn = [](const fs::path& dir) {
+    struct statfs st {};
+    REQUIRE(::statfs(dir.c_str(), &st) == 0);
+    return std::uint64_t(st.f_bavail) * std::uint64_t(st.f_bsize);
+  };
+  SECTION("more than the host has is refused, and nothing is made") {
+    Scratch scratch;
+    fs::create_directories(scratch.options.state_dir);
+    const std::uint64_t available = availableIn(scratch.options.state_dir);
+    scratch.options.volume_bytes = available + (1ull << 30);
+    scratch.options.force_kind = "btrfs-qgroup";
+    try {
+      plng::node::openSliverStorage(scratch.options);
+      FAIL("a volume larger than the host's free space was made");
+    } catch (const plng::node::SysError& e) {
+      CHECK(e.err() == ENOSPC);
+      CHECK_THAT(e.what(), Catch::Contains("slivers could fill the host's disk"));
+    }
+    CHECK_FALSE(fs::exists(scratch.options.state_dir / "storage.img"));
+    CHECK(mountsUnder(scratch.dir).empty());
+  }
+  SECTION("0 takes 80% of what is free; one sliver may have all but the reserve") {
+    Scratch scratch;
+    fs::create_directories(scratch.options.state_dir);
+    const std::uint64_t available = availableIn(scratch.options.state_dir);
+    scratch.options.volume_bytes = 0;
+    auto storage = plng::node::openSliverStorage(scratch.options);
+    REQUIRE(storage->kind() == "btrfs-qgroup");
+    const std::uint64_t total = storage->space().total_bytes;
+    // The image is sparse: free space barely moves meanwhile.
+    CHECK(total <= available / 100 * 80);
+    CHECK(total >= available / 100 * 78);
+    CHECK(storage->maxSliverQuota() == total - total / 100 * 10);
+    storage.reset();
+    plng::node::unmountSliverStorage(scratch.options);
+  }
+  SECTION("a 1 GiB volume keeps 256 MiB from any one sliver") {
+    Scratch scratch;
+    auto storage = plng::node::openSliverStorage(scratch.options);
+    CHECK(storage->space().total_bytes == 1ull << 30);
+    CHECK(storage->maxSliverQuota() == 768 * kMiB);
+    CHECK(plng::node::sliverQuotaCeiling(4ull << 30, 10) == (4ull << 30) - (4ull << 30) / 100 * 10);
+    CHECK(plng::node::sliverQuotaCeiling(300 * kMiB, 10) == 150 * kMiB);
+    storage.reset();
+    plng::node::unmountSliverStorage(scratch.options);
+  }
+}

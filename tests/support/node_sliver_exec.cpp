@@ -67,16 +67,6 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     throw std::system_error(errno, std::generic_category(), "runInSliver: pipe");
   }
   const bool has_input = !options.input.empty();
-  int program_fd = -1;
-  if (!options.host_program.empty()) {
-    program_fd = ::open(options.host_program.c_str(), O_PATH | O_CLOEXEC);
-    if (program_fd < 0) {
-      int err = errno;
-      for (int fd : {out[0], out[1], in[0], in[1]}) ::close(fd);
-      throw std::system_error(err, std::generic_category(),
-                              "runInSliver: open " + options.host_program);
-    }
-  }
   const node::SeccompProgram* seccomp = nullptr;
   node::CapabilityPlan capabilities;
   if (options.restricted) {
@@ -99,14 +89,23 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
   pid_t helper = ::fork();
   if (helper < 0) {
     int err = errno;
-    for (int fd : {out[0], out[1], in[0], in[1], program_fd}) {
-      if (fd >= 0) ::close(fd);
-    }
+    for (int fd : {out[0], out[1], in[0], in[1]}) ::close(fd);
     throw std::system_error(err, std::generic_category(), "runInSliver: fork");
   }
   if (helper == 0) {
     // Async-signal-safe from here on (the test process may have threads).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Into the sliver's cgroup while still host root: once in the sliver's user
+    // namespace the cgroup is not ours to write (clone3's CLONE_INTO_CGROUP
+    // would fail with EACCES there). The command forked below inherits it.
+    if (options.cgroup_fd >= 0) {
+      int procs = ::openat(options.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+      if (procs < 0 || ::write(procs, "0", 1) != 1) {
+        childMessage(out[1], "join the sliver's cgroup");
+        ::_exit(kEnterFailed);
+      }
+      ::close(procs);
+    }
     if (options.join_cgroups) {
       try {
         options.join_cgroups();
@@ -115,6 +114,21 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
         childMessage(out[1], "joining the sliver's cgroups");
         ::_exit(kEnterFailed);
       }
+    }
+    // A fork from a threaded test inherits every descriptor other threads had
+    // open at that moment (their pipes included, close-on-exec or not): keep only
+    // ours, or another runInSliver waiting for EOF on its pipe waits as long as
+    // this command runs.
+    {
+      int keep[] = {pidfd, out[1], in[0], in[1], options.exec_fd};
+      std::sort(std::begin(keep), std::end(keep));
+      unsigned next = 3;
+      for (int fd : keep) {
+        if (fd < static_cast<int>(next)) continue;
+        if (static_cast<unsigned>(fd) > next) ::syscall(SYS_close_range, next, fd - 1u, 0u);
+        next = static_cast<unsigned>(fd) + 1;
+      }
+      ::syscall(SYS_close_range, next, ~0u, 0u);
     }
     if (::setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
                            CLONE_NEWCGROUP) != 0) {
@@ -125,16 +139,7 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
       childMessage(out[1], "becoming root of the sliver");
       ::_exit(kEnterFailed);
     }
-    pid_t cmd;
-    if (options.cgroup_fd >= 0) {
-      clone_args ca{};
-      ca.flags = CLONE_INTO_CGROUP;
-      ca.cgroup = static_cast<std::uint64_t>(options.cgroup_fd);
-      ca.exit_signal = SIGCHLD;
-      cmd = static_cast<pid_t>(::syscall(SYS_clone3, &ca, sizeof ca));
-    } else {
-      cmd = ::fork();
-    }
+    pid_t cmd = ::fork();
     if (cmd < 0) {
       childMessage(out[1], "fork into the sliver");
       ::_exit(kEnterFailed);
@@ -160,8 +165,8 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
         childMessage(out[1], "seccomp or capabilities");
         ::_exit(kExecFailed);
       }
-      if (program_fd >= 0) {
-        ::syscall(SYS_execveat, program_fd, "", cargv.data(), cenv.data(), AT_EMPTY_PATH);
+      if (options.exec_fd >= 0) {
+        ::syscall(SYS_execveat, options.exec_fd, "", cargv.data(), cenv.data(), AT_EMPTY_PATH);
       } else {
         ::execve(cargv[0], cargv.data(), cenv.data());
       }
@@ -179,7 +184,6 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
 
   ::close(out[1]);
   ::close(in[0]);
-  if (program_fd >= 0) ::close(program_fd);
   if (has_input) {
     ::signal(SIGPIPE, SIG_IGN);
     writeAll(in[1], options.input.data(), options.input.size());

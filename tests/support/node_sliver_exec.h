@@ -28,10 +28,10 @@ struct SliverExecOptions {
   // capabilityPlanFromTag("")). With `restricted` false, only no_new_privs.
   bool restricted = true;
   std::optional<node::CapabilityPlan> capabilities;
-  // A static program of the host to run instead of argv[0] (opened before
-  // entering, exec'd by descriptor: nothing is copied into the sliver). Empty:
-  // argv[0], a path inside the sliver.
-  std::string host_program;
+  // A descriptor (O_PATH will do) of a static host program to run instead of
+  // argv[0] (execveat with AT_EMPTY_PATH: nothing is copied into the sliver).
+  // -1 = argv[0], a path inside the sliver.
+  int exec_fd = -1;
   // Called in the forked helper before it enters the sliver, e.g. to place it
   // in the sliver's cgroups in every hierarchy (CgroupDriver::attach, which a
   // hybrid host's v1 controllers need; cgroup_fd covers only the unified one).

@@ -1,9 +1,11 @@
 #include "node_test_node.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "node_image.h"
@@ -13,7 +15,8 @@ namespace plng::test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable) {
+TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable,
+                   std::uint64_t volume_bytes) {
   std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
   REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
   dir = tmpl;
@@ -23,7 +26,13 @@ TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool t
   fs::path image = busyboxImage(files.build_image_script, files.images_dir / "busybox");
   paths.images_dir = image.parent_path();
   storage_options.state_dir = paths.state_dir;
-  storage_options.volume_bytes = 1ull << 30;
+  // sliverd refuses a volume larger than the space free (it would let slivers
+  // fill the host's disk): where /tmp is small (the v2vm guest's is a ~1 GiB
+  // tmpfs) the volume is what fits.
+  struct statvfs st {};
+  REQUIRE(::statvfs(dir.c_str(), &st) == 0);
+  const std::uint64_t fits = std::uint64_t(st.f_bavail) * st.f_frsize / 100 * 80 >> 20 << 20;
+  storage_options.volume_bytes = std::min(volume_bytes, fits);
   cgroups = plng::node::makeCgroupDriver(sandbox.roots());
   cgroups->setUp(0);
   storage = plng::node::openSliverStorage(storage_options);

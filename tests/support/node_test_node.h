@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -28,8 +29,11 @@ class TestNode {
  public:
   // `prefix` names the temporary directory (/tmp/<prefix>-XXXXXX). With
   // `traversable`, it is mode 0711 so unprivileged readers (sshd's
-  // AuthorizedKeysCommandUser) can walk down to files inside.
-  TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable = false);
+  // AuthorizedKeysCommandUser) can walk down to files inside. `volume_bytes`:
+  // the size of the btrfs volume holding the slivers' upper layers (less where
+  // /tmp has not that much free: 80% of what it has).
+  TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable = false,
+           std::uint64_t volume_bytes = 1ull << 30);
   ~TestNode();
   TestNode(const TestNode&) = delete;
   TestNode& operator=(const TestNode&) = delete;
