@@ -16,9 +16,37 @@ namespace plng::plc {
 namespace {
 
 // Issues a session row for a person or node and returns the token (shown once).
-std::string issueToken(pqxx::work& tx, const char* kind, std::int64_t person_id,
-                       std::int64_t node_id, std::int64_t expires_at,
+// What one holder keeps is bounded: its expired and revoked rows go now; beyond
+// max_login_sessions the oldest live session of the same kind ends (a new login
+// wins); beyond max_api_tokens_per_person a new API token is refused.
+std::string issueToken(pqxx::work& tx, const PlcConfig& config, const char* kind,
+                       std::int64_t person_id, std::int64_t node_id, std::int64_t expires_at,
                        const std::string& description, std::int64_t* session_id = nullptr) {
+  constexpr const char* kHolder =
+      "(person_id = NULLIF($1, 0)::bigint OR node_id = NULLIF($2, 0)::bigint)";
+  tx.exec_params0(std::string("DELETE FROM sessions WHERE ") + kHolder +
+                      " AND (revoked_at IS NOT NULL OR expires_at < now())",
+                  person_id, node_id);
+  if (std::string_view(kind) == "api") {
+    auto live = tx.exec_params1(std::string("SELECT count(*) FROM sessions WHERE ") + kHolder +
+                                    " AND kind = 'api'",
+                                person_id, node_id)[0]
+                    .as<std::int64_t>();
+    if (live >= config.max_api_tokens_per_person) {
+      resourceExhausted("you have " + std::to_string(live) +
+                        " live API tokens; max_api_tokens_per_person is " +
+                        std::to_string(config.max_api_tokens_per_person) +
+                        " (revoke unused ones: plcctl token list, plcctl token revoke)");
+    }
+  } else {
+    tx.exec_params0(
+        std::string("UPDATE sessions SET revoked_at = now() WHERE session_id IN"
+                    " (SELECT session_id FROM sessions WHERE ") +
+            kHolder +
+            " AND kind = $3 AND revoked_at IS NULL ORDER BY created_at DESC, session_id DESC"
+            " OFFSET $4)",
+        person_id, node_id, kind, config.max_login_sessions - 1);
+  }
   auto token = newToken();
   auto row = tx.exec_params1(
       "INSERT INTO sessions (token_hash, kind, person_id, node_id, description, expires_at)"
@@ -177,7 +205,7 @@ grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest
             tx.exec_params0("UPDATE persons SET password_hash = $2 WHERE person_id = $1", person_id,
                             rehash);
           }
-          return issueToken(tx, "session", person_id, 0, expires, "login");
+          return issueToken(tx, plc.config, "session", person_id, 0, expires, "login");
         }));
         resp->set_expires_at(expires);
       },
@@ -253,7 +281,8 @@ grpc::Status AuthService::CreateApiToken(grpc::ServerContext* ctx,
     }
     std::int64_t id = 0;
     resp->set_token(call.plc.db.write([&](pqxx::work& tx) {
-      return issueToken(tx, "api", call.caller().person_id, 0, expires, req->description(), &id);
+      return issueToken(tx, call.plc.config, "api", call.caller().person_id, 0, expires,
+                        req->description(), &id);
     }));
     auto* info = resp->mutable_info();
     info->set_id(id);
@@ -387,7 +416,7 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
           }
           tx.exec0("DELETE FROM node_challenges_used WHERE expires_at < now()");
           tx.exec_params0("UPDATE nodes SET last_contact = now() WHERE node_id = $1", node_id);
-          return issueToken(tx, "node", 0, node_id, expires, "node login");
+          return issueToken(tx, plc.config, "node", 0, node_id, expires, "node login");
         }));
         resp->set_expires_at(expires);
         call.usedRole("node");

@@ -46,6 +46,10 @@ struct PlcConfig {
   // Per client address, in each plcd's memory: failed logins and node logins.
   int login_source_burst = 20;
   int login_source_refill_s = 30;
+  // Tokens one holder keeps: a new login past max_login_sessions ends the oldest;
+  // API tokens past max_api_tokens_per_person are refused.
+  int max_login_sessions = 100;
+  int max_api_tokens_per_person = 100;
 
   // What one person or slice can make PLC store and send to nodes (docs/plc.md,
   // Limits: the worst-case size of a node's state follows from these).

@@ -762,3 +762,44 @@ TEST_CASE_METHOD(PlcFixture, "only a password session mints API tokens (issue 7,
                "api_token_ttl (365 days)");
   CHECK(count(seed, "SELECT count(*) FROM sessions WHERE kind = 'api'") == 1);
 }
+
+TEST_CASE_METHOD(PlcFixture, "the tokens one person or node holds are bounded",
+                 "[plc][pg][hostile]") {
+  Seeder seed(*this);
+  seed.site("sitea");
+  seed.person("alice@a.edu", "sitea", {});
+  ConfigFile config("max_login_sessions = 3\nmax_api_tokens_per_person = 2\n");
+  PlcdProcess limited(plcdPath(), connectionString(), config.args());
+  std::vector<PlcClient> sessions;
+  for (int i = 0; i < 6; ++i) {
+    sessions.emplace_back(limited.channel());
+    REQUIRE_OK(sessions.back().login("alice@a.edu", "password-alice@a.edu"));
+  }
+  // A new login ends the oldest beyond the limit.
+  for (int i = 0; i < 6; ++i) {
+    auto status = sessions[static_cast<std::size_t>(i)].call(&AuthApi::WhoAmI, pb::Empty()).first;
+    INFO("session " << i);
+    if (i < 3) {
+      CHECK_STATUS(status, StatusCode::UNAUTHENTICATED, "");
+    } else {
+      CHECK_OK(status);
+    }
+  }
+  // Ended and expired rows go: the table holds the live ones and the last one ended.
+  CHECK(count(seed,
+              "SELECT count(*) FROM sessions s JOIN persons p USING (person_id)"
+              " WHERE p.email = 'alice@a.edu'") <= 4);
+
+  pb::CreateApiTokenRequest r;
+  r.set_description("script");
+  const auto& alice = sessions.back();
+  auto [first, token] = alice.call(&AuthApi::CreateApiToken, r);
+  REQUIRE_OK(first);
+  REQUIRE_OK(alice.call(&AuthApi::CreateApiToken, r).first);
+  CHECK_STATUS(alice.call(&AuthApi::CreateApiToken, r).first, StatusCode::RESOURCE_EXHAUSTED,
+               "max_api_tokens_per_person is 2");
+  pb::RevokeApiTokenRequest revoke;
+  revoke.set_id(token.info().id());
+  REQUIRE_OK(alice.call(&AuthApi::RevokeApiToken, revoke).first);
+  CHECK_OK(alice.call(&AuthApi::CreateApiToken, r).first);
+}
