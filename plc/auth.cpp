@@ -166,22 +166,8 @@ void SourceLimiter::refill(Bucket& b, Clock::time_point now) const {
   if (b.tokens >= 1) b.refusal_recorded = false;
 }
 
-SourceLimiter::Verdict SourceLimiter::admit(const std::string& source, Clock::time_point now) {
-  std::lock_guard lock(mutex_);
-  auto it = buckets_.find(source);
-  if (it == buckets_.end()) return {};
-  refill(it->second, now);
-  if (it->second.tokens >= 1) return {};
-  Verdict v;
-  v.allowed = false;
-  v.retry_after_s =
-      static_cast<std::int64_t>(std::ceil((1 - it->second.tokens) * std::max(refill_s_, 1)));
-  v.first_refusal = !it->second.refusal_recorded;
-  it->second.refusal_recorded = true;
-  return v;
-}
-
-void SourceLimiter::failed(const std::string& source, Clock::time_point now) {
+SourceLimiter::Verdict SourceLimiter::take(const std::string& source, Clock::time_point now) {
+  if (refill_s_ <= 0) return {};
   std::lock_guard lock(mutex_);
   auto it = buckets_.find(source);
   if (it == buckets_.end()) {
@@ -196,8 +182,25 @@ void SourceLimiter::failed(const std::string& source, Clock::time_point now) {
     }
     it = buckets_.emplace(source, Bucket{static_cast<double>(burst_), now, false}).first;
   }
-  refill(it->second, now);
-  it->second.tokens = std::max(0.0, it->second.tokens - 1);
+  auto& bucket = it->second;
+  refill(bucket, now);
+  if (bucket.tokens >= 1) {
+    bucket.tokens -= 1;
+    return {};
+  }
+  Verdict v;
+  v.allowed = false;
+  v.retry_after_s = static_cast<std::int64_t>(std::ceil((1 - bucket.tokens) * refill_s_));
+  v.first_refusal = !bucket.refusal_recorded;
+  bucket.refusal_recorded = true;
+  return v;
+}
+
+void SourceLimiter::refund(const std::string& source) {
+  if (refill_s_ <= 0) return;
+  std::lock_guard lock(mutex_);
+  auto it = buckets_.find(source);
+  if (it != buckets_.end()) it->second.tokens = std::min<double>(burst_, it->second.tokens + 1);
 }
 
 std::size_t SourceLimiter::tracked() const {

@@ -48,9 +48,11 @@ class ScryptHasher : public PasswordHasher {
 };
 
 // Failed authentications per client address, in this plcd's memory: a token
-// bucket of `burst` failures refilled by one every `refill_s` seconds. A source
-// with an empty bucket is refused before any password is tried. Bounded: at
-// most kMaxSources addresses are tracked (full buckets are forgotten first).
+// bucket of `burst` failures refilled by one every `refill_s` seconds (0: no
+// limit). Each attempt takes a token before any password is tried, so that
+// concurrent attempts cannot all pass; one that did not fail gives it back.
+// Bounded: at most kMaxSources addresses are tracked (full buckets are
+// forgotten first).
 class SourceLimiter {
  public:
   static constexpr std::size_t kMaxSources = 65536;
@@ -61,8 +63,9 @@ class SourceLimiter {
     bool first_refusal = false;      // the first refusal since the source last had a token
   };
   SourceLimiter(int burst, int refill_s) : burst_(burst), refill_s_(refill_s) {}
-  Verdict admit(const std::string& source, Clock::time_point now = Clock::now());
-  void failed(const std::string& source, Clock::time_point now = Clock::now());
+  Verdict take(const std::string& source, Clock::time_point now = Clock::now());
+  // Gives back the token of an attempt that did not fail.
+  void refund(const std::string& source);
   std::size_t tracked() const;
 
  private:

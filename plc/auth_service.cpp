@@ -79,11 +79,19 @@ std::string sourceRefusal(const std::string& source, const SourceLimiter::Verdic
          retryAt(unixNow() + verdict.retry_after_s);
 }
 
-// Records one failed login of `email` (counted under its lower-case form,
-// whether or not an account has it, so that the answers never tell the two
-// apart) and returns how many seconds the next attempt must wait (0: none). Commits on its own: the
-// failed call that follows must not roll the count back.
-std::int64_t recordLoginFailure(Database& db, const PlcConfig& config, const std::string& email) {
+// What counting a login attempt found.
+struct LoginCharge {
+  std::int64_t locked_until = 0;  // unix seconds; nonzero: the email must wait, nothing was counted
+  std::int64_t wait = 0;          // seconds the next attempt must wait if this one fails
+};
+
+// Counts a login attempt at `email` as failed before its password is tried (a
+// success clears the count), so that concurrent attempts cannot all pass a check
+// made before any of them failed: the upsert takes the row's lock and each
+// attempt sees the ones before it. Failures are counted under the lower-case
+// email whether or not an account has it, so that the answers never tell the two
+// apart. Commits on its own: the failed call that follows must not roll it back.
+LoginCharge chargeLoginAttempt(Database& db, const PlcConfig& config, const std::string& email) {
   return db.write([&](pqxx::work& tx) {
     // Forget old failures; keep the table within login_failure_rows_max by
     // dropping the oldest rows that name no account.
@@ -102,48 +110,58 @@ std::int64_t recordLoginFailure(Database& db, const PlcConfig& config, const std
           " AND p.deleted_at IS NULL) ORDER BY f.last_failure LIMIT greatest($1 / 100, 1))",
           config.login_failure_rows_max);
     }
-    auto failures = tx.exec_params1(
-                          "INSERT INTO login_failures AS f (login, failures, last_failure,"
-                          " locked_until) VALUES (lower($1), 1, now(), now())"
-                          " ON CONFLICT (login) DO UPDATE SET failures = CASE"
-                          " WHEN f.last_failure < now() - make_interval(secs => $2) THEN 1"
-                          " ELSE f.failures + 1 END, last_failure = now() RETURNING failures",
-                          email, config.login_failure_window_s)[0]
-                        .as<std::int64_t>();
+    auto counted = tx.exec_params(
+        "INSERT INTO login_failures AS f (login, failures, last_failure, locked_until)"
+        " VALUES (lower($1), 1, now(), now()) ON CONFLICT (login) DO UPDATE SET"
+        " failures = CASE WHEN f.last_failure < now() - make_interval(secs => $2) THEN 1"
+        " ELSE f.failures + 1 END, last_failure = now()"
+        " WHERE f.locked_until <= now() RETURNING failures",
+        email, config.login_failure_window_s);
+    LoginCharge charge;
+    if (counted.empty()) {
+      charge.locked_until = tx.exec_params1(
+                                  "SELECT ceil(extract(epoch FROM locked_until))::bigint"
+                                  " FROM login_failures WHERE login = lower($1)",
+                                  email)[0]
+                                .as<std::int64_t>();
+      return charge;
+    }
     // Each failure past the free ones doubles the wait, up to the cap (the
     // exponent is capped too, so the arithmetic cannot overflow).
-    std::int64_t wait = 0;
+    auto failures = counted[0][0].as<std::int64_t>();
     if (failures >= config.login_free_failures) {
       auto doublings = std::min<std::int64_t>(failures - config.login_free_failures, 30);
-      wait = std::min<std::int64_t>(std::int64_t{config.login_lockout_base_s} << doublings,
-                                    config.login_lockout_max_s);
+      charge.wait = std::min<std::int64_t>(std::int64_t{config.login_lockout_base_s} << doublings,
+                                           config.login_lockout_max_s);
     }
     tx.exec_params0(
         "UPDATE login_failures SET locked_until = now() + make_interval(secs => $2)"
         " WHERE login = lower($1)",
-        email, static_cast<double>(wait));
-    return wait;
+        email, static_cast<double>(charge.wait));
+    return charge;
   });
 }
 
 }  // namespace
 
-// Login costs the same whether the email names an account or not: one query,
-// exactly one key derivation at the configured cost (against a dummy hash for
-// an unknown email), and the same writes to count the failure. Failures are
-// limited per account (in the database, shared by replicas) and per client
-// address (in this plcd); see docs/plc.md.
+// Login costs the same whether the email names an account or not: the same
+// statements (the attempt counted, the account looked up), exactly one key
+// derivation at the configured cost (against a dummy hash for an unknown
+// email) and the same answer. Failures are limited per account (in the
+// database, shared by replicas) and per client address (in this plcd), both
+// charged before the password is tried; see docs/plc.md.
 grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest* req,
                                 pb::LoginResponse* resp) {
   const auto source = clientSource(ctx->peer());
-  const auto verdict = sources_.admit(source);
+  const auto verdict = sources_.take(source);
   if (!verdict.allowed && !verdict.first_refusal) {
     // Only the first refusal of a blocked period is recorded, so that a flood
     // cannot grow the audit log; plcd's log counts the rest.
     spdlog::info("Login from {} refused: source over its failure budget", source);
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, sourceRefusal(source, verdict));
   }
-  return rpc_.mutate(
+  bool failed = false;
+  auto status = rpc_.mutate(
       ctx, "Login", *req,
       [&](Call& call) {
         if (req->email().empty() || req->password().empty()) {
@@ -157,45 +175,43 @@ grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest
                             "; further attempts until then are not recorded");
         }
         auto& plc = call.plc;
+        failed = true;  // until the password matches
+        auto charge = chargeLoginAttempt(plc.db, plc.config, req->email());
+        if (charge.locked_until != 0) {
+          resourceExhausted("too many failed logins for " + req->email() + "; " +
+                            retryAt(charge.locked_until));
+        }
         auto row = plc.db.read([&](pqxx::transaction_base& tx) {
-          return tx.exec_params1(
-              "SELECT (SELECT extract(epoch FROM locked_until)::bigint FROM login_failures"
-              "         WHERE login = lower($1) AND locked_until > now()),"
-              " p.person_id, p.password_hash, p.enabled"
-              " FROM (SELECT 1) one LEFT JOIN persons p"
-              " ON lower(p.email) = lower($1) AND p.deleted_at IS NULL",
+          return tx.exec_params(
+              "SELECT person_id, password_hash, enabled FROM persons"
+              " WHERE lower(email) = lower($1) AND deleted_at IS NULL",
               req->email());
         });
-        if (!row[0].is_null()) {
-          sources_.failed(source);
-          resourceExhausted("too many failed logins for " + req->email() + "; " +
-                            retryAt(row[0].as<std::int64_t>()));
-        }
-        const bool known = !row[1].is_null();
+        const bool known = !row.empty();
         // Exactly one key derivation on either path: an unknown email is checked
         // against a dummy hash made at the configured cost.
         const bool matches = plc.auth.passwords().verify(
-            req->password(), known ? row[2].as<std::string>() : plc.auth.dummyPasswordHash());
+            req->password(), known ? row[0][1].as<std::string>() : plc.auth.dummyPasswordHash());
         if (!known || !matches) {
-          auto wait = recordLoginFailure(plc.db, plc.config, req->email());
-          sources_.failed(source);
           // The same message for an unknown email and a wrong password: a login
           // must not reveal which accounts exist.
           std::string message = "wrong email or password";
-          if (wait > 0) {
-            message += "; too many failed logins for this email: " + retryAt(unixNow() + wait);
+          if (charge.wait > 0) {
+            message +=
+                "; too many failed logins for this email: " + retryAt(unixNow() + charge.wait);
           }
           unauthenticated(message);
         }
-        if (!row[3].as<bool>()) {
+        failed = false;
+        if (!row[0][2].as<bool>()) {
           permissionDenied("account " + req->email() +
                            " is disabled; a PI of its site or an admin must enable it");
         }
-        auto person_id = row[1].as<std::int64_t>();
+        auto person_id = row[0][0].as<std::int64_t>();
         // A hash made at another cost is replaced, so that every account costs
         // what an unknown email costs.
         std::string rehash;
-        if (plc.auth.passwords().outdated(row[2].as<std::string>())) {
+        if (plc.auth.passwords().outdated(row[0][1].as<std::string>())) {
           rehash = plc.auth.passwords().hash(req->password());
         }
         auto expires = unixNow() + plc.config.session_ttl;
@@ -210,6 +226,8 @@ grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest
         resp->set_expires_at(expires);
       },
       Access::kAnonymous);
+  if (verdict.allowed && !failed) sources_.refund(source);
+  return status;
 }
 
 grpc::Status AuthService::Logout(grpc::ServerContext* ctx, const pb::Empty* req, pb::Empty*) {
@@ -354,12 +372,13 @@ grpc::Status AuthService::GetNodeChallenge(grpc::ServerContext* ctx,
 grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLoginRequest* req,
                                     pb::LoginResponse* resp) {
   const auto source = clientSource(ctx->peer());
-  const auto verdict = sources_.admit(source);
+  const auto verdict = sources_.take(source);
   if (!verdict.allowed && !verdict.first_refusal) {
     spdlog::info("NodeLogin from {} refused: source over its failure budget", source);
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, sourceRefusal(source, verdict));
   }
-  return rpc_.mutate(
+  bool failed = false;
+  auto status = rpc_.mutate(
       ctx, "NodeLogin", *req,
       [&](Call& call) {
         if (req->hostname().empty() || req->nonce().size() != 32 || req->signature().size() != 64) {
@@ -375,7 +394,7 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
         // Forged or stale challenges and bad signatures count against the source;
         // a challenge already used (two logins racing) does not.
         auto refuse = [&](const std::string& message) {
-          sources_.failed(source);
+          failed = true;
           unauthenticated(message);
         };
         auto& plc = call.plc;
@@ -422,6 +441,8 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
         call.usedRole("node");
       },
       Access::kAnonymous);
+  if (verdict.allowed && !failed) sources_.refund(source);
+  return status;
 }
 
 }  // namespace plng::plc

@@ -76,8 +76,9 @@ const std::map<std::string, Key>& keys() {
                       "login names (known or not) whose failures are remembered at most"),
       PLNG_NUMBER_KEY(login_source_burst,
                       "failed logins and node logins one client address may make in a row"),
-      PLNG_NUMBER_KEY(login_source_refill_s,
-                      "a client address gets one more failed login every this many seconds"),
+      PLNG_NUMBER_KEY(
+          login_source_refill_s,
+          "a client address gets one more failed login every this many seconds; 0 = no limit"),
       PLNG_NUMBER_KEY(max_login_sessions,
                       "live login sessions of one person or node; a new login ends the oldest"),
       PLNG_NUMBER_KEY(max_api_tokens_per_person, "live API tokens of one person"),

@@ -709,6 +709,52 @@ TEST_CASE_METHOD(PlcFixture,
                                  "RESOURCE_EXHAUSTED"});
 }
 
+TEST_CASE_METHOD(PlcFixture, "concurrent guesses cannot pass the login limits together",
+                 "[plc][pg][hostile]") {
+  Seeder seed(*this);
+  seed.site("sitea");
+  seed.person("alice@a.edu", "sitea", {});
+  auto guess = [&](const std::vector<std::string>& args, const std::vector<std::string>& emails) {
+    ConfigFile config(args[0]);
+    PlcdProcess guarded(plcdPath(), connectionString(), config.args());
+    std::atomic<int> go{0}, tried{0}, refused{0}, other{0};
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < emails.size(); ++i) {
+      threads.emplace_back([&, i] {
+        PlcClient c(guarded.newChannel());
+        while (go.load() == 0) std::this_thread::yield();
+        auto status = login(c, emails[i], "guess-" + std::to_string(i));
+        if (status.error_code() == StatusCode::UNAUTHENTICATED) {
+          ++tried;
+        } else if (status.error_code() == StatusCode::RESOURCE_EXHAUSTED) {
+          ++refused;
+        } else {
+          ++other;
+        }
+      });
+    }
+    go = 1;
+    for (auto& t : threads) t.join();
+    CHECK(other.load() == 0);
+    return std::pair{tried.load(), refused.load()};
+  };
+  // 24 guesses at once at one account: only the free failures try a password.
+  auto [tried, refused] =
+      guess({"login_free_failures = 3\nlogin_lockout_base_s = 60\nlogin_lockout_max_s = 60\n"
+             "login_source_burst = 1000\n"},
+            std::vector<std::string>(24, "alice@a.edu"));
+  CHECK(tried == 3);
+  CHECK(refused == 21);
+  seed.sql("DELETE FROM login_failures");
+  // 24 guesses at once from one address: only its budget tries a password.
+  std::vector<std::string> many;
+  for (int i = 0; i < 24; ++i) many.push_back("guess" + std::to_string(i) + "@a.edu");
+  std::tie(tried, refused) =
+      guess({"login_source_burst = 3\nlogin_source_refill_s = 3600\n"}, many);
+  CHECK(tried == 3);
+  CHECK(refused == 21);
+}
+
 TEST_CASE_METHOD(PlcFixture, "failed logins are limited per client address", "[plc][pg][hostile]") {
   Seeder seed(*this);
   seed.site("sitea");
