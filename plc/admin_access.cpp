@@ -59,7 +59,7 @@ PersonAccount loadPersonAccount(pqxx::transaction_base& tx, const PersonRef& per
   return account;
 }
 
-void authorizeOverPerson(Call& call, const PersonAccount& target, bool allow_self) {
+void authorizeOverPerson(Call& call, const PersonAccount& target, bool allow_self, PiScope scope) {
   const auto& caller = call.caller();
   if (allow_self && caller.isPerson() && caller.person_id == target.person_id) {
     call.usedRole("self");
@@ -69,17 +69,23 @@ void authorizeOverPerson(Call& call, const PersonAccount& target, bool allow_sel
     call.usedRole("admin");
     return;
   }
-  if (caller.isPerson() && !target.is_admin) {
-    for (auto site : target.site_ids) {
-      if (caller.isPiOf(site)) {
-        call.usedRole("pi");
-        return;
-      }
-    }
+  std::size_t pi_of = 0;
+  for (auto site : target.site_ids) pi_of += caller.isPiOf(site) ? 1 : 0;
+  // A person with no live site left has no PI to answer for them.
+  bool pi_allowed =
+      scope == PiScope::kAnySite ? pi_of > 0 : pi_of > 0 && pi_of == target.site_ids.size();
+  if (caller.isPerson() && !target.is_admin && pi_allowed) {
+    call.usedRole("pi");
+    return;
   }
   std::string why = std::string(call.method()) + " on " + target.email + " requires ";
   if (allow_self) why += "being that person, ";
-  why += "role pi at one of their sites, or admin";
+  why += scope == PiScope::kAnySite ? "role pi at one of their sites, or admin"
+                                    : "role pi at every one of their sites (" +
+                                          std::to_string(target.site_ids.size()) + "), or admin";
+  if (scope == PiScope::kEverySite && pi_of > 0 && !target.is_admin) {
+    why += "; " + caller.describe() + " is pi at " + std::to_string(pi_of) + " of them";
+  }
   if (target.is_admin) {
     why += "; " + target.email + " is an admin, whose account only admins may change";
   }

@@ -41,9 +41,15 @@ struct PersonAccount {
 };
 PersonAccount loadPersonAccount(pqxx::transaction_base& tx, const PersonRef& person);
 
-// The person themself (when `allow_self`), an admin, or a PI of one of the
-// person's sites. A non-admin never changes an admin's account but their own.
-void authorizeOverPerson(Call& call, const PersonAccount& target, bool allow_self);
+// Which PIs may act on a person: a PI of any one of the person's sites (for
+// what only describes the person: names, primary site), or a PI of every one
+// of them (for the account itself: password, keys, enabled, deletion), so that
+// a PI of one site can never take over an account another site vouches for.
+enum class PiScope { kAnySite, kEverySite };
+
+// The person themself (when `allow_self`), an admin, or a PI of the person's
+// sites as `scope` says. A non-admin never changes an admin's account but their own.
+void authorizeOverPerson(Call& call, const PersonAccount& target, bool allow_self, PiScope scope);
 
 // Refuses a non-admin changing an admin's account (other than their own).
 void requireMayChangeAccount(const Call& call, const PersonAccount& target);

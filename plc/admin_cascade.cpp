@@ -10,7 +10,6 @@ void revokeNodeSessions(pqxx::work& tx, const std::vector<std::int64_t>& node_id
       "UPDATE sessions SET revoked_at = now()"
       " WHERE node_id = ANY($1::bigint[]) AND revoked_at IS NULL",
       ids);
-  tx.exec_params0("DELETE FROM node_challenges WHERE node_id = ANY($1::bigint[])", ids);
 }
 
 std::vector<std::string> retireNodes(pqxx::work& tx, const std::vector<std::int64_t>& node_ids) {

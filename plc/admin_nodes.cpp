@@ -8,7 +8,9 @@
 #include "auth.h"
 #include "errors.h"
 #include "lookup.h"
+#include "plc_limits.h"
 #include "services.h"
+#include "ticket.h"
 #include "validate.h"
 
 namespace plng::plc {
@@ -21,6 +23,13 @@ void validateNodeKey(const std::string& public_key) {
   if (public_key.size() != 32) {
     invalidArgument("public_key must be the node's raw 32-byte Ed25519 public key (got " +
                     std::to_string(public_key.size()) + " bytes)");
+  }
+  // A small-order or malformed key would let anyone log in as the node.
+  try {
+    plng::ticket::parsePublicKey(public_key);
+  } catch (const std::invalid_argument& e) {
+    invalidArgument(std::string("public_key refused: ") + e.what() +
+                    "; make the node a key pair with plcctl node keygen");
   }
 }
 
@@ -165,6 +174,7 @@ grpc::Status AdminService::SetNodeTag(grpc::ServerContext* ctx, const pb::SetNod
                                       pb::Node* resp) {
   return rpc_.mutate(ctx, "SetNodeTag", *req, [&](Call& call) {
     validateText("tag", req->tag(), 64, /*required=*/true);
+    checkTagValueLength(call.plc.config, "the value of tag " + req->tag(), req->value());
     recordNode(call, req->hostname(), req->tag());
     *resp = call.write([&](pqxx::work& tx) {
       auto node = findNode(tx, req->hostname());
@@ -210,6 +220,7 @@ grpc::Status AdminService::AddNodeGroup(grpc::ServerContext* ctx,
     authorizeAdmin(call);
     validateObjectName("node group name", req->name());
     validateText("tag", req->tag(), 64, /*required=*/true);
+    checkTagValueLength(call.plc.config, "the node group's value", req->value());
     call.object("nodegroup:" + req->name());
     *resp = call.write([&](pqxx::work& tx) {
       auto tag = findTagType(tx, req->tag());
@@ -264,6 +275,7 @@ grpc::Status AdminService::AddTagType(grpc::ServerContext* ctx, const pb::AddTag
     validateText("category", req->category(), 64, /*required=*/true);
     requireRole("min_role", req->min_role());
     validateValueKind(req->value_kind());
+    checkTagValueLength(call.plc.config, "default_value", req->default_value());
     auto default_value =
         req->default_value().empty()
             ? std::string()
@@ -304,6 +316,7 @@ grpc::Status AdminService::UpdateTagType(grpc::ServerContext* ctx,
       validateText("description", req->description(), kMaxDescriptionLength, /*required=*/false);
     }
     if (req->has_min_role()) requireRole("min_role", req->min_role());
+    checkTagValueLength(call.plc.config, "default_value", req->default_value());
     call.object("tagtype:" + req->name());
     *resp = call.write([&](pqxx::work& tx) {
       auto tag = findTagType(tx, req->name());

@@ -7,6 +7,7 @@
 #include "admin_views.h"
 #include "errors.h"
 #include "lookup.h"
+#include "plc_limits.h"
 #include "services.h"
 #include "validate.h"
 
@@ -319,7 +320,7 @@ grpc::Status AdminService::AddPerson(grpc::ServerContext* ctx, const pb::AddPers
       return site;
     };
     db.read(check);
-    auto hash = hashPassword(req->password(), call.plc.config.scrypt_log2_n);
+    auto hash = call.plc.auth.passwords().hash(req->password());
     *resp = call.write([&](pqxx::work& tx) {
       auto site = check(tx);
       // New accounts start disabled: a PI of the site or an admin vouches for them.
@@ -370,17 +371,21 @@ grpc::Status AdminService::UpdatePerson(grpc::ServerContext* ctx,
     if (req->has_primary_site()) validateLoginBase(req->primary_site());
     call.object(personObject(call, req->email()));
     auto& db = call.plc.db;
-    // The person may change their own names, password and primary site; enabling
-    // or disabling an account takes a PI of one of its sites or an admin.
+    // The person may change their own names, password and primary site. A PI
+    // of one of their sites may change names and primary site; the password and
+    // `enabled` (the account itself) take a PI of every one of their sites, or
+    // an admin; `enabled` is never the person's own to set.
+    const bool credentials = req->has_password() || req->has_enabled();
     auto authorize = [&](pqxx::transaction_base& tx) {
       auto account = loadPersonAccount(tx, personOrSelf(tx, call, req->email()));
-      authorizeOverPerson(call, account, /*allow_self=*/!req->has_enabled());
+      authorizeOverPerson(call, account, /*allow_self=*/!req->has_enabled(),
+                          credentials ? PiScope::kEverySite : PiScope::kAnySite);
       return account;
     };
     std::string hash;
     if (req->has_password()) {
       db.read(authorize);
-      hash = hashPassword(req->password(), call.plc.config.scrypt_log2_n);
+      hash = call.plc.auth.passwords().hash(req->password());
     }
     *resp = call.write([&](pqxx::work& tx) {
       auto account = authorize(tx);
@@ -403,6 +408,16 @@ grpc::Status AdminService::UpdatePerson(grpc::ServerContext* ctx,
           " WHERE person_id = $1",
           account.person_id, req->has_first_name(), req->first_name(), req->has_last_name(),
           req->last_name(), req->has_password(), hash, req->has_enabled(), req->enabled());
+      if (req->has_password()) {
+        // A new password ends the person's other login sessions (whoever knew the
+        // old one) and clears their failed-login count. API tokens stay: the
+        // person lists and revokes them (plcctl token list / revoke).
+        tx.exec_params0(
+            "UPDATE sessions SET revoked_at = now() WHERE person_id = $1 AND kind = 'session'"
+            " AND revoked_at IS NULL AND session_id <> $2",
+            account.person_id, call.caller().session_id);
+        clearLoginFailures(tx, account.email);
+      }
       Database::bumpStateVersion(tx);
       return loadPerson(tx, account.person_id);
     });
@@ -415,7 +430,9 @@ grpc::Status AdminService::DeletePerson(grpc::ServerContext* ctx,
     call.object("person:" + req->email());
     call.write([&](pqxx::work& tx) {
       auto account = loadPersonAccount(tx, findPerson(tx, req->email()));
-      authorizeOverPerson(call, account, /*allow_self=*/false);
+      // Deleting ends the account at every site: a PI of each must agree (a PI
+      // of one site removes the person from it with RemovePersonFromSite).
+      authorizeOverPerson(call, account, /*allow_self=*/false, PiScope::kEverySite);
       refuseRemovingLastAdmin(tx, account, "delete " + account.email);
       auto id = account.person_id;
       tx.exec_params0("UPDATE persons SET deleted_at = now() WHERE person_id = $1", id);
@@ -438,11 +455,12 @@ grpc::Status AdminService::AddPersonToSite(grpc::ServerContext* ctx,
   return rpc_.mutate(ctx, "AddPersonToSite", *req, [&](Call& call) {
     call.object("person:" + req->email());
     call.object("site:" + req->login_base());
+    // Admins only, as in PlanetLab: a PI who could join another site's user to
+    // their own site would become "a PI of one of that user's sites".
+    authorizeAdmin(call);
     *resp = call.write([&](pqxx::work& tx) {
       auto site = findSite(tx, req->login_base());
       auto account = loadPersonAccount(tx, findPerson(tx, req->email()));
-      authorizeAtSite(call, site.site_id, site.login_base, {Role::kPi});
-      requireMayChangeAccount(call, account);
       if (account.site_ids.count(site.site_id)) {
         alreadyExists(account.email + " is already a member of site " + site.login_base);
       }
@@ -569,10 +587,13 @@ grpc::Status AdminService::AddPersonKey(grpc::ServerContext* ctx,
                                         const pb::AddPersonKeyRequest* req, pb::Key* resp) {
   return rpc_.mutate(ctx, "AddPersonKey", *req, [&](Call& call) {
     auto parsed = parseSshKey(req->key());
+    checkSshKeySize(call.plc.config, parsed);
     call.object(personObject(call, req->email()));
     *resp = call.write([&](pqxx::work& tx) {
       auto account = loadPersonAccount(tx, personOrSelf(tx, call, req->email()));
-      authorizeOverPerson(call, account, /*allow_self=*/true);
+      // A key is a credential: it logs in to every slice of the person.
+      authorizeOverPerson(call, account, /*allow_self=*/true, PiScope::kEverySite);
+      lockForPersonKeys(tx, account.person_id);
       if (!tx.exec_params("SELECT 1 FROM key_blacklist WHERE fingerprint = $1", parsed.fingerprint)
                .empty()) {
         permissionDenied("key " + parsed.fingerprint +
@@ -589,6 +610,7 @@ grpc::Status AdminService::AddPersonKey(grpc::ServerContext* ctx,
                           " VALUES ($1, $2, $3, $4) RETURNING key_id",
                           account.person_id, parsed.type, parsed.canonical, parsed.fingerprint)[0]
                         .as<std::int64_t>();
+      checkPersonKeys(tx, call.plc.config, account.person_id, account.email);
       call.object("key:" + std::to_string(key_id));
       Database::bumpStateVersion(tx);
       return loadKey(tx, key_id);
@@ -633,7 +655,8 @@ grpc::Status AdminService::DeleteKey(grpc::ServerContext* ctx, const pb::DeleteK
       PersonRef owner{rows[0][0].as<std::int64_t>(), rows[0][1].as<std::string>(),
                       rows[0][2].as<bool>()};
       call.object("person:" + owner.email);
-      authorizeOverPerson(call, loadPersonAccount(tx, owner), /*allow_self=*/true);
+      authorizeOverPerson(call, loadPersonAccount(tx, owner), /*allow_self=*/true,
+                          PiScope::kEverySite);
       tx.exec_params0("DELETE FROM keys WHERE key_id = $1", req->key_id());
       Database::bumpStateVersion(tx);
     });

@@ -1,10 +1,14 @@
 #include "auth.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <ctime>
 #include <stdexcept>
 #include <vector>
@@ -140,6 +144,98 @@ bool verifyPassword(const std::string& password, const std::string& encoded) {
   }
 }
 
+bool ScryptHasher::outdated(const std::string& encoded) const {
+  auto parts = split(encoded, '$');
+  return parts.size() != 6 || parts[0] != "scrypt" || parts[1] != std::to_string(log2_n_) ||
+         parts[2] != "8" || parts[3] != "1";
+}
+
+const std::string& Authenticator::dummyPasswordHash() {
+  std::call_once(dummy_once_, [&] { dummy_hash_ = passwords_->hash(toHex(randomBytes(16))); });
+  return dummy_hash_;
+}
+
+void SourceLimiter::refill(Bucket& b, Clock::time_point now) const {
+  if (refill_s_ <= 0) {
+    b.tokens = burst_;
+  } else {
+    auto elapsed = std::chrono::duration<double>(now - b.at).count();
+    b.tokens = std::min<double>(burst_, b.tokens + elapsed / refill_s_);
+  }
+  b.at = now;
+  if (b.tokens >= 1) b.refusal_recorded = false;
+}
+
+SourceLimiter::Verdict SourceLimiter::take(const std::string& source, Clock::time_point now) {
+  if (refill_s_ <= 0) return {};
+  std::lock_guard lock(mutex_);
+  auto it = buckets_.find(source);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= kMaxSources) {
+      // Forget the sources that have their whole budget back; if an attacker
+      // holds every slot, start over (the per-account limit still holds).
+      for (auto b = buckets_.begin(); b != buckets_.end();) {
+        refill(b->second, now);
+        b = b->second.tokens >= burst_ ? buckets_.erase(b) : std::next(b);
+      }
+      if (buckets_.size() >= kMaxSources) buckets_.clear();
+    }
+    it = buckets_.emplace(source, Bucket{static_cast<double>(burst_), now, false}).first;
+  }
+  auto& bucket = it->second;
+  refill(bucket, now);
+  if (bucket.tokens >= 1) {
+    bucket.tokens -= 1;
+    return {};
+  }
+  Verdict v;
+  v.allowed = false;
+  v.retry_after_s = static_cast<std::int64_t>(std::ceil((1 - bucket.tokens) * refill_s_));
+  v.first_refusal = !bucket.refusal_recorded;
+  bucket.refusal_recorded = true;
+  return v;
+}
+
+void SourceLimiter::refund(const std::string& source) {
+  if (refill_s_ <= 0) return;
+  std::lock_guard lock(mutex_);
+  auto it = buckets_.find(source);
+  if (it != buckets_.end()) it->second.tokens = std::min<double>(burst_, it->second.tokens + 1);
+}
+
+std::size_t SourceLimiter::tracked() const {
+  std::lock_guard lock(mutex_);
+  return buckets_.size();
+}
+
+std::string clientSource(const std::string& peer) {
+  if (peer.rfind("ipv4:", 0) == 0) {
+    auto address = peer.substr(5);
+    return address.substr(0, address.rfind(':'));
+  }
+  if (peer.rfind("ipv6:", 0) == 0) {
+    auto open = peer.find('[');
+    auto close = peer.find(']');
+    if (open == std::string::npos || close == std::string::npos || close < open) return peer;
+    auto address = peer.substr(open + 1, close - open - 1);
+    auto percent = address.find('%');  // zone index
+    if (percent != std::string::npos) address.resize(percent);
+    unsigned char bytes[16];
+    if (inet_pton(AF_INET6, address.c_str(), bytes) != 1) return peer;
+    // An IPv4-mapped address is that IPv4 address.
+    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::equal(kMapped, kMapped + 12, bytes)) {
+      return std::to_string(bytes[12]) + "." + std::to_string(bytes[13]) + "." +
+             std::to_string(bytes[14]) + "." + std::to_string(bytes[15]);
+    }
+    std::fill(bytes + 8, bytes + 16, 0);
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, bytes, text, sizeof text);
+    return std::string(text) + "/64";
+  }
+  return peer;
+}
+
 std::string newToken() { return toHex(randomBytes(32)); }
 
 std::string tokenHashHex(const std::string& token) {
@@ -155,6 +251,80 @@ std::string nodeLoginMessage(const std::string& hostname, const std::string& non
   m.push_back('\0');
   m += nonce;
   return m;
+}
+
+namespace {
+
+std::string challengeMac(std::string_view secret, std::int64_t node_id, const std::string& hostname,
+                         std::string_view head) {
+  std::string lower = hostname;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string input = "planetlab-node-challenge";
+  input.push_back('\0');
+  input += std::to_string(node_id);
+  input.push_back('\0');
+  input += lower;
+  input.push_back('\0');
+  input += head;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
+           &length) == nullptr) {
+    throw std::runtime_error("HMAC-SHA256 failed");
+  }
+  return std::string(reinterpret_cast<const char*>(mac), 16);
+}
+
+constexpr std::size_t kChallengeHead = 16;  // expiry + random bytes
+
+}  // namespace
+
+std::string newNodeChallenge(std::string_view secret, std::int64_t node_id,
+                             const std::string& hostname, std::int64_t expires_at) {
+  std::string head(8, '\0');
+  for (int i = 0; i < 8; ++i) {
+    head[static_cast<std::size_t>(i)] =
+        static_cast<char>(static_cast<std::uint64_t>(expires_at) >> (56 - 8 * i));
+  }
+  head += randomBytes(kChallengeHead - 8);
+  return head + challengeMac(secret, node_id, hostname, head);
+}
+
+std::optional<std::int64_t> nodeChallengeExpiry(std::string_view secret, std::int64_t node_id,
+                                                const std::string& hostname,
+                                                std::string_view nonce) {
+  if (nonce.size() != kChallengeHead + 16) return std::nullopt;
+  auto mac = challengeMac(secret, node_id, hostname, nonce.substr(0, kChallengeHead));
+  if (CRYPTO_memcmp(mac.data(), nonce.data() + kChallengeHead, mac.size()) != 0) {
+    return std::nullopt;
+  }
+  std::uint64_t expires = 0;
+  for (std::size_t i = 0; i < 8; ++i) expires = expires << 8 | static_cast<unsigned char>(nonce[i]);
+  return static_cast<std::int64_t>(expires);
+}
+
+void clearLoginFailures(pqxx::work& tx, const std::string& email) {
+  tx.exec_params0("DELETE FROM login_failures WHERE login = lower($1)", email);
+}
+
+std::string Authenticator::nodeChallengeSecret() {
+  std::lock_guard lock(secret_mutex_);
+  if (challenge_secret_.empty()) {
+    auto fresh = randomBytes(32);
+    challenge_secret_ = db_.write([&](pqxx::work& tx) {
+      tx.exec_params0(
+          "INSERT INTO plc_secrets (name, secret) VALUES ('node_challenge', decode($1, 'hex'))"
+          " ON CONFLICT (name) DO NOTHING",
+          toHex(fresh));
+      return fromHex(
+          tx.exec(
+                "SELECT encode(secret, 'hex') FROM plc_secrets WHERE name = 'node_challenge'")[0][0]
+              .as<std::string>());
+    });
+  }
+  return challenge_secret_;
 }
 
 void Authenticator::loadPerson(pqxx::transaction_base& tx, std::int64_t person_id, Caller& caller) {
@@ -184,7 +354,7 @@ Caller Authenticator::load(const std::string& hash_hex) {
     auto rows = tx.exec_params(
         "SELECT s.session_id, extract(epoch FROM s.expires_at)::bigint, s.person_id, s.node_id,"
         " p.email, p.enabled, p.deleted_at IS NOT NULL,"
-        " n.hostname, n.site_id, n.deleted_at IS NOT NULL, n.boot_state"
+        " n.hostname, n.site_id, n.deleted_at IS NOT NULL, n.boot_state, s.kind"
         " FROM sessions s"
         " LEFT JOIN persons p ON p.person_id = s.person_id"
         " LEFT JOIN nodes n ON n.node_id = s.node_id"
@@ -198,6 +368,7 @@ Caller Authenticator::load(const std::string& hash_hex) {
     Caller caller;
     caller.session_id = r[0].as<std::int64_t>();
     caller.session_expires_at = r[1].as<std::int64_t>();
+    caller.token_kind = r[11].as<std::string>();
     if (!r[2].is_null()) {
       if (r[6].as<bool>()) unauthenticated("account " + r[4].as<std::string>() + " was deleted");
       if (!r[5].as<bool>()) {

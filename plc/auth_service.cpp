@@ -1,4 +1,8 @@
 // Auth: password logins, API tokens, and node challenge–response logins.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include "errors.h"
@@ -12,9 +16,37 @@ namespace plng::plc {
 namespace {
 
 // Issues a session row for a person or node and returns the token (shown once).
-std::string issueToken(pqxx::work& tx, const char* kind, std::int64_t person_id,
-                       std::int64_t node_id, std::int64_t expires_at,
+// What one holder keeps is bounded: its expired and revoked rows go now; beyond
+// max_login_sessions the oldest live session of the same kind ends (a new login
+// wins); beyond max_api_tokens_per_person a new API token is refused.
+std::string issueToken(pqxx::work& tx, const PlcConfig& config, const char* kind,
+                       std::int64_t person_id, std::int64_t node_id, std::int64_t expires_at,
                        const std::string& description, std::int64_t* session_id = nullptr) {
+  constexpr const char* kHolder =
+      "(person_id = NULLIF($1, 0)::bigint OR node_id = NULLIF($2, 0)::bigint)";
+  tx.exec_params0(std::string("DELETE FROM sessions WHERE ") + kHolder +
+                      " AND (revoked_at IS NOT NULL OR expires_at < now())",
+                  person_id, node_id);
+  if (std::string_view(kind) == "api") {
+    auto live = tx.exec_params1(std::string("SELECT count(*) FROM sessions WHERE ") + kHolder +
+                                    " AND kind = 'api'",
+                                person_id, node_id)[0]
+                    .as<std::int64_t>();
+    if (live >= config.max_api_tokens_per_person) {
+      resourceExhausted("you have " + std::to_string(live) +
+                        " live API tokens; max_api_tokens_per_person is " +
+                        std::to_string(config.max_api_tokens_per_person) +
+                        " (revoke unused ones: plcctl token list, plcctl token revoke)");
+    }
+  } else {
+    tx.exec_params0(
+        std::string("UPDATE sessions SET revoked_at = now() WHERE session_id IN"
+                    " (SELECT session_id FROM sessions WHERE ") +
+            kHolder +
+            " AND kind = $3 AND revoked_at IS NULL ORDER BY created_at DESC, session_id DESC"
+            " OFFSET $4)",
+        person_id, node_id, kind, config.max_login_sessions - 1);
+  }
   auto token = newToken();
   auto row = tx.exec_params1(
       "INSERT INTO sessions (token_hash, kind, person_id, node_id, description, expires_at)"
@@ -25,45 +57,179 @@ std::string issueToken(pqxx::work& tx, const char* kind, std::int64_t person_id,
   return token;
 }
 
+std::int64_t unixNow() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// "2026-11-23 04:45:26 UTC"
+std::string utcTime(std::int64_t t) {
+  auto tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string retryAt(std::int64_t at) {
+  return "try again after " + utcTime(at) + " (in " +
+         std::to_string(std::max<std::int64_t>(at - unixNow(), 1)) + " s)";
+}
+
+std::string sourceRefusal(const std::string& source, const SourceLimiter::Verdict& verdict) {
+  return "too many failed logins from " + source + "; " +
+         retryAt(unixNow() + verdict.retry_after_s);
+}
+
+// What counting a login attempt found.
+struct LoginCharge {
+  std::int64_t locked_until = 0;  // unix seconds; nonzero: the email must wait, nothing was counted
+  std::int64_t wait = 0;          // seconds the next attempt must wait if this one fails
+};
+
+// Counts a login attempt at `email` as failed before its password is tried (a
+// success clears the count), so that concurrent attempts cannot all pass a check
+// made before any of them failed: the upsert takes the row's lock and each
+// attempt sees the ones before it. Failures are counted under the lower-case
+// email whether or not an account has it, so that the answers never tell the two
+// apart. Commits on its own: the failed call that follows must not roll it back.
+LoginCharge chargeLoginAttempt(Database& db, const PlcConfig& config, const std::string& email) {
+  return db.write([&](pqxx::work& tx) {
+    // Forget old failures; keep the table within login_failure_rows_max by
+    // dropping the oldest rows that name no account.
+    tx.exec_params0(
+        "DELETE FROM login_failures WHERE last_failure < now() - make_interval(secs => $1)"
+        " AND locked_until < now()",
+        config.login_failure_window_s);
+    auto full =
+        tx.exec_params1("SELECT count(*) >= $1 FROM (SELECT 1 FROM login_failures LIMIT $1) s",
+                        config.login_failure_rows_max)[0]
+            .as<bool>();
+    if (full) {
+      tx.exec_params0(
+          "DELETE FROM login_failures WHERE login IN (SELECT f.login FROM login_failures f"
+          " WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE lower(p.email) = f.login"
+          " AND p.deleted_at IS NULL) ORDER BY f.last_failure LIMIT greatest($1 / 100, 1))",
+          config.login_failure_rows_max);
+    }
+    auto counted = tx.exec_params(
+        "INSERT INTO login_failures AS f (login, failures, last_failure, locked_until)"
+        " VALUES (lower($1), 1, now(), now()) ON CONFLICT (login) DO UPDATE SET"
+        " failures = CASE WHEN f.last_failure < now() - make_interval(secs => $2) THEN 1"
+        " ELSE f.failures + 1 END, last_failure = now()"
+        " WHERE f.locked_until <= now() RETURNING failures",
+        email, config.login_failure_window_s);
+    LoginCharge charge;
+    if (counted.empty()) {
+      charge.locked_until = tx.exec_params1(
+                                  "SELECT ceil(extract(epoch FROM locked_until))::bigint"
+                                  " FROM login_failures WHERE login = lower($1)",
+                                  email)[0]
+                                .as<std::int64_t>();
+      return charge;
+    }
+    // Each failure past the free ones doubles the wait, up to the cap (the
+    // exponent is capped too, so the arithmetic cannot overflow).
+    auto failures = counted[0][0].as<std::int64_t>();
+    if (failures >= config.login_free_failures) {
+      auto doublings = std::min<std::int64_t>(failures - config.login_free_failures, 30);
+      charge.wait = std::min<std::int64_t>(std::int64_t{config.login_lockout_base_s} << doublings,
+                                           config.login_lockout_max_s);
+    }
+    tx.exec_params0(
+        "UPDATE login_failures SET locked_until = now() + make_interval(secs => $2)"
+        " WHERE login = lower($1)",
+        email, static_cast<double>(charge.wait));
+    return charge;
+  });
+}
+
 }  // namespace
 
+// Login costs the same whether the email names an account or not: the same
+// statements (the attempt counted, the account looked up), exactly one key
+// derivation at the configured cost (against a dummy hash for an unknown
+// email) and the same answer. Failures are limited per account (in the
+// database, shared by replicas) and per client address (in this plcd), both
+// charged before the password is tried; see docs/plc.md.
 grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest* req,
                                 pb::LoginResponse* resp) {
-  return rpc_.mutate(
+  const auto source = clientSource(ctx->peer());
+  const auto verdict = sources_.take(source);
+  if (!verdict.allowed && !verdict.first_refusal) {
+    // Only the first refusal of a blocked period is recorded, so that a flood
+    // cannot grow the audit log; plcd's log counts the rest.
+    spdlog::info("Login from {} refused: source over its failure budget", source);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, sourceRefusal(source, verdict));
+  }
+  bool failed = false;
+  auto status = rpc_.mutate(
       ctx, "Login", *req,
       [&](Call& call) {
         if (req->email().empty() || req->password().empty()) {
           invalidArgument("email and password are required");
         }
+        // Recorded (bounded) before it is validated: an attempt with a malformed
+        // email is an attempt too.
         call.object("person:" + req->email());
+        validateEmail(req->email());
+        call.usedRole("password");
+        if (!verdict.allowed) {
+          resourceExhausted(sourceRefusal(source, verdict) +
+                            "; further attempts until then are not recorded");
+        }
         auto& plc = call.plc;
-        // Hash outside the transaction: scrypt is deliberately slow.
-        auto found = plc.db.read([&](pqxx::transaction_base& tx) {
+        failed = true;  // until the password matches
+        auto charge = chargeLoginAttempt(plc.db, plc.config, req->email());
+        if (charge.locked_until != 0) {
+          resourceExhausted("too many failed logins for " + req->email() + "; " +
+                            retryAt(charge.locked_until));
+        }
+        auto row = plc.db.read([&](pqxx::transaction_base& tx) {
           return tx.exec_params(
               "SELECT person_id, password_hash, enabled FROM persons"
               " WHERE lower(email) = lower($1) AND deleted_at IS NULL",
               req->email());
         });
-        // The same message for an unknown email and a wrong password: a login
-        // must not reveal which accounts exist.
-        const std::string bad = "wrong email or password";
-        if (found.empty()) {
-          verifyPassword(req->password(), hashPassword("x", plc.config.scrypt_log2_n));
-          unauthenticated(bad);
+        const bool known = !row.empty();
+        // Exactly one key derivation on either path: an unknown email is checked
+        // against a dummy hash made at the configured cost.
+        const bool matches = plc.auth.passwords().verify(
+            req->password(), known ? row[0][1].as<std::string>() : plc.auth.dummyPasswordHash());
+        if (!known || !matches) {
+          // The same message for an unknown email and a wrong password: a login
+          // must not reveal which accounts exist.
+          std::string message = "wrong email or password";
+          if (charge.wait > 0) {
+            message +=
+                "; too many failed logins for this email: " + retryAt(unixNow() + charge.wait);
+          }
+          unauthenticated(message);
         }
-        if (!verifyPassword(req->password(), found[0][1].as<std::string>())) unauthenticated(bad);
-        if (!found[0][2].as<bool>()) {
+        failed = false;
+        if (!row[0][2].as<bool>()) {
           permissionDenied("account " + req->email() +
                            " is disabled; a PI of its site or an admin must enable it");
         }
-        auto person_id = found[0][0].as<std::int64_t>();
-        auto expires = static_cast<std::int64_t>(std::time(nullptr)) + plc.config.session_ttl;
+        auto person_id = row[0][0].as<std::int64_t>();
+        // A hash made at another cost is replaced, so that every account costs
+        // what an unknown email costs.
+        std::string rehash;
+        if (plc.auth.passwords().outdated(row[0][1].as<std::string>())) {
+          rehash = plc.auth.passwords().hash(req->password());
+        }
+        auto expires = unixNow() + plc.config.session_ttl;
         resp->set_token(call.write([&](pqxx::work& tx) {
-          return issueToken(tx, "session", person_id, 0, expires, "login");
+          clearLoginFailures(tx, req->email());
+          if (!rehash.empty()) {
+            tx.exec_params0("UPDATE persons SET password_hash = $2 WHERE person_id = $1", person_id,
+                            rehash);
+          }
+          return issueToken(tx, plc.config, "session", person_id, 0, expires, "login");
         }));
         resp->set_expires_at(expires);
       },
       Access::kAnonymous);
+  if (verdict.allowed && !failed) sources_.refund(source);
+  return status;
 }
 
 grpc::Status AuthService::Logout(grpc::ServerContext* ctx, const pb::Empty* req, pb::Empty*) {
@@ -117,14 +283,27 @@ grpc::Status AuthService::CreateApiToken(grpc::ServerContext* ctx,
                                          pb::CreateApiTokenResponse* resp) {
   return rpc_.mutate(ctx, "CreateApiToken", *req, [&](Call& call) {
     call.requirePerson();
+    // Only a password session mints API tokens: a node's token never does, and
+    // an API token (which a script or broker holds) cannot extend itself with
+    // fresh ones that outlive it.
+    if (call.caller().token_kind != "session") {
+      permissionDenied("CreateApiToken needs a session from Login (plcctl login); " +
+                       call.caller().token_kind + " tokens cannot make API tokens");
+    }
     validateText("description", req->description(), 200, false);
     auto now = static_cast<std::int64_t>(std::time(nullptr));
-    auto expires = req->expires_at() ? req->expires_at() : now + call.plc.config.api_token_ttl;
+    const auto& ttl = call.plc.config.api_token_ttl;
+    auto expires = req->expires_at() ? req->expires_at() : now + ttl;
     if (expires <= now) invalidArgument("expires_at is in the past");
     call.object("person:" + call.caller().email);
+    if (expires > now + ttl) {
+      invalidArgument("expires_at is more than api_token_ttl (" + std::to_string(ttl / 86400) +
+                      " days) ahead; the latest allowed is " + utcTime(now + ttl));
+    }
     std::int64_t id = 0;
     resp->set_token(call.write([&](pqxx::work& tx) {
-      return issueToken(tx, "api", call.caller().person_id, 0, expires, req->description(), &id);
+      return issueToken(tx, call.plc.config, "api", call.caller().person_id, 0, expires,
+                        req->description(), &id);
     }));
     auto* info = resp->mutable_info();
     info->set_id(id);
@@ -179,19 +358,14 @@ grpc::Status AuthService::GetNodeChallenge(grpc::ServerContext* ctx,
       ctx, "GetNodeChallenge", *req,
       [&](Call& call) {
         if (req->hostname().empty()) invalidArgument("hostname is required");
-        auto nonce = plng::ticket::generateKeyPair().private_key;  // 32 random bytes
-        std::string nonce_bytes(reinterpret_cast<const char*>(nonce.data()), nonce.size());
+        auto& plc = call.plc;
+        auto node =
+            plc.db.read([&](pqxx::transaction_base& tx) { return findNode(tx, req->hostname()); });
+        // Stateless (see newNodeChallenge): an anonymous caller makes PLC store nothing.
         auto expires =
-            static_cast<std::int64_t>(std::time(nullptr)) + call.plc.config.node_challenge_ttl;
-        call.plc.db.write([&](pqxx::work& tx) {
-          auto node = findNode(tx, req->hostname());
-          tx.exec0("DELETE FROM node_challenges WHERE expires_at < now()");
-          tx.exec_params0(
-              "INSERT INTO node_challenges (nonce, node_id, expires_at)"
-              " VALUES (decode($1, 'hex'), $2, to_timestamp($3))",
-              toHex(nonce_bytes), node.node_id, expires);
-        });
-        resp->set_nonce(nonce_bytes);
+            static_cast<std::int64_t>(std::time(nullptr)) + plc.config.node_challenge_ttl;
+        resp->set_nonce(
+            newNodeChallenge(plc.auth.nodeChallengeSecret(), node.node_id, node.hostname, expires));
         resp->set_expires_at(expires);
       },
       Access::kAnonymous);
@@ -199,7 +373,14 @@ grpc::Status AuthService::GetNodeChallenge(grpc::ServerContext* ctx,
 
 grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLoginRequest* req,
                                     pb::LoginResponse* resp) {
-  return rpc_.mutate(
+  const auto source = clientSource(ctx->peer());
+  const auto verdict = sources_.take(source);
+  if (!verdict.allowed && !verdict.first_refusal) {
+    spdlog::info("NodeLogin from {} refused: source over its failure budget", source);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, sourceRefusal(source, verdict));
+  }
+  bool failed = false;
+  auto status = rpc_.mutate(
       ctx, "NodeLogin", *req,
       [&](Call& call) {
         if (req->hostname().empty() || req->nonce().size() != 32 || req->signature().size() != 64) {
@@ -209,38 +390,61 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
         }
         call.object("node:" + req->hostname());
         call.usedRole("node");
+        if (!verdict.allowed) {
+          resourceExhausted(sourceRefusal(source, verdict) +
+                            "; further attempts until then are not recorded");
+        }
+        // Forged or stale challenges and bad signatures count against the source;
+        // a challenge already used (two logins racing) does not.
+        auto refuse = [&](const std::string& message) {
+          failed = true;
+          unauthenticated(message);
+        };
         auto& plc = call.plc;
-        auto expires = static_cast<std::int64_t>(std::time(nullptr)) + plc.config.node_session_ttl;
+        auto secret = plc.auth.nodeChallengeSecret();
+        auto now = static_cast<std::int64_t>(std::time(nullptr));
+        auto expires = now + plc.config.node_session_ttl;
+        const std::string stale = "unknown, expired or used challenge for node " + req->hostname() +
+                                  "; ask for a new one (GetNodeChallenge)";
         resp->set_token(call.write([&](pqxx::work& tx) {
           auto rows = tx.exec_params(
-              "SELECT n.node_id, encode(n.public_key, 'hex'), n.boot_state FROM node_challenges c"
-              " JOIN nodes n USING (node_id)"
-              " WHERE c.nonce = decode($1, 'hex') AND c.expires_at > now()"
-              " AND lower(n.hostname) = lower($2) AND n.deleted_at IS NULL",
-              toHex(req->nonce()), req->hostname());
-          if (rows.empty()) {
-            unauthenticated("unknown or expired challenge for node " + req->hostname() +
-                            "; ask for a new one (GetNodeChallenge)");
-          }
-          // A successful login consumes the challenge (a failed one rolls back).
-          tx.exec_params0("DELETE FROM node_challenges WHERE nonce = decode($1, 'hex')",
-                          toHex(req->nonce()));
-          auto key = plng::ticket::publicKeyFromBytes(fromHex(rows[0][1].as<std::string>()));
+              "SELECT node_id, hostname, encode(public_key, 'hex'), boot_state FROM nodes"
+              " WHERE lower(hostname) = lower($1) AND deleted_at IS NULL",
+              req->hostname());
+          if (rows.empty()) refuse(stale);
+          auto node_id = rows[0][0].as<std::int64_t>();
+          auto challenge_expires =
+              nodeChallengeExpiry(secret, node_id, rows[0][1].as<std::string>(), req->nonce());
+          if (!challenge_expires || *challenge_expires <= now) refuse(stale);
+          // Strict verification (plng_ticket): a small-order or malformed key registered
+          // before keys were vetted verifies nothing.
+          auto key = plng::ticket::publicKeyFromBytes(fromHex(rows[0][2].as<std::string>()));
           if (!plng::ticket::verifySignature(key, nodeLoginMessage(req->hostname(), req->nonce()),
                                              req->signature())) {
-            unauthenticated("signature does not match the key registered for node " +
-                            req->hostname());
+            refuse("signature does not match the key registered for node " + req->hostname());
           }
-          if (rows[0][2].as<std::string>() == "disabled") {
+          if (rows[0][3].as<std::string>() == "disabled") {
             permissionDenied("node " + req->hostname() + " is disabled (boot_state disabled)");
           }
-          auto node_id = rows[0][0].as<std::int64_t>();
+          // Consumes the challenge: of concurrent logins with one nonce, the first
+          // insert wins and the others wait for its commit, then find the row and
+          // insert nothing. (A failed login rolls back and leaves the nonce unused.)
+          if (tx.exec_params("INSERT INTO node_challenges_used (nonce, node_id, expires_at)"
+                             " VALUES (decode($1, 'hex'), $2, to_timestamp($3))"
+                             " ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+                             toHex(req->nonce()), node_id, *challenge_expires)
+                  .empty()) {
+            unauthenticated(stale);
+          }
+          tx.exec0("DELETE FROM node_challenges_used WHERE expires_at < now()");
           tx.exec_params0("UPDATE nodes SET last_contact = now() WHERE node_id = $1", node_id);
-          return issueToken(tx, "node", 0, node_id, expires, "node login");
+          return issueToken(tx, plc.config, "node", 0, node_id, expires, "node login");
         }));
         resp->set_expires_at(expires);
       },
       Access::kAnonymous);
+  if (verdict.allowed && !failed) sources_.refund(source);
+  return status;
 }
 
 }  // namespace plng::plc

@@ -22,6 +22,9 @@ struct Caller {
   Kind kind = Kind::kAnonymous;
   std::int64_t session_id = 0;
   std::int64_t session_expires_at = 0;
+  // How the token was made: "session" (Login), "api" (CreateApiToken) or "node"
+  // (NodeLogin). Only a session, which proves the password, mints API tokens.
+  std::string token_kind;
   std::int64_t person_id = 0;
   std::string email;
   bool admin = false;

@@ -34,6 +34,34 @@ struct PlcConfig {
   std::int64_t ticket_clock_skew = 300;  // not_before = now - skew
   int watch_recheck_s = 30;              // WatchSlivers re-evaluates at least this often
 
+  // Password guessing (docs/plc.md, Authentication). Per account, in the database
+  // (every replica sees the same count): after `login_free_failures` failed logins
+  // an account must wait login_lockout_base_s, doubling with each further failure,
+  // at most login_lockout_max_s; a success or a password change clears it.
+  int login_free_failures = 5;
+  int login_lockout_base_s = 2;
+  int login_lockout_max_s = 900;
+  int login_failure_window_s = 3600;    // failures older than this are forgotten
+  int login_failure_rows_max = 100000;  // login names remembered at most
+  // Per client address, in each plcd's memory: failed logins and node logins.
+  int login_source_burst = 20;
+  int login_source_refill_s = 30;
+  // Tokens one holder keeps: a new login past max_login_sessions ends the oldest;
+  // API tokens past max_api_tokens_per_person are refused.
+  int max_login_sessions = 100;
+  int max_api_tokens_per_person = 100;
+
+  // What one person or slice can make PLC store and send to nodes (docs/plc.md,
+  // Limits: the worst-case size of a node's state follows from these).
+  int max_keys_per_person = 10;
+  int max_key_length = 2048;  // an OpenSSH public key line, comment included
+  int max_key_comment_length = 256;
+  int max_slice_members = 1000;
+  int max_slice_key_bytes = 65536;   // a slice's member keys as nodes receive them
+  int max_slice_tags = 100;          // slice tags of one slice, every scope
+  int max_tag_value_length = 16384;  // one tag value (an initscript is one)
+  int max_slice_tag_bytes = 32768;   // a slice's tags, names and values
+
   // Parses `text` over the defaults; throws std::invalid_argument naming the line.
   static PlcConfig parse(const std::string& text, const std::string& origin);
   static PlcConfig load(const std::string& path);

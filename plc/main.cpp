@@ -123,7 +123,10 @@ int createAdmin(plng::plc::Database& db, const PlcConfig& config,
 }
 
 int serve(plng::plc::Database& db, const PlcConfig& config) {
-  plng::plc::Authenticator auth(db, config.auth_cache_ms);
+  plng::plc::Authenticator auth(db, config.auth_cache_ms,
+                                std::make_shared<plng::plc::ScryptHasher>(config.scrypt_log2_n));
+  // Made now, so that the first login with an unknown email costs no more than others.
+  auth.dummyPasswordHash();
   plng::plc::PlcKeys keys(db);
   keys.ensureSigningKey();
   plng::plc::ChangeBus bus(db.connectionString(), [&] {

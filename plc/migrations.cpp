@@ -262,11 +262,43 @@ INSERT INTO tag_types (name, description, category, min_role, value_kind, defaul
  ('net_node_cap', 'node uplink cap in bit/s', 'node', 'tech', 'rate', '100000000');
 )SQL";
 
+// Issue 7 (hostile users): nothing an anonymous caller sends is stored per
+// request, and password guessing is counted where every replica sees it.
+constexpr const char* kAuthHardening = R"SQL(
+-- Node login challenges are stateless (an HMAC under a secret all replicas
+-- share); only a challenge that logged in is remembered, until it expires, so
+-- that it logs in once.
+DROP TABLE node_challenges;
+CREATE TABLE plc_secrets (
+  name       text PRIMARY KEY,
+  secret     bytea NOT NULL CHECK (length(secret) >= 32),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE node_challenges_used (
+  nonce      bytea PRIMARY KEY,
+  node_id    bigint NOT NULL REFERENCES nodes,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX node_challenges_used_expires ON node_challenges_used (expires_at);
+
+-- Failed password logins per login name: a lower-case email, whether or not an
+-- account has it, so that throttling never tells the two apart. Rows go when
+-- their failures are older than login_failure_window_s (or the table is full).
+CREATE TABLE login_failures (
+  login        text PRIMARY KEY,
+  failures     integer NOT NULL CHECK (failures > 0),
+  last_failure timestamptz NOT NULL,
+  locked_until timestamptz NOT NULL
+);
+CREATE INDEX login_failures_last ON login_failures (last_failure);
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial AdminDB, SliceDB, auth, policy and audit schema", kInitialSchema},
+      {2, "stateless node challenges, used-challenge record, login failure counts", kAuthHardening},
   };
   return kMigrations;
 }

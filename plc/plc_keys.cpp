@@ -1,5 +1,10 @@
 #include "plc_keys.h"
 
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+#include <utility>
+
 #include "auth.h"
 #include "errors.h"
 
@@ -18,6 +23,7 @@ void PlcKeys::ensureSigningKey() {
     tx.exec0("LOCK TABLE plc_keys IN EXCLUSIVE MODE");
     if (!tx.exec("SELECT 1 FROM plc_keys WHERE is_signing").empty()) return;
     auto pair = plng::ticket::generateKeyPair();
+    plng::ticket::parsePublicKey(bytesOf(pair.public_key));
     tx.exec_params0(
         "INSERT INTO plc_keys (key_id, public_key, private_key, is_signing)"
         " VALUES ($1, decode($2, 'hex'), decode($3, 'hex'), true)",
@@ -36,6 +42,14 @@ std::vector<planetlab::v1::PlcPublicKey> PlcKeys::published(pqxx::transaction_ba
     planetlab::v1::PlcPublicKey k;
     k.set_key_id(r[0].as<std::string>());
     k.set_public_key(fromHex(r[1].as<std::string>()));
+    // Never publish a key nodes must refuse (a row altered behind plcd's back):
+    // they would drop the whole key set.
+    try {
+      plng::ticket::parsePublicKey(k.public_key());
+    } catch (const std::invalid_argument& e) {
+      spdlog::error("PLC key {} is not published: {}", k.key_id(), e.what());
+      continue;
+    }
     k.set_created_at(r[2].as<std::int64_t>());
     k.set_not_after(r[3].as<std::int64_t>());
     keys.push_back(std::move(k));
@@ -54,14 +68,27 @@ planetlab::v1::SignedTicket PlcKeys::sign(planetlab::v1::TicketBody body) {
     std::lock_guard lock(mutex_);
     if (!loaded_) {
       auto hex = db_.read([](pqxx::transaction_base& tx) {
-        auto rows = tx.exec("SELECT encode(private_key, 'hex') FROM plc_keys WHERE is_signing");
+        auto rows = tx.exec(
+            "SELECT encode(private_key, 'hex'), encode(public_key, 'hex') FROM plc_keys"
+            " WHERE is_signing");
         if (rows.empty()) {
           failedPrecondition("PLC has no signing key; an admin must run plcctl plckey rotate");
         }
-        return rows[0][0].as<std::string>();
+        return std::make_pair(rows[0][0].as<std::string>(), rows[0][1].as<std::string>());
       });
-      auto raw = fromHex(hex);
+      auto raw = fromHex(hex.first);
+      if (raw.size() != signing_key_.size()) {
+        throw std::runtime_error("PLC's signing key in the database is not a 32-byte seed");
+      }
       std::copy(raw.begin(), raw.end(), signing_key_.begin());
+      // The stored public key is what nodes trust: it must be this seed's.
+      auto derived = plng::ticket::publicKeyOf(signing_key_);
+      if (bytesOf(derived) != fromHex(hex.second)) {
+        throw std::runtime_error(
+            "PLC's signing key in the database does not match its published public key;"
+            " rotate it (plcctl plckey rotate)");
+      }
+      plng::ticket::parsePublicKey(bytesOf(derived));
       loaded_ = true;
     }
     key = signing_key_;
@@ -78,6 +105,7 @@ planetlab::v1::PlcPublicKey PlcKeys::rotate(pqxx::work& tx, std::int64_t retire_
       " retired_at = now() + make_interval(secs => $1) WHERE is_signing",
       retire_grace_s);
   auto pair = plng::ticket::generateKeyPair();
+  plng::ticket::parsePublicKey(bytesOf(pair.public_key));
   auto key_id = plng::ticket::keyIdOf(pair.public_key);
   tx.exec_params0(
       "INSERT INTO plc_keys (key_id, public_key, private_key, is_signing)"

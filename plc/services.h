@@ -13,7 +13,8 @@ namespace pb = planetlab::v1;
 
 class AuthService final : public pb::Auth::Service {
  public:
-  explicit AuthService(PlcContext& plc) : rpc_(plc) {}
+  explicit AuthService(PlcContext& plc)
+      : rpc_(plc), sources_(plc.config.login_source_burst, plc.config.login_source_refill_s) {}
   grpc::Status Login(grpc::ServerContext*, const pb::LoginRequest*, pb::LoginResponse*) override;
   grpc::Status Logout(grpc::ServerContext*, const pb::Empty*, pb::Empty*) override;
   grpc::Status WhoAmI(grpc::ServerContext*, const pb::Empty*, pb::WhoAmIResponse*) override;
@@ -30,6 +31,7 @@ class AuthService final : public pb::Auth::Service {
 
  private:
   RpcRunner rpc_;
+  SourceLimiter sources_;  // failed Login and NodeLogin per client address
 };
 
 class AdminService final : public pb::Admin::Service {

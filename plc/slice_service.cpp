@@ -15,6 +15,7 @@
 #include "lookup.h"
 #include "node_state.h"
 #include "plc_keys.h"
+#include "plc_limits.h"
 #include "services.h"
 #include "validate.h"
 
@@ -380,7 +381,10 @@ pb::SliceInfo changeSliceMembers(Call& call, const pb::SliceMembersRequest& req,
     for (auto person_id : person_ids) {
       changed += tx.exec_params0(per_person_sql, slice.slice_id, person_id).affected_rows();
     }
-    if (changed > 0) Database::bumpStateVersion(tx);
+    if (changed > 0) {
+      checkSliceMembers(tx, call.plc.config, slice.slice_id, slice.name);
+      Database::bumpStateVersion(tx);
+    }
     return loadSlice(tx, slice.slice_id);
   });
 }
@@ -499,6 +503,7 @@ grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSl
       call.object("node:" + req->node());
       validateHostname(req->node());
     }
+    checkTagValueLength(call.plc.config, "the value of tag " + req->tag(), req->value());
     *resp = call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->slice(), /*for_update=*/true);
       auto standing = requireSliceStanding(call, tx, slice);
@@ -527,6 +532,7 @@ grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSl
                       " RETURNING slice_tag_id",
                       slice.slice_id, type.tag_type_id, value, node_id, nodegroup_id)[0]
                     .as<std::int64_t>();
+      checkSliceTags(tx, call.plc.config, slice.slice_id, slice.name);
       Database::bumpStateVersion(tx);
       tag.set_slice_tag_id(id);
       tag.set_slice(slice.name);

@@ -17,6 +17,7 @@
 
 #include "errors.h"
 #include "plc.pb.h"
+#include "ticket.h"
 
 namespace plng::plc {
 
@@ -487,6 +488,9 @@ ParsedSshKey parseSshKey(const std::string& key) {
     if (!readSshString(blob, pos, pk) || pk.size() != 32 || pos != blob.size()) {
       invalidArgument("ssh-ed25519 key body is malformed" + hint);
     }
+    // sshd verifies like RFC 8032: a small-order key would let anyone in.
+    auto problem = plng::ticket::publicKeyProblem(plng::ticket::publicKeyFromBytes(pk));
+    if (!problem.empty()) invalidArgument("ssh-ed25519 key is " + problem + hint);
   } else if (type == "ssh-rsa") {
     std::string e, n;
     if (!readSshString(blob, pos, e) || !readSshString(blob, pos, n) || pos != blob.size()) {
@@ -497,6 +501,13 @@ ParsedSshKey parseSshKey(const std::string& key) {
       invalidArgument("ssh-rsa key has " + std::to_string(bits) +
                       " bits; at least 2048 are required");
     }
+  } else if (type == "sk-ssh-ed25519@openssh.com") {
+    std::string pk;
+    if (!readSshString(blob, pos, pk) || pk.size() != 32 || blob.size() < pos + 4) {
+      invalidArgument(type + " key body is malformed" + hint);
+    }
+    auto problem = plng::ticket::publicKeyProblem(plng::ticket::publicKeyFromBytes(pk));
+    if (!problem.empty()) invalidArgument(type + " key is " + problem + hint);
   } else if (blob.size() < pos + 8) {
     invalidArgument(type + " key body is malformed" + hint);
   }

@@ -34,12 +34,33 @@ PublicKey publicKeyOf(const PrivateKey& private_key);
 std::string keyIdOf(const PublicKey& public_key);
 
 Signature sign(const PrivateKey& private_key, std::string_view message);
+
+// Strict Ed25519 verification, the one policy for every key PLC and nodes use.
+// Beyond RFC 8032 (which OpenSSL implements), it refuses what lets a signature
+// verify without a private key or lets one signature have several encodings:
+// a public key or a signature's R that is a small-order point (one of the 8
+// points of order dividing 8, whatever its sign bit) or not canonically encoded
+// (y >= p), and an S that is not below the group order L. With the all-zero
+// public key or the identity (01 00..00), OpenSSL alone accepts R = identity,
+// S = 0 for any message.
 bool verifySignature(const PublicKey& public_key, std::string_view message,
                      std::string_view signature);
 
+// Why `key` is not acceptable as an Ed25519 public key under that policy
+// ("a small-order point", "not canonically encoded", "not a point on the
+// curve"), or an empty string when it is.
+std::string publicKeyProblem(const PublicKey& key);
+
 // Parses a 32-byte raw key held in a protobuf bytes field; throws
-// std::invalid_argument when the size is wrong.
+// std::invalid_argument when the size is wrong. Does not vet the point: keys
+// that are registered or trusted go through parsePublicKey.
 PublicKey publicKeyFromBytes(std::string_view bytes);
+
+// A raw 32-byte Ed25519 public key that passes publicKeyProblem(); throws
+// std::invalid_argument saying what is wrong with it otherwise. Used wherever a
+// key is registered or trusted: node keys at PLC, PLC's own keys, the PLC keys a
+// node or broker accepts (TrustedKeys).
+PublicKey parsePublicKey(std::string_view bytes);
 
 enum class VerifyError {
   kMalformed,     // body does not parse, wrong signature length, key id mismatch
@@ -67,8 +88,8 @@ planetlab::v1::SignedTicket signTicket(planetlab::v1::TicketBody body,
                                        const PrivateKey& private_key);
 
 // The keys a verifier trusts, as PLC publishes them. replace() throws
-// std::invalid_argument (and keeps the old set) when a key is not 32 raw bytes or
-// a key id appears twice. Const use is thread-safe; to rotate keys under
+// std::invalid_argument (and keeps the old set) when a key is not 32 raw bytes,
+// fails parsePublicKey, or a key id appears twice. Const use is thread-safe; to rotate keys under
 // concurrent verifiers, build a new TrustedKeys and swap it in atomically.
 class TrustedKeys {
  public:

@@ -56,7 +56,10 @@ std::string sshKey(char seed, const std::string& comment = "test@laptop") {
     blob += s;
   };
   put("ssh-ed25519");
-  put(std::string(32, seed));
+  plng::ticket::PrivateKey secret{};
+  secret.fill(static_cast<std::uint8_t>(seed));
+  auto pub = plng::ticket::publicKeyOf(secret);  // a real point: PLC checks keys
+  put(std::string(reinterpret_cast<const char*>(pub.data()), pub.size()));
   return "ssh-ed25519 " + base64(blob) + " " + comment;
 }
 
@@ -98,6 +101,12 @@ class AdminTest : public PlcFixture {
 
   void grant(const std::string& email, const std::string& role, const std::string& login_base) {
     REQUIRE_OK(admin().call(&A::AddRoleToPerson, roleRequest(email, role, login_base)).first);
+  }
+
+  // Makes `email` a member and PI of `login_base` too (joining takes an admin).
+  void makePiAt(const std::string& email, const std::string& login_base) {
+    REQUIRE_OK(admin().call(&A::AddPersonToSite, personSite(email, login_base)).first);
+    grant(email, "pi", login_base);
   }
 
   // An enabled person at `login_base` with `roles` there (besides user), logged in.
@@ -645,13 +654,17 @@ TEST_CASE_METHOD(AdminTest, "UpdatePerson", "[plc][pg][admin]") {
     CHECK_OK(anon.login("alice@princeton.edu", "new-password-1"));
   }
 
-  SECTION("enabling takes a PI of one of the person's sites or an admin") {
+  SECTION("enabling takes a PI of every one of the person's sites, or an admin") {
     UpdatePersonRequest u;
     u.set_email("alice@princeton.edu");
     u.set_enabled(false);
     CHECK_REFUSED(alice.call(&A::UpdatePerson, u).first, Code::PERMISSION_DENIED, "pi");
     auto mit_user = person("bob@mit.edu", "mit");
     CHECK_REFUSED(mit_user.call(&A::UpdatePerson, u).first, Code::PERMISSION_DENIED, "pi");
+    // alice belongs to princeton and mit: a PI of princeton alone may not.
+    CHECK_REFUSED(pi.call(&A::UpdatePerson, u).first, Code::PERMISSION_DENIED,
+                  "every one of their sites");
+    makePiAt("pi@princeton.edu", "mit");
     auto [s1, disabled] = pi.call(&A::UpdatePerson, u);
     REQUIRE_OK(s1);
     CHECK_FALSE(disabled.enabled());
@@ -667,6 +680,9 @@ TEST_CASE_METHOD(AdminTest, "UpdatePerson", "[plc][pg][admin]") {
     UpdatePersonRequest u;
     u.set_email("alice@princeton.edu");
     u.set_password("reset-by-pi");
+    CHECK_REFUSED(pi.call(&A::UpdatePerson, u).first, Code::PERMISSION_DENIED,
+                  "every one of their sites");
+    makePiAt("pi@princeton.edu", "mit");
     REQUIRE_OK(pi.call(&A::UpdatePerson, u).first);
     CHECK_OK(anonymous().login("alice@princeton.edu", "reset-by-pi"));
 
@@ -754,13 +770,16 @@ TEST_CASE_METHOD(AdminTest, "AddPersonToSite and RemovePersonFromSite", "[plc][p
   PersonSiteRequest to_mit;
   to_mit.set_email("alice@princeton.edu");
   to_mit.set_login_base("mit");
-  CHECK_REFUSED(pi.call(&A::AddPersonToSite, to_mit).first, Code::PERMISSION_DENIED, "pi");
-  auto [s1, alice] = mit_pi.call(&A::AddPersonToSite, to_mit);
+  // Joining a person to a site is for admins only (PlanetLab's rule): even the
+  // PI of the site joined may not.
+  CHECK_REFUSED(pi.call(&A::AddPersonToSite, to_mit).first, Code::PERMISSION_DENIED, "admin");
+  CHECK_REFUSED(mit_pi.call(&A::AddPersonToSite, to_mit).first, Code::PERMISSION_DENIED, "admin");
+  auto [s1, alice] = admin().call(&A::AddPersonToSite, to_mit);
   REQUIRE_OK(s1);
   CHECK(namesOf(alice.sites()) == std::vector<std::string>{"mit", "princeton"});
   CHECK(alice.primary_site() == "princeton");
   CHECK(hasRole(alice, "user", "mit"));
-  CHECK_REFUSED(mit_pi.call(&A::AddPersonToSite, to_mit).first, Code::ALREADY_EXISTS, "already");
+  CHECK_REFUSED(admin().call(&A::AddPersonToSite, to_mit).first, Code::ALREADY_EXISTS, "already");
   auto missing = to_mit;
   missing.set_email("nobody@mit.edu");
   CHECK_REFUSED(admin().call(&A::AddPersonToSite, missing).first, Code::NOT_FOUND, "nobody");

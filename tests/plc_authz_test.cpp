@@ -156,7 +156,13 @@ class World {
   World() {
     try {
       fx_.emplace();
-      setupAdmin_.emplace(fx_->admin());
+      // Setup runs on an API token of the admin: the matrix changes the admin's
+      // password, which ends the admin's other login sessions.
+      pb::CreateApiTokenRequest token;
+      token.set_description("authz matrix setup");
+      auto [status, made] = fx_->admin().call(&AuthApi::CreateApiToken, token);
+      if (!status.ok()) throw std::runtime_error("setup API token: " + describeStatus(status));
+      setupAdmin_.emplace(fx_->anonymous().withToken(made.token()));
       setUp();
     } catch (const std::exception& e) {
       error_ = e.what();
@@ -244,6 +250,19 @@ class World {
     auto it = targets_.find(key);
     if (it == targets_.end()) it = targets_.emplace(key, newPerson(site, {}, purpose)).first;
     return it->second;
+  }
+
+  // A person of sites A and B (made once): a PI of one of them must not take
+  // over the account (issue 7, item 1).
+  const std::string& personOfAandB(const std::string& purpose = "ab") {
+    auto& email = personsAB_[purpose];
+    if (email.empty()) email = newPersonOfAandB();
+    return email;
+  }
+  std::string newPersonOfAandB() {
+    auto email = newPerson(siteA, {}, "ab");
+    joinSite(email, siteB, "user");
+    return email;
   }
 
   void setEnabled(const std::string& email, bool enabled) {
@@ -489,7 +508,8 @@ class World {
   std::optional<PlcClient> setupAdmin_;  // the fixture's admin session, for setup calls
   std::map<Who, PlcClient> callers_;
   std::map<Who, std::string> emails_;
-  std::map<std::string, std::string> targets_;  // "site/purpose" → targetPerson()
+  std::map<std::string, std::string> targets_;    // "site/purpose" → targetPerson()
+  std::map<std::string, std::string> personsAB_;  // purpose → personOfAandB()
   plng::ticket::KeyPair nodeKey_{};
   std::unique_ptr<pqxx::connection> db_;
   std::string snapshotSql_;
@@ -834,7 +854,7 @@ std::vector<Row> adminRows() {
          r.set_email(c.email);
          return c.rpc(&AdminApi::DeletePerson, r);
        }},
-      {"AddPersonToSite(site A, person of site B)", kAdmin | kPi, personAtB,
+      {"AddPersonToSite(site A, person of site B)", kAdmin, personAtB,
        [](Case& c) {
          pb::PersonSiteRequest r;
          r.set_email(c.email);
@@ -871,16 +891,54 @@ std::vector<Row> adminRows() {
       {"AddPersonKey(own)", kPersons, self, addKey},
       {"AddPersonKey(user at site A)", kAdmin | kPi, targetAtA, addKey},
       {"GetKeys(own)", kAuthenticated, self, getKeys},
+      // Each key row has a person of its own: the rows add keys to them, and a
+      // person holds at most max_keys_per_person.
       {"GetKeys(user at site A)", kAdmin | kPi | kNode,
        [](Case& c) {
-         c.email = c.w.targetPerson(c.w.siteA);
+         c.email = c.w.targetPerson(c.w.siteA, "getkeys");
          c.w.newKey(c.email);
        },
        getKeys},
       {"DeleteKey(own)", kPersons, [](Case& c) { c.id = c.w.newKey(c.selfEmail()); }, deleteKey},
       {"DeleteKey(of a user at site A)", kAdmin | kPi,
-       [](Case& c) { c.id = c.w.newKey(c.w.targetPerson(c.w.siteA)); }, deleteKey},
-      {"BlacklistKey", kAdmin, [](Case& c) { c.id = c.w.newKey(c.w.targetPerson(c.w.siteA)); },
+       [](Case& c) { c.id = c.w.newKey(c.w.targetPerson(c.w.siteA, "delkey")); }, deleteKey},
+      // ---- a person of sites A and B: the account takes a PI of both (or admin)
+      {"UpdatePerson(names) of a person of sites A and B", kAdmin | kPi | kPiOther,
+       [](Case& c) { c.email = c.w.personOfAandB(); },
+       updatePerson([](Case& c, pb::UpdatePersonRequest& r) { r.set_first_name("F" + c.uid); })},
+      {"UpdatePerson(password) of a person of sites A and B", kAdmin,
+       [](Case& c) { c.email = c.w.personOfAandB(); },
+       updatePerson(
+           [](Case& c, pb::UpdatePersonRequest& r) { r.set_password("changed-" + c.uid); })},
+      {"UpdatePerson(enabled) of a person of sites A and B", kAdmin,
+       [](Case& c) {
+         c.email = c.w.personOfAandB();
+         c.w.setEnabled(c.email, true);
+       },
+       updatePerson([](Case&, pb::UpdatePersonRequest& r) { r.set_enabled(false); })},
+      {"AddPersonKey(person of sites A and B)", kAdmin,
+       [](Case& c) { c.email = c.w.personOfAandB(); }, addKey},
+      {"GetKeys(person of sites A and B)", kAdmin | kPi | kPiOther | kNode,
+       [](Case& c) { c.email = c.w.personOfAandB(); }, getKeys},
+      {"DeleteKey(of a person of sites A and B)", kAdmin,
+       [](Case& c) { c.id = c.w.newKey(c.w.personOfAandB("delkey")); }, deleteKey},
+      {"DeletePerson(person of sites A and B)", kAdmin,
+       [](Case& c) { c.email = c.w.newPersonOfAandB(); },
+       [](Case& c) {
+         pb::DeletePersonRequest r;
+         r.set_email(c.email);
+         return c.rpc(&AdminApi::DeletePerson, r);
+       }},
+      {"RemovePersonFromSite(site B, person of sites A and B)", kAdmin | kPiOther,
+       [](Case& c) { c.email = c.w.newPersonOfAandB(); },
+       [](Case& c) {
+         pb::PersonSiteRequest r;
+         r.set_email(c.email);
+         r.set_login_base(c.w.siteB);
+         return c.rpc(&AdminApi::RemovePersonFromSite, r);
+       }},
+      {"BlacklistKey", kAdmin,
+       [](Case& c) { c.id = c.w.newKey(c.w.targetPerson(c.w.siteA, "blacklist")); },
        [](Case& c) {
          pb::BlacklistKeyRequest r;
          r.set_key_id(c.id);

@@ -414,7 +414,7 @@ TEST_CASE_METHOD(EdgeTest, "Call::write: one write per call, and a kept change t
   using namespace plng::plc;
   Database db(connectionString(), 2);
   PlcConfig config;
-  Authenticator auth(db, 1000);
+  Authenticator auth(db, 1000, std::make_shared<ScryptHasher>(config.scrypt_log2_n));
   PlcKeys keys(db);
   ChangeBus bus(connectionString(), [] {});
   PlcContext plc{db, config, auth, keys, bus};

@@ -2,6 +2,9 @@
 // it accepts or refuses a ticket, including the reason it gives a person.
 #include "ticket.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 #include <array>
 #include <catch2/catch.hpp>
 #include <set>
@@ -365,4 +368,201 @@ TEST_CASE("every refusal reason has a distinct name", "[ticket]") {
   std::set<std::string> names;
   for (VerifyError error : all) names.insert(toString(error));
   CHECK(names.size() == all.size());
+}
+
+// ------------------------------------------------------------ strict Ed25519
+
+namespace {
+
+using Bytes32 = std::array<std::uint8_t, 32>;
+
+// OpenSSL's own Ed25519 verification, without this library's policy.
+bool opensslAccepts(const Bytes32& public_key, std::string_view message, const Signature& sig) {
+  EVP_PKEY* pkey =
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size());
+  if (pkey == nullptr) return false;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok =
+      EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pkey) == 1 &&
+      EVP_DigestVerify(ctx, sig.data(), sig.size(),
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pkey);
+  ERR_clear_error();
+  return ok;
+}
+
+std::string_view view(const Signature& sig) {
+  return {reinterpret_cast<const char*>(sig.data()), sig.size()};
+}
+
+// 64 hex digits, for constants (fromHex REQUIREs, which needs a running test).
+Bytes32 bytes32(std::string_view text) {
+  if (text.size() != 64) throw std::logic_error("bytes32 needs 64 hex digits");
+  Bytes32 out{};
+  for (std::size_t i = 0; i < 32; ++i) {
+    out[i] = static_cast<std::uint8_t>(std::stoi(std::string(text.substr(2 * i, 2)), nullptr, 16));
+  }
+  return out;
+}
+
+std::string raw(const Bytes32& key) { return {reinterpret_cast<const char*>(key.data()), 32}; }
+
+Bytes32 withSign(Bytes32 encoding, bool negative) {
+  encoding[31] = static_cast<std::uint8_t>((encoding[31] & 0x7f) | (negative ? 0x80 : 0));
+  return encoding;
+}
+
+// little-endian a + b (mod 2^256).
+Bytes32 plus(const Bytes32& a, const Bytes32& b) {
+  Bytes32 out{};
+  unsigned carry = 0;
+  for (std::size_t i = 0; i < 32; ++i) {
+    unsigned v = unsigned{a[i]} + b[i] + carry;
+    out[i] = static_cast<std::uint8_t>(v);
+    carry = v >> 8;
+  }
+  return out;
+}
+
+// p = 2^255 - 19 and the group order L = 2^252 + 27742317777372353535851937790883648493,
+// little-endian.
+const Bytes32 kP = bytes32("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+const Bytes32 kL = bytes32("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+
+// The y coordinates of the 8 points of order dividing 8: identity (1), order 2
+// (p - 1), order 4 (0), order 8 (two values). Published test vectors; the
+// library derives them from the curve equation instead, and the test below
+// shows with OpenSSL's own arithmetic that each is a small-order point.
+const std::vector<Bytes32> kSmallOrderYs = {
+    bytes32("0100000000000000000000000000000000000000000000000000000000000000"),
+    bytes32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    bytes32("0000000000000000000000000000000000000000000000000000000000000000"),
+    bytes32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    bytes32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+};
+
+Signature forgedSignature() {
+  // R = the identity (01 00..00), S = 0: what the issue's attacker sent.
+  Signature sig{};
+  sig[0] = 1;
+  return sig;
+}
+
+}  // namespace
+
+TEST_CASE("the issue's forged node login verifies with OpenSSL alone, never here", "[ticket]") {
+  const Bytes32 all_zero{};
+  Bytes32 identity{};
+  identity[0] = 1;
+  const Signature sig = forgedSignature();
+  // The identity key accepts R = identity, S = 0 for every message.
+  CHECK(opensslAccepts(identity, "planetlab-node-login\0anything", sig));
+  CHECK_FALSE(verifySignature(identity, "planetlab-node-login\0anything", view(sig)));
+  for (int i = 0; i < 64; ++i) {
+    const std::string message = "message " + std::to_string(i);
+    CHECK_FALSE(verifySignature(all_zero, message, view(sig)));
+    CHECK_FALSE(verifySignature(identity, message, view(sig)));
+  }
+  CHECK_THROWS_WITH(parsePublicKey(raw(all_zero)), Contains("small-order"));
+  CHECK_THROWS_WITH(parsePublicKey(raw(identity)), Contains("small-order"));
+}
+
+TEST_CASE("every encoding of every small-order point is refused as a key and as R", "[ticket]") {
+  const KeyPair honest = generateKeyPair();
+  std::size_t forged_with_openssl = 0;
+  for (const Bytes32& y : kSmallOrderYs) {
+    for (bool negative : {false, true}) {
+      const Bytes32 encoding = withSign(y, negative);
+      INFO("encoding " << hex(encoding));
+      CHECK_THAT(publicKeyProblem(encoding), Contains("small-order"));
+      CHECK_THROWS_AS(parsePublicKey(raw(encoding)), std::invalid_argument);
+      // As R of an otherwise honest signature.
+      Signature sig = sign(honest.private_key, "m");
+      std::copy(encoding.begin(), encoding.end(), sig.begin());
+      CHECK_FALSE(verifySignature(honest.public_key, "m", view(sig)));
+
+      // OpenSSL's arithmetic shows the point is of small order: with A = this
+      // point, R = identity and S = 0 verify whenever [h]A is the identity, which
+      // happens for 1 hash in ord(A) <= 8. x = 0 with the sign bit set is not a
+      // valid encoding of the identity or (0, -1), so OpenSSL has no point there.
+      const bool x_is_zero = y == kSmallOrderYs[0] || y == kSmallOrderYs[1];
+      if (negative && x_is_zero) continue;
+      bool found = false;
+      for (int i = 0; i < 512 && !found; ++i) {
+        const std::string message = "forge " + std::to_string(i);
+        if (opensslAccepts(encoding, message, forgedSignature())) {
+          found = true;
+          ++forged_with_openssl;
+          CHECK_FALSE(verifySignature(encoding, message, view(forgedSignature())));
+        }
+      }
+      CHECK(found);
+    }
+  }
+  CHECK(forged_with_openssl == 8);  // the 8 points, each forged with OpenSSL
+}
+
+TEST_CASE("non-canonical encodings (y >= p) are refused, small-order or not", "[ticket]") {
+  for (std::uint8_t k = 0; k < 19; ++k) {
+    Bytes32 offset{};
+    offset[0] = k;
+    const Bytes32 y = plus(kP, offset);  // p + k, still below 2^255
+    for (bool negative : {false, true}) {
+      const Bytes32 encoding = withSign(y, negative);
+      INFO("y = p + " << int{k} << (negative ? ", sign bit set" : ""));
+      const std::string problem = publicKeyProblem(encoding);
+      // p + 0 and p + 1 encode y = 0 and y = 1: small-order points.
+      CHECK_THAT(problem, Contains(k < 2 ? "small-order" : "not canonically encoded"));
+      CHECK_THROWS_AS(parsePublicKey(raw(encoding)), std::invalid_argument);
+      Signature sig{};
+      std::copy(encoding.begin(), encoding.end(), sig.begin());
+      CHECK_FALSE(verifySignature(generateKeyPair().public_key, "m", view(sig)));
+    }
+  }
+}
+
+TEST_CASE("a signature with S >= L is refused (no second encoding of a signature)", "[ticket]") {
+  const KeyPair pair = generateKeyPair();
+  const Signature good = sign(pair.private_key, "message");
+  REQUIRE(verifySignature(pair.public_key, "message", view(good)));
+  Bytes32 s{};
+  std::copy(good.begin() + 32, good.end(), s.begin());
+  Signature malleated = good;
+  const Bytes32 s_plus_l = plus(s, kL);
+  std::copy(s_plus_l.begin(), s_plus_l.end(), malleated.begin() + 32);
+  CHECK_FALSE(verifySignature(pair.public_key, "message", view(malleated)));
+  Signature at_l = good;
+  std::copy(kL.begin(), kL.end(), at_l.begin() + 32);
+  CHECK_FALSE(verifySignature(pair.public_key, "message", view(at_l)));
+}
+
+TEST_CASE("honest keys pass; about half of all y values are not on the curve", "[ticket]") {
+  for (int i = 0; i < 100; ++i) {
+    const KeyPair pair = generateKeyPair();
+    INFO(hex(pair.public_key));
+    CHECK(publicKeyProblem(pair.public_key).empty());
+    CHECK(parsePublicKey(raw(pair.public_key)) == pair.public_key);
+  }
+  // For a random canonical y, x^2 = (y^2 - 1)/(d y^2 + 1) has a root half the time.
+  int off_curve = 0;
+  for (int i = 0; i < 400; ++i) {
+    Bytes32 y = generateKeyPair().private_key;  // 32 random bytes
+    y[31] &= 0x3f;                              // canonical
+    const std::string problem = publicKeyProblem(y);
+    if (problem.find("not a point") != std::string::npos) ++off_curve;
+  }
+  CHECK(off_curve > 120);
+  CHECK(off_curve < 280);
+}
+
+TEST_CASE("TrustedKeys refuses a small-order PLC key and keeps the old set", "[ticket]") {
+  const KeyPair plc = generateKeyPair();
+  TrustedKeys keys({plcKey(plc)});
+  v1::PlcPublicKey weak;
+  weak.set_key_id("0000000000000000");
+  weak.set_public_key(std::string(32, '\0'));
+  CHECK_THROWS_WITH(keys.replace({plcKey(plc), weak}), Contains("small-order"));
+  CHECK(keys.find(keyIdOf(plc.public_key)) != nullptr);
+  CHECK(keys.find("0000000000000000") == nullptr);
 }

@@ -75,6 +75,10 @@ const std::map<std::string, Key>& keys() {
       {"images_dir", stringKey("reference images; empty = <state_dir>/images", &C::images_dir)},
       {"listen", stringKey("TCP address of the NodeManager service (tickets, rcaps)", &C::listen)},
       {"log_level", stringKey("trace, debug, info, warn or error", &C::log_level)},
+      {"plc_max_state_bytes",
+       numberKey("largest node state accepted from PLC, bytes (docs/plc.md: worst case for "
+                 "1,000 slivers at PLC's default limits)",
+                 &C::plc_max_state_bytes)},
       {"poll_interval_s", numberKey("seconds between GetSlivers polls while the PLC stream is down",
                                     &C::poll_interval_s)},
       {"reconnect_min_ms",
@@ -182,6 +186,9 @@ std::string trim(const std::string& s) {
 void validate(const SliverdConfig& c, const std::string& origin) {
   auto fail = [&](const std::string& what) { throw std::invalid_argument(origin + ": " + what); };
   if (c.poll_interval_s < 1) fail("poll_interval_s must be at least 1");
+  if (c.plc_max_state_bytes < (4ll << 20) || c.plc_max_state_bytes > 2047ll << 20) {
+    fail("plc_max_state_bytes must be between 4 MiB (gRPC's default) and 2047 MiB");
+  }
   if (c.reconnect_min_ms < 1) fail("reconnect_min_ms must be at least 1");
   if (c.reconnect_max_ms < c.reconnect_min_ms) {
     fail("reconnect_max_ms must be at least reconnect_min_ms");

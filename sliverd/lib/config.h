@@ -22,6 +22,9 @@ struct SliverdConfig {
   std::string listen = "0.0.0.0:8621";
   std::string log_level = "info";
 
+  // The largest NodeState accepted from PLC (gRPC's receive limit): the worst
+  // case for 1,000 slivers at PLC's default limits, rounded up (docs/plc.md, Limits).
+  std::int64_t plc_max_state_bytes = 128ll << 20;
   int poll_interval_s = 60;
   int reconnect_min_ms = 250;
   int reconnect_max_ms = 2000;

@@ -179,7 +179,8 @@ void Daemon::start() {
     ca = *pem;
   }
   sync_ = std::make_unique<PlcSync>(
-      PlcSync::makeChannel(options_.config.plc_address, ca, reconnect_min, reconnect_max),
+      PlcSync::makeChannel(options_.config.plc_address, ca, reconnect_min, reconnect_max,
+                           options_.config.plc_max_state_bytes),
       PlcSync::Options{
           .hostname = hostname_,
           .node_key = key,

@@ -74,8 +74,10 @@ std::string nodeLoginMessage(const std::string& hostname, const std::string& non
 std::shared_ptr<grpc::Channel> PlcSync::makeChannel(const std::string& address,
                                                     const std::string& tls_ca_pem,
                                                     std::chrono::milliseconds reconnect_min,
-                                                    std::chrono::milliseconds reconnect_max) {
+                                                    std::chrono::milliseconds reconnect_max,
+                                                    std::int64_t max_state_bytes) {
   grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(max_state_bytes));
   // plcd (gRPC's default server policy) refuses pings more often than every
   // 5 minutes on an idle connection; more would get the stream closed.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 300000);

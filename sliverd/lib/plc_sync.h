@@ -66,15 +66,20 @@ class PlcSync {
   // How long one connection attempt to PLC may take (TCP and TLS handshakes over
   // a slow path), whatever the backoff between attempts.
   static constexpr std::chrono::milliseconds kConnectTimeout{10000};
+  // sliverd's default receive limit (config plc_max_state_bytes).
+  static constexpr std::int64_t kDefaultMaxStateBytes = 128ll << 20;
 
   // A channel to `address`: plaintext, or TLS verified against `tls_ca_pem`;
   // keepalive pings notice a dead PLC connection on an idle stream.
   // gRPC's own reconnect backoff follows ours (its default waits up to 2 min, and
   // while it waits every call fails at once, whatever our own loop does).
-  static std::shared_ptr<grpc::Channel> makeChannel(const std::string& address,
-                                                    const std::string& tls_ca_pem,
-                                                    std::chrono::milliseconds reconnect_min,
-                                                    std::chrono::milliseconds reconnect_max);
+  // It accepts messages up to `max_state_bytes`: gRPC's default of 4 MiB is a
+  // node state of ~40 slivers at PLC's limits, and a larger state would stop
+  // every slice on the node from syncing.
+  static std::shared_ptr<grpc::Channel> makeChannel(
+      const std::string& address, const std::string& tls_ca_pem,
+      std::chrono::milliseconds reconnect_min, std::chrono::milliseconds reconnect_max,
+      std::int64_t max_state_bytes = kDefaultMaxStateBytes);
 
  private:
   enum class Connection { kOffline, kPolling, kStream };

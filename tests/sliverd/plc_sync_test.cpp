@@ -6,6 +6,10 @@
 // back the stream resumes. A node that applied PLC's state follows PLC back to an
 // older state when PLC's database is restored from a backup (epochs), and has
 // PLC's changes within seconds of the end of an outage of plcd or PostgreSQL.
+#include "plc_sync.h"
+
+#include <grpcpp/grpcpp.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
@@ -329,4 +333,139 @@ TEST_CASE_METHOD(PlcFixture, "a node has PLC's changes within seconds of the end
     pg().start();
     measure("PostgreSQL", "princeton_after_pg", 3s);
   }
+}
+
+namespace {
+
+// A well-formed ssh-rsa line of about 2,000 bytes (a ~10,000-bit modulus; PLC
+// checks the structure and size, not the number): as long as PLC lets a key be.
+std::string longRsaKey(int seed, const std::string& comment) {
+  auto put = [](std::string& out, const std::string& s) {
+    auto n = static_cast<std::uint32_t>(s.size());
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
+    out += s;
+  };
+  std::string modulus(1290, '\0');
+  for (std::size_t i = 0; i < modulus.size(); ++i) {
+    modulus[i] = static_cast<char>((i * 131 + static_cast<std::size_t>(seed) * 7919) % 251 + 1);
+  }
+  modulus[0] = static_cast<char>(0x80 | (seed & 0x7f));
+  std::string blob;
+  put(blob, "ssh-rsa");
+  put(blob, std::string("\x01\x00\x01", 3));
+  put(blob, modulus);
+  std::string b64(4 * ((blob.size() + 2) / 3) + 1, '\0');
+  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                           reinterpret_cast<const unsigned char*>(blob.data()),
+                           static_cast<int>(blob.size()));
+  b64.resize(static_cast<std::size_t>(n));
+  return "ssh-rsa " + b64 + " " + comment;
+}
+
+}  // namespace
+
+// Issue 7, item 7: eighty 60 KB keys once made a node's state 4.8 MB and gRPC's
+// default 4 MiB receive limit stopped every slice on the node from syncing. PLC
+// now bounds what a slice carries (docs/plc.md, Limits) and sliverd's channel
+// accepts the worst case: here 48 slices, each at every limit, on one node.
+TEST_CASE_METHOD(PlcFixture, "a node whose slices are all at PLC's limits still syncs",
+                 "[sliverd][pg]") {
+  Seeder seed(*this);
+  seed.site("princeton", /*max_slices=*/100, /*max_slivers=*/1000);
+  const SeededNode node = seed.node("n1.princeton.edu", "princeton");
+  pb::AddTagTypeRequest pad;
+  pad.set_name("pad");
+  pad.set_category("slice/config");
+  pad.set_min_role("user");
+  pad.set_value_kind("string");
+  REQUIRE_OK(admin().call(&pb::Admin::Stub::AddTagType, pad).first);
+
+  // Member keys: 3 persons with 10 keys of ~2 KB each, and one more key: just
+  // under max_slice_key_bytes (65,536) per slice.
+  const std::string comment(240, 'c');
+  std::vector<std::string> members;
+  for (int p = 0; p < 4; ++p) {
+    auto email = "m" + std::to_string(p) + "@princeton.edu";
+    seed.person(email, "princeton", {});
+    members.push_back(email);
+    for (int k = 0; k < (p < 3 ? 10 : 1); ++k) {
+      pb::AddPersonKeyRequest key;
+      key.set_email(email);
+      key.set_key(longRsaKey(p * 16 + k, comment));
+      REQUIRE_OK(admin().call(&pb::Admin::Stub::AddPersonKey, key).first);
+    }
+  }
+  // Tags: a 16 KiB initscript (max_tag_value_length) and a second value that
+  // brings the slice to max_slice_tag_bytes (32,768: each tag costs its name,
+  // value and 16).
+  std::string script = "#!/bin/sh\n";
+  while (script.size() < 16384) script += "echo padding the initscript to its limit\n";
+  script.resize(16384);
+  const std::string padding(32768 - (16384 + 10 + 16) - (3 + 16), 'p');
+
+  constexpr int kSlices = 48;
+  for (int i = 0; i < kSlices; ++i) {
+    const auto name = "princeton_l" + std::to_string(i);
+    addSlice(admin(), name);
+    pb::SliceMembersRequest add;
+    add.set_name(name);
+    for (const auto& m : members) add.add_emails(m);
+    REQUIRE_OK(admin().call(&pb::Slice::Stub::AddSliceMembers, add).first);
+    sliceOnNode(admin(), name, node.hostname, true);
+    for (const auto& [tag, value] : {std::pair{"initscript", script}, std::pair{"pad", padding}}) {
+      pb::SetSliceTagRequest set;
+      set.set_slice(name);
+      set.set_tag(tag);
+      set.set_value(value);
+      REQUIRE_OK(admin().call(&pb::Slice::Stub::SetSliceTag, set).first);
+    }
+  }
+
+  pb::GetSliversRequest request;
+  request.set_hostname(node.hostname);
+  INFO("sliverd's channel receives the whole state");
+  PlcClient through_sliverd(plng::sliverd::PlcSync::makeChannel(plcd().address(), "", 100ms, 500ms),
+                            admin().token());
+  auto [status, state] = through_sliverd.call(&pb::NodeSync::Stub::GetSlivers, request);
+  REQUIRE_OK(status);
+  REQUIRE(state.slivers_size() == kSlices);
+  CHECK(state.ByteSizeLong() > (4u << 20));
+  std::cout << "node state of " << kSlices << " slivers at PLC's limits: " << state.ByteSizeLong()
+            << " bytes\n";
+  // docs/plc.md: a sliver takes at most 128 + max_slice_key_bytes +
+  // max_slice_tag_bytes + the default tag values (< 4,096) bytes.
+  for (const auto& sliver : state.slivers()) {
+    CHECK(sliver.ByteSizeLong() <= 128 + 65536 + 32768 + 4096);
+    CHECK(sliver.ByteSizeLong() > 95000);  // and these are close to it
+  }
+
+  INFO("with gRPC's default 4 MiB limit, the node would not sync at all");
+  PlcClient default_limit(grpc::CreateChannel(plcd().address(), grpc::InsecureChannelCredentials()),
+                          admin().token());
+  CHECK(default_limit.call(&pb::NodeSync::Stub::GetSlivers, request).first.error_code() ==
+        grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  INFO("sliverd itself, with its configured channel, builds every sliver");
+  TempDir dir;
+  SliverdConfig config;
+  config.hostname = node.hostname;
+  config.plc_address = plcd().address();
+  config.state_dir = (dir.path() / "state").string();
+  config.run_dir = (dir.path() / "run").string();
+  config.listen = "127.0.0.1:0";
+  config.reconnect_min_ms = 100;
+  config.reconnect_max_ms = 500;
+  config.poll_interval_s = 1;
+  config.reconcile_interval_s = 1;
+  FakeRuntime runtime;
+  RunningDaemon daemon(config, runtime, node.private_key);
+  CHECK(eventually(
+      [&] {
+        for (int i = 0; i < kSlices; ++i) {
+          if (!runtime.running("princeton_l" + std::to_string(i))) return false;
+        }
+        return true;
+      },
+      60s));
+  CHECK(runtime.config("princeton_l0")->initscript == script);
 }
