@@ -9,8 +9,8 @@
 //    entry sliverd uses for PLC's state and tickets). The node may refuse a
 //    canonical value only for a node policy PLC cannot know (a range, a
 //    capability never granted or missing from its kernel, an image name), never
-//    as malformed; rates reach grantedSpec as the same number; a `proper` tag
-//    grants sliver control only to a slice it names (or "*");
+//    as malformed, and says why in a short printable message; rates reach grantedSpec as the same
+//    number; a `proper` tag grants sliver control only to a slice it names (or "*");
 //  - an initscript of any bytes survives the node's state file (kvfile);
 //  - parseSshKey and canonicalPrefix are idempotent, and a key PLC accepts
 //    holds nothing that would break the node's authorized_keys file.
@@ -115,6 +115,14 @@ bool isPolicyRefusal(const std::string& tag, const std::string& message) {
 void checkNode(const std::string& tag, const std::string& canonical) {
   const std::map<std::string, std::string> tags{{tag, canonical}};
   auto desired = plng::sliverd::desiredFromTags(kSlice, 5001, tags, {}, 0, "plc");
+  // The reason lands in logs and in the local API's replies: short and printable,
+  // whatever the value holds.
+  if (desired.invalid.size() > 512 ||
+      !std::all_of(desired.invalid.begin(), desired.invalid.end(),
+                   [](unsigned char c) { return c >= 0x20 && c < 0x7f; })) {
+    fail("the node's refusal of a " + tag +
+         " value is long or not printable: " + desired.invalid.substr(0, 512));
+  }
   if (!desired.invalid.empty() && !isPolicyRefusal(tag, desired.invalid)) {
     fail("the node refuses PLC's canonical " + tag + " '" + canonical + "': " + desired.invalid);
   }
