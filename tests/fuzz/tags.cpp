@@ -152,13 +152,23 @@ void checkNode(const std::string& tag, const std::string& canonical) {
 }
 
 // The node keeps a sliver's config, initscript included, in a kvfile.
-void checkKvRoundTrip(const std::string& value) {
-  static const std::filesystem::path dir = [] {
+// A private directory for the kvfile, removed when the process exits.
+struct ScratchDir {
+  std::filesystem::path path;
+  ScratchDir() {
     std::string templ = (std::filesystem::temp_directory_path() / "plng-fuzz-XXXXXX").string();
     if (::mkdtemp(templ.data()) == nullptr) fail("mkdtemp");
-    return std::filesystem::path(templ);
-  }();
-  const auto file = dir / "config";
+    path = templ;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+void checkKvRoundTrip(const std::string& value) {
+  static const ScratchDir dir;
+  const auto file = dir.path / "config";
   plng::node::KvMap written{{"slice", kSlice}, {"initscript", value}};
   plng::node::writeKvFileAtomic(file, written, plng::node::KvDurability::kRederivable);
   if (plng::node::readKvFile(file) != written)
