@@ -8,6 +8,8 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libgrpc-dev
   libpqxx-dev libpq-dev libspdlog-dev libfmt-dev libssl-dev libboost-dev libboost-system-dev
   catch2
+  # fuzzing (tests/fuzz, docs/fuzzing.md): clang with its libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
   postgresql postgresql-client
   openssh-client procps iproute2
   # node: namespaces, cgroups, seccomp, capabilities, storage, images (busybox-static,

@@ -25,7 +25,7 @@ constexpr std::uint64_t kMaxTasks = 4 * 1024 * 1024;
 constexpr std::uint64_t kMaxIoWeight = 10'000;
 
 std::string quoted(const std::string& tag, const std::string& value) {
-  return "tag " + tag + ": value \"" + value + "\"";
+  return "tag " + tag + ": value " + quotedTagValue(value);
 }
 
 // Reads a canonical decimal tag value (digits only: no sign, unit or spaces).
@@ -45,6 +45,25 @@ std::uint64_t parseTag(const std::string& tag, const std::string& value, std::ui
 }
 
 }  // namespace
+
+std::string quotedTagValue(std::string_view value) {
+  constexpr std::size_t kMaxShown = 64;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (std::size_t i = 0; i < value.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  out += "\"";
+  if (value.size() > kMaxShown) out += " (cut, " + std::to_string(value.size()) + " bytes)";
+  return out;
+}
 
 Resources resourcesFromTags(const std::map<std::string, std::string>& tags) {
   Resources r;

@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace plng::node {
 
@@ -25,6 +26,13 @@ class TagError : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
 };
+
+// A tag value as an error message quotes it: in double quotes, at most 64
+// bytes, other than printable ASCII as \xNN, and the full length named when
+// cut. Tag values come from users (PLC takes up to 64 KiB of any bytes): a
+// message must not carry all of it into logs and API replies, nor be cut short
+// at a NUL by what().
+std::string quotedTagValue(std::string_view value);
 
 // Reads cpu_share, cpu_cap, mem_limit, tasks, io_weight from a slice's effective
 // tags; a missing tag keeps the Resources default. Throws TagError naming the tag

@@ -21,10 +21,11 @@ std::uint64_t parseDiskQuota(const std::string& value) {
                                               [](char c) { return c >= '0' && c <= '9'; });
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
   if (!digits || ec != std::errc() || end != value.data() + value.size()) {
-    throw TagError("tag disk_quota: value \"" + value + "\" is not a decimal number of bytes");
+    throw TagError("tag disk_quota: value " + quotedTagValue(value) +
+                   " is not a decimal number of bytes");
   }
   if (out != 0 && (out < kMinDiskQuota || out > kMaxDiskQuota)) {
-    throw TagError("tag disk_quota: value \"" + value + "\" is out of range 0 or " +
+    throw TagError("tag disk_quota: value " + quotedTagValue(value) + " is out of range 0 or " +
                    std::to_string(kMinDiskQuota) + ".." + std::to_string(kMaxDiskQuota));
   }
   return out;
@@ -41,8 +42,8 @@ void validateVref(const std::string& vref) {
                      c == '_' || c == '.' || c == '-';
             });
   if (!ok) {
-    throw TagError("tag vref: value \"" + vref +
-                   "\" is not an image name ([A-Za-z0-9_.-], not starting with '.' or '-')");
+    throw TagError("tag vref: value " + quotedTagValue(vref) +
+                   " is not an image name ([A-Za-z0-9_.-], not starting with '.' or '-')");
   }
 }
 

@@ -270,18 +270,19 @@ CapabilityPlan capabilityPlanFromTag(std::string_view tag, int last_cap) {
     std::size_t comma = rest.find(',');
     std::string name(trim(rest.substr(0, comma)));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    if (name.empty()) throw TagError("capabilities: empty name in '" + std::string(tag) + "'");
+    if (name.empty()) throw TagError("capabilities: empty name in " + quotedTagValue(tag));
     cap_value_t cap = 0;
     // cap_from_name also takes bare numbers and other spellings; the tag's
     // canonical form is CAP_ names only.
     if (name.rfind("CAP_", 0) != 0 || cap_from_name(name.c_str(), &cap) != 0) {
-      throw TagError("capabilities: unknown capability '" + name + "'");
+      throw TagError("capabilities: unknown capability " + quotedTagValue(name));
     }
     if (cap > plan.last_cap) {
-      throw TagError("capabilities: '" + name + "' is not supported by this node's kernel");
+      throw TagError("capabilities: " + quotedTagValue(name) +
+                     " is not supported by this node's kernel");
     }
     if (neverGrantedCapabilities() & bit(cap)) {
-      throw TagError("capabilities: '" + name + "' is never granted to a sliver");
+      throw TagError("capabilities: " + quotedTagValue(name) + " is never granted to a sliver");
     }
     plan.keep_bounding |= bit(cap);
   }

@@ -473,6 +473,14 @@ ParsedSshKey parseSshKey(const std::string& key) {
   if (key.find_first_of("\r\n") != std::string::npos) {
     invalidArgument("SSH key has a line break; give one key on one line" + hint);
   }
+  // Nor any other control character: nodes refuse a key file holding one (the
+  // RPC edge refuses them too; this keeps the parser safe on its own).
+  for (unsigned char c : key) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      invalidArgument("SSH key has a control character; give the key as ssh-keygen prints it" +
+                      hint);
+    }
+  }
   if (kTypes.count(type) == 0) {
     invalidArgument("SSH key type " + quoteForMessage(type) + " is not supported" + hint);
   }
