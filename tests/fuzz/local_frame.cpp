@@ -99,8 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
       length = plng::sliverd::frameLength(header, kMaxFrame);
     } catch (const std::runtime_error&) {
-      if (announced <= kMaxFrame)
-        fail("frameLength refused a frame within the limit");
+      if (announced <= kMaxFrame) fail("frameLength refused a frame within the limit");
       // The connection ends here; what follows is checked as a frame body.
       stream.remove_prefix(4);
       checkRequest(stream);
@@ -116,11 +115,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     stream.remove_prefix(std::min<std::size_t>(stream.size(), 4 + std::size_t{length}));
   }
   // frameHeader and frameLength agree on every length the limit allows.
-  const std::uint32_t n =
-      static_cast<std::uint32_t>(size * 2654435761u) % (kMaxFrame + 1);
+  const std::uint32_t n = static_cast<std::uint32_t>(size * 2654435761u) % (kMaxFrame + 1);
   const std::string header = plng::sliverd::frameHeader(n);
   if (header.size() != 4 ||
-      plng::sliverd::frameLength(reinterpret_cast<const unsigned char*>(header.data()), kMaxFrame) != n) {
+      plng::sliverd::frameLength(reinterpret_cast<const unsigned char*>(header.data()),
+                                 kMaxFrame) != n) {
     fail("frameLength does not read back frameHeader");
   }
   return 0;
@@ -149,7 +148,6 @@ std::vector<plng::fuzz::Seed> plng::fuzz::generatedSeeds() {
       {"reply-denied",
        frame(plng::sliverd::encodeLocalResponse(
            grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not your sliver"), nullptr))});
-  seeds.push_back({"oversized",
-                   plng::sliverd::frameHeader(kMaxFrame) + "\xff\xff\xff\xff"});
+  seeds.push_back({"oversized", plng::sliverd::frameHeader(kMaxFrame) + "\xff\xff\xff\xff"});
   return seeds;
 }

@@ -240,8 +240,9 @@ TEST_CASE("a node follows PLC back to an older state when PLC's database is rest
     applied = daemon->desired().plcPosition();
     CHECK(applied.version > before.version);
 
-    INFO("PLC's database is restored from the backup: PLC no longer knows the third slice, "
-         "and its version is below what the node applied");
+    INFO(
+        "PLC's database is restored from the backup: PLC no longer knows the third slice, "
+        "and its version is below what the node applied");
     pg.stop();
     pg.restoreFrom(backup);
     pg.start();
@@ -250,8 +251,9 @@ TEST_CASE("a node follows PLC back to an older state when PLC's database is rest
     CHECK(restored.epoch != applied.epoch);
     CHECK(restored.version < applied.version);
 
-    INFO("the next real changes reach the node, though their versions are below what it "
-         "applied before the restore: a slice leaves the node, a key is revoked");
+    INFO(
+        "the next real changes reach the node, though their versions are below what it "
+        "applied before the restore: a slice leaves the node, a key is revoked");
     sliceOnNode(pi, "princeton_two", node.hostname, false);
     CHECK(eventually([&] { return !runtime.running("princeton_two"); }, 10s));
     pb::GetKeysRequest keys_of;
@@ -267,8 +269,9 @@ TEST_CASE("a node follows PLC back to an older state when PLC's database is rest
     CHECK(runtime.running("princeton_one"));
   }
 
-  INFO("restored again while sliverd is down: the restarted daemon holds its persisted epoch "
-       "and version, and takes PLC's older state as soon as it connects");
+  INFO(
+      "restored again while sliverd is down: the restarted daemon holds its persisted epoch "
+      "and version, and takes PLC's older state as soon as it connects");
   pg.stop();
   pg.restoreFrom(backup);
   pg.start();
@@ -309,8 +312,8 @@ TEST_CASE_METHOD(PlcFixture, "a node has PLC's changes within seconds of the end
     addSlice(pi, slice);
     sliceOnNode(pi, slice, node.hostname, true);
     const auto changed = std::chrono::steady_clock::now();
-    const bool arrived = eventually(
-        [&] { return daemon->desired().lookup(slice, unixNow()).has_value(); }, 30s);
+    const bool arrived =
+        eventually([&] { return daemon->desired().lookup(slice, unixNow()).has_value(); }, 30s);
     const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - changed);
     std::cout << "recovery: " << what << " down " << kOutage.count()
               << " s; the node had a change made after its return " << std::fixed
