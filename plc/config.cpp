@@ -77,8 +77,10 @@ const std::map<std::string, Key>& keys() {
                       "seconds without a failed login after which an account's count is forgotten"),
       PLNG_NUMBER_KEY(login_failure_rows_max,
                       "login names (known or not) whose failures are remembered at most"),
-      PLNG_NUMBER_KEY(login_source_burst,
-                      "failed logins and node logins one client address may make in a row"),
+      PLNG_NUMBER_KEY(
+          login_source_burst,
+          "failed logins and node logins one client address may make in a row (also: how"
+          " many calls without a valid token from one address are recorded as events)"),
       PLNG_NUMBER_KEY(
           login_source_refill_s,
           "a client address gets one more failed login every this many seconds; 0 = no limit"),

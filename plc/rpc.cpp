@@ -332,6 +332,15 @@ grpc::Status RpcRunner::run(grpc::ServerContext* ctx, const char* method,
     }
     return status;
   }
+  if (!call && status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    const auto source = clientSource(ctx->peer());
+    const auto verdict = unauthenticated_sources_.take(source);
+    if (!verdict.allowed && !verdict.first_refusal) {
+      spdlog::debug("{} from {} refused without a valid token; not recorded (over budget)", method,
+                    source);
+      return status;
+    }
+  }
   bool committed = call && call->eventCommitted();
   if (status.ok() || committed) {
     // Changes through this plcd are visible to its next call at once; other plcd

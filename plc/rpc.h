@@ -151,7 +151,9 @@ enum class Access {
 
 class RpcRunner {
  public:
-  explicit RpcRunner(PlcContext& plc) : plc_(plc) {}
+  explicit RpcRunner(PlcContext& plc)
+      : plc_(plc),
+        unauthenticated_sources_(plc.config.login_source_burst, plc.config.login_source_refill_s) {}
 
   // A read-only method: no audit event. The request is checked at the edge all the same.
   grpc::Status query(grpc::ServerContext* ctx, const char* method,
@@ -173,6 +175,10 @@ class RpcRunner {
                    Access access, bool audited);
 
   PlcContext& plc_;
+  // Calls refused for want of a valid token, per client address: only so many
+  // are recorded as events, so that nobody without a token can grow the events
+  // table at request rate (the log keeps a debug line for the rest).
+  SourceLimiter unauthenticated_sources_;
 };
 
 // The request as text for the audit log, with secrets (passwords, tokens, nonces,

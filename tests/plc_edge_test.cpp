@@ -561,3 +561,27 @@ TEST_CASE_METHOD(EdgeTest, "requests gRPC cannot parse answer INVALID_ARGUMENT",
   }
   CHECK(checked > 60);
 }
+
+// Calls without a valid token are refused before any method code runs; each
+// used to leave an event row, so anyone could grow the events table at request
+// rate. Only the first login_source_burst per address (and the first refusal
+// after) are recorded now; every call is still refused.
+TEST_CASE_METHOD(EdgeTest, "calls without a valid token cannot flood the events table",
+                 "[plc][pg][edge][audit]") {
+  PlcClient forged(plcd().channel(), std::string(64, 'f'));
+  PlcClient none = anonymous();
+  AddSiteRequest add;
+  add.set_login_base("flood");
+  add.set_name("Flood");
+  for (int i = 0; i < 100; ++i) {
+    CHECK(forged.call(&A::AddSite, add).first.error_code() == Code::UNAUTHENTICATED);
+    CHECK(none.call(&A::AddSite, add).first.error_code() == Code::UNAUTHENTICATED);
+  }
+  auto adds = events("AddSite");
+  std::size_t refused = 0;
+  for (const auto& e : adds) refused += e.result() == "UNAUTHENTICATED";
+  INFO(refused << " of 200 refused calls recorded");
+  CHECK(refused >= 1);
+  CHECK(refused <= 21 + 1);  // login_source_burst (20) and the first refusal
+  CHECK(seed.sql("SELECT count(*) FROM sites WHERE login_base = 'flood'")[0][0].as<int>() == 0);
+}
