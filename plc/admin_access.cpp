@@ -1,13 +1,15 @@
 #include "admin_access.h"
 
 #include "errors.h"
+#include "validate.h"
 
 namespace plng::plc {
 
 Role requireRole(const std::string& field, const std::string& name) {
   auto role = parseRole(name);
   if (!role) {
-    invalidArgument(field + " '" + name + "' is invalid: one of admin, pi, tech, user");
+    invalidArgument(field + " " + quoteForMessage(name) +
+                    " is invalid: one of admin, pi, tech, user");
   }
   return *role;
 }

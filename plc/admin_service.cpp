@@ -36,7 +36,8 @@ struct OrganizationRef {
 OrganizationRef findOrganization(pqxx::transaction_base& tx, const std::string& name) {
   auto rows =
       tx.exec_params("SELECT organization_id, name FROM organizations WHERE name = $1", name);
-  if (rows.empty()) notFound("no organization '" + name + "' (GetOrganizations lists them)");
+  if (rows.empty())
+    notFound("no organization " + quoteForMessage(name) + " (GetOrganizations lists them)");
   return OrganizationRef{rows[0][0].as<std::int64_t>(), rows[0][1].as<std::string>()};
 }
 

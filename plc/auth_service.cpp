@@ -404,7 +404,8 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
         auto secret = plc.auth.nodeChallengeSecret();
         auto now = static_cast<std::int64_t>(std::time(nullptr));
         auto expires = now + plc.config.node_session_ttl;
-        const std::string stale = "unknown, expired or used challenge for node " + req->hostname() +
+        const std::string stale = "unknown, expired or used challenge for node " +
+                                  quoteForMessage(req->hostname()) +
                                   "; ask for a new one (GetNodeChallenge)";
         resp->set_token(call.write([&](pqxx::work& tx) {
           auto rows = tx.exec_params(
@@ -421,10 +422,12 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
           auto key = plng::ticket::publicKeyFromBytes(fromHex(rows[0][2].as<std::string>()));
           if (!plng::ticket::verifySignature(key, nodeLoginMessage(req->hostname(), req->nonce()),
                                              req->signature())) {
-            refuse("signature does not match the key registered for node " + req->hostname());
+            refuse("signature does not match the key registered for node " +
+                   quoteForMessage(req->hostname()));
           }
           if (rows[0][3].as<std::string>() == "disabled") {
-            permissionDenied("node " + req->hostname() + " is disabled (boot_state disabled)");
+            permissionDenied("node " + quoteForMessage(req->hostname()) +
+                             " is disabled (boot_state disabled)");
           }
           // Consumes the challenge: of concurrent logins with one nonce, the first
           // insert wins and the others wait for its commit, then find the row and
