@@ -4,6 +4,7 @@
 
 #include "local_server.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,6 +24,13 @@ namespace asio = boost::asio;
 using stream = asio::local::stream_protocol;
 
 namespace {
+
+void setCloseOnExec(int fd) {
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+    plng::node::throwErrno("FD_CLOEXEC on a local API socket");
+  }
+}
 
 std::string callerName(const Peer& peer) {
   switch (peer.kind) {
@@ -264,6 +272,10 @@ void LocalApiServer::start() {
   std::filesystem::remove(socket_path_, ec);  // a stale socket from a previous run
   stream::endpoint endpoint(socket_path_.string());
   acceptor_.open(endpoint.protocol());
+  // Asio opens sockets and accepts without close-on-exec; nothing sliverd starts
+  // may inherit the local API (helpers and sliver launches close what they do
+  // not need as well, but that should not be the only line).
+  setCloseOnExec(acceptor_.native_handle());
   acceptor_.bind(endpoint);
   // Access is decided per caller by the kernel's credentials, not by file mode.
   if (::chmod(socket_path_.c_str(), 0666) != 0) node::throwErrno("chmod " + socket_path_.string());
@@ -283,6 +295,7 @@ void LocalApiServer::accept() {
       });
       return;
     }
+    setCloseOnExec(socket.native_handle());
     admit(std::move(socket));
     accept();
   });

@@ -385,6 +385,31 @@ TEST_CASE("a client sending garbage loses its connection, others are served", "[
   CHECK(good.listSlivers(&list).ok());
 }
 
+// Nothing sliverd starts may inherit its local API: Asio opens the listening
+// socket and accepts without close-on-exec, so the server sets it itself.
+TEST_CASE("the local API's sockets are close-on-exec", "[root]") {
+  plng::test::requireRoot();
+  Node node;
+  LocalApiClient client(node.socket());
+  v1::ListSliversResponse list;
+  REQUIRE(client.listSlivers(&list).ok());  // the server holds an accepted socket now
+  int sockets = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(entry.path(), ec);
+    if (ec || target.string().rfind("socket:", 0) != 0) continue;
+    ++sockets;
+    std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
+    std::string line;
+    while (std::getline(info, line) && line.rfind("flags:", 0) != 0) {
+    }
+    INFO("fd " << entry.path().filename().string() << " " << line);
+    REQUIRE(line.size() > 6);
+    CHECK((std::stoul(line.substr(6), nullptr, 8) & O_CLOEXEC) != 0);
+  }
+  CHECK(sockets >= 3);  // the listener, the accepted socket, the client's
+}
+
 TEST_CASE("a sliver stopped through the local API stays stopped until started", "[root]") {
   plng::test::requireRoot();
   Node node;
