@@ -70,6 +70,10 @@ stop_planet() {
       >>"$planet/node1/decommission.log" 2>&1 ||
       echo "local-planet.sh: decommission failed, see $planet/node1/decommission.log" >&2
   fi
+  if [ -f "$planet/legacy_tiocsti.before" ]; then
+    cat "$planet/legacy_tiocsti.before" >/proc/sys/dev/tty/legacy_tiocsti 2>/dev/null || true
+    rm -f "$planet/legacy_tiocsti.before"
+  fi
   if [ -f "$planet/sshd.workdir" ]; then rm -rf -- "$(cat "$planet/sshd.workdir")"; rm -f "$planet/sshd.workdir"; fi
   for name in plcd pg; do
     if [ -f "$planet/$name.pid" ]; then
@@ -300,6 +304,12 @@ stop_grace_ms = 2000
 delete_grace_s = 0
 reconcile_interval_s = 5
 CONF
+# sliverd turns dev.tty.legacy_tiocsti off (disable_legacy_tiocsti); the planet puts
+# the host's value back when it stops.
+tiocsti=/proc/sys/dev/tty/legacy_tiocsti
+if [ -f "$tiocsti" ] && [ ! -f "$planet/legacy_tiocsti.before" ]; then
+  cat "$tiocsti" >"$planet/legacy_tiocsti.before"
+fi
 start_sliverd() {
   "$sliverd_bin" --config "$node_dir/sliverd.conf" serve >>"$node_dir/sliverd.log" 2>&1 &
   echo $! >"$planet/sliverd.pid"
@@ -351,6 +361,11 @@ sliverctl list
 echo "princeton_demo's sliver-init is host pid $init_pid"
 
 step "Bob logs into his sliver: ssh princeton_demo@node1"
+for _ in $(seq 100); do
+  ss -Hltn "sport = :$ssh_port" 2>/dev/null | grep -q . && break
+  kill -0 "$(cat "$planet/sshd.pid")" 2>/dev/null || { cat "$node_dir/sshd.log" >&2; fail "sshd exited"; }
+  sleep 0.1
+done
 ssh_opts=(-i "$planet/home/bob_ed25519" -p "$ssh_port" -o BatchMode=yes
   -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
 show "ssh -p $ssh_port princeton_demo@127.0.0.1 'hostname; id; ps; cat /var/log/sliver-init.log'"
