@@ -59,16 +59,6 @@ std::string issueToken(pqxx::work& tx, const PlcConfig& config, const char* kind
 
 std::int64_t unixNow() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-// "2026-11-23 04:45:26 UTC"
-std::string utcTime(std::int64_t t) {
-  auto tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
 std::string retryAt(std::int64_t at) {
   return "try again after " + utcTime(at) + " (in " +
          std::to_string(std::max<std::int64_t>(at - unixNow(), 1)) + " s)";

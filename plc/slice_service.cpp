@@ -28,16 +28,6 @@ constexpr const char* kDefaultInstantiation = "plc-instantiated";
 
 std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-// "2026-11-23 04:45:26 UTC"
-std::string utcTime(std::int64_t t) {
-  auto tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
 // Which slices GetSlices (and every method answering with a SliceInfo) reads.
 struct SliceFilter {
   std::int64_t slice_id = 0;  // 0 = any

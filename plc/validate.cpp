@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <ctime>
 #include <map>
 #include <regex>
 #include <set>
@@ -336,6 +337,15 @@ bool isTimeField(const gp::FieldDescriptor& field) {
 
 void validateRequestFields(const gp::Message& request) {
   walkRequest(request, "", /*map_multiline=*/false);
+}
+
+std::string utcTime(std::int64_t unix_seconds) {
+  auto tt = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
 }
 
 std::string quoteForMessage(std::string_view value, std::size_t max_chars) {

@@ -36,6 +36,8 @@ bool isTimeField(const google::protobuf::FieldDescriptor& field);
 // `max_chars` characters; a longer value is cut and its length given:
 // 'AAAA…' (1048576 bytes). Error messages quote input only through this.
 std::string quoteForMessage(std::string_view value, std::size_t max_chars = 64);
+// A time for messages: "2026-11-23 04:45:26 UTC".
+std::string utcTime(std::int64_t unix_seconds);
 
 void validateLoginBase(const std::string& login_base);  // [a-z][a-z0-9]{1,19}
 void validateEmail(const std::string& email);

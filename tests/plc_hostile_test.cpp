@@ -34,20 +34,7 @@ using SliceApi = pb::Slice::Stub;
 
 // An OpenSSH ed25519 line for raw key bytes (which PLC may refuse).
 std::string sshEd25519(const std::string& key_bytes, const std::string& comment) {
-  auto put = [](std::string& out, const std::string& s) {
-    auto n = static_cast<std::uint32_t>(s.size());
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
-    out += s;
-  };
-  std::string blob;
-  put(blob, "ssh-ed25519");
-  put(blob, key_bytes);
-  std::string b64(4 * ((blob.size() + 2) / 3) + 1, '\0');
-  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                           reinterpret_cast<const unsigned char*>(blob.data()),
-                           static_cast<int>(blob.size()));
-  b64.resize(static_cast<std::size_t>(n));
-  return "ssh-ed25519 " + b64 + (comment.empty() ? "" : " " + comment);
+  return sshKeyLine("ssh-ed25519", {key_bytes}, comment);
 }
 
 // A config file for a plcd of the test's own, removed with the object.

@@ -28,23 +28,32 @@ inline bool unimplemented(const grpc::Status& s) {
   return s.error_code() == grpc::StatusCode::UNIMPLEMENTED;
 }
 
-// An OpenSSH ed25519 public key line for a fresh key.
-inline std::string newSshKey(const std::string& comment) {
-  auto pair = plng::ticket::generateKeyPair();
+// An OpenSSH public key line: `type`, then base64 of the SSH wire encoding of
+// `type` and `fields` (each a length-prefixed string), then the comment.
+inline std::string sshKeyLine(const std::string& type, const std::vector<std::string>& fields,
+                              const std::string& comment) {
   auto put = [](std::string& out, const std::string& s) {
     auto n = static_cast<std::uint32_t>(s.size());
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
     out += s;
   };
   std::string blob;
-  put(blob, "ssh-ed25519");
-  put(blob, std::string(reinterpret_cast<const char*>(pair.public_key.data()), 32));
+  put(blob, type);
+  for (const auto& field : fields) put(blob, field);
   std::string b64(4 * ((blob.size() + 2) / 3) + 1, '\0');
   auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
                            reinterpret_cast<const unsigned char*>(blob.data()),
                            static_cast<int>(blob.size()));
   b64.resize(static_cast<std::size_t>(n));
-  return "ssh-ed25519 " + b64 + " " + comment;
+  return type + " " + b64 + (comment.empty() ? "" : " " + comment);
+}
+
+// An OpenSSH ed25519 public key line for a fresh key.
+inline std::string newSshKey(const std::string& comment) {
+  auto pair = plng::ticket::generateKeyPair();
+  return sshKeyLine("ssh-ed25519",
+                    {std::string(reinterpret_cast<const char*>(pair.public_key.data()), 32)},
+                    comment);
 }
 
 struct SeededNode {

@@ -343,26 +343,12 @@ namespace {
 // A well-formed ssh-rsa line of about 2,000 bytes (a ~10,000-bit modulus; PLC
 // checks the structure and size, not the number): as long as PLC lets a key be.
 std::string longRsaKey(int seed, const std::string& comment) {
-  auto put = [](std::string& out, const std::string& s) {
-    auto n = static_cast<std::uint32_t>(s.size());
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
-    out += s;
-  };
   std::string modulus(1290, '\0');
   for (std::size_t i = 0; i < modulus.size(); ++i) {
     modulus[i] = static_cast<char>((i * 131 + static_cast<std::size_t>(seed) * 7919) % 251 + 1);
   }
   modulus[0] = static_cast<char>(0x80 | (seed & 0x7f));
-  std::string blob;
-  put(blob, "ssh-rsa");
-  put(blob, std::string("\x01\x00\x01", 3));
-  put(blob, modulus);
-  std::string b64(4 * ((blob.size() + 2) / 3) + 1, '\0');
-  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                           reinterpret_cast<const unsigned char*>(blob.data()),
-                           static_cast<int>(blob.size()));
-  b64.resize(static_cast<std::size_t>(n));
-  return "ssh-rsa " + b64 + " " + comment;
+  return sshKeyLine("ssh-rsa", {std::string("\x01\x00\x01", 3), modulus}, comment);
 }
 
 }  // namespace
@@ -450,16 +436,8 @@ TEST_CASE_METHOD(PlcFixture, "a node whose slices are all at PLC's limits still 
 
   INFO("sliverd itself, with its configured channel, builds every sliver");
   TempDir dir;
-  SliverdConfig config;
-  config.hostname = node.hostname;
-  config.plc_address = plcd().address();
-  config.state_dir = (dir.path() / "state").string();
-  config.run_dir = (dir.path() / "run").string();
-  config.listen = "127.0.0.1:0";
-  config.reconnect_min_ms = 100;
-  config.reconnect_max_ms = 500;
+  SliverdConfig config = nodeConfig(*this, node.hostname, dir);
   config.poll_interval_s = 1;
-  config.reconcile_interval_s = 1;
   FakeRuntime runtime;
   RunningDaemon daemon(config, runtime, node.private_key);
   CHECK(eventually(
