@@ -138,6 +138,18 @@ class TreeDriver : public CgroupDriver {
   std::vector<fs::path> trees_;
 };
 
+// cgroup v2 memory and pids knobs, for a sliver and for sliverd's own leaf alike.
+// memory.high first: when a limit is lowered the kernel then reclaims and
+// throttles down to it before memory.max would OOM-kill.
+void writeMemoryAndTasksV2(const Dir& dir, const Resources& r) {
+  bool limited = r.mem_limit_bytes != 0;
+  cgroupfs::writeKnob(dir, "memory.high",
+                      limited ? std::to_string(memorySoftLimit(r)) : std::string("max"));
+  cgroupfs::writeKnob(dir, "memory.max",
+                      limited ? std::to_string(r.mem_limit_bytes) : std::string("max"));
+  cgroupfs::writeKnob(dir, "pids.max", r.tasks != 0 ? std::to_string(r.tasks) : "max");
+}
+
 class V2Driver final : public TreeDriver {
  public:
   explicit V2Driver(const CgroupRoots& roots) : TreeDriver(roots.unified) {}
@@ -156,12 +168,7 @@ class V2Driver final : public TreeDriver {
 
   void limitDaemon(const Resources& r) override {
     auto dir = cgroupfs::openDir(trees_.front() / kDaemon);
-    bool limited = r.mem_limit_bytes != 0;
-    cgroupfs::writeKnob(dir, "memory.high",
-                        limited ? std::to_string(memorySoftLimit(r)) : std::string("max"));
-    cgroupfs::writeKnob(dir, "memory.max",
-                        limited ? std::to_string(r.mem_limit_bytes) : std::string("max"));
-    cgroupfs::writeKnob(dir, "pids.max", r.tasks != 0 ? std::to_string(r.tasks) : "max");
+    writeMemoryAndTasksV2(dir, r);
   }
 
   void apply(std::string_view sliver, const Resources& r) override {
@@ -170,14 +177,7 @@ class V2Driver final : public TreeDriver {
     cgroupfs::writeKnob(dir, "cpu.max",
                         (r.cpu_cap_pct == 0 ? std::string("max") : std::to_string(cpuQuotaUs(r))) +
                             " " + std::to_string(kCpuPeriodUs));
-    // memory.high first: when a limit is lowered the kernel then reclaims and
-    // throttles down to it before memory.max would OOM-kill.
-    bool limited = r.mem_limit_bytes != 0;
-    cgroupfs::writeKnob(dir, "memory.high",
-                        limited ? std::to_string(memorySoftLimit(r)) : std::string("max"));
-    cgroupfs::writeKnob(dir, "memory.max",
-                        limited ? std::to_string(r.mem_limit_bytes) : std::string("max"));
-    cgroupfs::writeKnob(dir, "pids.max", r.tasks != 0 ? std::to_string(r.tasks) : "max");
+    writeMemoryAndTasksV2(dir, r);
     // io.weight exists only where the io controller is enabled above the sliver.
     if (cgroupfs::hasFile(dir, "io.weight"))
       cgroupfs::writeKnob(dir, "io.weight", "default " + std::to_string(r.io_weight));
