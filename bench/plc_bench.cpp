@@ -29,12 +29,12 @@
 #include <string_view>
 #include <vector>
 
-#include "pg_instance.h"
-#include "plc_bench_populate.h"
-#include "plc_bench_workload.h"
-#include "plc_client.h"
-#include "plcd_process.h"
-#include "ticket.h"
+#include "bench/plc_bench_populate.h"
+#include "bench/plc_bench_workload.h"
+#include "proto/ticket.h"
+#include "tests/support/pg_instance.h"
+#include "tests/support/plc_client.h"
+#include "tests/support/plcd_process.h"
 
 namespace {
 

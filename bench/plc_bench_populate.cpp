@@ -1,4 +1,4 @@
-#include "plc_bench_populate.h"
+#include "bench/plc_bench_populate.h"
 
 #include <openssl/evp.h>
 
@@ -15,9 +15,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "plc_bench_workload.h"
-#include "plc_client.h"
-#include "ticket.h"
+#include "bench/plc_bench_workload.h"
+#include "proto/ticket.h"
+#include "tests/support/plc_client.h"
 
 namespace plng::bench {
 

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ticket.pb.h"
+#include "proto/ticket.pb.h"
 
 namespace plng::bench {
 

@@ -1,4 +1,4 @@
-#include "plc_bench_workload.h"
+#include "bench/plc_bench_workload.h"
 
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "plc_client.h"
+#include "tests/support/plc_client.h"
 
 namespace plng::bench {
 

@@ -26,15 +26,15 @@
 #include <thread>
 #include <vector>
 
-#include "cgroup.h"
-#include "node_cgroup_sandbox.h"
-#include "node_image.h"
-#include "paths.h"
-#include "runtime.h"
-#include "sliver_bench_peers.h"
-#include "sliver_runtime.h"
-#include "storage.h"
-#include "watchdog.h"
+#include "bench/sliver_bench_peers.h"
+#include "node/cgroup.h"
+#include "node/paths.h"
+#include "node/runtime.h"
+#include "node/sliver_runtime.h"
+#include "node/storage.h"
+#include "node/watchdog.h"
+#include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/node_image.h"
 
 namespace {
 

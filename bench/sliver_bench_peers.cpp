@@ -1,4 +1,4 @@
-#include "sliver_bench_peers.h"
+#include "bench/sliver_bench_peers.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -14,7 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "error.h"
+#include "node/error.h"
 
 namespace plng::bench {
 namespace fs = std::filesystem;

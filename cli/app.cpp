@@ -1,4 +1,4 @@
-#include "app.h"
+#include "cli/app.h"
 
 #include <grpc/support/log.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -6,9 +6,9 @@
 
 #include <optional>
 
-#include "commands.h"
-#include "errors.h"
-#include "values.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
 
 namespace plcctl {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
-#include "client_config.h"
+#include "cli/args.h"
+#include "cli/client_config.h"
 
 namespace plcctl {
 

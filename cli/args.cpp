@@ -1,8 +1,8 @@
-#include "args.h"
+#include "cli/args.h"
 
 #include <algorithm>
 
-#include "errors.h"
+#include "cli/errors.h"
 
 namespace plcctl {
 

@@ -1,4 +1,4 @@
-#include "client_config.h"
+#include "cli/client_config.h"
 
 #include <pwd.h>
 #include <sys/stat.h>
@@ -10,9 +10,9 @@
 #include <sstream>
 #include <system_error>
 
-#include "args.h"
-#include "errors.h"
-#include "values.h"
+#include "cli/args.h"
+#include "cli/errors.h"
+#include "cli/values.h"
 
 namespace plcctl {
 

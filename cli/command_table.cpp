@@ -1,9 +1,9 @@
-#include "command_table.h"
+#include "cli/command_table.h"
 
 #include <algorithm>
 #include <sstream>
 
-#include "errors.h"
+#include "cli/errors.h"
 
 namespace plcctl {
 

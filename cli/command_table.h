@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "args.h"
+#include "cli/args.h"
 
 namespace plcctl {
 

@@ -1,4 +1,4 @@
-#include "commands.h"
+#include "cli/commands.h"
 
 #include <fcntl.h>
 #include <termios.h>
@@ -7,8 +7,8 @@
 #include <csignal>
 #include <iostream>
 
-#include "errors.h"
-#include "values.h"
+#include "cli/errors.h"
+#include "cli/values.h"
 
 namespace plcctl {
 

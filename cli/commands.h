@@ -8,11 +8,11 @@
 #include <optional>
 #include <string>
 
-#include "args.h"
-#include "client_config.h"
-#include "command_table.h"
-#include "output.h"
-#include "plc_client.h"
+#include "cli/args.h"
+#include "cli/client_config.h"
+#include "cli/command_table.h"
+#include "cli/output.h"
+#include "cli/plc_client.h"
 
 namespace plcctl {
 

@@ -1,8 +1,8 @@
 // Session and API tokens: login, logout, whoami, token create|list|revoke.
-#include "commands.h"
-#include "errors.h"
-#include "values.h"
-#include "views.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
+#include "cli/views.h"
 
 namespace plcctl {
 

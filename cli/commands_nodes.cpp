@@ -4,11 +4,11 @@
 #include <cstring>
 #include <filesystem>
 
-#include "commands.h"
-#include "errors.h"
-#include "ticket.h"
-#include "values.h"
-#include "views.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
+#include "cli/views.h"
+#include "proto/ticket.h"
 
 namespace plcctl {
 

@@ -5,10 +5,10 @@
 #include <array>
 #include <sstream>
 
-#include "commands.h"
-#include "errors.h"
-#include "values.h"
-#include "views.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
+#include "cli/views.h"
 
 namespace plcctl {
 

@@ -1,9 +1,9 @@
 // PLC-wide policy and records: blacklist add|list|delete, plckey list|rotate|
 // retire, events.
-#include "commands.h"
-#include "errors.h"
-#include "values.h"
-#include "views.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
+#include "cli/views.h"
 
 namespace plcctl {
 

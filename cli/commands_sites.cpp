@@ -1,9 +1,9 @@
 // Sites and organizations: site add|list|show|update|delete,
 // org add|list|add-site|remove-site|delete.
-#include "commands.h"
-#include "errors.h"
-#include "values.h"
-#include "views.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
+#include "cli/views.h"
 
 namespace plcctl {
 

@@ -2,11 +2,11 @@
 // add|remove, slice nodes add|remove, slice tag set|delete|list, ticket get.
 #include <iostream>
 
-#include "commands.h"
-#include "errors.h"
-#include "ticket.h"
-#include "values.h"
-#include "views.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
+#include "cli/views.h"
+#include "proto/ticket.h"
 
 namespace plcctl {
 

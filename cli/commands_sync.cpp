@@ -1,9 +1,9 @@
 // What PLC tells nodes: sync get and sync watch (NodeSync), for node operators
 // and for debugging the fan-out of changes.
-#include "commands.h"
-#include "errors.h"
-#include "values.h"
-#include "views.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/values.h"
+#include "cli/views.h"
 
 namespace plcctl {
 

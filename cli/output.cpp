@@ -1,11 +1,11 @@
-#include "output.h"
+#include "cli/output.h"
 
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <cctype>
 
-#include "errors.h"
+#include "cli/errors.h"
 
 namespace plcctl {
 

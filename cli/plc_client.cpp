@@ -1,7 +1,7 @@
-#include "plc_client.h"
+#include "cli/plc_client.h"
 
-#include "errors.h"
-#include "values.h"
+#include "cli/errors.h"
+#include "cli/values.h"
 
 namespace plcctl {
 

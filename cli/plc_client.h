@@ -12,8 +12,8 @@
 #include <string_view>
 #include <type_traits>
 
-#include "plc.grpc.pb.h"
-#include "status_name.h"
+#include "proto/plc.grpc.pb.h"
+#include "proto/status_name.h"
 
 namespace plcctl {
 

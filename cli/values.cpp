@@ -1,4 +1,4 @@
-#include "values.h"
+#include "cli/values.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 #include <sstream>
 #include <utility>
 
-#include "errors.h"
+#include "cli/errors.h"
 
 namespace plcctl {
 

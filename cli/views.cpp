@@ -1,11 +1,11 @@
-#include "views.h"
+#include "cli/views.h"
 
 #include <algorithm>
 #include <map>
 #include <vector>
 
-#include "ticket.h"
-#include "values.h"
+#include "cli/values.h"
+#include "proto/ticket.h"
 
 namespace plcctl {
 

@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "output.h"
-#include "plc.pb.h"
-#include "ticket.pb.h"
+#include "cli/output.h"
+#include "proto/plc.pb.h"
+#include "proto/ticket.pb.h"
 
 namespace plcctl {
 

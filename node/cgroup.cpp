@@ -1,5 +1,5 @@
 // CgroupRoots::ofProcess and the probe that picks a driver.
-#include "cgroup.h"
+#include "node/cgroup.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,7 +7,7 @@
 #include <optional>
 #include <sstream>
 
-#include "cgroup_fs.h"
+#include "node/cgroup_fs.h"
 
 namespace plng::node {
 

@@ -29,8 +29,8 @@
 #include <string_view>
 #include <vector>
 
-#include "error.h"
-#include "resources.h"
+#include "node/error.h"
+#include "node/resources.h"
 
 namespace plng::node {
 

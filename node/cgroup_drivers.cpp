@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "cgroup.h"
-#include "cgroup_fs.h"
+#include "node/cgroup.h"
+#include "node/cgroup_fs.h"
 
 namespace plng::node {
 

@@ -1,4 +1,4 @@
-#include "cgroup_fs.h"
+#include "node/cgroup_fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>

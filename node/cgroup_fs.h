@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "error.h"
+#include "node/error.h"
 
 namespace plng::node::cgroupfs {
 

@@ -1,4 +1,4 @@
-#include "idrange.h"
+#include "node/idrange.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,8 +10,8 @@
 #include <system_error>
 #include <vector>
 
-#include "error.h"
-#include "kvfile.h"
+#include "node/error.h"
+#include "node/kvfile.h"
 
 namespace plng::node {
 namespace {

@@ -1,4 +1,4 @@
-#include "kvfile.h"
+#include "node/kvfile.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "error.h"
+#include "node/error.h"
 
 namespace plng::node {
 namespace {

@@ -1,4 +1,4 @@
-#include "launch.h"
+#include "node/launch.h"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -18,7 +18,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "rootfs.h"
+#include "node/rootfs.h"
 
 namespace plng::node {
 namespace {

@@ -40,11 +40,11 @@
 #include <string_view>
 #include <vector>
 
-#include "cgroup.h"
-#include "error.h"
-#include "idrange.h"
-#include "security.h"
-#include "storage.h"
+#include "node/cgroup.h"
+#include "node/error.h"
+#include "node/idrange.h"
+#include "node/security.h"
+#include "node/storage.h"
 
 namespace plng::node {
 

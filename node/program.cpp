@@ -1,4 +1,4 @@
-#include "program.h"
+#include "node/program.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "node/error.h"
 
 namespace plng::node {
 

@@ -1,7 +1,7 @@
 // Slice tags -> Resources, and Resources -> kernel knob values.
 //
 // The knob mapping is documented in docs/node.md ("## Cgroups").
-#include "resources.h"
+#include "node/resources.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "rootfs.h"
+#include "node/rootfs.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>

@@ -20,9 +20,9 @@
 #include <filesystem>
 #include <string>
 
-#include "error.h"
-#include "idrange.h"
-#include "storage.h"
+#include "node/error.h"
+#include "node/idrange.h"
+#include "node/storage.h"
 
 namespace plng::node {
 

@@ -1,11 +1,11 @@
 // Slice tags -> SliverConfig (runtime.h).
-#include "runtime.h"
+#include "node/runtime.h"
 
 #include <algorithm>
 #include <charconv>
 
-#include "security.h"
-#include "sliver_runtime.h"
+#include "node/security.h"
+#include "node/sliver_runtime.h"
 
 namespace plng::node {
 namespace {

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cgroup.h"
-#include "resources.h"
+#include "node/cgroup.h"
+#include "node/resources.h"
 
 namespace plng::node {
 

@@ -1,4 +1,4 @@
-#include "security.h"
+#include "node/security.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -25,8 +25,8 @@
 #include <memory>
 #include <sstream>
 
-#include "error.h"
-#include "resources.h"
+#include "node/error.h"
+#include "node/resources.h"
 
 namespace plng::node {
 namespace {

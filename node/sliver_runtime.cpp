@@ -1,4 +1,4 @@
-#include "sliver_runtime.h"
+#include "node/sliver_runtime.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,11 +12,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "idrange.h"
-#include "kvfile.h"
-#include "launch.h"
-#include "rootfs.h"
-#include "security.h"
+#include "node/idrange.h"
+#include "node/kvfile.h"
+#include "node/launch.h"
+#include "node/rootfs.h"
+#include "node/security.h"
 
 namespace plng::node {
 namespace {

@@ -26,11 +26,11 @@
 #include <string_view>
 #include <vector>
 
-#include "cgroup.h"
-#include "error.h"
-#include "paths.h"
-#include "runtime.h"
-#include "storage.h"
+#include "node/cgroup.h"
+#include "node/error.h"
+#include "node/paths.h"
+#include "node/runtime.h"
+#include "node/storage.h"
 
 namespace plng::node {
 

@@ -1,6 +1,6 @@
 // Choosing the node's quota mechanism, and the mechanisms that keep slivers in
 // plain directories (project quotas, and "none").
-#include "storage.h"
+#include "node/storage.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "error.h"
-#include "storage_internal.h"
+#include "node/error.h"
+#include "node/storage_internal.h"
 
 namespace plng::node {
 

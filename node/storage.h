@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "idrange.h"
+#include "node/idrange.h"
 
 namespace plng::node {
 

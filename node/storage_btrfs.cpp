@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "error.h"
-#include "program.h"
-#include "storage_internal.h"
+#include "node/error.h"
+#include "node/program.h"
+#include "node/storage_internal.h"
 
 namespace plng::node::storage_detail {
 namespace {

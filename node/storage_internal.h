@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "storage.h"
+#include "node/storage.h"
 
 namespace plng::node::storage_detail {
 

@@ -16,8 +16,8 @@
 
 #include <cstring>
 
-#include "error.h"
-#include "storage_internal.h"
+#include "node/error.h"
+#include "node/storage_internal.h"
 
 namespace plng::node::storage_detail {
 namespace {

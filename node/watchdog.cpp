@@ -1,4 +1,4 @@
-#include "watchdog.h"
+#include "node/watchdog.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "error.h"
+#include "node/error.h"
 
 namespace plng::node {
 namespace {

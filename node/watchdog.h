@@ -20,8 +20,8 @@
 #include <string>
 #include <string_view>
 
-#include "cgroup.h"
-#include "storage.h"
+#include "node/cgroup.h"
+#include "node/storage.h"
 
 namespace plng::node {
 

@@ -1,7 +1,7 @@
-#include "admin_access.h"
+#include "plc/admin_access.h"
 
-#include "errors.h"
-#include "validate.h"
+#include "plc/errors.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

@@ -10,9 +10,9 @@
 #include <set>
 #include <string>
 
-#include "caller.h"
-#include "lookup.h"
-#include "rpc.h"
+#include "plc/caller.h"
+#include "plc/lookup.h"
+#include "plc/rpc.h"
 
 namespace plng::plc {
 

@@ -1,6 +1,6 @@
-#include "admin_cascade.h"
+#include "plc/admin_cascade.h"
 
-#include "admin_views.h"
+#include "plc/admin_views.h"
 
 namespace plng::plc {
 

@@ -2,16 +2,16 @@
 #include <algorithm>
 #include <cctype>
 
-#include "admin_access.h"
-#include "admin_cascade.h"
-#include "admin_views.h"
-#include "auth.h"
-#include "errors.h"
-#include "lookup.h"
-#include "plc_limits.h"
-#include "services.h"
-#include "ticket.h"
-#include "validate.h"
+#include "plc/admin_access.h"
+#include "plc/admin_cascade.h"
+#include "plc/admin_views.h"
+#include "plc/auth.h"
+#include "plc/errors.h"
+#include "plc/lookup.h"
+#include "plc/plc_limits.h"
+#include "plc/services.h"
+#include "plc/validate.h"
+#include "proto/ticket.h"
 
 namespace plng::plc {
 

@@ -1,10 +1,10 @@
 // Admin: the destination blacklist, PLC's ticket-signing keys and the audit log.
-#include "admin_access.h"
-#include "admin_views.h"
-#include "errors.h"
-#include "plc_keys.h"
-#include "services.h"
-#include "validate.h"
+#include "plc/admin_access.h"
+#include "plc/admin_views.h"
+#include "plc/errors.h"
+#include "plc/plc_keys.h"
+#include "plc/services.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

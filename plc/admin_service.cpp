@@ -2,14 +2,14 @@
 // and tag types are in admin_nodes.cpp; the destination blacklist, PLC keys and
 // events in admin_policy.cpp. Every mutation validates its input before it
 // writes, and writes in one transaction.
-#include "admin_access.h"
-#include "admin_cascade.h"
-#include "admin_views.h"
-#include "errors.h"
-#include "lookup.h"
-#include "plc_limits.h"
-#include "services.h"
-#include "validate.h"
+#include "plc/admin_access.h"
+#include "plc/admin_cascade.h"
+#include "plc/admin_views.h"
+#include "plc/errors.h"
+#include "plc/lookup.h"
+#include "plc/plc_limits.h"
+#include "plc/services.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

@@ -1,10 +1,10 @@
-#include "admin_views.h"
+#include "plc/admin_views.h"
 
 #include <map>
 
-#include "auth.h"
-#include "db.h"
-#include "errors.h"
+#include "plc/auth.h"
+#include "plc/db.h"
+#include "plc/errors.h"
 
 namespace plng::plc {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "plc.pb.h"
+#include "proto/plc.pb.h"
 
 namespace plng::plc {
 

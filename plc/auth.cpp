@@ -1,4 +1,4 @@
-#include "auth.h"
+#include "plc/auth.h"
 
 #include <arpa/inet.h>
 #include <openssl/evp.h>
@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "errors.h"
+#include "plc/errors.h"
 
 namespace plng::plc {
 

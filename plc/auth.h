@@ -14,8 +14,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "caller.h"
-#include "db.h"
+#include "plc/caller.h"
+#include "plc/db.h"
 
 namespace plng::plc {
 

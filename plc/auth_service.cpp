@@ -5,11 +5,11 @@
 #include <cctype>
 #include <ctime>
 
-#include "errors.h"
-#include "lookup.h"
-#include "services.h"
-#include "ticket.h"
-#include "validate.h"
+#include "plc/errors.h"
+#include "plc/lookup.h"
+#include "plc/services.h"
+#include "plc/validate.h"
+#include "proto/ticket.h"
 
 namespace plng::plc {
 

@@ -1,11 +1,11 @@
-#include "change_bus.h"
+#include "plc/change_bus.h"
 
 #include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
 #include <random>
 
-#include "db.h"
+#include "plc/db.h"
 
 namespace plng::plc {
 

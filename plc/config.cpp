@@ -1,4 +1,4 @@
-#include "config.h"
+#include "plc/config.h"
 
 #include <charconv>
 #include <fstream>

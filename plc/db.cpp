@@ -1,4 +1,4 @@
-#include "db.h"
+#include "plc/db.h"
 
 #include <stdexcept>
 #include <tuple>

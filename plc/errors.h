@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "status_name.h"
+#include "proto/status_name.h"
 
 namespace plng::plc {
 

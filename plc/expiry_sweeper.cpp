@@ -1,4 +1,4 @@
-#include "expiry_sweeper.h"
+#include "plc/expiry_sweeper.h"
 
 #include <spdlog/spdlog.h>
 

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "db.h"
+#include "plc/db.h"
 
 namespace plng::plc {
 

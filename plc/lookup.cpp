@@ -1,7 +1,7 @@
-#include "lookup.h"
+#include "plc/lookup.h"
 
-#include "errors.h"
-#include "validate.h"
+#include "plc/errors.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

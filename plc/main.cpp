@@ -15,14 +15,14 @@
 #include <thread>
 #include <vector>
 
-#include "auth.h"
-#include "change_bus.h"
-#include "config.h"
-#include "db.h"
-#include "expiry_sweeper.h"
-#include "plc_keys.h"
-#include "services.h"
-#include "validate.h"
+#include "plc/auth.h"
+#include "plc/change_bus.h"
+#include "plc/config.h"
+#include "plc/db.h"
+#include "plc/expiry_sweeper.h"
+#include "plc/plc_keys.h"
+#include "plc/services.h"
+#include "plc/validate.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // PLC's schema, as numbered append-only migrations. Each runs in one transaction
 // (Database::migrate). To change the schema, append a migration; never edit one
 // that has been released.
-#include "db.h"
+#include "plc/db.h"
 
 namespace plng::plc {
 

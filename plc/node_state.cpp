@@ -1,4 +1,4 @@
-#include "node_state.h"
+#include "plc/node_state.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <ctime>
 
-#include "db.h"
-#include "plc_keys.h"
+#include "plc/db.h"
+#include "plc/plc_keys.h"
 
 namespace plng::plc {
 

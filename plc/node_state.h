@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "plc.pb.h"
+#include "proto/plc.pb.h"
 
 namespace plng::plc {
 

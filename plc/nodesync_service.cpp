@@ -8,12 +8,12 @@
 #include <cctype>
 #include <chrono>
 
-#include "change_bus.h"
-#include "errors.h"
-#include "lookup.h"
-#include "node_state.h"
-#include "services.h"
-#include "validate.h"
+#include "plc/change_bus.h"
+#include "plc/errors.h"
+#include "plc/lookup.h"
+#include "plc/node_state.h"
+#include "plc/services.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

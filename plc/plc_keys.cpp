@@ -1,12 +1,12 @@
-#include "plc_keys.h"
+#include "plc/plc_keys.h"
 
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
 #include <utility>
 
-#include "auth.h"
-#include "errors.h"
+#include "plc/auth.h"
+#include "plc/errors.h"
 
 namespace plng::plc {
 

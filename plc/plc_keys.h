@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "db.h"
-#include "ticket.h"
-#include "ticket.pb.h"
+#include "plc/db.h"
+#include "proto/ticket.h"
+#include "proto/ticket.pb.h"
 
 namespace plng::plc {
 

@@ -1,6 +1,6 @@
-#include "plc_limits.h"
+#include "plc/plc_limits.h"
 
-#include "errors.h"
+#include "plc/errors.h"
 
 namespace plng::plc {
 

@@ -13,8 +13,8 @@
 #include <pqxx/pqxx>
 #include <string>
 
-#include "config.h"
-#include "validate.h"
+#include "plc/config.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

@@ -1,4 +1,4 @@
-#include "rpc.h"
+#include "plc/rpc.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
@@ -11,9 +11,9 @@
 #include <memory>
 #include <stdexcept>
 
-#include "change_bus.h"
-#include "errors.h"
-#include "validate.h"
+#include "plc/change_bus.h"
+#include "plc/errors.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

@@ -21,11 +21,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "auth.h"
-#include "caller.h"
-#include "config.h"
-#include "db.h"
-#include "errors.h"
+#include "plc/auth.h"
+#include "plc/caller.h"
+#include "plc/config.h"
+#include "plc/db.h"
+#include "plc/errors.h"
 
 namespace plng::plc {
 

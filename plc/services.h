@@ -3,9 +3,9 @@
 // proto messages and SQL at this edge.
 #pragma once
 
-#include "node_state.h"
-#include "plc.grpc.pb.h"
-#include "rpc.h"
+#include "plc/node_state.h"
+#include "plc/rpc.h"
+#include "proto/plc.grpc.pb.h"
 
 namespace plng::plc {
 

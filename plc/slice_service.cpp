@@ -10,14 +10,14 @@
 #include <set>
 #include <unordered_map>
 
-#include "change_bus.h"
-#include "errors.h"
-#include "lookup.h"
-#include "node_state.h"
-#include "plc_keys.h"
-#include "plc_limits.h"
-#include "services.h"
-#include "validate.h"
+#include "plc/change_bus.h"
+#include "plc/errors.h"
+#include "plc/lookup.h"
+#include "plc/node_state.h"
+#include "plc/plc_keys.h"
+#include "plc/plc_limits.h"
+#include "plc/services.h"
+#include "plc/validate.h"
 
 namespace plng::plc {
 

@@ -1,4 +1,4 @@
-#include "validate.h"
+#include "plc/validate.h"
 
 #include <arpa/inet.h>
 #include <google/protobuf/descriptor.h>
@@ -16,9 +16,9 @@
 #include <sstream>
 #include <vector>
 
-#include "errors.h"
-#include "plc.pb.h"
-#include "ticket.h"
+#include "plc/errors.h"
+#include "proto/plc.pb.h"
+#include "proto/ticket.h"
 
 namespace plng::plc {
 

@@ -1,4 +1,4 @@
-#include "status_name.h"
+#include "proto/status_name.h"
 
 namespace plng {
 

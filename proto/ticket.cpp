@@ -1,4 +1,4 @@
-#include "ticket.h"
+#include "proto/ticket.h"
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>

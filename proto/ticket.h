@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ticket.pb.h"
+#include "proto/ticket.pb.h"
 
 namespace plng::ticket {
 

@@ -28,9 +28,9 @@
 #include <optional>
 #include <thread>
 
-#include "cgroup.h"
-#include "node_cgroup_sandbox.h"
-#include "node_skip.h"
+#include "node/cgroup.h"
+#include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/node_skip.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

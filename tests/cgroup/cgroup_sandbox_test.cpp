@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cgroup.h"
-#include "node_cgroup_sandbox.h"
-#include "node_skip.h"
+#include "node/cgroup.h"
+#include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/node_skip.h"
 
 namespace fs = std::filesystem;
 using plng::node::CgroupRoots;

@@ -11,8 +11,8 @@
 #include <map>
 #include <sstream>
 
-#include "cgroup.h"
-#include "resources.h"
+#include "node/cgroup.h"
+#include "node/resources.h"
 
 namespace fs = std::filesystem;
 using plng::node::CgroupRoots;

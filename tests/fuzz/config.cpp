@@ -1,5 +1,5 @@
 // Fuzz target: configuration files — plcd's (plc/config.h), sliverd's
-// (sliverd/lib/config.h) and plcctl's client config (cli/client_config.h).
+// (sliverd/daemon/config.h) and plcctl's client config (cli/client_config.h).
 //
 // Input: "<plcd|sliverd|plcctl>\n<file text>". Properties:
 //  - plcd's and sliverd's parsers refuse with std::invalid_argument and
@@ -15,8 +15,8 @@
 
 #include "cli/client_config.h"
 #include "cli/errors.h"
-#include "fuzz_harness.h"
-#include "sliverd/lib/config.h"
+#include "sliverd/daemon/config.h"
+#include "tests/fuzz/fuzz_harness.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzz target: the local API's framing (sliverd/lib/local_protocol.h), what a
+// Fuzz target: the local API's framing (sliverd/local/local_protocol.h), what a
 // process in a sliver can write to /run/sliverd's socket and what sliverctl
 // reads back. Only the public functions: the server's reading loop is not
 // part of this target.
@@ -19,9 +19,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "fuzz_harness.h"
-#include "node.pb.h"
-#include "sliverd/lib/local_protocol.h"
+#include "proto/node.pb.h"
+#include "sliverd/local/local_protocol.h"
+#include "tests/fuzz/fuzz_harness.h"
 
 namespace {
 

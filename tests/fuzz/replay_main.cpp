@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_harness.h"
+#include "tests/fuzz/fuzz_harness.h"
 
 namespace {
 

@@ -23,12 +23,12 @@
 #include <map>
 #include <string>
 
-#include "fuzz_harness.h"
 #include "node/kvfile.h"
 #include "plc/errors.h"
 #include "plc/validate.h"
-#include "sliverd/lib/desired_state.h"
-#include "sliverd/lib/local_service.h"
+#include "sliverd/core/desired_state.h"
+#include "sliverd/local/local_service.h"
+#include "tests/fuzz/fuzz_harness.h"
 
 namespace {
 

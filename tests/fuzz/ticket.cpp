@@ -21,7 +21,7 @@
 #include <optional>
 #include <string>
 
-#include "fuzz_harness.h"
+#include "tests/fuzz/fuzz_harness.h"
 
 namespace {
 

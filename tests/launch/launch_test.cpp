@@ -1,5 +1,5 @@
 // A sliver started by launchSliver, seen from inside and from the host.
-#include "launch.h"
+#include "node/launch.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,10 +22,10 @@
 #include <thread>
 #include <vector>
 
-#include "node_image.h"
-#include "node_skip.h"
-#include "node_sliver_exec.h"
-#include "rootfs.h"
+#include "node/rootfs.h"
+#include "tests/support/node_image.h"
+#include "tests/support/node_skip.h"
+#include "tests/support/node_sliver_exec.h"
 
 namespace fs = std::filesystem;
 using plng::node::IdRange;

@@ -1,8 +1,8 @@
 // sliverConfigFromTags: what a slice's effective tags make of a sliver.
 #include <catch2/catch.hpp>
 
-#include "resources.h"
-#include "runtime.h"
+#include "node/resources.h"
+#include "node/runtime.h"
 
 using plng::node::sliverConfigFromTags;
 using plng::node::TagError;

@@ -1,6 +1,6 @@
 // LinuxSliverRuntime end to end on the real kernel: a private cgroup subtree, a
 // btrfs loop volume for upper layers, the busybox image, sliver-init.
-#include "sliver_runtime.h"
+#include "node/sliver_runtime.h"
 
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -24,13 +24,13 @@
 #include <sstream>
 #include <thread>
 
-#include "idrange.h"
-#include "kvfile.h"
-#include "node_cgroup_sandbox.h"
-#include "node_image.h"
-#include "node_skip.h"
-#include "node_sliver_exec.h"
-#include "node_test_node.h"
+#include "node/idrange.h"
+#include "node/kvfile.h"
+#include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/node_image.h"
+#include "tests/support/node_skip.h"
+#include "tests/support/node_sliver_exec.h"
+#include "tests/support/node_test_node.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -1,4 +1,4 @@
-#include "kvfile.h"
+#include "node/kvfile.h"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "error.h"
+#include "node/error.h"
 
 using plng::node::KvMap;
 using plng::node::readKvFile;

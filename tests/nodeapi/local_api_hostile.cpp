@@ -1,6 +1,6 @@
 // A hostile client of sliverd's local API, run inside a real sliver by
 // local_api_test (statically linked: a sliver's image has no host libraries).
-// It speaks the framing of sliverd/lib/local_protocol.h by hand, as an attacker
+// It speaks the framing of sliverd/local/local_protocol.h by hand, as an attacker
 // would, and prints what happened on stdout.
 //
 //   hold SOCKET N MARK         open N connections and keep them (until killed);

@@ -30,17 +30,17 @@
 #include <thread>
 #include <tuple>
 
-#include "daemon.h"
-#include "desired_state.h"
-#include "error.h"
-#include "local_protocol.h"
-#include "local_server.h"
-#include "node_cgroup_sandbox.h"
-#include "node_skip.h"
-#include "node_sliver_exec.h"
-#include "node_test_node.h"
-#include "rcaps.h"
-#include "reconciler.h"
+#include "node/error.h"
+#include "sliverd/core/desired_state.h"
+#include "sliverd/core/rcaps.h"
+#include "sliverd/core/reconciler.h"
+#include "sliverd/daemon/daemon.h"
+#include "sliverd/local/local_protocol.h"
+#include "sliverd/local/local_server.h"
+#include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/node_skip.h"
+#include "tests/support/node_sliver_exec.h"
+#include "tests/support/node_test_node.h"
 
 namespace v1 = planetlab::v1;
 namespace fs = std::filesystem;

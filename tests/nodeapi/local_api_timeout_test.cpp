@@ -16,8 +16,8 @@
 #include <filesystem>
 #include <string>
 
-#include "error.h"
-#include "local_protocol.h"
+#include "node/error.h"
+#include "sliverd/local/local_protocol.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -1,12 +1,12 @@
 // Caller identification and the local API's framing and grammar, without
 // privileges: /proc/<pid>/cgroup and mountinfo parsing, cgroup → slice,
 // `proper` sliver control, frames.
-#include "peer_slice.h"
+#include "sliverd/local/peer_slice.h"
 
 #include <catch2/catch.hpp>
 
-#include "local_protocol.h"
-#include "local_service.h"
+#include "sliverd/local/local_protocol.h"
+#include "sliverd/local/local_service.h"
 
 using namespace plng::sliverd;
 

@@ -1,6 +1,6 @@
 // RcapService: who may acquire, bind and split rcaps, and the status codes a
 // caller gets when refused. Tickets are signed with a test PLC key.
-#include "rcap_service.h"
+#include "sliverd/core/rcap_service.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <set>
 
-#include "status_name.h"
+#include "proto/status_name.h"
 
 namespace v1 = planetlab::v1;
 using plng::sliverd::RcapService;

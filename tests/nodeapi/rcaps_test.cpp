@@ -1,5 +1,5 @@
 // RcapTable: admission control, split arithmetic, bind, persistence.
-#include "rcaps.h"
+#include "sliverd/core/rcaps.h"
 
 #include <unistd.h>
 

@@ -23,11 +23,11 @@
 #include <pqxx/pqxx>
 #include <sstream>
 
-#include "child_process.h"
-#include "node_skip.h"
-#include "node_sliver_exec.h"
-#include "node_test_node.h"
-#include "pg_instance.h"
+#include "tests/support/child_process.h"
+#include "tests/support/node_skip.h"
+#include "tests/support/node_sliver_exec.h"
+#include "tests/support/node_test_node.h"
+#include "tests/support/pg_instance.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -31,9 +31,9 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "node_skip.h"
-#include "security.h"
+#include "node/error.h"
+#include "node/security.h"
+#include "tests/support/node_skip.h"
 
 using namespace plng::node;
 namespace fs = std::filesystem;

@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "program.h"
-#include "resources.h"
-#include "security.h"
+#include "node/error.h"
+#include "node/program.h"
+#include "node/resources.h"
+#include "node/security.h"
 
 using namespace plng::node;
 

@@ -10,10 +10,10 @@
 #include <cstring>
 #include <fstream>
 
-#include "cgroup.h"
-#include "error.h"
-#include "node_cgroup_sandbox.h"
-#include "watchdog.h"
+#include "node/cgroup.h"
+#include "node/error.h"
+#include "node/watchdog.h"
+#include "tests/support/node_cgroup_sandbox.h"
 
 using namespace plng::node;
 

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <map>
 
-#include "error.h"
-#include "watchdog.h"
+#include "node/error.h"
+#include "node/watchdog.h"
 
 using namespace plng::node;
 using Catch::Matchers::Contains;

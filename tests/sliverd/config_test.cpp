@@ -1,5 +1,5 @@
 // sliverd's config file: defaults, parsing, and errors that name the line.
-#include "config.h"
+#include "sliverd/daemon/config.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,12 +1,12 @@
 // DesiredState: the merge of PLC's state and redeemed tickets, its persistence
 // (the last PLC state is enforced after a restart while PLC is unreachable),
 // ticket idempotence and expiry. No root.
-#include "desired_state.h"
+#include "sliverd/core/desired_state.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 
-#include "sliverd_test_util.h"
+#include "tests/sliverd/sliverd_test_util.h"
 
 using namespace plng::sliverd;
 namespace pb = planetlab::v1;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime.h"
+#include "node/runtime.h"
 
 namespace plng::test {
 

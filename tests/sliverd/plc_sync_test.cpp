@@ -6,7 +6,7 @@
 // back the stream resumes. A node that applied PLC's state follows PLC back to an
 // older state when PLC's database is restored from a backup (epochs), and has
 // PLC's changes within seconds of the end of an outage of plcd or PostgreSQL.
-#include "plc_sync.h"
+#include "sliverd/daemon/plc_sync.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -17,10 +17,10 @@
 #include <iostream>
 #include <thread>
 
-#include "../plc_seed.h"
-#include "daemon.h"
-#include "fake_runtime.h"
-#include "sliverd_test_util.h"
+#include "sliverd/daemon/daemon.h"
+#include "tests/sliverd/fake_runtime.h"
+#include "tests/sliverd/sliverd_test_util.h"
+#include "tests/support/plc_seed.h"
 
 using namespace plng::test;
 using namespace std::chrono_literals;

@@ -1,12 +1,12 @@
 // The reconciler's decisions (plan) against fake state, and the executor through
 // a recording fake runtime: create, update in place, start, stop, grace, expiry,
 // idempotence, and one failing sliver not holding up the others. No root.
-#include "reconciler.h"
+#include "sliverd/core/reconciler.h"
 
 #include <catch2/catch.hpp>
 
-#include "fake_runtime.h"
-#include "sliverd_test_util.h"
+#include "tests/sliverd/fake_runtime.h"
+#include "tests/sliverd/sliverd_test_util.h"
 
 using namespace plng::sliverd;
 using plng::node::SliverPhase;

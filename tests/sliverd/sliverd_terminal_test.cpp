@@ -17,8 +17,8 @@
 #include <sstream>
 #include <string>
 
-#include "error.h"
-#include "node_cgroup_sandbox.h"
+#include "node/error.h"
+#include "tests/support/node_cgroup_sandbox.h"
 
 namespace fs = std::filesystem;
 using plng::node::UniqueFd;

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "desired_state.h"
-#include "paths.h"
+#include "node/paths.h"
+#include "sliverd/core/desired_state.h"
 
 namespace plng::test {
 

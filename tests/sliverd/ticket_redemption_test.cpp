@@ -7,10 +7,10 @@
 #include <catch2/catch.hpp>
 #include <ctime>
 
-#include "fake_runtime.h"
-#include "node_manager_service.h"
-#include "reconciler.h"
-#include "sliverd_test_util.h"
+#include "sliverd/core/reconciler.h"
+#include "sliverd/nodemanager/node_manager_service.h"
+#include "tests/sliverd/fake_runtime.h"
+#include "tests/sliverd/sliverd_test_util.h"
 
 using namespace plng::sliverd;
 namespace pb = planetlab::v1;

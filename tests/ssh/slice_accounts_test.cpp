@@ -1,6 +1,6 @@
 // Slice accounts against a temporary /etc (no root needed), and the login
 // tools' configuration files.
-#include "slice_accounts.h"
+#include "sliverd/login/slice_accounts.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <future>
 #include <sstream>
 
-#include "error.h"
-#include "slice_login.h"
+#include "node/error.h"
+#include "sliverd/login/slice_login.h"
 
 namespace fs = std::filesystem;
 using plng::sliverd::SliceAccount;

@@ -30,17 +30,17 @@
 #include <thread>
 #include <vector>
 
-#include "cgroup.h"
-#include "error.h"
-#include "idrange.h"
-#include "kvfile.h"
-#include "node_cgroup_sandbox.h"
-#include "node_image.h"
-#include "node_skip.h"
-#include "node_test_node.h"
-#include "slice_accounts.h"
-#include "sliver_runtime.h"
-#include "storage.h"
+#include "node/cgroup.h"
+#include "node/error.h"
+#include "node/idrange.h"
+#include "node/kvfile.h"
+#include "node/sliver_runtime.h"
+#include "node/storage.h"
+#include "sliverd/login/slice_accounts.h"
+#include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/node_image.h"
+#include "tests/support/node_skip.h"
+#include "tests/support/node_test_node.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

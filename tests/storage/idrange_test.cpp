@@ -1,4 +1,4 @@
-#include "idrange.h"
+#include "node/idrange.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,8 +8,8 @@
 #include <fstream>
 #include <set>
 
-#include "error.h"
-#include "kvfile.h"
+#include "node/error.h"
+#include "node/kvfile.h"
 
 using plng::node::IdRange;
 using plng::node::IdRangeAllocator;

@@ -10,13 +10,13 @@
 #include <string>
 #include <thread>
 
-#include "local_service.h"
-#include "node_skip.h"
-#include "node_sliver_exec.h"
-#include "node_test_node.h"
-#include "node_watchdogs.h"
-#include "rcaps.h"
-#include "reconciler.h"
+#include "sliverd/core/rcaps.h"
+#include "sliverd/core/reconciler.h"
+#include "sliverd/daemon/node_watchdogs.h"
+#include "sliverd/local/local_service.h"
+#include "tests/support/node_skip.h"
+#include "tests/support/node_sliver_exec.h"
+#include "tests/support/node_test_node.h"
 
 namespace v1 = planetlab::v1;
 using namespace std::chrono_literals;

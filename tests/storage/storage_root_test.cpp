@@ -22,10 +22,10 @@
 #include <thread>
 #include <vector>
 
-#include "error.h"
-#include "idrange.h"
-#include "node_skip.h"
-#include "storage.h"
+#include "node/error.h"
+#include "node/idrange.h"
+#include "node/storage.h"
+#include "tests/support/node_skip.h"
 
 namespace fs = std::filesystem;
 using plng::node::IdRange;

@@ -1,4 +1,4 @@
-#include "node_cgroup_sandbox.h"
+#include "tests/support/node_cgroup_sandbox.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -12,8 +12,8 @@
 #include <limits>
 #include <string_view>
 
-#include "cgroup_fs.h"
-#include "node_skip.h"
+#include "node/cgroup_fs.h"
+#include "tests/support/node_skip.h"
 
 namespace plng::test {
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "cgroup.h"
+#include "node/cgroup.h"
 
 namespace plng::test {
 

@@ -1,4 +1,4 @@
-#include "node_image.h"
+#include "tests/support/node_image.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,4 +1,4 @@
-#include "node_skip.h"
+#include "tests/support/node_skip.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "node_sliver_exec.h"
+#include "tests/support/node_sliver_exec.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -19,7 +19,7 @@
 #include <string>
 #include <system_error>
 
-#include "launch.h"
+#include "node/launch.h"
 
 namespace plng::test {
 namespace {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "security.h"
+#include "node/security.h"
 
 namespace plng::test {
 

@@ -1,4 +1,4 @@
-#include "node_test_node.h"
+#include "tests/support/node_test_node.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
-#include "node_image.h"
+#include "tests/support/node_image.h"
 
 namespace plng::test {
 

@@ -10,11 +10,11 @@
 #include <memory>
 #include <string>
 
-#include "cgroup.h"
-#include "node_cgroup_sandbox.h"
-#include "paths.h"
-#include "sliver_runtime.h"
-#include "storage.h"
+#include "node/cgroup.h"
+#include "node/paths.h"
+#include "node/sliver_runtime.h"
+#include "node/storage.h"
+#include "tests/support/node_cgroup_sandbox.h"
 
 namespace plng::test {
 

@@ -1,4 +1,4 @@
-#include "pg_instance.h"
+#include "tests/support/pg_instance.h"
 
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.h"
+#include "tests/support/child_process.h"
 
 namespace plng::test {
 

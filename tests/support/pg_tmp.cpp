@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "pg_instance.h"
+#include "tests/support/pg_instance.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
-#include "plc_client.h"
+#include "tests/support/plc_client.h"
 
-#include "status_name.h"
+#include "proto/status_name.h"
 
 namespace plng::test {
 

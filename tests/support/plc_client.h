@@ -23,7 +23,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "plc.grpc.pb.h"
+#include "proto/plc.grpc.pb.h"
 
 namespace plng::test {
 

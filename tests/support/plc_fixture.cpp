@@ -1,4 +1,4 @@
-#include "plc_fixture.h"
+#include "tests/support/plc_fixture.h"
 
 #include <unistd.h>
 

@@ -17,9 +17,9 @@
 #include <string>
 #include <string_view>
 
-#include "pg_instance.h"
-#include "plc_client.h"
-#include "plcd_process.h"
+#include "tests/support/pg_instance.h"
+#include "tests/support/plc_client.h"
+#include "tests/support/plcd_process.h"
 
 namespace plng::test {
 

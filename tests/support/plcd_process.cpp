@@ -1,4 +1,4 @@
-#include "plcd_process.h"
+#include "tests/support/plcd_process.h"
 
 #include <fcntl.h>
 #include <grpcpp/channel.h>
@@ -24,7 +24,7 @@
 #include <system_error>
 #include <thread>
 
-#include "child_process.h"
+#include "tests/support/child_process.h"
 
 namespace plng::test {
 

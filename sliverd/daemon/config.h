@@ -1,0 +1,81 @@
+// sliverd's configuration: `key = value` lines, '#' comments. Every key has a
+// documented default (`sliverd print-config`; deploy/sliverd.conf lists them all
+// and a test keeps the two identical); unknown keys are errors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "node/paths.h"
+#include "node/resources.h"
+
+namespace plng::sliverd {
+
+struct SliverdConfig {
+  std::string hostname;  // the node's name at PLC; empty = gethostname()
+  std::string plc_address = "127.0.0.1:8620";
+  std::string plc_tls_ca;  // PEM CA bundle for TLS to PLC; empty = plaintext
+  std::string node_key_file = "/etc/planetlab/node.key";
+  std::string state_dir = "/var/lib/sliverd";
+  std::string run_dir = "/run/sliverd";
+  std::string images_dir;  // empty = <state_dir>/images
+  std::string listen = "0.0.0.0:8621";
+  std::string log_level = "info";
+
+  // The largest NodeState accepted from PLC (gRPC's receive limit): the worst
+  // case for 1,000 slivers at PLC's default limits, rounded up (docs/plc.md, Limits).
+  std::int64_t plc_max_state_bytes = 128ll << 20;
+  int poll_interval_s = 60;
+  int reconnect_min_ms = 250;
+  int reconnect_max_ms = 2000;
+  int reconcile_interval_s = 30;
+  int stop_grace_ms = 10000;
+  std::int64_t delete_grace_s = 7 * 24 * 3600;
+
+  std::string sliver_init = "/usr/lib/planetlab/sliver-init";
+  std::string sliver_enter = "/usr/libexec/planetlab/sliver-enter";
+  bool slice_accounts = true;
+  std::uint64_t storage_volume_bytes = 0;  // 0 = from the host's free space
+  std::string storage_kind;                // empty = probe
+  std::uint32_t storage_reserve_pct = 10;
+
+  std::uint32_t capacity_cpu_shares = 1000;
+  std::uint64_t capacity_mem_bytes = 0;   // 0 = the node's physical memory
+  std::uint64_t capacity_disk_bytes = 0;  // 0 = storage_volume_bytes
+  std::uint64_t capacity_net_bps = 100'000'000;
+
+  bool watchdog = true;
+  int watchdog_interval_ms = 1000;
+  bool disk_watchdog = true;
+  std::uint32_t disk_watchdog_min_free_pct = 5;
+  int disk_watchdog_interval_ms = 2000;
+
+  // sliverd's own cgroup (<root>/daemon); 0 = no limit.
+  std::uint64_t daemon_memory_max_bytes = 1ull << 30;
+  std::uint32_t daemon_tasks_max = 4096;
+
+  // The local API (LocalApiLimits).
+  std::uint32_t local_api_connections_per_caller = 16;
+  std::uint32_t local_api_max_connections = 4096;
+  std::uint32_t local_api_operator_connections = 64;
+  int local_api_idle_timeout_ms = 60000;
+  int local_api_frame_timeout_ms = 10000;
+
+  // RLIMIT_NOFILE of every sliver process (SliverRuntimeOptions::nofile_*).
+  std::uint64_t sliver_nofile_soft = 1024;
+  std::uint64_t sliver_nofile_hard = 4096;
+  // Sets dev.tty.legacy_tiocsti = 0 at start where the kernel has it.
+  bool disable_legacy_tiocsti = true;
+
+  // Parses `text` over the defaults; throws std::invalid_argument naming the line.
+  static SliverdConfig parse(const std::string& text, const std::string& origin);
+  static SliverdConfig load(const std::string& path);
+  // The configuration as a documented config file (every key with its default).
+  static std::string documentedDefaults();
+
+  // hostname, or gethostname() when it is empty.
+  std::string effectiveHostname() const;
+  plng::node::NodePaths paths() const;
+};
+
+}  // namespace plng::sliverd

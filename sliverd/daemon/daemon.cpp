@@ -1,0 +1,340 @@
+#include "sliverd/daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <ctime>
+#include <filesystem>
+
+namespace plng::sliverd {
+
+namespace pb = planetlab::v1;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::uint64_t physicalMemory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+}
+
+// What the node hands out, from the configuration and the storage it found.
+ResourceSpec capacitySpec(const SliverdConfig& c, std::uint64_t storage_bytes) {
+  ResourceSpec spec;
+  spec.cpu_share = c.capacity_cpu_shares;
+  spec.mem_limit_bytes = c.capacity_mem_bytes != 0 ? c.capacity_mem_bytes : physicalMemory();
+  spec.disk_quota_bytes = c.capacity_disk_bytes != 0 ? c.capacity_disk_bytes
+                          : storage_bytes != 0       ? storage_bytes
+                                                     : c.storage_volume_bytes;
+  spec.net_min_rate = c.capacity_net_bps;
+  spec.net_max_rate = c.capacity_net_bps;
+  return spec;
+}
+
+// A canonical (decimal) numeric tag, 0 when absent or not a number.
+std::uint64_t numericTag(const std::map<std::string, std::string>& tags, const char* name) {
+  auto it = tags.find(name);
+  if (it == tags.end()) return 0;
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+  if (ec != std::errc() || end != it->second.data() + it->second.size()) return 0;
+  return value;
+}
+
+}  // namespace
+
+std::optional<GrantedSliver> DesiredGrants::find(const std::string& slice) const {
+  const std::int64_t now = clock_();
+  auto want = desired_.lookup(slice, now);
+  if (!want || want->expired(now)) return std::nullopt;
+  GrantedSliver out;
+  out.xid = want->config.xid;
+  if (want->invalid.empty()) {
+    out.rspec.cpu_share = want->config.resources.cpu_share;
+    out.rspec.cpu_cap_pct = want->config.resources.cpu_cap_pct;
+    out.rspec.mem_limit_bytes = want->config.resources.mem_limit_bytes;
+    out.rspec.tasks = want->config.resources.tasks;
+    out.rspec.disk_quota_bytes = want->config.disk_quota_bytes;
+    out.rspec.net_min_rate = numericTag(want->tags, "net_min_rate");
+    out.rspec.net_max_rate = numericTag(want->tags, "net_max_rate");
+  }
+  out.source = want->source;
+  out.expires_at = want->expires_at;
+  out.tags = want->tags;
+  return out;
+}
+
+std::vector<std::string> DesiredGrants::slices() const {
+  const std::int64_t now = clock_();
+  std::vector<std::string> out;
+  for (const auto& [slice, want] : desired_.desired(now)) {
+    if (!want.expired(now)) out.push_back(slice);
+  }
+  return out;
+}
+
+Daemon::Daemon(Options options)
+    : options_([&] {
+        if (!options.clock) {
+          options.clock = [] { return static_cast<std::int64_t>(std::time(nullptr)); };
+        }
+        if (options.runtime == nullptr) throw std::invalid_argument("Daemon needs a runtime");
+        return std::move(options);
+      }()),
+      paths_(options_.config.paths()),
+      hostname_(options_.config.effectiveHostname()),
+      work_(boost::asio::make_work_guard(io_)),
+      timer_(io_),
+      desired_(paths_, hostname_),
+      grants_(desired_, options_.clock),
+      rcap_table_(std::make_unique<RcapTable>(paths_.state_dir / "rcaps",
+                                              capacitySpec(options_.config, options_.storage_bytes),
+                                              [this] { return grantedGuarantees(); })),
+      reconciler_holder_(std::make_unique<Reconciler>(
+          *options_.runtime, desired_,
+          Reconciler::Options{
+              .paths = paths_,
+              .stop_grace = std::chrono::milliseconds(options_.config.stop_grace_ms),
+              .delete_grace_s = options_.config.delete_grace_s,
+              .effective_config =
+                  [this](const plng::node::SliverConfig& config) {
+                    return withBound(config, rcap_table_->boundTo(config.slice));
+                  },
+              .on_destroyed =
+                  [this](const std::string& slice) {
+                    rcap_table_->releaseSlice(slice);
+                    if (options_.accounts != nullptr) options_.accounts->removeSliceAccount(slice);
+                  },
+              .on_present =
+                  [this](const std::string& slice) {
+                    if (options_.accounts != nullptr) options_.accounts->ensureSliceAccount(slice);
+                  },
+              .clock = options_.clock,
+          })),
+      reconciler_(*reconciler_holder_),
+      rcap_service_(std::make_unique<RcapService>(
+          *rcap_table_, [this] { return desired_.trustedKeys(); }, hostname_, options_.clock,
+          [this](const std::string& slice) -> std::optional<pb::SliverInfo> {
+            if (!options_.runtime->get(slice)) return std::nullopt;
+            return describe(slice);
+          },
+          [this](const std::string&) { requestReconcile(); })) {
+  reconciler_.setDiskCeiling(options_.disk_ceiling_bytes, options_.disk_ceiling_why);
+}
+
+Daemon::~Daemon() { stop(); }
+
+void Daemon::start() {
+  fs::create_directories(paths_.state_dir);
+  fs::create_directories(paths_.run_dir);
+  for (const auto& warning : desired_.load()) spdlog::warn("{}", warning);
+  spdlog::info("sliverd for node {}: state in {}, PLC state version {}", hostname_,
+               paths_.state_dir.string(), desired_.plcVersion());
+
+  node_manager_ = std::make_unique<NodeManagerService>(
+      desired_, rcap_service_.get(),
+      NodeManagerService::Hooks{
+          .changed = [this] { reconcileAndWait(std::chrono::seconds(20)); },
+          .describe = [this](const std::string& slice) { return describe(slice); },
+          .node_info = [this] { return nodeInfo(); },
+          .clock = options_.clock,
+      });
+  grpc::ServerBuilder tcp;
+  tcp.AddListeningPort(options_.config.listen, grpc::InsecureServerCredentials(), &tcp_port_);
+  tcp.RegisterService(node_manager_.get());
+  // NodeManager is reachable from the network, unauthenticated until a ticket is
+  // checked: what its callers make sliverd hold is bounded below sliverd's own
+  // memory limit (gRPC then refuses with RESOURCE_EXHAUSTED), and so are the
+  // handler threads (a redemption may wait up to 20 s for a reconcile pass) and
+  // the streams one connection may open.
+  grpc::ResourceQuota quota("sliverd-nodemanager");
+  const std::uint64_t own = options_.config.daemon_memory_max_bytes;
+  quota.Resize(own != 0 ? own / 4 : 256ull << 20);
+  quota.SetMaxThreads(64);
+  tcp.SetResourceQuota(quota);
+  tcp.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
+  tcp_server_ = tcp.BuildAndStart();
+  if (!tcp_server_ || tcp_port_ == 0) {
+    throw std::runtime_error("cannot listen on " + options_.config.listen +
+                             " (config key listen): address in use or not local?");
+  }
+  spdlog::info("NodeManager (tickets, rcaps) on {} (port {})", options_.config.listen, tcp_port_);
+
+  plng::ticket::PrivateKey key{};
+  if (options_.node_key) {
+    key = *options_.node_key;
+  } else {
+    key = readNodeKey(options_.config.node_key_file);
+  }
+  const auto reconnect_min = std::chrono::milliseconds(options_.config.reconnect_min_ms);
+  const auto reconnect_max = std::chrono::milliseconds(options_.config.reconnect_max_ms);
+  std::string ca;
+  if (!options_.config.plc_tls_ca.empty()) {
+    auto pem = readWholeFile(options_.config.plc_tls_ca);
+    if (!pem) throw std::runtime_error("cannot read plc_tls_ca " + options_.config.plc_tls_ca);
+    ca = *pem;
+  }
+  sync_ = std::make_unique<PlcSync>(
+      PlcSync::makeChannel(options_.config.plc_address, ca, reconnect_min, reconnect_max,
+                           options_.config.plc_max_state_bytes),
+      PlcSync::Options{
+          .hostname = hostname_,
+          .node_key = key,
+          .reconnect_min = reconnect_min,
+          .reconnect_max = reconnect_max,
+          .poll_interval = std::chrono::seconds(options_.config.poll_interval_s),
+      },
+      [this](const pb::NodeState& state) {
+        boost::asio::post(io_, [this, state] { onPlcState(state); });
+      },
+      [this] { return desired_.plcPosition(); });
+  sync_->start();
+  spdlog::info("syncing with PLC at {}", options_.config.plc_address);
+
+  // The last known state is enforced right away, PLC or not.
+  requestReconcile();
+  armTimer();
+}
+
+void Daemon::run() { io_.run(); }
+
+void Daemon::stop() {
+  {
+    std::lock_guard lock(pass_mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  pass_done_.notify_all();
+  if (sync_) sync_->stop();
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (tcp_server_) tcp_server_->Shutdown(deadline);
+  boost::asio::post(io_, [this] { timer_.cancel(); });
+  work_.reset();
+  io_.stop();
+  spdlog::info("sliverd stopped; slivers keep running");
+}
+
+std::string Daemon::plcConnection() const { return sync_ ? sync_->connection() : "offline"; }
+
+void Daemon::onPlcState(const pb::NodeState& state) {
+  try {
+    const auto held = desired_.plcPosition();
+    if (desired_.setPlcState(state)) {
+      if (held.version != 0 && held.epoch != state.epoch()) {
+        spdlog::warn("PLC's state epoch changed ({} -> {}): taking its state as it is", held.epoch,
+                     state.epoch());
+      }
+      spdlog::info("PLC state version {}: {} slivers", state.version(), state.slivers_size());
+      requestReconcile();
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("cannot keep PLC state version {}: {}", state.version(), e.what());
+  }
+}
+
+void Daemon::requestReconcile() {
+  {
+    std::lock_guard lock(pass_mutex_);
+    if (pass_pending_ || stopping_) return;
+    pass_pending_ = true;
+  }
+  boost::asio::post(io_, [this] { runReconcile(); });
+}
+
+bool Daemon::reconcileAndWait(std::chrono::milliseconds timeout) {
+  std::uint64_t target;
+  {
+    std::lock_guard lock(pass_mutex_);
+    // A pass already running may have read the desired state before our change.
+    target = passes_started_ + 1;
+  }
+  requestReconcile();
+  std::unique_lock lock(pass_mutex_);
+  return pass_done_.wait_for(lock, timeout, [&] { return passes_done_ >= target || stopping_; }) &&
+         !stopping_;
+}
+
+void Daemon::runReconcile() {
+  {
+    std::lock_guard lock(pass_mutex_);
+    pass_pending_ = false;
+    ++passes_started_;
+  }
+  try {
+    reconciler_.reconcileOnce();
+    last_list_error_.clear();
+  } catch (const std::exception& e) {
+    if (last_list_error_ != e.what()) spdlog::error("reconciliation failed: {}", e.what());
+    last_list_error_ = e.what();
+  }
+  {
+    std::lock_guard lock(pass_mutex_);
+    ++passes_done_;
+  }
+  pass_done_.notify_all();
+}
+
+void Daemon::armTimer() {
+  timer_.expires_after(std::chrono::seconds(options_.config.reconcile_interval_s));
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    requestReconcile();
+    armTimer();
+  });
+}
+
+pb::SliverInfo Daemon::describe(const std::string& slice) {
+  std::optional<plng::node::SliverStatus> actual;
+  try {
+    actual = options_.runtime->get(slice);
+  } catch (const std::exception& e) {
+    auto info = describeSliver(slice, desired_.lookup(slice, now()), std::nullopt,
+                               std::string("cannot read the sliver's state: ") + e.what());
+    return info;
+  }
+  std::optional<std::string> held_by;
+  try {
+    if (actual) held_by = heldBy(paths_, slice);
+  } catch (const std::exception&) {
+    // Only the message depends on it.
+  }
+  return describeSliver(slice, desired_.lookup(slice, now()), actual, reconciler_.failure(slice),
+                        held_by, reconciler_.notice(slice));
+}
+
+std::function<SliverReport(const std::string&)> Daemon::reports() {
+  return [this](const std::string& slice) { return reconciler_.report(slice); };
+}
+
+ResourceSpec Daemon::grantedGuarantees() {
+  ResourceSpec sum;
+  const std::int64_t t = now();
+  for (const auto& [slice, want] : desired_.desired(t)) {
+    if (want.expired(t) || !want.invalid.empty()) continue;
+    sum.cpu_share += want.config.resources.cpu_share;
+    sum.net_min_rate += numericTag(want.tags, "net_min_rate");
+  }
+  return sum;
+}
+
+pb::NodeInfo Daemon::nodeInfo() {
+  pb::NodeInfo info;
+  info.set_hostname(hostname_);
+  info.set_cgroup_driver(options_.cgroup_driver);
+  info.set_storage(options_.storage_kind);
+  *info.mutable_capacity() = toRSpec(rcap_table_->capacity());
+  ResourceSpec reserved = rcap_table_->reserved();
+  const ResourceSpec granted = grantedGuarantees();
+  reserved.cpu_share += granted.cpu_share;
+  reserved.net_min_rate += granted.net_min_rate;
+  *info.mutable_reserved() = toRSpec(reserved);
+  info.set_plc_state_version(desired_.plcVersion());
+  info.set_plc_connection(plcConnection());
+  return info;
+}
+
+}  // namespace plng::sliverd

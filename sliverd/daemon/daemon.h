@@ -1,0 +1,139 @@
+// The sliverd daemon's parts wired together around one Boost.Asio event loop:
+// desired state, reconciler (on changes and on a timer), PLC sync (its own
+// thread, results posted to the loop), resource capabilities (RcapTable in
+// <state_dir>/rcaps) and the NodeManager gRPC server on TCP. The local API
+// (LocalApiServer, which needs the real cgroup driver to identify callers) is
+// wired by main.cpp from granted() and rcaps().
+//
+// main.cpp builds the real SliverRuntime and hands it in; tests hand in a fake.
+// Stopping the daemon never stops slivers: they keep running across restarts.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "node/runtime.h"
+#include "sliverd/core/desired_state.h"
+#include "sliverd/core/rcap_service.h"
+#include "sliverd/core/rcaps.h"
+#include "sliverd/core/reconciler.h"
+#include "sliverd/daemon/config.h"
+#include "sliverd/daemon/plc_sync.h"
+#include "sliverd/local/local_service.h"
+#include "sliverd/login/slice_accounts.h"
+#include "sliverd/nodemanager/node_manager_service.h"
+
+namespace plng::sliverd {
+
+// The desired state as the local API reads it.
+class DesiredGrants : public GrantedSlivers {
+ public:
+  DesiredGrants(const DesiredState& desired, std::function<std::int64_t()> clock)
+      : desired_(desired), clock_(std::move(clock)) {}
+  std::optional<GrantedSliver> find(const std::string& slice) const override;
+  std::vector<std::string> slices() const override;
+
+ private:
+  const DesiredState& desired_;
+  std::function<std::int64_t()> clock_;
+};
+
+class Daemon {
+ public:
+  struct Options {
+    SliverdConfig config;
+    plng::node::SliverRuntime* runtime = nullptr;  // required
+    std::string cgroup_driver;                     // reported by GetNodeInfo
+    std::string storage_kind;
+    // The sliver storage's size (capacity for disk rcaps when
+    // capacity_disk_bytes is 0), and the most one sliver may be given
+    // (SliverStorage::maxSliverQuota; 0 = no ceiling) with where that comes from.
+    std::uint64_t storage_bytes = 0;
+    std::uint64_t disk_ceiling_bytes = 0;
+    std::string disk_ceiling_why = {};
+    // The node key (else read from config.node_key_file).
+    std::optional<plng::ticket::PrivateKey> node_key;
+    // Host accounts for ssh logins; null = none are kept (tests).
+    SliceAccounts* accounts = nullptr;
+    // Unix seconds; tests move time.
+    std::function<std::int64_t()> clock;
+  };
+
+  explicit Daemon(Options options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Loads the persisted state, starts the gRPC servers, PLC sync and the
+  // reconcile timer. Throws std::runtime_error when a server cannot listen.
+  void start();
+  // Runs the event loop on the calling thread until stop().
+  void run();
+  // Stops PLC sync, the servers and the loop; slivers keep running. Callable from
+  // any thread (also from the loop, e.g. a signal handler), idempotent.
+  void stop();
+
+  boost::asio::io_context& io() { return io_; }
+  DesiredState& desired() { return desired_; }
+  RcapTable& rcaps() { return *rcap_table_; }
+  const GrantedSlivers& granted() const { return grants_; }
+  Reconciler& reconciler() { return reconciler_; }
+  // The TCP port NodeManager listens on (useful with listen = host:0).
+  int nodeManagerPort() const { return tcp_port_; }
+  std::string plcConnection() const;
+
+  // Asks for a reconciliation pass soon (coalesced). Thread-safe.
+  void requestReconcile();
+  // Requests a pass and waits (up to `timeout`) until one that started after
+  // this call has finished. Not from the loop thread.
+  bool reconcileAndWait(std::chrono::milliseconds timeout);
+
+  planetlab::v1::SliverInfo describe(const std::string& slice);
+  // The reconciler's word on each sliver, for the local API (LocalService).
+  std::function<SliverReport(const std::string&)> reports();
+  planetlab::v1::NodeInfo nodeInfo();
+
+ private:
+  void runReconcile();
+  void armTimer();
+  void onPlcState(const planetlab::v1::NodeState& state);
+  // Guarantees granted by tags and tickets, summed over live slivers.
+  ResourceSpec grantedGuarantees();
+  std::int64_t now() const { return options_.clock(); }
+
+  Options options_;
+  plng::node::NodePaths paths_;
+  std::string hostname_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer timer_;
+  DesiredState desired_;
+  DesiredGrants grants_;
+  std::unique_ptr<RcapTable> rcap_table_;
+  std::unique_ptr<Reconciler> reconciler_holder_;
+  Reconciler& reconciler_;
+  std::unique_ptr<RcapService> rcap_service_;
+  std::unique_ptr<NodeManagerService> node_manager_;
+  std::unique_ptr<PlcSync> sync_;
+  std::unique_ptr<grpc::Server> tcp_server_;
+  int tcp_port_ = 0;
+
+  std::mutex pass_mutex_;
+  std::condition_variable pass_done_;
+  bool pass_pending_ = false;
+  std::uint64_t passes_started_ = 0;
+  std::uint64_t passes_done_ = 0;
+  bool stopping_ = false;
+  std::string last_list_error_;
+};
+
+}  // namespace plng::sliverd

@@ -1,0 +1,285 @@
+// sliverd: the PlanetLab node daemon. Makes the slivers on this node match what
+// PLC and redeemed tickets ask for; slivers keep running when it stops.
+//
+// GCC's -Wnull-dereference flags Boost.Asio 1.74's scheduler internals once they
+// are inlined here (a false positive in a system header's thread-info cast).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/cgroup.h"
+#include "node/security.h"
+#include "node/sliver_runtime.h"
+#include "node/storage.h"
+#include "sliverd/core/reconciler.h"
+#include "sliverd/daemon/config.h"
+#include "sliverd/daemon/daemon.h"
+#include "sliverd/daemon/node_watchdogs.h"
+#include "sliverd/local/local_server.h"
+#include "sliverd/local/local_service.h"
+#include "sliverd/local/peer_slice.h"
+#include "sliverd/login/slice_accounts.h"
+
+namespace {
+
+using plng::sliverd::SliverdConfig;
+
+constexpr const char* kUsage = R"(Usage: sliverd [OPTIONS] [COMMAND]
+
+The PlanetLab node daemon: keeps this node's slivers in line with PLC's desired
+state and the tickets redeemed here. Slivers keep running when sliverd stops.
+
+Commands:
+  serve              run the daemon (default)
+  print-config       print every configuration key with its default and exit
+  decommission       stop and delete every sliver of this node instance, remove
+                     its slice accounts and unmount its storage volume (run with
+                     the daemon stopped; the node is then empty)
+
+Options:
+  --config FILE      configuration file (key = value lines; see print-config)
+  --log-level LEVEL  trace, debug, info, warn or error (config: log_level)
+  -h, --help         show this help
+  --version          show the version
+
+Signals: SIGTERM and SIGINT stop the daemon gracefully without stopping slivers.
+Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or config error.
+)";
+
+// Nothing sliverd starts may reach the terminal it was started from (an operator
+// running the local planet from a root shell): stdin from /dev/null, no
+// controlling terminal, and no TIOCSTI for anyone without CAP_SYS_ADMIN.
+void hardenHost(const SliverdConfig& config) {
+  namespace node = plng::node;
+  node::TerminalDetach detach = node::detachFromControllingTerminal();
+  if (!detach.terminal.empty()) {
+    spdlog::info("gave up controlling terminal {} (no sliver or helper may inherit it)",
+                 detach.terminal);
+  }
+  if (!config.disable_legacy_tiocsti) {
+    spdlog::warn("dev.tty.legacy_tiocsti left as it is (config disable_legacy_tiocsti = false)");
+    return;
+  }
+  node::LegacyTiocsti tiocsti = node::disableLegacyTiocsti();
+  if (!tiocsti.present) {
+    spdlog::info(
+        "this kernel has no dev.tty.legacy_tiocsti (before 6.2): TIOCSTI works on the "
+        "caller's own controlling terminal only, and no sliver process has one of the "
+        "host's");
+  } else if (tiocsti.changed) {
+    spdlog::info("dev.tty.legacy_tiocsti was {}, set to 0 (config disable_legacy_tiocsti)",
+                 tiocsti.before);
+  } else {
+    spdlog::info("dev.tty.legacy_tiocsti is 0");
+  }
+}
+
+plng::node::StorageOptions storageOptions(const SliverdConfig& config) {
+  return plng::node::StorageOptions{
+      .state_dir = config.state_dir,
+      .volume_bytes = config.storage_volume_bytes,
+      .force_kind = config.storage_kind,
+      .reserve_pct = config.storage_reserve_pct,
+  };
+}
+
+int serve(const SliverdConfig& config) {
+  namespace node = plng::node;
+  hardenHost(config);
+  // Cgroups only beneath the one this daemon was started in (systemd's Delegate=yes).
+  auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
+  driver->setUp(::getpid());
+  // sliverd's own leaf, not the subtree: the slivers below are bounded by theirs.
+  node::Resources own;
+  own.mem_limit_bytes = config.daemon_memory_max_bytes;
+  own.tasks = config.daemon_tasks_max;
+  driver->limitDaemon(own);
+  auto storage = node::openSliverStorage(storageOptions(config));
+  const node::StorageSpace space = storage->space();
+  spdlog::info("cgroup driver {}, sliver storage {} ({} MiB, one sliver at most {} MiB)",
+               driver->kind(), storage->kind(), space.total_bytes >> 20,
+               storage->maxSliverQuota() >> 20);
+  node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage,
+                                   node::SliverRuntimeOptions{
+                                       .sliver_init = config.sliver_init,
+                                       .nofile_soft = config.sliver_nofile_soft,
+                                       .nofile_hard = config.sliver_nofile_hard,
+                                   });
+
+  std::optional<plng::sliverd::SliceAccounts> accounts;
+  if (config.slice_accounts) {
+    accounts.emplace(plng::sliverd::SliceAccountsConfig{
+        .root = "/",
+        .login_shell = config.sliver_enter,
+        .paths = config.paths(),
+    });
+  }
+  plng::sliverd::Daemon daemon(plng::sliverd::Daemon::Options{
+      .config = config,
+      .runtime = &runtime,
+      .cgroup_driver = std::string(driver->kind()),
+      .storage_kind = std::string(storage->kind()),
+      .storage_bytes = space.total_bytes,
+      .disk_ceiling_bytes = storage->maxSliverQuota(),
+      .disk_ceiling_why = "the sliver storage's " + plng::sliverd::humanBytes(space.total_bytes) +
+                          " less the reserve no single sliver may take, storage_reserve_pct = " +
+                          std::to_string(config.storage_reserve_pct) + "%",
+      .node_key = std::nullopt,
+      .accounts = accounts ? &*accounts : nullptr,
+      .clock = {},
+  });
+  // The local API identifies callers through the kernel (cgroup of the peer).
+  plng::sliverd::LocalService local_service(
+      runtime, daemon.granted(), daemon.rcaps(), config.paths(),
+      std::chrono::milliseconds(config.stop_grace_ms), daemon.reports());
+  plng::sliverd::PeerIdentifier peers(*driver);
+  plng::sliverd::LocalApiServer local_api(
+      daemon.io(), config.paths().localSocket(), local_service, peers,
+      plng::sliverd::LocalApiLimits{
+          .per_caller = config.local_api_connections_per_caller,
+          .total = config.local_api_max_connections,
+          .operator_reserve = config.local_api_operator_connections,
+          .idle_timeout = std::chrono::milliseconds(config.local_api_idle_timeout_ms),
+          .frame_timeout = std::chrono::milliseconds(config.local_api_frame_timeout_ms),
+      });
+
+  // The watchdogs run on the loop too: a check reads /proc/meminfo, cgroup
+  // counters and the storage's figures, and kills (rarely) with a bounded wait.
+  plng::sliverd::NodeWatchdogs watchdogs(
+      daemon.io(), *driver, *storage,
+      plng::sliverd::NodeWatchdogs::Options{
+          .paths = config.paths(),
+          .memory = config.watchdog,
+          .memory_interval = std::chrono::milliseconds(config.watchdog_interval_ms),
+          .disk = config.disk_watchdog,
+          .disk_interval = std::chrono::milliseconds(config.disk_watchdog_interval_ms),
+          .disk_thresholds = {.min_free_pct = config.disk_watchdog_min_free_pct},
+      });
+  watchdogs.start();
+
+  boost::asio::signal_set signals(daemon.io(), SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (slivers keep running)", signo);
+    watchdogs.stop();
+    local_api.stop();
+    daemon.stop();
+  });
+
+  daemon.start();
+  local_api.start();
+  spdlog::info("local API on {}", local_api.socketPath().string());
+  daemon.run();
+  return 0;
+}
+
+// Empties this node instance: what an operator runs before retiring a node, and
+// what the local planet runs when it stops. Slivers survive a daemon stop by
+// design, so taking them down is a deliberate command of its own.
+int decommission(const SliverdConfig& config) {
+  namespace node = plng::node;
+  auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
+  driver->setUp(::getpid());
+  const node::StorageOptions storage_options = storageOptions(config);
+  int failures = 0;
+  {
+    auto storage = node::openSliverStorage(storage_options);
+    node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage, config.sliver_init);
+    for (const auto& sliver : runtime.list()) {
+      try {
+        runtime.destroy(sliver.config.slice);
+        spdlog::info("sliver {} deleted", sliver.config.slice);
+      } catch (const std::exception& e) {
+        ++failures;
+        spdlog::error("sliver {}: {}", sliver.config.slice, e.what());
+      }
+    }
+    if (config.slice_accounts) {
+      plng::sliverd::SliceAccounts accounts(plng::sliverd::SliceAccountsConfig{
+          .root = "/",
+          .login_shell = config.sliver_enter,
+          .paths = config.paths(),
+      });
+      for (const auto& account : accounts.listSliceAccounts()) {
+        // Only accounts whose home lies in this instance's state: other sliverd
+        // instances on the host keep theirs.
+        if (account.home.parent_path() != config.paths().state_dir / "slivers") continue;
+        accounts.removeSliceAccount(account.slice);
+        spdlog::info("slice account {} removed", account.slice);
+      }
+    }
+  }
+  node::unmountSliverStorage(storage_options);
+  spdlog::info("node instance in {} decommissioned{}", config.state_dir,
+               failures ? " with failures" : "");
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::optional<std::string> config_path, log_level;
+  std::string command = "serve";
+  try {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const auto& a = args[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
+        return args[++i];
+      };
+      if (a == "-h" || a == "--help") {
+        std::cout << kUsage;
+        return 0;
+      } else if (a == "--version") {
+        std::cout << "sliverd 0.1.0\n";
+        return 0;
+      } else if (a == "--config") {
+        config_path = value();
+      } else if (a == "--log-level") {
+        log_level = value();
+      } else if ((a == "serve" || a == "print-config" || a == "decommission") &&
+                 i + 1 == args.size()) {
+        command = a;
+      } else {
+        throw std::invalid_argument("unknown argument '" + a + "'");
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "sliverd: " << e.what() << "\nTry 'sliverd --help'.\n";
+    return 2;
+  }
+
+  if (command == "print-config") {
+    std::cout << SliverdConfig::documentedDefaults();
+    return 0;
+  }
+  SliverdConfig config;
+  try {
+    if (config_path) config = SliverdConfig::load(*config_path);
+    if (log_level) config.log_level = *log_level;
+    auto level = spdlog::level::from_str(config.log_level);
+    if (level == spdlog::level::off && config.log_level != "off") {
+      throw std::invalid_argument("unknown log level '" + config.log_level + "'");
+    }
+    spdlog::set_level(level);
+  } catch (const std::exception& e) {
+    std::cerr << "sliverd: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    if (command == "decommission") return decommission(config);
+    return serve(config);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,143 @@
+// LocalService: the handlers of the local API (service LocalNode in
+// proto/node.proto), for callers identified by the kernel (peer_slice.h).
+//
+// Who may do what:
+//   a sliver          reads and starts/stops/restarts its own sliver; "" names it
+//   host root         (the node operator) reads and acts on every sliver
+//   other host users  read every sliver, act on none
+// A slice may also read and act on other slices' slivers when its `proper` tag
+// on this node grants sliver control. Grammar of `proper`: privileges separated
+// by commas or white space; this service reads only
+//   sliver_control:<slice>   the sliver of <slice>
+//   sliver_control:*         every sliver on the node
+// (other privileges, for other privileged operations, are ignored here).
+//
+// What a SliverInfo says: `rspec` is what the slice was granted (tags/ticket);
+// `effective` is the grant with bound rcaps applied (rcaps.h withBound), and for
+// the dimensions the runtime enforces (cpu, memory, tasks, disk) what the
+// runtime last applied, so a change not yet reconciled shows as a difference.
+// state: "running"/"stopped" from the runtime; "creating" when granted but not
+// yet created; "deleting" when it exists but is no longer granted; "failed"
+// when the reconciler's last pass over it failed (`message` says why). Else
+// `message` says who stopped a held sliver, or what was applied other than
+// granted (a disk quota clamped to the node's ceiling).
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/paths.h"
+#include "node/runtime.h"
+#include "proto/node.pb.h"
+#include "sliverd/core/rcaps.h"
+#include "sliverd/core/reconciler.h"
+#include "sliverd/local/peer_slice.h"
+
+namespace plng::sliverd {
+
+// What the node's desired state grants a slice (the daemon fills it from PLC
+// sync and redeemed tickets).
+struct GrantedSliver {
+  std::uint32_t xid = 0;
+  ResourceSpec rspec;                       // as granted, before rcaps
+  std::string source;                       // "plc" | "ticket" | "plc+ticket"
+  std::int64_t expires_at = 0;              // unix seconds, 0 = none
+  std::map<std::string, std::string> tags;  // effective tags on this node (`proper`)
+};
+
+// The daemon's desired state, read-only. Called from the local API's handler
+// threads (LocalApiServer's pool), concurrently: implementations must be
+// thread-safe.
+class GrantedSlivers {
+ public:
+  virtual ~GrantedSlivers() = default;
+  virtual std::optional<GrantedSliver> find(const std::string& slice) const = 0;
+  virtual std::vector<std::string> slices() const = 0;
+};
+
+// GrantedSlivers from two functions (e.g. lambdas over the daemon's DesiredState).
+class GrantedSliversFrom : public GrantedSlivers {
+ public:
+  using Find = std::function<std::optional<GrantedSliver>(const std::string& slice)>;
+  using Slices = std::function<std::vector<std::string>()>;
+  GrantedSliversFrom(Find find, Slices slices)
+      : find_(std::move(find)), slices_(std::move(slices)) {}
+  std::optional<GrantedSliver> find(const std::string& slice) const override {
+    return find_(slice);
+  }
+  std::vector<std::string> slices() const override { return slices_(); }
+
+ private:
+  Find find_;
+  Slices slices_;
+};
+
+// The granted ResourceSpec of a sliver: the enforced dimensions from its
+// config, the network rates from its tags (net_min_rate, net_max_rate, in
+// bit/s as PLC stores them; a malformed value counts as 0).
+ResourceSpec grantedSpec(const node::SliverConfig& config,
+                         const std::map<std::string, std::string>& tags);
+
+// Parses a `proper` tag: may its holder control `target`'s sliver?
+bool properAllowsSliverControl(const std::string& proper, const std::string& target);
+
+// Handlers run concurrently on LocalApiServer's pool threads: `runtime` must
+// tolerate calls from several threads (and alongside the reconciler).
+class LocalService {
+ public:
+  // The reconciler's word on a sliver (Daemon::reports, Reconciler::report).
+  using Reports = std::function<SliverReport(const std::string& slice)>;
+
+  // `paths`: where a stop records the sliver as held, so the reconciler leaves it
+  // stopped until a start (see holdSliver). `reports`: empty = none (tests).
+  LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,
+               node::NodePaths paths,
+               std::chrono::milliseconds stop_grace = std::chrono::seconds(10),
+               Reports reports = {});
+
+  grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
+                           planetlab::v1::ListSliversResponse* reply);
+  grpc::Status getSliver(const Peer& peer, const planetlab::v1::GetSliverRequest& request,
+                         planetlab::v1::SliverInfo* reply);
+  grpc::Status startSliver(const Peer& peer, const planetlab::v1::SliverActionRequest& request,
+                           planetlab::v1::SliverInfo* reply);
+  grpc::Status stopSliver(const Peer& peer, const planetlab::v1::SliverActionRequest& request,
+                          planetlab::v1::SliverInfo* reply);
+  grpc::Status restartSliver(const Peer& peer, const planetlab::v1::SliverActionRequest& request,
+                             planetlab::v1::SliverInfo* reply);
+
+  // Dispatches one decoded request by method name (LocalApiServer); returns
+  // the encoded response body.
+  std::string handle(const Peer& peer, const std::string& method, const std::string& payload);
+
+  // The sliver of `slice` as the API shows it; nullopt when neither granted nor
+  // existing. Also RcapService's SliverLookup.
+  std::optional<planetlab::v1::SliverInfo> describe(const std::string& slice);
+
+ private:
+  enum class Access { kRead, kAct };
+  // Resolves "" to the caller's own slice and checks access; on refusal returns
+  // the status to send.
+  std::optional<grpc::Status> authorize(const Peer& peer, const std::string& requested,
+                                        Access access, std::string& target) const;
+  bool mayControl(const std::string& slice, const std::string& target) const;
+  enum class Action { kStart, kStop, kRestart };
+  grpc::Status act(const Peer& peer, const std::string& requested, Action action,
+                   planetlab::v1::SliverInfo* reply);
+
+  node::SliverRuntime& runtime_;
+  const GrantedSlivers& granted_;
+  const RcapTable& rcaps_;
+  node::NodePaths paths_;
+  std::chrono::milliseconds stop_grace_;
+  Reports reports_;
+};
+
+}  // namespace plng::sliverd

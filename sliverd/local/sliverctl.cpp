@@ -1,0 +1,211 @@
+// sliverctl: the local API from a shell, inside a sliver or on the node.
+//
+// sliverd decides who the caller is from the kernel (the cgroup of the calling
+// process), so the same command means "my sliver" inside a sliver and needs a
+// slice name on the host.
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proto/status_name.h"
+#include "sliverd/local/local_protocol.h"
+
+namespace {
+
+constexpr int kExitUsage = 64;        // EX_USAGE
+constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no sliverd to talk to
+
+constexpr const char* kUsage =
+    R"(usage: sliverctl [--socket PATH] [--timeout SECONDS] [--json] COMMAND [SLICE]
+
+Talks to sliverd's local API. Inside a sliver, SLICE defaults to your own
+sliver; on the host, name one. sliverd identifies the caller by its cgroup:
+a sliver acts on itself (and on the slivers its `proper` tag grants with
+sliver_control:<slice> or sliver_control:*), root on the host on every sliver,
+other host users may only read.
+
+commands:
+  list              the slivers you may see (yours; on the host: all)
+  get [SLICE]       one sliver: state, granted and effective resources, usage
+  start [SLICE]     start the sliver (no-op when running)
+  stop [SLICE]      stop the sliver (SIGTERM to its init, SIGKILL after a grace)
+  restart [SLICE]   stop, then start
+
+options:
+  --socket PATH     the local API socket (default: $SLIVERD_SOCKET, else
+                    /run/sliverd/api/sliverd.sock on the host, and
+                    /run/sliverd/sliverd.sock inside slivers)
+  --timeout SECONDS how long to wait for sliverd's answer (default 60; 5 s at
+                    most to be let in)
+  --json            print the answer as JSON (proto3 JSON mapping)
+  -h, --help        this text
+
+exit status: 0 on success; the gRPC status code of a refused call (e.g. 5
+NOT_FOUND, 7 PERMISSION_DENIED, 9 FAILED_PRECONDITION); 4 DEADLINE_EXCEEDED when
+sliverd did not answer within the timeout (the call may still take effect); 64
+for a usage error; 69 when sliverd cannot be reached.
+)";
+
+std::string bytes(std::uint64_t n) {
+  if (n == 0) return "-";
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  double v = static_cast<double>(n);
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+  return buf;
+}
+
+std::string rspecLine(const planetlab::v1::RSpec& r) {
+  return "cpu_share=" + std::to_string(r.cpu_share()) +
+         " cpu_cap_pct=" + std::to_string(r.cpu_cap_pct()) +
+         " mem_limit=" + bytes(r.mem_limit_bytes()) + " tasks=" + std::to_string(r.tasks()) +
+         " disk_quota=" + bytes(r.disk_quota_bytes()) +
+         " net_min_rate=" + std::to_string(r.net_min_rate()) +
+         " net_max_rate=" + std::to_string(r.net_max_rate());
+}
+
+void printSliver(const planetlab::v1::SliverInfo& s) {
+  std::cout << "slice:      " << s.slice_name() << "\n"
+            << "xid:        " << s.xid() << "\n"
+            << "state:      " << s.state() << "\n"
+            << "source:     " << s.source() << "\n"
+            << "expires_at: " << s.expires_at() << "\n"
+            << "granted:    " << rspecLine(s.rspec()) << "\n"
+            << "effective:  " << rspecLine(s.effective()) << "\n"
+            << "init_pid:   " << s.init_pid() << "\n"
+            << "memory:     " << bytes(s.memory_bytes()) << "\n"
+            << "cpu_usage:  " << s.cpu_usage_ns() / 1000000 << " ms\n"
+            << "tasks:      " << s.tasks() << "\n";
+  if (!s.message().empty()) std::cout << "message:    " << s.message() << "\n";
+}
+
+void printJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  std::cout << json << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket_path;
+  if (const char* env = std::getenv("SLIVERD_SOCKET")) socket_path = env;
+  if (socket_path.empty()) {
+    // The host's <run_dir>/api is bound at /run/sliverd inside slivers.
+    socket_path = ::access("/run/sliverd/api/sliverd.sock", F_OK) == 0
+                      ? "/run/sliverd/api/sliverd.sock"
+                      : "/run/sliverd/sliverd.sock";
+  }
+  bool json = false;
+  std::chrono::milliseconds timeout = plng::sliverd::kLocalCallTimeout;
+  auto parseTimeout = [&](const std::string& text) {
+    char* end = nullptr;
+    double secs = std::strtod(text.c_str(), &end);
+    if (text.empty() || end == nullptr || *end != '\0' || !(secs > 0) || secs > 86400) {
+      return false;
+    }
+    timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000 + 0.5));
+    return timeout.count() > 0;
+  };
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--json") {
+      json = true;
+    } else if (arg == "--socket" && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else if (arg.rfind("--socket=", 0) == 0) {
+      socket_path = arg.substr(9);
+    } else if ((arg == "--timeout" && i + 1 < argc) || arg.rfind("--timeout=", 0) == 0) {
+      const std::string value = arg == "--timeout" ? argv[++i] : arg.substr(10);
+      if (!parseTimeout(value)) {
+        std::cerr << "sliverctl: --timeout takes seconds (more than 0, at most 86400), not '"
+                  << value << "'\n";
+        return kExitUsage;
+      }
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::cerr << "sliverctl: unknown option " << arg << "\n" << kUsage;
+      return kExitUsage;
+    } else {
+      words.push_back(arg);
+    }
+  }
+  if (words.empty() || words.size() > 2 || (words[0] == "list" && words.size() > 1)) {
+    std::cerr << kUsage;
+    return kExitUsage;
+  }
+  const std::string& command = words[0];
+  const std::string slice = words.size() > 1 ? words[1] : "";
+
+  std::optional<plng::sliverd::LocalApiClient> client;
+  try {
+    client.emplace(socket_path, timeout, std::min(timeout, plng::sliverd::kLocalConnectTimeout));
+  } catch (const std::exception& e) {
+    std::cerr << "sliverctl: " << e.what() << " (is sliverd running? --socket names another)\n";
+    return kExitUnavailable;
+  }
+
+  grpc::Status status;
+  planetlab::v1::ListSliversResponse list;
+  planetlab::v1::SliverInfo info;
+  if (command == "list") {
+    status = client->listSlivers(&list);
+  } else if (command == "get") {
+    status = client->getSliver(slice, &info);
+  } else if (command == "start") {
+    status = client->startSliver(slice, &info);
+  } else if (command == "stop") {
+    status = client->stopSliver(slice, &info);
+  } else if (command == "restart") {
+    status = client->restartSliver(slice, &info);
+  } else {
+    std::cerr << "sliverctl: unknown command " << command << "\n" << kUsage;
+    return kExitUsage;
+  }
+  if (!status.ok()) {
+    std::cerr << "sliverctl: " << plng::statusCodeName(status.error_code()) << ": "
+              << status.error_message() << "\n";
+    return status.error_code() == grpc::StatusCode::UNAVAILABLE ? kExitUnavailable
+                                                                : status.error_code();
+  }
+  if (command == "list") {
+    if (json) {
+      printJson(list);
+    } else {
+      std::printf("%-24s %6s %-9s %-10s %9s %9s %8s  %s\n", "SLICE", "XID", "STATE", "SOURCE",
+                  "CPU", "MEMORY", "INIT", "MESSAGE");
+      for (const auto& s : list.slivers()) {
+        // Why a sliver is failed or stopped, or what was applied other than
+        // granted: the last column, so a failure is never a bare state.
+        std::printf("%-24s %6u %-9s %-10s %9s %9s %8u  %s\n", s.slice_name().c_str(), s.xid(),
+                    s.state().c_str(), s.source().c_str(),
+                    std::to_string(s.effective().cpu_share()).c_str(),
+                    bytes(s.memory_bytes()).c_str(), s.init_pid(), s.message().c_str());
+      }
+    }
+  } else if (json) {
+    printJson(info);
+  } else {
+    printSliver(info);
+  }
+  return 0;
+}
