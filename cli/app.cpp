@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "app/version.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/values.h"
@@ -27,7 +28,7 @@ void setUpLogging(std::ostream& err) {
 }
 
 std::string versionText() {
-  return std::string("plcctl ") + PLCCTL_VERSION + " (PlanetLab NG, API planetlab.v1, gRPC " +
+  return "plcctl " + plng::app::versionText() + " (PlanetLab NG, API planetlab.v1, gRPC " +
          grpc::Version() + ")\n";
 }
 

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <sstream>
 #include <system_error>
 
 #include "cli/args.h"
@@ -21,38 +20,22 @@ namespace {
 constexpr std::array<std::string_view, 5> kKnownKeys = {"plc", "token", "token_expires_at", "tls",
                                                         "ca_file"};
 
-std::string unquote(std::string_view value) {
-  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-    value = value.substr(1, value.size() - 2);
-  }
-  return std::string(value);
-}
-
 }  // namespace
 
 ConfigFile ConfigFile::parse(std::string_view text, const std::filesystem::path& origin) {
   ConfigFile config;
   config.path_ = origin;
-  std::size_t number = 0;
-  std::istringstream in{std::string(text)};
-  for (std::string raw; std::getline(in, raw);) {
-    ++number;
-    Line line{.text = raw, .key = {}, .value = {}};
-    const std::string_view content = trim(raw);
-    if (!content.empty() && content.front() != '#') {
-      const auto eq = content.find('=');
-      if (eq == std::string_view::npos || trim(content.substr(0, eq)).empty()) {
-        throw LocalError(origin.string() + ":" + std::to_string(number) +
-                         ": expected `key = value`, got '" + std::string(content) + "'");
-      }
-      line.key = std::string(trim(content.substr(0, eq)));
-      line.value = unquote(trim(content.substr(eq + 1)));
-      if (std::find(kKnownKeys.begin(), kKnownKeys.end(), line.key) == kKnownKeys.end()) {
-        config.warnings_.push_back(origin.string() + ":" + std::to_string(number) +
-                                   ": unknown key '" + line.key + "' ignored");
-      }
+  try {
+    config.lines_ = plng::base::splitConfigLines(text, origin.string());
+  } catch (const plng::base::ConfigError& e) {
+    throw LocalError(e.what());
+  }
+  for (const plng::base::ConfigLine& line : config.lines_) {
+    if (!line.key.empty() &&
+        std::find(kKnownKeys.begin(), kKnownKeys.end(), line.key) == kKnownKeys.end()) {
+      config.warnings_.push_back(plng::base::configLocation(origin.string(), line.number) +
+                                 "unknown key '" + line.key + "' ignored");
     }
-    config.lines_.push_back(std::move(line));
   }
   return config;
 }
@@ -74,28 +57,43 @@ ConfigFile ConfigFile::load(const std::filesystem::path& path) {
   return config;
 }
 
-std::optional<std::string> ConfigFile::get(std::string_view key) const {
+const plng::base::ConfigLine* ConfigFile::lastLineOf(std::string_view key) const {
   // The last entry wins, as when a later line overrides an earlier one.
   for (auto it = lines_.rbegin(); it != lines_.rend(); ++it) {
-    if (it->key == key) return it->value;
+    if (it->key == key) return &*it;
   }
+  return nullptr;
+}
+
+std::optional<std::string> ConfigFile::get(std::string_view key) const {
+  if (const plng::base::ConfigLine* line = lastLineOf(key)) return line->value;
   return std::nullopt;
 }
 
+std::string ConfigFile::where(std::string_view key) const {
+  const plng::base::ConfigLine* line = lastLineOf(key);
+  return plng::base::configLocation(path_.string(), line ? line->number : 0);
+}
+
 void ConfigFile::set(std::string_view key, std::string value) {
+  plng::base::ConfigLine line{.number = 0, .text = {}, .key = std::string(key), .value = {}};
+  try {
+    line.text = plng::base::formatConfigLine(key, value);
+  } catch (const std::invalid_argument& e) {
+    throw LocalError(path_.string() + ": " + e.what());
+  }
+  line.value = std::move(value);
   erase(key);
-  lines_.push_back(Line{.text = std::string(key) + " = " + value,
-                        .key = std::string(key),
-                        .value = std::move(value)});
+  lines_.push_back(std::move(line));
 }
 
 void ConfigFile::erase(std::string_view key) {
-  std::erase_if(lines_, [&](const Line& line) { return line.key == key; });
+  std::erase_if(lines_, [&](const plng::base::ConfigLine& line) { return line.key == key; });
 }
 
 std::string ConfigFile::render() const {
   std::string text;
-  for (const Line& line : lines_) text += line.text + "\n";
+  for (const plng::base::ConfigLine& line : lines_) text += line.text + "\n";
   return text;
 }
 
@@ -160,10 +158,10 @@ ClientSettings resolveSettings(const ParsedArgs& args, const EnvLookup& env,
   if (settings.token.source == config_source) {
     if (auto expires = config.get("token_expires_at")) {
       try {
-        settings.token_expires_at = parseInteger(*expires, "token_expires_at", 0);
-      } catch (const UsageError&) {
-        throw LocalError(config.path().string() + ": token_expires_at is not unix seconds: '" +
-                         *expires + "'");
+        settings.token_expires_at = plng::base::parseConfigInteger(*expires, {.min = 0});
+      } catch (const std::invalid_argument& e) {
+        throw LocalError(config.where("token_expires_at") + "token_expires_at: " + e.what() +
+                         " (unix seconds)");
       }
     }
   }
@@ -171,8 +169,12 @@ ClientSettings resolveSettings(const ParsedArgs& args, const EnvLookup& env,
   const Setting ca_file = pick("ca-file", nullptr, "ca_file", "");
   settings.ca_file = ca_file.value;
   // `--tls` is a switch (empty value); in the config file tls takes a boolean.
-  settings.tls = !settings.ca_file.empty() || tls.source == "--tls" ||
-                 parseBool(tls.value, "tls in " + config.path().string());
+  try {
+    settings.tls = !settings.ca_file.empty() || tls.source == "--tls" ||
+                   plng::base::parseConfigBoolean(tls.value);
+  } catch (const std::invalid_argument& e) {
+    throw LocalError(config.where("tls") + "tls: " + e.what());
+  }
   return settings;
 }
 

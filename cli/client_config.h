@@ -1,9 +1,11 @@
 // Where plcctl finds PLC and its token: the config file and the precedence
 // flag > environment > config file > built-in default.
 //
-// The config file holds `key = value` lines; `#` starts a comment line. Keys:
-// plc, token, token_expires_at, tls, ca_file. Saving keeps comments and
-// unknown lines, and writes the file with mode 0600 since it holds a token.
+// The config file has the syntax of every config file here (base/config.h):
+// `key = value` lines and `#` comments. Keys: plc, token, token_expires_at, tls,
+// ca_file; an unknown key is a warning, not an error, so that an older plcctl
+// reads a newer one's file. Saving keeps comments and unknown lines, and writes
+// the file with mode 0600 since it holds a token.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/config.h"
 
 namespace plcctl {
 
@@ -29,6 +33,9 @@ class ConfigFile {
 
   const std::filesystem::path& path() const { return path_; }
   std::optional<std::string> get(std::string_view key) const;
+  // "<path>:<line>: " of the line `get` reads `key` from, for messages.
+  std::string where(std::string_view key) const;
+  // Throws LocalError for a value a config file line cannot hold (a line break).
   void set(std::string_view key, std::string value);
   void erase(std::string_view key);
   // Creates missing parent directories (0700) and replaces the file
@@ -44,13 +51,10 @@ class ConfigFile {
   std::string render() const;
 
  private:
-  struct Line {
-    std::string text;  // verbatim, for comments, blank lines and unchanged entries
-    std::string key;   // empty unless the line is an entry
-    std::string value;
-  };
+  const plng::base::ConfigLine* lastLineOf(std::string_view key) const;
+
   std::filesystem::path path_;
-  std::vector<Line> lines_;
+  std::vector<plng::base::ConfigLine> lines_;  // text verbatim, for comments and unknown keys
   std::vector<std::string> warnings_;
 };
 

@@ -1,5 +1,6 @@
 #include "cli/plc_client.h"
 
+#include "app/version.h"
 #include "cli/errors.h"
 #include "cli/values.h"
 
@@ -28,7 +29,7 @@ RpcError::RpcError(grpc::Status status, bool unreachable)
 PlcClient::PlcClient(ConnectionOptions options) : options_(std::move(options)) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-  arguments.SetUserAgentPrefix("plcctl/" PLCCTL_VERSION);
+  arguments.SetUserAgentPrefix("plcctl/" + std::string(plng::app::projectVersion()));
   channel_ = grpc::CreateCustomChannel(options_.address, credentialsFor(options_), arguments);
   auth_ = planetlab::v1::Auth::NewStub(channel_);
   admin_ = planetlab::v1::Admin::NewStub(channel_);

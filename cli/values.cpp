@@ -15,6 +15,7 @@
 #include <sstream>
 #include <utility>
 
+#include "base/config.h"
 #include "cli/errors.h"
 
 namespace plcctl {
@@ -107,14 +108,7 @@ std::int32_t parseInt32(std::string_view text, std::string_view what, std::int32
 }
 
 bool parseBool(std::string_view text, std::string_view what) {
-  static constexpr std::array<std::string_view, 4> kTrue = {"true", "yes", "on", "1"};
-  static constexpr std::array<std::string_view, 4> kFalse = {"false", "no", "off", "0"};
-  for (std::string_view word : kTrue) {
-    if (text == word) return true;
-  }
-  for (std::string_view word : kFalse) {
-    if (text == word) return false;
-  }
+  if (auto value = plng::base::parseBooleanWord(text)) return *value;
   throw UsageError(std::string(what) + ": expected true or false, got " + quoted(text));
 }
 

@@ -1,9 +1,12 @@
-// plcd's configuration: `key = value` lines, '#' comments. Every key has a
-// documented default (deploy/plcd.conf lists them all); unknown keys are errors.
+// plcd's configuration: a config file read by base::ConfigTable. Every key has a
+// documented default (`plcd print-config`; deploy/plcd.conf lists them all and a
+// test keeps the two identical); unknown keys and bad values are errors.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "base/config.h"
 
 namespace plng::plc {
 
@@ -61,12 +64,9 @@ struct PlcConfig {
   int max_slice_tags = 100;          // slice tags of one slice, every scope
   int max_tag_value_length = 16384;  // one tag value (an initscript is one)
   int max_slice_tag_bytes = 32768;   // a slice's tags, names and values
-
-  // Parses `text` over the defaults; throws std::invalid_argument naming the line.
-  static PlcConfig parse(const std::string& text, const std::string& origin);
-  static PlcConfig load(const std::string& path);
-  // The configuration as a documented config file.
-  static std::string documentedDefaults();
 };
+
+// Every key of PlcConfig: its meaning, type and allowed values.
+const plng::base::ConfigTable<PlcConfig>& plcdConfigTable();
 
 }  // namespace plng::plc

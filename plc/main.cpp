@@ -9,12 +9,12 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "app/daemon_main.h"
 #include "plc/auth.h"
 #include "plc/change_bus.h"
 #include "plc/config.h"
@@ -28,29 +28,34 @@ namespace {
 
 using plng::plc::PlcConfig;
 
-constexpr const char* kUsage = R"(Usage: plcd [OPTIONS] [COMMAND]
-
-PlanetLab Central's API daemon: the Auth, Admin, Slice and NodeSync gRPC services
-over PostgreSQL.
-
-Commands:
-  serve              migrate the schema, then serve (default)
-  migrate            apply schema migrations and exit
-  create-admin       create an enabled admin account and exit:
-                       --email E --first-name F --last-name L --password-stdin
-                     (the password is read from the first line of standard input)
-  print-config       print every configuration key with its default and exit
-
-Options:
-  --config FILE      configuration file (key = value lines; see print-config)
-  --listen ADDR      gRPC address, e.g. 127.0.0.1:8620 (config: listen)
-  --database CONN    libpq connection string (config: database)
-  --log-level LEVEL  trace, debug, info, warn or error (config: log_level)
-  -h, --help         show this help
-  --version          show the version
-
-Signals: SIGTERM and SIGINT stop the server gracefully.
-)";
+const plng::app::DaemonSpec kPlcd{
+    .program = "plcd",
+    .summary =
+        "PlanetLab Central's API daemon: the Auth, Admin, Slice and NodeSync gRPC services\n"
+        "over PostgreSQL.",
+    .commands =
+        {
+            {.name = "serve", .help = "migrate the schema, then serve (default)"},
+            {.name = "migrate", .help = "apply schema migrations and exit"},
+            {.name = "create-admin",
+             .help = "create an enabled admin account and exit:\n"
+                     "  --email E --first-name F --last-name L --password-stdin\n"
+                     "(the password is read from the first line of standard input)",
+             .takes_arguments = true},
+        },
+    .options =
+        {
+            {.name = "listen",
+             .value_name = "ADDR",
+             .config_key = "listen",
+             .help = "gRPC address, e.g. 127.0.0.1:8620 (config: listen)"},
+            {.name = "database",
+             .value_name = "CONN",
+             .config_key = "database",
+             .help = "libpq connection string (config: database)"},
+        },
+    .epilogue = "Signals: SIGTERM and SIGINT stop the server gracefully.",
+};
 
 std::atomic<bool> g_stop{false};
 
@@ -70,7 +75,7 @@ int createAdmin(plng::plc::Database& db, const PlcConfig& config,
   bool password_stdin = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
+      if (i + 1 >= args.size()) throw plng::app::UsageError(args[i] + " needs a value");
       return args[++i];
     };
     if (args[i] == "--email")
@@ -82,10 +87,10 @@ int createAdmin(plng::plc::Database& db, const PlcConfig& config,
     else if (args[i] == "--password-stdin")
       password_stdin = true;
     else
-      throw std::invalid_argument("create-admin: unknown option " + args[i]);
+      throw plng::app::UsageError("create-admin: unknown option " + args[i]);
   }
   if (email.empty() || !password_stdin) {
-    throw std::invalid_argument(
+    throw plng::app::UsageError(
         "create-admin needs --email E --password-stdin (and --first-name, --last-name)");
   }
   std::string password;
@@ -191,71 +196,15 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  std::optional<std::string> config_path, listen, database, log_level;
-  std::string command = "serve";
-  std::vector<std::string> rest;
-  try {
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      const auto& a = args[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
-        return args[++i];
-      };
-      if (a == "-h" || a == "--help") {
-        std::cout << kUsage;
-        return 0;
-      } else if (a == "--version") {
-        std::cout << "plcd 0.1.0\n";
-        return 0;
-      } else if (a == "--config") {
-        config_path = value();
-      } else if (a == "--listen") {
-        listen = value();
-      } else if (a == "--database") {
-        database = value();
-      } else if (a == "--log-level") {
-        log_level = value();
-      } else if (a == "serve" || a == "migrate" || a == "create-admin" || a == "print-config") {
-        command = a;
-        rest.assign(args.begin() + static_cast<long>(i) + 1, args.end());
-        break;
-      } else {
-        throw std::invalid_argument("unknown argument '" + a + "'");
-      }
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "plcd: " << e.what() << "\nTry 'plcd --help'.\n";
-    return 2;
-  }
-
-  try {
-    if (command == "print-config") {
-      std::cout << PlcConfig::documentedDefaults();
-      return 0;
-    }
-    PlcConfig config = config_path ? PlcConfig::load(*config_path) : PlcConfig{};
-    if (listen) config.listen = *listen;
-    if (database) config.database = *database;
-    if (log_level) config.log_level = *log_level;
-    auto level = spdlog::level::from_str(config.log_level);
-    if (level == spdlog::level::off && config.log_level != "off") {
-      throw std::invalid_argument("unknown log level '" + config.log_level + "'");
-    }
-    spdlog::set_level(level);
-
-    plng::plc::Database db(config.database, static_cast<std::size_t>(config.db_pool_size));
-    int version = db.migrate();
-    spdlog::info("database schema at version {}", version);
-    if (command == "migrate") return 0;
-    if (command == "create-admin") return createAdmin(db, config, rest);
-    if (!rest.empty()) throw std::invalid_argument("serve takes no arguments");
-    return serve(db, config);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "plcd: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "plcd: " << e.what() << "\n";
-    return 1;
-  }
+  return plng::app::runDaemon<PlcConfig>(
+      kPlcd, plng::plc::plcdConfigTable(), plng::app::commandLineArguments(argc, argv),
+      [](const plng::app::Invocation& invocation, const PlcConfig& config) {
+        plng::plc::Database db(config.database, static_cast<std::size_t>(config.db_pool_size));
+        int version = db.migrate();
+        spdlog::info("database schema at version {}", version);
+        if (invocation.command == "migrate") return 0;
+        if (invocation.command == "create-admin")
+          return createAdmin(db, config, invocation.arguments);
+        return serve(db, config);
+      });
 }

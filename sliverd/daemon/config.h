@@ -1,11 +1,12 @@
-// sliverd's configuration: `key = value` lines, '#' comments. Every key has a
+// sliverd's configuration: a config file read by base::ConfigTable. Every key has a
 // documented default (`sliverd print-config`; deploy/sliverd.conf lists them all
-// and a test keeps the two identical); unknown keys are errors.
+// and a test keeps the two identical); unknown keys and bad values are errors.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "base/config.h"
 #include "node/paths.h"
 #include "node/resources.h"
 
@@ -67,15 +68,12 @@ struct SliverdConfig {
   // Sets dev.tty.legacy_tiocsti = 0 at start where the kernel has it.
   bool disable_legacy_tiocsti = true;
 
-  // Parses `text` over the defaults; throws std::invalid_argument naming the line.
-  static SliverdConfig parse(const std::string& text, const std::string& origin);
-  static SliverdConfig load(const std::string& path);
-  // The configuration as a documented config file (every key with its default).
-  static std::string documentedDefaults();
-
   // hostname, or gethostname() when it is empty.
   std::string effectiveHostname() const;
   plng::node::NodePaths paths() const;
 };
+
+// Every key of SliverdConfig: its meaning, type and allowed values.
+const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable();
 
 }  // namespace plng::sliverd

@@ -9,12 +9,12 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "app/daemon_main.h"
 #include "node/cgroup.h"
 #include "node/security.h"
 #include "node/sliver_runtime.h"
@@ -32,27 +32,24 @@ namespace {
 
 using plng::sliverd::SliverdConfig;
 
-constexpr const char* kUsage = R"(Usage: sliverd [OPTIONS] [COMMAND]
-
-The PlanetLab node daemon: keeps this node's slivers in line with PLC's desired
-state and the tickets redeemed here. Slivers keep running when sliverd stops.
-
-Commands:
-  serve              run the daemon (default)
-  print-config       print every configuration key with its default and exit
-  decommission       stop and delete every sliver of this node instance, remove
-                     its slice accounts and unmount its storage volume (run with
-                     the daemon stopped; the node is then empty)
-
-Options:
-  --config FILE      configuration file (key = value lines; see print-config)
-  --log-level LEVEL  trace, debug, info, warn or error (config: log_level)
-  -h, --help         show this help
-  --version          show the version
-
-Signals: SIGTERM and SIGINT stop the daemon gracefully without stopping slivers.
-Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or config error.
-)";
+const plng::app::DaemonSpec kSliverd{
+    .program = "sliverd",
+    .summary =
+        "The PlanetLab node daemon: keeps this node's slivers in line with PLC's desired\n"
+        "state and the tickets redeemed here. Slivers keep running when sliverd stops.",
+    .commands =
+        {
+            {.name = "serve", .help = "run the daemon (default)"},
+            {.name = "decommission",
+             .help = "stop and delete every sliver of this node instance, remove\n"
+                     "its slice accounts and unmount its storage volume (run with\n"
+                     "the daemon stopped; the node is then empty)"},
+        },
+    .options = {},
+    .epilogue =
+        "Signals: SIGTERM and SIGINT stop the daemon gracefully without stopping slivers.\n"
+        "Exit codes: 0 stopped by a signal, 1 runtime failure, 2 usage or config error.",
+};
 
 // Nothing sliverd starts may reach the terminal it was started from (an operator
 // running the local planet from a root shell): stdin from /dev/null, no
@@ -226,60 +223,10 @@ int decommission(const SliverdConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  std::optional<std::string> config_path, log_level;
-  std::string command = "serve";
-  try {
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      const auto& a = args[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
-        return args[++i];
-      };
-      if (a == "-h" || a == "--help") {
-        std::cout << kUsage;
-        return 0;
-      } else if (a == "--version") {
-        std::cout << "sliverd 0.1.0\n";
-        return 0;
-      } else if (a == "--config") {
-        config_path = value();
-      } else if (a == "--log-level") {
-        log_level = value();
-      } else if ((a == "serve" || a == "print-config" || a == "decommission") &&
-                 i + 1 == args.size()) {
-        command = a;
-      } else {
-        throw std::invalid_argument("unknown argument '" + a + "'");
-      }
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "sliverd: " << e.what() << "\nTry 'sliverd --help'.\n";
-    return 2;
-  }
-
-  if (command == "print-config") {
-    std::cout << SliverdConfig::documentedDefaults();
-    return 0;
-  }
-  SliverdConfig config;
-  try {
-    if (config_path) config = SliverdConfig::load(*config_path);
-    if (log_level) config.log_level = *log_level;
-    auto level = spdlog::level::from_str(config.log_level);
-    if (level == spdlog::level::off && config.log_level != "off") {
-      throw std::invalid_argument("unknown log level '" + config.log_level + "'");
-    }
-    spdlog::set_level(level);
-  } catch (const std::exception& e) {
-    std::cerr << "sliverd: " << e.what() << "\n";
-    return 2;
-  }
-  try {
-    if (command == "decommission") return decommission(config);
-    return serve(config);
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
+  return plng::app::runDaemon<SliverdConfig>(
+      kSliverd, plng::sliverd::sliverdConfigTable(), plng::app::commandLineArguments(argc, argv),
+      [](const plng::app::Invocation& invocation, const SliverdConfig& config) {
+        if (invocation.command == "decommission") return decommission(config);
+        return serve(config);
+      });
 }

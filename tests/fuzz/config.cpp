@@ -1,9 +1,11 @@
 // Fuzz target: configuration files — plcd's (plc/config.h), sliverd's
 // (sliverd/daemon/config.h) and plcctl's client config (cli/client_config.h).
 //
+// All three read lines with base/config.h; plcd and sliverd through its ConfigTable.
+//
 // Input: "<plcd|sliverd|plcctl>\n<file text>". Properties:
-//  - plcd's and sliverd's parsers refuse with std::invalid_argument and
-//    nothing else (a number out of range, a bad key: never another exception);
+//  - plcd's and sliverd's parsers refuse with base::ConfigError and nothing
+//    else (a number out of range, a bad key: never another exception);
 //  - plcctl's parser refuses with LocalError only; what it reads renders back
 //    to text that parses to the same entries; a value plcctl saves (its
 //    address or token) reads back unchanged, and its address normalises
@@ -32,14 +34,16 @@ bool sameEntries(const plcctl::ConfigFile& a, const plcctl::ConfigFile& b) {
 }
 
 // Values plcctl writes itself: one line of printable characters, not starting
-// or ending with a blank or a quote (the parser trims and unquotes).
+// or ending with a blank or a quote (the parser trims and unquotes), and no '#'
+// first or after a blank (a comment).
 bool savable(const std::string& value) {
   if (value.empty()) return true;
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7f) return false;
   }
   auto edge = [](char c) { return c == ' ' || c == '\t' || c == '"'; };
-  return !edge(value.front()) && !edge(value.back());
+  return !edge(value.front()) && !edge(value.back()) && value.front() != '#' &&
+         value.find(" #") == std::string::npos && value.find("\t#") == std::string::npos;
 }
 
 void checkPlcctl(const std::string& text) {
@@ -79,13 +83,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string text(rest);
   if (selector == "plcd") {
     try {
-      (void)plng::plc::PlcConfig::parse(text, "plcd.conf");
-    } catch (const std::invalid_argument&) {
+      (void)plng::plc::plcdConfigTable().parse(text, "plcd.conf");
+    } catch (const plng::base::ConfigError&) {
     }
   } else if (selector == "sliverd") {
     try {
-      (void)plng::sliverd::SliverdConfig::parse(text, "sliverd.conf");
-    } catch (const std::invalid_argument&) {
+      (void)plng::sliverd::sliverdConfigTable().parse(text, "sliverd.conf");
+    } catch (const plng::base::ConfigError&) {
     }
   } else if (selector == "plcctl") {
     checkPlcctl(text);
@@ -95,11 +99,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
 std::vector<plng::fuzz::Seed> plng::fuzz::generatedSeeds() {
   // Every key with its default, as print-config writes it: each must parse.
-  std::vector<Seed> seeds{
-      {"plcd-defaults", "plcd\n" + plng::plc::PlcConfig::documentedDefaults()},
-      {"sliverd-defaults", "sliverd\n" + plng::sliverd::SliverdConfig::documentedDefaults()}};
-  (void)plng::plc::PlcConfig::parse(plng::plc::PlcConfig::documentedDefaults(), "plcd defaults");
-  (void)plng::sliverd::SliverdConfig::parse(plng::sliverd::SliverdConfig::documentedDefaults(),
-                                            "sliverd defaults");
+  const std::string plcd = plng::plc::plcdConfigTable().documentedDefaults();
+  const std::string sliverd = plng::sliverd::sliverdConfigTable().documentedDefaults();
+  std::vector<Seed> seeds{{"plcd-defaults", "plcd\n" + plcd},
+                          {"sliverd-defaults", "sliverd\n" + sliverd}};
+  (void)plng::plc::plcdConfigTable().parse(plcd, "plcd defaults");
+  (void)plng::sliverd::sliverdConfigTable().parse(sliverd, "sliverd defaults");
   return seeds;
 }

@@ -183,25 +183,38 @@ TEST_CASE("tag values are canonicalised by kind", "[plc][validate]") {
 }
 
 TEST_CASE("plcd config: defaults, overrides and errors naming the line", "[plc][config]") {
-  auto c = PlcConfig::parse("# comment\nlisten = 0.0.0.0:9000\n\ndb_pool_size=4 # inline\n",
-                            "test.conf");
+  auto c = plcdConfigTable().parse("# comment\nlisten = 0.0.0.0:9000\n\ndb_pool_size=4 # inline\n",
+                                   "test.conf");
   CHECK(c.listen == "0.0.0.0:9000");
   CHECK(c.db_pool_size == 4);
   CHECK(c.slice_default_lifetime == 14 * 24 * 3600);
   CHECK(c.slice_max_renewal == 8 * 7 * 24 * 3600);
 
   try {
-    PlcConfig::parse("listen = x\nbogus = 1\n", "test.conf");
+    plcdConfigTable().parse("listen = x\nbogus = 1\n", "test.conf");
     FAIL("unknown key accepted");
   } catch (const std::invalid_argument& e) {
     CHECK(std::string(e.what()).find("test.conf:2") != std::string::npos);
     CHECK(std::string(e.what()).find("bogus") != std::string::npos);
+    // The command that lists the keys, as it is spelt.
+    CHECK(std::string(e.what()).find("(plcd print-config lists every key)") != std::string::npos);
   }
-  CHECK_THROWS_AS(PlcConfig::parse("db_pool_size = many\n", "t"), std::invalid_argument);
-  CHECK_THROWS_AS(PlcConfig::parse("just words\n", "t"), std::invalid_argument);
+  // Values are checked where they are read, not when first used.
+  CHECK_THROWS_WITH(plcdConfigTable().parse("\ndb_pool_size = 0\n", "t"),
+                    "t:2: db_pool_size: must be between 1 and 1000, not 0");
+  CHECK_THROWS_WITH(plcdConfigTable().parse("max_slice_tags = -3\n", "t"),
+                    "t:1: max_slice_tags: must be at least 1, not -3");
+  CHECK_THROWS_WITH(plcdConfigTable().parse("log_level = loud\n", "t"),
+                    Catch::StartsWith("t:1: log_level: 'loud' is not a log level"));
+  CHECK_THROWS_WITH(plcdConfigTable().parse("listen =\n", "t"), "t:1: listen: must not be empty");
+  CHECK_THROWS_WITH(
+      plcdConfigTable().parse("login_lockout_max_s = 5\nlogin_lockout_base_s = 10\n", "t"),
+      "t:2: login_lockout_max_s must be at least login_lockout_base_s");
+  CHECK_THROWS_AS(plcdConfigTable().parse("db_pool_size = many\n", "t"), std::invalid_argument);
+  CHECK_THROWS_AS(plcdConfigTable().parse("just words\n", "t"), std::invalid_argument);
 
   // The documented defaults parse back to the defaults.
-  auto round = PlcConfig::parse(PlcConfig::documentedDefaults(), "defaults");
+  auto round = plcdConfigTable().parse(plcdConfigTable().documentedDefaults(), "defaults");
   CHECK(round.listen == PlcConfig{}.listen);
   CHECK(round.ticket_lifetime == PlcConfig{}.ticket_lifetime);
 }

@@ -4,10 +4,11 @@
 #include <catch2/catch.hpp>
 
 using plng::sliverd::SliverdConfig;
+using plng::sliverd::sliverdConfigTable;
 
 TEST_CASE("config: documented defaults parse back to the defaults", "[sliverd][config]") {
-  auto text = SliverdConfig::documentedDefaults();
-  auto parsed = SliverdConfig::parse(text, "defaults");
+  auto text = sliverdConfigTable().documentedDefaults();
+  auto parsed = sliverdConfigTable().parse(text, "defaults");
   SliverdConfig defaults;
   CHECK(parsed.plc_address == defaults.plc_address);
   CHECK(parsed.state_dir == "/var/lib/sliverd");
@@ -26,7 +27,7 @@ TEST_CASE("config: documented defaults parse back to the defaults", "[sliverd][c
 }
 
 TEST_CASE("config: values override defaults; paths follow", "[sliverd][config]") {
-  auto c = SliverdConfig::parse(
+  auto c = sliverdConfigTable().parse(
       "hostname = n1.example.org  # this node\n"
       "state_dir = /srv/sliverd\n"
       "images_dir = /srv/images\n"
@@ -43,17 +44,18 @@ TEST_CASE("config: values override defaults; paths follow", "[sliverd][config]")
 }
 
 TEST_CASE("config: errors name the file, line and key", "[sliverd][config]") {
-  CHECK_THROWS_WITH(SliverdConfig::parse("\nbogus = 1\n", "x.conf"),
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("\nbogus = 1\n", "x.conf"),
                     Catch::Contains("x.conf:2") && Catch::Contains("unknown key 'bogus'"));
   CHECK_THROWS_WITH(
-      SliverdConfig::parse("poll_interval_s = soon\n", "x.conf"),
-      Catch::Contains("x.conf:1: poll_interval_s") && Catch::Contains("not a number"));
-  CHECK_THROWS_WITH(SliverdConfig::parse("listen\n", "x.conf"),
+      sliverdConfigTable().parse("poll_interval_s = soon\n", "x.conf"),
+      Catch::Contains("x.conf:1: poll_interval_s") && Catch::Contains("not an integer"));
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("listen\n", "x.conf"),
                     Catch::Contains("expected 'key = value'"));
-  CHECK_THROWS_WITH(SliverdConfig::parse("reconnect_min_ms = 5000\nreconnect_max_ms = 10\n", "x"),
-                    Catch::Contains("reconnect_max_ms must be at least reconnect_min_ms"));
-  CHECK_THROWS_WITH(SliverdConfig::parse("watchdog = maybe\n", "x"),
+  CHECK_THROWS_WITH(
+      sliverdConfigTable().parse("reconnect_min_ms = 5000\nreconnect_max_ms = 10\n", "x"),
+      Catch::Contains("x:2: reconnect_max_ms must be at least reconnect_min_ms"));
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("watchdog = maybe\n", "x"),
                     Catch::Contains("not true or false"));
-  CHECK_THROWS_WITH(SliverdConfig::load("/nonexistent/sliverd.conf"),
+  CHECK_THROWS_WITH(sliverdConfigTable().load("/nonexistent/sliverd.conf"),
                     Catch::Contains("cannot read config file"));
 }
