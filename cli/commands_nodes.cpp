@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "errors.h"
+#include "proto/node_protocol.h"
 #include "ticket.h"
 #include "values.h"
 #include "views.h"
@@ -122,12 +123,8 @@ void nodeLogin(Invocation& inv) {
       inv.plc().call(&v1::Auth::Stub::GetNodeChallenge, challenge_request, Auth::kAnonymous);
 
   // The signed message binds the nonce to this host name (see plc.proto).
-  std::string message = "planetlab-node-login";
-  message.push_back('\0');
-  message += hostname;
-  message.push_back('\0');
-  message += challenge.nonce();
-  const auto signature = plng::ticket::sign(private_key, message);
+  const auto signature =
+      plng::ticket::sign(private_key, plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
 
   v1::NodeLoginRequest request;
   request.set_hostname(hostname);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "plc_fixture.h"
+#include "proto/node_protocol.h"
 #include "ticket.h"
 
 namespace {
@@ -152,12 +153,8 @@ class AdminTest : public PlcFixture {
     challenge_req.set_hostname(hostname);
     auto [s1, challenge] = anon.call(&Auth::Stub::GetNodeChallenge, challenge_req);
     if (!s1.ok()) return s1;
-    std::string message = "planetlab-node-login";
-    message.push_back('\0');
-    message += hostname;
-    message.push_back('\0');
-    message += challenge.nonce();
-    auto sig = plng::ticket::sign(node_keys_.at(hostname), message);
+    auto sig = plng::ticket::sign(node_keys_.at(hostname),
+                                  plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
     NodeLoginRequest login;
     login.set_hostname(hostname);
     login.set_nonce(challenge.nonce());

@@ -32,6 +32,7 @@
 #include "auth.h"
 #include "plc_client.h"
 #include "plc_fixture.h"
+#include "proto/node_protocol.h"
 #include "ticket.h"
 
 namespace {
@@ -432,7 +433,8 @@ class World {
     pb::NodeLoginRequest r;
     r.set_hostname(hostname);
     r.set_nonce(nonce);
-    r.set_signature(bytesOf(plng::ticket::sign(key, plng::plc::nodeLoginMessage(hostname, nonce))));
+    r.set_signature(
+        bytesOf(plng::ticket::sign(key, plng::proto::nodeLoginMessage(hostname, nonce))));
     return r;
   }
 

@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "plc_fixture.h"
+#include "proto/node_protocol.h"
 #include "ticket.h"
 
 namespace plng::test {
@@ -265,7 +266,7 @@ class Seeder {
     auto [cstatus, challenge] = anon.call(&pb::Auth::Stub::GetNodeChallenge, creq);
     REQUIRE_OK(cstatus);
     auto sig = plng::ticket::sign(node.private_key,
-                                  plng::plc::nodeLoginMessage(node.hostname, challenge.nonce()));
+                                  plng::proto::nodeLoginMessage(node.hostname, challenge.nonce()));
     pb::NodeLoginRequest lreq;
     lreq.set_hostname(node.hostname);
     lreq.set_nonce(challenge.nonce());
