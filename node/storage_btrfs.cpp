@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "error.h"
+#include "node/sliver_name.h"
 #include "program.h"
 #include "storage_internal.h"
 
