@@ -8,6 +8,7 @@
 #include "cli/errors.h"
 #include "cli/values.h"
 #include "cli/views.h"
+#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 
 namespace plcctl {
@@ -122,12 +123,8 @@ void nodeLogin(Invocation& inv) {
       inv.plc().call(&v1::Auth::Stub::GetNodeChallenge, challenge_request, Auth::kAnonymous);
 
   // The signed message binds the nonce to this host name (see plc.proto).
-  std::string message = "planetlab-node-login";
-  message.push_back('\0');
-  message += hostname;
-  message.push_back('\0');
-  message += challenge.nonce();
-  const auto signature = plng::ticket::sign(private_key, message);
+  const auto signature =
+      plng::ticket::sign(private_key, plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
 
   v1::NodeLoginRequest request;
   request.set_hostname(hostname);

@@ -1,6 +1,10 @@
 // CgroupRoots::ofProcess and the probe that picks a driver.
 #include "node/cgroup.h"
 
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -21,12 +25,14 @@ struct CgroupMount {
 };
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
+// Anything else, a backslash included, stands for itself.
 std::string unescapeMountField(std::string_view text) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 3 < text.size() &&
-        std::isdigit(static_cast<unsigned char>(text[i + 1]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i + 1, 3)), nullptr, 8)));
+    auto octal = [&](size_t j) { return j < text.size() && text[j] >= '0' && text[j] <= '7'; };
+    if (text[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+      out.push_back(static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 +
+                                      (text[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(text[i]);
@@ -82,7 +88,79 @@ std::optional<std::filesystem::path> resolve(const CgroupMount& mount, const std
   return std::nullopt;
 }
 
+// `path` is `dir` or lies below it (both normalised, absolute).
+bool below(std::string_view path, std::string_view dir) {
+  if (dir == "/") return !path.empty() && path.front() == '/';
+  return path.size() >= dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
 }  // namespace
+
+std::vector<ProcCgroupLine> parseProcCgroup(std::string_view text) {
+  constexpr std::string_view kDeleted = " (deleted)";
+  std::vector<ProcCgroupLine> out;
+  for (const auto& line : split(text, '\n')) {
+    auto first = line.find(':');
+    auto second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    ProcCgroupLine entry{line.substr(0, first), line.substr(first + 1, second - first - 1),
+                         line.substr(second + 1)};
+    if (entry.path.size() > kDeleted.size() && entry.path.ends_with(kDeleted)) {
+      entry.path.resize(entry.path.size() - kDeleted.size());
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::optional<std::string> unifiedCgroupPath(std::string_view proc_pid_cgroup) {
+  for (auto& entry : parseProcCgroup(proc_pid_cgroup)) {
+    if (entry.unified()) return std::move(entry.path);
+  }
+  return std::nullopt;
+}
+
+std::string cgroupPathOfDir(const std::filesystem::path& dir, std::string_view mountinfo) {
+  const std::string target = dir.lexically_normal().string();
+  const CgroupMount* holder = nullptr;
+  const auto mounts = cgroupMounts(mountinfo);
+  for (const auto& mount : mounts) {
+    // The deepest cgroup2 mount holding `dir`; of equal ones, the last mounted.
+    if (mount.v2 && below(target, mount.mount_point.string()) &&
+        (!holder || mount.mount_point.string().size() >= holder->mount_point.string().size())) {
+      holder = &mount;
+    }
+  }
+  if (!holder) throw SysError(ENOENT, "find the cgroup2 mount holding " + target);
+  const std::string mount_point = holder->mount_point.string();
+  std::string rest = mount_point == "/" ? target : target.substr(mount_point.size());
+  if (holder->root == "/") return rest.empty() ? "/" : rest;
+  return holder->root + rest;
+}
+
+std::optional<std::string> sliverOfCgroup(std::string_view cgroup_path,
+                                          std::string_view slivers_path) {
+  if (!below(cgroup_path, slivers_path) || cgroup_path.size() == slivers_path.size()) {
+    return std::nullopt;
+  }
+  std::size_t start = slivers_path == "/" ? 1 : slivers_path.size() + 1;
+  std::size_t end = cgroup_path.find('/', start);
+  std::string sliver(cgroup_path.substr(start, end == std::string_view::npos ? end : end - start));
+  if (sliver.empty()) return std::nullopt;
+  return sliver;
+}
+
+std::uint64_t cgroupIdOf(const std::filesystem::path& dir) {
+  struct statfs fs_info {};
+  if (::statfs(dir.c_str(), &fs_info) != 0) throwErrno("statfs " + dir.string());
+  if (static_cast<unsigned long>(fs_info.f_type) != CGROUP2_SUPER_MAGIC) {
+    throw SysError(EINVAL, dir.string() + " is not a cgroup2 directory");
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) throwErrno("stat " + dir.string());
+  return static_cast<std::uint64_t>(st.st_ino);
+}
 
 CgroupRoots CgroupRoots::ofProcess(pid_t pid) {
   std::string file = "/proc/" + std::to_string(pid) + "/cgroup";
@@ -94,14 +172,7 @@ CgroupRoots CgroupRoots::parse(std::string_view proc_cgroup, std::string_view mo
   auto mounts = cgroupMounts(mountinfo);
   CgroupRoots roots;
   bool have_unified = false;
-  for (const auto& line : split(proc_cgroup, '\n')) {
-    // "<hierarchy id>:<controllers>:<path>"; the path may itself contain ':'.
-    auto first = line.find(':');
-    auto second = first == std::string::npos ? first : line.find(':', first + 1);
-    if (second == std::string::npos) continue;
-    std::string id = line.substr(0, first);
-    std::string controllers = line.substr(first + 1, second - first - 1);
-    std::string path = line.substr(second + 1);
+  for (const auto& [id, controllers, path] : parseProcCgroup(proc_cgroup)) {
     if (id == "0" && controllers.empty()) {
       for (const auto& mount : mounts) {
         if (!mount.v2) continue;

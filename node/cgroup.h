@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,38 @@ struct CgroupRoots {
   // The same from the texts of /proc/<pid>/cgroup and /proc/self/mountinfo.
   static CgroupRoots parse(std::string_view proc_cgroup, std::string_view mountinfo);
 };
+
+// Which sliver a cgroup, or a process, belongs to. All paths here are hierarchy
+// paths as /proc/<pid>/cgroup shows them ("/system.slice/sliverd.service/
+// slivers/pl_a"), not mount paths. The sliver of a process is
+// sliverOfCgroup(unifiedCgroupPath(text of /proc/<pid>/cgroup), path of the
+// driver's sliversDir()).
+
+// One line of /proc/<pid>/cgroup: "<hierarchy id>:<controllers>:<path>".
+struct ProcCgroupLine {
+  std::string hierarchy;    // "0" for cgroup2
+  std::string controllers;  // "cpu,cpuacct", "name=systemd"; empty for cgroup2
+  std::string path;         // may itself hold ':'; a removed cgroup's " (deleted)" is dropped
+  bool unified() const { return hierarchy == "0" && controllers.empty(); }
+};
+
+// The one parser of /proc/<pid>/cgroup's text; lines without two ':' are skipped.
+std::vector<ProcCgroupLine> parseProcCgroup(std::string_view text);
+// The cgroup2 path in such a text, or nullopt when the process is in no cgroup2 hierarchy.
+std::optional<std::string> unifiedCgroupPath(std::string_view proc_pid_cgroup);
+// The hierarchy path of a directory on a cgroup2 mount, from a
+// /proc/self/mountinfo text. Throws SysError (ENOENT) when no cgroup2 mount holds `dir`.
+std::string cgroupPathOfDir(const std::filesystem::path& dir, std::string_view mountinfo);
+// The sliver whose cgroup holds `cgroup_path` (it or a cgroup below it): the
+// first component below `slivers_path`; nullopt when it lies elsewhere.
+std::optional<std::string> sliverOfCgroup(std::string_view cgroup_path,
+                                          std::string_view slivers_path);
+// The cgroup id of a cgroup2 directory: what bpf_get_current_cgroup_id() gives
+// for its processes (the directory's inode number). A sliver's cgroup is made
+// anew at each start (docs/node.md), so its id changes with every start: read
+// it after start(), never keep it across one. Throws SysError (EINVAL when
+// `dir` is not on cgroup2).
+std::uint64_t cgroupIdOf(const std::filesystem::path& dir);
 
 struct CgroupUsage {
   std::uint64_t memory_bytes = 0;  // current memory use (incl. page cache)

@@ -8,6 +8,7 @@
 
 #include "node/cgroup.h"
 #include "node/cgroup_fs.h"
+#include "node/sliver_name.h"
 
 namespace plng::node {
 
@@ -41,12 +42,12 @@ class TreeDriver : public CgroupDriver {
 
   fs::path sliversDir() const override { return trees_.front() / kSlivers; }
   fs::path unifiedDir(std::string_view sliver) const override {
-    cgroupfs::checkSliverName(sliver);
+    checkSliverName(sliver);
     return sliversDir() / std::string(sliver);
   }
 
   void create(std::string_view sliver) override {
-    cgroupfs::checkSliverName(sliver);
+    checkSliverName(sliver);
     for (const auto& tree : trees_) cgroupfs::makeChild(cgroupfs::openDir(tree / kSlivers), sliver);
   }
 
@@ -84,7 +85,7 @@ class TreeDriver : public CgroupDriver {
   }
 
   void killAll(std::string_view sliver, std::chrono::milliseconds timeout) override {
-    cgroupfs::checkSliverName(sliver);
+    checkSliverName(sliver);
     // A hierarchy without the sliver's directory (never created, or removed) has
     // nothing to kill.
     std::vector<std::optional<Dir>> dirs;
@@ -99,7 +100,7 @@ class TreeDriver : public CgroupDriver {
   }
 
   void remove(std::string_view sliver) override {
-    cgroupfs::checkSliverName(sliver);
+    checkSliverName(sliver);
     for (const auto& tree : trees_) {
       auto root = cgroupfs::openDir(tree);
       if (auto slivers = cgroupfs::openChild(root, kSlivers))
@@ -123,7 +124,7 @@ class TreeDriver : public CgroupDriver {
 
   // The sliver's directory in every tree (unified first); throws if one is missing.
   std::vector<Dir> sliverDirs(std::string_view sliver) const {
-    cgroupfs::checkSliverName(sliver);
+    checkSliverName(sliver);
     std::vector<Dir> out;
     for (const auto& tree : trees_)
       out.push_back(cgroupfs::openDir(tree / kSlivers / std::string(sliver)));
@@ -131,7 +132,7 @@ class TreeDriver : public CgroupDriver {
   }
 
   Dir sliverDir(const fs::path& tree, std::string_view sliver) const {
-    cgroupfs::checkSliverName(sliver);
+    checkSliverName(sliver);
     return cgroupfs::openDir(tree / kSlivers / std::string(sliver));
   }
 

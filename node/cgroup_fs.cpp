@@ -208,10 +208,4 @@ void killUntilEmpty(const std::vector<const Dir*>& dirs, const Dir* kill_dir,
   }
 }
 
-void checkSliverName(std::string_view name) {
-  bool ok = !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
-            name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
-  if (!ok) throw SysError(EINVAL, "invalid sliver name \"" + std::string(name) + "\"");
-}
-
 }  // namespace plng::node::cgroupfs

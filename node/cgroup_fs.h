@@ -58,7 +58,4 @@ std::vector<std::string> words(std::string_view text);
 void killUntilEmpty(const std::vector<const Dir*>& dirs, const Dir* kill_dir,
                     std::chrono::milliseconds timeout);
 
-// Throws SysError(EINVAL) unless `name` is usable as one directory name.
-void checkSliverName(std::string_view name);
-
 }  // namespace plng::node::cgroupfs

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <limits>
 
+#include "node/sliver_name.h"
+
 namespace plng::node {
 
 namespace {
@@ -23,14 +25,19 @@ constexpr std::uint64_t kMinMemLimit = 1 << 20;
 constexpr std::uint64_t kMaxMemLimit = std::numeric_limits<std::int64_t>::max();
 constexpr std::uint64_t kMaxTasks = 4 * 1024 * 1024;
 constexpr std::uint64_t kMaxIoWeight = 10'000;
+// Network rates are bit/s; 10 Tbit/s is beyond any node's link and bounds typos.
+// A daily byte budget fits the kernel's signed 64-bit counters.
+constexpr std::uint64_t kMaxNetRate = 10'000'000'000'000;
+constexpr std::uint64_t kMaxNetDailyBytes = std::numeric_limits<std::int64_t>::max();
 
 std::string quoted(const std::string& tag, const std::string& value) {
   return "tag " + tag + ": value " + quotedTagValue(value);
 }
 
-// Reads a canonical decimal tag value (digits only: no sign, unit or spaces).
-std::uint64_t parseTag(const std::string& tag, const std::string& value, std::uint64_t min,
-                       std::uint64_t max, bool zero_allowed) {
+}  // namespace
+
+std::uint64_t numericTag(const std::string& tag, const std::string& value, std::uint64_t min,
+                         std::uint64_t max, bool zero_allowed) {
   std::uint64_t out = 0;
   bool digits = !value.empty() && std::all_of(value.begin(), value.end(),
                                               [](char c) { return c >= '0' && c <= '9'; });
@@ -43,8 +50,6 @@ std::uint64_t parseTag(const std::string& tag, const std::string& value, std::ui
                    std::to_string(min) + ".." + std::to_string(max));
   return out;
 }
-
-}  // namespace
 
 std::string quotedTagValue(std::string_view value) {
   constexpr std::size_t kMaxShown = 64;
@@ -72,7 +77,7 @@ Resources resourcesFromTags(const std::map<std::string, std::string>& tags) {
     auto it = tags.find(tag);
     if (it == tags.end()) return;
     field = static_cast<std::remove_reference_t<decltype(field)>>(
-        parseTag(tag, it->second, min, max, zero_allowed));
+        numericTag(tag, it->second, min, max, zero_allowed));
   };
   get("cpu_share", 1, kMaxCpuShare, false, r.cpu_share);
   get("cpu_cap", 1, kMaxCpuCapPct, true, r.cpu_cap_pct);
@@ -80,6 +85,63 @@ Resources resourcesFromTags(const std::map<std::string, std::string>& tags) {
   get("tasks", 1, kMaxTasks, true, r.tasks);
   get("io_weight", 1, kMaxIoWeight, false, r.io_weight);
   return r;
+}
+
+NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& tags) {
+  NetworkLimits n;
+  auto get = [&](const char* tag, std::uint64_t max, std::uint64_t& field) {
+    if (auto it = tags.find(tag); it != tags.end())
+      field = numericTag(tag, it->second, 1, max, true);
+  };
+  get("net_min_rate", kMaxNetRate, n.min_rate_bps);
+  get("net_max_rate", kMaxNetRate, n.max_rate_bps);
+  get("net_daily_bytes", kMaxNetDailyBytes, n.daily_bytes);
+  return n;
+}
+
+bool ProperPrivileges::allowsSliverControl(std::string_view target) const {
+  return std::any_of(privileges.begin(), privileges.end(), [&](const std::string& p) {
+    return p == "sliver_control:*" || p == "sliver_control:" + std::string(target);
+  });
+}
+
+ProperPrivileges properFromTag(std::string_view value) {
+  ProperPrivileges out;
+  auto separator = [](char c) {
+    return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
+  };
+  std::size_t i = 0;
+  while (i < value.size()) {
+    if (separator(value[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < value.size() && !separator(value[end])) ++end;
+    const std::string privilege(value.substr(i, end - i));
+    i = end;
+    const auto colon = privilege.find(':');
+    const std::string name = privilege.substr(0, colon);
+    const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    const bool printable = std::all_of(privilege.begin(), privilege.end(), [](char c) {
+      return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+    });
+    if (!name_ok || !printable) {
+      throw TagError("tag proper: " + quotedTagValue(privilege) +
+                     " is not a privilege (name[:argument], e.g. sliver_control:pl_beta)");
+    }
+    if (name == "sliver_control") {
+      const std::string target = colon == std::string::npos ? "" : privilege.substr(colon + 1);
+      if (target != "*" && !isValidSliverName(target)) {
+        throw TagError("tag proper: " + quotedTagValue(privilege) +
+                       " is not a privilege: sliver_control names a slice or '*'");
+      }
+    }
+    out.privileges.push_back(privilege);
+  }
+  return out;
 }
 
 // The kernel's default weight (v2 cpu.weight 100, v1 cpu.shares 1024) stands for

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace plng::node {
 
@@ -38,6 +39,40 @@ std::string quotedTagValue(std::string_view value);
 // tags; a missing tag keeps the Resources default. Throws TagError naming the tag
 // and the value for a malformed or out-of-range value.
 Resources resourcesFromTags(const std::map<std::string, std::string>& tags);
+
+// A canonical decimal tag value (digits only: no sign, unit or spaces) within
+// min..max, or 0 when zero_allowed. Throws TagError naming the tag otherwise.
+std::uint64_t numericTag(const std::string& tag, const std::string& value, std::uint64_t min,
+                         std::uint64_t max, bool zero_allowed);
+
+// A sliver's network allowances, in PLC's canonical units (docs/plc.md: rates in
+// bit/s, bytes in bytes). vnet-bpf enforces them; the local API reports them.
+struct NetworkLimits {
+  std::uint64_t min_rate_bps = 0;  // net_min_rate: guaranteed outgoing rate; 0 = none
+  std::uint64_t max_rate_bps = 0;  // net_max_rate: outgoing cap; 0 = none set
+  std::uint64_t daily_bytes = 0;   // net_daily_bytes: outgoing bytes a day; 0 = unlimited
+  bool operator==(const NetworkLimits&) const = default;
+};
+
+// Reads net_min_rate, net_max_rate and net_daily_bytes; a missing tag is 0.
+// Throws TagError naming the tag for a malformed or out-of-range value.
+NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& tags);
+
+// The `proper` tag: privileged operations the slice may ask of this node,
+// separated by commas or white space. Each is a name ([a-z0-9_]) with an
+// optional ":argument"; the node reads sliver_control:<slice> (may control
+// that slice's sliver) and sliver_control:* (every sliver), and keeps the
+// others for the services that read them.
+struct ProperPrivileges {
+  std::vector<std::string> privileges;  // as written, in order
+  bool allowsSliverControl(std::string_view target) const;
+  bool operator==(const ProperPrivileges&) const = default;
+};
+
+// Throws TagError for a privilege that is not name[:argument] of printable
+// characters, or a sliver_control whose argument is neither '*' nor a sliver
+// name (node/sliver_name.h).
+ProperPrivileges properFromTag(std::string_view value);
 
 // Knob values as the kernel takes them, shared by both drivers.
 std::uint64_t cpuWeightOf(std::uint32_t cpu_share);    // v2 cpu.weight, 1..10000

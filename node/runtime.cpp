@@ -2,10 +2,8 @@
 #include "node/runtime.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "node/security.h"
-#include "node/sliver_runtime.h"
 
 namespace plng::node {
 namespace {
@@ -14,22 +12,6 @@ namespace {
 constexpr std::uint64_t kMaxDiskQuota = 1ull << 50;
 // Below this not even a busybox image's first copy-up fits.
 constexpr std::uint64_t kMinDiskQuota = 1ull << 20;
-
-std::uint64_t parseDiskQuota(const std::string& value) {
-  std::uint64_t out = 0;
-  bool digits = !value.empty() && std::all_of(value.begin(), value.end(),
-                                              [](char c) { return c >= '0' && c <= '9'; });
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
-  if (!digits || ec != std::errc() || end != value.data() + value.size()) {
-    throw TagError("tag disk_quota: value " + quotedTagValue(value) +
-                   " is not a decimal number of bytes");
-  }
-  if (out != 0 && (out < kMinDiskQuota || out > kMaxDiskQuota)) {
-    throw TagError("tag disk_quota: value " + quotedTagValue(value) + " is out of range 0 or " +
-                   std::to_string(kMinDiskQuota) + ".." + std::to_string(kMaxDiskQuota));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -54,7 +36,8 @@ SliverConfig sliverConfigFromTags(const std::string& slice, std::uint32_t xid,
   config.xid = xid;
   config.resources = resourcesFromTags(tags);
   if (auto it = tags.find("disk_quota"); it != tags.end()) {
-    config.disk_quota_bytes = parseDiskQuota(it->second);
+    config.disk_quota_bytes =
+        numericTag("disk_quota", it->second, kMinDiskQuota, kMaxDiskQuota, /*zero_allowed=*/true);
   }
   if (auto it = tags.find("vref"); it != tags.end() && !it->second.empty()) {
     validateVref(it->second);

@@ -39,6 +39,11 @@ struct SliverConfig {
 SliverConfig sliverConfigFromTags(const std::string& slice, std::uint32_t xid,
                                   const std::map<std::string, std::string>& tags);
 
+// A reference image name (vref): a directory under the node's images,
+// [A-Za-z0-9_.-], 1..200 characters, not starting with '.' or '-'. Throws
+// TagError otherwise.
+void validateVref(const std::string& vref);
+
 enum class SliverPhase { kStopped, kRunning };
 
 struct SliverStatus {

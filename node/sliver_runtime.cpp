@@ -17,6 +17,7 @@
 #include "node/launch.h"
 #include "node/rootfs.h"
 #include "node/security.h"
+#include "node/sliver_name.h"
 
 namespace plng::node {
 namespace {
@@ -24,11 +25,6 @@ namespace {
 constexpr const char* kInitscriptPath = "etc/plng/initscript";
 // How long stop() waits for the cgroup to empty after SIGKILL.
 constexpr std::chrono::milliseconds kKillTimeout{5000};
-
-bool nameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '.' || c == '-';
-}
 
 int pidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -96,14 +92,6 @@ bool reapIfExited(int pidfd, bool wait) {
 }
 
 }  // namespace
-
-void validateSliceName(std::string_view slice) {
-  if (slice.empty() || slice.size() > 63 || slice.front() == '.' || slice.front() == '-' ||
-      !std::all_of(slice.begin(), slice.end(), nameChar)) {
-    throw TagError("sliver name \"" + std::string(slice) +
-                   "\": must be 1..63 characters of [A-Za-z0-9_.-], not starting with '.' or '-'");
-  }
-}
 
 LinuxSliverRuntime::LinuxSliverRuntime(NodePaths paths, CgroupDriver& cgroups,
                                        SliverStorage& storage, SliverRuntimeOptions options)
@@ -239,14 +227,14 @@ std::vector<SliverStatus> LinuxSliverRuntime::list() {
 std::optional<SliverStatus> LinuxSliverRuntime::get(std::string_view slice_view) {
   std::lock_guard lock(mutex_);
   std::string slice(slice_view);
-  validateSliceName(slice);
+  checkSliverName(slice);
   auto config = readConfig(slice);
   if (!config) return std::nullopt;
   return statusOf(*config);
 }
 
 void LinuxSliverRuntime::create(const SliverConfig& config) {
-  validateSliceName(config.slice);
+  checkSliverName(config.slice);
   if (!config.vref.empty()) validateVref(config.vref);
   capabilityPlanFromTag(config.capabilities);  // a bad tag fails here, not at start
   std::lock_guard lock(mutex_);
@@ -301,7 +289,7 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
 }
 
 void LinuxSliverRuntime::update(const SliverConfig& config) {
-  validateSliceName(config.slice);
+  checkSliverName(config.slice);
   if (!config.vref.empty()) validateVref(config.vref);
   capabilityPlanFromTag(config.capabilities);
   std::lock_guard lock(mutex_);
@@ -316,7 +304,7 @@ void LinuxSliverRuntime::update(const SliverConfig& config) {
 
 void LinuxSliverRuntime::start(std::string_view slice_view) {
   std::string slice(slice_view);
-  validateSliceName(slice);
+  checkSliverName(slice);
   std::lock_guard lock(mutex_);
   const std::string who = "sliver " + slice;
   auto config = readConfig(slice);
@@ -446,14 +434,14 @@ void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milli
 
 void LinuxSliverRuntime::stop(std::string_view slice_view, std::chrono::milliseconds grace) {
   std::string slice(slice_view);
-  validateSliceName(slice);
+  checkSliverName(slice);
   std::lock_guard lock(mutex_);
   stopLocked(slice, grace);
 }
 
 void LinuxSliverRuntime::destroy(std::string_view slice_view) {
   std::string slice(slice_view);
-  validateSliceName(slice);
+  checkSliverName(slice);
   std::lock_guard lock(mutex_);
   stopLocked(slice, options_.destroy_grace);
   storage_.destroy(slice);

@@ -103,13 +103,4 @@ class LinuxSliverRuntime : public SliverRuntime {
   std::set<std::string> unused_cgroups_;
 };
 
-// A slice name usable as a sliver's name, hostname and directory:
-// [A-Za-z0-9_.-], 1..63 characters, not starting with '.' or '-'. Throws
-// TagError otherwise.
-void validateSliceName(std::string_view slice);
-// A reference image name (vref): a directory under the node's images,
-// [A-Za-z0-9_.-], 1..200 characters, not starting with '.' or '-'. Throws
-// TagError otherwise. (Defined in runtime.cpp, beside sliverConfigFromTags.)
-void validateVref(const std::string& vref);
-
 }  // namespace plng::node

@@ -26,6 +26,7 @@
 
 #include "node/error.h"
 #include "node/program.h"
+#include "node/sliver_name.h"
 #include "node/storage_internal.h"
 
 namespace plng::node::storage_detail {

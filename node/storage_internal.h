@@ -1,5 +1,8 @@
-// Pieces of node/storage.cpp shared by its mechanisms (storage_btrfs.cpp,
-// storage_prjquota.cpp). Not part of node/'s public contract.
+// What node/storage's parts share: the chooser and plain directories
+// (storage.cpp), btrfs qgroups (storage_btrfs.cpp), project quotas
+// (storage_prjquota.cpp), and what they all use (storage_common.cpp). Not part
+// of node/'s public contract. A sliver's name is checked with checkSliverName
+// (node/sliver_name.h).
 #pragma once
 
 #include <cstdint>
@@ -26,9 +29,7 @@ inline std::filesystem::path volumeImage(const StorageOptions& o) {
   return o.state_dir / "storage.img";
 }
 
-// Throws std::invalid_argument unless `sliver` is a plain directory name.
-void checkSliverName(const std::string& sliver);
-
+// --- storage_common.cpp ---
 // statvfs of the filesystem `fd` lies on.
 StorageSpace spaceOf(int fd, const std::filesystem::path& path);
 // `quota`, or `ceiling` when it is larger or 0 (no quota).

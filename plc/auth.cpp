@@ -244,15 +244,6 @@ std::string tokenHashHex(const std::string& token) {
   return toHex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
-std::string nodeLoginMessage(const std::string& hostname, const std::string& nonce) {
-  std::string m = "planetlab-node-login";
-  m.push_back('\0');
-  m += hostname;
-  m.push_back('\0');
-  m += nonce;
-  return m;
-}
-
 namespace {
 
 std::string challengeMac(std::string_view secret, std::int64_t node_id, const std::string& hostname,

@@ -90,9 +90,6 @@ std::string clientSource(const std::string& peer);
 std::string newToken();
 std::string tokenHashHex(const std::string& token);
 
-// The exact bytes a node signs to log in.
-std::string nodeLoginMessage(const std::string& hostname, const std::string& nonce);
-
 // Forgets the failed logins counted against `email` (after a password change).
 void clearLoginFailures(pqxx::work& tx, const std::string& email);
 

@@ -9,6 +9,7 @@
 #include "plc/lookup.h"
 #include "plc/services.h"
 #include "plc/validate.h"
+#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 
 namespace plng::plc {
@@ -410,8 +411,9 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
           // Strict verification (plng_ticket): a small-order or malformed key registered
           // before keys were vetted verifies nothing.
           auto key = plng::ticket::publicKeyFromBytes(fromHex(rows[0][2].as<std::string>()));
-          if (!plng::ticket::verifySignature(key, nodeLoginMessage(req->hostname(), req->nonce()),
-                                             req->signature())) {
+          if (!plng::ticket::verifySignature(
+                  key, plng::proto::nodeLoginMessage(req->hostname(), req->nonce()),
+                  req->signature())) {
             refuse("signature does not match the key registered for node " +
                    quoteForMessage(req->hostname()));
           }

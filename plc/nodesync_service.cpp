@@ -14,6 +14,7 @@
 #include "plc/node_state.h"
 #include "plc/services.h"
 #include "plc/validate.h"
+#include "proto/node_protocol.h"
 
 namespace plng::plc {
 
@@ -27,19 +28,12 @@ struct NodeTarget {
   std::string hostname;
 };
 
-bool sameHost(const std::string& a, const std::string& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
 // A node reads its own state; an admin may read any node's.
 NodeTarget authoriseTarget(const Call& call, pqxx::transaction_base& tx,
                            const std::string& requested) {
   const auto& c = call.caller();
   if (c.isNode()) {
-    if (!requested.empty() && !sameHost(requested, c.hostname)) {
+    if (!requested.empty() && !plng::proto::sameHostname(requested, c.hostname)) {
       permissionDenied(std::string(call.method()) + ": node " + c.hostname +
                        " may read only its own state, not that of " + quoteForMessage(requested));
     }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "node/error.h"
+#include "proto/node_protocol.h"
 #include "sliverd/login/slice_accounts.h"
 
 namespace plng::sliverd {
@@ -46,13 +47,6 @@ std::vector<std::string> sortedUnique(std::vector<std::string> keys) {
 }
 
 }  // namespace
-
-bool sameHostname(const std::string& a, const std::string& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
 
 std::optional<std::string> readWholeFile(const fs::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -123,6 +117,10 @@ DesiredSliver desiredFromTags(const std::string& slice, std::uint32_t xid,
   out.config.xid = xid;
   try {
     out.config = plng::node::sliverConfigFromTags(slice, xid, tags);
+    out.network = plng::node::networkLimitsFromTags(tags);
+    if (auto it = tags.find("proper"); it != tags.end()) {
+      out.proper = plng::node::properFromTag(it->second);
+    }
   } catch (const std::exception& e) {
     out.invalid = e.what();
   }
@@ -225,7 +223,7 @@ std::shared_ptr<const plng::ticket::TrustedKeys> DesiredState::trustedKeys() con
 DesiredState::TicketEntry DesiredState::ticketEntry(const pb::TicketBody& body) const {
   const pb::NodeGrant* grant = nullptr;
   for (const auto& g : body.nodes()) {
-    if (sameHostname(g.hostname(), hostname_)) grant = &g;
+    if (plng::proto::sameHostname(g.hostname(), hostname_)) grant = &g;
   }
   if (grant == nullptr) {
     throw std::invalid_argument("ticket " + body.ticket_id() + " does not name node " + hostname_);

@@ -31,10 +31,12 @@ namespace plng::sliverd {
 
 struct DesiredSliver {
   plng::node::SliverConfig config;
-  std::int64_t expires_at = 0;    // unix seconds; 0 = no end
-  std::vector<std::string> keys;  // members' OpenSSH public key lines, sorted, unique
-  std::string source;             // "plc", "ticket" or "plc+ticket"
-  std::string invalid;            // why the slice's tags cannot be applied; empty = they can
+  std::int64_t expires_at = 0;          // unix seconds; 0 = no end
+  std::vector<std::string> keys;        // members' OpenSSH public key lines, sorted, unique
+  std::string source;                   // "plc", "ticket" or "plc+ticket"
+  std::string invalid;                  // why the slice's tags cannot be applied; empty = they can
+  plng::node::NetworkLimits network;    // net_* tags (vnet-bpf's part)
+  plng::node::ProperPrivileges proper;  // the proper tag
   std::map<std::string, std::string> tags;  // effective tags on this node
   bool operator==(const DesiredSliver&) const = default;
 
@@ -127,8 +129,5 @@ void writeAuthorizedKeys(const plng::node::NodePaths& paths, const std::string& 
 std::optional<std::string> readWholeFile(const std::filesystem::path& path);
 void writeFileAtomic(const std::filesystem::path& path, const std::string& content,
                      unsigned mode = 0644);
-
-// Case-insensitive host name comparison (DNS names).
-bool sameHostname(const std::string& a, const std::string& b);
 
 }  // namespace plng::sliverd

@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "proto/node_protocol.h"
+
 namespace plng::sliverd {
 namespace {
 
@@ -19,24 +21,6 @@ grpc::Status statusOf(const RcapError& e) {
       return {grpc::StatusCode::OUT_OF_RANGE, e.what()};
   }
   return {grpc::StatusCode::INTERNAL, e.what()};
-}
-
-grpc::Status statusOf(const ticket::TicketError& e) {
-  using ticket::VerifyError;
-  const std::string why = std::string("credential refused: ") + e.what();
-  switch (e.code()) {
-    case VerifyError::kMalformed:
-      return {grpc::StatusCode::INVALID_ARGUMENT, why};
-    case VerifyError::kUnknownKey:
-    case VerifyError::kBadSignature:
-    case VerifyError::kRetiredKey:
-      return {grpc::StatusCode::UNAUTHENTICATED, why};
-    case VerifyError::kNotYetValid:
-    case VerifyError::kExpired:
-      return {grpc::StatusCode::FAILED_PRECONDITION,
-              why + " (ask PLC for a fresh ticket of the slice)"};
-  }
-  return {grpc::StatusCode::UNAUTHENTICATED, why};
 }
 
 // Runs `body`, turning the errors it may throw into statuses; anything else is
@@ -102,11 +86,11 @@ std::optional<grpc::Status> RcapService::authorize(const planetlab::v1::SignedTi
   try {
     body = ticket::verifyTicket(credential, *keys, now);
   } catch (const ticket::TicketError& e) {
-    return statusOf(e);
+    return plng::proto::ticketRefusal(e);
   }
   const planetlab::v1::NodeGrant* grant = nullptr;
   for (const auto& node : body.nodes()) {
-    if (node.hostname() == hostname_) grant = &node;
+    if (plng::proto::sameHostname(node.hostname(), hostname_)) grant = &node;
   }
   if (grant == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <charconv>
 #include <ctime>
 #include <filesystem>
 
@@ -35,16 +34,6 @@ ResourceSpec capacitySpec(const SliverdConfig& c, std::uint64_t storage_bytes) {
   return spec;
 }
 
-// A canonical (decimal) numeric tag, 0 when absent or not a number.
-std::uint64_t numericTag(const std::map<std::string, std::string>& tags, const char* name) {
-  auto it = tags.find(name);
-  if (it == tags.end()) return 0;
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-  if (ec != std::errc() || end != it->second.data() + it->second.size()) return 0;
-  return value;
-}
-
 }  // namespace
 
 std::optional<GrantedSliver> DesiredGrants::find(const std::string& slice) const {
@@ -54,13 +43,8 @@ std::optional<GrantedSliver> DesiredGrants::find(const std::string& slice) const
   GrantedSliver out;
   out.xid = want->config.xid;
   if (want->invalid.empty()) {
-    out.rspec.cpu_share = want->config.resources.cpu_share;
-    out.rspec.cpu_cap_pct = want->config.resources.cpu_cap_pct;
-    out.rspec.mem_limit_bytes = want->config.resources.mem_limit_bytes;
-    out.rspec.tasks = want->config.resources.tasks;
-    out.rspec.disk_quota_bytes = want->config.disk_quota_bytes;
-    out.rspec.net_min_rate = numericTag(want->tags, "net_min_rate");
-    out.rspec.net_max_rate = numericTag(want->tags, "net_max_rate");
+    out.rspec = grantedSpec(want->config, want->network);
+    out.proper = want->proper;
   }
   out.source = want->source;
   out.expires_at = want->expires_at;
@@ -316,7 +300,7 @@ ResourceSpec Daemon::grantedGuarantees() {
   for (const auto& [slice, want] : desired_.desired(t)) {
     if (want.expired(t) || !want.invalid.empty()) continue;
     sum.cpu_share += want.config.resources.cpu_share;
-    sum.net_min_rate += numericTag(want.tags, "net_min_rate");
+    sum.net_min_rate += want.network.min_rate_bps;
   }
   return sum;
 }

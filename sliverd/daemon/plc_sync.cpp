@@ -9,6 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "proto/node_protocol.h"
+
 namespace plng::sliverd {
 
 namespace pb = planetlab::v1;
@@ -60,15 +62,6 @@ plng::ticket::PrivateKey readNodeKey(const std::string& path) {
   throw std::invalid_argument(
       path + ": expected a raw 32-byte Ed25519 key (or 64 hex digits), got " +
       std::to_string(content.size()) + " bytes; create one with `plcctl node keygen`");
-}
-
-std::string nodeLoginMessage(const std::string& hostname, const std::string& nonce) {
-  std::string message = "planetlab-node-login";
-  message.push_back('\0');
-  message += hostname;
-  message.push_back('\0');
-  message += nonce;
-  return message;
 }
 
 std::shared_ptr<grpc::Channel> PlcSync::makeChannel(const std::string& address,
@@ -168,7 +161,7 @@ bool PlcSync::login() {
   grpc::Status status = auth_->GetNodeChallenge(&challenge_ctx, challenge_request, &challenge);
   if (status.ok()) {
     const auto signature = plng::ticket::sign(
-        options_.node_key, nodeLoginMessage(options_.hostname, challenge.nonce()));
+        options_.node_key, plng::proto::nodeLoginMessage(options_.hostname, challenge.nonce()));
     pb::NodeLoginRequest request;
     request.set_hostname(options_.hostname);
     request.set_nonce(challenge.nonce());

@@ -33,9 +33,6 @@ namespace plng::sliverd {
 // digits (as `plcctl node keygen` writes it). Throws std::invalid_argument.
 plng::ticket::PrivateKey readNodeKey(const std::string& path);
 
-// The bytes a node signs to log in (see proto/plc.proto NodeLoginRequest).
-std::string nodeLoginMessage(const std::string& hostname, const std::string& nonce);
-
 class PlcSync {
  public:
   struct Options {

@@ -1,8 +1,6 @@
 #include "sliverd/local/local_service.h"
 
-#include <charconv>
 #include <set>
-#include <sstream>
 
 #include "node/error.h"
 #include "sliverd/core/rcap_service.h"
@@ -40,35 +38,11 @@ std::string dispatch(const std::string& payload, Handler&& handler) {
 
 }  // namespace
 
-ResourceSpec grantedSpec(const node::SliverConfig& config,
-                         const std::map<std::string, std::string>& tags) {
+ResourceSpec grantedSpec(const node::SliverConfig& config, const node::NetworkLimits& network) {
   ResourceSpec s = specOf(config);
-  auto rate = [&tags](const char* name) -> std::uint64_t {
-    auto it = tags.find(name);
-    if (it == tags.end()) return 0;
-    std::uint64_t value = 0;
-    auto [end, ec] =
-        std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-    return ec == std::errc() && end == it->second.data() + it->second.size() ? value : 0;
-  };
-  s.net_min_rate = rate("net_min_rate");
-  s.net_max_rate = rate("net_max_rate");
+  s.net_min_rate = network.min_rate_bps;
+  s.net_max_rate = network.max_rate_bps;
   return s;
-}
-
-bool properAllowsSliverControl(const std::string& proper, const std::string& target) {
-  std::string normalized = proper;
-  for (char& c : normalized) {
-    if (c == ',') c = ' ';
-  }
-  std::istringstream in(normalized);
-  const std::string kPrefix = "sliver_control:";
-  for (std::string privilege; in >> privilege;) {
-    if (privilege.rfind(kPrefix, 0) != 0) continue;
-    const std::string who = privilege.substr(kPrefix.size());
-    if (who == "*" || who == target) return true;
-  }
-  return false;
 }
 
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
@@ -85,8 +59,7 @@ bool LocalService::mayControl(const std::string& slice, const std::string& targe
   if (slice == target) return true;
   auto grant = granted_.find(slice);
   if (!grant) return false;
-  auto proper = grant->tags.find("proper");
-  return proper != grant->tags.end() && properAllowsSliverControl(proper->second, target);
+  return grant->proper.allowsSliverControl(target);
 }
 
 std::optional<grpc::Status> LocalService::authorize(const Peer& peer, const std::string& requested,

@@ -49,7 +49,8 @@ struct GrantedSliver {
   ResourceSpec rspec;                       // as granted, before rcaps
   std::string source;                       // "plc" | "ticket" | "plc+ticket"
   std::int64_t expires_at = 0;              // unix seconds, 0 = none
-  std::map<std::string, std::string> tags;  // effective tags on this node (`proper`)
+  std::map<std::string, std::string> tags;  // effective tags on this node
+  node::ProperPrivileges proper;            // from the proper tag (none when invalid)
 };
 
 // The daemon's desired state, read-only. Called from the local API's handler
@@ -80,13 +81,8 @@ class GrantedSliversFrom : public GrantedSlivers {
 };
 
 // The granted ResourceSpec of a sliver: the enforced dimensions from its
-// config, the network rates from its tags (net_min_rate, net_max_rate, in
-// bit/s as PLC stores them; a malformed value counts as 0).
-ResourceSpec grantedSpec(const node::SliverConfig& config,
-                         const std::map<std::string, std::string>& tags);
-
-// Parses a `proper` tag: may its holder control `target`'s sliver?
-bool properAllowsSliverControl(const std::string& proper, const std::string& target);
+// config, the network rates (bit/s) from its network tags.
+ResourceSpec grantedSpec(const node::SliverConfig& config, const node::NetworkLimits& network);
 
 // Handlers run concurrently on LocalApiServer's pool threads: `runtime` must
 // tolerate calls from several threads (and alongside the reconciler).

@@ -40,21 +40,6 @@ struct Peer {
   std::string describe() const;  // "slice pl_x (pid 12)", "host root (pid 1)"…
 };
 
-// A line of /proc/<pid>/cgroup names the unified cgroup ("0::/a/b"); returns
-// "/a/b", or nullopt when the process is in no cgroup2 hierarchy.
-std::optional<std::string> unifiedCgroupPath(const std::string& proc_pid_cgroup);
-
-// The hierarchy path (as /proc/<pid>/cgroup shows it) of a directory on a
-// cgroup2 mount, using a /proc/self/mountinfo text. Throws SysError (ENOENT)
-// when no cgroup2 mount holds `dir`.
-std::string cgroupPathOfDir(const std::filesystem::path& dir, const std::string& mountinfo);
-
-// The slice whose sliver holds `cgroup_path` when it lies below
-// `slivers_path` (both hierarchy paths), e.g. "/x/slivers/pl_a/init" ->
-// "pl_a"; nullopt otherwise (including the slivers directory itself).
-std::optional<std::string> sliceOfCgroup(const std::string& cgroup_path,
-                                         const std::string& slivers_path);
-
 class PeerIdentifier {
  public:
   // `driver` gives sliversDir(); `proc` is where procfs is mounted. Throws

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "node/error.h"
+#include "node/sliver_name.h"
 
 namespace plng::sliverd {
 namespace fs = std::filesystem;
@@ -214,14 +215,6 @@ long daysSinceEpoch() {
 
 }  // namespace
 
-bool isValidSliceAccountName(std::string_view name) {
-  if (name.empty() || name.size() > 32) return false;
-  if (!((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_')) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
 SliceAccounts::SliceAccounts(SliceAccountsConfig config) : config_(std::move(config)) {
   requireFieldSafe("login shell", config_.login_shell.string());
   requireFieldSafe("state directory", config_.paths.sliverDir("x").string());
@@ -233,7 +226,7 @@ SliceAccounts::SliceAccounts(SliceAccountsConfig config) : config_(std::move(con
 fs::path SliceAccounts::etc(std::string_view file) const { return config_.root / "etc" / file; }
 
 SliceAccount SliceAccounts::ensureSliceAccount(const std::string& slice) {
-  if (!isValidSliceAccountName(slice)) {
+  if (!node::isValidSliverName(slice)) {
     throw SliceAccountError("slice \"" + slice +
                             "\" cannot have a host account: a user name is 1-32 characters of "
                             "a-z, 0-9, '_' and '-', starting with a letter or '_'");
@@ -316,7 +309,7 @@ SliceAccount SliceAccounts::ensureSliceAccount(const std::string& slice) {
 }
 
 bool SliceAccounts::removeSliceAccount(const std::string& slice) {
-  if (!isValidSliceAccountName(slice)) return false;
+  if (!node::isValidSliverName(slice)) return false;
   UserDatabaseLock lock(config_.root / "etc");
   EtcFile passwd = readEtcFile(etc("passwd"), 0644);
   auto entry = passwd.find(slice);
@@ -374,7 +367,7 @@ bool SliceAccounts::removeSliceGroupIfUnused() {
 
 void writeSliceAuthorizedKeys(const node::NodePaths& paths, const std::string& slice,
                               const std::vector<std::string>& keys) {
-  if (!isValidSliceAccountName(slice)) {
+  if (!node::isValidSliverName(slice)) {
     throw std::invalid_argument("slice \"" + slice + "\" cannot have a host account");
   }
   std::string content;

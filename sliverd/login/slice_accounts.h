@@ -44,11 +44,6 @@ class SliceAccountError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// True when `name` is usable as a slice account: 1-32 characters of [a-z0-9_-],
-// starting with a letter or '_' (useradd's default NAME_REGEX, without '$').
-// PlanetLab slice names ("<login_base>_<name>") always are.
-bool isValidSliceAccountName(std::string_view name);
-
 struct SliceAccountsConfig {
   std::filesystem::path root = "/";  // holds etc/passwd, etc/shadow, etc/group
   std::filesystem::path login_shell{kDefaultSliverEnterPath};

@@ -46,10 +46,12 @@
 #include <string>
 #include <vector>
 
+#include "node/cgroup.h"
 #include "node/error.h"
 #include "node/kvfile.h"
 #include "node/launch.h"
 #include "node/security.h"
+#include "node/sliver_name.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/login/slice_login.h"
 
@@ -148,17 +150,11 @@ InitProcess findSliverInit(const std::string& slice, const plng::node::KvMap& re
     throw EnterError(notRunning(slice, "its sliver-init has exited"));
   }
   std::string proc = "/proc/" + std::to_string(init.pid);
-  std::istringstream cgroups(readSmallFile(proc + "/cgroup"));
-  for (std::string line; std::getline(cgroups, line);) {
-    auto first = line.find(':');
-    auto second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    std::string controllers = line.substr(first + 1, second - first - 1);
-    std::string path = line.substr(second + 1);
-    if (line.compare(0, first, "0") == 0 && controllers.empty()) {
-      init.unified_cgroup = path;
-    } else if (!controllers.empty()) {
-      init.v1_cgroups[controllers] = path;
+  for (auto& line : plng::node::parseProcCgroup(readSmallFile(proc + "/cgroup"))) {
+    if (line.unified()) {
+      init.unified_cgroup = std::move(line.path);
+    } else if (!line.controllers.empty()) {
+      init.v1_cgroups[line.controllers] = std::move(line.path);
     }
   }
   std::istringstream status(readSmallFile(proc + "/status"));
@@ -400,7 +396,7 @@ int run(int argc, char** argv) {
   const uid_t uid = ::getuid();
   struct passwd* pw = ::getpwuid(uid);
   if (!pw || !plng::sliverd::isSliceAccountGecos(pw->pw_gecos ? pw->pw_gecos : "") ||
-      !plng::sliverd::isValidSliceAccountName(pw->pw_name)) {
+      !plng::node::isValidSliverName(pw->pw_name)) {
     throw EnterError("uid " + std::to_string(uid) +
                      " is not a PlanetLab NG slice account; sliver-enter is the login shell of "
                      "slice accounts");

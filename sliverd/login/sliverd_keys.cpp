@@ -24,6 +24,7 @@
 #include <iostream>
 #include <string>
 
+#include "node/sliver_name.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/login/slice_login.h"
 
@@ -54,7 +55,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "sliverd-keys: usage: sliverd-keys [--config FILE] <user>\n");
     return 2;
   }
-  if (!plng::sliverd::isValidSliceAccountName(user)) return 0;
+  if (!plng::node::isValidSliverName(user)) return 0;
   struct passwd* pw = ::getpwnam(user.c_str());
   if (!pw || !plng::sliverd::isSliceAccountGecos(pw->pw_gecos ? pw->pw_gecos : "")) return 0;
 

@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "sliverd/core/rcap_service.h"
 
@@ -12,7 +13,6 @@ namespace plng::sliverd {
 namespace pb = planetlab::v1;
 using grpc::Status;
 using grpc::StatusCode;
-using plng::ticket::VerifyError;
 
 namespace {
 
@@ -20,24 +20,6 @@ std::string hostList(const pb::TicketBody& body) {
   std::string out;
   for (const auto& g : body.nodes()) out += (out.empty() ? "" : ", ") + g.hostname();
   return out.empty() ? "no nodes" : out;
-}
-
-Status refusal(const plng::ticket::TicketError& e) {
-  // verifyTicket's messages already say what to do; the code tells callers apart.
-  const std::string what = e.what();
-  switch (e.code()) {
-    case VerifyError::kMalformed:
-      return Status(StatusCode::INVALID_ARGUMENT, "malformed ticket: " + what);
-    case VerifyError::kUnknownKey:
-    case VerifyError::kBadSignature:
-    case VerifyError::kRetiredKey:
-      return Status(StatusCode::UNAUTHENTICATED, "ticket not signed by PLC: " + what);
-    case VerifyError::kNotYetValid:
-      return Status(StatusCode::FAILED_PRECONDITION, "ticket not yet valid: " + what);
-    case VerifyError::kExpired:
-      return Status(StatusCode::FAILED_PRECONDITION, "ticket expired: " + what);
-  }
-  return Status(StatusCode::INVALID_ARGUMENT, what);
 }
 
 }  // namespace
@@ -64,11 +46,11 @@ Status NodeManagerService::RedeemTicket(grpc::ServerContext*,
     body = plng::ticket::verifyTicket(request->ticket(), *keys, hooks_.clock());
   } catch (const plng::ticket::TicketError& e) {
     spdlog::info("ticket refused: {} ({})", e.what(), plng::ticket::toString(e.code()));
-    return refusal(e);
+    return plng::proto::ticketRefusal(e);
   }
   bool named = false;
   for (const auto& g : body.nodes())
-    named = named || sameHostname(g.hostname(), desired_.hostname());
+    named = named || plng::proto::sameHostname(g.hostname(), desired_.hostname());
   if (!named) {
     return Status(StatusCode::FAILED_PRECONDITION,
                   "ticket " + body.ticket_id() + " for slice " + body.slice_name() + " is for " +

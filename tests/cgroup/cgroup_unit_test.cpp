@@ -1,11 +1,13 @@
 // The cgroup drivers against temporary trees laid out as the kernel would lay
 // them out (every knob file pre-created, since a plain mkdir makes none), and the
 // tag -> knob translation. No privileges needed.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -173,6 +175,64 @@ TEST_CASE("resourcesFromTags names the tag and value it refuses") {
   refuses("io_weight", "10001", "out of range 1..10000");
 }
 
+TEST_CASE("network tags: canonical bit/s and bytes, or TagError naming the tag") {
+  auto n = plng::node::networkLimitsFromTags(
+      {{"net_min_rate", "5000"}, {"net_max_rate", "10000000"}, {"net_daily_bytes", "0"}});
+  CHECK(n.min_rate_bps == 5000);
+  CHECK(n.max_rate_bps == 10000000);
+  CHECK(n.daily_bytes == 0);
+  CHECK(plng::node::networkLimitsFromTags({}) == plng::node::NetworkLimits{});
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"net_min_rate", "5kbit"},           // units are PLC's to resolve
+      {"net_max_rate", "-1"},              // no sign
+      {"net_max_rate", "10000000000001"},  // above 10 Tbit/s
+      {"net_daily_bytes", "9223372036854775808"},
+  };
+  for (const auto& [tag, value] : bad) {
+    INFO(tag << "=" << value);
+    CHECK_THROWS_WITH(plng::node::networkLimitsFromTags({{tag, value}}),
+                      Catch::Contains("tag " + tag) && Catch::Contains("\"" + value + "\""));
+  }
+}
+
+TEST_CASE("/proc/<pid>/cgroup: one parser, and the sliver a cgroup belongs to") {
+  auto lines = plng::node::parseProcCgroup(
+      "12:cpu,cpuacct:/x/slivers/pl_a\n1:name=systemd:/x\n0::/x/slivers/pl_a:odd (deleted)\n"
+      "garbage\n");
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].controllers == "cpu,cpuacct");
+  CHECK_FALSE(lines[0].unified());
+  CHECK(lines[1].controllers == "name=systemd");
+  CHECK(lines[2].unified());
+  CHECK(lines[2].path == "/x/slivers/pl_a:odd");  // ':' kept, " (deleted)" dropped
+  CHECK(plng::node::sliverOfCgroup(lines[2].path, "/x/slivers") == "pl_a:odd");
+  CHECK(plng::node::unifiedCgroupPath("0::/\n") == "/");
+  CHECK_FALSE(plng::node::sliverOfCgroup("/", "/x/slivers"));
+}
+
+TEST_CASE("cgroupIdOf is the id the kernel's file handle for the cgroup carries") {
+  // On cgroup2 the kernel's file handle (FILEID_KERNFS) is the 64-bit cgroup id,
+  // what bpf_get_current_cgroup_id() returns; cgroupIdOf must agree with it.
+  fs::path dir;
+  try {
+    dir = CgroupRoots::ofProcess(::getpid()).unified;  // this process's cgroup2 directory
+  } catch (const SysError& e) {
+    WARN("SKIP: no cgroup2 mount shows this process's cgroup: " << e.what());
+    return;
+  }
+  const std::uint64_t id = plng::node::cgroupIdOf(dir);
+  alignas(file_handle) unsigned char buffer[sizeof(file_handle) + 64] = {};
+  auto* handle = reinterpret_cast<file_handle*>(buffer);
+  handle->handle_bytes = 64;
+  int mount_id = 0;
+  REQUIRE(::name_to_handle_at(AT_FDCWD, dir.c_str(), handle, &mount_id, 0) == 0);
+  REQUIRE(handle->handle_bytes == sizeof(std::uint64_t));
+  std::uint64_t from_handle = 0;
+  std::memcpy(&from_handle, handle->f_handle, sizeof from_handle);
+  CHECK(id == from_handle);
+  CHECK_THROWS_AS(plng::node::cgroupIdOf("/proc"), SysError);
+}
+
 TEST_CASE("cpu shares map to kernel weights keeping their ratios") {
   using plng::node::cpuSharesV1Of;
   using plng::node::cpuWeightOf;
@@ -302,8 +362,8 @@ TEST_CASE("v2 driver: attach, pids, usage, list, killAll, remove") {
 
   for (const char* bad : {"", ".", "..", "a/b", "../daemon"}) {
     INFO(bad);
-    CHECK_THROWS_AS(driver->create(bad), SysError);
-    CHECK_THROWS_AS(driver->remove(bad), SysError);
+    CHECK_THROWS_AS(driver->create(bad), TagError);
+    CHECK_THROWS_AS(driver->remove(bad), TagError);
   }
 }
 

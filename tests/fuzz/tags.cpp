@@ -108,7 +108,9 @@ bool isPolicyRefusal(const std::string& tag, const std::string& message) {
     return message.find("never granted") != std::string::npos ||
            message.find("not supported by this node's kernel") != std::string::npos;
   }
-  // PLC keeps vref a free string; the node knows which names are images.
+  // PLC keeps vref and proper free strings; the node knows which names are
+  // images, and what a privilege looks like.
+  if (tag == "proper") return message.find("is not a privilege") != std::string::npos;
   return tag == "vref" && message.find("is not an image name") != std::string::npos;
 }
 
@@ -134,7 +136,7 @@ void checkNode(const std::string& tag, const std::string& canonical) {
     }
   }
   if (tag == "net_min_rate" || tag == "net_max_rate") {
-    auto spec = plng::sliverd::grantedSpec(desired.config, tags);
+    auto spec = plng::sliverd::grantedSpec(desired.config, desired.network);
     auto got = tag == "net_min_rate" ? spec.net_min_rate : spec.net_max_rate;
     if (got != decimal(canonical))
       fail("the node reads " + tag + " '" + canonical + "' as " + std::to_string(got));
@@ -142,7 +144,7 @@ void checkNode(const std::string& tag, const std::string& canonical) {
   if (tag == "proper") {
     // LocalService asks about a named slice ("" already resolved to the caller's).
     for (const std::string target : {kSlice, "other_slice", "*"}) {
-      if (plng::sliverd::properAllowsSliverControl(canonical, target) &&
+      if (desired.proper.allowsSliverControl(target) &&
           canonical.find("sliver_control:*") == std::string::npos &&
           canonical.find("sliver_control:" + target) == std::string::npos) {
         fail("proper '" + canonical + "' grants control of '" + target + "' without naming it");

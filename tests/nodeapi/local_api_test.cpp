@@ -196,7 +196,7 @@ struct Node {
       grants.grants[slice] = g;
       runtime.add(config(slice, xid, 32), plng::node::SliverPhase::kRunning);
     }
-    grants.grants["pl_ops"].tags["proper"] = "vsys:foo, sliver_control:pl_beta";
+    grants.grants["pl_ops"].proper = plng::node::properFromTag("vsys:foo, sliver_control:pl_beta");
     driver->setUp(0);
     for (const char* slice : {"pl_alpha", "pl_beta", "pl_ops"}) driver->create(slice);
     peers = std::make_unique<PeerIdentifier>(*driver);
@@ -334,7 +334,7 @@ TEST_CASE("proper=sliver_control:<slice> lets a slice control exactly that slive
   CHECK(node.runtime.phase("pl_alpha") == plng::node::SliverPhase::kRunning);
 
   // The tag is re-read at every call: revoking it takes effect at once.
-  node.grants.grants["pl_ops"].tags["proper"] = "";
+  node.grants.grants["pl_ops"].proper = plng::node::properFromTag("");
   CHECK(sliverctl(node.socket(), {"start", "pl_beta"}, ops).exit_code == 7);
 }
 

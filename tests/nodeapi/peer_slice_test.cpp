@@ -9,6 +9,8 @@
 #include "sliverd/local/local_service.h"
 
 using namespace plng::sliverd;
+using plng::node::cgroupPathOfDir;
+using plng::node::unifiedCgroupPath;
 
 TEST_CASE("the unified cgroup of a process, on v2 and hybrid hosts") {
   CHECK(unifiedCgroupPath("0::/system.slice/sliverd.service/slivers/pl_a\n") ==
@@ -35,23 +37,30 @@ TEST_CASE("a cgroup directory's hierarchy path from mountinfo") {
 }
 
 TEST_CASE("a cgroup below sliversDir belongs to the first component's slice") {
-  CHECK(sliceOfCgroup("/d/slivers/pl_a", "/d/slivers") == "pl_a");
-  CHECK(sliceOfCgroup("/d/slivers/pl_a/init/x", "/d/slivers") == "pl_a");
-  CHECK_FALSE(sliceOfCgroup("/d/slivers", "/d/slivers"));
-  CHECK_FALSE(sliceOfCgroup("/d/daemon", "/d/slivers"));
+  CHECK(plng::node::sliverOfCgroup("/d/slivers/pl_a", "/d/slivers") == "pl_a");
+  CHECK(plng::node::sliverOfCgroup("/d/slivers/pl_a/init/x", "/d/slivers") == "pl_a");
+  CHECK_FALSE(plng::node::sliverOfCgroup("/d/slivers", "/d/slivers"));
+  CHECK_FALSE(plng::node::sliverOfCgroup("/d/daemon", "/d/slivers"));
   // A sibling sharing the prefix is not below it.
-  CHECK_FALSE(sliceOfCgroup("/d/slivers2/pl_a", "/d/slivers"));
-  CHECK_FALSE(sliceOfCgroup("/", "/d/slivers"));
+  CHECK_FALSE(plng::node::sliverOfCgroup("/d/slivers2/pl_a", "/d/slivers"));
+  CHECK_FALSE(plng::node::sliverOfCgroup("/", "/d/slivers"));
 }
 
 TEST_CASE("the proper tag grammar for sliver control") {
-  CHECK(properAllowsSliverControl("sliver_control:pl_b", "pl_b"));
-  CHECK(properAllowsSliverControl("vsys:x, sliver_control:pl_b,sliver_control:pl_c", "pl_c"));
-  CHECK(properAllowsSliverControl("sliver_control:*", "anything"));
-  CHECK_FALSE(properAllowsSliverControl("sliver_control:pl_b", "pl_bb"));
-  CHECK_FALSE(properAllowsSliverControl("sliver_control:", "pl_b"));
-  CHECK_FALSE(properAllowsSliverControl("", "pl_b"));
-  CHECK_FALSE(properAllowsSliverControl("xsliver_control:*", "pl_b"));
+  auto allows = [](const char* proper, const char* target) {
+    return plng::node::properFromTag(proper).allowsSliverControl(target);
+  };
+  CHECK(allows("sliver_control:pl_b", "pl_b"));
+  CHECK(allows("vsys:x, sliver_control:pl_b,sliver_control:pl_c", "pl_c"));
+  CHECK(allows("sliver_control:*", "anything"));
+  CHECK_FALSE(allows("sliver_control:pl_b", "pl_bb"));
+  CHECK_FALSE(allows("", "pl_b"));
+  CHECK_FALSE(allows("xsliver_control:*", "pl_b"));
+  // What cannot be a privilege, or names no slice, is refused (TagError).
+  CHECK_THROWS_AS(plng::node::properFromTag("sliver_control:"), plng::node::TagError);
+  CHECK_THROWS_AS(plng::node::properFromTag("sliver_control:../x"), plng::node::TagError);
+  CHECK_THROWS_AS(plng::node::properFromTag("Sliver_Control:*"), plng::node::TagError);
+  CHECK_THROWS_AS(plng::node::properFromTag("vsys:\x01"), plng::node::TagError);
 }
 
 TEST_CASE("local API frames round-trip and refuse garbage") {
@@ -91,11 +100,15 @@ TEST_CASE("a sliver's granted rspec from its config and network tags") {
   config.resources.cpu_share = 64;
   config.resources.mem_limit_bytes = 1 << 27;
   config.disk_quota_bytes = 5ull << 30;
-  ResourceSpec s = grantedSpec(config, {{"net_min_rate", "5000"}, {"net_max_rate", "10000000"}});
+  ResourceSpec s = grantedSpec(
+      config,
+      plng::node::networkLimitsFromTags({{"net_min_rate", "5000"}, {"net_max_rate", "10000000"}}));
   CHECK(s.cpu_share == 64);
   CHECK(s.mem_limit_bytes == 1u << 27);
   CHECK(s.disk_quota_bytes == 5ull << 30);
   CHECK(s.net_min_rate == 5000);
   CHECK(s.net_max_rate == 10000000);
-  CHECK(grantedSpec(config, {{"net_min_rate", "5kbit"}}).net_min_rate == 0);
+  // A rate that is not canonical is refused, no longer read as 0.
+  CHECK_THROWS_AS(plng::node::networkLimitsFromTags({{"net_min_rate", "5kbit"}}),
+                  plng::node::TagError);
 }

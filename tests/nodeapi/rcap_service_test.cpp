@@ -169,7 +169,7 @@ TEST_CASE("credentials: missing, forged, expired, not yet valid, for another nod
 
   grpc::Status expired = f.acquire(f.credential("princeton_broker", true, kNode, kNow - 1), 10);
   CHECK(codeName(expired) == "FAILED_PRECONDITION");
-  CHECK_THAT(expired.error_message(), Catch::Contains("fresh ticket"));
+  CHECK_THAT(expired.error_message(), Catch::Contains("request a new ticket"));
 
   f.now = kNow - 2 * kHour;  // before not_before
   CHECK(codeName(f.acquire(f.credential("princeton_broker"), 10)) == "FAILED_PRECONDITION");

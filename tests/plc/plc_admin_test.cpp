@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_fixture.h"
 
@@ -152,12 +153,8 @@ class AdminTest : public PlcFixture {
     challenge_req.set_hostname(hostname);
     auto [s1, challenge] = anon.call(&Auth::Stub::GetNodeChallenge, challenge_req);
     if (!s1.ok()) return s1;
-    std::string message = "planetlab-node-login";
-    message.push_back('\0');
-    message += hostname;
-    message.push_back('\0');
-    message += challenge.nonce();
-    auto sig = plng::ticket::sign(node_keys_.at(hostname), message);
+    auto sig = plng::ticket::sign(node_keys_.at(hostname),
+                                  plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
     NodeLoginRequest login;
     login.set_hostname(hostname);
     login.set_nonce(challenge.nonce());

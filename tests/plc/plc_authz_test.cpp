@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "plc/auth.h"
+#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_client.h"
 #include "tests/support/plc_fixture.h"
@@ -432,7 +433,8 @@ class World {
     pb::NodeLoginRequest r;
     r.set_hostname(hostname);
     r.set_nonce(nonce);
-    r.set_signature(bytesOf(plng::ticket::sign(key, plng::plc::nodeLoginMessage(hostname, nonce))));
+    r.set_signature(
+        bytesOf(plng::ticket::sign(key, plng::proto::nodeLoginMessage(hostname, nonce))));
     return r;
   }
 

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "proto/node_protocol.h"
 #include "tests/support/plc_seed.h"
 
 using namespace plng::test;
@@ -66,7 +67,7 @@ grpc::Status login(const PlcClient& anon, const std::string& email, const std::s
 
 std::string nodeSignature(const plng::ticket::PrivateKey& key, const std::string& hostname,
                           const std::string& nonce) {
-  auto sig = plng::ticket::sign(key, plng::plc::nodeLoginMessage(hostname, nonce));
+  auto sig = plng::ticket::sign(key, plng::proto::nodeLoginMessage(hostname, nonce));
   return {reinterpret_cast<const char*>(sig.data()), sig.size()};
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "plc/auth.h"
+#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/child_process.h"
 #include "tests/support/plc_fixture.h"
@@ -91,7 +92,7 @@ PlcClient loggedInNode(PlcFixture& fx, const std::string& hostname, const std::s
   login.set_hostname(hostname);
   login.set_nonce(challenge.nonce());
   auto sig = plng::ticket::sign(node_key.private_key,
-                                plng::plc::nodeLoginMessage(hostname, challenge.nonce()));
+                                plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
   login.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
   auto [logged_in, session] = fx.anonymous().call(&pb::Auth::Stub::NodeLogin, login);
   REQUIRE_OK(logged_in);
@@ -129,8 +130,8 @@ TEST_CASE_METHOD(PlcFixture, "PostgreSQL restarting under plcd loses nothing", "
   pb::NodeLoginRequest login;
   login.set_hostname("n1.princeton.edu");
   login.set_nonce(challenge.nonce());
-  auto sig = plng::ticket::sign(node_key.private_key,
-                                plng::plc::nodeLoginMessage("n1.princeton.edu", challenge.nonce()));
+  auto sig = plng::ticket::sign(
+      node_key.private_key, plng::proto::nodeLoginMessage("n1.princeton.edu", challenge.nonce()));
   login.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
   auto [logged_in, node_session] = anonymous().call(&pb::Auth::Stub::NodeLogin, login);
   REQUIRE_OK(logged_in);

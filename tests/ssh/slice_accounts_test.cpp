@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "node/error.h"
+#include "node/sliver_name.h"
 #include "sliverd/login/slice_login.h"
 
 namespace fs = std::filesystem;
@@ -78,20 +79,20 @@ bool contains(const std::string& text, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("slice account names follow user-name rules", "[ssh]") {
-  using plng::sliverd::isValidSliceAccountName;
-  CHECK(isValidSliceAccountName("princeton_codeen"));
-  CHECK(isValidSliceAccountName("pl_x-1"));
-  CHECK(isValidSliceAccountName("_internal"));
-  CHECK_FALSE(isValidSliceAccountName(""));
-  CHECK_FALSE(isValidSliceAccountName("Princeton_codeen"));
-  CHECK_FALSE(isValidSliceAccountName("1site_x"));
-  CHECK_FALSE(isValidSliceAccountName("-site_x"));
-  CHECK_FALSE(isValidSliceAccountName("site/x"));
-  CHECK_FALSE(isValidSliceAccountName("site:x"));
-  CHECK_FALSE(isValidSliceAccountName("site.x"));
-  CHECK_FALSE(isValidSliceAccountName(std::string(33, 'a')));
-  CHECK(isValidSliceAccountName(std::string(32, 'a')));
+TEST_CASE("slice account names are sliver names: user-name rules", "[ssh]") {
+  using plng::node::isValidSliverName;
+  CHECK(isValidSliverName("princeton_codeen"));
+  CHECK(isValidSliverName("pl_x-1"));
+  CHECK(isValidSliverName("_internal"));
+  CHECK_FALSE(isValidSliverName(""));
+  CHECK_FALSE(isValidSliverName("Princeton_codeen"));
+  CHECK_FALSE(isValidSliverName("1site_x"));
+  CHECK_FALSE(isValidSliverName("-site_x"));
+  CHECK_FALSE(isValidSliverName("site/x"));
+  CHECK_FALSE(isValidSliverName("site:x"));
+  CHECK_FALSE(isValidSliverName("site.x"));
+  CHECK_FALSE(isValidSliverName(std::string(33, 'a')));
+  CHECK(isValidSliverName(std::string(32, 'a')));
 }
 
 TEST_CASE("ensureSliceAccount creates a tagged account with sliver-enter as shell", "[ssh]") {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "plc/auth.h"
+#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_fixture.h"
 
@@ -265,7 +266,7 @@ class Seeder {
     auto [cstatus, challenge] = anon.call(&pb::Auth::Stub::GetNodeChallenge, creq);
     REQUIRE_OK(cstatus);
     auto sig = plng::ticket::sign(node.private_key,
-                                  plng::plc::nodeLoginMessage(node.hostname, challenge.nonce()));
+                                  plng::proto::nodeLoginMessage(node.hostname, challenge.nonce()));
     pb::NodeLoginRequest lreq;
     lreq.set_hostname(node.hostname);
     lreq.set_nonce(challenge.nonce());
