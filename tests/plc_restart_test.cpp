@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "auth.h"
 #include "child_process.h"
 #include "plc_fixture.h"
+#include "tests/support/plc_node_login.h"
 #include "ticket.h"
 
 namespace pb = planetlab::v1;
@@ -83,19 +83,7 @@ PlcClient loggedInNode(PlcFixture& fx, const std::string& hostname, const std::s
   node.set_login_base(login_base);
   node.set_public_key(std::string(reinterpret_cast<const char*>(node_key.public_key.data()), 32));
   REQUIRE_OK(fx.admin().call(&pb::Admin::Stub::AddNode, node).first);
-  pb::NodeChallengeRequest ask;
-  ask.set_hostname(hostname);
-  auto [asked, challenge] = fx.anonymous().call(&pb::Auth::Stub::GetNodeChallenge, ask);
-  REQUIRE_OK(asked);
-  pb::NodeLoginRequest login;
-  login.set_hostname(hostname);
-  login.set_nonce(challenge.nonce());
-  auto sig = plng::ticket::sign(node_key.private_key,
-                                plng::plc::nodeLoginMessage(hostname, challenge.nonce()));
-  login.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
-  auto [logged_in, session] = fx.anonymous().call(&pb::Auth::Stub::NodeLogin, login);
-  REQUIRE_OK(logged_in);
-  return fx.anonymous().withToken(session.token());
+  return plng::test::loggedInNode(fx.anonymous(), hostname, node_key.private_key);
 }
 
 }  // namespace
@@ -122,19 +110,8 @@ TEST_CASE_METHOD(PlcFixture, "PostgreSQL restarting under plcd loses nothing", "
   REQUIRE_OK(admin().call(&pb::Slice::Stub::AddSliceNodes, bind).first);
 
   // The node logs in with its key and opens its stream.
-  pb::NodeChallengeRequest ask;
-  ask.set_hostname("n1.princeton.edu");
-  auto [asked, challenge] = anonymous().call(&pb::Auth::Stub::GetNodeChallenge, ask);
-  REQUIRE_OK(asked);
-  pb::NodeLoginRequest login;
-  login.set_hostname("n1.princeton.edu");
-  login.set_nonce(challenge.nonce());
-  auto sig = plng::ticket::sign(node_key.private_key,
-                                plng::plc::nodeLoginMessage("n1.princeton.edu", challenge.nonce()));
-  login.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
-  auto [logged_in, node_session] = anonymous().call(&pb::Auth::Stub::NodeLogin, login);
-  REQUIRE_OK(logged_in);
-  PlcClient node_client = anonymous().withToken(node_session.token());
+  PlcClient node_client =
+      plng::test::loggedInNode(anonymous(), "n1.princeton.edu", node_key.private_key);
 
   Watch watch(node_client, 0);
   auto first = watch.next(10s);
@@ -188,7 +165,8 @@ TEST_CASE_METHOD(PlcFixture, "PostgreSQL restarting under plcd loses nothing", "
   CHECK(state->version() > first->version());
 }
 
-TEST_CASE_METHOD(PlcFixture, "every PostgreSQL restart starts a new state epoch, which streams carry",
+TEST_CASE_METHOD(PlcFixture,
+                 "every PostgreSQL restart starts a new state epoch, which streams carry",
                  "[plc][pg]") {
   pb::AddSiteRequest site;
   site.set_login_base("princeton");
@@ -201,8 +179,8 @@ TEST_CASE_METHOD(PlcFixture, "every PostgreSQL restart starts a new state epoch,
   CHECK_FALSE(before.epoch().empty());
   // Replicas on one database agree on the epoch without writing anything.
   plng::test::PlcdProcess replica = startReplica();
-  auto [got_replica, from_replica] = PlcClient(replica.channel(), node.token())
-                                         .call(&pb::NodeSync::Stub::GetSlivers, {});
+  auto [got_replica, from_replica] =
+      PlcClient(replica.channel(), node.token()).call(&pb::NodeSync::Stub::GetSlivers, {});
   REQUIRE_OK(got_replica);
   CHECK(from_replica.epoch() == before.epoch());
 
@@ -282,9 +260,8 @@ TEST_CASE("after a restore, tickets never come from what was cached before it", 
 
   // After the backup: the slice gains a node, and a ticket naming both is cached.
   bind.set_hostnames(0, "n2.princeton.edu");
-  REQUIRE_OK(untilAvailable([&] {
-    return fx.admin().call(&pb::Slice::Stub::AddSliceNodes, bind).first;
-  }));
+  REQUIRE_OK(
+      untilAvailable([&] { return fx.admin().call(&pb::Slice::Stub::AddSliceNodes, bind).first; }));
   pb::GetSliceTicketRequest ask;
   ask.set_slice("princeton_s");
   pb::SignedTicket ticket;
@@ -302,9 +279,8 @@ TEST_CASE("after a restore, tickets never come from what was cached before it", 
   pb::AddSiteRequest other;
   other.set_login_base("mit");
   other.set_name("MIT");
-  REQUIRE_OK(untilAvailable([&] {
-    return fx.admin().call(&pb::Admin::Stub::AddSite, other).first;
-  }));
+  REQUIRE_OK(
+      untilAvailable([&] { return fx.admin().call(&pb::Admin::Stub::AddSite, other).first; }));
   REQUIRE_OK(fx.admin().call(&pb::Slice::Stub::GetSliceTicket, ask, &ticket));
   REQUIRE(body.ParseFromString(ticket.body()));
   REQUIRE(body.nodes_size() == 1);

@@ -30,7 +30,7 @@
 
 #include "cgroup.h"
 #include "node_cgroup_sandbox.h"
-#include "node_skip.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

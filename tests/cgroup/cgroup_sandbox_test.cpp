@@ -10,7 +10,7 @@
 
 #include "cgroup.h"
 #include "node_cgroup_sandbox.h"
-#include "node_skip.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using plng::node::CgroupRoots;

@@ -28,9 +28,9 @@
 #include "kvfile.h"
 #include "node_cgroup_sandbox.h"
 #include "node_image.h"
-#include "node_skip.h"
 #include "node_sliver_exec.h"
 #include "node_test_node.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

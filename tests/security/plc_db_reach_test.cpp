@@ -24,10 +24,10 @@
 #include <sstream>
 
 #include "child_process.h"
-#include "node_skip.h"
 #include "node_sliver_exec.h"
 #include "node_test_node.h"
 #include "pg_instance.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -11,12 +11,12 @@
 #include <thread>
 
 #include "local_service.h"
-#include "node_skip.h"
 #include "node_sliver_exec.h"
 #include "node_test_node.h"
 #include "node_watchdogs.h"
 #include "rcaps.h"
 #include "reconciler.h"
+#include "tests/support/skip.h"
 
 namespace v1 = planetlab::v1;
 using namespace std::chrono_literals;

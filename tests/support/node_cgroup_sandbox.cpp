@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "cgroup_fs.h"
-#include "node_skip.h"
+#include "tests/support/skip.h"
 
 namespace plng::test {
 

@@ -15,6 +15,7 @@
 #include "paths.h"
 #include "sliver_runtime.h"
 #include "storage.h"
+#include "tests/support/scratch_dir.h"
 
 namespace plng::test {
 
@@ -43,6 +44,7 @@ class TestNode {
   }
 
   CgroupSandbox sandbox;  // first: skips when not root
+  ScratchDir scratch;     // removed last, after the volume is unmounted
   std::filesystem::path dir;
   plng::node::NodePaths paths;
   plng::node::StorageOptions storage_options;
