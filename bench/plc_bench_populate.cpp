@@ -1,7 +1,5 @@
 #include "bench/plc_bench_populate.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +16,7 @@
 #include "bench/plc_bench_workload.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_client.h"
+#include "tests/support/ssh_key.h"
 
 namespace plng::bench {
 
@@ -41,27 +40,6 @@ std::string zeroPadded(int value, int width) {
 }
 
 int digitsFor(int count) { return static_cast<int>(std::to_string(std::max(count - 1, 1)).size()); }
-
-// SSH wire format "string": 32-bit big-endian length, then the bytes.
-std::string sshString(std::string_view bytes) {
-  const auto n = static_cast<std::uint32_t>(bytes.size());
-  std::string out;
-  out.push_back(static_cast<char>((n >> 24) & 0xff));
-  out.push_back(static_cast<char>((n >> 16) & 0xff));
-  out.push_back(static_cast<char>((n >> 8) & 0xff));
-  out.push_back(static_cast<char>(n & 0xff));
-  out.append(bytes);
-  return out;
-}
-
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 std::string newPublicKeyBytes() {
   const auto key = plng::ticket::generateKeyPair().public_key;
@@ -276,7 +254,7 @@ class Populator {
       for (int k = 0; k < kKeysPerPerson; ++k) {
         pb::AddPersonKeyRequest key;
         key.set_email(p.email);
-        key.set_key(newSshEd25519Key(p.firstName + "@laptop" + std::to_string(k)));
+        key.set_key(plng::test::newSshKey(p.firstName + "@laptop" + std::to_string(k)));
         call(admin, &pb::Admin::Stub::AddPersonKey, key, "AddPersonKey " + p.email);
       }
       progress.advance();
@@ -402,11 +380,6 @@ class Populator {
 };
 
 }  // namespace
-
-std::string newSshEd25519Key(const std::string& comment) {
-  const std::string blob = sshString("ssh-ed25519") + sshString(newPublicKeyBytes());
-  return "ssh-ed25519 " + base64(blob) + (comment.empty() ? "" : " " + comment);
-}
 
 Population populate(const PopulationSpec& spec,
                     const std::vector<std::shared_ptr<grpc::Channel>>& channels,

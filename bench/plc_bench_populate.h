@@ -50,8 +50,4 @@ Population populate(const PopulationSpec& spec,
                     const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                     const std::string& adminToken);
 
-// "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... comment": an OpenSSH public key line for
-// a fresh Ed25519 key.
-std::string newSshEd25519Key(const std::string& comment);
-
 }  // namespace plng::bench

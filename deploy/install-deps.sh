@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ccache git
+  python3  # cmake/check_module_includes.py (ctest -L build)
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libgrpc-dev
   libpqxx-dev libpq-dev libspdlog-dev libfmt-dev libssl-dev libboost-dev libboost-system-dev
   catch2

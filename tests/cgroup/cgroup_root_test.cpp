@@ -30,7 +30,7 @@
 
 #include "node/cgroup.h"
 #include "tests/support/node_cgroup_sandbox.h"
-#include "tests/support/node_skip.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

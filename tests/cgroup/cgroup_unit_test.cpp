@@ -15,6 +15,7 @@
 
 #include "node/cgroup.h"
 #include "node/resources.h"
+#include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using plng::node::CgroupRoots;
@@ -23,24 +24,6 @@ using plng::node::SysError;
 using plng::node::TagError;
 
 namespace {
-
-class TempTree {
- public:
-  TempTree() {
-    static int counter = 0;
-    root_ = fs::temp_directory_path() /
-            ("plng-cgroup-unit-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(root_);
-  }
-  ~TempTree() {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  const fs::path& root() const { return root_; }
-
- private:
-  fs::path root_;
-};
 
 void put(const fs::path& file, const std::string& content) {
   fs::create_directories(file.parent_path());
@@ -75,8 +58,8 @@ void makeV2Cgroup(const fs::path& dir, bool io = true) {
   if (io) put(dir / "io.weight", "default 100\n");
 }
 
-CgroupRoots v2Roots(const TempTree& tree) {
-  fs::path unified = tree.root() / "unified";
+CgroupRoots v2Roots(const plng::test::ScratchDir& tree) {
+  fs::path unified = tree.path() / "unified";
   put(unified / "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
   put(unified / "cgroup.subtree_control", "");
   put(unified / "cgroup.procs", "");
@@ -87,13 +70,13 @@ CgroupRoots v2Roots(const TempTree& tree) {
 
 // A hybrid host: v1 cpu, cpuacct, memory, pids, blkio hierarchies, and a cgroup2
 // tree without controllers.
-CgroupRoots hybridRoots(const TempTree& tree) {
+CgroupRoots hybridRoots(const plng::test::ScratchDir& tree) {
   CgroupRoots roots;
-  roots.unified = tree.root() / "unified";
+  roots.unified = tree.path() / "unified";
   put(roots.unified / "cgroup.controllers", "");
   put(roots.unified / "cgroup.procs", "");
   for (const char* c : {"cpu", "cpuacct", "memory", "pids", "blkio"}) {
-    roots.v1[c] = tree.root() / c;
+    roots.v1[c] = tree.path() / c;
     put(roots.v1[c] / "cgroup.procs", "");
   }
   return roots;
@@ -258,7 +241,7 @@ TEST_CASE("cpu shares map to kernel weights keeping their ratios") {
 }
 
 TEST_CASE("v2 driver sets up the tree and delegates the controllers it needs") {
-  TempTree tree;
+  plng::test::ScratchDir tree("plng-cgroup-unit");
   auto roots = v2Roots(tree);
   auto driver = plng::node::makeV2Driver(roots);
   CHECK(driver->kind() == "v2");
@@ -274,7 +257,7 @@ TEST_CASE("v2 driver sets up the tree and delegates the controllers it needs") {
 }
 
 TEST_CASE("v2 driver writes every knob and updates them in place") {
-  TempTree tree;
+  plng::test::ScratchDir tree("plng-cgroup-unit");
   auto roots = v2Roots(tree);
   auto driver = plng::node::makeV2Driver(roots);
   driver->setUp(0);
@@ -319,7 +302,7 @@ TEST_CASE("v2 driver writes every knob and updates them in place") {
 }
 
 TEST_CASE("v2 driver: attach, pids, usage, list, killAll, remove") {
-  TempTree tree;
+  plng::test::ScratchDir tree("plng-cgroup-unit");
   auto roots = v2Roots(tree);
   auto driver = plng::node::makeV2Driver(roots);
   driver->setUp(0);
@@ -368,7 +351,7 @@ TEST_CASE("v2 driver: attach, pids, usage, list, killAll, remove") {
 }
 
 TEST_CASE("killAll SIGKILLs listed processes and reports a cgroup that stays populated") {
-  TempTree tree;
+  plng::test::ScratchDir tree("plng-cgroup-unit");
   auto roots = v2Roots(tree);
   auto driver = plng::node::makeV2Driver(roots);
   driver->setUp(0);
@@ -393,7 +376,7 @@ TEST_CASE("killAll SIGKILLs listed processes and reports a cgroup that stays pop
 }
 
 TEST_CASE("hybrid driver writes v1 knobs and mirrors the layout in the unified tree") {
-  TempTree tree;
+  plng::test::ScratchDir tree("plng-cgroup-unit");
   auto roots = hybridRoots(tree);
   auto driver = plng::node::makeHybridDriver(roots);
   CHECK(driver->kind() == "hybrid");
@@ -470,7 +453,7 @@ TEST_CASE("hybrid driver writes v1 knobs and mirrors the layout in the unified t
 }
 
 TEST_CASE("hybrid driver with cpu and cpuacct co-mounted") {
-  TempTree tree;
+  plng::test::ScratchDir tree("plng-cgroup-unit");
   auto roots = hybridRoots(tree);
   roots.v1["cpuacct"] = roots.v1["cpu"];
   auto driver = plng::node::makeHybridDriver(roots);
@@ -486,11 +469,11 @@ TEST_CASE("hybrid driver with cpu and cpuacct co-mounted") {
 }
 
 TEST_CASE("makeCgroupDriver probes which driver fits") {
-  TempTree tree;
+  plng::test::ScratchDir tree("plng-cgroup-unit");
   auto v2 = v2Roots(tree);
   CHECK(plng::node::makeCgroupDriver(v2)->kind() == "v2");
 
-  TempTree tree2;
+  plng::test::ScratchDir tree2("plng-cgroup-unit");
   auto hybrid = hybridRoots(tree2);
   CHECK(plng::node::makeCgroupDriver(hybrid)->kind() == "hybrid");
 

@@ -24,6 +24,7 @@
 #include "cli/output.h"
 #include "cli/values.h"
 #include "proto/plc.grpc.pb.h"
+#include "tests/support/scratch_dir.h"
 
 namespace v1 = planetlab::v1;
 using namespace plcctl;
@@ -44,25 +45,6 @@ EnvLookup envFrom(std::map<std::string, std::string> values) {
     return it->second;
   };
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "plcctl_test.XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace
 
@@ -446,7 +428,7 @@ Result runCli(const std::vector<std::string>& arguments, const EnvLookup& env,
 
 TEST_CASE("a session: login, calls with the saved token, logout", "[cli][grpc]") {
   FakePlc plc;
-  TempDir dir;
+  plng::test::ScratchDir dir("plcctl_test");
   const std::string config = (dir.path() / "sub" / "config").string();
   const auto env = envFrom({{"PLCCTL_CONFIG", config}});
 
@@ -550,7 +532,7 @@ TEST_CASE("a session: login, calls with the saved token, logout", "[cli][grpc]")
 
 TEST_CASE("a wrong password is refused without saving anything", "[cli][grpc]") {
   FakePlc plc;
-  TempDir dir;
+  plng::test::ScratchDir dir("plcctl_test");
   const std::string config = (dir.path() / "config").string();
   const Result result = runCli(words("--config " + config + " --plc " + plc.address +
                                      " login --email alice@princeton.edu --password-stdin"),

@@ -20,9 +20,11 @@
 
 #include "tests/support/child_process.h"
 #include "tests/support/plc_fixture.h"
+#include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using plng::test::PgInstance;
+using plng::test::ScratchDir;
 using namespace std::chrono_literals;
 
 namespace {
@@ -42,22 +44,10 @@ bool accepts(const std::string& conninfo) {
   }
 }
 
-// A scratch directory removed at scope exit (in memory where the machine allows:
-// a durable cluster's fsyncs cost seconds on a busy virtual disk).
-struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    std::string pattern = (plng::test::processScratchDir() / "plng-pg-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-    // As root the server runs as `postgres`, which must be able to enter it.
-    fs::permissions(path, fs::perms::others_exec, fs::perm_options::add);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+// Scratch directories go in processScratchDir() (in memory where the machine
+// allows: a durable cluster's fsyncs cost seconds on a busy virtual disk), with
+// 0701: as root the server runs as `postgres`, which must be able to enter them.
+constexpr mode_t kPgScratchMode = 0701;
 
 }  // namespace
 
@@ -210,8 +200,8 @@ TEST_CASE("Two PgInstances run side by side and clean up after themselves", "[pl
 
 TEST_CASE("PgInstance in a given directory keeps it and reuses the cluster", "[plc][pg]") {
   plng::test::skipUnlessPostgres();
-  ScratchDir scratch;
-  const fs::path dir = scratch.path / "pg";
+  ScratchDir scratch("plng-pg-test", kPgScratchMode, plng::test::processScratchDir());
+  const fs::path dir = scratch / "pg";
   std::string conninfo;
   {
     PgInstance::Options options;
@@ -332,8 +322,8 @@ TEST_CASE("plng-pg-tmp serves until told to stop and leaves nothing behind", "[p
 TEST_CASE("plng-pg-tmp starts a crashed PostgreSQL again at the same address, losing nothing",
           "[plc][pg]") {
   plng::test::skipUnlessPostgres();
-  ScratchDir scratch;
-  PgTmp pg({"--dir", (scratch.path / "pg").string()});
+  ScratchDir scratch("plng-pg-test", kPgScratchMode, plng::test::processScratchDir());
+  PgTmp pg({"--dir", (scratch / "pg").string()});
   {
     pqxx::connection c(pg.conninfo);
     pqxx::work tx(c);
@@ -353,7 +343,7 @@ TEST_CASE("plng-pg-tmp starts a crashed PostgreSQL again at the same address, lo
   CHECK(plng::test::describeWaitStatus(pg.tool.terminate(SIGTERM, 30s)) == "exited with code 0");
 
   SECTION("started again on the same directory, it prints the same connection string") {
-    PgTmp again({"--dir", (scratch.path / "pg").string()});
+    PgTmp again({"--dir", (scratch / "pg").string()});
     CHECK(again.conninfo == pg.conninfo);
     CHECK(scalar(again.conninfo, "SELECT v FROM kept") == "acknowledged");
     CHECK(plng::test::describeWaitStatus(again.tool.terminate(SIGTERM, 30s)) ==

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -26,6 +27,8 @@
 #include "tests/support/node_image.h"
 #include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using plng::node::IdRange;
@@ -61,13 +64,11 @@ class TestSliver {
   explicit TestSliver(std::string name, const std::string& initscript = "")
       : name_(std::move(name)) {
     plng::test::requireRoot();
-    char tmpl[] = "/tmp/plng-launch-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp");
-    dir_ = tmpl;
-    upper_ = dir_ / "upper";
+    dir_.emplace("plng-launch");
+    upper_ = dir() / "upper";
     fs::create_directories(upper_);
-    fs::create_directories(dir_ / "work");
-    fs::create_directories(dir_ / "rootfs");
+    fs::create_directories(dir() / "work");
+    fs::create_directories(dir() / "rootfs");
     plng::node::chownUpperRoot(upper_, testImage(), kIds);
     if (!initscript.empty()) {
       plng::node::writeUpperFile(upper_, testImage(), kIds, "etc/plng/initscript", initscript,
@@ -76,19 +77,15 @@ class TestSliver {
   }
   TestSliver(const TestSliver&) = delete;
   TestSliver& operator=(const TestSliver&) = delete;
-  ~TestSliver() {
-    kill();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  ~TestSliver() { kill(); }
 
   LaunchSpec spec() const {
     LaunchSpec spec;
     spec.name = name_;
     spec.ids = kIds;
     spec.image = testImage();
-    spec.dirs = {upper_, dir_ / "work"};
-    spec.mountpoint = dir_ / "rootfs";
+    spec.dirs = {upper_, dir() / "work"};
+    spec.mountpoint = dir() / "rootfs";
     spec.init_path = PLNG_SLIVER_INIT_PATH;
     spec.init_args = {"--stop-grace-ms", "500"};
     // The test's stderr, unless it is a terminal (refused: a sliver shares none).
@@ -131,11 +128,11 @@ class TestSliver {
   pid_t pid() const { return pid_; }
   int pidfd() const { return pidfd_.get(); }
   const fs::path& upper() const { return upper_; }
-  const fs::path& dir() const { return dir_; }
+  const fs::path& dir() const { return dir_->path(); }
 
  private:
   std::string name_;
-  fs::path dir_;
+  std::optional<plng::test::ScratchDir> dir_;  // made once requireRoot() has passed
   fs::path upper_;
   pid_t pid_ = -1;
   plng::node::UniqueFd pidfd_;

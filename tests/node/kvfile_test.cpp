@@ -1,41 +1,31 @@
 #include "node/kvfile.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
 #include "node/error.h"
+#include "tests/support/scratch_dir.h"
 
 using plng::node::KvMap;
 using plng::node::readKvFile;
 using plng::node::writeKvFileAtomic;
-
-namespace {
-std::filesystem::path scratch() {
-  auto dir = std::filesystem::temp_directory_path() / ("plng-kvfile-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-}  // namespace
+using plng::test::ScratchDir;
 
 TEST_CASE("kvfile round-trips values with newlines and percent signs") {
-  auto dir = scratch();
+  ScratchDir dir("plng-kvfile");
   KvMap values{{"initscript", "#!/bin/sh\necho 100%\r\n"}, {"xid", "42"}, {"empty", ""}};
   writeKvFileAtomic(dir / "state", values);
   CHECK(readKvFile(dir / "state") == values);
   CHECK_FALSE(std::filesystem::exists(dir / "state.tmp"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("kvfile reports a missing file and a malformed line") {
-  auto dir = scratch();
+  ScratchDir dir("plng-kvfile");
   CHECK_THROWS_AS(readKvFile(dir / "missing"), plng::node::SysError);
   std::ofstream(dir / "bad") << "no equals sign here\n";
   CHECK_THROWS_WITH(readKvFile(dir / "bad"), Catch::Contains("bad:1: malformed line"));
   std::ofstream(dir / "badescape") << "k=%zz\n";
   CHECK_THROWS(readKvFile(dir / "badescape"));
   CHECK_THROWS_AS(writeKvFileAtomic(dir / "x", {{"a=b", "v"}}), std::invalid_argument);
-  std::filesystem::remove_all(dir);
 }

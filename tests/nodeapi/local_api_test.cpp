@@ -41,6 +41,8 @@
 #include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/node_test_node.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/skip.h"
 
 namespace v1 = planetlab::v1;
 namespace fs = std::filesystem;
@@ -172,7 +174,8 @@ struct Node {
   // own cgroups: slivers get their directories exactly as sliverd makes them.
   plng::test::CgroupSandbox sandbox;
   std::unique_ptr<plng::node::CgroupDriver> driver = plng::node::makeCgroupDriver(sandbox.roots());
-  fs::path dir;
+  plng::test::ScratchDir scratch{"plng-localapi", 0755};  // other host users reach the socket
+  fs::path dir = scratch.path();
   FakeRuntime runtime;
   FakeGrants grants;
   std::unique_ptr<RcapTable> rcaps;
@@ -183,9 +186,6 @@ struct Node {
   std::thread loop;
 
   Node() {
-    char tmpl[] = "/tmp/plng-localapi-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-    ::chmod(dir.c_str(), 0755);  // other host users must reach the socket
     rcaps = std::make_unique<RcapTable>(dir / "rcaps", ResourceSpec{}, nullptr);
     for (auto [slice, xid] : {std::pair{"pl_alpha", 501u}, {"pl_beta", 502u}, {"pl_ops", 503u}}) {
       GrantedSliver g;
@@ -210,7 +210,6 @@ struct Node {
     io.stop();
     loop.join();
     server.reset();
-    fs::remove_all(dir);
   }
   fs::path socket() const { return dir / "sliverd.sock"; }
   plng::node::NodePaths paths() const {

@@ -18,6 +18,7 @@
 
 #include "node/error.h"
 #include "sliverd/local/local_protocol.h"
+#include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -28,14 +29,10 @@ namespace {
 
 // A listening socket that never accepts, in a scratch directory.
 struct SilentListener {
-  fs::path dir;
-  fs::path path;
+  plng::test::ScratchDir dir{"plng-api-timeout"};
+  fs::path path = dir / "sliverd.sock";
   UniqueFd fd;
   explicit SilentListener(int backlog) {
-    char tmpl[] = "/tmp/plng-api-timeout-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    path = dir / "sliverd.sock";
     fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(fd);
     sockaddr_un addr{};
@@ -43,10 +40,6 @@ struct SilentListener {
     std::memcpy(addr.sun_path, path.c_str(), path.string().size() + 1);
     REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     REQUIRE(::listen(fd.get(), backlog) == 0);
-  }
-  ~SilentListener() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
   }
 };
 

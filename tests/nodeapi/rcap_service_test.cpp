@@ -9,6 +9,7 @@
 #include <set>
 
 #include "proto/status_name.h"
+#include "tests/support/scratch_dir.h"
 
 namespace v1 = planetlab::v1;
 using plng::sliverd::RcapService;
@@ -22,7 +23,7 @@ constexpr std::int64_t kHour = 3600;
 const std::string kNode = "planetlab1.cs.princeton.edu";
 
 struct Fixture {
-  std::filesystem::path dir;
+  plng::test::ScratchDir dir{"plng-rcapsvc"};
   plng::ticket::KeyPair plc = plng::ticket::generateKeyPair();
   std::shared_ptr<const plng::ticket::TrustedKeys> keys;
   std::unique_ptr<RcapTable> table;
@@ -32,8 +33,6 @@ struct Fixture {
   std::vector<std::string> bound_calls;
 
   Fixture() {
-    char tmpl[] = "/tmp/plng-rcapsvc-XXXXXX";
-    dir = ::mkdtemp(tmpl);
     v1::PlcPublicKey key;
     key.set_key_id(plng::ticket::keyIdOf(plc.public_key));
     key.set_public_key(plc.public_key.data(), plc.public_key.size());
@@ -53,7 +52,6 @@ struct Fixture {
         },
         [this](const std::string& slice) { bound_calls.push_back(slice); });
   }
-  ~Fixture() { std::filesystem::remove_all(dir); }
 
   v1::SignedTicket credential(const std::string& slice, bool delegations = true,
                               const std::string& node = kNode,

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <set>
 
+#include "tests/support/scratch_dir.h"
+
 using plng::sliverd::RcapError;
 using plng::sliverd::RcapErrorCode;
 using plng::sliverd::RcapTable;
@@ -16,12 +18,7 @@ using plng::sliverd::ResourceSpec;
 namespace {
 
 struct Scratch {
-  std::filesystem::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/plng-rcaps-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~Scratch() { std::filesystem::remove_all(dir); }
+  plng::test::ScratchDir dir{"plng-rcaps"};
   std::filesystem::path file() const { return dir / "rcaps"; }
 };
 

@@ -12,6 +12,8 @@
 #include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_fixture.h"
+#include "tests/support/plc_node_login.h"
+#include "tests/support/ssh_key.h"
 
 namespace {
 
@@ -23,45 +25,12 @@ using A = Admin::Stub;
 
 constexpr const char* kPassword = "password-1234";
 
-std::string base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16 |
-                 static_cast<unsigned char>(in[i + 1]) << 8 | static_cast<unsigned char>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1])
-                                                               << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 // A well-formed OpenSSH ed25519 public key line; `seed` makes it distinct.
 std::string sshKey(char seed, const std::string& comment = "test@laptop") {
-  std::string blob;
-  auto put = [&](const std::string& s) {
-    auto n = static_cast<std::uint32_t>(s.size());
-    for (int shift = 24; shift >= 0; shift -= 8) blob += static_cast<char>((n >> shift) & 0xff);
-    blob += s;
-  };
-  put("ssh-ed25519");
   plng::ticket::PrivateKey secret{};
   secret.fill(static_cast<std::uint8_t>(seed));
-  auto pub = plng::ticket::publicKeyOf(secret);  // a real point: PLC checks keys
-  put(std::string(reinterpret_cast<const char*>(pub.data()), pub.size()));
-  return "ssh-ed25519 " + base64(blob) + " " + comment;
+  // A real point: PLC checks keys.
+  return plng::test::sshEd25519KeyLine(plng::ticket::publicKeyOf(secret), comment);
 }
 
 std::string bytesOf(const plng::ticket::PublicKey& key) {
@@ -149,19 +118,10 @@ class AdminTest : public PlcFixture {
   // Logs in as the node with its key (challenge–response); returns the status.
   grpc::Status nodeLogin(const std::string& hostname, PlcClient* client) {
     auto anon = anonymous();
-    NodeChallengeRequest challenge_req;
-    challenge_req.set_hostname(hostname);
-    auto [s1, challenge] = anon.call(&Auth::Stub::GetNodeChallenge, challenge_req);
-    if (!s1.ok()) return s1;
-    auto sig = plng::ticket::sign(node_keys_.at(hostname),
-                                  plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
-    NodeLoginRequest login;
-    login.set_hostname(hostname);
-    login.set_nonce(challenge.nonce());
-    login.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
-    auto [s2, resp] = anon.call(&Auth::Stub::NodeLogin, login);
-    if (s2.ok()) *client = anon.withToken(resp.token());
-    return s2;
+    std::string token;
+    auto status = plng::test::nodeLogin(anon, hostname, node_keys_.at(hostname), &token);
+    if (status.ok()) *client = anon.withToken(token);
+    return status;
   }
 
   PlcClient nodeClient(const std::string& hostname) {

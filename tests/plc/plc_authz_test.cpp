@@ -29,11 +29,11 @@
 #include <string>
 #include <vector>
 
-#include "plc/auth.h"
-#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_client.h"
 #include "tests/support/plc_fixture.h"
+#include "tests/support/plc_node_login.h"
+#include "tests/support/ssh_key.h"
 
 namespace {
 
@@ -109,35 +109,6 @@ struct CaseFailure : std::runtime_error {
 
 std::string bytesOf(std::span<const std::uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-std::string base64(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  auto byte = [&](std::size_t i) -> std::uint32_t {
-    return i < in.size() ? static_cast<std::uint8_t>(in[i]) : 0;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); i += 3) {
-    const std::uint32_t n = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    out += kAlphabet[n >> 18 & 63];
-    out += kAlphabet[n >> 12 & 63];
-    out += i + 1 < in.size() ? kAlphabet[n >> 6 & 63] : '=';
-    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
-  }
-  return out;
-}
-
-// A fresh, well-formed OpenSSH ed25519 public key line.
-std::string newSshKey(const std::string& comment) {
-  auto sshString = [](const std::string& s) {
-    std::string out(4, '\0');
-    for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(s.size() >> (8 * (3 - i)) & 0xff);
-    return out + s;
-  };
-  auto key = plng::ticket::generateKeyPair().public_key;
-  return "ssh-ed25519 " + base64(sshString("ssh-ed25519") + sshString(bytesOf(key))) + " " +
-         comment;
 }
 
 std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
@@ -311,7 +282,7 @@ class World {
   std::int64_t newKey(const std::string& email) {
     pb::AddPersonKeyRequest r;
     r.set_email(email);
-    r.set_key(newSshKey("k" + uid() + "@authz"));
+    r.set_key(plng::test::newSshKey("k" + uid() + "@authz"));
     return must(&AdminApi::AddPersonKey, r).key_id();
   }
 
@@ -428,20 +399,10 @@ class World {
     return must(&AuthApi::GetNodeChallenge, r, &anonymous).nonce();
   }
 
-  static pb::NodeLoginRequest signedNodeLogin(const std::string& hostname, const std::string& nonce,
-                                              const plng::ticket::PrivateKey& key) {
-    pb::NodeLoginRequest r;
-    r.set_hostname(hostname);
-    r.set_nonce(nonce);
-    r.set_signature(
-        bytesOf(plng::ticket::sign(key, plng::proto::nodeLoginMessage(hostname, nonce))));
-    return r;
-  }
-
   std::string nodeLogin(const std::string& hostname, const plng::ticket::PrivateKey& key) const {
     auto anonymous = fx_->anonymous();
-    return must(&AuthApi::NodeLogin, signedNodeLogin(hostname, challenge(hostname), key),
-                &anonymous)
+    return must(&AuthApi::NodeLogin,
+                plng::test::signedNodeLogin(hostname, challenge(hostname), key), &anonymous)
         .token();
   }
   const plng::ticket::KeyPair& nodeKey() const { return nodeKey_; }
@@ -676,7 +637,7 @@ std::vector<Row> authRows() {
       {"NodeLogin", kAnyone, [](Case& c) { c.name = c.w.challenge(c.w.node); },
        [](Case& c) {
          return c.rpc(&AuthApi::NodeLogin,
-                      World::signedNodeLogin(c.w.node, c.name, c.w.nodeKey().private_key));
+                      plng::test::signedNodeLogin(c.w.node, c.name, c.w.nodeKey().private_key));
        }},
   };
 }
@@ -730,7 +691,7 @@ std::vector<Row> adminRows() {
   auto addKey = [](Case& c) {
     pb::AddPersonKeyRequest r;
     r.set_email(c.email);
-    r.set_key(newSshKey("authz" + c.uid + "@test"));
+    r.set_key(plng::test::newSshKey("authz" + c.uid + "@test"));
     return c.rpc(&AdminApi::AddPersonKey, r);
   };
   auto getKeys = [](Case& c) {

@@ -22,6 +22,7 @@
 
 #include "proto/node_protocol.h"
 #include "tests/support/plc_seed.h"
+#include "tests/support/scratch_dir.h"
 
 using namespace plng::test;
 using namespace std::chrono_literals;
@@ -41,17 +42,12 @@ std::string sshEd25519(const std::string& key_bytes, const std::string& comment)
 // A config file for a plcd of the test's own, removed with the object.
 class ConfigFile {
  public:
-  explicit ConfigFile(const std::string& text) {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() / ("plc_hostile_" + std::to_string(::getpid()) +
-                                                      "_" + std::to_string(++counter) + ".conf");
-    std::ofstream(path_) << text;
-  }
-  ~ConfigFile() { std::filesystem::remove(path_); }
-  std::vector<std::string> args() const { return {"--config", path_.string()}; }
+  explicit ConfigFile(const std::string& text) { std::ofstream(path()) << text; }
+  std::vector<std::string> args() const { return {"--config", path().string()}; }
 
  private:
-  std::filesystem::path path_;
+  std::filesystem::path path() const { return dir_ / "plcd.conf"; }
+  ScratchDir dir_{"plc_hostile"};
 };
 
 pb::LoginRequest loginRequest(const std::string& email, const std::string& password) {
@@ -65,27 +61,12 @@ grpc::Status login(const PlcClient& anon, const std::string& email, const std::s
   return anon.call(&AuthApi::Login, loginRequest(email, password)).first;
 }
 
-std::string nodeSignature(const plng::ticket::PrivateKey& key, const std::string& hostname,
-                          const std::string& nonce) {
-  auto sig = plng::ticket::sign(key, plng::proto::nodeLoginMessage(hostname, nonce));
-  return {reinterpret_cast<const char*>(sig.data()), sig.size()};
-}
-
 std::string challenge(const PlcClient& anon, const std::string& hostname) {
   pb::NodeChallengeRequest r;
   r.set_hostname(hostname);
   auto [status, resp] = anon.call(&AuthApi::GetNodeChallenge, r);
   REQUIRE_OK(status);
   return resp.nonce();
-}
-
-pb::NodeLoginRequest nodeLoginRequest(const std::string& hostname, const std::string& nonce,
-                                      const std::string& signature) {
-  pb::NodeLoginRequest r;
-  r.set_hostname(hostname);
-  r.set_nonce(nonce);
-  r.set_signature(signature);
-  return r;
 }
 
 std::int64_t count(Seeder& seed, const std::string& query) {
@@ -325,8 +306,7 @@ TEST_CASE_METHOD(PlcFixture, "one node challenge logs in once, however many race
   constexpr int kRounds = 30, kRacers = 16;
   for (int round = 0; round < kRounds; ++round) {
     auto nonce = challenge(anon, "n1.a.edu");
-    auto request =
-        nodeLoginRequest("n1.a.edu", nonce, nodeSignature(node.private_key, "n1.a.edu", nonce));
+    auto request = signedNodeLogin("n1.a.edu", nonce, node.private_key);
     std::atomic<int> go{0}, ok{0}, used{0}, other_codes{0};
     std::vector<std::thread> racers;
     for (int i = 0; i < kRacers; ++i) {
@@ -355,29 +335,21 @@ TEST_CASE_METHOD(PlcFixture, "one node challenge logs in once, however many race
 
   // A challenge is bound to its node, and cannot be made up or altered.
   auto nonce = challenge(anon, "n1.a.edu");
-  CHECK_STATUS(anon.call(&AuthApi::NodeLogin,
-                         nodeLoginRequest("n2.a.edu", nonce,
-                                          nodeSignature(other.private_key, "n2.a.edu", nonce)))
-                   .first,
-               StatusCode::UNAUTHENTICATED, "challenge");
+  CHECK_STATUS(
+      anon.call(&AuthApi::NodeLogin, signedNodeLogin("n2.a.edu", nonce, other.private_key)).first,
+      StatusCode::UNAUTHENTICATED, "challenge");
   auto altered = nonce;
   altered[3] = static_cast<char>(altered[3] ^ 1);  // a later expiry
-  CHECK_STATUS(anon.call(&AuthApi::NodeLogin,
-                         nodeLoginRequest("n1.a.edu", altered,
-                                          nodeSignature(node.private_key, "n1.a.edu", altered)))
-                   .first,
-               StatusCode::UNAUTHENTICATED, "challenge");
+  CHECK_STATUS(
+      anon.call(&AuthApi::NodeLogin, signedNodeLogin("n1.a.edu", altered, node.private_key)).first,
+      StatusCode::UNAUTHENTICATED, "challenge");
   auto made_up = std::string(32, '\x42');
-  CHECK_STATUS(anon.call(&AuthApi::NodeLogin,
-                         nodeLoginRequest("n1.a.edu", made_up,
-                                          nodeSignature(node.private_key, "n1.a.edu", made_up)))
-                   .first,
-               StatusCode::UNAUTHENTICATED, "challenge");
+  CHECK_STATUS(
+      anon.call(&AuthApi::NodeLogin, signedNodeLogin("n1.a.edu", made_up, node.private_key)).first,
+      StatusCode::UNAUTHENTICATED, "challenge");
   // The untouched nonce still works once.
-  CHECK_OK(anon.call(&AuthApi::NodeLogin,
-                     nodeLoginRequest("n1.a.edu", nonce,
-                                      nodeSignature(node.private_key, "n1.a.edu", nonce)))
-               .first);
+  CHECK_OK(
+      anon.call(&AuthApi::NodeLogin, signedNodeLogin("n1.a.edu", nonce, node.private_key)).first);
 }
 
 TEST_CASE_METHOD(PlcFixture, "anonymous GetNodeChallenge stores nothing (issue 7, item 3)",
@@ -414,10 +386,8 @@ TEST_CASE_METHOD(PlcFixture, "anonymous GetNodeChallenge stores nothing (issue 7
   CHECK(rows() == before);
   CHECK(count(seed, "SELECT count(*) FROM node_challenges_used") == 0);
   // Nothing was evicted: the challenge asked before the 2,000 others still works.
-  CHECK_OK(anon.call(&AuthApi::NodeLogin,
-                     nodeLoginRequest("n1.a.edu", early,
-                                      nodeSignature(node.private_key, "n1.a.edu", early)))
-               .first);
+  CHECK_OK(
+      anon.call(&AuthApi::NodeLogin, signedNodeLogin("n1.a.edu", early, node.private_key)).first);
 }
 
 TEST_CASE_METHOD(PlcFixture, "a node challenge expires", "[plc][pg][hostile]") {
@@ -429,11 +399,9 @@ TEST_CASE_METHOD(PlcFixture, "a node challenge expires", "[plc][pg][hostile]") {
   PlcClient anon(short_lived.channel());
   auto nonce = challenge(anon, "n1.a.edu");
   std::this_thread::sleep_for(2100ms);
-  CHECK_STATUS(anon.call(&AuthApi::NodeLogin,
-                         nodeLoginRequest("n1.a.edu", nonce,
-                                          nodeSignature(node.private_key, "n1.a.edu", nonce)))
-                   .first,
-               StatusCode::UNAUTHENTICATED, "expired");
+  CHECK_STATUS(
+      anon.call(&AuthApi::NodeLogin, signedNodeLogin("n1.a.edu", nonce, node.private_key)).first,
+      StatusCode::UNAUTHENTICATED, "expired");
 }
 
 // ------------------------------------------------------------------- item 7
@@ -774,11 +742,9 @@ TEST_CASE_METHOD(PlcFixture, "failed logins are limited per client address", "[p
                  "too many failed logins from 127.0.0.1");
   }
   auto nonce = challenge(anon, "n1.a.edu");
-  CHECK_STATUS(anon.call(&AuthApi::NodeLogin,
-                         nodeLoginRequest("n1.a.edu", nonce,
-                                          nodeSignature(node.private_key, "n1.a.edu", nonce)))
-                   .first,
-               StatusCode::RESOURCE_EXHAUSTED, "127.0.0.1");
+  CHECK_STATUS(
+      anon.call(&AuthApi::NodeLogin, signedNodeLogin("n1.a.edu", nonce, node.private_key)).first,
+      StatusCode::RESOURCE_EXHAUSTED, "127.0.0.1");
   // Only the first refusal of the period is recorded: a flood does not grow the log.
   CHECK(count(seed,
               "SELECT count(*) FROM events WHERE method IN ('Login', 'NodeLogin')"

@@ -10,11 +10,10 @@
 #include <thread>
 #include <vector>
 
-#include "plc/auth.h"
-#include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/child_process.h"
 #include "tests/support/plc_fixture.h"
+#include "tests/support/plc_node_login.h"
 
 namespace pb = planetlab::v1;
 using grpc::StatusCode;
@@ -84,19 +83,7 @@ PlcClient loggedInNode(PlcFixture& fx, const std::string& hostname, const std::s
   node.set_login_base(login_base);
   node.set_public_key(std::string(reinterpret_cast<const char*>(node_key.public_key.data()), 32));
   REQUIRE_OK(fx.admin().call(&pb::Admin::Stub::AddNode, node).first);
-  pb::NodeChallengeRequest ask;
-  ask.set_hostname(hostname);
-  auto [asked, challenge] = fx.anonymous().call(&pb::Auth::Stub::GetNodeChallenge, ask);
-  REQUIRE_OK(asked);
-  pb::NodeLoginRequest login;
-  login.set_hostname(hostname);
-  login.set_nonce(challenge.nonce());
-  auto sig = plng::ticket::sign(node_key.private_key,
-                                plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
-  login.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
-  auto [logged_in, session] = fx.anonymous().call(&pb::Auth::Stub::NodeLogin, login);
-  REQUIRE_OK(logged_in);
-  return fx.anonymous().withToken(session.token());
+  return plng::test::loggedInNode(fx.anonymous(), hostname, node_key.private_key);
 }
 
 }  // namespace
@@ -123,19 +110,8 @@ TEST_CASE_METHOD(PlcFixture, "PostgreSQL restarting under plcd loses nothing", "
   REQUIRE_OK(admin().call(&pb::Slice::Stub::AddSliceNodes, bind).first);
 
   // The node logs in with its key and opens its stream.
-  pb::NodeChallengeRequest ask;
-  ask.set_hostname("n1.princeton.edu");
-  auto [asked, challenge] = anonymous().call(&pb::Auth::Stub::GetNodeChallenge, ask);
-  REQUIRE_OK(asked);
-  pb::NodeLoginRequest login;
-  login.set_hostname("n1.princeton.edu");
-  login.set_nonce(challenge.nonce());
-  auto sig = plng::ticket::sign(
-      node_key.private_key, plng::proto::nodeLoginMessage("n1.princeton.edu", challenge.nonce()));
-  login.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
-  auto [logged_in, node_session] = anonymous().call(&pb::Auth::Stub::NodeLogin, login);
-  REQUIRE_OK(logged_in);
-  PlcClient node_client = anonymous().withToken(node_session.token());
+  PlcClient node_client =
+      plng::test::loggedInNode(anonymous(), "n1.princeton.edu", node_key.private_key);
 
   Watch watch(node_client, 0);
   auto first = watch.next(10s);

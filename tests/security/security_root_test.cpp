@@ -33,7 +33,8 @@
 
 #include "node/error.h"
 #include "node/security.h"
-#include "tests/support/node_skip.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/skip.h"
 
 using namespace plng::node;
 namespace fs = std::filesystem;
@@ -242,11 +243,6 @@ void signalReadyAndWait(int ready_fd, int go_fd) {
 class LoopImage {
  public:
   LoopImage() {
-    char tmpl[] = "/tmp/plng-security-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
-    // The sliver's root is an unprivileged host uid: it must reach the mountpoint.
-    REQUIRE(::chmod(dir_.c_str(), 0755) == 0);
     image_ = dir_ / "block.img";
     mountpoint_ = dir_ / "mnt";
     fs::create_directory(mountpoint_);
@@ -278,14 +274,14 @@ class LoopImage {
   ~LoopImage() {
     if (loop_) ::ioctl(loop_.get(), LOOP_CLR_FD, 0);
     loop_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
   const std::string& device() const { return device_; }
   const fs::path& mountpoint() const { return mountpoint_; }
 
  private:
-  fs::path dir_, image_, mountpoint_;
+  // The sliver's root is an unprivileged host uid: it must reach the mountpoint.
+  plng::test::ScratchDir dir_{"plng-security", 0755};
+  fs::path image_, mountpoint_;
   std::string device_;
   UniqueFd loop_;
 };
@@ -519,9 +515,7 @@ TEST_CASE("the node daemon gives up the terminal it was started from", "[securit
 TEST_CASE("dev.tty.legacy_tiocsti is switched off, and a kernel without it is no error",
           "[security][root]") {
   plng::test::requireRoot();
-  char tmpl[] = "/tmp/plng-tiocsti-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  fs::path dir = tmpl;
+  plng::test::ScratchDir dir("plng-tiocsti");
   std::ofstream(dir / "legacy_tiocsti") << "1\n";
   LegacyTiocsti done = disableLegacyTiocsti(dir / "legacy_tiocsti");
   CHECK(done.present);
@@ -534,7 +528,6 @@ TEST_CASE("dev.tty.legacy_tiocsti is switched off, and a kernel without it is no
   done = disableLegacyTiocsti(dir / "legacy_tiocsti");
   CHECK_FALSE(done.changed);
   CHECK_FALSE(disableLegacyTiocsti(dir / "absent").present);
-  fs::remove_all(dir);
 
   // The real sysctl, restored afterwards.
   const fs::path sysctl = "/proc/sys/dev/tty/legacy_tiocsti";

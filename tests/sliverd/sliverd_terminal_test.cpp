@@ -19,6 +19,7 @@
 
 #include "node/error.h"
 #include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using plng::node::UniqueFd;
@@ -46,16 +47,8 @@ std::string ttyNr(pid_t pid) {
 TEST_CASE("sliverd started from a terminal gives it up and switches TIOCSTI off",
           "[root][sliverd]") {
   plng::test::CgroupSandbox sandbox;  // skips when not root
-  char tmpl[] = "/tmp/plng-sliverd-tty-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  const fs::path dir = tmpl;
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  plng::test::ScratchDir scratch("plng-sliverd-tty");
+  const fs::path& dir = scratch.path();
   std::ofstream(dir / "node.key") << std::string(64, 'a') << "\n";
   std::ofstream(dir / "sliverd.conf") << "state_dir = " << (dir / "state").string() << "\n"
                                       << "run_dir = " << (dir / "run").string() << "\n"

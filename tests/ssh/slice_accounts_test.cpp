@@ -16,6 +16,7 @@
 #include "node/error.h"
 #include "node/sliver_name.h"
 #include "sliverd/login/slice_login.h"
+#include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using plng::sliverd::SliceAccount;
@@ -42,18 +43,15 @@ const char* kGroup =
 const char* kGshadow = "root:*::\nalice:!::\n";
 
 struct TempEtc {
-  fs::path root;
+  plng::test::ScratchDir scratch{"plng-accounts"};
+  fs::path root = scratch.path();
   TempEtc() {
-    char templ[] = "/tmp/plng-accounts-XXXXXX";
-    REQUIRE(::mkdtemp(templ) != nullptr);
-    root = templ;
     fs::create_directories(root / "etc");
     write("passwd", kPasswd, 0644);
     write("shadow", kShadow, 0640);
     write("group", kGroup, 0644);
     write("gshadow", kGshadow, 0640);
   }
-  ~TempEtc() { fs::remove_all(root); }
   void write(const std::string& name, const std::string& text, mode_t mode) {
     std::ofstream(root / "etc" / name) << text;
     ::chmod((root / "etc" / name).c_str(), mode);
@@ -205,14 +203,9 @@ TEST_CASE("account changes wait for the user-database lock (lckpwdf)", "[ssh]") 
 }
 
 TEST_CASE("login tools' configuration file", "[ssh]") {
-  char templ[] = "/tmp/plng-loginconf-XXXXXX";
-  REQUIRE(::mkdtemp(templ) != nullptr);
-  fs::path dir = templ;
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() { fs::remove_all(dir); }
-  } cleanup{dir};
-  ::chmod(dir.c_str(), 0755);
+  // In /tmp whatever $TMPDIR says: its sticky bit and owner are part of the test.
+  plng::test::ScratchDir scratch("plng-loginconf", 0755, "/tmp");
+  const fs::path& dir = scratch.path();
 
   std::ofstream(dir / "sliver-enter.conf") << "state_dir=/srv/state\nrun_dir=/run/node7\n";
   ::chmod((dir / "sliver-enter.conf").c_str(), 0644);
@@ -250,14 +243,9 @@ TEST_CASE("login tools' configuration file", "[ssh]") {
 }
 
 TEST_CASE("writeSliceAuthorizedKeys writes the members' keys for sliverd-keys", "[ssh]") {
-  char templ[] = "/tmp/plng-keys-XXXXXX";
-  REQUIRE(::mkdtemp(templ) != nullptr);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() { fs::remove_all(dir); }
-  } cleanup{templ};
+  plng::test::ScratchDir scratch("plng-keys");
   plng::node::NodePaths paths;
-  paths.state_dir = fs::path(templ) / "state";
+  paths.state_dir = scratch / "state";
   fs::create_directories(paths.state_dir / "slivers");
 
   plng::sliverd::writeSliceAuthorizedKeys(

@@ -41,6 +41,8 @@
 #include "tests/support/node_image.h"
 #include "tests/support/node_skip.h"
 #include "tests/support/node_test_node.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -124,23 +126,6 @@ Result run(const std::vector<std::string>& argv, const std::string& input = "",
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }
-
-// A scratch directory for sshd's files and the login tools. sshd refuses an
-// AuthorizedKeysCommand under a directory others may write (/tmp), so it lives
-// under /run, root's and 0755.
-struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    char templ[] = "/run/plng-ssh-test-XXXXXX";
-    REQUIRE(::mkdtemp(templ) != nullptr);
-    path = templ;
-    REQUIRE(::chmod(path.c_str(), 0755) == 0);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // Slice accounts in the real /etc, removed (with the slice group, if it did
 // not exist before) however the test ends.
@@ -269,7 +254,9 @@ std::vector<std::string> lines(const std::string& text) {
 TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   plng::test::requireRoot();
   SliverNode node;
-  ScratchDir scratch;  // sshd's files and the login tools
+  // sshd's files and the login tools. sshd refuses an AuthorizedKeysCommand under
+  // a directory others may write (/tmp), so it lives under /run, root's and 0755.
+  plng::test::ScratchDir scratch("plng-ssh-test", 0755, "/run");
 
   const plng::node::NodePaths& paths = node.paths;
   const std::string pid = std::to_string(::getpid());
@@ -282,15 +269,14 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   runtime.start(slice);
 
   // Keys: two members and a stranger.
-  fs::create_directories(scratch.path / "keys");
+  fs::create_directories(scratch / "keys");
   for (const char* who : {"member", "member2", "stranger"}) {
-    auto made =
-        run({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
-             std::string(who) + "@plng-test", "-f", (scratch.path / "keys" / who).string()});
+    auto made = run({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                     std::string(who) + "@plng-test", "-f", (scratch / "keys" / who).string()});
     REQUIRE(made.exit_code == 0);
   }
   const std::string member_keys =
-      readFile(scratch.path / "keys/member.pub") + readFile(scratch.path / "keys/member2.pub");
+      readFile(scratch / "keys/member.pub") + readFile(scratch / "keys/member2.pub");
 
   // The members' keys, as sliverd keeps them: readable by sshd's
   // AuthorizedKeysCommandUser (nobody) through the directories the runtime made.
@@ -298,8 +284,8 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     plng::sliverd::writeSliceAuthorizedKeys(paths, name, lines(member_keys));
   }
 
-  NodeSshd sshd(scratch.path, paths);
-  const fs::path login_dir = scratch.path / "sshd/libexec";
+  NodeSshd sshd(scratch.path(), paths);
+  const fs::path login_dir = scratch / "sshd/libexec";
 
   plng::sliverd::SliceAccountsConfig account_config;
   account_config.login_shell = login_dir / "sliver-enter";
@@ -314,7 +300,7 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
                 "-F",
                 "/dev/null",
                 "-i",
-                (scratch.path / "keys" / key).string(),
+                (scratch / "keys" / key).string(),
                 "-p",
                 std::to_string(sshd.port()),
                 "-o",
@@ -403,7 +389,7 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
                       "-F",
                       "/dev/null",
                       "-i",
-                      (scratch.path / "keys/member").string(),
+                      (scratch / "keys/member").string(),
                       "-p",
                       std::to_string(sshd.port()),
                       "-o",

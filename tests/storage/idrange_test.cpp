@@ -10,6 +10,7 @@
 
 #include "node/error.h"
 #include "node/kvfile.h"
+#include "tests/support/scratch_dir.h"
 
 using plng::node::IdRange;
 using plng::node::IdRangeAllocator;
@@ -20,13 +21,8 @@ constexpr std::uint32_t kBase = 1u << 30;
 
 // A private directory, removed when the test case ends.
 struct Scratch {
-  std::filesystem::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/plng-idrange-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-  }
-  ~Scratch() { std::filesystem::remove_all(dir); }
+  plng::test::ScratchDir scratch{"plng-idrange"};
+  std::filesystem::path dir = scratch.path();
   std::filesystem::path file() const { return dir / "idranges"; }
 };
 

@@ -17,6 +17,7 @@
 #include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/node_test_node.h"
+#include "tests/support/skip.h"
 
 namespace v1 = planetlab::v1;
 using namespace std::chrono_literals;

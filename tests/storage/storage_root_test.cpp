@@ -25,7 +25,8 @@
 #include "node/error.h"
 #include "node/idrange.h"
 #include "node/storage.h"
-#include "tests/support/node_skip.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 using plng::node::IdRange;
@@ -84,20 +85,16 @@ bool detachedSoon(const std::string& device) {
 // A temporary state directory; unmounts whatever the test left mounted below
 // it (overlays first, then the volume) and removes it, also after a failure.
 struct Scratch {
-  fs::path dir;
+  plng::test::ScratchDir scratch{"plng-storage"};
+  fs::path dir = scratch.path();
   StorageOptions options;
   Scratch() {
-    char tmpl[] = "/tmp/plng-storage-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
     options.state_dir = dir / "state";
     options.volume_bytes = 1ull << 30;
   }
-  ~Scratch() {
+  ~Scratch() {  // before the ScratchDir member removes the tree
     auto mounts = mountsUnder(dir);
     for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
   }
 };
 

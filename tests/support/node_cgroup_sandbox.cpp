@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "node/cgroup_fs.h"
-#include "tests/support/node_skip.h"
+#include "tests/support/skip.h"
 
 namespace plng::test {
 

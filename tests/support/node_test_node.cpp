@@ -16,11 +16,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 TestNode::TestNode(const std::string& prefix, const TestNodeFiles& files, bool traversable,
-                   std::uint64_t volume_bytes) {
-  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-  dir = tmpl;
-  if (traversable) REQUIRE(::chmod(dir.c_str(), 0711) == 0);
+                   std::uint64_t volume_bytes)
+    : scratch(prefix, traversable ? 0711 : 0700, "/tmp"), dir(scratch.path()) {
   paths.state_dir = dir / "state";
   paths.run_dir = dir / "run";
   fs::path image = busyboxImage(files.build_image_script, files.images_dir / "busybox");
@@ -61,8 +58,6 @@ TestNode::~TestNode() {
     plng::node::unmountSliverStorage(storage_options);
   } catch (...) {
   }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
 }
 
 }  // namespace plng::test

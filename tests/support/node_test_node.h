@@ -15,6 +15,7 @@
 #include "node/sliver_runtime.h"
 #include "node/storage.h"
 #include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/scratch_dir.h"
 
 namespace plng::test {
 
@@ -43,6 +44,7 @@ class TestNode {
   }
 
   CgroupSandbox sandbox;  // first: skips when not root
+  ScratchDir scratch;     // removed last, after the volume is unmounted
   std::filesystem::path dir;
   plng::node::NodePaths paths;
   plng::node::StorageOptions storage_options;

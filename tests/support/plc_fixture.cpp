@@ -10,11 +10,6 @@
 
 namespace plng::test {
 
-void skipTest(std::string_view reason) {
-  std::cout << "SKIP: " << reason << std::endl;
-  std::exit(kSkipExitCode);
-}
-
 void skipUnlessPostgres() {
   if (auto why = postgresUnavailableReason()) skipTest(*why);
 }

@@ -9,8 +9,7 @@
 // Durability::kFastUnsafeForTests); each fixture gets a fresh database owned by the
 // unprivileged role kPlcdRole, as a PLC deployment has it, its own plcd connecting
 // as that role, and an admin account. If this
-// machine has no PostgreSQL, the binary prints "SKIP: <reason>" and exits with
-// kSkipExitCode, which the ctest entry declares as SKIP_RETURN_CODE.
+// machine has no PostgreSQL, the binary skips (tests/support/skip.h).
 #pragma once
 
 #include <filesystem>
@@ -20,14 +19,9 @@
 #include "tests/support/pg_instance.h"
 #include "tests/support/plc_client.h"
 #include "tests/support/plcd_process.h"
+#include "tests/support/skip.h"
 
 namespace plng::test {
-
-// The top-level CMake's PLNG_SKIP_CODE.
-inline constexpr int kSkipExitCode = 77;
-
-// Prints "SKIP: <reason>" and exits the test binary with kSkipExitCode.
-[[noreturn]] void skipTest(std::string_view reason);
 
 // Skips the test binary when PostgreSQL cannot run here.
 void skipUnlessPostgres();

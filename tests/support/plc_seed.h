@@ -5,8 +5,6 @@
 // parallel), so these tests switch to the API by themselves once it lands.
 #pragma once
 
-#include <openssl/evp.h>
-
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <ctime>
@@ -18,6 +16,8 @@
 #include "proto/node_protocol.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_fixture.h"
+#include "tests/support/plc_node_login.h"
+#include "tests/support/ssh_key.h"
 
 namespace plng::test {
 
@@ -27,34 +27,6 @@ inline std::int64_t unixNow() { return static_cast<std::int64_t>(std::time(nullp
 
 inline bool unimplemented(const grpc::Status& s) {
   return s.error_code() == grpc::StatusCode::UNIMPLEMENTED;
-}
-
-// An OpenSSH public key line: `type`, then base64 of the SSH wire encoding of
-// `type` and `fields` (each a length-prefixed string), then the comment.
-inline std::string sshKeyLine(const std::string& type, const std::vector<std::string>& fields,
-                              const std::string& comment) {
-  auto put = [](std::string& out, const std::string& s) {
-    auto n = static_cast<std::uint32_t>(s.size());
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
-    out += s;
-  };
-  std::string blob;
-  put(blob, type);
-  for (const auto& field : fields) put(blob, field);
-  std::string b64(4 * ((blob.size() + 2) / 3) + 1, '\0');
-  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                           reinterpret_cast<const unsigned char*>(blob.data()),
-                           static_cast<int>(blob.size()));
-  b64.resize(static_cast<std::size_t>(n));
-  return type + " " + b64 + (comment.empty() ? "" : " " + comment);
-}
-
-// An OpenSSH ed25519 public key line for a fresh key.
-inline std::string newSshKey(const std::string& comment) {
-  auto pair = plng::ticket::generateKeyPair();
-  return sshKeyLine("ssh-ed25519",
-                    {std::string(reinterpret_cast<const char*>(pair.public_key.data()), 32)},
-                    comment);
 }
 
 struct SeededNode {
@@ -260,20 +232,7 @@ class Seeder {
 
   // A client of `channel` logged in as the node (challenge–response).
   static PlcClient nodeClient(std::shared_ptr<grpc::Channel> channel, const SeededNode& node) {
-    PlcClient anon(std::move(channel));
-    pb::NodeChallengeRequest creq;
-    creq.set_hostname(node.hostname);
-    auto [cstatus, challenge] = anon.call(&pb::Auth::Stub::GetNodeChallenge, creq);
-    REQUIRE_OK(cstatus);
-    auto sig = plng::ticket::sign(node.private_key,
-                                  plng::proto::nodeLoginMessage(node.hostname, challenge.nonce()));
-    pb::NodeLoginRequest lreq;
-    lreq.set_hostname(node.hostname);
-    lreq.set_nonce(challenge.nonce());
-    lreq.set_signature(std::string(reinterpret_cast<const char*>(sig.data()), sig.size()));
-    auto [lstatus, login] = anon.call(&pb::Auth::Stub::NodeLogin, lreq);
-    REQUIRE_OK(lstatus);
-    return anon.withToken(login.token());
+    return loggedInNode(PlcClient(std::move(channel)), node.hostname, node.private_key);
   }
   PlcClient nodeClient(const SeededNode& node) { return nodeClient(fix_.plcd().channel(), node); }
 

@@ -1,4 +1,4 @@
-#include "tests/support/node_skip.h"
+#include "tests/support/skip.h"
 
 #include <unistd.h>
 
@@ -7,10 +7,10 @@
 
 namespace plng::test {
 
-void skipTest(const std::string& reason) {
-  std::fprintf(stderr, "SKIP: %s\n", reason.c_str());
+void skipTest(std::string_view reason) {
+  std::fprintf(stderr, "SKIP: %.*s\n", static_cast<int>(reason.size()), reason.data());
   std::fflush(stderr);
-  std::_Exit(kSkipCode);
+  std::exit(kSkipCode);
 }
 
 void requireRoot() {

@@ -1,0 +1,3 @@
+// A module that may include anything: not reported.
+#include "top/top.h"
+#include "low/inner/inner.h"

@@ -1,0 +1,3 @@
+// high links low: allowed.
+#pragma once
+#include "low/low.h"
