@@ -23,21 +23,24 @@ std::optional<std::string> read(const std::filesystem::path& path, std::size_t m
     if (missing_ok && errno == ENOENT) return std::nullopt;
     throwErrno("open " + path.string());
   }
+  return readAll(fd.get(), path.string(), max_bytes);
+}
+
+}  // namespace
+
+std::string readAll(int fd, const std::string& what, std::size_t max_bytes) {
   std::string content;
   char buf[65536];
   for (;;) {
-    const ssize_t n = retryOnEintr([&] { return ::read(fd.get(), buf, sizeof buf); });
-    if (n < 0) throwErrno("read " + path.string());
+    const ssize_t n = retryOnEintr([&] { return ::read(fd, buf, sizeof buf); });
+    if (n < 0) throwErrno("read " + what);
     if (n == 0) return content;
     if (static_cast<std::size_t>(n) > max_bytes - content.size()) {
-      throw SysError(
-          EFBIG, "read " + path.string() + ": more than " + std::to_string(max_bytes) + " bytes");
+      throw SysError(EFBIG, "read " + what + ": more than " + std::to_string(max_bytes) + " bytes");
     }
     content.append(buf, static_cast<std::size_t>(n));
   }
 }
-
-}  // namespace
 
 std::string readFile(const std::filesystem::path& path, std::size_t max_bytes) {
   return *read(path, max_bytes, /*missing_ok=*/false);

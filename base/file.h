@@ -23,6 +23,12 @@ std::optional<std::string> readFileIfExists(
     const std::filesystem::path& path,
     std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
 
+// Reads `fd` to its end (from where it stands), the same way; `what` names the
+// file in the SysError. For a file opened relative to a directory or checked
+// with fstat first.
+std::string readAll(int fd, const std::string& what,
+                    std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
+
 // How much a crash of the whole machine (power loss, kernel panic) may cost a
 // replaced file. A crash of the writing process alone never costs anything: the
 // page cache keeps every write, and the rename makes it all-or-nothing.

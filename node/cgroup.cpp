@@ -9,6 +9,9 @@
 
 #include "cgroup_fs.h"
 
+using plng::base::SysError;
+using plng::base::throwErrno;
+
 namespace plng::node {
 
 namespace {

@@ -9,6 +9,10 @@
 #include "cgroup.h"
 #include "cgroup_fs.h"
 
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
+
 namespace plng::node {
 
 namespace {

@@ -10,8 +10,10 @@
 #include <system_error>
 #include <vector>
 
-#include "error.h"
+#include "base/error.h"
 #include "kvfile.h"
+
+using plng::base::SysError;
 
 namespace plng::node {
 namespace {

@@ -8,13 +8,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
-#include "error.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/proc.h"
 #include "storage_internal.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 namespace plng::node {
 
@@ -48,53 +52,15 @@ void checkSliverName(const std::string& sliver) {
   }
 }
 
-namespace {
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescapeMountField(const std::string& field) {
-  std::string out;
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      int value = 0;
-      bool octal = true;
-      for (std::size_t j = 1; j <= 3; ++j) {
-        char c = field[i + j];
-        octal = octal && c >= '0' && c <= '7';
-        value = value * 8 + (c - '0');
-      }
-      if (octal) {
-        out += static_cast<char>(value);
-        i += 3;
-        continue;
-      }
-    }
-    out += field[i];
-  }
-  return out;
-}
-}  // namespace
-
 std::optional<MountEntry> mountAt(const std::filesystem::path& path,
                                   const std::filesystem::path& mountinfo) {
   std::error_code ec;
   const std::filesystem::path want = std::filesystem::weakly_canonical(path, ec);
   if (ec) throw SysError(ec.value(), "resolve " + path.string());
-  std::ifstream in(mountinfo);
-  if (!in) throwErrno("open " + mountinfo.string());
   std::optional<MountEntry> found;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point, field;
-    fields >> id >> parent >> devno >> root >> point;
-    while (fields >> field && field != "-") {
-    }
-    MountEntry entry;
-    fields >> entry.fstype >> entry.source;
+  for (const base::MountInfoEntry& mount : base::readMountInfo(mountinfo)) {
     // Later lines are mounted on top of earlier ones at the same point.
-    if (unescapeMountField(point) == want.string()) {
-      entry.source = unescapeMountField(entry.source);
-      found = entry;
-    }
+    if (mount.mount_point == want.string()) found = MountEntry{mount.fstype, mount.source};
   }
   return found;
 }

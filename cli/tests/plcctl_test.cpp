@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "args.h"
+#include "base/strings.h"
 #include "client_config.h"
 #include "command_table.h"
 #include "commands.h"
@@ -136,7 +137,7 @@ TEST_CASE("timestamps print as UTC minutes, unset ones as a dash", "[cli]") {
   CHECK(formatTime(1795428000) == "2026-11-23 10:00");
   CHECK(formatTime(0) == "-");
   CHECK(formatTimeFromNow(1000 + 3 * 86400, 1000) == formatTime(1000 + 3 * 86400) + " (in 3d)");
-  CHECK(toHex(std::string("\x01\xab", 2)) == "01ab");
+  CHECK(plng::base::toHex(std::string("\x01\xab", 2)) == "01ab");
   CHECK(parseHex("0x01AB", "--hex") == std::string("\x01\xab", 2));
   CHECK_THROWS_AS(parseHex("abc", "--hex"), UsageError);
 }

@@ -4,7 +4,6 @@
 #include <set>
 #include <sstream>
 
-#include "error.h"
 #include "local_protocol.h"
 #include "rcap_service.h"
 #include "reconciler.h"

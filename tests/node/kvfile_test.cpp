@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "error.h"
+#include "base/error.h"
 
 using plng::node::KvMap;
 using plng::node::readKvFile;
@@ -25,13 +25,14 @@ TEST_CASE("kvfile round-trips values with newlines and percent signs") {
   KvMap values{{"initscript", "#!/bin/sh\necho 100%\r\n"}, {"xid", "42"}, {"empty", ""}};
   writeKvFileAtomic(dir / "state", values);
   CHECK(readKvFile(dir / "state") == values);
-  CHECK_FALSE(std::filesystem::exists(dir / "state.tmp"));
+  // Nothing but the file itself: no temporary file left behind.
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), {}) == 1);
   std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("kvfile reports a missing file and a malformed line") {
   auto dir = scratch();
-  CHECK_THROWS_AS(readKvFile(dir / "missing"), plng::node::SysError);
+  CHECK_THROWS_AS(readKvFile(dir / "missing"), plng::base::SysError);
   std::ofstream(dir / "bad") << "no equals sign here\n";
   CHECK_THROWS_WITH(readKvFile(dir / "bad"), Catch::Contains("bad:1: malformed line"));
   std::ofstream(dir / "badescape") << "k=%zz\n";

@@ -16,12 +16,13 @@
 #include <filesystem>
 #include <string>
 
-#include "error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "local_protocol.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using plng::node::UniqueFd;
+using plng::base::UniqueFd;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -86,7 +87,7 @@ TEST_CASE("a connection sliverd never takes ends with ETIMEDOUT", "[nodeapi]") {
   try {
     plng::sliverd::LocalApiClient client(listener.path, 1s, 300ms);
     FAIL("connected to a full backlog");
-  } catch (const plng::node::SysError& e) {
+  } catch (const plng::base::SysError& e) {
     CHECK(e.err() == ETIMEDOUT);
     CHECK_THAT(e.what(), Catch::Contains("took no connection within 300 ms"));
   }

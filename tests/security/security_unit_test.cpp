@@ -21,10 +21,14 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "program.h"
 #include "resources.h"
 #include "security.h"
+
+using plng::base::SysError;
+using plng::base::UniqueFd;
 
 using namespace plng::node;
 

@@ -1,5 +1,6 @@
 // MemoryWatchdog with real sliver cgroups: two slivers holding different amounts
 // of memory, a probe that says the node is short — the bigger one dies.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,10 +11,12 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/fd.h"
 #include "cgroup.h"
-#include "error.h"
 #include "node_cgroup_sandbox.h"
 #include "watchdog.h"
+
+using plng::base::UniqueFd;
 
 using namespace plng::node;
 

@@ -30,8 +30,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/fd.h"
+#include "base/file.h"
 #include "cgroup.h"
-#include "error.h"
 #include "idrange.h"
 #include "kvfile.h"
 #include "node_cgroup_sandbox.h"
@@ -46,13 +47,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 struct Result {
   int exit_code = -1;
@@ -216,10 +210,10 @@ class NodeSshd {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = 0;
-        FAIL("start-node-sshd.sh exited:\n" << readFile(log_));
+        FAIL("start-node-sshd.sh exited:\n" << plng::base::readFileIfExists(log_).value_or(""));
       }
       if (std::chrono::steady_clock::now() > deadline)
-        FAIL("sshd never listened:\n" << readFile(log_));
+        FAIL("sshd never listened:\n" << plng::base::readFileIfExists(log_).value_or(""));
       std::this_thread::sleep_for(50ms);
     }
   }
@@ -230,11 +224,11 @@ class NodeSshd {
     }
   }
   int port() const { return port_; }
-  std::string log() const { return readFile(log_); }
+  std::string log() const { return plng::base::readFileIfExists(log_).value_or(""); }
 
  private:
   static int freeLoopbackPort() {
-    plng::node::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    plng::base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -244,7 +238,7 @@ class NodeSshd {
     return ntohs(addr.sin_port);
   }
   bool accepting() const {
-    plng::node::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    plng::base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port_));
@@ -290,7 +284,8 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     REQUIRE(made.exit_code == 0);
   }
   const std::string member_keys =
-      readFile(scratch.path / "keys/member.pub") + readFile(scratch.path / "keys/member2.pub");
+      plng::base::readFileIfExists(scratch.path / "keys/member.pub").value_or("") +
+      plng::base::readFileIfExists(scratch.path / "keys/member2.pub").value_or("");
 
   // The members' keys, as sliverd keeps them: readable by sshd's
   // AuthorizedKeysCommandUser (nobody) through the directories the runtime made.
