@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/proc.h"
 #include "tests/support/plc_client.h"
 
 namespace plng::bench {
@@ -29,33 +30,6 @@ void onStopSignal(int sig) { g_stopSignal = sig; }
 double ticksToSeconds(unsigned long long ticks) {
   static const long kTicksPerSecond = ::sysconf(_SC_CLK_TCK);
   return static_cast<double>(ticks) / static_cast<double>(kTicksPerSecond);
-}
-
-struct ProcStat {
-  pid_t ppid = 0;
-  unsigned long long ownTicks = 0;       // utime + stime
-  unsigned long long childrenTicks = 0;  // cutime + cstime of reaped children
-};
-
-// /proc/<pid>/stat; nullopt when the process is gone.
-std::optional<ProcStat> readProcStat(const std::string& pid) {
-  std::ifstream in("/proc/" + pid + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  // The command name (field 2) is in parentheses and may itself hold spaces or
-  // parentheses; the fields after the last ')' are plain numbers.
-  const std::size_t close = line.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(line.substr(close + 1));
-  std::vector<std::string> f;
-  for (std::string word; fields >> word;) f.push_back(word);
-  // f[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
-  if (f.size() < 15) return std::nullopt;
-  ProcStat stat;
-  stat.ppid = static_cast<pid_t>(std::stol(f[1]));
-  stat.ownTicks = std::stoull(f[11]) + std::stoull(f[12]);
-  stat.childrenTicks = std::stoull(f[13]) + std::stoull(f[14]);
-  return stat;
 }
 
 double machineBusySeconds() {
@@ -117,12 +91,14 @@ CpuTimes operator-(const CpuTimes& a, const CpuTimes& b) {
 
 CpuTimes CpuSampler::sample() const {
   CpuTimes t;
-  if (auto self = readProcStat("self")) t.client = ticksToSeconds(self->ownTicks);
+  // utime + stime: a process's own CPU time; cutime + cstime: its reaped children's.
+  auto own = [](const plng::base::ProcStat& s) { return s.utime + s.stime; };
+  if (auto self = plng::base::readProcStat(::getpid())) t.client = ticksToSeconds(own(*self));
   for (pid_t pid : plcdPids_) {
-    if (auto s = readProcStat(std::to_string(pid))) t.plcd += ticksToSeconds(s->ownTicks);
+    if (auto s = plng::base::readProcStat(pid)) t.plcd += ticksToSeconds(own(*s));
   }
-  if (auto pm = readProcStat(std::to_string(postmasterPid_))) {
-    unsigned long long ticks = pm->ownTicks + pm->childrenTicks;
+  if (auto pm = plng::base::readProcStat(postmasterPid_)) {
+    unsigned long long ticks = own(*pm) + pm->cutime + pm->cstime;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
       const std::string name = entry.path().filename().string();
@@ -130,7 +106,8 @@ CpuTimes CpuSampler::sample() const {
         return std::isdigit(static_cast<unsigned char>(c)) != 0;
       });
       if (!isPid) continue;
-      if (auto s = readProcStat(name); s && s->ppid == postmasterPid_) ticks += s->ownTicks;
+      auto s = plng::base::readProcStat(static_cast<pid_t>(std::stol(name)));
+      if (s && s->ppid == postmasterPid_) ticks += own(*s);
     }
     t.postgres = ticksToSeconds(ticks);
   }

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/proc.h"
 #include "bench/sliver_bench_peers.h"
 #include "node/cgroup.h"
 #include "node/paths.h"
@@ -107,16 +108,10 @@ std::uint64_t diskBytes(const fs::path& dir) {
 // Detaches whatever is still mounted below `dir` (deepest first), so removing
 // the work directory never reaches into a mounted volume.
 void unmountBelow(const fs::path& dir) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
   std::vector<std::string> below;
-  std::string line;
   const std::string prefix = dir.string() + "/";
-  while (std::getline(mountinfo, line)) {
-    // id parent major:minor root mountpoint ...
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, mountpoint;
-    fields >> id >> parent >> dev >> root >> mountpoint;
-    if (mountpoint.rfind(prefix, 0) == 0) below.push_back(mountpoint);
+  for (const auto& mount : base::readMountInfo()) {
+    if (mount.mount_point.starts_with(prefix)) below.push_back(mount.mount_point);
   }
   std::sort(below.begin(), below.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });

@@ -14,7 +14,10 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "node/error.h"
+#include "base/eintr.h"
+#include "base/error.h"
+#include "base/file.h"
+#include "base/proc.h"
 
 namespace plng::bench {
 namespace fs = std::filesystem;
@@ -30,7 +33,7 @@ int run(const std::vector<std::string>& argv, const fs::path& cwd = {}) {
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = ::fork();
-  if (pid < 0) node::throwErrno("fork " + argv[0]);
+  if (pid < 0) base::throwErrno("fork " + argv[0]);
   if (pid == 0) {
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
     int null = ::open("/dev/null", O_RDWR);
@@ -41,8 +44,8 @@ int run(const std::vector<std::string>& argv, const fs::path& cwd = {}) {
     ::_exit(127);
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) node::throwErrno("waitpid " + argv[0]);
+  if (base::retryOnEintr([&] { return ::waitpid(pid, &status, 0); }) < 0) {
+    base::throwErrno("waitpid " + argv[0]);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -89,10 +92,7 @@ OciBundle::OciBundle(const fs::path& dir, const fs::path& rootfs, bool userns) :
   if (run({"runc", "spec", "--bundle", dir_.string()}) != 0) {
     throw std::runtime_error("runc spec failed in " + dir_.string());
   }
-  std::ifstream in(dir_ / "config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string json = text.str();
+  std::string json = base::readFile(dir_ / "config.json");
   replaceJsonValue(json, "terminal", "false");
   replaceJsonValue(json, "args", "[\"/bin/true\"]");
   replaceJsonValue(json, "path", "\"" + rootfs.string() + "\"");
@@ -123,33 +123,18 @@ OciBundle::OciBundle(const fs::path& dir, const fs::path& rootfs, bool userns) :
 // cgroups in all of them, named ones (name=systemd) included, which
 // CgroupRoots leaves out.
 std::vector<fs::path> ownCgroupDirs() {
-  std::vector<std::pair<std::string, std::string>> own;  // controllers, path
-  std::ifstream cgroup("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(cgroup, line)) {
-    std::size_t a = line.find(':'), b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    own.emplace_back(line.substr(a + 1, b - a - 1), line.substr(b + 1));
-  }
+  const auto own = base::readProcCgroup(::getpid());
   std::vector<fs::path> dirs;
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  while (std::getline(mountinfo, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, mountpoint, field;
-    fields >> id >> parent >> dev >> root >> mountpoint;
-    while (fields >> field && field != "-") {
-    }
-    std::string fstype, source, options;
-    fields >> fstype >> source >> options;
-    if (fstype != "cgroup" && fstype != "cgroup2") continue;
-    for (const auto& [controllers, path] : own) {
-      bool match = fstype == "cgroup2" ? controllers.empty() : !controllers.empty();
-      std::istringstream names(controllers);
-      std::string name;
-      while (match && std::getline(names, name, ',')) {
-        match = ("," + options + ",").find("," + name + ",") != std::string::npos;
+  for (const auto& mount : base::readMountInfo()) {
+    if (mount.fstype != "cgroup" && mount.fstype != "cgroup2") continue;
+    const std::string options = "," + mount.super_options + ",";
+    for (const auto& entry : own) {
+      bool match =
+          mount.fstype == "cgroup2" ? entry.controllers.empty() : !entry.controllers.empty();
+      for (const auto& name : entry.controllers) {
+        match = match && options.find("," + name + ",") != std::string::npos;
       }
-      if (match) dirs.push_back(fs::path(mountpoint) / fs::path(path).relative_path());
+      if (match) dirs.push_back(fs::path(mount.mount_point) / fs::path(entry.path).relative_path());
     }
   }
   return dirs;
@@ -177,10 +162,10 @@ double timeRuncRun(const OciBundle& bundle, int n) {
 CrunRunner::CrunRunner(const OciBundle& bundle) {
   int request[2], reply[2];
   if (::pipe2(request, O_CLOEXEC) != 0 || ::pipe2(reply, O_CLOEXEC) != 0) {
-    node::throwErrno("pipe2");
+    base::throwErrno("pipe2");
   }
   pid_ = ::fork();
-  if (pid_ < 0) node::throwErrno("fork");
+  if (pid_ < 0) base::throwErrno("fork");
   if (pid_ == 0) {
     ::close(request[1]);
     ::close(reply[0]);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/strings.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/values.h"
@@ -23,7 +24,7 @@ constexpr std::size_t kEd25519KeyBytes = 32;
 std::string readRawKey(const std::string& path) {
   const std::string content = readFile(path);
   if (content.size() == kEd25519KeyBytes) return content;
-  const std::string_view text = trim(content);
+  const std::string_view text = plng::base::trim(content);
   if (text.size() == 2 * kEd25519KeyBytes) return parseHex(text, path);
   throw UsageError(path + ": expected a raw 32-byte Ed25519 key (or 64 hex digits), got " +
                    std::to_string(content.size()) + " bytes");
@@ -163,7 +164,7 @@ void nodeKeygen(Invocation& inv) {
   writeFileAtomic(public_path, bytes(pair.public_key), 0644);
   inv.out.fields({{"private_key_file", path.string()},
                   {"public_key_file", public_path.string()},
-                  {"public_key_hex", toHex(bytes(pair.public_key))},
+                  {"public_key_hex", plng::base::toHex(bytes(pair.public_key))},
                   {"key_id", plng::ticket::keyIdOf(pair.public_key)}});
 }
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <sstream>
 
+#include "base/strings.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/values.h"
@@ -127,7 +128,7 @@ std::string sshKeyFromArgs(const ParsedArgs& args) {
   const std::string text = path ? readFile(*path) : *args.value("key");
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
-    const std::string_view key = trim(line);
+    const std::string_view key = plng::base::trim(line);
     if (key.empty() || key.front() == '#') continue;
     if (key.starts_with("-----BEGIN")) {
       throw UsageError(origin + " holds a private key; give the public key (the .pub file)");

@@ -13,9 +13,13 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <utility>
 
 #include "base/config.h"
+#include "base/error.h"
+#include "base/file.h"
+#include "base/strings.h"
 #include "cli/errors.h"
 
 namespace plcctl {
@@ -180,49 +184,24 @@ std::string formatTimeFromNow(std::int64_t unix_seconds, std::int64_t now) {
                                                 : " (" + formatDuration(delta) + " ago)");
 }
 
-std::string toHex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (char c : bytes) {
-    const auto byte = static_cast<unsigned char>(c);
-    hex.push_back(kDigits[byte >> 4]);
-    hex.push_back(kDigits[byte & 0xf]);
-  }
-  return hex;
-}
-
 std::string parseHex(std::string_view text, std::string_view what) {
   text = trim(text);
   if (text.starts_with("0x") || text.starts_with("0X")) text.remove_prefix(2);
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string bytes;
-  for (std::size_t i = 0; i + 1 < text.size(); i += 2) {
-    const int high = nibble(text[i]);
-    const int low = nibble(text[i + 1]);
-    if (high < 0 || low < 0) break;
-    bytes.push_back(static_cast<char>(high * 16 + low));
+  if (!text.empty()) {
+    try {
+      return plng::base::fromHex(text);
+    } catch (const std::invalid_argument&) {
+    }
   }
-  if (text.empty() || bytes.size() * 2 != text.size()) {
-    throw UsageError(std::string(what) + ": expected hex digits, got " + quoted(text));
-  }
-  return bytes;
+  throw UsageError(std::string(what) + ": expected hex digits, got " + quoted(text));
 }
 
 std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw LocalError("cannot read " + path.string() + ": " + std::strerror(errno));
+  try {
+    return plng::base::readFile(path);
+  } catch (const plng::base::SysError& error) {
+    throw LocalError("cannot read " + path.string() + ": " + error.code().message());
   }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) throw LocalError("cannot read " + path.string() + ": " + std::strerror(errno));
-  return content.str();
 }
 
 std::string firstLine(std::string_view text) {
@@ -231,54 +210,12 @@ std::string firstLine(std::string_view text) {
   return std::string(line);
 }
 
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  const auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
-namespace {
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-}  // namespace
-
 void writeFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode) {
-  const std::string target = path.string();
-  std::string temp = target + ".XXXXXX";
-  auto fail = [&](const std::string& step) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    throw LocalError("cannot write " + target + ": " + step + ": " + std::strerror(saved));
-  };
-  UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
-  if (fd.get() < 0) {
-    throw LocalError("cannot write " + target + ": " + std::strerror(errno));
+  try {
+    plng::base::writeFileAtomic(path, data, static_cast<mode_t>(mode));
+  } catch (const plng::base::SysError& error) {
+    throw LocalError("cannot write " + path.string() + ": " + error.what());
   }
-  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) fail("chmod");
-  for (std::size_t done = 0; done < data.size();) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write");
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) fail("fsync");
-  if (::close(fd.release()) != 0) fail("close");
-  if (::rename(temp.c_str(), target.c_str()) != 0) fail("rename");
 }
 
 }  // namespace plcctl

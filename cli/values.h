@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/strings.h"
+
 namespace plcctl {
 
 std::int64_t parseInteger(std::string_view text, std::string_view what,
@@ -37,19 +39,20 @@ std::string formatTimeFromNow(std::int64_t unix_seconds, std::int64_t now);
 // "38d", "5h", "12m", "40s": the largest whole unit.
 std::string formatDuration(std::int64_t seconds);
 
-std::string toHex(std::string_view bytes);
 // Hex digits (either case, optional "0x") to bytes.
 std::string parseHex(std::string_view text, std::string_view what);
 
-// The whole file. Throws LocalError naming the file when it cannot be read.
+// The whole file (plng::base::readFile). Throws LocalError naming the file
+// when it cannot be read: plcctl's errors say "cannot read <file>: <why>".
 std::string readFile(const std::filesystem::path& path);
 // The first line of a file or stream text, without its line ending.
 std::string firstLine(std::string_view text);
-// Text without leading and trailing white space.
-std::string_view trim(std::string_view text);
+// base's trim, for the client config parser (cli/client_config.cpp), which
+// another change replaces; the rest of plcctl calls plng::base::trim.
+using plng::base::trim;
 
-// Writes `data` to `path` atomically (temporary file + rename) with `mode`.
-// Throws LocalError naming the file.
+// Writes `data` to `path` atomically (plng::base::writeFileAtomic, durable)
+// with `mode`. Throws LocalError naming the file.
 void writeFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode);
 
 }  // namespace plcctl

@@ -4,6 +4,7 @@
 #include <map>
 #include <vector>
 
+#include "base/strings.h"
 #include "cli/values.h"
 #include "proto/ticket.h"
 
@@ -154,7 +155,7 @@ View<v1::Node> nodeView() {
           {"boot_state",
            [](const N& n) { return n.deleted_at() != 0 ? "deleted" : orDash(n.boot_state()); }},
           {"key_id", [](const N& n) { return nodeKeyId(n.public_key()); }},
-          {"public_key", [](const N& n) { return orDash(toHex(n.public_key())); },
+          {"public_key", [](const N& n) { return orDash(plng::base::toHex(n.public_key())); },
            Shown::kDetailOnly},
           {"last_contact", [](const N& n) { return formatTime(n.last_contact()); },
            Shown::kListOnly},
@@ -220,7 +221,7 @@ View<v1::PlcPublicKey> plcKeyView(std::string signing_key_id) {
           {"signing", [signing_key_id](const K& k) { return yesNo(k.key_id() == signing_key_id); }},
           {"created_at", [](const K& k) { return formatTime(k.created_at()); }},
           {"not_after", [](const K& k) { return formatTime(k.not_after()); }},
-          {"public_key", [](const K& k) { return toHex(k.public_key()); }},
+          {"public_key", [](const K& k) { return plng::base::toHex(k.public_key()); }},
       }};
 }
 

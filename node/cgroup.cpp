@@ -13,6 +13,9 @@
 
 #include "node/cgroup_fs.h"
 
+using plng::base::SysError;
+using plng::base::throwErrno;
+
 namespace plng::node {
 
 namespace {

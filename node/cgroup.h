@@ -30,7 +30,8 @@
 #include <string_view>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/resources.h"
 
 namespace plng::node {
@@ -125,7 +126,7 @@ class CgroupDriver {
   virtual void apply(std::string_view sliver, const Resources& resources) = 0;
   // An O_PATH|O_DIRECTORY fd of the sliver's unified directory, for
   // clone3(CLONE_INTO_CGROUP).
-  virtual UniqueFd openUnifiedDir(std::string_view sliver) const = 0;
+  virtual base::UniqueFd openUnifiedDir(std::string_view sliver) const = 0;
   // Moves `pid` into the sliver's cgroup in the hierarchies clone3 could not
   // place it in (v1). No-op for v2 once the child was cloned into its cgroup.
   virtual void attach(std::string_view sliver, pid_t pid) = 0;

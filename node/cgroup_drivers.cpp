@@ -10,6 +10,10 @@
 #include "node/cgroup_fs.h"
 #include "node/sliver_name.h"
 
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
+
 namespace plng::node {
 
 namespace {

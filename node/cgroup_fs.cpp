@@ -12,6 +12,13 @@
 #include <cerrno>
 #include <charconv>
 
+#include "base/eintr.h"
+#include "base/file.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
+
 namespace plng::node::cgroupfs {
 
 namespace {
@@ -81,17 +88,7 @@ std::string readKnob(const Dir& dir, std::string_view name) {
   std::string n(name);
   UniqueFd fd(::openat(dir.fd.get(), n.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throwErrno("read " + joined(dir, name));
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t got = ::read(fd.get(), buf, sizeof buf);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throwErrno("read " + joined(dir, name));
-    }
-    if (got == 0) break;
-    out.append(buf, static_cast<size_t>(got));
-  }
+  std::string out = base::readAll(fd.get(), joined(dir, name));
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
 }
@@ -187,8 +184,7 @@ void killUntilEmpty(const std::vector<const Dir*>& dirs, const Dir* kill_dir,
     // wakes the poll below at once.
     if (events) {
       char buf[256];
-      while (::pread(events.get(), buf, sizeof buf, 0) < 0 && errno == EINTR) {
-      }
+      base::retryOnEintr([&] { return ::pread(events.get(), buf, sizeof buf, 0); });
     }
     const Dir* populated = nullptr;
     for (const Dir* dir : dirs) {

@@ -12,13 +12,14 @@
 #include <string_view>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 
 namespace plng::node::cgroupfs {
 
 // An open cgroup directory: an O_PATH fd plus its path for error messages.
 struct Dir {
-  UniqueFd fd;
+  base::UniqueFd fd;
   std::filesystem::path path;
 };
 

@@ -10,8 +10,11 @@
 #include <system_error>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/kvfile.h"
+
+using plng::base::SysError;
 
 namespace plng::node {
 namespace {

@@ -1,13 +1,13 @@
 #include "node/kvfile.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/file.h"
+
+using plng::base::SysError;
 
 namespace plng::node {
 namespace {
@@ -76,7 +76,7 @@ KvMap readKvFile(const std::filesystem::path& path) {
 }
 
 void writeKvFileAtomic(const std::filesystem::path& path, const KvMap& values,
-                       KvDurability durability) {
+                       base::Durability durability) {
   std::ostringstream body;
   for (const auto& [key, value] : values) {
     if (key.empty() || key.find_first_of("=\n\r") != std::string::npos) {
@@ -84,24 +84,7 @@ void writeKvFileAtomic(const std::filesystem::path& path, const KvMap& values,
     }
     body << key << '=' << escape(value) << '\n';
   }
-  const std::string data = body.str();
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) throwErrno("create " + tmp.string());
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throwErrno("write " + tmp.string());
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (durability == KvDurability::kCrashAtomic && ::fsync(fd.get()) != 0) {
-    throwErrno("fsync " + tmp.string());
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throwErrno("rename to " + path.string());
+  base::writeFileAtomic(path, body.str(), 0600, durability);
 }
 
 }  // namespace plng::node

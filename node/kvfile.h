@@ -9,6 +9,8 @@
 #include <map>
 #include <string>
 
+#include "base/file.h"
+
 namespace plng::node {
 
 using KvMap = std::map<std::string, std::string>;
@@ -16,24 +18,12 @@ using KvMap = std::map<std::string, std::string>;
 // Throws SysError (ENOENT when missing) or std::runtime_error naming the file
 // and line for a malformed line.
 KvMap readKvFile(const std::filesystem::path& path);
-// How much a crash of the whole machine (power loss, kernel panic) may cost a
-// state file. A crash of sliverd alone never costs anything: the page cache
-// keeps every write, and the rename makes it all-or-nothing.
-enum class KvDurability {
-  // fsync before the rename: after a machine crash the file is the old or the
-  // new one, never empty or torn. For state nothing else can rebuild (id ranges).
-  kCrashAtomic,
-  // No fsync: after a machine crash the file may also be empty (filesystems
-  // without ext4's replace-on-rename flush). For records that are meaningless
-  // after a reboot (an init pid) or that the reader treats as absent when empty
-  // and that are derived again from elsewhere (a sliver's config, from PLC).
-  // Saves a disk flush: milliseconds per write on a busy disk.
-  kRederivable,
-};
-
-// Writes to a temporary file in the same directory and renames it over `path`,
-// fsyncing it first for kCrashAtomic.
+// Writes to a temporary file in the same directory and renames it over `path`
+// (base::writeFileAtomic, mode 0600). kDurable for state nothing else can
+// rebuild (id ranges); kNoSync for records that are meaningless after a reboot
+// (an init pid) or that the reader treats as absent when empty and that are
+// derived again from elsewhere (a sliver's config, from PLC).
 void writeKvFileAtomic(const std::filesystem::path& path, const KvMap& values,
-                       KvDurability durability = KvDurability::kCrashAtomic);
+                       base::Durability durability = base::Durability::kDurable);
 
 }  // namespace plng::node

@@ -18,7 +18,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/eintr.h"
+#include "base/file.h"
+#include "base/unix_socket.h"
 #include "node/rootfs.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 namespace plng::node {
 namespace {
@@ -235,22 +242,12 @@ bool ensureDir(const char* path, mode_t mode) {
   int overlay_fd = -1;
   {
     char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n;
-    do {
-      n = ::recvmsg(plan.sync_fd, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
+    std::size_t fds = 0;
+    const ssize_t n = base::receiveFdsInto(plan.sync_fd, {&byte, 1}, {&overlay_fd, 1}, fds);
+    if (n < 0 && errno == EPROTO) childFail(plan, kStepReceive, -1, EPROTO);
     // EOF: the parent died (or gave up, and reports why itself).
     if (n != 1) ::_exit(127);
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) childFail(plan, kStepReceive, -1, EPROTO);
-    std::memcpy(&overlay_fd, CMSG_DATA(cmsg), sizeof overlay_fd);
+    if (fds != 1) childFail(plan, kStepReceive, -1, EPROTO);
   }
   // From "go" on this is the sliver, which outlives sliverd by design (the
   // change of credentials below would clear the signal anyway).
@@ -440,8 +437,7 @@ class ChildGuard {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
     int status;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    base::retryOnEintr([&] { return ::waitpid(pid_, &status, 0); });
   }
   void release() { pid_ = -1; }
 
@@ -460,24 +456,8 @@ void writeIdMap(pid_t pid, const char* file, const IdRange& ids) {
 }
 
 void sendGo(int sock, int fd) {
-  char byte = 'g';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
-  ssize_t n;
-  do {
-    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) throwErrno("handing the overlay to the sliver");
+  const int fds[] = {fd};
+  base::sendFds(sock, "g", fds, "handing the overlay to the sliver");
 }
 
 // A detached, read-only clone of the host's /sys for the sliver. Without the
@@ -508,10 +488,7 @@ std::optional<ChildReport> pendingReport(int error_read) {
   int flags = ::fcntl(error_read, F_GETFL);
   if (flags < 0 || ::fcntl(error_read, F_SETFL, flags | O_NONBLOCK) != 0) return std::nullopt;
   ChildReport report;
-  ssize_t n;
-  do {
-    n = ::read(error_read, &report, sizeof report);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = base::retryOnEintr([&] { return ::read(error_read, &report, sizeof report); });
   ::fcntl(error_read, F_SETFL, flags);
   if (n != static_cast<ssize_t>(sizeof report)) return std::nullopt;
   return report;
@@ -692,10 +669,8 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   }
 
   ChildReport report;
-  ssize_t n;
-  do {
-    n = ::read(error_read.get(), &report, sizeof report);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n =
+      base::retryOnEintr([&] { return ::read(error_read.get(), &report, sizeof report); });
   if (n < 0) throwErrno(who + ": reading the child's report");
   if (n > 0) {
     if (n != sizeof report) throw SysError(EPROTO, who + ": short report from the child");
@@ -727,13 +702,10 @@ rlimit parseNofileLimit(std::string_view proc_limits) {
 }
 
 rlimit nofileLimitOf(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/limits";
-  std::ifstream in(path);
-  if (!in) throwErrno("read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string path = "/proc/" + std::to_string(pid) + "/limits";
+  const std::string text = base::readFile(path);
   try {
-    return parseNofileLimit(text.str());
+    return parseNofileLimit(text);
   } catch (const SysError& e) {
     throw SysError(e.err(), path + ": " + e.what());
   }

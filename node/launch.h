@@ -40,8 +40,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/cgroup.h"
-#include "node/error.h"
 #include "node/idrange.h"
 #include "node/security.h"
 #include "node/storage.h"
@@ -101,8 +102,8 @@ struct LaunchSpec {
 };
 
 struct LaunchedSliver {
-  pid_t pid = 0;   // host pid of sliver-init (a child of the caller)
-  UniqueFd pidfd;  // pidfd of sliver-init
+  pid_t pid = 0;         // host pid of sliver-init (a child of the caller)
+  base::UniqueFd pidfd;  // pidfd of sliver-init
 };
 
 // Starts sliver-init as described above. On any failure the child is killed and

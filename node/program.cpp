@@ -6,7 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "node/error.h"
+#include "base/eintr.h"
+#include "base/error.h"
+#include "base/fd.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 namespace plng::node {
 
@@ -50,14 +56,13 @@ int runProgram(const std::vector<std::string>& argv, std::string& output) {
   write_end.reset();
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = base::retryOnEintr([&] { return ::read(read_end.get(), buf, sizeof buf); });
     if (n <= 0) break;
     if (output.size() < 64 * 1024) output.append(buf, static_cast<std::size_t>(n));
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throwErrno("wait for " + argv[0]);
+  if (base::retryOnEintr([&] { return ::waitpid(pid, &status, 0); }) < 0) {
+    throwErrno("wait for " + argv[0]);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

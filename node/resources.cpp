@@ -7,6 +7,7 @@
 #include <charconv>
 #include <limits>
 
+#include "base/strings.h"
 #include "node/sliver_name.h"
 
 namespace plng::node {
@@ -53,16 +54,13 @@ std::uint64_t numericTag(const std::string& tag, const std::string& value, std::
 
 std::string quotedTagValue(std::string_view value) {
   constexpr std::size_t kMaxShown = 64;
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";
   for (std::size_t i = 0; i < value.size() && i < kMaxShown; ++i) {
     const auto c = static_cast<unsigned char>(value[i]);
     if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
       out.push_back(static_cast<char>(c));
     } else {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
+      out += "\\x" + base::toHex(value.substr(i, 1));
     }
   }
   out += "\"";

@@ -9,6 +9,13 @@
 #include <cstring>
 #include <vector>
 
+#include "base/file.h"
+#include "base/scope_guard.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
+
 namespace plng::node {
 namespace {
 
@@ -197,30 +204,16 @@ void writeUpperFile(const std::filesystem::path& upper, const std::filesystem::p
       ::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   std::filesystem::path target = upper / relative;
   if (!file) throwErrno("create " + target.string());
-  const char* p = content.data();
-  std::size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = ::write(file.get(), p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::unlinkat(dir.get(), tmp.c_str(), 0);
-      throw SysError(err, "write " + target.string());
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  base::ScopeGuard remove_tmp([&] { ::unlinkat(dir.get(), tmp.c_str(), 0); });
+  base::writeAll(file.get(), content, target.string());
   if (::fchown(file.get(), ids.first, ids.first) != 0 || ::fchmod(file.get(), mode) != 0) {
-    int err = errno;
-    ::unlinkat(dir.get(), tmp.c_str(), 0);
-    throw SysError(err, "chown " + target.string());
+    throwErrno("chown " + target.string());
   }
   // rename replaces a symlink planted at the target instead of following it.
   if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
-    int err = errno;
-    ::unlinkat(dir.get(), tmp.c_str(), 0);
-    throw SysError(err, "rename into " + target.string());
+    throwErrno("rename into " + target.string());
   }
+  remove_tmp.dismiss();
 }
 
 void removeUpperFile(const std::filesystem::path& upper, const std::string& relative) {

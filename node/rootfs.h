@@ -20,7 +20,8 @@
 #include <filesystem>
 #include <string>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/idrange.h"
 #include "node/storage.h"
 
@@ -28,15 +29,15 @@ namespace plng::node {
 
 // A detached clone of `dir` (recursive), idmapped through the user namespace
 // `userns_fd`, and read-only. Throws SysError.
-UniqueFd openIdmappedTree(const std::filesystem::path& dir, int userns_fd);
+base::UniqueFd openIdmappedTree(const std::filesystem::path& dir, int userns_fd);
 
 // The sliver's overlay as a detached mount: lower = `image` idmapped through
 // `userns_fd` (a user namespace whose maps are already written), upper/work =
 // `dirs`. Kernels before 6.8 cannot take the detached lower layer by fd: there
 // it is attached at the empty directory `staging` in the caller's mount
 // namespace just while the overlay is made. Throws SysError naming the step.
-UniqueFd makeSliverOverlay(const std::filesystem::path& image, const SliverDirs& dirs,
-                           int userns_fd, const std::filesystem::path& staging = {});
+base::UniqueFd makeSliverOverlay(const std::filesystem::path& image, const SliverDirs& dirs,
+                                 int userns_fd, const std::filesystem::path& staging = {});
 
 // Makes the upper layer's root directory belong to the range's root (uid and
 // gid ids.first), with the mode of the image's root, so that / is root's inside.

@@ -25,8 +25,16 @@
 #include <memory>
 #include <sstream>
 
-#include "node/error.h"
+#include "base/eintr.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/proc.h"
+#include "base/strings.h"
 #include "node/resources.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 namespace plng::node {
 namespace {
@@ -201,8 +209,9 @@ SeccompProgram compileSliverSeccompProgram() {
   auto* out = reinterpret_cast<char*>(program.instructions.data());
   off_t done = 0;
   while (done < size) {
-    ssize_t n = ::pread(memfd.get(), out + done, static_cast<std::size_t>(size - done), done);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = base::retryOnEintr([&] {
+      return ::pread(memfd.get(), out + done, static_cast<std::size_t>(size - done), done);
+    });
     if (n < 0) throwErrno("seccomp: read exported filter");
     if (n == 0) throw SysError(EIO, "seccomp: exported filter shrank");
     done += n;
@@ -250,12 +259,6 @@ int readLastCap() {
   return last;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 CapabilityPlan capabilityPlanFromTag(std::string_view tag, int last_cap) {
@@ -266,9 +269,9 @@ CapabilityPlan capabilityPlanFromTag(std::string_view tag, int last_cap) {
   plan.keep_bounding = defaultSliverCapabilities();
 
   std::string_view rest = tag;
-  while (!trim(rest).empty()) {
+  while (!base::trim(rest).empty()) {
     std::size_t comma = rest.find(',');
-    std::string name(trim(rest.substr(0, comma)));
+    std::string name(base::trim(rest.substr(0, comma)));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     if (name.empty()) throw TagError("capabilities: empty name in " + quotedTagValue(tag));
     cap_value_t cap = 0;
@@ -335,16 +338,9 @@ namespace {
 // The controlling terminal's name, from tty_nr (field 7 of /proc/self/stat):
 // an fd of /dev/tty only names /dev/tty.
 std::string controllingTerminalName() {
-  std::ifstream in("/proc/self/stat");
-  std::string line;
-  std::getline(in, line);
-  auto close = line.rfind(')');
-  std::istringstream fields(close == std::string::npos ? "" : line.substr(close + 1));
-  std::string state, ppid, pgrp, session;
-  unsigned long tty_nr = 0;
-  if (!(fields >> state >> ppid >> pgrp >> session >> tty_nr) || tty_nr == 0) {
-    return "(a terminal)";
-  }
+  const auto stat = base::readProcStat(::getpid());
+  if (!stat || stat->tty_nr == 0) return "(a terminal)";
+  const auto tty_nr = static_cast<dev_t>(static_cast<unsigned>(stat->tty_nr));
   const unsigned major = ::major(tty_nr), minor = ::minor(tty_nr);
   if (major >= 136 && major <= 143) {  // UNIX98 pty slaves
     return "/dev/pts/" + std::to_string((major - 136) * 256 + minor);

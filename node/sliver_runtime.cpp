@@ -12,12 +12,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/proc.h"
 #include "node/idrange.h"
 #include "node/kvfile.h"
 #include "node/launch.h"
 #include "node/rootfs.h"
 #include "node/security.h"
 #include "node/sliver_name.h"
+
+using plng::base::SysError;
+using plng::base::UniqueFd;
 
 namespace plng::node {
 namespace {
@@ -27,31 +31,6 @@ constexpr const char* kInitscriptPath = "etc/plng/initscript";
 constexpr std::chrono::milliseconds kKillTimeout{5000};
 
 int pidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-struct ProcStat {
-  char state = 0;
-  std::uint64_t start_time = 0;
-};
-
-// State (field 3) and start time (field 22, clock ticks since boot) of a host
-// pid. The command name (field 2) may hold spaces and ')': fields are counted
-// from the last ')'.
-std::optional<ProcStat> readProcStat(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  auto close = line.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(line.substr(close + 1));
-  ProcStat st;
-  std::string field;
-  rest >> st.state;
-  for (int i = 4; i <= 22; ++i) {
-    if (!(rest >> field)) return std::nullopt;
-  }
-  st.start_time = std::stoull(field);
-  return st;
-}
 
 std::optional<KvMap> readKvFileIfExists(const std::filesystem::path& file) {
   try {
@@ -142,7 +121,7 @@ void LinuxSliverRuntime::writeConfig(const SliverConfig& c) const {
                      {"vref", c.vref},
                      {"initscript", c.initscript},
                      {"capabilities", c.capabilities}},
-                    KvDurability::kRederivable);
+                    base::Durability::kNoSync);
 }
 
 std::filesystem::path LinuxSliverRuntime::imageOf(const SliverConfig& config) const {
@@ -162,7 +141,7 @@ std::optional<LinuxSliverRuntime::InitRecord> LinuxSliverRuntime::runningInit(
   InitRecord rec;
   rec.pid = static_cast<pid_t>(parseU64(kv, "pid", file.string()));
   rec.start_time = parseU64(kv, "start_time", file.string());
-  auto st = readProcStat(rec.pid);
+  auto st = base::readProcStat(rec.pid);
   bool alive =
       rec.pid > 0 && st && st->state != 'Z' && st->state != 'X' && st->start_time == rec.start_time;
   if (alive) {
@@ -189,7 +168,7 @@ UniqueFd LinuxSliverRuntime::openInit(std::string_view slice_view) {
   UniqueFd fd(pidfdOpen(rec->pid));
   // The pid may have been reused between the check and pidfd_open: check again
   // now that the pidfd pins the process.
-  auto st = readProcStat(rec->pid);
+  auto st = base::readProcStat(rec->pid);
   if (!fd || !st || st->start_time != rec->start_time) return UniqueFd();
   return fd;
 }
@@ -373,7 +352,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   LaunchedSliver launched = launchSliver(spec);
 
   try {
-    auto st = readProcStat(launched.pid);
+    auto st = base::readProcStat(launched.pid);
     if (!st) {
       throw SysError(ESRCH,
                      who + ": sliver-init exited at once (see /var/log/sliver-init.log in it)");
@@ -384,7 +363,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
                       {{"pid", std::to_string(launched.pid)},
                        {"start_time", u64(st->start_time)},
                        {"cgroup", cgroups_.unifiedDir(slice).string()}},
-                      KvDurability::kRederivable);
+                      base::Durability::kNoSync);
   } catch (...) {
     ::syscall(SYS_pidfd_send_signal, launched.pidfd.get(), SIGKILL, nullptr, 0);
     reapIfExited(launched.pidfd.get(), /*wait=*/true);
@@ -402,7 +381,7 @@ void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milli
       pidfd = child->second.get();
     } else {
       adopted.reset(pidfdOpen(rec->pid));
-      auto st = readProcStat(rec->pid);
+      auto st = base::readProcStat(rec->pid);
       if (adopted && st && st->start_time == rec->start_time) pidfd = adopted.get();
     }
     if (pidfd >= 0 && ::syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0) == 0) {

@@ -26,8 +26,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/cgroup.h"
-#include "node/error.h"
 #include "node/paths.h"
 #include "node/runtime.h"
 #include "node/storage.h"
@@ -73,7 +74,7 @@ class LinuxSliverRuntime : public SliverRuntime {
 
   // A pidfd of the running sliver's init (for setns into the sliver: sliver-enter,
   // tests), or an empty UniqueFd when it is not running.
-  UniqueFd openInit(std::string_view slice);
+  base::UniqueFd openInit(std::string_view slice);
 
  private:
   struct InitRecord {
@@ -96,7 +97,7 @@ class LinuxSliverRuntime : public SliverRuntime {
   SliverRuntimeOptions options_;
   std::mutex mutex_;
   // pidfds of the inits this process started (its children, which it reaps).
-  std::map<std::string, UniqueFd> children_;
+  std::map<std::string, base::UniqueFd> children_;
   // Slivers whose cgroup this process made in create() and no process has used
   // yet: start() may clone into it as it is instead of making it afresh. Only in
   // memory, so after a sliverd restart every start makes a fresh cgroup.

@@ -10,9 +10,15 @@
 #include <stdexcept>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/proc.h"
 #include "node/sliver_name.h"
 #include "node/storage_internal.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 namespace plng::node {
 namespace {

@@ -24,10 +24,16 @@
 #include <thread>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/file.h"
 #include "node/program.h"
 #include "node/sliver_name.h"
 #include "node/storage_internal.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 namespace plng::node::storage_detail {
 namespace {
@@ -75,8 +81,7 @@ void createImage(const std::filesystem::path& image, std::uint64_t bytes) {
         EIO, "mkfs.btrfs " + fresh.string() + " exited " + std::to_string(status) + ": " + output);
   }
   if (::rename(fresh.c_str(), image.c_str()) != 0) throwErrno("rename to " + image.string());
-  UniqueFd dir(::open(image.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir) ::fsync(dir.get());
+  base::syncDirectory(image.parent_path());
 }
 
 // The size of a new volume: as configured, or kDefaultVolumePct of what the host

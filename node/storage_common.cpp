@@ -5,14 +5,16 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/proc.h"
 #include "node/storage.h"
 #include "node/storage_internal.h"
 
 namespace plng::node {
+
+using base::SysError;
+using base::throwErrno;
 
 std::uint64_t sliverQuotaCeiling(std::uint64_t total_bytes, std::uint32_t reserve_pct) {
   const std::uint64_t reserve = std::max(total_bytes / 100 * reserve_pct, kMinReserveBytes);
@@ -31,27 +33,6 @@ StorageSpace spaceOf(int fd, const std::filesystem::path& path) {
 
 namespace {
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescapeMountField(const std::string& field) {
-  std::string out;
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      int value = 0;
-      bool octal = true;
-      for (std::size_t j = 1; j <= 3; ++j) {
-        char c = field[i + j];
-        octal = octal && c >= '0' && c <= '7';
-        value = value * 8 + (c - '0');
-      }
-      if (octal) {
-        out += static_cast<char>(value);
-        i += 3;
-        continue;
-      }
-    }
-    out += field[i];
-  }
-  return out;
-}
 }  // namespace
 
 std::optional<MountEntry> mountAt(const std::filesystem::path& path,
@@ -59,23 +40,10 @@ std::optional<MountEntry> mountAt(const std::filesystem::path& path,
   std::error_code ec;
   const std::filesystem::path want = std::filesystem::weakly_canonical(path, ec);
   if (ec) throw SysError(ec.value(), "resolve " + path.string());
-  std::ifstream in(mountinfo);
-  if (!in) throwErrno("open " + mountinfo.string());
   std::optional<MountEntry> found;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point, field;
-    fields >> id >> parent >> devno >> root >> point;
-    while (fields >> field && field != "-") {
-    }
-    MountEntry entry;
-    fields >> entry.fstype >> entry.source;
+  for (const base::MountInfoEntry& mount : base::readMountInfo(mountinfo)) {
     // Later lines are mounted on top of earlier ones at the same point.
-    if (unescapeMountField(point) == want.string()) {
-      entry.source = unescapeMountField(entry.source);
-      found = entry;
-    }
+    if (mount.mount_point == want.string()) found = MountEntry{mount.fstype, mount.source};
   }
   return found;
 }

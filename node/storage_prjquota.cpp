@@ -16,8 +16,12 @@
 
 #include <cstring>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/storage_internal.h"
+
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 namespace plng::node::storage_detail {
 namespace {

@@ -9,7 +9,10 @@
 #include <cstdio>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/file.h"
+
+using plng::base::SysError;
 
 namespace plng::node {
 namespace {
@@ -66,20 +69,7 @@ NodeMemory parseMeminfo(std::string_view text) {
   return memory;
 }
 
-NodeMemory ProcMeminfoProbe::read() {
-  UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throwErrno("open " + path_.string());
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throwErrno("read " + path_.string());
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return parseMeminfo(text);
-}
+NodeMemory ProcMeminfoProbe::read() { return parseMeminfo(base::readFile(path_)); }
 
 MemoryWatchdog::MemoryWatchdog(CgroupDriver& cgroups, MemoryProbe& probe,
                                WatchdogThresholds thresholds)

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/strings.h"
 #include "plc/admin_access.h"
 #include "plc/admin_cascade.h"
 #include "plc/admin_views.h"
@@ -104,7 +105,7 @@ grpc::Status AdminService::AddNode(grpc::ServerContext* ctx, const pb::AddNodeRe
       auto node_id = tx.exec_params1(
                            "INSERT INTO nodes (hostname, site_id, boot_state, public_key)"
                            " VALUES ($1, $2, $3, decode($4, 'hex')) RETURNING node_id",
-                           hostname, site.site_id, boot_state, toHex(req->public_key()))[0]
+                           hostname, site.site_id, boot_state, base::toHex(req->public_key()))[0]
                          .as<std::int64_t>();
       Database::bumpStateVersion(tx);
       return loadNode(tx, node_id);
@@ -146,7 +147,7 @@ grpc::Status AdminService::UpdateNode(grpc::ServerContext* ctx, const pb::Update
           " FROM old WHERE n.node_id = $1"
           " RETURNING n.public_key <> old.public_key, n.boot_state",
           node.node_id, req->has_boot_state(), req->boot_state(), req->has_public_key(),
-          toHex(req->public_key()));
+          base::toHex(req->public_key()));
       // A new key or a disabled node ends the sessions the old state allowed.
       if (changed[0].as<bool>() || changed[1].as<std::string>() == "disabled") {
         revokeNodeSessions(tx, {node.node_id});

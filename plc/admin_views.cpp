@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "base/strings.h"
 #include "plc/auth.h"
 #include "plc/db.h"
 #include "plc/errors.h"
@@ -267,7 +268,7 @@ std::vector<pb::Node> loadNodes(pqxx::transaction_base& tx, const NodeQuery& que
     n.set_hostname(r[1].as<std::string>());
     n.set_login_base(r[2].as<std::string>());
     n.set_boot_state(r[3].as<std::string>());
-    n.set_public_key(fromHex(r[4].as<std::string>()));
+    n.set_public_key(base::fromHex(r[4].as<std::string>()));
     n.set_last_contact(r[5].as<std::int64_t>());
     n.set_created_at(r[6].as<std::int64_t>());
     n.set_deleted_at(r[7].as<std::int64_t>());

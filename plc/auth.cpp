@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "base/strings.h"
 #include "plc/errors.h"
 
 namespace plng::plc {
@@ -62,32 +63,6 @@ std::string Caller::describe() const {
   return "?";
 }
 
-std::string toHex(std::string_view bytes) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
-std::string fromHex(std::string_view hex) {
-  if (hex.size() % 2) throw std::invalid_argument("odd-length hex string");
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    throw std::invalid_argument("not a hex digit");
-  };
-  std::string out(hex.size() / 2, '\0');
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
-  }
-  return out;
-}
-
 namespace {
 
 std::string randomBytes(std::size_t n) {
@@ -110,33 +85,22 @@ std::string scrypt(const std::string& password, const std::string& salt, int log
   return out;
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (;;) {
-    auto pos = s.find(sep, start);
-    parts.push_back(s.substr(start, pos - start));
-    if (pos == std::string::npos) return parts;
-    start = pos + 1;
-  }
-}
-
 }  // namespace
 
 std::string hashPassword(const std::string& password, int log2_n) {
   auto salt = randomBytes(16);
   constexpr int kR = 8, kP = 1;
   return "scrypt$" + std::to_string(log2_n) + "$" + std::to_string(kR) + "$" + std::to_string(kP) +
-         "$" + toHex(salt) + "$" + toHex(scrypt(password, salt, log2_n, kR, kP));
+         "$" + base::toHex(salt) + "$" + base::toHex(scrypt(password, salt, log2_n, kR, kP));
 }
 
 bool verifyPassword(const std::string& password, const std::string& encoded) {
-  auto parts = split(encoded, '$');
+  auto parts = base::split(encoded, '$');
   if (parts.size() != 6 || parts[0] != "scrypt") return false;
   try {
-    auto expected = fromHex(parts[5]);
-    auto actual = scrypt(password, fromHex(parts[4]), std::stoi(parts[1]), std::stoi(parts[2]),
-                         std::stoi(parts[3]));
+    auto expected = base::fromHex(parts[5]);
+    auto actual = scrypt(password, base::fromHex(parts[4]), std::stoi(parts[1]),
+                         std::stoi(parts[2]), std::stoi(parts[3]));
     return actual.size() == expected.size() &&
            CRYPTO_memcmp(actual.data(), expected.data(), actual.size()) == 0;
   } catch (const std::exception&) {
@@ -145,13 +109,14 @@ bool verifyPassword(const std::string& password, const std::string& encoded) {
 }
 
 bool ScryptHasher::outdated(const std::string& encoded) const {
-  auto parts = split(encoded, '$');
+  auto parts = base::split(encoded, '$');
   return parts.size() != 6 || parts[0] != "scrypt" || parts[1] != std::to_string(log2_n_) ||
          parts[2] != "8" || parts[3] != "1";
 }
 
 const std::string& Authenticator::dummyPasswordHash() {
-  std::call_once(dummy_once_, [&] { dummy_hash_ = passwords_->hash(toHex(randomBytes(16))); });
+  std::call_once(dummy_once_,
+                 [&] { dummy_hash_ = passwords_->hash(base::toHex(randomBytes(16))); });
   return dummy_hash_;
 }
 
@@ -236,12 +201,12 @@ std::string clientSource(const std::string& peer) {
   return peer;
 }
 
-std::string newToken() { return toHex(randomBytes(32)); }
+std::string newToken() { return base::toHex(randomBytes(32)); }
 
 std::string tokenHashHex(const std::string& token) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
-  return toHex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+  return base::toHex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
 namespace {
@@ -308,8 +273,8 @@ std::string Authenticator::nodeChallengeSecret() {
       tx.exec_params0(
           "INSERT INTO plc_secrets (name, secret) VALUES ('node_challenge', decode($1, 'hex'))"
           " ON CONFLICT (name) DO NOTHING",
-          toHex(fresh));
-      return fromHex(
+          base::toHex(fresh));
+      return base::fromHex(
           tx.exec(
                 "SELECT encode(secret, 'hex') FROM plc_secrets WHERE name = 'node_challenge'")[0][0]
               .as<std::string>());

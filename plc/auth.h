@@ -106,9 +106,6 @@ std::optional<std::int64_t> nodeChallengeExpiry(std::string_view secret, std::in
                                                 const std::string& hostname,
                                                 std::string_view nonce);
 
-std::string toHex(std::string_view bytes);
-std::string fromHex(std::string_view hex);  // throws std::invalid_argument
-
 class Authenticator {
  public:
   Authenticator(Database& db, int cache_ms, std::shared_ptr<PasswordHasher> passwords)

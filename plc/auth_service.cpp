@@ -5,6 +5,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "base/strings.h"
 #include "plc/errors.h"
 #include "plc/lookup.h"
 #include "plc/services.h"
@@ -410,7 +411,7 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
           if (!challenge_expires || *challenge_expires <= now) refuse(stale);
           // Strict verification (plng_ticket): a small-order or malformed key registered
           // before keys were vetted verifies nothing.
-          auto key = plng::ticket::publicKeyFromBytes(fromHex(rows[0][2].as<std::string>()));
+          auto key = plng::ticket::publicKeyFromBytes(base::fromHex(rows[0][2].as<std::string>()));
           if (!plng::ticket::verifySignature(
                   key, plng::proto::nodeLoginMessage(req->hostname(), req->nonce()),
                   req->signature())) {
@@ -427,7 +428,7 @@ grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLogi
           if (tx.exec_params("INSERT INTO node_challenges_used (nonce, node_id, expires_at)"
                              " VALUES (decode($1, 'hex'), $2, to_timestamp($3))"
                              " ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
-                             toHex(req->nonce()), node_id, *challenge_expires)
+                             base::toHex(req->nonce()), node_id, *challenge_expires)
                   .empty()) {
             unauthenticated(stale);
           }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "base/strings.h"
 #include "plc/auth.h"
 #include "plc/errors.h"
 
@@ -27,8 +28,8 @@ void PlcKeys::ensureSigningKey() {
     tx.exec_params0(
         "INSERT INTO plc_keys (key_id, public_key, private_key, is_signing)"
         " VALUES ($1, decode($2, 'hex'), decode($3, 'hex'), true)",
-        plng::ticket::keyIdOf(pair.public_key), toHex(bytesOf(pair.public_key)),
-        toHex(bytesOf(pair.private_key)));
+        plng::ticket::keyIdOf(pair.public_key), base::toHex(bytesOf(pair.public_key)),
+        base::toHex(bytesOf(pair.private_key)));
     Database::bumpStateVersion(tx);
   });
 }
@@ -41,7 +42,7 @@ std::vector<planetlab::v1::PlcPublicKey> PlcKeys::published(pqxx::transaction_ba
                " FROM plc_keys ORDER BY created_at, key_id")) {
     planetlab::v1::PlcPublicKey k;
     k.set_key_id(r[0].as<std::string>());
-    k.set_public_key(fromHex(r[1].as<std::string>()));
+    k.set_public_key(base::fromHex(r[1].as<std::string>()));
     // Never publish a key nodes must refuse (a row altered behind plcd's back):
     // they would drop the whole key set.
     try {
@@ -76,14 +77,14 @@ planetlab::v1::SignedTicket PlcKeys::sign(planetlab::v1::TicketBody body) {
         }
         return std::make_pair(rows[0][0].as<std::string>(), rows[0][1].as<std::string>());
       });
-      auto raw = fromHex(hex.first);
+      auto raw = base::fromHex(hex.first);
       if (raw.size() != signing_key_.size()) {
         throw std::runtime_error("PLC's signing key in the database is not a 32-byte seed");
       }
       std::copy(raw.begin(), raw.end(), signing_key_.begin());
       // The stored public key is what nodes trust: it must be this seed's.
       auto derived = plng::ticket::publicKeyOf(signing_key_);
-      if (bytesOf(derived) != fromHex(hex.second)) {
+      if (bytesOf(derived) != base::fromHex(hex.second)) {
         throw std::runtime_error(
             "PLC's signing key in the database does not match its published public key;"
             " rotate it (plcctl plckey rotate)");
@@ -110,7 +111,7 @@ planetlab::v1::PlcPublicKey PlcKeys::rotate(pqxx::work& tx, std::int64_t retire_
   tx.exec_params0(
       "INSERT INTO plc_keys (key_id, public_key, private_key, is_signing)"
       " VALUES ($1, decode($2, 'hex'), decode($3, 'hex'), true)",
-      key_id, toHex(bytesOf(pair.public_key)), toHex(bytesOf(pair.private_key)));
+      key_id, base::toHex(bytesOf(pair.public_key)), base::toHex(bytesOf(pair.private_key)));
   Database::bumpStateVersion(tx);
   invalidate();
   planetlab::v1::PlcPublicKey out;

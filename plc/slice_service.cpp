@@ -10,6 +10,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/strings.h"
 #include "plc/change_bus.h"
 #include "plc/errors.h"
 #include "plc/lookup.h"
@@ -182,7 +183,7 @@ std::string lower(std::string s) {
 std::string randomTicketId() {
   unsigned char id[16];
   if (RAND_bytes(id, sizeof id) != 1) throw std::runtime_error("RAND_bytes failed");
-  return toHex(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  return base::toHex(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
 }
 
 }  // namespace

@@ -10,7 +10,8 @@
 #include <set>
 #include <stdexcept>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/file.h"
 #include "proto/node_protocol.h"
 #include "sliverd/login/slice_accounts.h"
 
@@ -18,9 +19,6 @@ namespace plng::sliverd {
 
 namespace fs = std::filesystem;
 namespace pb = planetlab::v1;
-using plng::node::SysError;
-using plng::node::throwErrno;
-using plng::node::UniqueFd;
 
 namespace {
 
@@ -48,61 +46,13 @@ std::vector<std::string> sortedUnique(std::vector<std::string> keys) {
 
 }  // namespace
 
-std::optional<std::string> readWholeFile(const fs::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    if (errno == ENOENT) return std::nullopt;
-    throwErrno("open " + path.string());
-  }
-  std::string out;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throwErrno("read " + path.string());
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
-void writeFileAtomic(const fs::path& path, const std::string& content, unsigned mode) {
-  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp");
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-    if (!fd) throwErrno("create " + tmp.string());
-    std::size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        ::unlink(tmp.c_str());
-        throw SysError(err, "write " + tmp.string());
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    if (::fchmod(fd.get(), mode) != 0) throwErrno("chmod " + tmp.string());
-    if (::fsync(fd.get()) != 0) throwErrno("fsync " + tmp.string());
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw SysError(err, "rename " + tmp.string() + " to " + path.string());
-  }
-  // The rename is durable only once the directory is.
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd) ::fsync(dfd.get());
 }
 
 void writeAuthorizedKeys(const plng::node::NodePaths& paths, const std::string& slice,
                          const std::vector<std::string>& keys) {
   std::string content;
   for (const auto& key : keys) content += key + "\n";
-  if (readWholeFile(paths.authorizedKeys(slice)) == content) return;
+  if (base::readFileIfExists(paths.authorizedKeys(slice)) == content) return;
   // writeSliceAuthorizedKeys creates only the sliver's own directory.
   fs::create_directories(paths.sliverDir(slice).parent_path());
   writeSliceAuthorizedKeys(paths, slice, keys);
@@ -141,7 +91,7 @@ std::vector<std::string> DesiredState::load() {
   std::lock_guard lock(mutex_);
   const fs::path plc_file = paths_.state_dir / kPlcStateFile;
   try {
-    if (auto bytes = readWholeFile(plc_file)) {
+    if (auto bytes = base::readFileIfExists(plc_file)) {
       pb::NodeState state;
       if (state.ParseFromString(*bytes)) {
         setPlcStateLocked(state);
@@ -157,7 +107,7 @@ std::vector<std::string> DesiredState::load() {
     const std::string name = entry.path().filename().string();
     if (!validTicketId(name)) continue;  // temporary files and strays
     try {
-      auto bytes = readWholeFile(entry.path());
+      auto bytes = base::readFileIfExists(entry.path());
       pb::SignedTicket ticket;
       pb::TicketBody body;
       if (!bytes || !ticket.ParseFromString(*bytes) || !body.ParseFromString(ticket.body()) ||
@@ -199,7 +149,7 @@ bool DesiredState::setPlcState(const pb::NodeState& state) {
     return false;
   }
   fs::create_directories(paths_.state_dir);
-  writeFileAtomic(paths_.state_dir / kPlcStateFile, state.SerializeAsString(), 0600);
+  base::writeFileAtomic(paths_.state_dir / kPlcStateFile, state.SerializeAsString(), 0600);
   setPlcStateLocked(state);
   ++generation_;
   return true;
@@ -245,7 +195,7 @@ bool DesiredState::addTicket(const pb::SignedTicket& ticket, const pb::TicketBod
   if (tickets_.contains(body.ticket_id())) return false;
   const fs::path dir = paths_.state_dir / kTicketsDir;
   fs::create_directories(dir);
-  writeFileAtomic(dir / body.ticket_id(), ticket.SerializeAsString(), 0600);
+  base::writeFileAtomic(dir / body.ticket_id(), ticket.SerializeAsString(), 0600);
   tickets_.emplace(body.ticket_id(), std::move(entry));
   ++generation_;
   return true;

@@ -124,10 +124,4 @@ DesiredSliver desiredFromTags(const std::string& slice, std::uint32_t xid,
 void writeAuthorizedKeys(const plng::node::NodePaths& paths, const std::string& slice,
                          const std::vector<std::string>& keys);
 
-// Small-file helpers: whole-file read (nullopt when missing), and an atomic write
-// (temporary file in the same directory, fsync, rename, fsync of the directory).
-std::optional<std::string> readWholeFile(const std::filesystem::path& path);
-void writeFileAtomic(const std::filesystem::path& path, const std::string& content,
-                     unsigned mode = 0644);
-
 }  // namespace plng::sliverd

@@ -8,7 +8,9 @@
 #include <charconv>
 #include <sstream>
 
-#include "node/error.h"
+#include "base/eintr.h"
+#include "base/error.h"
+#include "base/strings.h"
 #include "node/kvfile.h"
 
 namespace plng::sliverd {
@@ -18,21 +20,12 @@ std::string randomRcap() {
   std::array<unsigned char, 16> bytes{};
   std::size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::getrandom(bytes.data() + done, bytes.size() - done, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      node::throwErrno("getrandom for a new rcap");
-    }
+    const ssize_t n = base::retryOnEintr(
+        [&] { return ::getrandom(bytes.data() + done, bytes.size() - done, 0); });
+    if (n < 0) base::throwErrno("getrandom for a new rcap");
     done += static_cast<std::size_t>(n);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(32);
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
+  return base::toHex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 template <typename T>

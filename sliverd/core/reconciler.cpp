@@ -144,7 +144,7 @@ std::optional<std::string> heldBy(const plng::node::NodePaths& paths, const std:
     auto kv = plng::node::readKvFile(paths.sliverHeld(slice));
     auto it = kv.find("by");
     return it == kv.end() ? std::string("someone") : it->second;
-  } catch (const plng::node::SysError& e) {
+  } catch (const plng::base::SysError& e) {
     if (e.err() == ENOENT || e.err() == ENOTDIR) return std::nullopt;
     throw;
   }
@@ -191,7 +191,7 @@ std::map<std::string, std::int64_t> Reconciler::unwantedSince() const {
         // A damaged entry restarts that sliver's grace period.
       }
     }
-  } catch (const plng::node::SysError& e) {
+  } catch (const plng::base::SysError& e) {
     if (e.err() != ENOENT) throw;
   }
   return out;
@@ -233,7 +233,7 @@ void Reconciler::saveFailures() {
     std::filesystem::create_directories(options_.paths.state_dir);
     // Rederivable: the next pass finds every failure again.
     plng::node::writeKvFileAtomic(options_.paths.state_dir / kFailuresFile, failures_,
-                                  plng::node::KvDurability::kRederivable);
+                                  plng::base::Durability::kNoSync);
   } catch (const std::exception& e) {
     spdlog::error("cannot record sliver failures: {}", e.what());
   }

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <filesystem>
 
+#include "base/file.h"
+
 namespace plng::sliverd {
 
 namespace pb = planetlab::v1;
@@ -158,7 +160,7 @@ void Daemon::start() {
   const auto reconnect_max = std::chrono::milliseconds(options_.config.reconnect_max_ms);
   std::string ca;
   if (!options_.config.plc_tls_ca.empty()) {
-    auto pem = readWholeFile(options_.config.plc_tls_ca);
+    auto pem = base::readFileIfExists(options_.config.plc_tls_ca);
     if (!pem) throw std::runtime_error("cannot read plc_tls_ca " + options_.config.plc_tls_ca);
     ca = *pem;
   }

@@ -9,6 +9,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/error.h"
+#include "base/file.h"
+#include "base/strings.h"
 #include "proto/node_protocol.h"
 
 namespace plng::sliverd {
@@ -23,41 +26,29 @@ constexpr std::size_t kKeyBytes = 32;
 // How often a node waiting to reconnect looks whether gRPC has a connection again.
 constexpr std::chrono::milliseconds kChannelCheck{100};
 
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 }  // namespace
 
 plng::ticket::PrivateKey readNodeKey(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument("cannot read node key file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string content = ss.str();
-  plng::ticket::PrivateKey key{};
-  if (content.size() == kKeyBytes) {
-    std::memcpy(key.data(), content.data(), kKeyBytes);
-    return key;
+  std::string content;
+  try {
+    content = base::readFile(path);
+  } catch (const base::SysError&) {
+    throw std::invalid_argument("cannot read node key file " + path);
   }
-  const std::string text = trim(content);
-  if (text.size() == 2 * kKeyBytes) {
-    for (std::size_t i = 0; i < kKeyBytes; ++i) {
-      int hi = hexValue(text[2 * i]), lo = hexValue(text[2 * i + 1]);
-      if (hi < 0 || lo < 0) break;
-      key[i] = static_cast<std::uint8_t>(hi * 16 + lo);
-      if (i + 1 == kKeyBytes) return key;
+  plng::ticket::PrivateKey key{};
+  const std::string_view text = base::trim(content);
+  std::string bytes;
+  if (content.size() == kKeyBytes) {
+    bytes = content;
+  } else if (text.size() == 2 * kKeyBytes) {
+    try {
+      bytes = base::fromHex(text);
+    } catch (const std::invalid_argument&) {
     }
+  }
+  if (bytes.size() == kKeyBytes) {
+    std::memcpy(key.data(), bytes.data(), kKeyBytes);
+    return key;
   }
   throw std::invalid_argument(
       path + ": expected a raw 32-byte Ed25519 key (or 64 hex digits), got " +

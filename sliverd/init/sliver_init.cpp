@@ -28,6 +28,8 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "base/eintr.h"
+
 extern char** environ;
 
 namespace {
@@ -50,10 +52,9 @@ void logMessage(const char* what, const char* detail) {
 bool reapAll() {
   for (;;) {
     int status;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    const pid_t pid = plng::base::retryOnEintr([&] { return ::waitpid(-1, &status, WNOHANG); });
     if (pid > 0) continue;
     if (pid == 0) return true;
-    if (errno == EINTR) continue;
     return errno != ECHILD;
   }
 }

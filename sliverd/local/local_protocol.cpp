@@ -149,26 +149,26 @@ LocalApiClient::LocalApiClient(const std::filesystem::path& socket_path,
   addr.sun_family = AF_UNIX;
   const std::string p = socket_path.string();
   if (p.size() >= sizeof(addr.sun_path)) {
-    throw node::SysError(ENAMETOOLONG, "connect to " + p);
+    throw base::SysError(ENAMETOOLONG, "connect to " + p);
   }
   std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
-  fd_ = node::UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd_) node::throwErrno("socket for the local API");
+  fd_ = base::UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd_) base::throwErrno("socket for the local API");
   // A unix socket's connect waits while the listener's backlog is full, for at
   // most the send timeout.
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(connect_timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((connect_timeout.count() % 1000) * 1000);
   if (::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
-    node::throwErrno("SO_SNDTIMEO on the local API socket");
+    base::throwErrno("SO_SNDTIMEO on the local API socket");
   }
   if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
     if (errno == EAGAIN || errno == EINPROGRESS) {
-      throw node::SysError(ETIMEDOUT, "connect to sliverd's local API at " + p +
+      throw base::SysError(ETIMEDOUT, "connect to sliverd's local API at " + p +
                                           ": it took no connection within " +
                                           seconds(connect_timeout) + " (sliverd busy or hung)");
     }
-    node::throwErrno("connect to sliverd's local API at " + p);
+    base::throwErrno("connect to sliverd's local API at " + p);
   }
 }
 

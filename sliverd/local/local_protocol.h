@@ -27,7 +27,8 @@
 #include <string>
 #include <string_view>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "proto/node.pb.h"
 
 namespace plng::sliverd {
@@ -93,7 +94,7 @@ class LocalApiClient {
                     google::protobuf::Message* reply);
 
  private:
-  node::UniqueFd fd_;
+  base::UniqueFd fd_;
   std::filesystem::path path_;
   std::chrono::milliseconds call_timeout_;
 };

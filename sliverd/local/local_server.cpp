@@ -15,7 +15,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "sliverd/local/local_protocol.h"
 
 namespace plng::sliverd {
@@ -28,7 +29,7 @@ namespace {
 void setCloseOnExec(int fd) {
   const int flags = ::fcntl(fd, F_GETFD);
   if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
-    plng::node::throwErrno("FD_CLOEXEC on a local API socket");
+    plng::base::throwErrno("FD_CLOEXEC on a local API socket");
   }
 }
 
@@ -278,7 +279,7 @@ void LocalApiServer::start() {
   setCloseOnExec(acceptor_.native_handle());
   acceptor_.bind(endpoint);
   // Access is decided per caller by the kernel's credentials, not by file mode.
-  if (::chmod(socket_path_.c_str(), 0666) != 0) node::throwErrno("chmod " + socket_path_.string());
+  if (::chmod(socket_path_.c_str(), 0666) != 0) base::throwErrno("chmod " + socket_path_.string());
   acceptor_.listen();
   accept();
 }

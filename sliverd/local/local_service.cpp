@@ -2,7 +2,6 @@
 
 #include <set>
 
-#include "node/error.h"
 #include "sliverd/core/rcap_service.h"
 #include "sliverd/core/reconciler.h"
 #include "sliverd/local/local_protocol.h"

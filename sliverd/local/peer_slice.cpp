@@ -10,7 +10,9 @@
 #include <sstream>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/file.h"
 
 // Linux 6.5; Debian 12's headers predate it.
 #ifndef SO_PEERPIDFD
@@ -18,17 +20,6 @@
 #endif
 
 namespace plng::sliverd {
-namespace {
-
-std::string readAll(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) node::throwErrno("read " + path.string());
-  std::ostringstream body;
-  body << in.rdbuf();
-  return body.str();
-}
-
-}  // namespace
 
 std::string Peer::describe() const {
   const std::string who = kind == Kind::kSliver     ? "slice " + slice
@@ -39,34 +30,34 @@ std::string Peer::describe() const {
 
 PeerIdentifier::PeerIdentifier(const node::CgroupDriver& driver, std::filesystem::path proc)
     : proc_(std::move(proc)),
-      slivers_path_(node::cgroupPathOfDir(driver.sliversDir(), readAll(proc_ / "self/mountinfo"))) {
-}
+      slivers_path_(
+          node::cgroupPathOfDir(driver.sliversDir(), base::readFile(proc_ / "self/mountinfo"))) {}
 
 Peer PeerIdentifier::identify(int socket_fd) const {
   ucred cred{};
   socklen_t len = sizeof(cred);
   if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-    node::throwErrno("SO_PEERCRED of a local API connection");
+    base::throwErrno("SO_PEERCRED of a local API connection");
   }
   // A pidfd pins the identity of the process that connected: its pid cannot be
   // handed to another process while we look at it without the pidfd noticing.
   int pidfd = -1;
   len = sizeof(pidfd);
   if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0) {
-    if (errno != ENOPROTOOPT && errno != EINVAL) node::throwErrno("SO_PEERPIDFD");
+    if (errno != ENOPROTOOPT && errno != EINVAL) base::throwErrno("SO_PEERPIDFD");
     // Older kernels: the best we can do is a pidfd taken now.
     pidfd = static_cast<int>(::syscall(SYS_pidfd_open, cred.pid, 0));
-    if (pidfd < 0) node::throwErrno("pidfd_open of local API peer " + std::to_string(cred.pid));
+    if (pidfd < 0) base::throwErrno("pidfd_open of local API peer " + std::to_string(cred.pid));
   }
-  node::UniqueFd pid_handle(pidfd);
+  base::UniqueFd pid_handle(pidfd);
 
   Peer peer;
   peer.pid = cred.pid;
   peer.uid = cred.uid;
   peer.gid = cred.gid;
-  const std::string cgroup_file = readAll(proc_ / std::to_string(cred.pid) / "cgroup");
+  const std::string cgroup_file = base::readFile(proc_ / std::to_string(cred.pid) / "cgroup");
   if (::syscall(SYS_pidfd_send_signal, pid_handle.get(), 0, nullptr, 0) != 0) {
-    node::throwErrno("local API peer " + std::to_string(cred.pid) +
+    base::throwErrno("local API peer " + std::to_string(cred.pid) +
                      " exited before it could be identified");
   }
   peer.cgroup = node::unifiedCgroupPath(cgroup_file).value_or("");

@@ -7,33 +7,26 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <thread>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/file.h"
+#include "base/strings.h"
 #include "node/sliver_name.h"
 
 namespace plng::sliverd {
 namespace fs = std::filesystem;
-using node::SysError;
-using node::throwErrno;
-using node::UniqueFd;
+using base::SysError;
+using base::throwErrno;
+using base::UniqueFd;
 
 namespace {
 
 // How long to wait for another user-database writer (lckpwdf waits 15 s).
 constexpr auto kLockTimeout = std::chrono::seconds(15);
-
-std::vector<std::string> splitFields(const std::string& line) {
-  std::vector<std::string> fields;
-  std::size_t start = 0;
-  for (;;) {
-    std::size_t colon = line.find(':', start);
-    fields.push_back(line.substr(start, colon - start));
-    if (colon == std::string::npos) return fields;
-    start = colon + 1;
-  }
-}
 
 std::string joinFields(const std::vector<std::string>& fields) {
   std::string out;
@@ -78,17 +71,7 @@ EtcFile readEtcFile(const fs::path& path, mode_t mode_if_missing) {
   file.mode = st.st_mode & 07777;
   file.uid = st.st_uid;
   file.gid = st.st_gid;
-  std::string content;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throwErrno("read " + path.string());
-    }
-    if (n == 0) break;
-    content.append(buf, static_cast<std::size_t>(n));
-  }
+  const std::string content = base::readAll(fd.get(), path.string());
   std::size_t start = 0;
   while (start < content.size()) {
     std::size_t nl = content.find('\n', start);
@@ -99,42 +82,14 @@ EtcFile readEtcFile(const fs::path& path, mode_t mode_if_missing) {
   return file;
 }
 
-void writeAll(int fd, const std::string& data, const fs::path& path) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throwErrno("write " + path.string());
-    }
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-// Replaces the file atomically: "<file>+" (the name shadow-utils uses for the
-// new copy), same mode and owner, fsync, rename, fsync of the directory.
+// Replaces the file atomically (base::writeFileAtomic, durable) with the same
+// mode and, when run as root, the same owner.
 void writeEtcFile(const EtcFile& file) {
-  fs::path tmp = file.path;
-  tmp += "+";
   std::string content;
   for (const auto& line : file.lines) content += line + "\n";
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) throwErrno("create " + tmp.string());
-    if (::fchown(fd.get(), file.uid, file.gid) != 0 && ::geteuid() == 0) {
-      throwErrno("chown " + tmp.string());
-    }
-    if (::fchmod(fd.get(), file.mode) != 0) throwErrno("chmod " + tmp.string());
-    writeAll(fd.get(), content, tmp);
-    if (::fsync(fd.get()) != 0) throwErrno("fsync " + tmp.string());
-  }
-  if (::rename(tmp.c_str(), file.path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw SysError(err, "rename " + tmp.string() + " to " + file.path.string());
-  }
-  UniqueFd dir(::open(file.path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir) ::fsync(dir.get());
+  std::optional<base::FileOwner> owner;
+  if (::geteuid() == 0) owner = base::FileOwner{file.uid, file.gid};
+  base::writeFileAtomic(file.path, content, file.mode, base::Durability::kDurable, owner);
 }
 
 // The lock every user-database writer takes (glibc's lckpwdf, and through it
@@ -181,7 +136,7 @@ std::optional<unsigned long> lowestFreeId(const EtcFile& file, std::size_t index
                                           unsigned long first, unsigned long last) {
   std::set<unsigned long> used;
   for (const auto& line : file.lines) {
-    auto fields = splitFields(line);
+    auto fields = base::split(line, ':');
     unsigned long id = 0;
     if (fields.size() > index && parseId(fields[index], id)) used.insert(id);
   }
@@ -192,7 +147,7 @@ std::optional<unsigned long> lowestFreeId(const EtcFile& file, std::size_t index
 }
 
 std::optional<SliceAccount> accountFromPasswdLine(const std::string& line) {
-  auto fields = splitFields(line);
+  auto fields = base::split(line, ':');
   if (fields.size() != 7 || !isSliceAccountGecos(fields[4])) return std::nullopt;
   unsigned long uid = 0, gid = 0;
   if (!parseId(fields[2], uid) || !parseId(fields[3], gid)) return std::nullopt;
@@ -253,7 +208,7 @@ SliceAccount SliceAccounts::ensureSliceAccount(const std::string& slice) {
   auto group_line = group.find(kSliceGroup);
   if (group_line != group.lines.end()) {
     unsigned long id = 0;
-    auto fields = splitFields(*group_line);
+    auto fields = base::split(*group_line, ':');
     if (fields.size() < 3 || !parseId(fields[2], id)) {
       throw SliceAccountError("malformed entry for group " + std::string(kSliceGroup) + " in " +
                               group.path.string());
@@ -347,11 +302,11 @@ bool SliceAccounts::removeSliceGroupIfUnused() {
   EtcFile group = readEtcFile(etc("group"), 0644);
   auto entry = group.find(kSliceGroup);
   if (entry == group.lines.end()) return false;
-  auto fields = splitFields(*entry);
+  auto fields = base::split(*entry, ':');
   if (fields.size() < 3) return false;
   EtcFile passwd = readEtcFile(etc("passwd"), 0644);
   for (const auto& line : passwd.lines) {
-    auto user = splitFields(line);
+    auto user = base::split(line, ':');
     if (user.size() == 7 && user[3] == fields[2]) return false;
   }
   group.lines.erase(entry);
@@ -380,21 +335,7 @@ void writeSliceAuthorizedKeys(const node::NodePaths& paths, const std::string& s
   }
   fs::path dir = paths.sliverDir(slice);
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throwErrno("mkdir " + dir.string());
-  fs::path target = paths.authorizedKeys(slice);
-  fs::path tmp = target;
-  tmp += ".tmp";
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-    if (!fd) throwErrno("create " + tmp.string());
-    if (::fchmod(fd.get(), 0644) != 0) throwErrno("chmod " + tmp.string());
-    writeAll(fd.get(), content, tmp);
-    if (::fsync(fd.get()) != 0) throwErrno("fsync " + tmp.string());
-  }
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw SysError(err, "rename " + tmp.string() + " to " + target.string());
-  }
+  base::writeFileAtomic(paths.authorizedKeys(slice), content, 0644);
 }
 
 }  // namespace plng::sliverd

@@ -5,7 +5,8 @@
 #include <cerrno>
 #include <stdexcept>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/kvfile.h"
 
 namespace plng::sliverd {
@@ -37,7 +38,7 @@ void requireRootOwnedPath(const fs::path& path) {
   bool leaf = true;
   for (;;) {
     struct stat st {};
-    if (::lstat(current.c_str(), &st) != 0) node::throwErrno("stat " + current.string());
+    if (::lstat(current.c_str(), &st) != 0) base::throwErrno("stat " + current.string());
     if (S_ISLNK(st.st_mode)) {
       throw std::runtime_error(current.string() + " is a symbolic link; refusing it");
     }
@@ -58,7 +59,7 @@ SliceLoginConfig findSliceLoginConfig(const fs::path& exe, bool trusted_only) {
     struct stat st {};
     if (::lstat(candidate.c_str(), &st) != 0) {
       if (errno == ENOENT || errno == ENOTDIR) continue;
-      node::throwErrno("stat " + candidate.string());
+      base::throwErrno("stat " + candidate.string());
     }
     if (trusted_only) requireRootOwnedPath(candidate);
     return readSliceLoginConfig(candidate);

@@ -20,6 +20,7 @@
 // call, become uid/gid 0 inside, take sliver-init's bounding set, no_new_privs,
 // RLIMIT_NOFILE and seccomp filter, then fork (only children enter the pid namespace) and
 // exec the sliver's shell; the parent relays signals and the exit status.
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/magic.h>
 #include <pwd.h>
@@ -46,8 +47,10 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/proc.h"
 #include "node/cgroup.h"
-#include "node/error.h"
 #include "node/kvfile.h"
 #include "node/launch.h"
 #include "node/security.h"
@@ -57,9 +60,9 @@
 
 namespace {
 namespace fs = std::filesystem;
-using plng::node::SysError;
-using plng::node::throwErrno;
-using plng::node::UniqueFd;
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 constexpr const char* kPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr const char* kConfigEnv = "PLNG_SLIVER_ENTER_CONF";
@@ -95,18 +98,6 @@ std::vector<std::string> split(const std::string& text, char sep) {
   }
 }
 
-// Field 22 of /proc/<pid>/stat: start time in clock ticks after boot. The comm
-// field may hold spaces and parentheses, so count from the last ')'.
-std::string startTimeOf(pid_t pid) {
-  std::string stat = readSmallFile("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) throw EnterError("malformed /proc/<pid>/stat");
-  std::istringstream fields(stat.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 22; ++i) fields >> field;
-  return field;
-}
-
 struct InitProcess {
   pid_t pid = 0;
   UniqueFd pidfd;
@@ -140,13 +131,12 @@ InitProcess findSliverInit(const std::string& slice, const plng::node::KvMap& re
   }
   // The pidfd pins the process we opened; a matching start time proves it is
   // the one the record describes and not a later process that got its pid.
-  std::string start_time;
+  std::optional<plng::base::ProcStat> stat;
   try {
-    start_time = startTimeOf(init.pid);
+    stat = plng::base::readProcStat(init.pid);
   } catch (const SysError&) {
-    throw EnterError(notRunning(slice, "its sliver-init has exited"));
   }
-  if (start_time != start_it->second) {
+  if (!stat || std::to_string(stat->start_time) != start_it->second) {
     throw EnterError(notRunning(slice, "its sliver-init has exited"));
   }
   std::string proc = "/proc/" + std::to_string(init.pid);

@@ -7,6 +7,7 @@
 // Runs on this hybrid host and, by the v2vm helper, in a pure cgroup v2 guest:
 // PLNG_EXPECT_CGROUP_DRIVER=v2|hybrid makes the test fail unless the probe picked
 // that driver (so a guest that lost its controllers cannot pass by skipping).
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -48,7 +49,7 @@ std::unique_ptr<CgroupDriver> driverUnderTest(const CgroupSandbox& sandbox) {
   std::unique_ptr<CgroupDriver> driver;
   try {
     driver = plng::node::makeCgroupDriver(sandbox.roots());
-  } catch (const plng::node::SysError& e) {
+  } catch (const plng::base::SysError& e) {
     if (expected == nullptr)
       plng::test::skipTest(std::string("no cgroup driver fits: ") + e.what());
     FAIL("PLNG_EXPECT_CGROUP_DRIVER=" << expected << " but no driver fits: " << e.what());

@@ -13,14 +13,15 @@
 #include <map>
 #include <sstream>
 
+#include "base/file.h"
 #include "node/cgroup.h"
 #include "node/resources.h"
 #include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
+using plng::base::SysError;
 using plng::node::CgroupRoots;
 using plng::node::Resources;
-using plng::node::SysError;
 using plng::node::TagError;
 
 namespace {
@@ -28,14 +29,6 @@ namespace {
 void put(const fs::path& file, const std::string& content) {
   fs::create_directories(file.parent_path());
   std::ofstream(file) << content;
-}
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file);
-  REQUIRE(in);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // The files a cgroup2 directory shows when cpu, io, memory and pids are enabled
@@ -246,14 +239,15 @@ TEST_CASE("v2 driver sets up the tree and delegates the controllers it needs") {
   auto driver = plng::node::makeV2Driver(roots);
   CHECK(driver->kind() == "v2");
   driver->setUp(0);
-  CHECK(slurp(roots.unified / "cgroup.subtree_control") == "+cpu +io +memory +pids");
-  CHECK(slurp(roots.unified / "slivers" / "cgroup.subtree_control") == "+cpu +io +memory +pids");
-  CHECK(slurp(roots.unified / "daemon" / "cgroup.procs").empty());
+  CHECK(plng::base::readFile(roots.unified / "cgroup.subtree_control") == "+cpu +io +memory +pids");
+  CHECK(plng::base::readFile(roots.unified / "slivers" / "cgroup.subtree_control") ==
+        "+cpu +io +memory +pids");
+  CHECK(plng::base::readFile(roots.unified / "daemon" / "cgroup.procs").empty());
   CHECK(driver->sliversDir() == roots.unified / "slivers");
   CHECK(driver->unifiedDir("alice_one") == roots.unified / "slivers" / "alice_one");
 
   driver->setUp(4242);  // idempotent; moves the daemon
-  CHECK(slurp(roots.unified / "daemon" / "cgroup.procs") == "4242");
+  CHECK(plng::base::readFile(roots.unified / "daemon" / "cgroup.procs") == "4242");
 }
 
 TEST_CASE("v2 driver writes every knob and updates them in place") {
@@ -266,32 +260,32 @@ TEST_CASE("v2 driver writes every knob and updates them in place") {
   driver->create("alice_one");  // exists: fine
 
   driver->apply("alice_one", limited());
-  CHECK(slurp(dir / "cpu.weight") == "300");
-  CHECK(slurp(dir / "cpu.max") == "50000 100000");
-  CHECK(slurp(dir / "memory.high") == "120795956");  // max - max/10
-  CHECK(slurp(dir / "memory.max") == "134217728");
-  CHECK(slurp(dir / "pids.max") == "64");
-  CHECK(slurp(dir / "io.weight") == "default 200");
+  CHECK(plng::base::readFile(dir / "cpu.weight") == "300");
+  CHECK(plng::base::readFile(dir / "cpu.max") == "50000 100000");
+  CHECK(plng::base::readFile(dir / "memory.high") == "120795956");  // max - max/10
+  CHECK(plng::base::readFile(dir / "memory.max") == "134217728");
+  CHECK(plng::base::readFile(dir / "pids.max") == "64");
+  CHECK(plng::base::readFile(dir / "io.weight") == "default 200");
 
   driver->apply("alice_one", Resources{});
-  CHECK(slurp(dir / "cpu.weight") == "100");
-  CHECK(slurp(dir / "cpu.max") == "max 100000");
-  CHECK(slurp(dir / "memory.high") == "max");
-  CHECK(slurp(dir / "memory.max") == "max");
-  CHECK(slurp(dir / "pids.max") == "max");
-  CHECK(slurp(dir / "io.weight") == "default 100");
+  CHECK(plng::base::readFile(dir / "cpu.weight") == "100");
+  CHECK(plng::base::readFile(dir / "cpu.max") == "max 100000");
+  CHECK(plng::base::readFile(dir / "memory.high") == "max");
+  CHECK(plng::base::readFile(dir / "memory.max") == "max");
+  CHECK(plng::base::readFile(dir / "pids.max") == "max");
+  CHECK(plng::base::readFile(dir / "io.weight") == "default 100");
 
   Resources over_one_cpu;
   over_one_cpu.cpu_cap_pct = 150;
   driver->apply("alice_one", over_one_cpu);
-  CHECK(slurp(dir / "cpu.max") == "150000 100000");
+  CHECK(plng::base::readFile(dir / "cpu.max") == "150000 100000");
 
   // Without the io controller there is no io.weight, and none is invented.
   fs::path no_io = roots.unified / "slivers" / "bob_two";
   makeV2Cgroup(no_io, /*io=*/false);
   driver->apply("bob_two", limited());
   CHECK_FALSE(fs::exists(no_io / "io.weight"));
-  CHECK(slurp(no_io / "pids.max") == "64");
+  CHECK(plng::base::readFile(no_io / "pids.max") == "64");
 
   // A missing knob (controller not enabled) is an error naming file and value.
   fs::remove(no_io / "memory.max");
@@ -310,7 +304,7 @@ TEST_CASE("v2 driver: attach, pids, usage, list, killAll, remove") {
   makeV2Cgroup(dir);
 
   driver->attach("alice_one", 777);
-  CHECK(slurp(dir / "cgroup.procs") == "777");
+  CHECK(plng::base::readFile(dir / "cgroup.procs") == "777");
   put(dir / "cgroup.procs", "12\n34\n");
   CHECK(driver->pids("alice_one") == std::vector<pid_t>{12, 34});
 
@@ -333,7 +327,7 @@ TEST_CASE("v2 driver: attach, pids, usage, list, killAll, remove") {
   // cgroup.kill is used where present.
   put(dir / "cgroup.procs", "");
   driver->killAll("alice_one", std::chrono::milliseconds(100));
-  CHECK(slurp(dir / "cgroup.kill") == "1");
+  CHECK(plng::base::readFile(dir / "cgroup.kill") == "1");
 
   driver->remove("bob_two");
   CHECK_FALSE(fs::exists(roots.unified / "slivers" / "bob_two"));
@@ -399,38 +393,39 @@ TEST_CASE("hybrid driver writes v1 knobs and mirrors the layout in the unified t
   makeHybridSliver(roots, "alice_one");
   auto v1 = [&](const char* c) { return roots.v1.at(c) / "slivers" / "alice_one"; };
   driver->apply("alice_one", limited());
-  CHECK(slurp(v1("cpu") / "cpu.shares") == "3072");
-  CHECK(slurp(v1("cpu") / "cpu.cfs_period_us") == "100000");
-  CHECK(slurp(v1("cpu") / "cpu.cfs_quota_us") == "50000");
-  CHECK(slurp(v1("memory") / "memory.soft_limit_in_bytes") == "120795956");
-  CHECK(slurp(v1("memory") / "memory.limit_in_bytes") == "134217728");
-  CHECK(slurp(v1("pids") / "pids.max") == "64");
-  CHECK(slurp(v1("blkio") / "blkio.weight") == "200");
+  CHECK(plng::base::readFile(v1("cpu") / "cpu.shares") == "3072");
+  CHECK(plng::base::readFile(v1("cpu") / "cpu.cfs_period_us") == "100000");
+  CHECK(plng::base::readFile(v1("cpu") / "cpu.cfs_quota_us") == "50000");
+  CHECK(plng::base::readFile(v1("memory") / "memory.soft_limit_in_bytes") == "120795956");
+  CHECK(plng::base::readFile(v1("memory") / "memory.limit_in_bytes") == "134217728");
+  CHECK(plng::base::readFile(v1("pids") / "pids.max") == "64");
+  CHECK(plng::base::readFile(v1("blkio") / "blkio.weight") == "200");
 
   driver->apply("alice_one", Resources{});
-  CHECK(slurp(v1("cpu") / "cpu.shares") == "1024");
-  CHECK(slurp(v1("cpu") / "cpu.cfs_quota_us") == "-1");
-  CHECK(slurp(v1("memory") / "memory.soft_limit_in_bytes") == "-1");
-  CHECK(slurp(v1("memory") / "memory.limit_in_bytes") == "-1");
-  CHECK(slurp(v1("pids") / "pids.max") == "max");
-  CHECK(slurp(v1("blkio") / "blkio.weight") == "100");
+  CHECK(plng::base::readFile(v1("cpu") / "cpu.shares") == "1024");
+  CHECK(plng::base::readFile(v1("cpu") / "cpu.cfs_quota_us") == "-1");
+  CHECK(plng::base::readFile(v1("memory") / "memory.soft_limit_in_bytes") == "-1");
+  CHECK(plng::base::readFile(v1("memory") / "memory.limit_in_bytes") == "-1");
+  CHECK(plng::base::readFile(v1("pids") / "pids.max") == "max");
+  CHECK(plng::base::readFile(v1("blkio") / "blkio.weight") == "100");
 
   Resources tiny_io;
   tiny_io.io_weight = 5;  // blkio.weight starts at 10
   driver->apply("alice_one", tiny_io);
-  CHECK(slurp(v1("blkio") / "blkio.weight") == "10");
+  CHECK(plng::base::readFile(v1("blkio") / "blkio.weight") == "10");
 
   // With BFQ only blkio.bfq.weight exists (1..1000).
   makeHybridSliver(roots, "bob_two", "blkio.bfq.weight");
   driver->apply("bob_two", tiny_io);
-  CHECK(slurp(roots.v1.at("blkio") / "slivers" / "bob_two" / "blkio.bfq.weight") == "5");
+  CHECK(plng::base::readFile(roots.v1.at("blkio") / "slivers" / "bob_two" / "blkio.bfq.weight") ==
+        "5");
   CHECK_FALSE(fs::exists(roots.v1.at("blkio") / "slivers" / "bob_two" / "blkio.weight"));
 
   driver->attach("alice_one", 555);
-  CHECK(slurp(roots.unified / "slivers" / "alice_one" / "cgroup.procs") == "555");
+  CHECK(plng::base::readFile(roots.unified / "slivers" / "alice_one" / "cgroup.procs") == "555");
   for (const char* c : {"cpu", "cpuacct", "memory", "pids", "blkio"}) {
     INFO(c);
-    CHECK(slurp(v1(c) / "cgroup.procs") == "555");
+    CHECK(plng::base::readFile(v1(c) / "cgroup.procs") == "555");
   }
   CHECK(driver->pids("alice_one") == std::vector<pid_t>{555});
 
@@ -449,7 +444,7 @@ TEST_CASE("hybrid driver writes v1 knobs and mirrors the layout in the unified t
     put(v1(c) / "cgroup.procs", "");
   put(roots.unified / "slivers" / "alice_one" / "cgroup.procs", "");
   driver->killAll("alice_one", std::chrono::milliseconds(100));
-  CHECK(slurp(roots.unified / "slivers" / "alice_one" / "cgroup.kill") == "1");
+  CHECK(plng::base::readFile(roots.unified / "slivers" / "alice_one" / "cgroup.kill") == "1");
 }
 
 TEST_CASE("hybrid driver with cpu and cpuacct co-mounted") {
@@ -461,10 +456,10 @@ TEST_CASE("hybrid driver with cpu and cpuacct co-mounted") {
   makeHybridSliver(roots, "alice_one");
   fs::path cpu = roots.v1["cpu"] / "slivers" / "alice_one";
   driver->attach("alice_one", 99);
-  CHECK(slurp(cpu / "cgroup.procs") == "99");
+  CHECK(plng::base::readFile(cpu / "cgroup.procs") == "99");
   put(cpu / "cpuacct.usage", "42\n");
   driver->apply("alice_one", limited());
-  CHECK(slurp(cpu / "cpu.shares") == "3072");
+  CHECK(plng::base::readFile(cpu / "cpu.shares") == "3072");
   CHECK(driver->usage("alice_one").cpu_usage_ns == 42);
 }
 

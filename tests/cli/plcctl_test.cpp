@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/strings.h"
 #include "cli/app.h"
 #include "cli/args.h"
 #include "cli/client_config.h"
@@ -118,7 +119,7 @@ TEST_CASE("timestamps print as UTC minutes, unset ones as a dash", "[cli]") {
   CHECK(formatTime(1795428000) == "2026-11-23 10:00");
   CHECK(formatTime(0) == "-");
   CHECK(formatTimeFromNow(1000 + 3 * 86400, 1000) == formatTime(1000 + 3 * 86400) + " (in 3d)");
-  CHECK(toHex(std::string("\x01\xab", 2)) == "01ab");
+  CHECK(plng::base::toHex(std::string("\x01\xab", 2)) == "01ab");
   CHECK(parseHex("0x01AB", "--hex") == std::string("\x01\xab", 2));
   CHECK_THROWS_AS(parseHex("abc", "--hex"), UsageError);
 }

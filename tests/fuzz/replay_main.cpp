@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "tests/fuzz/fuzz_harness.h"
 
 namespace {
@@ -20,14 +21,6 @@ namespace {
 void runOne(const std::string& name, const std::string& bytes) {
   std::cout << "replay " << name << " (" << bytes.size() << " bytes)" << std::endl;
   LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-}
-
-std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
 }
 
 }  // namespace
@@ -65,10 +58,10 @@ int main(int argc, char** argv) {
         }
         std::sort(files.begin(), files.end());
       } else {
-        files.push_back(arg);  // a missing file fails in readFile
+        files.push_back(arg);  // a missing file fails in base::readFile
       }
       for (const auto& file : files) {
-        runOne(file.string(), readFile(file));
+        runOne(file.string(), plng::base::readFile(file));
         ++count;
       }
     }

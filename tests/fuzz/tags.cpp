@@ -172,7 +172,7 @@ void checkKvRoundTrip(const std::string& value) {
   static const ScratchDir dir;
   const auto file = dir.path / "config";
   plng::node::KvMap written{{"slice", kSlice}, {"initscript", value}};
-  plng::node::writeKvFileAtomic(file, written, plng::node::KvDurability::kRederivable);
+  plng::node::writeKvFileAtomic(file, written, plng::base::Durability::kNoSync);
   if (plng::node::readKvFile(file) != written)
     fail("an initscript does not survive the node's kvfile");
 }

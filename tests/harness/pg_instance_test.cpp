@@ -232,7 +232,7 @@ namespace {
 // plng-pg-tmp running, with what it printed.
 struct PgTmp {
   plng::test::ChildProcess tool;
-  plng::test::UniqueFd output;
+  plng::base::UniqueFd output;
   std::string printed;
   std::string conninfo;  // the first line of stdout: PLC's role
   fs::path dataDir;
@@ -241,7 +241,7 @@ struct PgTmp {
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
     output.reset(fds[0]);
-    plng::test::UniqueFd writeEnd(fds[1]);
+    plng::base::UniqueFd writeEnd(fds[1]);
     plng::test::SpawnOptions spawn;
     spawn.argv = {PLNG_PG_TMP_PATH};
     spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());

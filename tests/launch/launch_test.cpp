@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/file.h"
 #include "node/rootfs.h"
 #include "tests/support/node_image.h"
 #include "tests/support/node_skip.h"
@@ -31,10 +32,10 @@
 #include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
+using plng::base::SysError;
 using plng::node::IdRange;
 using plng::node::launchSliver;
 using plng::node::LaunchSpec;
-using plng::node::SysError;
 using plng::test::runInSliver;
 using plng::test::shInSliver;
 
@@ -48,13 +49,6 @@ fs::path testImage() {
   static fs::path image =
       plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT, fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");
   return image;
-}
-
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A scratch sliver: upper/work/mount point in a temporary directory, sliver-init
@@ -135,7 +129,7 @@ class TestSliver {
   std::optional<plng::test::ScratchDir> dir_;  // made once requireRoot() has passed
   fs::path upper_;
   pid_t pid_ = -1;
-  plng::node::UniqueFd pidfd_;
+  plng::base::UniqueFd pidfd_;
 };
 
 // "Uid:\t<real>\t<effective>\t<saved>\t<fs>" of a host pid.
@@ -220,7 +214,7 @@ TEST_CASE("root inside a sliver is the slice's first id on the host", "[root][la
 TEST_CASE("a sliver writes to its upper layer, never to the reference image", "[root][launch]") {
   TestSliver sliver("pl_cow");
   sliver.start();
-  std::string before = readFile(testImage() / "etc/passwd");
+  std::string before = plng::base::readFileIfExists(testImage() / "etc/passwd").value_or("");
 
   auto r = shInSliver(sliver.pidfd(),
                       "echo 'eve:x:1000:1000::/home/eve:/bin/sh' >> /etc/passwd && "
@@ -232,9 +226,10 @@ TEST_CASE("a sliver writes to its upper layer, never to the reference image", "[
 
   // The image is unchanged; the copies are in the upper layer, owned by the
   // slice's ids on the host.
-  CHECK(readFile(testImage() / "etc/passwd") == before);
+  CHECK(plng::base::readFileIfExists(testImage() / "etc/passwd").value_or("") == before);
   CHECK(fs::exists(testImage() / "bin/cat"));
-  CHECK(readFile(sliver.upper() / "etc/passwd") == before + "eve:x:1000:1000::/home/eve:/bin/sh\n");
+  CHECK(plng::base::readFileIfExists(sliver.upper() / "etc/passwd").value_or("") ==
+        before + "eve:x:1000:1000::/home/eve:/bin/sh\n");
   struct stat st {};
   REQUIRE(::stat((sliver.upper() / "etc/passwd").c_str(), &st) == 0);
   CHECK(st.st_uid == kIds.first);
@@ -265,9 +260,9 @@ TEST_CASE("a sliver cannot reach or change the host", "[root][launch]") {
     CHECK(run("cat " + marker.string()) != 0);
     CHECK(run("ls /proc/1/root" + marker.string()) != 0);
     // Node-wide sysctls and devices are out of reach.
-    std::string before = readFile("/proc/sys/vm/overcommit_ratio");
+    std::string before = plng::base::readFileIfExists("/proc/sys/vm/overcommit_ratio").value_or("");
     CHECK(run("echo 77 > /proc/sys/vm/overcommit_ratio") != 0);
-    CHECK(readFile("/proc/sys/vm/overcommit_ratio") == before);
+    CHECK(plng::base::readFileIfExists("/proc/sys/vm/overcommit_ratio").value_or("") == before);
     CHECK(run("mknod /tmp/disk b 254 0") != 0);
     CHECK(run("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt") != 0);
     CHECK(run("mount -t sysfs sysfs /mnt") != 0);
@@ -297,7 +292,7 @@ TEST_CASE("sliver-init runs the initscript at every start and reaps orphans", "[
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::string starts;
     while (std::chrono::steady_clock::now() < deadline) {
-      starts = readFile(sliver.upper() / "var/starts");
+      starts = plng::base::readFileIfExists(sliver.upper() / "var/starts").value_or("");
       if (std::count(starts.begin(), starts.end(), '\n') == start) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -367,11 +362,11 @@ TEST_CASE("launch failures name the sliver and the step", "[root][launch]") {
 
   // A terminal as stdio is refused before anything starts.
   {
-    plng::node::UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    plng::base::UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
     REQUIRE(master);
     REQUIRE(::grantpt(master.get()) == 0);
     REQUIRE(::unlockpt(master.get()) == 0);
-    plng::node::UniqueFd pty(::open(::ptsname(master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    plng::base::UniqueFd pty(::open(::ptsname(master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
     REQUIRE(pty);
     spec = sliver.spec();
     spec.stdio[0] = pty.get();
@@ -404,7 +399,7 @@ TEST_CASE("the local API's directory is bound read-only at /run/sliverd", "[root
   fs::create_directories(api);
   ::chmod(api.c_str(), 0755);  // sliver.dir() stays 0700: the bind needs no path to it
   // A real listening socket, as sliverd leaves it (mode 0666).
-  plng::node::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  plng::base::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   REQUIRE(listener.get() >= 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -483,7 +478,7 @@ TEST_CASE("a sliver child whose launcher is killed before the go-ahead dies and 
   // The launcher stands in for sliverd: it holds listening sockets without
   // close-on-exec (as Boost.Asio opens its acceptors) and is SIGKILLed while
   // its clone3 child waits for the go-ahead.
-  plng::node::UniqueFd unix_listener(::socket(AF_UNIX, SOCK_STREAM, 0));
+  plng::base::UniqueFd unix_listener(::socket(AF_UNIX, SOCK_STREAM, 0));
   REQUIRE(unix_listener);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -491,7 +486,7 @@ TEST_CASE("a sliver child whose launcher is killed before the go-ahead dies and 
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   REQUIRE(::bind(unix_listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   REQUIRE(::listen(unix_listener.get(), 8) == 0);
-  plng::node::UniqueFd tcp_listener(::socket(AF_INET, SOCK_STREAM, 0));
+  plng::base::UniqueFd tcp_listener(::socket(AF_INET, SOCK_STREAM, 0));
   REQUIRE(tcp_listener);
   sockaddr_in tcp{};
   tcp.sin_family = AF_INET;

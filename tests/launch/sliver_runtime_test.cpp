@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/proc.h"
 #include "node/idrange.h"
 #include "node/kvfile.h"
 #include "tests/support/node_cgroup_sandbox.h"
@@ -35,12 +36,12 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using plng::base::SysError;
 using plng::node::LinuxSliverRuntime;
 using plng::node::NodePaths;
 using plng::node::SliverConfig;
 using plng::node::SliverPhase;
 using plng::node::SliverRuntimeOptions;
-using plng::node::SysError;
 using plng::test::shInSliver;
 
 namespace {
@@ -65,7 +66,7 @@ SliverConfig config(const std::string& slice, std::uint64_t quota = 64ull << 20)
 
 plng::test::SliverExecResult sh(LinuxSliverRuntime& rt, const std::string& slice,
                                 const std::string& script) {
-  plng::node::UniqueFd init = rt.openInit(slice);
+  plng::base::UniqueFd init = rt.openInit(slice);
   REQUIRE(init);
   return shInSliver(init.get(), script);
 }
@@ -376,9 +377,9 @@ using Probe = std::map<std::string, std::vector<std::string>>;
 // Runs sliver-probe (a static host program) inside the sliver as its root.
 Probe probe(LinuxSliverRuntime& rt, const std::string& slice, const std::string& what,
             plng::test::SliverExecOptions options = {}) {
-  plng::node::UniqueFd init = rt.openInit(slice);
+  plng::base::UniqueFd init = rt.openInit(slice);
   REQUIRE(init);
-  plng::node::UniqueFd program(::open(PLNG_SLIVER_PROBE_PATH, O_PATH | O_CLOEXEC));
+  plng::base::UniqueFd program(::open(PLNG_SLIVER_PROBE_PATH, O_PATH | O_CLOEXEC));
   REQUIRE(program);
   options.exec_fd = program.get();
   auto result = plng::test::runInSliver(init.get(), {"sliver-probe", what}, options);
@@ -415,12 +416,12 @@ TEST_CASE("a sliver started from a terminal shares no session, terminal or tty n
   // The operator's terminal: a pty whose slave is the controlling terminal of
   // the process that starts the sliver (root running the local planet from a
   // shell). Raw, so a single pushed byte can be read back at once.
-  plng::node::UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  plng::base::UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   REQUIRE(master);
   REQUIRE(::grantpt(master.get()) == 0);
   REQUIRE(::unlockpt(master.get()) == 0);
   const std::string slave_name = ::ptsname(master.get());
-  plng::node::UniqueFd slave(::open(slave_name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  plng::base::UniqueFd slave(::open(slave_name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
   REQUIRE(slave);
   termios raw{};
   REQUIRE(::tcgetattr(slave.get(), &raw) == 0);
@@ -456,7 +457,7 @@ TEST_CASE("a sliver started from a terminal shares no session, terminal or tty n
   }
   ::close(started[1]);
   ::close(finish[0]);
-  plng::node::UniqueFd finish_write(finish[1]);
+  plng::base::UniqueFd finish_write(finish[1]);
   auto stopOperator = [&] {
     finish_write.reset();
     int status;
@@ -472,15 +473,9 @@ TEST_CASE("a sliver started from a terminal shares no session, terminal or tty n
   const pid_t init = rt.get("pl_tty")->init_pid;
   // From the host: sliver-init leads a session of its own, without a terminal.
   CHECK(::getsid(init) == init);
-  {
-    std::ifstream stat("/proc/" + std::to_string(init) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    std::istringstream rest(line.substr(line.rfind(')') + 1));
-    std::string state, ppid, pgrp, session, tty_nr;
-    rest >> state >> ppid >> pgrp >> session >> tty_nr;
-    CHECK(tty_nr == "0");
-  }
+  const auto stat = plng::base::readProcStat(init);
+  REQUIRE(stat.has_value());
+  CHECK(stat->tty_nr == 0);
 
   // From inside, as the slice's root. CAP_SYS_PTRACE in the sliver's bounding set
   // (a slice may be granted it) gets the ptrace of PID 1 past Yama where it is

@@ -4,7 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "tests/support/scratch_dir.h"
 
 using plng::node::KvMap;
@@ -17,12 +18,13 @@ TEST_CASE("kvfile round-trips values with newlines and percent signs") {
   KvMap values{{"initscript", "#!/bin/sh\necho 100%\r\n"}, {"xid", "42"}, {"empty", ""}};
   writeKvFileAtomic(dir / "state", values);
   CHECK(readKvFile(dir / "state") == values);
-  CHECK_FALSE(std::filesystem::exists(dir / "state.tmp"));
+  // Nothing but the file itself: no temporary file left behind.
+  CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);
 }
 
 TEST_CASE("kvfile reports a missing file and a malformed line") {
   ScratchDir dir("plng-kvfile");
-  CHECK_THROWS_AS(readKvFile(dir / "missing"), plng::node::SysError);
+  CHECK_THROWS_AS(readKvFile(dir / "missing"), plng::base::SysError);
   std::ofstream(dir / "bad") << "no equals sign here\n";
   CHECK_THROWS_WITH(readKvFile(dir / "bad"), Catch::Contains("bad:1: malformed line"));
   std::ofstream(dir / "badescape") << "k=%zz\n";

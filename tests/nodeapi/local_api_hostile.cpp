@@ -28,6 +28,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/eintr.h"
+
 namespace {
 
 int connectTo(const char* path) {
@@ -55,8 +57,8 @@ std::string u32(std::uint32_t v) {
 bool sendAll(int fd, const std::string& data) {
   std::size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = plng::base::retryOnEintr(
+        [&] { return ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL); });
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }
@@ -66,8 +68,8 @@ bool sendAll(int fd, const std::string& data) {
 bool recvAll(int fd, char* out, std::size_t size) {
   std::size_t done = 0;
   while (done < size) {
-    ssize_t n = ::recv(fd, out + done, size - done, 0);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n =
+        plng::base::retryOnEintr([&] { return ::recv(fd, out + done, size - done, 0); });
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }

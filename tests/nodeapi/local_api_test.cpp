@@ -30,7 +30,8 @@
 #include <thread>
 #include <tuple>
 
-#include "node/error.h"
+#include "base/fd.h"
+#include "node_skip.h"
 #include "sliverd/core/desired_state.h"
 #include "sliverd/core/rcaps.h"
 #include "sliverd/core/reconciler.h"
@@ -362,7 +363,7 @@ TEST_CASE("a client sending garbage loses its connection, others are served", "[
           grpc::StatusCode::UNIMPLEMENTED);
   }
   {
-    plng::node::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    plng::base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strcpy(addr.sun_path, node.socket().c_str());
@@ -518,16 +519,16 @@ struct SliverNode : plng::test::TestNode {
     return plng::test::runInSliver(init, args, options);
   }
   // What hostileWith needs, opened on the test's thread (REQUIRE is not for others).
-  std::tuple<plng::node::UniqueFd, plng::node::UniqueFd, plng::node::UniqueFd> entry(
+  std::tuple<plng::base::UniqueFd, plng::base::UniqueFd, plng::base::UniqueFd> entry(
       const std::string& slice) {
-    plng::node::UniqueFd exe(::open(PLNG_LOCAL_API_HOSTILE_PATH, O_RDONLY | O_CLOEXEC));
+    plng::base::UniqueFd exe(::open(PLNG_LOCAL_API_HOSTILE_PATH, O_RDONLY | O_CLOEXEC));
     REQUIRE(exe);
-    plng::node::UniqueFd init = rt.openInit(slice);
+    plng::base::UniqueFd init = rt.openInit(slice);
     REQUIRE(init);
     return {std::move(exe), std::move(init), cgroups->openUnifiedDir(slice)};
   }
   plng::test::SliverExecResult sh(const std::string& slice, const std::string& script) {
-    plng::node::UniqueFd init = rt.openInit(slice);
+    plng::base::UniqueFd init = rt.openInit(slice);
     REQUIRE(init);
     return plng::test::shInSliver(init.get(), script);
   }

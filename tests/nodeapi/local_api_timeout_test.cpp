@@ -16,13 +16,14 @@
 #include <filesystem>
 #include <string>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "sliverd/local/local_protocol.h"
 #include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using plng::node::UniqueFd;
+using plng::base::UniqueFd;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -79,7 +80,7 @@ TEST_CASE("a connection sliverd never takes ends with ETIMEDOUT", "[nodeapi]") {
   try {
     plng::sliverd::LocalApiClient client(listener.path, 1s, 300ms);
     FAIL("connected to a full backlog");
-  } catch (const plng::node::SysError& e) {
+  } catch (const plng::base::SysError& e) {
     CHECK(e.err() == ETIMEDOUT);
     CHECK_THAT(e.what(), Catch::Contains("took no connection within 300 ms"));
   }

@@ -33,7 +33,7 @@ TEST_CASE("a cgroup directory's hierarchy path from mountinfo") {
   // Escaped spaces in the mount point.
   const std::string spaced = "50 1 0:40 / /mnt/my\\040cg rw - cgroup2 cgroup2 rw\n";
   CHECK(cgroupPathOfDir("/mnt/my cg/x", spaced) == "/x");
-  CHECK_THROWS_AS(cgroupPathOfDir("/sys/fs/cgroup/memory/x", hybrid), plng::node::SysError);
+  CHECK_THROWS_AS(cgroupPathOfDir("/sys/fs/cgroup/memory/x", hybrid), plng::base::SysError);
 }
 
 TEST_CASE("a cgroup below sliversDir belongs to the first component's slice") {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/strings.h"
 #include "proto/node_protocol.h"
 #include "tests/support/plc_seed.h"
 #include "tests/support/scratch_dir.h"
@@ -251,7 +252,7 @@ TEST_CASE_METHOD(PlcFixture, "small-order node keys are refused and never log in
     seed.sql(
         "INSERT INTO nodes (hostname, site_id, boot_state, public_key)"
         " SELECT $1, site_id, 'boot', decode($2, 'hex') FROM sites WHERE login_base = 'sitea'",
-        hostname, plng::plc::toHex(weak));
+        hostname, plng::base::toHex(weak));
     for (int i = 0; i < 8; ++i) {
       auto nonce = challenge(anon, hostname);
       CHECK_STATUS(anon.call(&AuthApi::NodeLogin, nodeLoginRequest(hostname, nonce, forged)).first,
@@ -277,7 +278,7 @@ TEST_CASE_METHOD(PlcFixture, "small-order node keys are refused and never log in
   seed.sql(
       "INSERT INTO plc_keys (key_id, public_key, private_key, is_signing, retired_at)"
       " VALUES ('weakweakweakweak', decode($1, 'hex'), decode($1, 'hex'), false, now())",
-      plng::plc::toHex(identity));
+      plng::base::toHex(identity));
   seed.bump();
   auto [keys_status, keys] = admin().call(&AdminApi::GetPlcKeys, pb::Empty());
   REQUIRE_OK(keys_status);

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/file.h"
 #include "plc/db.h"
 #include "tests/support/plc_fixture.h"
 
@@ -49,13 +50,6 @@ std::string describeSchema(const std::string& connstr) {
   return out.str();
 }
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct FreshDatabase {
   FreshDatabase() : name(plng::test::uniqueDatabaseName("plc_schema")) {
     // As a deployment has it: migrations run as the database's unprivileged owner.
@@ -88,7 +82,7 @@ TEST_CASE("a fresh database migrates to exactly the reviewed schema", "[plc][pg]
     std::ofstream(expected_path) << actual;
     WARN("rewrote " << expected_path);
   }
-  CHECK(actual == readFile(expected_path));
+  CHECK(actual == plng::base::readFile(expected_path));
 
   SECTION("every migration is recorded once, and migrating again changes nothing") {
     pqxx::connection c(fresh.connstr());

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/proc.h"
 #include "plc/node_state.h"
 #include "proto/ticket.h"
 #include "tests/support/plc_seed.h"
@@ -847,21 +848,13 @@ TEST_CASE_METHOD(PlcFixture, "GetSliceTicket throughput", "[.][bench][plc][pg]")
   // CPU seconds used so far by plcd and by the PostgreSQL backends serving this
   // fixture's database: per-ticket cost, which a loaded machine does not distort.
   auto server_cpu = [&] {
-    auto ticks = [](const std::string& stat_path) -> double {
-      std::ifstream in(stat_path);
-      std::string text;
-      std::getline(in, text);
-      auto close = text.rfind(')');
-      if (close == std::string::npos) return 0;
-      std::istringstream fields(text.substr(close + 2));
-      std::string f;
-      double total = 0;
-      for (int i = 3; i <= 15 && fields >> f; ++i) {
-        if (i == 14 || i == 15) total += std::stod(f);  // utime, stime
-      }
-      return total / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    auto ticks = [](pid_t pid) -> double {
+      const auto stat = plng::base::readProcStat(pid);
+      if (!stat) return 0;
+      return static_cast<double>(stat->utime + stat->stime) /
+             static_cast<double>(::sysconf(_SC_CLK_TCK));
     };
-    double plcd_s = ticks("/proc/" + std::to_string(plcd().pid()) + "/stat");
+    double plcd_s = ticks(plcd().pid());
     double pg_s = 0;
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
       std::ifstream cmd(entry.path() / "cmdline");
@@ -869,7 +862,7 @@ TEST_CASE_METHOD(PlcFixture, "GetSliceTicket throughput", "[.][bench][plc][pg]")
       std::getline(cmd, line, '\0');
       if (line.find("postgres: ") == 0 &&
           line.find(" " + databaseName() + " ") != std::string::npos) {
-        pg_s += ticks((entry.path() / "stat").string());
+        pg_s += ticks(static_cast<pid_t>(std::stol(entry.path().filename().string())));
       }
     }
     return std::pair(plcd_s, pg_s);

@@ -7,10 +7,13 @@
 
 #include <array>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "base/strings.h"
 
 namespace v1 = planetlab::v1;
 using namespace plng::ticket;
@@ -30,22 +33,17 @@ constexpr std::int64_t kHour = 3600;
 constexpr std::int64_t kNow = 1795428000;
 
 std::string hex(const auto& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : bytes) {
-    out.push_back(kHex[static_cast<std::uint8_t>(b) >> 4]);
-    out.push_back(kHex[static_cast<std::uint8_t>(b) & 0xf]);
-  }
-  return out;
+  return plng::base::toHex(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
+// N bytes from 2N hex digits (base::fromHex refuses anything else).
 template <std::size_t N>
-std::array<std::uint8_t, N> fromHex(std::string_view text) {
-  REQUIRE(text.size() == 2 * N);
+std::array<std::uint8_t, N> bytesFromHex(std::string_view text) {
+  const std::string bytes = plng::base::fromHex(text);
+  if (bytes.size() != N) throw std::logic_error("expected " + std::to_string(N) + " bytes of hex");
   std::array<std::uint8_t, N> out{};
-  for (std::size_t i = 0; i < N; ++i) {
-    out[i] = static_cast<std::uint8_t>(std::stoi(std::string(text.substr(2 * i, 2)), nullptr, 16));
-  }
+  std::memcpy(out.data(), bytes.data(), N);
   return out;
 }
 
@@ -93,10 +91,10 @@ TicketError refusal(const v1::SignedTicket& ticket, const TrustedKeys& keys,
 TEST_CASE("Ed25519 matches the RFC 8032 test vector", "[ticket]") {
   // RFC 8032 section 7.1, TEST 1 (empty message).
   const auto secret =
-      fromHex<32>("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+      bytesFromHex<32>("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
   const auto expected_public =
-      fromHex<32>("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
-  const auto expected_signature = fromHex<64>(
+      bytesFromHex<32>("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  const auto expected_signature = bytesFromHex<64>(
       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39"
       "701cf9b46bd25bf5f0595bbe24655141438e7a100b");
 
@@ -396,15 +394,8 @@ std::string_view view(const Signature& sig) {
   return {reinterpret_cast<const char*>(sig.data()), sig.size()};
 }
 
-// 64 hex digits, for constants (fromHex REQUIREs, which needs a running test).
-Bytes32 bytes32(std::string_view text) {
-  if (text.size() != 64) throw std::logic_error("bytes32 needs 64 hex digits");
-  Bytes32 out{};
-  for (std::size_t i = 0; i < 32; ++i) {
-    out[i] = static_cast<std::uint8_t>(std::stoi(std::string(text.substr(2 * i, 2)), nullptr, 16));
-  }
-  return out;
-}
+// 64 hex digits, for constants.
+Bytes32 bytes32(std::string_view text) { return bytesFromHex<32>(text); }
 
 std::string raw(const Bytes32& key) { return {reinterpret_cast<const char*>(key.data()), 32}; }
 

@@ -59,7 +59,7 @@ std::string conninfoField(const std::string& conninfo, const std::string& key) {
 struct PlanetDatabase {
   plng::test::ChildProcess tool;
   // Its output; kept open for as long as it runs, since it reports its shutdown.
-  plng::test::UniqueFd readEnd;
+  plng::base::UniqueFd readEnd;
   std::string conninfo;  // what the planet writes into plcd.conf
   std::string printed;
 
@@ -67,7 +67,7 @@ struct PlanetDatabase {
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
     readEnd.reset(fds[0]);
-    plng::test::UniqueFd writeEnd(fds[1]);
+    plng::base::UniqueFd writeEnd(fds[1]);
     plng::test::SpawnOptions spawn;
     spawn.argv = {PLNG_PG_TMP_PATH, "--dir", dir.string()};
     spawn.outputFd = writeEnd.get();
@@ -169,7 +169,7 @@ TEST_CASE("a sliver cannot reach the local planet's PostgreSQL, and plcd's role 
   config.disk_quota_bytes = 64ull << 20;
   rt.create(config);
   rt.start("pl_probe");
-  plng::node::UniqueFd init = rt.openInit("pl_probe");
+  plng::base::UniqueFd init = rt.openInit("pl_probe");
   REQUIRE(init);
 
   SECTION("from inside the sliver: no TCP listener, no socket in sight") {

@@ -31,10 +31,15 @@
 #include <string>
 #include <vector>
 
-#include "node/error.h"
+#include "base/eintr.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/security.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/skip.h"
+
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
 
 using namespace plng::node;
 namespace fs = std::filesystem;
@@ -123,8 +128,7 @@ bool i386SyscallsWork() {
       ::_exit(pid_via_i386 == ::getpid() ? 0 : 1);
     }
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    plng::base::retryOnEintr([&] { return ::waitpid(pid, &status, 0); });
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }();
   return works;

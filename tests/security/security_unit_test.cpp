@@ -21,10 +21,14 @@
 #include <string>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/program.h"
 #include "node/resources.h"
 #include "node/security.h"
+
+using plng::base::SysError;
+using plng::base::UniqueFd;
 
 using namespace plng::node;
 

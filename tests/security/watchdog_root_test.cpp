@@ -1,5 +1,6 @@
 // MemoryWatchdog with real sliver cgroups: two slivers holding different amounts
 // of memory, a probe that says the node is short — the bigger one dies.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,10 +11,13 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/cgroup.h"
-#include "node/error.h"
 #include "node/watchdog.h"
 #include "tests/support/node_cgroup_sandbox.h"
+
+using plng::base::UniqueFd;
 
 using namespace plng::node;
 

@@ -7,8 +7,12 @@
 #include <fstream>
 #include <map>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/watchdog.h"
+
+using plng::base::SysError;
+using plng::base::UniqueFd;
 
 using namespace plng::node;
 using Catch::Matchers::Contains;

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "base/file.h"
 #include "tests/sliverd/sliverd_test_util.h"
 
 using namespace plng::sliverd;
@@ -153,8 +154,9 @@ TEST_CASE("DesiredState: the last PLC state and tickets survive a restart", "[sl
 TEST_CASE("DesiredState: a damaged state file is reported, not fatal", "[sliverd][desired]") {
   TempDir dir;
   std::filesystem::create_directories(dir.nodePaths().state_dir / "tickets");
-  writeFileAtomic(dir.nodePaths().state_dir / "plc-state", "\xff\xff not a protobuf");
-  writeFileAtomic(dir.nodePaths().state_dir / "tickets" / "deadbeef", "junk");
+  plng::base::writeFileAtomic(dir.nodePaths().state_dir / "plc-state", "\xff\xff not a protobuf",
+                              0644);
+  plng::base::writeFileAtomic(dir.nodePaths().state_dir / "tickets" / "deadbeef", "junk", 0644);
   DesiredState state(dir.nodePaths(), kHost);
   auto warnings = state.load();
   CHECK(warnings.size() == 2);
@@ -250,11 +252,11 @@ TEST_CASE("writeAuthorizedKeys: one OpenSSH line per key, rewritten only on chan
   TempDir dir;
   auto paths = dir.nodePaths();
   writeAuthorizedKeys(paths, "pl_a", {"ssh-ed25519 AAA a", "ssh-rsa BBB b"});
-  CHECK(readWholeFile(paths.authorizedKeys("pl_a")) ==
+  CHECK(plng::base::readFileIfExists(paths.authorizedKeys("pl_a")) ==
         std::string("ssh-ed25519 AAA a\nssh-rsa BBB b\n"));
   auto before = std::filesystem::last_write_time(paths.authorizedKeys("pl_a"));
   writeAuthorizedKeys(paths, "pl_a", {"ssh-ed25519 AAA a", "ssh-rsa BBB b"});
   CHECK(std::filesystem::last_write_time(paths.authorizedKeys("pl_a")) == before);
   writeAuthorizedKeys(paths, "pl_a", {});
-  CHECK(readWholeFile(paths.authorizedKeys("pl_a")) == std::string());
+  CHECK(plng::base::readFileIfExists(paths.authorizedKeys("pl_a")) == std::string());
 }

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <thread>
 
+#include "base/file.h"
 #include "sliverd/daemon/daemon.h"
 #include "tests/sliverd/fake_runtime.h"
 #include "tests/sliverd/sliverd_test_util.h"
@@ -137,7 +138,7 @@ TEST_CASE_METHOD(PlcFixture, "sliverd follows PLC: slices added and removed, PLC
     INFO("the slice bound at start is created and started, with its members' keys");
     REQUIRE(eventually([&] { return runtime.running("princeton_one"); }));
     CHECK(runtime.config("princeton_one")->xid >= 1000);
-    CHECK(plng::sliverd::readWholeFile(paths.authorizedKeys("princeton_one")) == user_key + "\n");
+    CHECK(plng::base::readFileIfExists(paths.authorizedKeys("princeton_one")) == user_key + "\n");
     CHECK(eventually([&] { return daemon->plcConnection() == "stream"; }));
 
     INFO("a slice added to the node at PLC appears within a few seconds");
@@ -215,7 +216,7 @@ TEST_CASE("a node follows PLC back to an older state when PLC's database is rest
   const SliverdConfig config = nodeConfig(fx, node.hostname, dir);
   const auto paths = config.paths();
   auto keysOfOne = [&] {
-    return plng::sliverd::readWholeFile(paths.authorizedKeys("princeton_one")).value_or("");
+    return plng::base::readFileIfExists(paths.authorizedKeys("princeton_one")).value_or("");
   };
   const std::filesystem::path backup = dir.path() / "backup";
   FakeRuntime runtime;

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "base/file.h"
 #include "tests/sliverd/fake_runtime.h"
 #include "tests/sliverd/sliverd_test_util.h"
 
@@ -173,9 +174,9 @@ TEST_CASE("Reconciler: creates, updates, and a second pass changes nothing",
   CHECK(b.runtime.changes() == Strings{"create pl_a", "start pl_a", "create pl_b", "start pl_b"});
   CHECK(b.runtime.running("pl_a"));
   // Members' keys land where sshd's AuthorizedKeysCommand reads them.
-  CHECK(readWholeFile(b.dir.nodePaths().authorizedKeys("pl_a")) ==
+  CHECK(plng::base::readFileIfExists(b.dir.nodePaths().authorizedKeys("pl_a")) ==
         std::string("ssh-ed25519 AAAAkeyA alice\n"));
-  CHECK(readWholeFile(b.dir.nodePaths().authorizedKeys("pl_b")) == std::string());
+  CHECK(plng::base::readFileIfExists(b.dir.nodePaths().authorizedKeys("pl_b")) == std::string());
 
   b.runtime.clearCalls();
   CHECK(b.reconciler.reconcileOnce().applied.empty());
@@ -185,7 +186,7 @@ TEST_CASE("Reconciler: creates, updates, and a second pass changes nothing",
   b.reconciler.reconcileOnce();
   CHECK(b.runtime.changes() == Strings{"update pl_a"});
   CHECK(b.runtime.config("pl_a")->resources.cpu_share == 200);
-  CHECK(readWholeFile(b.dir.nodePaths().authorizedKeys("pl_a")) == std::string());
+  CHECK(plng::base::readFileIfExists(b.dir.nodePaths().authorizedKeys("pl_a")) == std::string());
 }
 
 TEST_CASE("Reconciler: the grace period before deletion survives a restart",

@@ -17,29 +17,20 @@
 #include <sstream>
 #include <string>
 
-#include "node/error.h"
+#include "base/fd.h"
+#include "base/proc.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/scratch_dir.h"
 
 namespace fs = std::filesystem;
-using plng::node::UniqueFd;
+using plng::base::UniqueFd;
 
 namespace {
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Field 7 of /proc/<pid>/stat.
+// Field 7 of /proc/<pid>/stat; empty when the process is gone.
 std::string ttyNr(pid_t pid) {
-  std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream rest(stat.substr(stat.rfind(')') + 1));
-  std::string state, ppid, pgrp, session, tty_nr;
-  rest >> state >> ppid >> pgrp >> session >> tty_nr;
-  return tty_nr;
+  const auto stat = plng::base::readProcStat(pid);
+  return stat ? std::to_string(stat->tty_nr) : "";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <ctime>
 
+#include "base/file.h"
 #include "sliverd/core/reconciler.h"
 #include "sliverd/nodemanager/node_manager_service.h"
 #include "tests/sliverd/fake_runtime.h"
@@ -134,7 +135,7 @@ TEST_CASE("RedeemTicket: a valid ticket creates the sliver; the same ticket agai
   CHECK(node.runtime.running("princeton_demo"));
   CHECK(node.runtime.changes() ==
         std::vector<std::string>{"create princeton_demo", "start princeton_demo"});
-  CHECK(readWholeFile(node.dir.nodePaths().authorizedKeys("princeton_demo")) ==
+  CHECK(plng::base::readFileIfExists(node.dir.nodePaths().authorizedKeys("princeton_demo")) ==
         std::string("ssh-ed25519 AAAAC3Nza alice\n"));
 
   auto [again, second] = node.redeem(ticket);

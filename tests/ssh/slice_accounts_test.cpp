@@ -13,7 +13,8 @@
 #include <future>
 #include <sstream>
 
-#include "node/error.h"
+#include "base/fd.h"
+#include "base/file.h"
 #include "node/sliver_name.h"
 #include "sliverd/login/slice_login.h"
 #include "tests/support/scratch_dir.h"
@@ -57,10 +58,7 @@ struct TempEtc {
     ::chmod((root / "etc" / name).c_str(), mode);
   }
   std::string read(const std::string& name) const {
-    std::ifstream in(root / "etc" / name);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
+    return plng::base::readFileIfExists(root / "etc" / name).value_or("");
   }
   SliceAccountsConfig config() const {
     SliceAccountsConfig config;
@@ -116,7 +114,11 @@ TEST_CASE("ensureSliceAccount creates a tagged account with sliver-enter as shel
   CHECK(etc.read("shadow").rfind(kShadow, 0) == 0);
   CHECK((fs::status(etc.root / "etc/shadow").permissions() & fs::perms::all) ==
         (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
-  CHECK_FALSE(fs::exists(etc.root / "etc/passwd+"));
+  for (const auto& entry : fs::directory_iterator(etc.root / "etc")) {
+    // writeFileAtomic's temporary files are ".<name>.XXXXXX"; the lock is .pwd.lock.
+    const std::string name = entry.path().filename().string();
+    CHECK((!name.starts_with(".") || name == ".pwd.lock"));
+  }
 
   SECTION("idempotent, and a second slice gets the next uid in the shared group") {
     std::string before = etc.read("passwd");
@@ -185,7 +187,7 @@ TEST_CASE("a full uid range is reported", "[ssh]") {
 TEST_CASE("account changes wait for the user-database lock (lckpwdf)", "[ssh]") {
   TempEtc etc;
   SliceAccounts accounts(etc.config());
-  plng::node::UniqueFd lock(
+  plng::base::UniqueFd lock(
       ::open((etc.root / "etc/.pwd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   REQUIRE(lock);
   struct flock hold {};
@@ -250,10 +252,8 @@ TEST_CASE("writeSliceAuthorizedKeys writes the members' keys for sliverd-keys", 
 
   plng::sliverd::writeSliceAuthorizedKeys(
       paths, "site_x", {"ssh-ed25519 AAAA alice@example.org", "", "ssh-rsa BBBB bob"});
-  std::ifstream in(paths.authorizedKeys("site_x"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  CHECK(text.str() == "ssh-ed25519 AAAA alice@example.org\nssh-rsa BBBB bob\n");
+  CHECK(plng::base::readFile(paths.authorizedKeys("site_x")) ==
+        "ssh-ed25519 AAAA alice@example.org\nssh-rsa BBBB bob\n");
   CHECK((fs::status(paths.authorizedKeys("site_x")).permissions() & fs::perms::all) ==
         (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
          fs::perms::others_read));

@@ -30,8 +30,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/file.h"
 #include "node/cgroup.h"
-#include "node/error.h"
 #include "node/idrange.h"
 #include "node/kvfile.h"
 #include "node/sliver_runtime.h"
@@ -48,13 +50,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 struct Result {
   int exit_code = -1;
@@ -201,10 +196,10 @@ class NodeSshd {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = 0;
-        FAIL("start-node-sshd.sh exited:\n" << readFile(log_));
+        FAIL("start-node-sshd.sh exited:\n" << plng::base::readFileIfExists(log_).value_or(""));
       }
       if (std::chrono::steady_clock::now() > deadline)
-        FAIL("sshd never listened:\n" << readFile(log_));
+        FAIL("sshd never listened:\n" << plng::base::readFileIfExists(log_).value_or(""));
       std::this_thread::sleep_for(50ms);
     }
   }
@@ -215,11 +210,11 @@ class NodeSshd {
     }
   }
   int port() const { return port_; }
-  std::string log() const { return readFile(log_); }
+  std::string log() const { return plng::base::readFileIfExists(log_).value_or(""); }
 
  private:
   static int freeLoopbackPort() {
-    plng::node::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    plng::base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -229,7 +224,7 @@ class NodeSshd {
     return ntohs(addr.sin_port);
   }
   bool accepting() const {
-    plng::node::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    plng::base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port_));
@@ -276,7 +271,8 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     REQUIRE(made.exit_code == 0);
   }
   const std::string member_keys =
-      readFile(scratch / "keys/member.pub") + readFile(scratch / "keys/member2.pub");
+      plng::base::readFileIfExists(scratch / "keys/member.pub").value_or("") +
+      plng::base::readFileIfExists(scratch / "keys/member2.pub").value_or("");
 
   // The members' keys, as sliverd keeps them: readable by sshd's
   // AuthorizedKeysCommandUser (nobody) through the directories the runtime made.

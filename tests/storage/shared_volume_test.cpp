@@ -44,7 +44,7 @@ struct Node : plng::test::TestNode {
     rt.start(slice);
   }
   plng::test::SliverExecResult sh(const std::string& slice, const std::string& script) {
-    plng::node::UniqueFd init = rt.openInit(slice);
+    plng::base::UniqueFd init = rt.openInit(slice);
     REQUIRE(init);
     return plng::test::shInSliver(init.get(), script);
   }
@@ -120,8 +120,8 @@ TEST_CASE("the disk watchdog stops the largest sliver still writing, which stays
 
   // pl_writer writes 4 MiB every 100 ms, pl_slow 1 MiB every 200 ms: the volume
   // fills while the watchdog looks every 250 ms.
-  plng::node::UniqueFd writer_init = node.rt.openInit("pl_writer");
-  plng::node::UniqueFd slow_init = node.rt.openInit("pl_slow");
+  plng::base::UniqueFd writer_init = node.rt.openInit("pl_writer");
+  plng::base::UniqueFd slow_init = node.rt.openInit("pl_slow");
   REQUIRE(writer_init);
   REQUIRE(slow_init);
   plng::test::SliverExecResult writer_result, slow_result;

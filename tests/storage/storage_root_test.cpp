@@ -22,7 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "node/error.h"
+#include "base/error.h"
+#include "base/fd.h"
 #include "node/idrange.h"
 #include "node/storage.h"
 #include "tests/support/scratch_dir.h"
@@ -297,7 +298,7 @@ TEST_CASE("btrfs qgroup storage: quotas per sliver, restart, reboot, destroy, un
       const std::uint64_t before = volumeUsed(volume);
       storage->destroy("site_a");
       CHECK_FALSE(fs::exists(volume / "site_a"));
-      CHECK_THROWS_AS(storage->usedBytes("site_a"), plng::node::SysError);
+      CHECK_THROWS_AS(storage->usedBytes("site_a"), plng::base::SysError);
       CHECK_NOTHROW(storage->destroy("site_a"));  // idempotent
       // The cleaner thread frees the blocks after the deletion is committed.
       // site_a held 12-16 MiB ("fill" up to its first quota, then "more").
@@ -363,7 +364,7 @@ TEST_CASE("btrfs qgroup storage: quotas per sliver, restart, reboot, destroy, un
 
   // At the end nothing is left mounted and the loop device is gone.
   const std::string last = sourceOf(volume);
-  CHECK_THROWS_AS(plng::node::unmountSliverStorage(s.options), plng::node::SysError);  // open
+  CHECK_THROWS_AS(plng::node::unmountSliverStorage(s.options), plng::base::SysError);  // open
   storage.reset();
   plng::node::unmountSliverStorage(s.options);
   CHECK(mountsUnder(s.dir).empty());
@@ -384,7 +385,7 @@ TEST_CASE("sliver storage refuses bad kinds and sliver names; 'none' only when a
   REQUIRE(::statfs(s.dir.c_str(), &st) == 0);
   if (st.f_type != 0x58465342 /* XFS */) {
     s.options.force_kind = "xfs-prjquota";
-    CHECK_THROWS_AS(plng::node::openSliverStorage(s.options), plng::node::SysError);
+    CHECK_THROWS_AS(plng::node::openSliverStorage(s.options), plng::base::SysError);
   }
 
   s.options.force_kind = "none";
@@ -426,7 +427,7 @@ TEST_CASE("the storage volume is sized from the host's free space, never beyond 
     try {
       plng::node::openSliverStorage(scratch.options);
       FAIL("a volume larger than the host's free space was made");
-    } catch (const plng::node::SysError& e) {
+    } catch (const plng::base::SysError& e) {
       CHECK(e.err() == ENOSPC);
       CHECK_THAT(e.what(), Catch::Contains("slivers could fill the host's disk"));
     }

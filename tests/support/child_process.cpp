@@ -21,27 +21,13 @@
 #include <system_error>
 #include <thread>
 
+#include "base/eintr.h"
+
+using plng::base::UniqueFd;
+
 extern char** environ;
 
 namespace plng::test {
-
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-UniqueFd::~UniqueFd() { reset(); }
-
-int UniqueFd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
 
 namespace {
 
@@ -143,10 +129,8 @@ ChildProcess ChildProcess::spawn(const SpawnOptions& options) {
   errorWrite.reset();
 
   ChildFailure failure{};
-  ssize_t n;
-  do {
-    n = ::read(errorRead.get(), &failure, sizeof failure);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n =
+      plng::base::retryOnEintr([&] { return ::read(errorRead.get(), &failure, sizeof failure); });
   if (n == static_cast<ssize_t>(sizeof failure)) {
     child.wait();
     throw std::system_error(
@@ -179,8 +163,7 @@ void ChildProcess::killAndReap() noexcept {
   if (pid_ <= 0 || status_) return;
   ::kill(pid_, SIGKILL);
   int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
+  plng::base::retryOnEintr([&] { return ::waitpid(pid_, &status, 0); });
   status_ = status;
 }
 
@@ -210,8 +193,8 @@ int ChildProcess::wait() {
   if (pid_ <= 0) throw std::logic_error("wait: no child");
   if (!status_) {
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0) {
-      if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "waitpid");
+    if (plng::base::retryOnEintr([&] { return ::waitpid(pid_, &status, 0); }) < 0) {
+      throw std::system_error(errno, std::generic_category(), "waitpid");
     }
     status_ = status;
   }

@@ -36,7 +36,7 @@ void removeTree(const fs::path& parent, const std::string& name) {
     try {
       cgfs::removeChild(top, name);
       return;
-    } catch (const node::SysError& e) {
+    } catch (const base::SysError& e) {
       if (e.err() != EBUSY || attempt >= 200) throw;
       ::usleep(10'000);
     }

@@ -19,6 +19,7 @@
 #include <string>
 #include <system_error>
 
+#include "base/eintr.h"
 #include "node/launch.h"
 
 namespace plng::test {
@@ -29,11 +30,8 @@ constexpr int kExecFailed = 127;
 
 void writeAll(int fd, const char* p, std::size_t n) {
   while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
+    const ssize_t w = plng::base::retryOnEintr([&] { return ::write(fd, p, n); });
+    if (w < 0) return;
     p += w;
     n -= static_cast<std::size_t>(w);
   }
@@ -177,8 +175,7 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     ::close(in[0]);
     ::close(in[1]);
     int status = 0;
-    while (::waitpid(cmd, &status, 0) < 0 && errno == EINTR) {
-    }
+    plng::base::retryOnEintr([&] { return ::waitpid(cmd, &status, 0); });
     ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
   }
 
@@ -192,15 +189,13 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
   SliverExecResult result;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = plng::base::retryOnEintr([&] { return ::read(out[0], buf, sizeof buf); });
     if (n <= 0) break;
     result.output.append(buf, static_cast<std::size_t>(n));
   }
   ::close(out[0]);
   int status = 0;
-  while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
-  }
+  plng::base::retryOnEintr([&] { return ::waitpid(helper, &status, 0); });
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }

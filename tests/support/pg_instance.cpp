@@ -25,7 +25,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/eintr.h"
+#include "base/file.h"
+#include "base/strings.h"
 #include "tests/support/child_process.h"
+
+using plng::base::UniqueFd;
 
 namespace plng::test {
 
@@ -68,23 +73,15 @@ std::string callerName() {
 }
 
 std::string randomHex(std::size_t bytes) {
-  std::vector<unsigned char> raw(bytes);
+  std::string raw(bytes, '\0');
   std::size_t done = 0;
   while (done < bytes) {
-    const ssize_t n = ::getrandom(raw.data() + done, bytes - done, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "getrandom");
-    }
+    const ssize_t n =
+        plng::base::retryOnEintr([&] { return ::getrandom(raw.data() + done, bytes - done, 0); });
+    if (n < 0) throw std::system_error(errno, std::generic_category(), "getrandom");
     done += static_cast<std::size_t>(n);
   }
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
+  return plng::base::toHex(raw);
 }
 
 // Whether `user` may traverse every directory above `dir` (it must reach its data
@@ -389,16 +386,9 @@ struct PgInstance::State {
   }
 
   void writeServerFile(const fs::path& path, const std::string& content) const {
-    const fs::path tmp = path.string() + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      out << content;
-      out.flush();
-      if (!out) throw std::runtime_error("cannot write " + tmp.string());
-    }
-    ::chmod(tmp.c_str(), 0600);
-    giveToServer(tmp);
-    fs::rename(tmp, path);
+    std::optional<plng::base::FileOwner> owner;
+    if (runAs) owner = plng::base::FileOwner{runAs->uid, runAs->gid};
+    plng::base::writeFileAtomic(path, content, 0600, plng::base::Durability::kNoSync, owner);
   }
 
   std::vector<std::string> postgresArgv() const {
@@ -544,16 +534,7 @@ struct PgInstance::State {
     if (!text.empty() && text.back() != '\n') text += '\n';
     text += prefix + password + "\n";
     // libpq ignores a password file that others may read.
-    const fs::path tmp = passfile().string() + ".tmp";
-    {
-      UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (!fd) throw std::system_error(errno, std::generic_category(), "create " + tmp.string());
-      if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-          ::fsync(fd.get()) != 0) {
-        throw std::system_error(errno, std::generic_category(), "write " + tmp.string());
-      }
-    }
-    fs::rename(tmp, passfile());
+    plng::base::writeFileAtomic(passfile(), text, 0600);
     return password;
   }
 

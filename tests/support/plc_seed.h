@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/strings.h"
 #include "plc/auth.h"
 #include "proto/node_protocol.h"
 #include "proto/ticket.h"
@@ -154,7 +155,7 @@ class Seeder {
     if (unimplemented(status)) {
       sql("INSERT INTO nodes (hostname, site_id, boot_state, public_key)"
           " SELECT $1, site_id, 'boot', decode($2, 'hex') FROM sites WHERE login_base = $3",
-          hostname, plng::plc::toHex(public_key), login_base);
+          hostname, plng::base::toHex(public_key), login_base);
     } else {
       REQUIRE_OK(status);
     }
@@ -218,7 +219,7 @@ class Seeder {
                " coalesce(extract(epoch FROM retired_at)::bigint, 0) FROM plc_keys")) {
         pb::PlcPublicKey k;
         k.set_key_id(r[0].as<std::string>());
-        k.set_public_key(plng::plc::fromHex(r[1].as<std::string>()));
+        k.set_public_key(plng::base::fromHex(r[1].as<std::string>()));
         k.set_created_at(r[2].as<std::int64_t>());
         k.set_not_after(r[3].as<std::int64_t>());
         keys.push_back(k);

@@ -24,7 +24,10 @@
 #include <system_error>
 #include <thread>
 
+#include "base/file.h"
 #include "tests/support/child_process.h"
+
+using plng::base::UniqueFd;
 
 namespace plng::test {
 
@@ -394,14 +397,7 @@ PlcdCommandResult runPlcd(const fs::path& plcdPath, const std::vector<std::strin
   // Both ends in memory files: no pipe to fill up, and no SIGPIPE if plcd exits
   // without reading its input.
   UniqueFd input = memoryFile("plcd-stdin");
-  for (std::size_t done = 0; done < stdinData.size();) {
-    const ssize_t n = ::write(input.get(), stdinData.data() + done, stdinData.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "write plcd stdin");
-    }
-    done += static_cast<std::size_t>(n);
-  }
+  plng::base::writeAll(input.get(), stdinData, "plcd stdin");
   ::lseek(input.get(), 0, SEEK_SET);
   UniqueFd output = memoryFile("plcd-output");
 

@@ -1,3 +1,3 @@
 // high links low: allowed.
 #pragma once
-#include "low/low.h"
+#include "tests/data/module_map/src/low/low.h"

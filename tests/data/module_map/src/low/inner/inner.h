@@ -1,3 +1,3 @@
 // The nested module including its parent it does not link: reported.
 #pragma once
-#include "low/low.h"
+#include "tests/data/module_map/src/low/low.h"
