@@ -26,7 +26,6 @@
 #include "base/file.h"
 #include "node/rootfs.h"
 #include "tests/support/node_image.h"
-#include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/skip.h"

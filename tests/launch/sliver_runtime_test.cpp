@@ -29,7 +29,6 @@
 #include "node/kvfile.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/node_image.h"
-#include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/node_test_node.h"
 #include "tests/support/skip.h"

@@ -31,7 +31,6 @@
 #include <tuple>
 
 #include "base/fd.h"
-#include "node_skip.h"
 #include "sliverd/core/desired_state.h"
 #include "sliverd/core/rcaps.h"
 #include "sliverd/core/reconciler.h"
@@ -39,7 +38,6 @@
 #include "sliverd/local/local_protocol.h"
 #include "sliverd/local/local_server.h"
 #include "tests/support/node_cgroup_sandbox.h"
-#include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/node_test_node.h"
 #include "tests/support/scratch_dir.h"

@@ -24,7 +24,6 @@
 #include <sstream>
 
 #include "tests/support/child_process.h"
-#include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/node_test_node.h"
 #include "tests/support/pg_instance.h"

@@ -41,7 +41,6 @@
 #include "sliverd/login/slice_accounts.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/node_image.h"
-#include "tests/support/node_skip.h"
 #include "tests/support/node_test_node.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/skip.h"

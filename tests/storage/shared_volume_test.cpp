@@ -14,7 +14,6 @@
 #include "sliverd/core/reconciler.h"
 #include "sliverd/daemon/node_watchdogs.h"
 #include "sliverd/local/local_service.h"
-#include "tests/support/node_skip.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/node_test_node.h"
 #include "tests/support/skip.h"

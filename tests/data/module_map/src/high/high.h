@@ -1,3 +1,3 @@
 // high links low: allowed.
 #pragma once
-#include "tests/data/module_map/src/low/low.h"
+#include "low/low.h"
