@@ -5,18 +5,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/strings.h"
+
 namespace plng::base {
 
 namespace {
 
 bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
-
-// TODO(issue 8): base/strings.h's trim once it is merged.
-std::string_view trimBlanks(std::string_view text) {
-  while (!text.empty() && isBlank(text.front())) text.remove_prefix(1);
-  while (!text.empty() && isBlank(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 // Where a comment starts: a '#' first on the line or after a blank, so that a value
 // may hold a '#' of its own ("password=a#b" in a connection string).
@@ -52,17 +47,17 @@ std::vector<ConfigLine> splitConfigLines(std::string_view text, std::string_view
     const std::string_view raw = text.substr(0, end);
     text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
     ConfigLine line{.number = ++number, .text = std::string(raw), .key = {}, .value = {}};
-    const std::string_view content = trimBlanks(raw.substr(0, commentStart(raw)));
+    const std::string_view content = trim(raw.substr(0, commentStart(raw)));
     if (!content.empty()) {
       const std::size_t eq = content.find('=');
       const std::string_view key =
-          eq == std::string_view::npos ? std::string_view() : trimBlanks(content.substr(0, eq));
+          eq == std::string_view::npos ? std::string_view() : trim(content.substr(0, eq));
       if (key.empty()) {
         throw ConfigError(configLocation(origin, line.number) + "expected 'key = value', got " +
                           quoted(content));
       }
       line.key = std::string(key);
-      line.value = std::string(unquote(trimBlanks(content.substr(eq + 1))));
+      line.value = std::string(unquote(trim(content.substr(eq + 1))));
     }
     lines.push_back(std::move(line));
   }

@@ -148,6 +148,12 @@ std::vector<ProcCgroupEntry> parseProcCgroup(std::string_view text) {
     const std::string controllers = line.substr(first + 1, second - first - 1);
     if (!controllers.empty()) entry.controllers = split(controllers, ',');
     entry.path = line.substr(second + 1);
+    // A removed cgroup2 cgroup that still holds the process (a zombie's) is shown
+    // with this suffix; the path is what it was.
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (entry.path.size() > kDeleted.size() && entry.path.ends_with(kDeleted)) {
+      entry.path.resize(entry.path.size() - kDeleted.size());
+    }
     entries.push_back(std::move(entry));
   }
   return entries;

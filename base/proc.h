@@ -66,7 +66,7 @@ std::optional<ProcStat> readProcStat(pid_t pid, const std::filesystem::path& pro
 struct ProcCgroupEntry {
   unsigned hierarchy_id = 0;             // 0 for the cgroup v2 (unified) hierarchy
   std::vector<std::string> controllers;  // "cpu", "cpuacct", "name=systemd"; none on v2
-  std::string path;                      // relative to the hierarchy's root: "/a/b"
+  std::string path;  // relative to the hierarchy's root: "/a/b"; may hold ':'; " (deleted)" dropped
 };
 
 // The path is everything after the second ':' (it may hold ':' itself).

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <system_error>
 
+#include "base/strings.h"
 #include "cli/args.h"
 #include "cli/errors.h"
 #include "cli/values.h"
@@ -179,7 +180,7 @@ ClientSettings resolveSettings(const ParsedArgs& args, const EnvLookup& env,
 }
 
 std::string normalizePlcAddress(std::string_view address) {
-  address = trim(address);
+  address = plng::base::trim(address);
   if (address.empty()) throw UsageError("--plc: empty PLC address; expected HOST:PORT");
   for (std::string_view scheme : {"unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:"}) {
     if (address.starts_with(scheme)) return std::string(address);

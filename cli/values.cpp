@@ -185,7 +185,7 @@ std::string formatTimeFromNow(std::int64_t unix_seconds, std::int64_t now) {
 }
 
 std::string parseHex(std::string_view text, std::string_view what) {
-  text = trim(text);
+  text = plng::base::trim(text);
   if (text.starts_with("0x") || text.starts_with("0X")) text.remove_prefix(2);
   if (!text.empty()) {
     try {

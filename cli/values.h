@@ -47,9 +47,6 @@ std::string parseHex(std::string_view text, std::string_view what);
 std::string readFile(const std::filesystem::path& path);
 // The first line of a file or stream text, without its line ending.
 std::string firstLine(std::string_view text);
-// base's trim, for the client config parser (cli/client_config.cpp), which
-// another change replaces; the rest of plcctl calls plng::base::trim.
-using plng::base::trim;
 
 // Writes `data` to `path` atomically (plng::base::writeFileAtomic, durable)
 // with `mode`. Throws LocalError naming the file.

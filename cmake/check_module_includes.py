@@ -7,7 +7,8 @@ project include, `#include "<dir>/..."` where <dir> is a module's folder, is
 allowed when it names the including module itself, or a module one of whose
 targets the including module's targets link, directly or transitively. So a
 module lower in the map including a higher one fails, whatever the convention
-says. Bare includes ("config.h") are not checked.
+says. A bare include ("config.h") is refused too: every project include names
+its module, so no two headers can be confused.
 
   check_module_includes.py --map <module map> --source-dir <source root>
 
@@ -85,6 +86,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--map", required=True)
     parser.add_argument("--source-dir", required=True)
+    parser.add_argument("--exclude", action="append", default=[],
+                        help="a folder (relative to the source root) not to check, e.g. test fixtures")
     args = parser.parse_args()
 
     modules, links = read_map(args.map)
@@ -94,7 +97,8 @@ def main():
     for m in modules:
         top = os.path.join(args.source_dir, m.folder)
         for root, dirs, files in os.walk(top):
-            dirs.sort()
+            dirs[:] = sorted(d for d in dirs if os.path.relpath(os.path.join(root, d), args.source_dir)
+                             .replace(os.sep, "/") not in args.exclude)
             for name in sorted(files):
                 if not name.endswith(SOURCE_SUFFIXES):
                     continue
@@ -105,7 +109,12 @@ def main():
                 with open(full, encoding="utf-8", errors="replace") as f:
                     for number, line in enumerate(f, 1):
                         match = INCLUDE.match(line)
-                        if not match or "/" not in match.group(1):
+                        if not match:
+                            continue
+                        if "/" not in match.group(1):
+                            violations.append(
+                                f'{rel}:{number}: includes "{match.group(1)}" by a bare name; '
+                                f"name its module (\"<folder>/{match.group(1)}\")")
                             continue
                         included = owner(os.path.dirname(match.group(1)), modules)
                         if included is None or included is m:

@@ -11,6 +11,9 @@
 #include <optional>
 #include <sstream>
 
+#include "base/file.h"
+#include "base/proc.h"
+#include "base/strings.h"
 #include "node/cgroup_fs.h"
 
 using plng::base::SysError;
@@ -27,54 +30,14 @@ struct CgroupMount {
   std::vector<std::string> options;  // super options: "rw", "cpu", "name=systemd", ...
 };
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-// Anything else, a backslash included, stands for itself.
-std::string unescapeMountField(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto octal = [&](size_t j) { return j < text.size() && text[j] >= '0' && text[j] <= '7'; };
-    if (text[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-      out.push_back(static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 +
-                                      (text[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> split(std::string_view text, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    size_t at = text.find(sep, start);
-    out.emplace_back(text.substr(start, at == std::string_view::npos ? at : at - start));
-    if (at == std::string_view::npos) return out;
-    start = at + 1;
-  }
-}
-
 std::vector<CgroupMount> cgroupMounts(std::string_view mountinfo) {
   std::vector<CgroupMount> out;
-  for (const auto& line : split(mountinfo, '\n')) {
-    auto fields = cgroupfs::words(line);
-    auto dash = std::find(fields.begin(), fields.end(), "-");
-    if (fields.size() < 5 || dash == fields.end() || fields.end() - dash < 4) continue;
-    const std::string& fstype = dash[1];
-    if (fstype != "cgroup" && fstype != "cgroup2") continue;
-    out.push_back(CgroupMount{unescapeMountField(fields[3]), unescapeMountField(fields[4]),
-                              fstype == "cgroup2", split(dash[3], ',')});
+  for (const auto& mount : base::parseMountInfo(mountinfo)) {
+    if (mount.fstype != "cgroup" && mount.fstype != "cgroup2") continue;
+    out.push_back(CgroupMount{mount.root, mount.mount_point, mount.fstype == "cgroup2",
+                              base::split(mount.super_options, ',')});
   }
   return out;
-}
-
-std::string slurp(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throwErrno("read " + file);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // The directory of cgroup `path` in a mount of its hierarchy, if the mount shows it.
@@ -100,26 +63,9 @@ bool below(std::string_view path, std::string_view dir) {
 
 }  // namespace
 
-std::vector<ProcCgroupLine> parseProcCgroup(std::string_view text) {
-  constexpr std::string_view kDeleted = " (deleted)";
-  std::vector<ProcCgroupLine> out;
-  for (const auto& line : split(text, '\n')) {
-    auto first = line.find(':');
-    auto second = first == std::string::npos ? first : line.find(':', first + 1);
-    if (second == std::string::npos) continue;
-    ProcCgroupLine entry{line.substr(0, first), line.substr(first + 1, second - first - 1),
-                         line.substr(second + 1)};
-    if (entry.path.size() > kDeleted.size() && entry.path.ends_with(kDeleted)) {
-      entry.path.resize(entry.path.size() - kDeleted.size());
-    }
-    out.push_back(std::move(entry));
-  }
-  return out;
-}
-
 std::optional<std::string> unifiedCgroupPath(std::string_view proc_pid_cgroup) {
-  for (auto& entry : parseProcCgroup(proc_pid_cgroup)) {
-    if (entry.unified()) return std::move(entry.path);
+  for (auto& entry : base::parseProcCgroup(proc_pid_cgroup)) {
+    if (entry.hierarchy_id == 0 && entry.controllers.empty()) return std::move(entry.path);
   }
   return std::nullopt;
 }
@@ -167,16 +113,15 @@ std::uint64_t cgroupIdOf(const std::filesystem::path& dir) {
 
 CgroupRoots CgroupRoots::ofProcess(pid_t pid) {
   std::string file = "/proc/" + std::to_string(pid) + "/cgroup";
-  std::string proc_cgroup = slurp(file);
-  return parse(proc_cgroup, slurp("/proc/self/mountinfo"));
+  return parse(base::readFile(file), base::readFile("/proc/self/mountinfo"));
 }
 
 CgroupRoots CgroupRoots::parse(std::string_view proc_cgroup, std::string_view mountinfo) {
   auto mounts = cgroupMounts(mountinfo);
   CgroupRoots roots;
   bool have_unified = false;
-  for (const auto& [id, controllers, path] : parseProcCgroup(proc_cgroup)) {
-    if (id == "0" && controllers.empty()) {
+  for (const auto& [id, controllers, path] : base::parseProcCgroup(proc_cgroup)) {
+    if (id == 0 && controllers.empty()) {
       for (const auto& mount : mounts) {
         if (!mount.v2) continue;
         if (auto dir = resolve(mount, path)) {
@@ -187,7 +132,7 @@ CgroupRoots CgroupRoots::parse(std::string_view proc_cgroup, std::string_view mo
       }
       continue;
     }
-    auto names = split(controllers, ',');
+    auto names = controllers;
     // Named hierarchies (name=systemd) carry no controller.
     names.erase(std::remove_if(names.begin(), names.end(),
                                [](const std::string& n) { return n.rfind("name=", 0) == 0; }),

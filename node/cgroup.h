@@ -55,16 +55,6 @@ struct CgroupRoots {
 // sliverOfCgroup(unifiedCgroupPath(text of /proc/<pid>/cgroup), path of the
 // driver's sliversDir()).
 
-// One line of /proc/<pid>/cgroup: "<hierarchy id>:<controllers>:<path>".
-struct ProcCgroupLine {
-  std::string hierarchy;    // "0" for cgroup2
-  std::string controllers;  // "cpu,cpuacct", "name=systemd"; empty for cgroup2
-  std::string path;         // may itself hold ':'; a removed cgroup's " (deleted)" is dropped
-  bool unified() const { return hierarchy == "0" && controllers.empty(); }
-};
-
-// The one parser of /proc/<pid>/cgroup's text; lines without two ':' are skipped.
-std::vector<ProcCgroupLine> parseProcCgroup(std::string_view text);
 // The cgroup2 path in such a text, or nullopt when the process is in no cgroup2 hierarchy.
 std::optional<std::string> unifiedCgroupPath(std::string_view proc_pid_cgroup);
 // The hierarchy path of a directory on a cgroup2 mount, from a

@@ -46,8 +46,6 @@ std::vector<std::string> sortedUnique(std::vector<std::string> keys) {
 
 }  // namespace
 
-}
-
 void writeAuthorizedKeys(const plng::node::NodePaths& paths, const std::string& slice,
                          const std::vector<std::string>& keys) {
   std::string content;

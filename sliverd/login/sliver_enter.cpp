@@ -49,7 +49,9 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/file.h"
 #include "base/proc.h"
+#include "base/strings.h"
 #include "node/cgroup.h"
 #include "node/kvfile.h"
 #include "node/launch.h"
@@ -77,25 +79,6 @@ std::string notRunning(const std::string& slice, const std::string& why) {
   return "sliver " + slice + " is not running on this node (" + why +
          "; start it with `plcctl slice nodes add " + slice +
          " <node>` at PLC, or through this node's sliverd)";
-}
-
-std::string readSmallFile(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw SysError(errno, "read " + path.string());
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (;;) {
-    std::size_t at = text.find(sep, start);
-    parts.push_back(text.substr(start, at - start));
-    if (at == std::string::npos) return parts;
-    start = at + 1;
-  }
 }
 
 struct InitProcess {
@@ -140,14 +123,16 @@ InitProcess findSliverInit(const std::string& slice, const plng::node::KvMap& re
     throw EnterError(notRunning(slice, "its sliver-init has exited"));
   }
   std::string proc = "/proc/" + std::to_string(init.pid);
-  for (auto& line : plng::node::parseProcCgroup(readSmallFile(proc + "/cgroup"))) {
-    if (line.unified()) {
-      init.unified_cgroup = std::move(line.path);
-    } else if (!line.controllers.empty()) {
-      init.v1_cgroups[line.controllers] = std::move(line.path);
+  for (auto& entry : plng::base::readProcCgroup(init.pid)) {
+    if (entry.hierarchy_id == 0 && entry.controllers.empty()) {
+      init.unified_cgroup = std::move(entry.path);
+    } else if (!entry.controllers.empty()) {
+      std::string controllers;
+      for (const auto& c : entry.controllers) controllers += (controllers.empty() ? "" : ",") + c;
+      init.v1_cgroups[controllers] = std::move(entry.path);
     }
   }
-  std::istringstream status(readSmallFile(proc + "/status"));
+  std::istringstream status(plng::base::readFile(proc + "/status"));
   for (std::string line; std::getline(status, line);) {
     if (line.rfind("CapBnd:", 0) == 0) {
       init.cap_bounding = std::stoull(line.substr(7), nullptr, 16);
@@ -165,20 +150,6 @@ InitProcess findSliverInit(const std::string& slice, const plng::node::KvMap& re
   return init;
 }
 
-// /proc/self/mountinfo escapes blanks and backslashes in paths as \ooo.
-std::string unescapeMountPath(const std::string& in) {
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '\\' && i + 3 < in.size()) {
-      out += static_cast<char>(std::stoi(in.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += in[i];
-    }
-  }
-  return out;
-}
-
 struct CgroupMount {
   fs::path root;  // the hierarchy's path shown at the mount point
   fs::path mountpoint;
@@ -188,21 +159,13 @@ struct CgroupMount {
 
 std::vector<CgroupMount> cgroupMounts() {
   std::vector<CgroupMount> mounts;
-  std::istringstream info(readSmallFile("/proc/self/mountinfo"));
-  for (std::string line; std::getline(info, line);) {
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream before(line.substr(0, dash));
-    std::istringstream after(line.substr(dash + 3));
-    std::string id, parent, dev, root, mountpoint, fstype, source, super_options;
-    before >> id >> parent >> dev >> root >> mountpoint;
-    after >> fstype >> source >> super_options;
-    if (fstype != "cgroup" && fstype != "cgroup2") continue;
+  for (const auto& entry : plng::base::readMountInfo()) {
+    if (entry.fstype != "cgroup" && entry.fstype != "cgroup2") continue;
     CgroupMount mount;
-    mount.root = unescapeMountPath(root);
-    mount.mountpoint = unescapeMountPath(mountpoint);
-    mount.unified = fstype == "cgroup2";
-    for (auto& option : split(super_options, ',')) mount.options.insert(option);
+    mount.root = entry.root;
+    mount.mountpoint = entry.mount_point;
+    mount.unified = entry.fstype == "cgroup2";
+    for (auto& option : plng::base::split(entry.super_options, ',')) mount.options.insert(option);
     mounts.push_back(std::move(mount));
   }
   return mounts;
@@ -250,7 +213,7 @@ void joinSliverCgroups(const std::string& slice, const plng::node::KvMap& record
     for (const auto& mount : mounts) {
       if (mount.unified) continue;
       bool all = true;
-      for (const auto& controller : split(controllers, ','))
+      for (const auto& controller : plng::base::split(controllers, ','))
         all = all && mount.options.count(controller);
       if (all) match = &mount;
     }
@@ -289,7 +252,7 @@ SliverUser sliverRoot() {
   SliverUser user;
   std::ifstream passwd("/etc/passwd");
   for (std::string line; std::getline(passwd, line);) {
-    auto fields = split(line, ':');
+    auto fields = plng::base::split(line, ':');
     if (fields.size() == 7 && fields[2] == "0") {
       user.name = fields[0];
       if (!fields[5].empty()) user.home = fields[5];

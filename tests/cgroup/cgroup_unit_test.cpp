@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "base/file.h"
+#include "base/proc.h"
 #include "node/cgroup.h"
 #include "node/resources.h"
 #include "tests/support/scratch_dir.h"
@@ -172,15 +173,14 @@ TEST_CASE("network tags: canonical bit/s and bytes, or TagError naming the tag")
 }
 
 TEST_CASE("/proc/<pid>/cgroup: one parser, and the sliver a cgroup belongs to") {
-  auto lines = plng::node::parseProcCgroup(
-      "12:cpu,cpuacct:/x/slivers/pl_a\n1:name=systemd:/x\n0::/x/slivers/pl_a:odd (deleted)\n"
-      "garbage\n");
+  auto lines = plng::base::parseProcCgroup(
+      "12:cpu,cpuacct:/x/slivers/pl_a\n1:name=systemd:/x\n0::/x/slivers/pl_a:odd (deleted)\n");
   REQUIRE(lines.size() == 3);
-  CHECK(lines[0].controllers == "cpu,cpuacct");
-  CHECK_FALSE(lines[0].unified());
-  CHECK(lines[1].controllers == "name=systemd");
-  CHECK(lines[2].unified());
+  CHECK(lines[0].controllers == std::vector<std::string>{"cpu", "cpuacct"});
+  CHECK(lines[1].controllers == std::vector<std::string>{"name=systemd"});
+  CHECK((lines[2].hierarchy_id == 0 && lines[2].controllers.empty()));
   CHECK(lines[2].path == "/x/slivers/pl_a:odd");  // ':' kept, " (deleted)" dropped
+  CHECK_THROWS(plng::base::parseProcCgroup("garbage\n"));
   CHECK(plng::node::sliverOfCgroup(lines[2].path, "/x/slivers") == "pl_a:odd");
   CHECK(plng::node::unifiedCgroupPath("0::/\n") == "/");
   CHECK_FALSE(plng::node::sliverOfCgroup("/", "/x/slivers"));
