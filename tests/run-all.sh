@@ -31,8 +31,10 @@ cmake --build "$build" -j2
 # sliver tests start) and build (no compiled code runs).
 if [ "${PLNG_SANITIZE_TESTS:-1}" != 0 ]; then
   asan_build=${ASAN_BUILD_DIR:-build-asan}
+  # Warnings are the main build's to enforce: under ASan's instrumentation gcc 12
+  # reports libstdc++'s own std::function inside std::regex as maybe uninitialized.
   CC=gcc CXX=g++ cmake -S . -B "$asan_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DPLNG_SANITIZE=ON -DPLNG_WERROR="${PLNG_WERROR:-OFF}"
+    -DPLNG_SANITIZE=ON -DPLNG_WERROR=OFF
   cmake --build "$asan_build" -j2
   reports=$(cd "$asan_build" && pwd)/sanitizer-reports
   rm -rf "$reports" && mkdir -p "$reports" && chmod 1777 "$reports"  # setuid tools, postgres

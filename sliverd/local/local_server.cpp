@@ -53,9 +53,13 @@ std::string refusalFrame(grpc::StatusCode code, const std::string& message) {
 }  // namespace
 
 struct LocalApiServer::Caller {
-  Caller(std::string n, bool root, Strand s) : name(std::move(n)), host_root(root), strand(s) {}
+  Caller(std::string n, bool root, std::shared_ptr<asio::thread_pool> p)
+      : name(std::move(n)), host_root(root), pool(std::move(p)), strand(asio::make_strand(*pool)) {}
   std::string name;
   bool host_root;
+  // The pool outlives the strand on it: a connection's handler still queued in the
+  // io_context when the server is destroyed holds its caller, and so the strand.
+  std::shared_ptr<asio::thread_pool> pool;
   Strand strand;         // this caller's requests run one at a time
   std::size_t open = 0;  // its open connections
   bool warned = false;   // its limit was logged (until it holds none)
@@ -242,15 +246,15 @@ LocalApiServer::LocalApiServer(asio::io_context& io, std::filesystem::path socke
       service_(service),
       peers_(peers),
       limits_(limits),
-      pool_(std::max<std::size_t>(limits.threads, 1)),
-      operator_pool_(1),
+      pool_(std::make_shared<asio::thread_pool>(std::max<std::size_t>(limits.threads, 1))),
+      operator_pool_(std::make_shared<asio::thread_pool>(1)),
       acceptor_(io),
       accept_backoff_(io) {}
 
 LocalApiServer::~LocalApiServer() {
   stop();
-  pool_.join();
-  operator_pool_.join();
+  pool_->join();
+  operator_pool_->join();
 }
 
 void LocalApiServer::start() {
@@ -319,8 +323,7 @@ void LocalApiServer::admit(stream::socket socket) {
     const std::string name = callerName(*peer);
     auto& slot = callers_[name];
     if (!slot) {
-      slot = std::make_shared<Caller>(
-          name, root, asio::make_strand((root ? operator_pool_ : pool_).get_executor()));
+      slot = std::make_shared<Caller>(name, root, root ? operator_pool_ : pool_);
     }
     std::string limit;
     if (root && slot->open >= limits_.operator_reserve) {

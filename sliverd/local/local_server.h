@@ -107,8 +107,9 @@ class LocalApiServer {
   LocalService& service_;
   const PeerIdentifier& peers_;
   LocalApiLimits limits_;
-  boost::asio::thread_pool pool_;
-  boost::asio::thread_pool operator_pool_;
+  // Shared with the callers whose strands run on them (Caller::pool).
+  std::shared_ptr<boost::asio::thread_pool> pool_;
+  std::shared_ptr<boost::asio::thread_pool> operator_pool_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer accept_backoff_;
   mutable std::mutex mutex_;

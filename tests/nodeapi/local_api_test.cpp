@@ -635,7 +635,13 @@ TEST_CASE("1,000 frames announcing 4 MiB leave the server's memory where it was"
   hog.join();
   INFO("resident before " << before << " bytes, peak " << peak);
   CHECK(done);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps freed memory resident in its quarantine, so the resident size says
+  // nothing here; the plain build checks the bound.
+  WARN("ASan build: the resident-memory bound is checked in the plain build only");
+#else
   CHECK(peak - before < (8ull << 20));
+#endif
   CHECK_THAT(sent.output, Catch::Contains("announced"));
   // And the node still answers.
   CHECK(LocalApiClient(node.paths.localSocket()).listSlivers(&list).ok());
