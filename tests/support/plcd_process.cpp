@@ -196,6 +196,13 @@ struct PlcdProcess::State {
     stoppedByUs = false;
   }
 
+  void waitForSharedChannel(const std::string& failure) const {
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() + options.readyTimeout)) {
+      throw std::runtime_error(failure + " within " + std::to_string(options.readyTimeout.count()) +
+                               " s");
+    }
+  }
+
   // Waits until plcd serves gRPC. With `mayChangePort`, a port taken since it was
   // picked is replaced by another and plcd started again.
   void startAndWait(bool mayChangePort) {
@@ -302,6 +309,12 @@ PlcdProcess::PlcdProcess(Options options) : state_(std::make_unique<State>()) {
   try {
     s.startAndWait(/*mayChangePort=*/autoPort);
     s.channel = makeChannel(s.address, /*ownConnection=*/false);
+    // The shared channel draws on gRPC's global subchannel pool: a port reused from
+    // an earlier plcd of this process can hand it that plcd's subchannel, still in
+    // reconnect backoff, and the first call would fail at once with UNAVAILABLE
+    // ("tcp handshaker shutdown", seen in CI under load). Wait until it is connected.
+    s.waitForSharedChannel("plcd serves on " + s.address +
+                           " but the shared channel did not connect");
   } catch (...) {
     if (s.temporaryLog) {
       std::error_code ec;
@@ -365,10 +378,9 @@ void PlcdProcess::start() {
   state_->startAndWait(/*mayChangePort=*/false);
   // While plcd was down the shared channel failed to reconnect and now backs off
   // (up to 1 s), failing calls at once with UNAVAILABLE: wait until it is back.
-  if (state_->channel && !state_->channel->WaitForConnected(std::chrono::system_clock::now() +
-                                                            state_->options.readyTimeout)) {
-    throw std::runtime_error("plcd restarted on " + state_->address +
-                             " but the shared channel did not reconnect");
+  if (state_->channel) {
+    state_->waitForSharedChannel("plcd restarted on " + state_->address +
+                                 " but the shared channel did not reconnect");
   }
 }
 
