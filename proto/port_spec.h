@@ -1,0 +1,54 @@
+// The `ports` slice tag: port numbers a slice reserves on the nodes it runs on.
+// PLC validates and stores it canonically, sliverd compiles it into vnet-bpf's
+// port maps; both read it through this one parser (docs/vnet.md, "Ports").
+//
+// Grammar (white space around items is ignored; the empty value reserves nothing):
+//   ports    = [ item *( "," item ) ]
+//   item     = proto ":" port [ "-" port ]
+//   proto    = "tcp" | "udp"
+//   port     = 1*5DIGIT            ; 1..65535, no sign, no leading "+"
+// A range names its lower port first. Items may overlap each other; the
+// canonical form (formatPortSpec) sorts by protocol then port and merges
+// overlapping and adjacent ranges: "udp:53, tcp:81,tcp:80" -> "tcp:80-81,udp:53".
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace plng::proto {
+
+enum class Transport : std::uint8_t { kTcp = 6, kUdp = 17 };  // IPPROTO_TCP, IPPROTO_UDP
+
+std::string_view transportName(Transport transport);  // "tcp" | "udp"
+
+struct PortRange {
+  Transport transport = Transport::kTcp;
+  std::uint16_t first = 0;
+  std::uint16_t last = 0;  // inclusive; first <= last
+  bool overlaps(const PortRange& other) const;
+  bool contains(Transport t, std::uint16_t port) const;
+  bool operator==(const PortRange&) const = default;
+};
+
+// A `ports` value that does not follow the grammar: the message names the
+// offending item and says what is expected.
+class PortSpecError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Parses a `ports` value into canonical ranges (sorted, merged). Throws
+// PortSpecError.
+std::vector<PortRange> parsePortSpec(std::string_view value);
+
+// The canonical text of `ranges` (which need not be canonical themselves).
+std::string formatPortSpec(std::vector<PortRange> ranges);
+
+// The first pair of overlapping ranges between `a` and `b`, if any: the port
+// both reserve, for an error message ("tcp:80").
+std::string firstCollision(const std::vector<PortRange>& a, const std::vector<PortRange>& b);
+
+}  // namespace plng::proto
