@@ -21,6 +21,7 @@
 #include "base/eintr.h"
 #include "base/file.h"
 #include "base/unix_socket.h"
+#include "node/raw_socket.h"
 #include "node/rootfs.h"
 
 using plng::base::SysError;
@@ -416,9 +417,15 @@ bool ensureDir(const char* path, mode_t mode) {
 
   // 10. Security, last: no_new_privs, the filter and the bounding set stay for
   // good.
-  int rc = applySeccomp(*plan.seccomp, /*no_new_privs=*/true);
-  if (rc != 0) childFail(plan, kStepSeccomp, -1, -rc);
-  rc = applyCapabilityPlan(*plan.capabilities);
+  // With a listener: sliver-init keeps it open for good (exec'd without
+  // close-on-exec here; sliver-init marks it close-on-exec for its children),
+  // so that the sliver's raw socket() calls wait, rather than fail, while no
+  // sliverd holds a copy, and a restarted sliverd takes one again
+  // (takeSeccompListener).
+  const int listener = applySeccompWithListener(*plan.seccomp, /*no_new_privs=*/true);
+  if (listener < 0) childFail(plan, kStepSeccomp, -1, -listener);
+  if (::fcntl(listener, F_SETFD, 0) != 0) childFail(plan, kStepSeccomp);
+  int rc = applyCapabilityPlan(*plan.capabilities);
   if (rc != 0) childFail(plan, kStepCapabilities, -1, -rc);
 
   // Last, so no signal is held back before the exec.
@@ -675,6 +682,11 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   if (n > 0) {
     if (n != sizeof report) throw SysError(EPROTO, who + ": short report from the child");
     throw SysError(report.err, who + ": " + stepName(report.step, report.detail));
+  }
+  // sliverd's copy of the listener sliver-init now holds.
+  launched.seccomp_listener = takeSeccompListener(launched.pidfd.get(), pid);
+  if (!launched.seccomp_listener) {
+    throw SysError(ENOENT, who + ": sliver-init holds no seccomp listener");
   }
   guard.release();
   return launched;

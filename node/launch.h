@@ -22,8 +22,10 @@
 //           /sys clone with only its own cgroups under /sys/fs/cgroup
 //           (`cgroup_views`), binds `local_api_dir` read-only at /run/sliverd,
 //           pivot_root, sethostname, sets RLIMIT_NOFILE, then no_new_privs,
-//           seccomp and the capability bounding set, and execs sliver-init by
-//           file descriptor.
+//           seccomp (with a listener, which sliver-init keeps open for the
+//           sliver's lifetime) and the capability bounding set, and execs
+//           sliver-init by file descriptor.
+//   parent: takes a copy of the seccomp listener from sliver-init (pidfd_getfd).
 // After clone3 the child makes only async-signal-safe calls; everything it needs
 // was decided and allocated before. A failing step is reported over a
 // close-on-exec pipe (step, errno), and launchSliver throws
@@ -104,6 +106,9 @@ struct LaunchSpec {
 struct LaunchedSliver {
   pid_t pid = 0;         // host pid of sliver-init (a child of the caller)
   base::UniqueFd pidfd;  // pidfd of sliver-init
+  // A copy of the sliver's seccomp listener (raw_socket.h), which sliver-init
+  // holds for as long as it lives: the sliver's raw socket() calls arrive here.
+  base::UniqueFd seccomp_listener;
 };
 
 // Starts sliver-init as described above. On any failure the child is killed and

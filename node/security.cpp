@@ -77,6 +77,9 @@ constexpr std::array kNetlinkProtocols = {NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETL
 // protocols, MAX_LINKS 32): the rules below refuse each value up to here one by
 // one, and everything from here on with a single comparison.
 constexpr int kFamilyLimit = 64;
+// The kernel's SOCK_TYPE_MASK (not exported to user space): the type without
+// SOCK_CLOEXEC and SOCK_NONBLOCK.
+constexpr scmp_datum_t kSocketTypeMask = 0xf;
 constexpr int kNetlinkLimit = 32;
 
 int resolveOrThrow(const char* name) {
@@ -113,7 +116,7 @@ std::vector<int> sliverNetlinkProtocols() {
   return {kNetlinkProtocols.begin(), kNetlinkProtocols.end()};
 }
 
-SeccompProgram compileSliverSeccompProgram() {
+SeccompProgram compileSliverSeccompProgram(RawSockets raw) {
   FilterCtx ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) throw SysError(ENOMEM, "seccomp: seccomp_init");
   // A syscall from an architecture the filter does not describe could reach the
@@ -180,6 +183,21 @@ SeccompProgram compileSliverSeccompProgram() {
   check(seccomp_rule_add(ctx.get(), no_protocol, socket_nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
                          SCMP_A2(SCMP_CMP_GE, static_cast<scmp_datum_t>(kNetlinkLimit))),
         "deny netlink protocols from " + std::to_string(kNetlinkLimit));
+  // Raw IPv4/IPv6 sockets go to sliverd's broker, which makes them for a slice
+  // with the right (it checks the right at every call, so granting or revoking
+  // it needs no new filter). The type may carry SOCK_CLOEXEC/SOCK_NONBLOCK;
+  // the family is compared on its low 32 bits, the int the kernel reads. i386's
+  // socketcall(2) is refused above whatever the family: only the direct i386
+  // socket(2) is brokered there.
+  if (raw == RawSockets::kBrokered) {
+    for (int family : {AF_INET, AF_INET6}) {
+      check(seccomp_rule_add(
+                ctx.get(), SCMP_ACT_NOTIFY, socket_nr, 2,
+                SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, static_cast<scmp_datum_t>(family)),
+                SCMP_A1(SCMP_CMP_MASKED_EQ, kSocketTypeMask, SOCK_RAW)),
+            "notify raw sockets of family " + std::to_string(family));
+    }
+  }
   // socketpair() exists for AF_UNIX only (the kernel answers EOPNOTSUPP for the
   // others it knows): anything else is refused like socket().
   check(seccomp_rule_add(ctx.get(), no_family, resolveOrThrow("socketpair"), 1,
@@ -219,9 +237,13 @@ SeccompProgram compileSliverSeccompProgram() {
   return program;
 }
 
-const SeccompProgram& sliverSeccompProgram() {
-  static const SeccompProgram program = compileSliverSeccompProgram();
-  return program;
+const SeccompProgram& sliverSeccompProgram(RawSockets raw) {
+  if (raw == RawSockets::kBrokered) {
+    static const SeccompProgram brokered = compileSliverSeccompProgram(RawSockets::kBrokered);
+    return brokered;
+  }
+  static const SeccompProgram kernel = compileSliverSeccompProgram(RawSockets::kKernel);
+  return kernel;
 }
 
 int applySeccomp(const SeccompProgram& program, bool no_new_privs) {
@@ -229,6 +251,14 @@ int applySeccomp(const SeccompProgram& program, bool no_new_privs) {
   sock_fprog fprog = program.fprog();
   if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return -errno;
   return 0;
+}
+
+int applySeccompWithListener(const SeccompProgram& program, bool no_new_privs) {
+  if (no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -errno;
+  sock_fprog fprog = program.fprog();
+  const long fd =
+      ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fprog);
+  return fd < 0 ? -errno : static_cast<int>(fd);
 }
 
 std::uint64_t defaultSliverCapabilities() {

@@ -55,6 +55,21 @@ std::vector<int> sliverSocketFamilies();
 // NETFILTER, XFRM, SELINUX, CONNECTOR, ...) fails with EPROTONOSUPPORT.
 std::vector<int> sliverNetlinkProtocols();
 
+// What the sliver filter does with socket(AF_INET or AF_INET6, SOCK_RAW[|flags],
+// protocol). A sliver holds no CAP_NET_RAW over the node's network namespace,
+// so the kernel itself always refuses these (EPERM); sliverd's raw socket
+// broker can make the socket for a slice with the right (docs/vnet.md, "Raw
+// sockets").
+enum class RawSockets {
+  // SECCOMP_RET_USER_NOTIF: the call waits for whoever holds the filter's
+  // listener (applySeccompWithListener). Installed without a listener, the call
+  // fails with ENOSYS.
+  kBrokered,
+  // Left to the kernel, which refuses with EPERM (a process whose filter no one
+  // answers: tests, and tools that would stall on an unanswered call).
+  kKernel,
+};
+
 // Compiles the sliver filter: default allow; EPERM for every syscall in
 // sliverDeniedSyscalls(); EPERM for clone/unshare with CLONE_NEWUSER; ENOSYS for
 // clone3 (its flags live in memory a filter cannot read); EAFNOSUPPORT and
@@ -66,11 +81,13 @@ std::vector<int> sliverNetlinkProtocols();
 // architecture kills the process. On i386, socket() and socketpair() through
 // the multiplexer socketcall(2) carry their arguments in memory: they are
 // refused whatever the family (EAFNOSUPPORT); the direct i386 syscalls are
-// filtered like the 64-bit ones. Throws SysError if libseccomp fails.
-SeccompProgram compileSliverSeccompProgram();
-// compileSliverSeccompProgram(), compiled once per process (thread-safe) and
-// shared: cloning many slivers never recompiles it.
-const SeccompProgram& sliverSeccompProgram();
+// filtered like the 64-bit ones. Raw IPv4/IPv6 sockets as `raw` says (the type
+// is compared under SOCK_TYPE_MASK, so SOCK_CLOEXEC and SOCK_NONBLOCK do not
+// hide one). Throws SysError if libseccomp fails.
+SeccompProgram compileSliverSeccompProgram(RawSockets raw = RawSockets::kBrokered);
+// compileSliverSeccompProgram(raw), compiled once per process and value
+// (thread-safe) and shared: cloning many slivers never recompiles it.
+const SeccompProgram& sliverSeccompProgram(RawSockets raw = RawSockets::kBrokered);
 
 // Async-signal-safe. Sets PR_SET_NO_NEW_PRIVS (when `no_new_privs`) and installs
 // `program` on the calling thread. Returns 0 or -errno. Without no_new_privs the
@@ -78,6 +95,12 @@ const SeccompProgram& sliverSeccompProgram();
 // child does), and setuid binaries inside the sliver keep working (still under
 // the filter, which can never be removed).
 int applySeccomp(const SeccompProgram& program, bool no_new_privs = true);
+// Async-signal-safe. applySeccomp with SECCOMP_FILTER_FLAG_NEW_LISTENER: returns
+// the filter's listener (a close-on-exec descriptor; SECCOMP_IOCTL_NOTIF_*
+// answer the calls the filter sends to user space) or -errno. The kernel allows
+// one listener in a task's whole filter chain: EBUSY when a filter the caller
+// already runs under has one (a process of a sliver can never make another).
+int applySeccompWithListener(const SeccompProgram& program, bool no_new_privs = true);
 
 // The capabilities root inside a sliver keeps (its bounding set), decided in the
 // parent. All capabilities are relative to the sliver's user namespace.

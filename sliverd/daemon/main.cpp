@@ -9,16 +9,20 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "app/daemon_main.h"
+#include "base/scope_guard.h"
 #include "node/cgroup.h"
 #include "node/security.h"
 #include "node/sliver_runtime.h"
 #include "node/storage.h"
+#include "sliverd/core/raw_socket_broker.h"
+#include "sliverd/core/raw_socket_runtime.h"
 #include "sliverd/core/reconciler.h"
 #include "sliverd/daemon/config.h"
 #include "sliverd/daemon/daemon.h"
@@ -111,6 +115,24 @@ int serve(const SliverdConfig& config) {
                                        .nofile_hard = config.sliver_nofile_hard,
                                    });
 
+  // Raw sockets (docs/vnet.md, "Raw sockets"): the broker answers the slivers'
+  // raw socket() calls by the slice's right at that moment (CAP_NET_RAW in its
+  // capabilities tag); the daemon sees the runtime through RawSocketRuntime,
+  // which keeps the broker watching every running sliver.
+  plng::sliverd::Daemon* daemon_for_rights = nullptr;
+  plng::sliverd::RawSocketBroker raw_sockets(plng::sliverd::RawSocketBroker::Options{
+      .has_right =
+          [&daemon_for_rights](const std::string& slice) {
+            if (daemon_for_rights == nullptr) return false;
+            const auto now = static_cast<std::int64_t>(std::time(nullptr));
+            auto wanted = daemon_for_rights->desired().lookup(slice, now);
+            return wanted && !wanted->expired(now) && wanted->invalid.empty() &&
+                   plng::sliverd::grantsRawSockets(wanted->config.capabilities);
+          },
+      .in_flight_file = config.paths().run_dir / "raw-socket-call",
+  });
+  plng::sliverd::RawSocketRuntime brokered_runtime(runtime, *driver, raw_sockets);
+
   std::optional<plng::sliverd::SliceAccounts> accounts;
   if (config.slice_accounts) {
     accounts.emplace(plng::sliverd::SliceAccountsConfig{
@@ -121,7 +143,7 @@ int serve(const SliverdConfig& config) {
   }
   plng::sliverd::Daemon daemon(plng::sliverd::Daemon::Options{
       .config = config,
-      .runtime = &runtime,
+      .runtime = &brokered_runtime,
       .cgroup_driver = std::string(driver->kind()),
       .storage_kind = std::string(storage->kind()),
       .storage_bytes = space.total_bytes,
@@ -133,9 +155,12 @@ int serve(const SliverdConfig& config) {
       .accounts = accounts ? &*accounts : nullptr,
       .clock = {},
   });
+  // The broker's thread asks the daemon for rights: it stops before the daemon goes.
+  daemon_for_rights = &daemon;
+  plng::base::ScopeGuard stop_raw_sockets([&raw_sockets] { raw_sockets.stop(); });
   // The local API identifies callers through the kernel (cgroup of the peer).
   plng::sliverd::LocalService local_service(
-      runtime, daemon.granted(), daemon.rcaps(), config.paths(),
+      brokered_runtime, daemon.granted(), daemon.rcaps(), config.paths(),
       std::chrono::milliseconds(config.stop_grace_ms), daemon.reports());
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(

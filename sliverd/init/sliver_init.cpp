@@ -13,11 +13,16 @@
 // sends SIGTERM to every process of the sliver, waits up to the grace period
 // (default 3 s) for them to exit, SIGKILLs the rest, reaps them and exits 0.
 //
+// It holds the sliver's seccomp listener (sliverd's raw socket broker answers
+// the sliver's raw socket() calls there) and never closes it or passes it on.
+//
 // Built static (no shared libraries from the host reach into the image) and
 // kept small: no iostreams, no heap on the main path.
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +151,11 @@ long msUntil(const timespec& deadline) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // What sliverd left open for us, the seccomp filter's listener among them,
+  // stays ours: kept open for the sliver's lifetime (sliverd takes a copy from
+  // here after every restart, docs/vnet.md "Raw sockets") and never passed to a
+  // child. Only the flag changes, so nothing is closed.
+  ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
   long grace_ms = kDefaultGraceMs;
   const char* initscript = kDefaultInitscript;
   const char* log = kDefaultLog;

@@ -377,7 +377,8 @@ int run(int argc, char** argv) {
 
   // The sliver's filter, compiled before entering (libseccomp is host code).
   const plng::node::SeccompProgram* seccomp =
-      init.seccomp_filter ? &plng::node::sliverSeccompProgram() : nullptr;
+      init.seccomp_filter ? &plng::node::sliverSeccompProgram(plng::node::RawSockets::kKernel)
+                          : nullptr;
 
   joinSliverCgroups(slice, record, init);
 

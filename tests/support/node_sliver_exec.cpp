@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <system_error>
 
 #include "base/eintr.h"
+#include "base/unix_socket.h"
 #include "node/launch.h"
 
 namespace plng::test {
@@ -64,11 +66,19 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) {
     throw std::system_error(errno, std::generic_category(), "runInSliver: pipe");
   }
+  // The command's seccomp listener, when the caller wants it.
+  int listener_pair[2] = {-1, -1};
+  const bool wants_listener = options.restricted && options.seccomp_listener;
+  if (wants_listener &&
+      ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, listener_pair) != 0) {
+    throw std::system_error(errno, std::generic_category(), "runInSliver: socketpair");
+  }
   const bool has_input = !options.input.empty();
   const node::SeccompProgram* seccomp = nullptr;
   node::CapabilityPlan capabilities;
   if (options.restricted) {
-    seccomp = &node::sliverSeccompProgram();
+    seccomp = &node::sliverSeccompProgram(wants_listener ? node::RawSockets::kBrokered
+                                                         : node::RawSockets::kKernel);
     capabilities = options.capabilities ? *options.capabilities : node::capabilityPlanFromTag("");
   }
 
@@ -118,7 +128,7 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     // ours, or another runInSliver waiting for EOF on its pipe waits as long as
     // this command runs.
     {
-      int keep[] = {pidfd, out[1], in[0], in[1], options.exec_fd};
+      int keep[] = {pidfd, out[1], in[0], in[1], options.exec_fd, listener_pair[1]};
       std::sort(std::begin(keep), std::end(keep));
       unsigned next = 3;
       for (int fd : keep) {
@@ -158,8 +168,38 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
         ::setrlimit(RLIMIT_NOFILE, &limit);
       }
       ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-      if (seccomp != nullptr &&
-          (node::applySeccomp(*seccomp) != 0 || node::applyCapabilityPlan(capabilities) != 0)) {
+      if (wants_listener) {
+        const int listener = node::applySeccompWithListener(*seccomp);
+        if (listener < 0) {
+          errno = -listener;
+          childMessage(out[1], "seccomp with a listener");
+          ::_exit(kExecFailed);
+        }
+        char byte = 'l';
+        iovec iov{&byte, 1};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr message{};
+        message.msg_iov = &iov;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
+        if (::sendmsg(listener_pair[1], &message, MSG_NOSIGNAL) != 1) {
+          childMessage(out[1], "handing over the seccomp listener");
+          ::_exit(kExecFailed);
+        }
+        ::close(listener);
+        ::close(listener_pair[1]);
+        if (node::applyCapabilityPlan(capabilities) != 0) {
+          childMessage(out[1], "capabilities");
+          ::_exit(kExecFailed);
+        }
+      } else if (seccomp != nullptr && (node::applySeccomp(*seccomp) != 0 ||
+                                        node::applyCapabilityPlan(capabilities) != 0)) {
         childMessage(out[1], "seccomp or capabilities");
         ::_exit(kExecFailed);
       }
@@ -174,6 +214,7 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     ::close(out[1]);
     ::close(in[0]);
     ::close(in[1]);
+    if (listener_pair[1] >= 0) ::close(listener_pair[1]);
     int status = 0;
     plng::base::retryOnEintr([&] { return ::waitpid(cmd, &status, 0); });
     ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
@@ -181,6 +222,12 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
 
   ::close(out[1]);
   ::close(in[0]);
+  if (wants_listener) {
+    ::close(listener_pair[1]);
+    plng::base::UniqueFd pair(listener_pair[0]);
+    auto message = plng::base::receiveFds(pair.get(), 1, 1, "runInSliver: seccomp listener");
+    if (message.fds.size() == 1) options.seccomp_listener(std::move(message.fds[0]));
+  }
   if (has_input) {
     ::signal(SIGPIPE, SIG_IGN);
     writeAll(in[1], options.input.data(), options.input.size());

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "node/security.h"
 
 namespace plng::test {
@@ -36,6 +37,12 @@ struct SliverExecOptions {
   // in the sliver's cgroups in every hierarchy (CgroupDriver::attach, which a
   // hybrid host's v1 controllers need; cgroup_fd covers only the unified one).
   std::function<void()> join_cgroups;
+  // When set (with `restricted`), the command runs under the sliver filter that
+  // hands raw socket() calls to user space (RawSockets::kBrokered), installed
+  // with a listener as sliver-enter does; the listener is passed here before
+  // runInSliver waits for the command, e.g. to a RawSocketBroker. Unset: raw
+  // sockets are left to the kernel, which refuses them (EPERM).
+  std::function<void(base::UniqueFd listener)> seccomp_listener;
   // Environment of the command.
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};

@@ -1,0 +1,142 @@
+#include "node/raw_socket.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "base/eintr.h"
+#include "base/error.h"
+
+using plng::base::SysError;
+using plng::base::throwErrno;
+using plng::base::UniqueFd;
+
+namespace plng::node {
+namespace {
+
+constexpr std::string_view kListenerLink = "anon_inode:seccomp notify";
+
+std::string linkOf(const std::string& path) {
+  char target[64];
+  const ssize_t n = ::readlink(path.c_str(), target, sizeof target);
+  return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+std::optional<SocketCall> receiveSocketCall(int listener) {
+  // The kernel refuses a buffer that is not zeroed.
+  seccomp_notif notif{};
+  if (::ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &notif) != 0) {
+    if (errno == ENOENT || errno == EINTR) return std::nullopt;
+    throwErrno("SECCOMP_IOCTL_NOTIF_RECV");
+  }
+  SocketCall call;
+  call.id = notif.id;
+  call.pid = static_cast<pid_t>(notif.pid);
+  call.arch = notif.data.arch;
+  // socket()'s arguments are ints: only the low 32 bits of each register count.
+  call.domain = static_cast<int>(static_cast<std::uint32_t>(notif.data.args[0]));
+  call.type = static_cast<int>(static_cast<std::uint32_t>(notif.data.args[1]));
+  call.protocol = static_cast<int>(static_cast<std::uint32_t>(notif.data.args[2]));
+  return call;
+}
+
+bool socketCallPending(int listener, std::uint64_t id) {
+  return ::ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+int answerSocketCall(int listener, std::uint64_t id, int fd, bool cloexec) {
+  seccomp_notif_addfd addfd{};
+  addfd.id = id;
+  addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
+  addfd.srcfd = static_cast<std::uint32_t>(fd);
+  addfd.newfd_flags = cloexec ? O_CLOEXEC : 0;
+  const int rc = ::ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  return rc < 0 ? -errno : rc;
+}
+
+int refuseSocketCall(int listener, std::uint64_t id, int err) {
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  resp.error = -err;
+  return ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 ? 0 : -errno;
+}
+
+UniqueFd socketInCgroup(int cgroup_dir, int domain, int type, int protocol) {
+  // The socket's place in our descriptor table, reserved before the clone: the
+  // task moves the socket there, so it needs no way to tell us a number.
+  UniqueFd slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!slot) throwErrno("open /dev/null");
+  const int slot_fd = slot.get();
+  clone_args args{};
+  // No CLONE_VM: the task gets a copy-on-write copy of our memory (its stack
+  // among it), so it may run on from clone3 like a fork's child; CLONE_VFORK
+  // holds this thread until it has exited. exit_signal 0: no SIGCHLD, and no
+  // waitpid(-1) of another thread reaps it.
+  args.flags = CLONE_INTO_CGROUP | CLONE_FILES | CLONE_VFORK;
+  args.cgroup = static_cast<std::uint64_t>(cgroup_dir);
+  args.exit_signal = 0;
+  const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) throwErrno("clone3 into the sliver's cgroup");
+  if (pid == 0) {
+    // Async-signal-safe only: a copy of one thread of a threaded process.
+    const int fd = ::socket(domain, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) ::_exit(errno);
+    if (::dup3(fd, slot_fd, O_CLOEXEC) < 0) ::_exit(errno);
+    ::close(fd);
+    ::_exit(0);
+  }
+  siginfo_t info{};
+  if (base::retryOnEintr(
+          [&] { return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | __WALL); }) != 0) {
+    throwErrno("waitid for the socket's task");
+  }
+  if (info.si_code != CLD_EXITED) {
+    throw SysError(
+        EIO, "the task making a socket was killed by signal " + std::to_string(info.si_status));
+  }
+  if (info.si_status != 0) {
+    throw SysError(info.si_status, "socket(" + std::to_string(domain) + ", " +
+                                       std::to_string(type) + ", " + std::to_string(protocol) +
+                                       ")");
+  }
+  return slot;
+}
+
+UniqueFd takeSeccompListener(int pidfd, pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) throwErrno("open " + dir);
+  int found = -1;
+  while (dirent* entry = ::readdir(d)) {
+    if (entry->d_name[0] == '.') continue;
+    if (linkOf(dir + "/" + entry->d_name) == kListenerLink) {
+      found = std::atoi(entry->d_name);
+      break;
+    }
+  }
+  ::closedir(d);
+  if (found < 0) return UniqueFd();
+  UniqueFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, found, 0)));
+  if (!copy)
+    throwErrno("pidfd_getfd of descriptor " + std::to_string(found) + " of pid " +
+               std::to_string(pid));
+  // The pid named in /proc may have been another process's by then: what the
+  // pidfd gave us must be a listener too.
+  if (linkOf("/proc/self/fd/" + std::to_string(copy.get())) != kListenerLink) return UniqueFd();
+  return copy;
+}
+
+}  // namespace plng::node

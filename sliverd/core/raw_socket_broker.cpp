@@ -1,0 +1,402 @@
+#include "sliverd/core/raw_socket_broker.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+
+#include "base/eintr.h"
+#include "base/error.h"
+
+namespace plng::sliverd {
+namespace {
+
+using base::UniqueFd;
+using Clock = std::chrono::steady_clock;
+
+// Interrupts a receive that blocks (another holder took the call first). A
+// real-time signal nothing else in sliverd uses, with a handler that does
+// nothing and no SA_RESTART, sent to the broker's thread alone.
+int interruptSignal() { return SIGRTMIN + 7; }
+void ignoreInterrupt(int) {}
+
+// The kernel's SOCK_TYPE_MASK: the type without its flags.
+constexpr int kSocketTypeMask = 0xf;
+constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
+constexpr std::size_t kInFlightRecordSize = 160;
+
+bool protocolAllowed(int domain, int protocol) {
+  switch (protocol) {
+    case IPPROTO_TCP:
+    case IPPROTO_UDP:
+    case IPPROTO_RAW:
+      return true;
+    case IPPROTO_ICMP:
+      return domain == AF_INET;
+    case IPPROTO_ICMPV6:
+      return domain == AF_INET6;
+    default:
+      return false;
+  }
+}
+
+std::string describeCall(const node::SocketCall& call) {
+  std::ostringstream out;
+  out << "socket(" << (call.domain == AF_INET6 ? "AF_INET6" : "AF_INET") << ", SOCK_RAW";
+  if (call.type & SOCK_NONBLOCK) out << "|SOCK_NONBLOCK";
+  if (call.type & SOCK_CLOEXEC) out << "|SOCK_CLOEXEC";
+  out << ", " << call.protocol << ") of pid " << call.pid;
+  return out.str();
+}
+
+}  // namespace
+
+struct RawSocketBroker::Sliver {
+  std::string slice;
+  UniqueFd cgroup;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  Clock::time_point last_refusal_log{};
+  std::uint64_t refusals_not_logged = 0;
+};
+
+struct RawSocketBroker::Listener {
+  Sliver* sliver = nullptr;
+  pid_t holder = 0;
+  UniqueFd fd;
+};
+
+struct RawSocketBroker::Command {
+  bool watch = true;  // false: forget
+  std::string slice;
+  pid_t holder = 0;
+  UniqueFd listener;
+  UniqueFd cgroup;
+};
+
+RawSocketBroker::RawSocketBroker(Options options) : options_(std::move(options)) {
+  static std::once_flag handler_installed;
+  std::call_once(handler_installed, [] {
+    struct sigaction action {};
+    action.sa_handler = ignoreInterrupt;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(interruptSignal(), &action, nullptr);
+  });
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) base::throwErrno("epoll_create1");
+  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_) base::throwErrno("eventfd");
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = nullptr;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &event) != 0) {
+    base::throwErrno("epoll_ctl");
+  }
+  if (!options_.in_flight_file.empty()) {
+    in_flight_.reset(::open(options_.in_flight_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!in_flight_) base::throwErrno("open " + options_.in_flight_file.string());
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+RawSocketBroker::~RawSocketBroker() { stop(); }
+
+void RawSocketBroker::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  const std::uint64_t one = 1;
+  ssize_t ignored = ::write(wake_.get(), &one, sizeof one);
+  (void)ignored;
+  thread_.join();
+  slivers_.clear();
+}
+
+void RawSocketBroker::watch(const std::string& slice, pid_t holder, UniqueFd listener,
+                            UniqueFd cgroup_dir) {
+  {
+    std::lock_guard lock(mutex_);
+    auto& holders = holders_[slice];
+    if (std::find(holders.begin(), holders.end(), holder) == holders.end()) {
+      holders.push_back(holder);
+    }
+    commands_.push_back(Command{true, slice, holder, std::move(listener), std::move(cgroup_dir)});
+  }
+  const std::uint64_t one = 1;
+  ssize_t ignored = ::write(wake_.get(), &one, sizeof one);
+  (void)ignored;
+}
+
+void RawSocketBroker::forget(const std::string& slice) {
+  {
+    std::lock_guard lock(mutex_);
+    holders_.erase(slice);
+    commands_.push_back(Command{false, slice, 0, {}, {}});
+  }
+  const std::uint64_t one = 1;
+  ssize_t ignored = ::write(wake_.get(), &one, sizeof one);
+  (void)ignored;
+}
+
+std::vector<pid_t> RawSocketBroker::holders(const std::string& slice) const {
+  std::lock_guard lock(mutex_);
+  auto it = holders_.find(slice);
+  return it == holders_.end() ? std::vector<pid_t>{} : it->second;
+}
+
+RawSocketBroker::Counters RawSocketBroker::counters(const std::string& slice) const {
+  std::lock_guard lock(mutex_);
+  auto it = counters_.find(slice);
+  return it == counters_.end() ? Counters{} : it->second;
+}
+
+void RawSocketBroker::run() {
+  thread_tid_ = static_cast<pid_t>(::gettid());
+  sigset_t interrupt;
+  sigemptyset(&interrupt);
+  sigaddset(&interrupt, interruptSignal());
+  ::pthread_sigmask(SIG_UNBLOCK, &interrupt, nullptr);
+  sigevent event{};
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = interruptSignal();
+  event._sigev_un._tid = thread_tid_;
+  timer_t timer{};
+  const bool have_timer = ::timer_create(CLOCK_MONOTONIC, &event, &timer) == 0;
+  if (!have_timer) {
+    spdlog::warn("raw socket broker: timer_create: {} (a stolen call may stall the broker)",
+                 std::strerror(errno));
+  }
+  const auto timeout_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.receive_timeout).count();
+
+  epoll_event events[16];
+  while (!stopping_) {
+    const int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("raw socket broker: epoll_wait: {}", std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n && !stopping_; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        std::uint64_t count = 0;
+        ssize_t ignored = ::read(wake_.get(), &count, sizeof count);
+        (void)ignored;
+        applyCommands();
+        // Listeners may have gone with the commands: this batch is stale.
+        break;
+      }
+      auto* listener = static_cast<Listener*>(events[i].data.ptr);
+      if (events[i].events & EPOLLIN) {
+        itimerspec arm{};
+        arm.it_value.tv_sec = timeout_ns / 1000000000;
+        arm.it_value.tv_nsec = timeout_ns % 1000000000;
+        if (have_timer) ::timer_settime(timer, 0, &arm, nullptr);
+        handleReadable(*listener);
+        itimerspec disarm{};
+        if (have_timer) ::timer_settime(timer, 0, &disarm, nullptr);
+      } else if (events[i].events & (EPOLLHUP | EPOLLERR)) {
+        // No task runs under the filter any more (the sliver or login ended).
+        Sliver& sliver = *listener->sliver;
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener->fd.get(), nullptr);
+        spdlog::debug("sliver {}: seccomp listener of pid {} closed", sliver.slice,
+                      listener->holder);
+        const pid_t holder = listener->holder;
+        std::erase_if(sliver.listeners, [&](const auto& l) { return l.get() == listener; });
+        std::lock_guard lock(mutex_);
+        std::erase(holders_[sliver.slice], holder);
+        break;
+      }
+    }
+  }
+  if (have_timer) ::timer_delete(timer);
+}
+
+void RawSocketBroker::applyCommands() {
+  std::vector<Command> commands;
+  {
+    std::lock_guard lock(mutex_);
+    commands.swap(commands_);
+  }
+  for (Command& command : commands) {
+    auto it = slivers_.find(command.slice);
+    if (!command.watch) {
+      if (it == slivers_.end()) continue;
+      for (auto& listener : it->second->listeners) {
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener->fd.get(), nullptr);
+      }
+      slivers_.erase(it);
+      continue;
+    }
+    if (it == slivers_.end()) {
+      it = slivers_.emplace(command.slice, std::make_unique<Sliver>()).first;
+      it->second->slice = command.slice;
+    }
+    Sliver& sliver = *it->second;
+    // A sliver restarted since: its cgroup was made afresh.
+    sliver.cgroup = std::move(command.cgroup);
+    std::erase_if(sliver.listeners, [&](const auto& l) {
+      if (l->holder != command.holder) return false;
+      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+      return true;
+    });
+    auto listener = std::make_unique<Listener>();
+    listener->sliver = &sliver;
+    listener->holder = command.holder;
+    listener->fd = std::move(command.listener);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = listener.get();
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener->fd.get(), &event) != 0) {
+      spdlog::error("sliver {}: cannot watch the seccomp listener of pid {}: {}", sliver.slice,
+                    command.holder, std::strerror(errno));
+      continue;
+    }
+    answerLeftOverCall(*listener);
+    sliver.listeners.push_back(std::move(listener));
+  }
+}
+
+void RawSocketBroker::handleReadable(Listener& listener) {
+  std::optional<node::SocketCall> call;
+  try {
+    call = node::receiveSocketCall(listener.fd.get());
+  } catch (const base::SysError& e) {
+    spdlog::error("sliver {}: {}", listener.sliver->slice, e.what());
+    return;
+  }
+  if (!call) return;
+  recordInFlight(listener, call->id, call->domain, call->type, call->protocol);
+  serve(listener, *call);
+}
+
+void RawSocketBroker::serve(Listener& listener, const node::SocketCall& call) {
+  Sliver& sliver = *listener.sliver;
+  const int fd = listener.fd.get();
+  bool right = false;
+  try {
+    right = options_.has_right && options_.has_right(sliver.slice);
+  } catch (const std::exception& e) {
+    spdlog::warn("sliver {}: cannot tell its raw socket right: {}", sliver.slice, e.what());
+  }
+  int refusal = 0;
+  std::string why;
+  if (!right) {
+    refusal = EPERM;
+    why = "the slice has no raw socket right";
+  } else if (call.domain != AF_INET && call.domain != AF_INET6) {
+    refusal = EAFNOSUPPORT;  // not what the filter sends; never trusted blindly
+    why = "not an IP family";
+  } else if ((call.type & kSocketTypeMask) != SOCK_RAW ||
+             (call.type & ~(kSocketTypeMask | SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) {
+    refusal = EINVAL;
+    why = "bad type flags";
+  } else if (!protocolAllowed(call.domain, call.protocol)) {
+    refusal = EPROTONOSUPPORT;
+    why = "raw sockets are for ICMP, ICMPv6, TCP, UDP and IPPROTO_RAW only";
+  }
+  if (refusal != 0) {
+    if (node::refuseSocketCall(fd, call.id, refusal) == 0) {
+      {
+        std::lock_guard lock(mutex_);
+        ++counters_[sliver.slice].refused;
+      }
+      logRefusal(sliver, describeCall(call) + " refused: " + why);
+    }
+    return;
+  }
+  // The caller may have been killed since the call was read, and its pid
+  // reused: act only for a call that still waits.
+  if (!node::socketCallPending(fd, call.id)) return;
+  UniqueFd socket;
+  try {
+    socket = node::socketInCgroup(sliver.cgroup.get(), call.domain, call.type & ~SOCK_CLOEXEC,
+                                  call.protocol);
+  } catch (const base::SysError& e) {
+    node::refuseSocketCall(fd, call.id, e.err());
+    {
+      std::lock_guard lock(mutex_);
+      ++counters_[sliver.slice].failed;
+    }
+    logRefusal(sliver, describeCall(call) + " failed: " + e.what());
+    return;
+  }
+  const int given = node::answerSocketCall(fd, call.id, socket.get(), call.type & SOCK_CLOEXEC);
+  if (given < 0) {
+    if (given != -ENOENT) {
+      node::refuseSocketCall(fd, call.id, -given);
+      std::lock_guard lock(mutex_);
+      ++counters_[sliver.slice].failed;
+    }
+    spdlog::debug("sliver {}: {} not answered: {}", sliver.slice, describeCall(call),
+                  std::strerror(-given));
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++counters_[sliver.slice].granted;
+  }
+  spdlog::debug("sliver {}: {} granted as its fd {}", sliver.slice, describeCall(call), given);
+}
+
+void RawSocketBroker::logRefusal(Sliver& sliver, const std::string& what) {
+  const auto now = Clock::now();
+  if (now - sliver.last_refusal_log < kRefusalLogInterval) {
+    ++sliver.refusals_not_logged;
+    return;
+  }
+  if (sliver.refusals_not_logged > 0) {
+    spdlog::info("sliver {}: {} ({} more refusals not logged in the last {} s)", sliver.slice, what,
+                 sliver.refusals_not_logged, kRefusalLogInterval.count());
+  } else {
+    spdlog::info("sliver {}: {}", sliver.slice, what);
+  }
+  sliver.last_refusal_log = now;
+  sliver.refusals_not_logged = 0;
+}
+
+void RawSocketBroker::recordInFlight(const Listener& listener, std::uint64_t id, int domain,
+                                     int type, int protocol) {
+  if (!in_flight_) return;
+  char record[kInFlightRecordSize];
+  std::memset(record, ' ', sizeof record);
+  const int n = std::snprintf(record, sizeof record, "%s %d %llu %d %d %d",
+                              listener.sliver->slice.c_str(), static_cast<int>(listener.holder),
+                              static_cast<unsigned long long>(id), domain, type, protocol);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof record) return;
+  record[n] = ' ';
+  record[sizeof record - 1] = '\n';
+  ssize_t ignored = ::pwrite(in_flight_.get(), record, sizeof record, 0);
+  (void)ignored;
+}
+
+void RawSocketBroker::answerLeftOverCall(Listener& listener) {
+  if (!in_flight_) return;
+  char record[kInFlightRecordSize + 1] = {};
+  const ssize_t n = ::pread(in_flight_.get(), record, kInFlightRecordSize, 0);
+  if (n <= 0) return;
+  std::istringstream in(std::string(record, static_cast<std::size_t>(n)));
+  std::string slice;
+  pid_t holder = 0;
+  node::SocketCall call;
+  if (!(in >> slice >> holder >> call.id >> call.domain >> call.type >> call.protocol)) return;
+  if (slice != listener.sliver->slice || holder != listener.holder) return;
+  // Read by the previous broker and never answered: its caller still waits
+  // (ids of a filter never repeat, so a valid one is that very call).
+  if (!node::socketCallPending(listener.fd.get(), call.id)) return;
+  spdlog::info("sliver {}: answering {} left unanswered by the previous sliverd", slice,
+               describeCall(call));
+  serve(listener, call);
+}
+
+}  // namespace plng::sliverd

@@ -1,0 +1,118 @@
+// RawSocketBroker: makes raw IPv4/IPv6 sockets for slivers whose slice holds
+// the right, answering the socket() calls their seccomp filters send to user
+// space (docs/vnet.md, "Raw sockets").
+//
+// For each call it reads (node/raw_socket.h): it asks `has_right` for the
+// slice's right *now* (so a grant or a revocation applies to the very next
+// socket), refuses with EPERM without it, with EPROTONOSUPPORT for a protocol a
+// slice may not use raw (anything but ICMP, ICMPv6, TCP, UDP and IPPROTO_RAW:
+// egress policing passes nothing else), checks that the call still waits, makes
+// the socket in the sliver's unified cgroup (so the cgroup BPF programs police
+// it as the slice's) and gives it to the caller as socket()'s return value.
+//
+// It runs on a thread of its own: SECCOMP_IOCTL_NOTIF_RECV blocks when another
+// holder of a listener took the call first (root inside a sliver can copy
+// sliver-init's descriptors), and no sliver may stall the daemon's event loop.
+// Each receive is bounded by a timer signal to that thread.
+//
+// Across a restart: a socket() call waits while no sliverd holds a listener
+// (sliver-init and each login keep theirs open). The one call the broker is
+// handling is recorded in `in_flight_file` before it acts, so that a broker
+// killed after reading a call and before answering it does not leave its
+// caller waiting forever: the next broker answers it when it watches that
+// listener again (the kernel never hands a call it handed out once again).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/fd.h"
+#include "node/raw_socket.h"
+
+namespace plng::sliverd {
+
+class RawSocketBroker {
+ public:
+  // Whether `slice` may have raw sockets, now. Called on the broker's thread
+  // for every call; an exception counts as "no".
+  using RightCheck = std::function<bool(const std::string& slice)>;
+
+  struct Options {
+    RightCheck has_right;
+    // Where the call being handled is recorded (see above); empty = nowhere.
+    std::filesystem::path in_flight_file;
+    // How long one receive may block before it is interrupted.
+    std::chrono::milliseconds receive_timeout{200};
+  };
+
+  struct Counters {
+    std::uint64_t granted = 0;
+    std::uint64_t refused = 0;  // no right, or a protocol a slice may not use
+    std::uint64_t failed = 0;   // the socket could not be made (its errno answered)
+  };
+
+  explicit RawSocketBroker(Options options);
+  // stop().
+  ~RawSocketBroker();
+  RawSocketBroker(const RawSocketBroker&) = delete;
+  RawSocketBroker& operator=(const RawSocketBroker&) = delete;
+
+  // Stops the thread and closes every listener copy: calls then wait for the
+  // next broker (the listeners' holders keep them). Idempotent; not from the
+  // broker's thread (has_right must not call it).
+  void stop();
+
+  // Answers the calls arriving at `listener`, a copy of the one process
+  // `holder` keeps (sliver-init, or an ssh login's sliver-enter), for the
+  // sliver `slice`, making sockets in `cgroup_dir` (its unified cgroup
+  // directory). A listener of a holder already watched replaces it. A listener
+  // whose filter no task runs under any more is dropped by itself.
+  void watch(const std::string& slice, pid_t holder, base::UniqueFd listener,
+             base::UniqueFd cgroup_dir);
+  // Stops watching every listener of `slice` (a stopped or deleted sliver).
+  void forget(const std::string& slice);
+  // The holders watched for `slice` (the thread may still be adding them).
+  std::vector<pid_t> holders(const std::string& slice) const;
+  Counters counters(const std::string& slice) const;
+
+ private:
+  struct Listener;
+  struct Sliver;
+  struct Command;
+
+  void run();
+  void applyCommands();
+  void handleReadable(Listener& listener);
+  void serve(Listener& listener, const node::SocketCall& call);
+  void answerLeftOverCall(Listener& listener);
+  void recordInFlight(const Listener& listener, std::uint64_t id, int domain, int type,
+                      int protocol);
+  void logRefusal(Sliver& sliver, const std::string& what);
+
+  Options options_;
+  base::UniqueFd epoll_;
+  base::UniqueFd wake_;
+  base::UniqueFd in_flight_;
+  mutable std::mutex mutex_;  // commands_, counters_ and holders_
+  std::vector<Command> commands_;
+  std::map<std::string, Counters> counters_;
+  std::map<std::string, std::vector<pid_t>> holders_;
+  // The thread's own state.
+  std::map<std::string, std::unique_ptr<Sliver>> slivers_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  pid_t thread_tid_ = 0;
+};
+
+}  // namespace plng::sliverd
