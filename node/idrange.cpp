@@ -41,6 +41,10 @@ std::map<std::string, int> keyLines(const std::filesystem::path& file) {
 
 }  // namespace
 
+IdRange allSliceIds(std::uint32_t base, std::uint32_t max_slices) {
+  return IdRange{base, static_cast<std::uint32_t>(std::uint64_t{kRangeSize} * max_slices)};
+}
+
 IdRangeAllocator::IdRangeAllocator(std::filesystem::path state_file, std::uint32_t base,
                                    std::uint32_t max_slices)
     : state_file_(std::move(state_file)), base_(base), max_slices_(max_slices) {

@@ -21,12 +21,19 @@ struct IdRange {
   bool operator==(const IdRange&) const = default;
 };
 
+// Where slices' ranges are carved from by default.
+inline constexpr std::uint32_t kSliceIdBase = 1u << 30;
+inline constexpr std::uint32_t kMaxSlices = 40000;
+
+// Every host id a slice may ever be given: [base, base + 65536 * max_slices).
+IdRange allSliceIds(std::uint32_t base = kSliceIdBase, std::uint32_t max_slices = kMaxSlices);
+
 class IdRangeAllocator {
  public:
   // `state_file` records allocations (created if missing; written atomically).
   // Ranges are carved from [base, base + count * max_slices).
-  explicit IdRangeAllocator(std::filesystem::path state_file, std::uint32_t base = 1u << 30,
-                            std::uint32_t max_slices = 40000);
+  explicit IdRangeAllocator(std::filesystem::path state_file, std::uint32_t base = kSliceIdBase,
+                            std::uint32_t max_slices = kMaxSlices);
 
   // The slice's range: its recorded one, else the lowest free one (recorded
   // before returning). Throws std::runtime_error when every range is taken.

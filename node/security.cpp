@@ -28,6 +28,7 @@
 #include "base/eintr.h"
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/file.h"
 #include "base/proc.h"
 #include "base/strings.h"
 #include "node/resources.h"
@@ -433,6 +434,51 @@ LegacyTiocsti disableLegacyTiocsti(const std::filesystem::path& file) {
   if (::pwrite(fd.get(), "0\n", 2, 0) != 2) throwErrno("write 0 to " + file.string());
   result.changed = true;
   return result;
+}
+
+namespace {
+
+std::string readSysctl(const std::filesystem::path& file) {
+  std::string value = base::readFile(file);
+  for (char& c : value) {
+    if (c == '\t') c = ' ';
+  }
+  return std::string(base::trim(value));
+}
+
+void writeSysctl(const std::filesystem::path& file, const std::string& value) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throwErrno("open " + file.string());
+  const std::string line = value + "\n";
+  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    throwErrno("write '" + value + "' to " + file.string());
+  }
+}
+
+}  // namespace
+
+PingGroupRange coverPingGroupRange(const IdRange& ids, const std::filesystem::path& file) {
+  PingGroupRange result;
+  result.before = readSysctl(file);
+  std::istringstream in(result.before);
+  std::uint64_t low = 1, high = 0;
+  if (!(in >> low >> high)) {
+    throw SysError(EINVAL, file.string() + " reads '" + result.before + "', not two gids");
+  }
+  const std::uint64_t first = ids.first;
+  const std::uint64_t last = std::uint64_t{ids.first} + ids.count - 1;
+  result.after = result.before;
+  if (low <= first && last <= high) return result;
+  const bool empty = low > high;
+  result.after = std::to_string(empty ? first : std::min(low, first)) + " " +
+                 std::to_string(empty ? last : std::max(high, last));
+  writeSysctl(file, result.after);
+  result.changed = true;
+  return result;
+}
+
+void restorePingGroupRange(const std::string& value, const std::filesystem::path& file) {
+  writeSysctl(file, value);
 }
 
 }  // namespace plng::node

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "node/idrange.h"
+
 namespace plng::node {
 
 // A classic-BPF seccomp filter compiled by libseccomp, ready for
@@ -163,5 +165,24 @@ struct LegacyTiocsti {
 // no error (present = false). Throws SysError when it cannot be written.
 LegacyTiocsti disableLegacyTiocsti(
     const std::filesystem::path& file = "/proc/sys/dev/tty/legacy_tiocsti");
+
+// net.ipv4.ping_group_range (per network namespace): the host gids whose
+// processes may open ICMP datagram ("ping") sockets, which is how stock `ping`
+// and `ping -6` work without CAP_NET_RAW. "1 0" (the default) allows nobody.
+struct PingGroupRange {
+  std::string before;  // its value before, "<low> <high>"
+  std::string after;   // its value now
+  bool changed = false;
+};
+// Makes the sysctl `file` (the caller's network namespace's) cover `ids`
+// (first .. first + count - 1): left alone when it already does; otherwise set
+// to the smallest range holding both what it allowed before (unless that was
+// empty) and `ids`. Throws SysError when it cannot be read or written.
+PingGroupRange coverPingGroupRange(
+    const IdRange& ids, const std::filesystem::path& file = "/proc/sys/net/ipv4/ping_group_range");
+// Writes `value` ("<low> <high>", as PingGroupRange::before) back to `file`.
+// Throws SysError.
+void restorePingGroupRange(const std::string& value, const std::filesystem::path& file =
+                                                         "/proc/sys/net/ipv4/ping_group_range");
 
 }  // namespace plng::node

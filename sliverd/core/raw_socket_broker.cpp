@@ -276,7 +276,7 @@ void RawSocketBroker::handleReadable(Listener& listener) {
     return;
   }
   if (!call) return;
-  recordInFlight(listener, call->id, call->domain, call->type, call->protocol);
+  recordInFlight(listener, *call);
   serve(listener, *call);
 }
 
@@ -365,14 +365,14 @@ void RawSocketBroker::logRefusal(Sliver& sliver, const std::string& what) {
   sliver.refusals_not_logged = 0;
 }
 
-void RawSocketBroker::recordInFlight(const Listener& listener, std::uint64_t id, int domain,
-                                     int type, int protocol) {
+void RawSocketBroker::recordInFlight(const Listener& listener, const node::SocketCall& call) {
   if (!in_flight_) return;
   char record[kInFlightRecordSize];
   std::memset(record, ' ', sizeof record);
-  const int n = std::snprintf(record, sizeof record, "%s %d %llu %d %d %d",
-                              listener.sliver->slice.c_str(), static_cast<int>(listener.holder),
-                              static_cast<unsigned long long>(id), domain, type, protocol);
+  const int n =
+      std::snprintf(record, sizeof record, "%s %d %llu %d %d %d %d", listener.sliver->slice.c_str(),
+                    static_cast<int>(listener.holder), static_cast<unsigned long long>(call.id),
+                    call.domain, call.type, call.protocol, static_cast<int>(call.pid));
   if (n <= 0 || static_cast<std::size_t>(n) >= sizeof record) return;
   record[n] = ' ';
   record[sizeof record - 1] = '\n';
@@ -389,7 +389,10 @@ void RawSocketBroker::answerLeftOverCall(Listener& listener) {
   std::string slice;
   pid_t holder = 0;
   node::SocketCall call;
-  if (!(in >> slice >> holder >> call.id >> call.domain >> call.type >> call.protocol)) return;
+  if (!(in >> slice >> holder >> call.id >> call.domain >> call.type >> call.protocol >>
+        call.pid)) {
+    return;
+  }
   if (slice != listener.sliver->slice || holder != listener.holder) return;
   // Read by the previous broker and never answered: its caller still waits
   // (ids of a filter never repeat, so a valid one is that very call).

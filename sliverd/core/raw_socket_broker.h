@@ -96,8 +96,7 @@ class RawSocketBroker {
   void handleReadable(Listener& listener);
   void serve(Listener& listener, const node::SocketCall& call);
   void answerLeftOverCall(Listener& listener);
-  void recordInFlight(const Listener& listener, std::uint64_t id, int domain, int type,
-                      int protocol);
+  void recordInFlight(const Listener& listener, const node::SocketCall& call);
   void logRefusal(Sliver& sliver, const std::string& what);
 
   Options options_;

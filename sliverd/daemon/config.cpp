@@ -132,6 +132,10 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
           .boolean("disable_legacy_tiocsti", &C::disable_legacy_tiocsti,
                    "set the sysctl dev.tty.legacy_tiocsti to 0 at start (no pushing input into "
                    "a terminal without CAP_SYS_ADMIN) where the kernel has it")
+          .boolean("ping_sockets", &C::ping_sockets,
+                   "set the sysctl net.ipv4.ping_group_range of sliverd's network namespace to "
+                   "cover every slice's gids at start, so stock ping works in every sliver "
+                   "without the raw right (ICMP datagram sockets); decommission restores it")
           .integer("watchdog_interval_ms", &C::watchdog_interval_ms,
                    "milliseconds between memory watchdog checks", 10)
           .rule(

@@ -67,6 +67,8 @@ struct SliverdConfig {
   std::uint64_t sliver_nofile_hard = 4096;
   // Sets dev.tty.legacy_tiocsti = 0 at start where the kernel has it.
   bool disable_legacy_tiocsti = true;
+  // Widens net.ipv4.ping_group_range to every slice's gids at start.
+  bool ping_sockets = true;
 
   // hostname, or gethostname() when it is empty.
   std::string effectiveHostname() const;

@@ -10,14 +10,18 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "app/daemon_main.h"
+#include "base/file.h"
 #include "base/scope_guard.h"
+#include "base/strings.h"
 #include "node/cgroup.h"
+#include "node/idrange.h"
 #include "node/security.h"
 #include "node/sliver_runtime.h"
 #include "node/storage.h"
@@ -83,6 +87,40 @@ void hardenHost(const SliverdConfig& config) {
   }
 }
 
+// Stock `ping` and `ping -6` in every sliver, without the raw right: ICMP
+// datagram sockets for every slice's gids (net.ipv4.ping_group_range of
+// sliverd's network namespace, the node's). The value found before the first
+// sliverd is kept for decommission, which puts it back.
+std::filesystem::path savedPingGroupRange(const SliverdConfig& config) {
+  return std::filesystem::path(config.state_dir) / "ping_group_range.before";
+}
+
+void allowPingSockets(const SliverdConfig& config) {
+  namespace node = plng::node;
+  const node::PingGroupRange range = node::coverPingGroupRange(node::allSliceIds());
+  std::filesystem::create_directories(config.state_dir);
+  if (!std::filesystem::exists(savedPingGroupRange(config))) {
+    plng::base::writeFileAtomic(savedPingGroupRange(config), range.before + "\n", 0600);
+  }
+  if (range.changed) {
+    spdlog::info(
+        "net.ipv4.ping_group_range was {}, set to {} (every slice's gids: ping "
+        "sockets in slivers)",
+        range.before, range.after);
+  } else {
+    spdlog::info("net.ipv4.ping_group_range {} covers every slice's gids", range.after);
+  }
+}
+
+void restorePingSockets(const SliverdConfig& config) {
+  const auto saved = plng::base::readFileIfExists(savedPingGroupRange(config));
+  if (!saved) return;
+  const std::string value(plng::base::trim(*saved));
+  plng::node::restorePingGroupRange(value);
+  std::filesystem::remove(savedPingGroupRange(config));
+  spdlog::info("net.ipv4.ping_group_range restored to {}", value);
+}
+
 plng::node::StorageOptions storageOptions(const SliverdConfig& config) {
   return plng::node::StorageOptions{
       .state_dir = config.state_dir,
@@ -95,6 +133,11 @@ plng::node::StorageOptions storageOptions(const SliverdConfig& config) {
 int serve(const SliverdConfig& config) {
   namespace node = plng::node;
   hardenHost(config);
+  if (config.ping_sockets) {
+    allowPingSockets(config);
+  } else {
+    spdlog::warn("net.ipv4.ping_group_range left as it is (config ping_sockets = false)");
+  }
   // Cgroups only beneath the one this daemon was started in (systemd's Delegate=yes).
   auto driver = node::makeCgroupDriver(node::CgroupRoots::ofProcess(::getpid()));
   driver->setUp(::getpid());
@@ -119,6 +162,7 @@ int serve(const SliverdConfig& config) {
   // raw socket() calls by the slice's right at that moment (CAP_NET_RAW in its
   // capabilities tag); the daemon sees the runtime through RawSocketRuntime,
   // which keeps the broker watching every running sliver.
+  std::filesystem::create_directories(config.paths().run_dir);
   plng::sliverd::Daemon* daemon_for_rights = nullptr;
   plng::sliverd::RawSocketBroker raw_sockets(plng::sliverd::RawSocketBroker::Options{
       .has_right =
@@ -238,6 +282,12 @@ int decommission(const SliverdConfig& config) {
         spdlog::info("slice account {} removed", account.slice);
       }
     }
+  }
+  try {
+    restorePingSockets(config);
+  } catch (const std::exception& e) {
+    ++failures;
+    spdlog::error("net.ipv4.ping_group_range: {}", e.what());
   }
   node::unmountSliverStorage(storage_options);
   spdlog::info("node instance in {} decommissioned{}", config.state_dir,

@@ -7,6 +7,9 @@
 //       errno and the descriptor's flags. For ICMP over IPv4, also an echo
 //       request to 127.0.0.1: sendto's errno and whether the reply came back
 //       on the socket.
+//   raw-socket-probe ping-dgram
+//       An echo request to 127.0.0.1 over an ICMP datagram socket, as iputils'
+//       ping sends it without privileges: errno, sendto's errno, echo_reply.
 //   raw-socket-probe loop <seconds>
 //       Opens and closes raw ICMP sockets for that long; prints how many
 //       succeeded, how many failed and the longest single call in ms.
@@ -85,6 +88,33 @@ int open(int version, int protocol) {
   return 0;
 }
 
+// An ICMP datagram ("ping") socket, as iputils' ping opens one: allowed by
+// net.ipv4.ping_group_range, no raw right needed. The kernel fills in the echo
+// id and checksum, and hands back the reply without its IP header.
+int pingDgram() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
+  std::printf("errno=%d\n", fd < 0 ? errno : 0);
+  if (fd < 0) return 0;
+  icmphdr request{};
+  request.type = ICMP_ECHO;
+  request.un.echo.sequence = htons(9);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool sent =
+      ::sendto(fd, &request, sizeof request, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) >= 0;
+  std::printf("sendto_errno=%d\n", sent ? 0 : errno);
+  bool replied = false;
+  pollfd p{fd, POLLIN, 0};
+  if (sent && ::poll(&p, 1, 2000) == 1) {
+    icmphdr reply{};
+    replied = ::recv(fd, &reply, sizeof reply, 0) == sizeof reply && reply.type == ICMP_ECHOREPLY;
+  }
+  std::printf("echo_reply=%d\n", replied ? 1 : 0);
+  ::close(fd);
+  return 0;
+}
+
 int loop(double seconds) {
   const double end = nowMs() + seconds * 1000;
   unsigned long ok = 0, failed = 0;
@@ -116,6 +146,8 @@ int main(int argc, char** argv) {
     return open(std::atoi(argv[2]), std::atoi(argv[3]));
   }
   if (argc == 3 && std::strcmp(argv[1], "loop") == 0) return loop(std::atof(argv[2]));
-  std::fprintf(stderr, "usage: raw-socket-probe open 4|6 <protocol> | loop <seconds>\n");
+  if (argc == 2 && std::strcmp(argv[1], "ping-dgram") == 0) return pingDgram();
+  std::fprintf(stderr,
+               "usage: raw-socket-probe open 4|6 <protocol> | loop <seconds> | ping-dgram\n");
   return 2;
 }

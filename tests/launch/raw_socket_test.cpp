@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -254,4 +255,109 @@ TEST_CASE("without the raw right socket() fails with EPERM; revoking it applies 
   CHECK(s.probe({"open", "4", "1"})["errno"] == "0");
   s.right = false;
   CHECK(s.probe({"open", "4", "1"})["errno"] == std::to_string(EPERM));
+}
+
+namespace {
+
+// A broker in a process of its own, as sliverd runs it: it adopts the running
+// slivers through RawSocketRuntime::list() (what a restarted sliverd's first
+// reconciliation does) and serves until killed. With `stall_first`, it hangs
+// in the right check of its first call — after reading and recording it, as a
+// sliverd killed at that moment would leave it.
+pid_t startBrokerProcess(Node& node, bool stall_first) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid > 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  try {
+    auto runtime = node.runtime();
+    std::atomic<bool> first{true};
+    RawSocketBroker broker(RawSocketBroker::Options{
+        .has_right =
+            [&](const std::string&) {
+              if (stall_first && first.exchange(false)) {
+                for (;;) ::pause();
+              }
+              return true;
+            },
+        .in_flight_file = node.paths.run_dir / "raw-socket-call",
+    });
+    RawSocketRuntime brokered(runtime, *node.cgroups, broker);
+    brokered.list();
+    for (;;) ::pause();
+  } catch (...) {
+    ::_exit(1);
+  }
+}
+
+void killBrokerProcess(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+std::size_t countOf(const std::string& text, const std::string& word) {
+  std::size_t n = 0;
+  for (auto at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a traceroute loop in a sliver continues across a broker killed with SIGKILL",
+          "[root][vnet]") {
+  plng::test::requireRoot();
+  PrivateNetwork network;
+  Node node;
+  auto runtime = node.runtime();
+  // busybox traceroute -I needs raw ICMP sockets (it has no fallback): every
+  // round is two brokered sockets.
+  runtime.create(config("pl_loop",
+                        "#!/bin/sh\n"
+                        "while :; do\n"
+                        "  if traceroute -n -I -m 1 -q 1 -w 1 127.0.0.1 >/dev/null 2>&1\n"
+                        "  then echo ok; else echo fail; fi >> /var/loop\n"
+                        "done\n"));
+  runtime.start("pl_loop");
+  auto loop = [&] {
+    UniqueFd init = runtime.openInit("pl_loop");
+    REQUIRE(init);
+    return plng::test::shInSliver(init.get(), "cat /var/loop 2>/dev/null").output;
+  };
+  auto waitForOks = [&](std::size_t oks) {
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    std::string text = loop();
+    while (countOf(text, "ok") < oks && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(50ms);
+      text = loop();
+    }
+    return text;
+  };
+
+  // The first broker dies holding the loop's first call, read and unanswered:
+  // the kernel never delivers that call again, only the record tells the next
+  // broker about it.
+  pid_t broker = startBrokerProcess(node, /*stall_first=*/true);
+  std::this_thread::sleep_for(500ms);
+  CHECK(loop().empty());
+  killBrokerProcess(broker);
+
+  broker = startBrokerProcess(node, /*stall_first=*/false);
+  std::string text = waitForOks(5);
+  INFO(text);
+  CHECK(countOf(text, "ok") >= 5);
+  CHECK(countOf(text, "fail") == 0);
+
+  // Killed under traffic, the loop waits (no failure) and goes on with the next.
+  killBrokerProcess(broker);
+  std::this_thread::sleep_for(300ms);
+  const std::size_t while_down = countOf(loop(), "ok");
+  std::this_thread::sleep_for(500ms);
+  CHECK(countOf(loop(), "ok") <= while_down + 1);
+  broker = startBrokerProcess(node, /*stall_first=*/false);
+  text = waitForOks(while_down + 5);
+  CHECK(countOf(text, "ok") >= while_down + 5);
+  CHECK(countOf(text, "fail") == 0);
+  killBrokerProcess(broker);
+  runtime.destroy("pl_loop");
 }

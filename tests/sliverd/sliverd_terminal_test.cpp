@@ -63,6 +63,12 @@ TEST_CASE("sliverd started from a terminal gives it up and switches TIOCSTI off"
     }
   } restore{sysctl, before};
   if (has_sysctl) std::ofstream(sysctl) << "1\n";
+  // sliverd also widens net.ipv4.ping_group_range (ping sockets in slivers;
+  // decommission would restore it): this test restores it itself.
+  const fs::path ping_range = "/proc/sys/net/ipv4/ping_group_range";
+  std::string ping_before;
+  std::getline(std::ifstream(ping_range), ping_before);
+  Restore restore_ping{ping_range, ping_before};
 
   UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   REQUIRE(master);

@@ -1,0 +1,262 @@
+// sliverd itself with raw sockets and ping sockets (docs/vnet.md, "Raw
+// sockets"): a slice whose capabilities tag grants CAP_NET_RAW loops busybox
+// `traceroute -I` (raw ICMP sockets only) from its initscript while sliverd is
+// killed with SIGKILL and started again; a slice without the right gets EPERM
+// for raw sockets and pings over an ICMP datagram socket once sliverd has
+// widened net.ipv4.ping_group_range, which `sliverd decommission` restores. PLC's state is the one
+// sliverd keeps on disk (no PLC runs); everything runs in a network namespace of the test's own,
+// whose sysctl starts at the kernel's default "1 0".
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/file.h"
+#include "node/idrange.h"
+#include "node/kvfile.h"
+#include "proto/plc.pb.h"
+#include "tests/support/node_cgroup_sandbox.h"
+#include "tests/support/node_image.h"
+#include "tests/support/node_sliver_exec.h"
+#include "tests/support/scratch_dir.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using plng::base::UniqueFd;
+
+namespace {
+
+constexpr const char* kPingGroupRange = "/proc/sys/net/ipv4/ping_group_range";
+
+std::string pingGroupRange() {
+  std::string value = plng::base::readFile(kPingGroupRange);
+  for (char& c : value) c = c == '\t' ? ' ' : c;
+  while (!value.empty() && value.back() == '\n') value.pop_back();
+  return value;
+}
+
+class PrivateNetwork {
+ public:
+  PrivateNetwork() {
+    if (!previous_) plng::base::throwErrno("open /proc/thread-self/ns/net");
+    if (::unshare(CLONE_NEWNET) != 0) plng::base::throwErrno("unshare(CLONE_NEWNET)");
+    REQUIRE(std::system("ip link set lo up") == 0);
+  }
+  ~PrivateNetwork() { ::setns(previous_.get(), CLONE_NEWNET); }
+
+ private:
+  UniqueFd previous_{::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)};
+};
+
+struct Sliverd {
+  fs::path dir;
+  std::set<fs::path> cgroups;
+
+  // Runs `sliverd <command>` with the test's config; returns its pid (serve)
+  // or waits for it (anything else) and returns its exit status.
+  pid_t spawn(const std::string& command) const {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      for (const auto& cgroup : cgroups) std::ofstream(cgroup / "cgroup.procs") << ::getpid();
+      const int log = ::open((dir / "sliverd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+      const std::string config = (dir / "sliverd.conf").string();
+      ::execl(PLNG_SLIVERD_PATH, "sliverd", "--config", config.c_str(), "--log-level", "debug",
+              command.c_str(), nullptr);
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  // A file inside the running sliver `slice` (through its init's root).
+  std::string sliverFile(const std::string& slice, const std::string& path) const {
+    try {
+      auto record = plng::node::readKvFile(dir / "run" / "slivers" / (slice + ".init"));
+      return plng::base::readFileIfExists("/proc/" + record.at("pid") + "/root" + path)
+          .value_or("");
+    } catch (const std::exception&) {
+      return "";
+    }
+  }
+};
+
+// `raw-socket-probe <mode>` inside the running sliver `slice`, as its root.
+std::string probeInSliver(const Sliverd& sliverd, const std::string& slice,
+                          const std::string& mode) {
+  auto record = plng::node::readKvFile(sliverd.dir / "run" / "slivers" / (slice + ".init"));
+  UniqueFd init(static_cast<int>(::syscall(SYS_pidfd_open, std::stoi(record.at("pid")), 0)));
+  REQUIRE(init);
+  UniqueFd program(::open(PLNG_RAW_SOCKET_PROBE_PATH, O_PATH | O_CLOEXEC));
+  REQUIRE(program);
+  plng::test::SliverExecOptions options;
+  options.exec_fd = program.get();
+  return plng::test::runInSliver(init.get(), {"raw-socket-probe", mode}, options).output;
+}
+
+// socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) in a child with gid `gid`: 0 or
+// its errno (EACCES outside ping_group_range).
+int pingSocketErrno(gid_t gid) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0) ::_exit(255);
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    ::_exit(fd >= 0 ? 0 : errno);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::size_t countOf(const std::string& text, const std::string& word) {
+  std::size_t n = 0;
+  for (auto at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) ++n;
+  return n;
+}
+
+void stop(pid_t pid, int signal) {
+  ::kill(pid, signal);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+}  // namespace
+
+TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets to slices",
+          "[root][sliverd][vnet]") {
+  plng::test::CgroupSandbox sandbox;  // skips when not root
+  plng::test::ScratchDir scratch("plng-sliverd-raw");
+  PrivateNetwork network;
+  const std::string range_before = pingGroupRange();
+  const fs::path images =
+      plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT, fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");
+
+  Sliverd sliverd{scratch.path(), {sandbox.roots().unified}};
+  for (const auto& [controller, path] : sandbox.roots().v1) sliverd.cgroups.insert(path);
+  const fs::path& dir = scratch.path();
+  std::ofstream(dir / "node.key") << std::string(64, 'a') << "\n";
+  std::ofstream(dir / "sliverd.conf") << "state_dir = " << (dir / "state").string() << "\n"
+                                      << "run_dir = " << (dir / "run").string() << "\n"
+                                      << "images_dir = " << images.parent_path().string() << "\n"
+                                      << "sliver_init = " << PLNG_SLIVER_INIT_PATH << "\n"
+                                      << "node_key_file = " << (dir / "node.key").string() << "\n"
+                                      << "hostname = node1.test\n"
+                                      << "listen = 127.0.0.1:0\n"
+                                      << "plc_address = 127.0.0.1:1\n"
+                                      << "slice_accounts = false\n"
+                                      << "storage_kind = none\n"
+                                      << "watchdog = false\n"
+                                      << "disk_watchdog = false\n"
+                                      << "disable_legacy_tiocsti = false\n";
+
+  // PLC's last state as sliverd keeps it: two slices, one with the raw right.
+  planetlab::v1::NodeState state;
+  state.set_version(1);
+  state.set_epoch("raw-socket-test");
+  state.set_hostname("node1.test");
+  auto* raw = state.add_slivers();
+  raw->set_slice_name("pl_rawd");
+  raw->set_xid(801);
+  (*raw->mutable_tags())["vref"] = "busybox";
+  (*raw->mutable_tags())["capabilities"] = "CAP_NET_RAW";
+  (*raw->mutable_tags())["initscript"] =
+      "#!/bin/sh\n"
+      "while :; do\n"
+      "  if traceroute -n -I -m 1 -q 1 -w 1 127.0.0.1 >/dev/null 2>&1\n"
+      "  then echo ok; else echo fail; fi >> /var/loop\n"
+      "done\n";
+  auto* plain = state.add_slivers();
+  plain->set_slice_name("pl_pingd");
+  plain->set_xid(802);
+  (*plain->mutable_tags())["vref"] = "busybox";
+  (*plain->mutable_tags())["initscript"] =
+      "#!/bin/sh\n"
+      "traceroute -n -I -m 1 -q 1 -w 1 127.0.0.1 > /var/traceroute.out 2>&1\n"
+      "echo exit=$? >> /var/traceroute.out\n";
+  fs::create_directories(dir / "state");
+  plng::base::writeFileAtomic(dir / "state" / "plc-state", state.SerializeAsString(), 0600);
+
+  auto waitFor = [&](auto done, std::chrono::seconds timeout = 30s) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!done() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(100ms);
+    return done();
+  };
+  auto log = [&] { return plng::base::readFileIfExists(dir / "sliverd.log").value_or(""); };
+
+  pid_t pid = sliverd.spawn("serve");
+  struct Guard {
+    const Sliverd& sliverd;
+    pid_t& pid;
+    ~Guard() {
+      if (pid > 0) stop(pid, SIGKILL);
+      int status = 0;
+      ::waitpid(sliverd.spawn("decommission"), &status, 0);
+    }
+  } guard{sliverd, pid};
+
+  // ping_group_range covers every slice's gids.
+  const plng::node::IdRange all = plng::node::allSliceIds();
+  CHECK(waitFor([&] { return pingGroupRange() != range_before; }));
+  CHECK(pingGroupRange() ==
+        std::to_string(all.first) + " " + std::to_string(std::uint64_t{all.first} + all.count - 1));
+
+  // The raw slice's loop gets its sockets; the other slice gets EPERM for raw
+  // sockets (traceroute fails) and pings over an ICMP datagram socket (busybox's
+  // ping always opens a raw socket: iputils' ping, the Debian image's, opens a
+  // datagram one as the probe does).
+  const bool looping =
+      waitFor([&] { return countOf(sliverd.sliverFile("pl_rawd", "/var/loop"), "ok") >= 3; });
+  INFO(log());
+  REQUIRE(looping);
+  REQUIRE(waitFor([&] {
+    return sliverd.sliverFile("pl_pingd", "/var/traceroute.out").find("exit=") != std::string::npos;
+  }));
+  const std::string traceroute = sliverd.sliverFile("pl_pingd", "/var/traceroute.out");
+  INFO(traceroute);
+  CHECK(traceroute.find("Operation not permitted") != std::string::npos);
+  CHECK(traceroute.find("exit=0") == std::string::npos);
+  const std::string ping = probeInSliver(sliverd, "pl_pingd", "ping-dgram");
+  INFO(ping);
+  CHECK(ping.find("errno=0") != std::string::npos);
+  CHECK(ping.find("echo_reply=1") != std::string::npos);
+  CHECK(pingSocketErrno(all.first) == 0);
+
+  // SIGKILL: the loop waits in socket() and goes on with the next sliverd.
+  stop(pid, SIGKILL);
+  pid = 0;
+  std::this_thread::sleep_for(300ms);
+  const std::size_t while_down = countOf(sliverd.sliverFile("pl_rawd", "/var/loop"), "ok");
+  std::this_thread::sleep_for(700ms);
+  CHECK(countOf(sliverd.sliverFile("pl_rawd", "/var/loop"), "ok") <= while_down + 1);
+  pid = sliverd.spawn("serve");
+  CHECK(waitFor(
+      [&] { return countOf(sliverd.sliverFile("pl_rawd", "/var/loop"), "ok") >= while_down + 5; }));
+  const std::string loop = sliverd.sliverFile("pl_rawd", "/var/loop");
+  CHECK(countOf(loop, "fail") == 0);
+
+  // Decommission (sliverd stopped first) puts the sysctl back.
+  stop(pid, SIGTERM);
+  pid = 0;
+  int status = 0;
+  ::waitpid(sliverd.spawn("decommission"), &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(pingGroupRange() == range_before);
+  CHECK(pingSocketErrno(all.first) == EACCES);
+}
