@@ -54,6 +54,11 @@ struct NodePaths {
   }
   std::filesystem::path localApiDir() const { return run_dir / "api"; }
   std::filesystem::path localSocket() const { return localApiDir() / "sliverd.sock"; }
+  // The raw socket broker's (docs/vnet.md, "Raw sockets"), outside localApiDir():
+  // no sliver sees them. Where sliver-enter hands over a login's seccomp
+  // listener (host root only), and the call the broker is answering.
+  std::filesystem::path rawSocketLogins() const { return run_dir / "raw-socket-logins.sock"; }
+  std::filesystem::path rawSocketCall() const { return run_dir / "raw-socket-call"; }
 };
 
 }  // namespace plng::node

@@ -13,7 +13,7 @@ set -euo pipefail
 
 # Bump when what an image contains changes, so cached images are rebuilt.
 readonly BUSYBOX_VERSION=1
-readonly DEBIAN12_VERSION=1
+readonly DEBIAN12_VERSION=2
 
 usage() {
   echo "usage: $0 busybox|debian12 <dir>" >&2
@@ -86,10 +86,10 @@ build_debian12() {
   if command -v mmdebstrap >/dev/null; then
     # mmdebstrap wants to create the target itself (or find it empty).
     rmdir "$root"
-    mmdebstrap --variant=minbase --include=ca-certificates,procps,iproute2,iputils-ping \
+    mmdebstrap --variant=minbase --include=ca-certificates,procps,iproute2,iputils-ping,traceroute \
       bookworm "$root"
   elif command -v debootstrap >/dev/null; then
-    debootstrap --variant=minbase --include=ca-certificates,procps,iproute2,iputils-ping \
+    debootstrap --variant=minbase --include=ca-certificates,procps,iproute2,iputils-ping,traceroute \
       bookworm "$root"
   else
     echo "build-image.sh: needs mmdebstrap or debootstrap (deploy/install-deps.sh)" >&2

@@ -7,6 +7,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 
 #include "base/eintr.h"
 #include "base/error.h"
+#include "base/unix_socket.h"
 
 namespace plng::sliverd {
 namespace {
@@ -107,6 +110,28 @@ RawSocketBroker::RawSocketBroker(Options options) : options_(std::move(options))
     in_flight_.reset(::open(options_.in_flight_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!in_flight_) base::throwErrno("open " + options_.in_flight_file.string());
   }
+  if (!options_.login_socket.empty()) {
+    logins_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!logins_) base::throwErrno("socket for logins' listeners");
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string path = options_.login_socket.string();
+    if (path.size() >= sizeof address.sun_path) {
+      throw base::SysError(ENAMETOOLONG, "login socket path " + path);
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    ::unlink(path.c_str());
+    if (::bind(logins_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::chmod(path.c_str(), 0600) != 0 || ::listen(logins_.get(), 64) != 0) {
+      base::throwErrno("listen on " + path);
+    }
+    epoll_event login_event{};
+    login_event.events = EPOLLIN;
+    login_event.data.ptr = &logins_;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, logins_.get(), &login_event) != 0) {
+      base::throwErrno("epoll_ctl");
+    }
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -126,6 +151,7 @@ void RawSocketBroker::watch(const std::string& slice, pid_t holder, UniqueFd lis
                             UniqueFd cgroup_dir) {
   {
     std::lock_guard lock(mutex_);
+    // Listed at once (the thread adds it soon): list() must not adopt twice.
     auto& holders = holders_[slice];
     if (std::find(holders.begin(), holders.end(), holder) == holders.end()) {
       holders.push_back(holder);
@@ -188,6 +214,10 @@ void RawSocketBroker::run() {
       break;
     }
     for (int i = 0; i < n && !stopping_; ++i) {
+      if (events[i].data.ptr == &logins_) {
+        acceptLogin();
+        continue;
+      }
       if (events[i].data.ptr == nullptr) {
         std::uint64_t count = 0;
         ssize_t ignored = ::read(wake_.get(), &count, sizeof count);
@@ -245,26 +275,80 @@ void RawSocketBroker::applyCommands() {
     Sliver& sliver = *it->second;
     // A sliver restarted since: its cgroup was made afresh.
     sliver.cgroup = std::move(command.cgroup);
-    std::erase_if(sliver.listeners, [&](const auto& l) {
-      if (l->holder != command.holder) return false;
-      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
-      return true;
-    });
-    auto listener = std::make_unique<Listener>();
-    listener->sliver = &sliver;
-    listener->holder = command.holder;
-    listener->fd = std::move(command.listener);
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.ptr = listener.get();
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener->fd.get(), &event) != 0) {
-      spdlog::error("sliver {}: cannot watch the seccomp listener of pid {}: {}", sliver.slice,
-                    command.holder, std::strerror(errno));
-      continue;
-    }
-    answerLeftOverCall(*listener);
-    sliver.listeners.push_back(std::move(listener));
+    addListener(sliver, command.holder, std::move(command.listener));
   }
+}
+
+bool RawSocketBroker::addListener(Sliver& sliver, pid_t holder, UniqueFd fd) {
+  for (const auto& existing : sliver.listeners) {
+    // A copy of a listener already watched (root inside may hold copies of
+    // sliver-init's): a second watcher would only ever find the call taken.
+    if (existing->holder != holder && node::sameOpenFile(existing->fd.get(), fd.get())) {
+      return true;
+    }
+  }
+  std::erase_if(sliver.listeners, [&](const auto& l) {
+    if (l->holder != holder) return false;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+    return true;
+  });
+  auto listener = std::make_unique<Listener>();
+  listener->sliver = &sliver;
+  listener->holder = holder;
+  listener->fd = std::move(fd);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = listener.get();
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener->fd.get(), &event) != 0) {
+    spdlog::error("sliver {}: cannot watch the seccomp listener of pid {}: {}", sliver.slice,
+                  holder, std::strerror(errno));
+    return false;
+  }
+  answerLeftOverCall(*listener);
+  sliver.listeners.push_back(std::move(listener));
+  std::lock_guard lock(mutex_);
+  auto& holders = holders_[sliver.slice];
+  if (std::find(holders.begin(), holders.end(), holder) == holders.end()) {
+    holders.push_back(holder);
+  }
+  return true;
+}
+
+void RawSocketBroker::acceptLogin() {
+  UniqueFd connection(::accept4(logins_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!connection) return;
+  // Only host root can reach the socket (its directory is root's); sliver-enter
+  // is setuid root and connects before it enters the sliver.
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  if (::getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 ||
+      peer.uid != 0) {
+    return;
+  }
+  timeval timeout{1, 0};
+  ::setsockopt(connection.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  base::FdMessage message;
+  try {
+    message = base::receiveFds(connection.get(), 64, 1, "a login's seccomp listener");
+  } catch (const base::SysError& e) {
+    spdlog::warn("raw socket broker: {}", e.what());
+    return;
+  }
+  const std::string& slice = message.payload;
+  auto it = slivers_.find(slice);
+  bool watched = false;
+  if (message.fds.size() == 1 && it != slivers_.end()) {
+    watched = addListener(*it->second, peer.pid, std::move(message.fds[0]));
+  }
+  if (watched) {
+    spdlog::debug("sliver {}: raw socket broker watches the login of pid {}", slice, peer.pid);
+  } else {
+    spdlog::warn("sliver {}: a login's seccomp listener (pid {}) not watched: {}", slice, peer.pid,
+                 it == slivers_.end() ? "the sliver is not running" : "no listener");
+  }
+  const char answer = watched ? 'y' : 'n';
+  ssize_t ignored = ::send(connection.get(), &answer, 1, MSG_NOSIGNAL);
+  (void)ignored;
 }
 
 void RawSocketBroker::handleReadable(Listener& listener) {

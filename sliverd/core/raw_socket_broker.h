@@ -52,6 +52,12 @@ class RawSocketBroker {
     RightCheck has_right;
     // Where the call being handled is recorded (see above); empty = nowhere.
     std::filesystem::path in_flight_file;
+    // A unix socket (SOCK_SEQPACKET, mode 0600: host root only) on which
+    // sliver-enter hands over a login's listener: one message, the slice's
+    // name with the listener attached, from the process that keeps it (its
+    // SO_PEERCRED pid is the holder); answered 'y' (watched) or 'n'. Empty =
+    // none.
+    std::filesystem::path login_socket;
     // How long one receive may block before it is interrupted.
     std::chrono::milliseconds receive_timeout{200};
   };
@@ -93,6 +99,8 @@ class RawSocketBroker {
 
   void run();
   void applyCommands();
+  bool addListener(Sliver& sliver, pid_t holder, base::UniqueFd fd);
+  void acceptLogin();
   void handleReadable(Listener& listener);
   void serve(Listener& listener, const node::SocketCall& call);
   void answerLeftOverCall(Listener& listener);
@@ -103,6 +111,7 @@ class RawSocketBroker {
   base::UniqueFd epoll_;
   base::UniqueFd wake_;
   base::UniqueFd in_flight_;
+  base::UniqueFd logins_;
   mutable std::mutex mutex_;  // commands_, counters_ and holders_
   std::vector<Command> commands_;
   std::map<std::string, Counters> counters_;

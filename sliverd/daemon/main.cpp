@@ -173,7 +173,8 @@ int serve(const SliverdConfig& config) {
             return wanted && !wanted->expired(now) && wanted->invalid.empty() &&
                    plng::sliverd::grantsRawSockets(wanted->config.capabilities);
           },
-      .in_flight_file = config.paths().run_dir / "raw-socket-call",
+      .in_flight_file = config.paths().rawSocketCall(),
+      .login_socket = config.paths().rawSocketLogins(),
   });
   plng::sliverd::RawSocketRuntime brokered_runtime(runtime, *driver, raw_sockets);
 

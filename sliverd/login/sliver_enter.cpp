@@ -16,10 +16,13 @@
 // Sequence: read <run_dir>/slivers/<slice>.init (pid, start_time, cgroup),
 // pidfd_open the pid and check its start time (a reused pid is someone else),
 // move into the sliver's cgroups (unified from the record, v1 from sliver-init's
-// own /proc/<pid>/cgroup), setns(pidfd, user|mnt|pid|uts|ipc|cgroup) in one
-// call, become uid/gid 0 inside, take sliver-init's bounding set, no_new_privs,
-// RLIMIT_NOFILE and seccomp filter, then fork (only children enter the pid namespace) and
-// exec the sliver's shell; the parent relays signals and the exit status.
+// own /proc/<pid>/cgroup), install the sliver's seccomp filter with a listener
+// of the login's own and hand a copy to sliverd's raw socket broker (this
+// process keeps it for the session), setns(pidfd, user|mnt|pid|uts|ipc|cgroup)
+// in one call, become uid/gid 0 inside, take sliver-init's bounding set,
+// no_new_privs and RLIMIT_NOFILE, then fork (only children enter the pid
+// namespace) and exec the sliver's shell; the parent relays signals and the
+// exit status.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/magic.h>
@@ -27,9 +30,11 @@
 #include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +57,7 @@
 #include "base/file.h"
 #include "base/proc.h"
 #include "base/strings.h"
+#include "base/unix_socket.h"
 #include "node/cgroup.h"
 #include "node/kvfile.h"
 #include "node/launch.h"
@@ -305,6 +311,31 @@ void dropBoundingSet(std::uint64_t keep) {
   ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 }
 
+// Gives sliverd's raw socket broker a copy of the login's seccomp listener,
+// so that the login's raw socket() calls are answered. Failing is no error: a
+// sliverd that is down finds the login when it starts again, and until then the
+// calls wait.
+void handListenerToSliverd(const fs::path& socket_path, const std::string& slice, int listener) {
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string path = socket_path.string();
+  if (!sock || path.size() >= sizeof address.sun_path) return;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return;
+  timeval timeout{2, 0};
+  ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  try {
+    const int fds[] = {listener};
+    plng::base::sendFds(sock.get(), slice, fds, "handing the login's listener to sliverd");
+  } catch (const SysError&) {
+    return;
+  }
+  char answer = 0;
+  ssize_t ignored = ::recv(sock.get(), &answer, 1, 0);
+  (void)ignored;
+}
+
 int relayUntilExit(pid_t child, const sigset_t& relayed) {
   for (;;) {
     siginfo_t info{};
@@ -377,10 +408,25 @@ int run(int argc, char** argv) {
 
   // The sliver's filter, compiled before entering (libseccomp is host code).
   const plng::node::SeccompProgram* seccomp =
-      init.seccomp_filter ? &plng::node::sliverSeccompProgram(plng::node::RawSockets::kKernel)
-                          : nullptr;
+      init.seccomp_filter ? &plng::node::sliverSeccompProgram() : nullptr;
 
   joinSliverCgroups(slice, record, init);
+
+  // The sliver's filter, with a listener of the login's own: the kernel allows
+  // one per filter chain, and this process is not under sliver-init's. Installed
+  // here, while still host root (CAP_SYS_ADMIN stands in for no_new_privs, set
+  // below if the sliver has it), so that the listener can be handed to sliverd
+  // on a socket only host root reaches; everything from here on runs under it.
+  // This process keeps the listener for the whole session (it is not dumpable:
+  // nothing in the sliver can copy it) and a restarted sliverd takes it again
+  // from here (docs/vnet.md, "Raw sockets").
+  UniqueFd listener;
+  if (seccomp) {
+    const int fd = plng::node::applySeccompWithListener(*seccomp, /*no_new_privs=*/false);
+    if (fd < 0) throw SysError(-fd, "apply the sliver's seccomp filter");
+    listener.reset(fd);
+    handListenerToSliverd(config.paths.rawSocketLogins(), slice, listener.get());
+  }
 
   // Supplementary groups of the host account must not follow us in; once in the
   // sliver's user namespace they could no longer be dropped if it denies setgroups.
@@ -431,11 +477,6 @@ int run(int argc, char** argv) {
   c_args.push_back(nullptr);
   for (auto& var : env) c_env.push_back(var.data());
   c_env.push_back(nullptr);
-
-  if (seccomp) {
-    int err = plng::node::applySeccomp(*seccomp, init.no_new_privs);
-    if (err < 0) throw SysError(-err, "apply the sliver's seccomp filter");
-  }
 
   sigset_t relayed, previous;
   sigemptyset(&relayed);

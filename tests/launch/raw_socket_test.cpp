@@ -187,7 +187,8 @@ struct BrokeredSliver {
   std::atomic<bool> right{true};
   RawSocketBroker broker{RawSocketBroker::Options{
       .has_right = [this](const std::string&) { return right.load(); },
-      .in_flight_file = node.paths.run_dir / "raw-socket-call",
+      .in_flight_file = node.paths.rawSocketCall(),
+      .login_socket = {},
   }};
   RawSocketRuntime brokered{runtime, *node.cgroups, broker};
   pid_t next_login_holder = 1 << 30;
@@ -280,7 +281,8 @@ pid_t startBrokerProcess(Node& node, bool stall_first) {
               }
               return true;
             },
-        .in_flight_file = node.paths.run_dir / "raw-socket-call",
+        .in_flight_file = node.paths.rawSocketCall(),
+        .login_socket = {},
     });
     RawSocketRuntime brokered(runtime, *node.cgroups, broker);
     brokered.list();
