@@ -6,6 +6,7 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -14,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "base/eintr.h"
@@ -75,30 +77,98 @@ int refuseSocketCall(int listener, std::uint64_t id, int err) {
   return ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 ? 0 : -errno;
 }
 
+namespace {
+
+// What the task cloned into the cgroup does, with the arguments it reads from
+// our memory (shared: CLONE_VM).
+struct SocketTask {
+  int domain;
+  int type;
+  int protocol;
+  int slot;
+};
+
+// The task: raw syscalls only (it runs on a stack of its own, in our memory,
+// while the thread that cloned it waits). Returns 0 or an errno.
+int makeSocket(void* argument) {
+  const auto* task = static_cast<const SocketTask*>(argument);
+  const long fd = ::syscall(SYS_socket, task->domain, task->type | SOCK_CLOEXEC, task->protocol);
+  if (fd < 0) return errno;
+  const long moved = ::syscall(SYS_dup3, fd, task->slot, O_CLOEXEC);
+  const int err = moved < 0 ? errno : 0;
+  ::syscall(SYS_close, fd);
+  return err;
+}
+
+#if defined(__x86_64__)
+// clone3 with a stack of the child's own, where it calls fn(argument) and
+// exits with its result; the parent gets the child's pid or -errno. glibc
+// exports no clone3 wrapper (2.36), and a child of a raw syscall() with
+// CLONE_VM and a new stack would return into a frame that is not there: the
+// child's path is in assembly (as glibc's own clone does it).
+long clone3WithStack(clone_args* args, int (*fn)(void*), void* argument) {
+  long result;
+  register int (*r12)(void*) asm("r12") = fn;
+  register void* r13 asm("r13") = argument;
+  asm volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "mov %%r13, %%rdi\n\t"
+      "call *%%r12\n\t"
+      "mov %%eax, %%edi\n\t"
+      "mov %[exit], %%eax\n\t"
+      "syscall\n\t"
+      "hlt\n\t"
+      "1:\n\t"
+      : "=a"(result)
+      : "0"(static_cast<long>(SYS_clone3)), "D"(args), "S"(sizeof *args), "r"(r12),
+        "r"(r13), [exit] "i"(SYS_exit)
+      : "rcx", "r11", "memory");
+  return result;
+}
+#endif
+
+}  // namespace
+
 UniqueFd socketInCgroup(int cgroup_dir, int domain, int type, int protocol) {
   // The socket's place in our descriptor table, reserved before the clone: the
   // task moves the socket there, so it needs no way to tell us a number.
   UniqueFd slot(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!slot) throwErrno("open /dev/null");
-  const int slot_fd = slot.get();
+  SocketTask task{domain, type, protocol, slot.get()};
   clone_args args{};
-  // No CLONE_VM: the task gets a copy-on-write copy of our memory (its stack
-  // among it), so it may run on from clone3 like a fork's child; CLONE_VFORK
-  // holds this thread until it has exited. exit_signal 0: no SIGCHLD, and no
-  // waitpid(-1) of another thread reaps it.
+  // CLONE_FILES: the task shares our descriptor table; CLONE_VFORK holds this
+  // thread until it has exited; exit_signal 0: no SIGCHLD, and no waitpid(-1)
+  // of another thread reaps it.
   args.flags = CLONE_INTO_CGROUP | CLONE_FILES | CLONE_VFORK;
   args.cgroup = static_cast<std::uint64_t>(cgroup_dir);
   args.exit_signal = 0;
-  const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  long pid;
+#if defined(__x86_64__)
+  // CLONE_VM too, on a small stack of its own: copying the page tables of a
+  // large daemon was most of the cost (docs/benchmarks.md, "raw_socket_bench").
+  // Every signal is blocked meanwhile, so that no handler of ours runs on the
+  // task's stack.
+  args.flags |= CLONE_VM;
+  constexpr std::size_t kStackSize = 64 * 1024;
+  thread_local std::unique_ptr<char[]> stack(new char[kStackSize]);
+  args.stack = reinterpret_cast<std::uint64_t>(stack.get());
+  args.stack_size = kStackSize;
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid = clone3WithStack(&args, makeSocket, &task);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0) throw SysError(static_cast<int>(-pid), "clone3 into the sliver's cgroup");
+#else
+  // Elsewhere a copy-on-write copy of our memory (its stack among it), so the
+  // task may run on from clone3 like a fork's child.
+  pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) throwErrno("clone3 into the sliver's cgroup");
-  if (pid == 0) {
-    // Async-signal-safe only: a copy of one thread of a threaded process.
-    const int fd = ::socket(domain, type | SOCK_CLOEXEC, protocol);
-    if (fd < 0) ::_exit(errno);
-    if (::dup3(fd, slot_fd, O_CLOEXEC) < 0) ::_exit(errno);
-    ::close(fd);
-    ::_exit(0);
-  }
+  if (pid == 0) ::_exit(makeSocket(&task));
+#endif
   siginfo_t info{};
   if (base::retryOnEintr(
           [&] { return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | __WALL); }) != 0) {
