@@ -45,16 +45,6 @@ namespace {
 using plng::base::UniqueFd;
 using Clock = std::chrono::steady_clock;
 
-std::map<std::string, std::string> parse(const std::string& output) {
-  std::map<std::string, std::string> values;
-  std::istringstream in(output);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) values[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return values;
-}
-
 // `raw-socket-probe loop <seconds>` on the host, as root.
 std::string loopOnHost(double seconds) {
   int out[2];
@@ -128,7 +118,7 @@ TEST_CASE("raw_socket_bench") {
         "close(), %.1f s per contender\nkernel %s, %ld CPUs, build %s\n\n",
         seconds, uts.release, ::sysconf(_SC_NPROCESSORS_ONLN), PLNG_BENCH_BUILD_TYPE);
 
-    const auto direct = parse(loopOnHost(seconds));
+    const auto direct = plng::test::keyValues(loopOnHost(seconds));
     const double ok = std::atof(direct.count("ok") ? direct.at("ok").c_str() : "0");
     const double direct_us = ok > 0 ? seconds * 1e6 / ok : 0;
     report("direct (host root, CAP_NET_RAW)", direct, seconds, 0);
@@ -143,12 +133,12 @@ TEST_CASE("raw_socket_bench") {
                    node.cgroups->openUnifiedDir(config.slice));
     };
     const std::string s = std::to_string(seconds);
-    const auto granted =
-        parse(plng::test::runInSliver(init.get(), {"raw-socket-probe", "loop", s}, options).output);
+    const auto granted = plng::test::keyValues(
+        plng::test::runInSliver(init.get(), {"raw-socket-probe", "loop", s}, options).output);
     report("brokered (sliver with the right)", granted, seconds, direct_us);
     right = false;
-    const auto refused =
-        parse(plng::test::runInSliver(init.get(), {"raw-socket-probe", "loop", s}, options).output);
+    const auto refused = plng::test::keyValues(
+        plng::test::runInSliver(init.get(), {"raw-socket-probe", "loop", s}, options).output);
     report("refused by the broker (no right: EPERM)", refused, seconds, direct_us);
 
     // The broker's own step: the socket made by a task cloned into the cgroup.

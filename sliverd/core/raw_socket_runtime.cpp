@@ -26,6 +26,9 @@ bool RawSocketRuntime::adopt(const std::string& slice, pid_t init_pid) {
     if (!pidfd) base::throwErrno("pidfd_open " + std::to_string(init_pid));
     base::UniqueFd listener = node::takeSeccompListener(pidfd.get(), init_pid);
     if (!listener) {
+      auto [it, first] = without_listener_.try_emplace(slice, init_pid);
+      if (!first && it->second == init_pid) return false;
+      it->second = init_pid;
       // A sliver started before sliverd had the broker: its raw socket() calls
       // get EPERM from the kernel, as before, until it is restarted.
       spdlog::warn(

@@ -8,6 +8,7 @@
 // running; stop and destroy forget the sliver.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,9 @@ class RawSocketRuntime : public plng::node::SliverRuntime {
   bool adopt(const std::string& slice, pid_t init_pid);
 
   plng::node::SliverRuntime& runtime_;
+  // Running slivers whose init holds no listener (started before the broker),
+  // by init pid: warned about once, not at every list().
+  std::map<std::string, pid_t> without_listener_;
   const plng::node::CgroupDriver& cgroups_;
   RawSocketBroker& broker_;
 };

@@ -29,6 +29,7 @@
 #include "node/sliver_runtime.h"
 #include "sliverd/core/raw_socket_broker.h"
 #include "sliverd/core/raw_socket_runtime.h"
+#include "tests/support/node_private_network.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/node_test_node.h"
 #include "tests/support/skip.h"
@@ -40,22 +41,6 @@ using plng::sliverd::RawSocketBroker;
 using plng::sliverd::RawSocketRuntime;
 
 namespace {
-
-// A network namespace of the test's own for the calling thread (and every
-// thread and process it starts from here on: the broker, the slivers), with
-// loopback up; the previous one again at the end.
-class PrivateNetwork {
- public:
-  PrivateNetwork() {
-    if (!previous_) plng::base::throwErrno("open /proc/thread-self/ns/net");
-    if (::unshare(CLONE_NEWNET) != 0) plng::base::throwErrno("unshare(CLONE_NEWNET)");
-    REQUIRE(std::system("ip link set lo up") == 0);
-  }
-  ~PrivateNetwork() { ::setns(previous_.get(), CLONE_NEWNET); }
-
- private:
-  UniqueFd previous_{::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)};
-};
 
 struct Node : plng::test::TestNode {
   Node()
@@ -71,17 +56,6 @@ SliverConfig config(const std::string& slice, const std::string& initscript = ""
   c.disk_quota_bytes = 64ull << 20;
   c.initscript = initscript;
   return c;
-}
-
-// `key=value` lines of a probe's output.
-std::map<std::string, std::string> parse(const std::string& output) {
-  std::map<std::string, std::string> values;
-  std::istringstream in(output);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) values[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return values;
 }
 
 // A cgroup_skb/egress program that drops every packet, attached to one cgroup
@@ -159,7 +133,7 @@ struct BrokeredSliver {
     auto result = plng::test::runInSliver(init.get(), argv, options);
     INFO(result.output);
     REQUIRE(result.exit_code == 0);
-    return parse(result.output);
+    return plng::test::keyValues(result.output);
   }
 
   std::string sh(const std::string& script) {
@@ -199,7 +173,7 @@ struct BrokeredSliver {
 TEST_CASE("a slice with the raw right runs busybox ping over a raw socket made in its cgroup",
           "[root][vnet]") {
   plng::test::requireRoot();
-  PrivateNetwork network;
+  plng::test::PrivateNetwork network;
   // The initscript is a child of sliver-init: under the filter launchSliver
   // installed, whose listener sliver-init holds.
   BrokeredSliver s(config("pl_raw",
@@ -242,7 +216,7 @@ TEST_CASE("a slice with the raw right runs busybox ping over a raw socket made i
 TEST_CASE("without the raw right socket() fails with EPERM; revoking it applies at once",
           "[root][vnet]") {
   plng::test::requireRoot();
-  PrivateNetwork network;
+  plng::test::PrivateNetwork network;
   BrokeredSliver s(config("pl_noraw"));
   s.right = false;
   auto refused = s.probe({"open", "4", "1"});
@@ -309,7 +283,7 @@ std::size_t countOf(const std::string& text, const std::string& word) {
 TEST_CASE("a traceroute loop in a sliver continues across a broker killed with SIGKILL",
           "[root][vnet]") {
   plng::test::requireRoot();
-  PrivateNetwork network;
+  plng::test::PrivateNetwork network;
   Node node;
   auto runtime = node.runtime();
   // busybox traceroute -I needs raw ICMP sockets (it has no fallback): every

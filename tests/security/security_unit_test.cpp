@@ -27,6 +27,7 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/unix_socket.h"
 #include "node/program.h"
 #include "node/resources.h"
 #include "node/security.h"
@@ -320,20 +321,12 @@ TEST_CASE("raw IPv4/IPv6 socket() calls go to the filter's listener, flags and a
     if (listener < 0) ::_exit(100);
     // A second listener in the same chain: the kernel allows one.
     if (applySeccompWithListener(sliverSeccompProgram()) != -EBUSY) ::_exit(101);
-    char byte = 'l';
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
-    if (::sendmsg(pair[1], &message, 0) != 1) ::_exit(102);
+    try {
+      const int fds[] = {listener};
+      plng::base::sendFds(pair[1], "l", fds, "the listener");
+    } catch (const std::exception&) {
+      ::_exit(102);
+    }
     ::close(listener);
     for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
       const int fd = ::socket(AF_INET, type, 0);
@@ -349,18 +342,9 @@ TEST_CASE("raw IPv4/IPv6 socket() calls go to the filter's listener, flags and a
     ::_exit(0);
   }
   child_end.reset();
-  char byte = 0;
-  int listener = -1;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  REQUIRE(::recvmsg(parent_end.get(), &message, 0) == 1);
-  std::memcpy(&listener, CMSG_DATA(CMSG_FIRSTHDR(&message)), sizeof(int));
-  UniqueFd listener_fd(listener);
+  auto message = plng::base::receiveFds(parent_end.get(), 1, 1, "the listener");
+  REQUIRE(message.fds.size() == 1);
+  const int listener = message.fds[0].get();
 
   auto next = [&] {
     seccomp_notif notif{};

@@ -32,6 +32,7 @@
 #include "proto/plc.pb.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/node_image.h"
+#include "tests/support/node_private_network.h"
 #include "tests/support/node_sliver_exec.h"
 #include "tests/support/scratch_dir.h"
 
@@ -49,19 +50,6 @@ std::string pingGroupRange() {
   while (!value.empty() && value.back() == '\n') value.pop_back();
   return value;
 }
-
-class PrivateNetwork {
- public:
-  PrivateNetwork() {
-    if (!previous_) plng::base::throwErrno("open /proc/thread-self/ns/net");
-    if (::unshare(CLONE_NEWNET) != 0) plng::base::throwErrno("unshare(CLONE_NEWNET)");
-    REQUIRE(std::system("ip link set lo up") == 0);
-  }
-  ~PrivateNetwork() { ::setns(previous_.get(), CLONE_NEWNET); }
-
- private:
-  UniqueFd previous_{::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)};
-};
 
 struct Sliverd {
   fs::path dir;
@@ -142,7 +130,7 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
           "[root][sliverd][vnet]") {
   plng::test::CgroupSandbox sandbox;  // skips when not root
   plng::test::ScratchDir scratch("plng-sliverd-raw");
-  PrivateNetwork network;
+  plng::test::PrivateNetwork network;
   const std::string range_before = pingGroupRange();
   const fs::path images =
       plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT, fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -175,20 +176,10 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
           childMessage(out[1], "seccomp with a listener");
           ::_exit(kExecFailed);
         }
-        char byte = 'l';
-        iovec iov{&byte, 1};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        msghdr message{};
-        message.msg_iov = &iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;
-        cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
-        if (::sendmsg(listener_pair[1], &message, MSG_NOSIGNAL) != 1) {
+        try {
+          const int fds[] = {listener};
+          plng::base::sendFds(listener_pair[1], "l", fds, "handing over the seccomp listener");
+        } catch (const std::exception&) {
           childMessage(out[1], "handing over the seccomp listener");
           ::_exit(kExecFailed);
         }
@@ -250,6 +241,16 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
 SliverExecResult shInSliver(int pidfd, const std::string& script,
                             const SliverExecOptions& options) {
   return runInSliver(pidfd, {"/bin/sh", "-c", script}, options);
+}
+
+std::map<std::string, std::string> keyValues(const std::string& output) {
+  std::map<std::string, std::string> values;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) values[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return values;
 }
 
 }  // namespace plng::test

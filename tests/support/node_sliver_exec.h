@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +62,9 @@ struct SliverExecResult {
 // the helper cannot be forked.
 SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
                              const SliverExecOptions& options = {});
+
+// The `key=value` lines of a command's output (probes print them), by key.
+std::map<std::string, std::string> keyValues(const std::string& output);
 
 // runInSliver({"/bin/sh", "-c", script}).
 SliverExecResult shInSliver(int pidfd, const std::string& script,
