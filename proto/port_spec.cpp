@@ -89,8 +89,9 @@ PortRange parseItem(std::size_t index, std::string_view item) {
   return range;
 }
 
-// Sorted by protocol then port, overlapping and adjacent ranges merged.
-std::vector<PortRange> canonical(std::vector<PortRange> ranges) {
+}  // namespace
+
+std::vector<PortRange> canonicalPortRanges(std::vector<PortRange> ranges) {
   std::sort(ranges.begin(), ranges.end(), [](const PortRange& a, const PortRange& b) {
     return std::tuple(a.transport, a.first, a.last) < std::tuple(b.transport, b.first, b.last);
   });
@@ -105,8 +106,6 @@ std::vector<PortRange> canonical(std::vector<PortRange> ranges) {
   }
   return merged;
 }
-
-}  // namespace
 
 std::string_view transportName(Transport transport) {
   return transport == Transport::kTcp ? "tcp" : "udp";
@@ -133,12 +132,12 @@ std::vector<PortRange> parsePortSpec(std::string_view value) {
     }
     ranges.push_back(parseItem(index, item));
   }
-  return canonical(std::move(ranges));
+  return canonicalPortRanges(std::move(ranges));
 }
 
 std::string formatPortSpec(std::vector<PortRange> ranges) {
   std::string out;
-  for (const auto& range : canonical(std::move(ranges))) {
+  for (const auto& range : canonicalPortRanges(std::move(ranges))) {
     if (!out.empty()) out += ',';
     out += transportName(range.transport);
     out += ':' + std::to_string(range.first);
@@ -150,8 +149,8 @@ std::string formatPortSpec(std::vector<PortRange> ranges) {
 std::string firstCollision(const std::vector<PortRange>& a, const std::vector<PortRange>& b) {
   // Both canonical: sorted, disjoint; walk them side by side, advancing the
   // range that ends first, so the first overlap found is the lowest port.
-  const auto left = canonical(a);
-  const auto right = canonical(b);
+  const auto left = canonicalPortRanges(a);
+  const auto right = canonicalPortRanges(b);
   auto key = [](const PortRange& r, std::uint16_t port) { return std::pair(r.transport, port); };
   std::size_t i = 0, j = 0;
   while (i < left.size() && j < right.size()) {

@@ -48,6 +48,9 @@ class PortSpecError : public std::invalid_argument {
 // PortSpecError.
 std::vector<PortRange> parsePortSpec(std::string_view value);
 
+// `ranges` sorted by protocol then port, overlapping and adjacent ones merged.
+std::vector<PortRange> canonicalPortRanges(std::vector<PortRange> ranges);
+
 // The canonical text of `ranges` (which need not be canonical themselves).
 std::string formatPortSpec(std::vector<PortRange> ranges);
 

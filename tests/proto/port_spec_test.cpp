@@ -197,3 +197,12 @@ TEST_CASE("transport names and numbers are the kernel's") {
   CHECK(static_cast<int>(Transport::kTcp) == 6);
   CHECK(static_cast<int>(Transport::kUdp) == 17);
 }
+
+TEST_CASE("canonicalPortRanges sorts and merges ranges without text") {
+  CHECK(plng::proto::canonicalPortRanges({{Transport::kUdp, 1, 5},
+                                          {Transport::kTcp, 7, 9},
+                                          {Transport::kUdp, 6, 6},
+                                          {Transport::kTcp, 8, 20}}) ==
+        std::vector<PortRange>{{Transport::kTcp, 7, 20}, {Transport::kUdp, 1, 6}});
+  CHECK(plng::proto::canonicalPortRanges({}).empty());
+}
