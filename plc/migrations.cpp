@@ -298,22 +298,19 @@ CREATE INDEX login_failures_last ON login_failures (last_failure);
 // "80,8000-8100") reserved each port whatever the protocol: it becomes both, so
 // a slice keeps what it held. net_max_ports caps the ports a slice holds at once.
 constexpr const char* kPortProtocols = R"SQL(
-UPDATE slice_tags st
-   SET value = regexp_replace(st.value, '([0-9]+(-[0-9]+)?)', 'tcp:\1', 'g') || ',' ||
-               regexp_replace(st.value, '([0-9]+(-[0-9]+)?)', 'udp:\1', 'g')
-  FROM tag_types tt
- WHERE tt.tag_type_id = st.tag_type_id AND tt.value_kind = 'ports'
-   AND st.value ~ '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$';
-UPDATE node_tags nt
-   SET value = regexp_replace(nt.value, '([0-9]+(-[0-9]+)?)', 'tcp:\1', 'g') || ',' ||
-               regexp_replace(nt.value, '([0-9]+(-[0-9]+)?)', 'udp:\1', 'g')
-  FROM tag_types tt
- WHERE tt.tag_type_id = nt.tag_type_id AND tt.value_kind = 'ports'
-   AND nt.value ~ '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$';
-UPDATE tag_types
-   SET default_value = regexp_replace(default_value, '([0-9]+(-[0-9]+)?)', 'tcp:\1', 'g') || ',' ||
-                       regexp_replace(default_value, '([0-9]+(-[0-9]+)?)', 'udp:\1', 'g')
- WHERE value_kind = 'ports' AND default_value ~ '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$';
+CREATE FUNCTION pg_temp.ports_with_protocols(old text) RETURNS text LANGUAGE sql AS $$
+  SELECT CASE WHEN old ~ '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$'
+              THEN regexp_replace(old, '([0-9]+(-[0-9]+)?)', 'tcp:\1', 'g') || ',' ||
+                   regexp_replace(old, '([0-9]+(-[0-9]+)?)', 'udp:\1', 'g')
+              ELSE old END
+$$;
+UPDATE slice_tags st SET value = pg_temp.ports_with_protocols(st.value)
+  FROM tag_types tt WHERE tt.tag_type_id = st.tag_type_id AND tt.value_kind = 'ports';
+UPDATE node_tags nt SET value = pg_temp.ports_with_protocols(nt.value)
+  FROM tag_types tt WHERE tt.tag_type_id = nt.tag_type_id AND tt.value_kind = 'ports';
+UPDATE tag_types SET default_value = pg_temp.ports_with_protocols(default_value)
+ WHERE value_kind = 'ports';
+DROP FUNCTION pg_temp.ports_with_protocols(text);
 UPDATE tag_types
    SET description = 'ports only this slice may bind on a node, e.g. tcp:80,udp:53,tcp:6000-6010'
  WHERE name = 'ports';

@@ -16,31 +16,10 @@ using grpc::StatusCode;
 
 namespace {
 
-std::pair<grpc::Status, pb::SliceTag> setTag(const PlcClient& c, const std::string& slice,
-                                             const std::string& tag, const std::string& value,
-                                             const std::string& node = "",
-                                             const std::string& nodegroup = "") {
-  pb::SetSliceTagRequest req;
-  req.set_slice(slice);
-  req.set_tag(tag);
-  req.set_value(value);
-  req.set_node(node);
-  req.set_nodegroup(nodegroup);
-  return c.call(&pb::Slice::Stub::SetSliceTag, req);
-}
-
 grpc::Status deleteTag(const PlcClient& c, std::int64_t slice_tag_id) {
   pb::DeleteSliceTagRequest req;
   req.set_slice_tag_id(slice_tag_id);
   return c.call(&pb::Slice::Stub::DeleteSliceTag, req).first;
-}
-
-grpc::Status addNodes(const PlcClient& c, const std::string& slice,
-                      const std::vector<std::string>& hostnames) {
-  pb::SliceNodesRequest req;
-  req.set_name(slice);
-  for (const auto& h : hostnames) req.add_hostnames(h);
-  return c.call(&pb::Slice::Stub::AddSliceNodes, req).first;
 }
 
 grpc::Status setNodeTag(const PlcClient& c, const std::string& hostname, const std::string& tag,
@@ -106,21 +85,21 @@ struct Planet {
 TEST_CASE_METHOD(PlcFixture, "ports: validated, stored canonically; net_max_ports defaults to 2000",
                  "[plc][pg]") {
   Planet p(*this);
-  auto [status, tag] = setTag(admin(), "princeton_a", "ports", "udp:53, tcp:81,TCP:80");
+  auto [status, tag] = setSliceTag(admin(), "princeton_a", "ports", "udp:53, tcp:81,TCP:80");
   REQUIRE_OK(status);
   CHECK(tag.value() == "tcp:80-81,udp:53");
   CHECK(p.seed.sql("SELECT value FROM slice_tags WHERE slice_tag_id = $1", tag.slice_tag_id())[0][0]
             .as<std::string>() == "tcp:80-81,udp:53");
 
   const auto before = p.state();
-  CHECK_STATUS(setTag(admin(), "princeton_a", "ports", "80,443").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_a", "ports", "80,443").first,
                StatusCode::INVALID_ARGUMENT, "tag ports: item 1 \"80\": expected <tcp|udp>:");
-  CHECK_STATUS(setTag(admin(), "princeton_a", "ports", "tcp:80,udp:0").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_a", "ports", "tcp:80,udp:0").first,
                StatusCode::INVALID_ARGUMENT, "item 2 \"udp:0\": port 0 is out of range");
-  CHECK_STATUS(setTag(admin(), "princeton_a", "ports", "tcp:80,,udp:53").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_a", "ports", "tcp:80,,udp:53").first,
                StatusCode::INVALID_ARGUMENT, "item 2 is empty");
   // Reserving ports is the admins' to grant, as on PlanetLab.
-  CHECK_STATUS(setTag(*p.pi, "princeton_a", "ports", "tcp:8080").first,
+  CHECK_STATUS(setSliceTag(*p.pi, "princeton_a", "ports", "tcp:8080").first,
                StatusCode::PERMISSION_DENIED, "setting tag ports requires role admin");
   CHECK(p.state() == before);
 
@@ -135,7 +114,7 @@ TEST_CASE_METHOD(PlcFixture, "ports: validated, stored canonically; net_max_port
   CHECK(by_name["net_max_ports"].default_value() == "2000");
   CHECK(by_name["net_max_ports"].value_kind() == "int");
   CHECK(by_name["ports"].description().find("tcp:80") != std::string::npos);
-  CHECK(setTag(admin(), "princeton_a", "net_max_ports", "500").second.value() == "500");
+  CHECK(setSliceTag(admin(), "princeton_a", "net_max_ports", "500").second.value() == "500");
 
   // A default would reserve the same ports for every slice: refused.
   pb::UpdateTagTypeRequest update;
@@ -150,56 +129,56 @@ TEST_CASE_METHOD(PlcFixture, "ports: validated, stored canonically; net_max_port
 TEST_CASE_METHOD(PlcFixture, "ports: a slice-wide reservation may not collide on a shared node",
                  "[plc][pg]") {
   Planet p(*this);
-  REQUIRE_OK(addNodes(admin(), "princeton_a", {"n1.mit.edu"}));
-  REQUIRE_OK(addNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
-  REQUIRE_OK(addNodes(admin(), "princeton_c", {"n2.mit.edu"}));
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "tcp:80,udp:53").first);
+  REQUIRE_OK(sliceNodes(admin(), "princeton_a", {"n1.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_c", {"n2.mit.edu"}));
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "tcp:80,udp:53").first);
 
   const auto before = p.state();
-  CHECK_STATUS(setTag(admin(), "princeton_b", "ports", "tcp:6000,tcp:79-81").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_b", "ports", "tcp:6000,tcp:79-81").first,
                StatusCode::FAILED_PRECONDITION,
                "slices princeton_a and princeton_b would both reserve tcp:80 on node n1.mit.edu");
   CHECK(p.state() == before);
   CHECK(p.lastResult("SetSliceTag").rfind("FAILED_PRECONDITION: slices princeton_a and", 0) == 0);
 
   // Another protocol, or a port next to it, is no collision.
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "udp:80,tcp:81,tcp:79,udp:54").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "udp:80,tcp:81,tcp:79,udp:54").first);
   CHECK(p.lastResult("SetSliceTag") == "OK: ");
   // Nor is the same port on a node the two do not share: c is on n2 only.
-  REQUIRE_OK(setTag(admin(), "princeton_c", "ports", "tcp:80").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_c", "ports", "tcp:80").first);
   // Setting a slice's own value again, changed, is checked against the others.
-  CHECK_STATUS(setTag(admin(), "princeton_c", "ports", "tcp:80,udp:80").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_c", "ports", "tcp:80,udp:80").first,
                StatusCode::FAILED_PRECONDITION,
                "slices princeton_b and princeton_c would both reserve udp:80 on node n2.mit.edu");
-  CHECK_STATUS(setTag(admin(), "princeton_c", "ports", "tcp:80-90").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_c", "ports", "tcp:80-90").first,
                StatusCode::FAILED_PRECONDITION, "would both reserve tcp:81 on node n2.mit.edu");
 }
 
 TEST_CASE_METHOD(PlcFixture, "ports: node and node group scoped reservations", "[plc][pg]") {
   Planet p(*this);
-  REQUIRE_OK(addNodes(admin(), "princeton_a", {"n1.mit.edu", "n2.mit.edu"}));
-  REQUIRE_OK(addNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "tcp:80", "n1.mit.edu").first);
+  REQUIRE_OK(sliceNodes(admin(), "princeton_a", {"n1.mit.edu", "n2.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "tcp:80", "n1.mit.edu").first);
 
   auto before = p.state();
-  CHECK_STATUS(setTag(admin(), "princeton_b", "ports", "tcp:80", "n1.mit.edu").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_b", "ports", "tcp:80", "n1.mit.edu").first,
                StatusCode::FAILED_PRECONDITION,
                "slices princeton_a and princeton_b would both reserve tcp:80 on node n1.mit.edu");
   // Through node group alpha, which holds n1.
-  CHECK_STATUS(setTag(admin(), "princeton_b", "ports", "tcp:80", "", "alpha").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_b", "ports", "tcp:80", "", "alpha").first,
                StatusCode::FAILED_PRECONDITION, "would both reserve tcp:80 on node n1.mit.edu");
   // Slice-wide, it reaches n1 too.
-  CHECK_STATUS(setTag(admin(), "princeton_b", "ports", "tcp:80").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_b", "ports", "tcp:80").first,
                StatusCode::FAILED_PRECONDITION, "on node n1.mit.edu");
   CHECK(p.state() == before);
 
   // On n2, where a reserves nothing, b may; and a node value overrides b's wider
   // one on n1 (node > node group > slice), so b may reserve tcp:80 elsewhere.
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "tcp:80", "n2.mit.edu").first);
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "udp:5000", "n1.mit.edu").first);
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "tcp:80").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "tcp:80", "n2.mit.edu").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "udp:5000", "n1.mit.edu").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "tcp:80").first);
   // ... and then a may not take tcp:80 slice-wide: b holds it on n2.
-  CHECK_STATUS(setTag(admin(), "princeton_a", "ports", "tcp:80").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_a", "ports", "tcp:80").first,
                StatusCode::FAILED_PRECONDITION,
                "slices princeton_a and princeton_b would both reserve tcp:80 on node n2.mit.edu");
 }
@@ -207,30 +186,30 @@ TEST_CASE_METHOD(PlcFixture, "ports: node and node group scoped reservations", "
 TEST_CASE_METHOD(PlcFixture, "ports: adding a slice to a node checks its reservation there",
                  "[plc][pg]") {
   Planet p(*this);
-  REQUIRE_OK(addNodes(admin(), "princeton_a", {"n1.mit.edu"}));
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "tcp:6000-6010").first);
+  REQUIRE_OK(sliceNodes(admin(), "princeton_a", {"n1.mit.edu"}));
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "tcp:6000-6010").first);
   // b reserves an overlapping range while on no node: nothing to collide with yet.
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "tcp:6010-6020").first);
-  REQUIRE_OK(setTag(admin(), "princeton_c", "ports", "udp:6000-6010").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "tcp:6010-6020").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_c", "ports", "udp:6000-6010").first);
 
   auto before = p.state();
-  CHECK_STATUS(addNodes(*p.pi, "princeton_b", {"n2.mit.edu", "n1.mit.edu"}),
+  CHECK_STATUS(sliceNodes(*p.pi, "princeton_b", {"n2.mit.edu", "n1.mit.edu"}),
                StatusCode::FAILED_PRECONDITION,
                "slices princeton_a and princeton_b would both reserve tcp:6010 on node n1.mit.edu");
   CHECK(p.state() == before);  // n2 was not added either
   CHECK(p.lastResult("AddSliceNodes").rfind("FAILED_PRECONDITION", 0) == 0);
-  REQUIRE_OK(addNodes(*p.pi, "princeton_b", {"n2.mit.edu"}));
-  REQUIRE_OK(addNodes(*p.pi, "princeton_c", {"n1.mit.edu", "n2.mit.edu"}));  // udp: no collision
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_b", {"n2.mit.edu"}));
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_c", {"n1.mit.edu", "n2.mit.edu"}));  // udp: no collision
 }
 
 TEST_CASE_METHOD(PlcFixture, "ports: node group membership changing through node tags",
                  "[plc][pg]") {
   Planet p(*this);
-  REQUIRE_OK(addNodes(admin(), "princeton_a", {"n1.mit.edu", "n2.mit.edu"}));
-  REQUIRE_OK(addNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "tcp:443").first);
+  REQUIRE_OK(sliceNodes(admin(), "princeton_a", {"n1.mit.edu", "n2.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "tcp:443").first);
   // b reserves tcp:443 on beta's nodes: none yet.
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "tcp:443", "", "beta").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "tcp:443", "", "beta").first);
 
   // n1 joining beta would make b's reservation apply there.
   auto before = p.state();
@@ -247,11 +226,11 @@ TEST_CASE_METHOD(PlcFixture, "ports: node group membership changing through node
   // A node leaving a group uncovers the slice-wide value the group's value hid.
   // b: nothing on alpha's nodes (n1), udp:1 elsewhere (n2). a: udp:1 and tcp:443
   // on n1, tcp:443 only on n2.
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "", "", "beta").first);
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "", "", "alpha").first);
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "tcp:443", "n2.mit.edu").first);
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "udp:1,tcp:443").first);
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "udp:1").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "", "", "beta").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "", "", "alpha").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "tcp:443", "n2.mit.edu").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "udp:1,tcp:443").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "udp:1").first);
   before = p.state();
   pb::DeleteNodeTagRequest untag;
   untag.set_hostname("n1.mit.edu");
@@ -273,13 +252,13 @@ TEST_CASE_METHOD(PlcFixture, "ports: node group membership changing through node
 TEST_CASE_METHOD(PlcFixture, "ports: deleting a narrower value uncovers the wider one",
                  "[plc][pg]") {
   Planet p(*this);
-  REQUIRE_OK(addNodes(admin(), "princeton_a", {"n1.mit.edu"}));
-  REQUIRE_OK(addNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "tcp:22022").first);
+  REQUIRE_OK(sliceNodes(admin(), "princeton_a", {"n1.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "tcp:22022").first);
   // b: nothing on n1, tcp:22022 elsewhere.
-  auto [status, narrow] = setTag(admin(), "princeton_b", "ports", "", "n1.mit.edu");
+  auto [status, narrow] = setSliceTag(admin(), "princeton_b", "ports", "", "n1.mit.edu");
   REQUIRE_OK(status);
-  REQUIRE_OK(setTag(admin(), "princeton_b", "ports", "tcp:22022").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_b", "ports", "tcp:22022").first);
 
   const auto before = p.state();
   CHECK_STATUS(deleteTag(admin(), narrow.slice_tag_id()), StatusCode::FAILED_PRECONDITION,
@@ -288,15 +267,15 @@ TEST_CASE_METHOD(PlcFixture, "ports: deleting a narrower value uncovers the wide
   CHECK(p.state() == before);
   CHECK(p.lastResult("DeleteSliceTag").rfind("FAILED_PRECONDITION", 0) == 0);
   // Once a gives the port up, the narrower value may go.
-  REQUIRE_OK(setTag(admin(), "princeton_a", "ports", "tcp:22023").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_a", "ports", "tcp:22023").first);
   REQUIRE_OK(deleteTag(admin(), narrow.slice_tag_id()));
 }
 
 TEST_CASE_METHOD(PlcFixture, "ports: values of the old grammar become both protocols",
                  "[plc][pg]") {
   Planet p(*this);
-  REQUIRE_OK(addNodes(admin(), "princeton_a", {"n1.mit.edu"}));
-  REQUIRE_OK(addNodes(admin(), "princeton_b", {"n1.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_a", {"n1.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_b", {"n1.mit.edu"}));
   // As a database older than migration 3 held them.
   p.seed.sql(
       "INSERT INTO slice_tags (slice_id, tag_type_id, value)"
@@ -331,8 +310,8 @@ TEST_CASE_METHOD(PlcFixture, "ports: values of the old grammar become both proto
   // The two collided before the rule: changes that leave that as it was pass,
   // a new collision does not.
   REQUIRE_OK(setNodeTag(admin(), "n1.mit.edu", "arch", "x86_64"));
-  REQUIRE_OK(addNodes(admin(), "princeton_b", {"n2.mit.edu"}));
-  REQUIRE_OK(setTag(admin(), "princeton_c", "ports", "udp:8050").first);
-  CHECK_STATUS(addNodes(admin(), "princeton_c", {"n1.mit.edu"}), StatusCode::FAILED_PRECONDITION,
+  REQUIRE_OK(sliceNodes(admin(), "princeton_b", {"n2.mit.edu"}));
+  REQUIRE_OK(setSliceTag(admin(), "princeton_c", "ports", "udp:8050").first);
+  CHECK_STATUS(sliceNodes(admin(), "princeton_c", {"n1.mit.edu"}), StatusCode::FAILED_PRECONDITION,
                "slices princeton_a and princeton_c would both reserve udp:8050 on node n1.mit.edu");
 }
