@@ -4,9 +4,11 @@
 // (slice, node group or node scoped tags, adding a slice to nodes, a node
 // joining or leaving a node group, a node group deleted, a narrower tag
 // deleted). A refused change leaves everything as it was and is audited.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "plc/db.h"
 #include "tests/support/plc_seed.h"
@@ -314,4 +316,37 @@ TEST_CASE_METHOD(PlcFixture, "ports: values of the old grammar become both proto
   REQUIRE_OK(setSliceTag(admin(), "princeton_c", "ports", "udp:8050").first);
   CHECK_STATUS(sliceNodes(admin(), "princeton_c", {"n1.mit.edu"}), StatusCode::FAILED_PRECONDITION,
                "slices princeton_a and princeton_c would both reserve udp:8050 on node n1.mit.edu");
+}
+
+TEST_CASE_METHOD(PlcFixture, "ports: two colliding reservations made at once never both pass",
+                 "[plc][pg]") {
+  Planet p(*this);
+  REQUIRE_OK(sliceNodes(admin(), "princeton_a", {"n1.mit.edu"}));
+  REQUIRE_OK(sliceNodes(admin(), "princeton_b", {"n1.mit.edu"}));
+  // Each round, a and b ask for the same new port at the same moment, through
+  // plcd's thread pool and two database connections: one may win, never both.
+  for (int round = 0; round < 20; ++round) {
+    const std::string port = "tcp:" + std::to_string(10000 + round);
+    std::atomic<int> ready{0};
+    grpc::Status results[2];
+    auto reserve = [&](int i, const std::string& slice) {
+      ++ready;
+      while (ready.load() < 2) std::this_thread::yield();
+      results[i] = setSliceTag(admin(), slice, "ports", port).first;
+    };
+    std::thread a(reserve, 0, "princeton_a");
+    std::thread b(reserve, 1, "princeton_b");
+    a.join();
+    b.join();
+    INFO("round " << round << ": " << results[0].error_message() << " / "
+                  << results[1].error_message());
+    CHECK_FALSE((results[0].ok() && results[1].ok()));
+    for (const auto& r : results) {
+      if (!r.ok()) CHECK(r.error_code() == StatusCode::FAILED_PRECONDITION);
+    }
+    // Free the port for the next round, whoever holds it.
+    for (const char* slice : {"princeton_a", "princeton_b"}) {
+      REQUIRE_OK(setSliceTag(admin(), slice, "ports", "").first);
+    }
+  }
 }
