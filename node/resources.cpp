@@ -118,31 +118,6 @@ NetworkRights networkRightsFromTags(const std::map<std::string, std::string>& ta
   return rights;
 }
 
-std::vector<ReservationRefusal> refuseCollidingReservations(
-    const std::vector<SliceReservation>& reservations,
-    const std::vector<proto::PortRange>& node_ports) {
-  std::vector<ReservationRefusal> refusals;
-  std::vector<const SliceReservation*> accepted;
-  for (const auto& reservation : reservations) {
-    std::string reason;
-    if (auto port = proto::firstCollision(reservation.ports, node_ports); !port.empty()) {
-      reason = port + " is kept by the node for its own services (node_ports)";
-    }
-    for (const auto* other : accepted) {
-      if (!reason.empty()) break;
-      if (auto port = proto::firstCollision(reservation.ports, other->ports); !port.empty()) {
-        reason = port + " is reserved by slice " + other->slice;
-      }
-    }
-    if (reason.empty()) {
-      accepted.push_back(&reservation);
-    } else {
-      refusals.push_back({reservation.slice, std::move(reason)});
-    }
-  }
-  return refusals;
-}
-
 bool ProperPrivileges::allowsSliverControl(std::string_view target) const {
   return std::any_of(privileges.begin(), privileges.end(), [&](const std::string& p) {
     return p == "sliver_control:*" || p == "sliver_control:" + std::string(target);

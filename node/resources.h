@@ -83,27 +83,6 @@ struct NetworkRights {
 // net_max_ports.
 NetworkRights networkRightsFromTags(const std::map<std::string, std::string>& tags);
 
-// The node's own check of port reservations. PLC refuses two slices reserving
-// one port on a node, but a node must not rely on it (a value written into
-// PLC's database by hand, a ticket from a broker), and PLC does not know the
-// node's own ports. Walks `reservations` in the caller's order (e.g. slices
-// already holding their reservation first): a slice whose reservation collides
-// with `node_ports` or with one accepted before it is refused whole (it gets
-// none of its reserved ports), with a reason naming the port and the other
-// holder. Returns the refusals, in order.
-struct SliceReservation {
-  std::string slice;
-  std::vector<proto::PortRange> ports;
-};
-struct ReservationRefusal {
-  std::string slice;
-  std::string reason;  // "tcp:80 is reserved by slice princeton_a" / "... kept by the node"
-  bool operator==(const ReservationRefusal&) const = default;
-};
-std::vector<ReservationRefusal> refuseCollidingReservations(
-    const std::vector<SliceReservation>& reservations,
-    const std::vector<proto::PortRange>& node_ports);
-
 // The `proper` tag: privileged operations the slice may ask of this node,
 // separated by commas or white space. Each is a name ([a-z0-9_]) with an
 // optional ":argument"; the node reads sliver_control:<slice> (may control

@@ -71,31 +71,3 @@ TEST_CASE("raw sockets are granted by CAP_NET_RAW in the capabilities tag") {
   CHECK_FALSE(networkRightsFromTags({{"capabilities", "CAP_NET_RA"}}).raw_sockets);
   CHECK_FALSE(networkRightsFromTags({{"net_raw", "true"}}).raw_sockets);
 }
-
-TEST_CASE("the node refuses reservations colliding with its own ports or an earlier slice's") {
-  using plng::node::refuseCollidingReservations;
-  using plng::node::ReservationRefusal;
-  using plng::proto::parsePortSpec;
-  const auto node_ports = parsePortSpec("tcp:22,tcp:8621,tcp:33080");
-  // Nothing reserved, or nothing shared: nothing refused.
-  CHECK(refuseCollidingReservations({}, node_ports).empty());
-  CHECK(refuseCollidingReservations({{"princeton_a", parsePortSpec("tcp:80,udp:22")},
-                                     {"princeton_b", parsePortSpec("udp:80,tcp:81")},
-                                     {"princeton_c", {}}},
-                                    node_ports)
-            .empty());
-  // The first slice keeps a port; a later one is refused whole, naming both, and
-  // holds none of its ports: c may have tcp:443.
-  CHECK(
-      refuseCollidingReservations({{"princeton_a", parsePortSpec("tcp:80")},
-                                   {"princeton_b", parsePortSpec("tcp:443,tcp:70-90")},
-                                   {"princeton_c", parsePortSpec("tcp:443")}},
-                                  node_ports) ==
-      std::vector<ReservationRefusal>{{"princeton_b", "tcp:80 is reserved by slice princeton_a"}});
-  // The node's own ports go to no slice, whatever the order.
-  CHECK(refuseCollidingReservations(
-            {{"princeton_a", parsePortSpec("tcp:20-30")}, {"princeton_b", parsePortSpec("tcp:25")}},
-            node_ports) ==
-        std::vector<ReservationRefusal>{
-            {"princeton_a", "tcp:22 is kept by the node for its own services (node_ports)"}});
-}
