@@ -161,7 +161,7 @@ int echoRepliesSeen(std::uint16_t own, std::chrono::milliseconds delay,
 
 }  // namespace
 
-TEST_CASE("features are probed and the required ones are present here", "[vnet][root]") {
+TEST_CASE("features are probed and the required ones are present here", "[vnet][root][ports]") {
   requireRoot();
   const Features& features = probeFeatures();
   INFO(features.summary());
@@ -171,7 +171,7 @@ TEST_CASE("features are probed and the required ones are present here", "[vnet][
   CHECK(features.summary().find("connect_unix=") != std::string::npos);
 }
 
-TEST_CASE("a port bound by one slice cannot be taken by another", "[vnet][root]") {
+TEST_CASE("a port bound by one slice cannot be taken by another", "[vnet][root][ports]") {
   enterPrivateNetwork();
   VnetEnvironment env;
   auto policy = env.open();
@@ -249,12 +249,39 @@ TEST_CASE("a port bound by one slice cannot be taken by another", "[vnet][root]"
     sender.stop();
     CHECK(runInSlice(env.slice_b,
                      [&] { return bindSocket(AF_INET, SOCK_DGRAM, sent_from, true); }) == 0);
+
+    // A TCP port picked at connect (SO_REUSEADDR on both sides: the kernel alone
+    // would let B bind it while A's connection is not listening).
+    int node = nodeListener(AF_INET, SOCK_STREAM, 7000);
+    int connected_from = 0;
+    SliceProcess client(env.slice_a, false, [&] {
+      int sock = socket(AF_INET, SOCK_STREAM, 0);
+      int one = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(7000);
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      int err = connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0 ? 0 : errno;
+      sockaddr_in local{};
+      socklen_t length = sizeof(local);
+      getsockname(sock, reinterpret_cast<sockaddr*>(&local), &length);
+      int port = ntohs(local.sin_port);
+      if (write(pipefd[1], &port, sizeof(port)) != sizeof(port)) return -1;
+      return err;
+    });
+    REQUIRE(client.result() == 0);
+    REQUIRE(read(pipefd[0], &connected_from, sizeof(connected_from)) == sizeof(connected_from));
+    CHECK(runInSlice(env.slice_b, [&] {
+            return bindSocket(AF_INET, SOCK_STREAM, connected_from, true);
+          }) == EPERM);
+    close(node);
     close(pipefd[0]);
     close(pipefd[1]);
   }
 }
 
-TEST_CASE("a slice holds at most max_ports ports at once", "[vnet][root]") {
+TEST_CASE("a slice holds at most max_ports ports at once", "[vnet][root][ports]") {
   enterPrivateNetwork();
   VnetEnvironment env;
   auto policy = env.open();
@@ -275,7 +302,7 @@ TEST_CASE("a slice holds at most max_ports ports at once", "[vnet][root]") {
 }
 
 TEST_CASE("reserved ports: only their slice binds them, low ones without the capability",
-          "[vnet][root]") {
+          "[vnet][root][ports]") {
   enterPrivateNetwork();
   VnetEnvironment env;
   auto policy = env.open();
@@ -348,7 +375,7 @@ TEST_CASE("slices reach each other on the node's addresses, not the node's own s
   close(allowed_tcp);
 }
 
-TEST_CASE("the blacklist applies at once, added and removed live", "[vnet][root]") {
+TEST_CASE("the blacklist applies at once, added and removed live", "[vnet][root][blacklist]") {
   enterPrivateNetwork();
   VnetEnvironment env;
   auto policy = env.open();
@@ -449,6 +476,32 @@ TEST_CASE("raw packets leave only under PlanetLab's rules", "[vnet][root]") {
   policy->setSlice(kXidA, SlicePolicy{});
   CHECK(raw_from(env.slice_a, RawPacket{.source_port = 40010}) == EPERM);
   CHECK(counter(*policy, kXidA, "raw_denied") == 1);
+}
+
+TEST_CASE("an echo id a slice's ping socket uses is not another slice's", "[vnet][root]") {
+  enterPrivateNetwork();
+  VnetEnvironment env;
+  auto policy = env.open();
+  // Both bind the same id with SO_REUSEADDR, which the kernel allows.
+  auto ping_from_id = [] {
+    int sock = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    if (sock < 0) return errno;
+    int one = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(0x4444);
+    if (bind(sock, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return errno;
+    return sendEcho(sock, 0x4444);
+  };
+  SliceProcess a(env.slice_a, false, ping_from_id);
+  REQUIRE(a.result() == 0);
+  CHECK(runInSlice(env.slice_b, ping_from_id) == EPERM);
+  CHECK(counter(*policy, kXidB, "port_owned") == 1);
+  auto owners = policy->ports(kXidA);
+  REQUIRE(owners.size() == 1);
+  CHECK(owners[0].port == PortKey{VNET_PROTO_ICMP, 0x4444});
+  CHECK(owners[0].hold == PortHold::kLazy);
 }
 
 TEST_CASE("raw and ping sockets of two slices each see only their own replies", "[vnet][root]") {
@@ -561,7 +614,7 @@ TEST_CASE("a program the verifier refuses carries its log in the error", "[vnet]
 }
 
 TEST_CASE("abstract unix sockets: a slice connects only to names registered for it",
-          "[vnet][root]") {
+          "[vnet][root][unix]") {
   requireRoot();
   if (!probeFeatures().has(kConnectUnix)) skipTest("the kernel has no cgroup/connect_unix");
   enterPrivateNetwork();
