@@ -19,6 +19,9 @@ packages=(
   mmdebstrap
   # peers for bench/sliver_bench, and the pure cgroup v2 guest (tests/v2vm)
   runc crun qemu-system-x86 cpio
+  # vnet-bpf: BPF objects (clang), their skeletons (bpftool), the loader (libbpf);
+  # the vnet tests and bench/vnet_bench drive stock tools through it
+  llvm libbpf-dev bpftool iperf3 traceroute iputils-ping tcpdump
 )
 
 if [ "$(id -u)" -ne 0 ]; then
