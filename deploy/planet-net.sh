@@ -80,6 +80,7 @@ down() {
   done
   ip link delete "$host_link_name" 2>/dev/null || true
   rm -rf -- "$run_dir"
+  rmdir /run/plng-net 2>/dev/null || true
 }
 
 status() {
