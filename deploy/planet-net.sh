@@ -110,6 +110,16 @@ make_ns() {
     net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 }
 
+# A host's eth0: its IPv4 (/24) and IPv6 (/64) address, default routes via the router.
+configure_eth0() {
+  local ns=$1 ipv4=$2 ipv6=$3 gateway4=$4 gateway6=$5
+  in_ns "$ns" ip addr add "$ipv4/24" dev eth0
+  in_ns "$ns" ip addr add "$ipv6/64" dev eth0 nodad
+  in_ns "$ns" ip link set eth0 up
+  in_ns "$ns" ip route add default via "$gateway4"
+  in_ns "$ns" ip -6 route add default via "$gateway6"
+}
+
 up() {
   [[ "$nodes" =~ ^[0-9]+$ ]] && [ "$nodes" -ge 1 ] && [ "$nodes" -le 200 ] ||
     { echo "planet-net.sh: --nodes must be 1..200" >&2; exit 2; }
@@ -140,11 +150,7 @@ up() {
   in_ns "$inet" ip addr add "$v4_site.1/24" dev site0
   in_ns "$inet" ip addr add "${v6_site}:1/64" dev site0 nodad
   in_ns "$inet" ip link set site0 up
-  in_ns "$remote" ip addr add "$v4_site.2/24" dev eth0
-  in_ns "$remote" ip addr add "${v6_site}:2/64" dev eth0 nodad
-  in_ns "$remote" ip link set eth0 up
-  in_ns "$remote" ip route add default via "$v4_site.1"
-  in_ns "$remote" ip -6 route add default via "${v6_site}:1"
+  configure_eth0 "$remote" "$v4_site.2" "${v6_site}:2" "$v4_site.1" "${v6_site}:1"
 
   {
     echo "prefix=$prefix"
@@ -164,11 +170,7 @@ up() {
     make_ns "$ns"
     ip -n "$inet" link add "port$k" type veth peer name eth0 netns "$ns"
     in_ns "$inet" ip link set "port$k" master inet0 up
-    in_ns "$ns" ip addr add "$v4_nodes.$((10 + k))/24" dev eth0
-    in_ns "$ns" ip addr add "${v6_nodes}:$((10 + k))/64" dev eth0 nodad
-    in_ns "$ns" ip link set eth0 up
-    in_ns "$ns" ip route add default via "$v4_nodes.1"
-    in_ns "$ns" ip -6 route add default via "${v6_nodes}:1"
+    configure_eth0 "$ns" "$v4_nodes.$((10 + k))" "${v6_nodes}:$((10 + k))" "$v4_nodes.1" "${v6_nodes}:1"
     {
       echo "netns_node$k=/run/netns/$ns"
       echo "node${k}_ipv4=$v4_nodes.$((10 + k))"
