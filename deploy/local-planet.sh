@@ -625,11 +625,11 @@ PLC is running: plcd on $plcd_listen (log $planet/plcd.log), PostgreSQL at '$db'
 (log $planet/pg/server.log; plng-pg-tmp starts it again if it dies).
 $(for k in $(seq "$nodes"); do echo "node$k ($(node_addr "$k"), namespace $(node_netns "$k")): sliverd (log $(node_dir "$k")/sliverd.log, local API $(node_dir "$k")/run/api/sliverd.sock), sshd on port 22"; done)
 The remote site: $remote_ipv4 / $remote_ipv6 (echo on port $remote_echo_port, iperf3 on $remote_iperf3_port).
-Log into node2's sliver:  ssh -i $planet/home/bob_ed25519 princeton_demo@$(node_addr "$nodes")
+Log into node$nodes's sliver:  ssh -i $planet/home/bob_ed25519 princeton_demo@$(node_addr "$nodes")
 A command on node1:       nsenter --net=$(node_netns 1) ping $remote_ipv4
 Add the slice back to node1:
   PLCCTL_CONFIG=$planet/home/bob.conf $plcctl_bin --plc 127.0.0.1:$port slice nodes add princeton_demo node1.princeton.planet.test
 Use it as the admin:  PLCCTL_CONFIG=$planet/home/admin.conf $plcctl_bin --plc 127.0.0.1:$port site list
-Stop it:              deploy/local-planet.sh stop
+Stop it:              deploy/local-planet.sh stop --state-dir $planet
 MSG
 fi
