@@ -21,7 +21,14 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 cleanup() { bash "$net" down --prefix "$prefix" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-bash "$net" up --prefix "$prefix" --nodes 2 --host-link
+# Only one planet at a time may have a host link (it takes the nodes' subnet in
+# this namespace): with a local planet running, the host-link checks are left out.
+host_link=--host-link
+if ip route show | grep -q '^10\.207\.0\.0/24 '; then
+  echo "NOTE: 10.207.0.0/24 is routed here already (a local planet?); testing without the host link"
+  host_link=
+fi
+bash "$net" up --prefix "$prefix" --nodes 2 $host_link
 topology=/run/plng-net/$prefix/topology
 [ -f "$topology" ] || fail "no $topology"
 # shellcheck disable=SC1090
@@ -65,10 +72,12 @@ bps=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["end"]
 echo "iperf3: $((bps / 1000000)) Mbit/s"
 
 echo "== the host link reaches the nodes; nothing routes past the planet"
-ping -c 1 -W 2 "$node1_ipv4" >/dev/null || fail "the host cannot reach node1 over its link"
-ping -6 -c 1 -W 2 "$node1_ipv6" >/dev/null || fail "the host cannot reach node1 over IPv6"
+if [ -n "$host_link" ]; then
+  ping -c 1 -W 2 "$node1_ipv4" >/dev/null || fail "the host cannot reach node1 over its link"
+  ping -6 -c 1 -W 2 "$node1_ipv6" >/dev/null || fail "the host cannot reach node1 over IPv6"
+fi
 # The host's own (non-planet) address: no route there from a node.
-host_addr=$(ip -4 -o addr show scope global | awk '$2 != "'"$prefix"'-h" {sub("/.*", "", $4); print $4; exit}')
+host_addr=$(ip -4 -o addr show scope global | awk '$4 !~ /^10\.207\./ {sub("/.*", "", $4); print $4; exit}')
 if [ -n "$host_addr" ]; then
   if in_node1 ping -c 1 -W 1 "$host_addr" >/dev/null 2>&1; then
     fail "node1 reached $host_addr, outside the planet"
@@ -82,12 +91,12 @@ pids=$(for ns in inet remote node1 node2; do ip netns pids "$prefix-$ns"; done)
 bash "$net" down --prefix "$prefix"
 left=$(ip netns list | grep -c "^$prefix-" || true)
 [ "$left" = 0 ] || fail "namespaces left: $(ip netns list | grep "^$prefix-")"
-ip link show "$prefix-h" >/dev/null 2>&1 && fail "the host link $prefix-h is left"
+if ip link show "$prefix-h" >/dev/null 2>&1; then fail "the host link $prefix-h is left"; fi
 # A process that has exited may stay a zombie until its parent reaps it: not left.
 for pid in $pids; do
   case "$(ps -o stat= -p "$pid" 2>/dev/null)" in ''|Z*) ;; *) fail "process $pid is left" ;; esac
 done
-[ -e "/run/plng-net/$prefix" ] && fail "/run/plng-net/$prefix is left"
+if [ -e "/run/plng-net/$prefix" ]; then fail "/run/plng-net/$prefix is left"; fi
 bash "$net" down --prefix "$prefix" || fail "a second down failed"
-bash "$net" status --prefix "$prefix" && fail "status says up after down"
+if bash "$net" status --prefix "$prefix"; then fail "status says up after down"; fi
 echo "planet network test passed"
