@@ -28,6 +28,7 @@
 #include "sliverd/local/local_service.h"
 #include "sliverd/local/peer_slice.h"
 #include "sliverd/login/slice_accounts.h"
+#include "sliverd/login/slice_login.h"
 #include "sliverd/vnet/network_isolation.h"
 
 namespace {
@@ -90,6 +91,29 @@ plng::node::StorageOptions storageOptions(const SliverdConfig& config) {
   };
 }
 
+// The host's slice accounts as this instance keeps them. Other node instances on
+// the host that share them (one login shell, so one installation of the login
+// tools) are listed in the sliver-enter.d beside that shell (slice_login.h).
+plng::sliverd::SliceAccountsConfig sliceAccountsConfig(const SliverdConfig& config) {
+  plng::sliverd::SliceAccountsConfig accounts{
+      .root = "/",
+      .login_shell = config.sliver_enter,
+      .paths = config.paths(),
+      .neighbours = {},
+  };
+  std::filesystem::path instances = std::filesystem::path(config.sliver_enter).parent_path() /
+                                    plng::sliverd::kSliceLoginInstancesName;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(instances, ec)) return accounts;
+  for (const auto& instance :
+       plng::sliverd::readSliceLoginInstances(instances, /*trusted_only=*/false)) {
+    if (instance.paths.state_dir != accounts.paths.state_dir) {
+      accounts.neighbours.push_back(instance.paths);
+    }
+  }
+  return accounts;
+}
+
 int serve(const SliverdConfig& config) {
   namespace node = plng::node;
   hardenHost(config);
@@ -136,11 +160,7 @@ int serve(const SliverdConfig& config) {
 
   std::optional<plng::sliverd::SliceAccounts> accounts;
   if (config.slice_accounts) {
-    accounts.emplace(plng::sliverd::SliceAccountsConfig{
-        .root = "/",
-        .login_shell = config.sliver_enter,
-        .paths = config.paths(),
-    });
+    accounts.emplace(sliceAccountsConfig(config));
   }
   plng::sliverd::Daemon daemon(plng::sliverd::Daemon::Options{
       .config = config,
@@ -229,11 +249,7 @@ int decommission(const SliverdConfig& config) {
       }
     }
     if (config.slice_accounts) {
-      plng::sliverd::SliceAccounts accounts(plng::sliverd::SliceAccountsConfig{
-          .root = "/",
-          .login_shell = config.sliver_enter,
-          .paths = config.paths(),
-      });
+      plng::sliverd::SliceAccounts accounts(sliceAccountsConfig(config));
       for (const auto& account : accounts.listSliceAccounts()) {
         // Only accounts whose home lies in this instance's state: other sliverd
         // instances on the host keep theirs.
