@@ -275,6 +275,25 @@ TEST_CASE("a port bound by one slice cannot be taken by another", "[vnet][root][
     CHECK(runInSlice(env.slice_b, [&] {
             return bindSocket(AF_INET, SOCK_STREAM, connected_from, true);
           }) == EPERM);
+    // Closed, it frees the port, though TCP still sends its FIN or RST after
+    // sock_release.
+    client.stop();
+    CHECK(runInSlice(env.slice_a, [] {
+            for (int i = 0; i < 3; ++i) {
+              int sock = socket(AF_INET, SOCK_STREAM, 0);
+              sockaddr_in to{};
+              to.sin_family = AF_INET;
+              to.sin_port = htons(7000);
+              to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+              if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return errno;
+              linger reset{1, 0};
+              setsockopt(sock, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+              close(sock);
+            }
+            return 0;
+          }) == 0);
+    for (const PortOwner& owner : policy->ports(kXidA))
+      CHECK(owner.port.protocol != VNET_PROTO_TCP);
     close(node);
     close(pipefd[0]);
     close(pipefd[1]);

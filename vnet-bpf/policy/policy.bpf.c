@@ -8,7 +8,8 @@
  * Compiled against the build host's BTF; loads on 6.1: only helpers and context
  * fields 6.1 has, except in vnet_connect_unix, which the loader loads only where
  * the kernel has cgroup/connect_unix (>= 6.7). */
-// clang-format off: vmlinux.h first, the helpers need its types
+/* vmlinux.h first: the helpers need its types. */
+// clang-format off
 #include "vnet-bpf/vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -411,12 +412,16 @@ int vnet_post_bind6(struct bpf_sock* sk) { return record_bind(sk); }
 
 SEC("cgroup/sock_release")
 int vnet_sock_release(struct bpf_sock* sk) {
-  struct vnet_socket_port* held = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
-  if (held && held->port) {
+  /* Created if absent, so that the socket's last packets (TCP sends its FIN
+   * or RST after this hook) do not claim the port again at egress. */
+  struct vnet_socket_port* held =
+      bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!held) return 1;
+  if (held->port && !held->released) {
     struct vnet_port_key key = {.protocol = held->protocol, .port = held->port};
     release_bound(&key, held->xid);
-    held->port = 0;
   }
+  held->released = 1;
   return 1;
 }
 
@@ -600,7 +605,7 @@ int vnet_egress(struct __sk_buff* skb) {
   if ((protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_) || !p.has_port) return 1;
   struct vnet_socket_port* held =
       bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!held || held->port) return 1;
+  if (!held || held->port || held->released) return 1;
   struct vnet_port_key key = {.protocol = protocol, .port = p.sport};
   __u32 refused = claim_bound(&key, xid);
   if (refused) return drop(xid, refused);
