@@ -8,7 +8,7 @@
 //     (connect4, egress's claim of the kernel-picked port, sock_release);
 //   - TCP throughput (iperf3, 3 s) across a veth pair to a second namespace;
 //   - raw IP_HDRINCL UDP packets per second through the egress policing.
-// Runs as root; prints medians of three rounds and the ratios. See
+// Runs as root; prints medians of five rounds and the ratios. See
 // docs/benchmarks.md, "vnet_bench".
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -39,7 +39,7 @@ namespace fs = std::filesystem;
 using namespace plng;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kRounds = 3;
+constexpr int kRounds = 5;
 constexpr const char* kRemote = "192.0.2.2";  // TEST-NET-1, inside the bench's own namespaces
 
 double* sharedResult() {
