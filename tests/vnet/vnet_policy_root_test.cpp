@@ -159,6 +159,44 @@ int echoRepliesSeen(std::uint16_t own, std::chrono::milliseconds delay,
   return seen;
 }
 
+// ICMP errors a raw ICMP socket receives within `window` after a UDP socket bound
+// to `port` sent to 127.0.0.1:7000 (allowlisted, nobody listening: port
+// unreachable) when `send`: bit 0 = an error quoting `port`, bit 1 = any other.
+int portUnreachablesSeen(int port, bool send, std::chrono::milliseconds window) {
+  int raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  if (raw < 0) return -errno;
+  if (send) {
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (bind(udp, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return -errno;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(7000);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (sendto(udp, "probe", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) return -errno;
+  }
+  int seen = 0;
+  auto end = std::chrono::steady_clock::now() + window;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd poller{raw, POLLIN, 0};
+    if (poll(&poller, 1, 50) <= 0) continue;
+    std::uint8_t buffer[256];
+    ssize_t n = recv(raw, buffer, sizeof(buffer), 0);
+    if (n < 20 + 8 + 20 + 8) continue;
+    auto* ip = reinterpret_cast<iphdr*>(buffer);
+    auto* icmp = reinterpret_cast<icmphdr*>(buffer + ip->ihl * 4);
+    if (icmp->type != ICMP_DEST_UNREACH) continue;
+    auto* quoted = reinterpret_cast<iphdr*>(reinterpret_cast<std::uint8_t*>(icmp) + 8);
+    auto* quoted_udp =
+        reinterpret_cast<udphdr*>(reinterpret_cast<std::uint8_t*>(quoted) + quoted->ihl * 4);
+    seen |= ntohs(quoted_udp->source) == port ? 1 : 2;
+  }
+  close(raw);
+  return seen;
+}
+
 }  // namespace
 
 TEST_CASE("features are probed and the required ones are present here", "[vnet][root][ports]") {
@@ -543,6 +581,25 @@ TEST_CASE("raw and ping sockets of two slices each see only their own replies", 
   REQUIRE(node_raw >= 0);
   CHECK(sendEcho(node_raw, 0x3333) == 0);
   close(node_raw);
+}
+
+TEST_CASE("an ICMP error reaches the raw socket of the slice whose packet it quotes",
+          "[vnet][root]") {
+  enterPrivateNetwork();
+  VnetEnvironment env;
+  auto policy = env.open();
+  policy->setSlice(kXidA, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  policy->setSlice(kXidB, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  using std::chrono::milliseconds;
+  // B listens first; A's UDP probe draws a port unreachable (what traceroute reads).
+  SliceProcess b(env.slice_b, true,
+                 [] { return portUnreachablesSeen(19811, false, milliseconds(700)); });
+  std::this_thread::sleep_for(milliseconds(100));
+  SliceProcess a(env.slice_a, true,
+                 [] { return portUnreachablesSeen(19810, true, milliseconds(400)); });
+  CHECK(a.result() == 1);
+  CHECK(b.result() == 0);
+  CHECK(counter(*policy, kXidB, "ingress_foreign") >= 1);
 }
 
 TEST_CASE("state and rules survive the loader: a crash, a restart, decommission", "[vnet][root]") {
