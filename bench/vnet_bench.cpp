@@ -8,9 +8,11 @@
 //     (connect4, egress's claim of the kernel-picked port, sock_release);
 //   - TCP throughput (iperf3, 3 s) across a veth pair to a second namespace;
 //   - raw IP_HDRINCL UDP packets per second through the egress policing.
-// Runs as root; prints medians of five rounds and the ratios. See
+// Runs as root; prints medians of five rounds and the ratios, and the programs'
+// own run time per operation from the kernel's BPF statistics. See
 // docs/benchmarks.md, "vnet_bench".
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
@@ -27,6 +29,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -148,6 +151,39 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+// Run count and run time of each attached program (kernel BPF statistics, on
+// while the bench holds its BPF_ENABLE_STATS descriptor), by link name.
+using RunTimes = std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>;
+RunTimes programRunTimes(const fs::path& pin_dir) {
+  RunTimes times;
+  for (const auto& entry : fs::directory_iterator(pin_dir)) {
+    std::string name = entry.path().filename().string();
+    if (!name.starts_with("link_")) continue;
+    int link = bpf_obj_get(entry.path().c_str());
+    bpf_link_info link_info{};
+    std::uint32_t length = sizeof(link_info);
+    if (link < 0 || bpf_obj_get_info_by_fd(link, &link_info, &length) != 0) continue;
+    int program = bpf_prog_get_fd_by_id(link_info.prog_id);
+    bpf_prog_info info{};
+    length = sizeof(info);
+    if (program >= 0 && bpf_obj_get_info_by_fd(program, &info, &length) == 0)
+      times[name.substr(5)] = {info.run_cnt, info.run_time_ns};
+    if (program >= 0) close(program);
+    close(link);
+  }
+  return times;
+}
+
+// The programs' own time between two snapshots, per operation of a workload.
+double programNsPerOperation(const RunTimes& before, const RunTimes& after, double operations) {
+  std::uint64_t ns = 0;
+  for (const auto& [name, value] : after) {
+    auto it = before.find(name);
+    ns += value.second - (it == before.end() ? 0 : it->second.second);
+  }
+  return static_cast<double>(ns) / operations;
+}
+
 struct Pair {
   double plain = 0;
   double policed = 0;
@@ -200,9 +236,18 @@ int main() {
     });
     acceptor.detach();
 
+    // Only the policed rounds run programs: the plain cgroup is not below the slivers.
+    int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    RunTimes start = programRunTimes(env.pin_dir);
     Pair bind_close = alternate("bind+close", plain, env.slice_a, nsPerBindClose);
+    RunTimes after_bind = programRunTimes(env.pin_dir);
     Pair connects = alternate("connect", plain, env.slice_a, usPerConnect);
+    RunTimes after_connect = programRunTimes(env.pin_dir);
     Pair raw = alternate("raw", plain, env.slice_a, rawPacketsPerSecond);
+    RunTimes after_raw = programRunTimes(env.pin_dir);
+    double bind_program_ns = programNsPerOperation(start, after_bind, kRounds * 20000.0);
+    double connect_program_ns = programNsPerOperation(after_bind, after_connect, kRounds * 3000.0);
+    double raw_program_ns = programNsPerOperation(after_connect, after_raw, kRounds * 100000.0);
 
     // A veth pair to a "remote host" namespace running iperf3's server.
     std::string ns = "plng-vnet-bench-" + std::to_string(getpid());
@@ -231,6 +276,16 @@ int main() {
     std::printf("  raw packets (egress)  %8.0f /s    %8.0f /s    ratio %.3f\n", raw.plain,
                 raw.policed, raw.policed / raw.plain);
     std::printf("  (ratio: policed rate / plain rate; 1.0 = no cost)\n");
+    std::printf("the programs' own run time (kernel BPF statistics), per operation:\n");
+    std::printf("  bind+close %.0f ns, TCP connect+close %.0f ns, raw packet %.0f ns\n",
+                bind_program_ns, connect_program_ns, raw_program_ns);
+    RunTimes end = programRunTimes(env.pin_dir);
+    for (const auto& [name, value] : end)
+      if (value.first)
+        std::printf("  %-18s %10llu runs  %6.0f ns per run\n", name.c_str(),
+                    static_cast<unsigned long long>(value.first),
+                    static_cast<double>(value.second) / static_cast<double>(value.first));
+    if (stats >= 0) close(stats);
     shutdown(listener, SHUT_RDWR);
     close(listener);
     policy.reset();

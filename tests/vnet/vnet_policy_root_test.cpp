@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -417,6 +418,18 @@ TEST_CASE("slices reach each other on the node's addresses, not the node's own s
   CHECK(runInSlice(env.slice_a, [] { return sendUdp(AF_INET, "127.0.0.1", 6000); }) == EPERM);
   CHECK(runInSlice(env.slice_a, [] { return sendUdp(AF_INET6, "::1", 6000); }) == EPERM);
   CHECK(counter(*policy, kXidA, "node_service") == 6);
+  // A UDP connect sends nothing (ping and traceroute connect one only to learn
+  // their source address): it succeeds, and its datagrams are refused.
+  CHECK(runInSlice(env.slice_a, [] {
+          int sock = socket(AF_INET, SOCK_DGRAM, 0);
+          sockaddr_in to{};
+          to.sin_family = AF_INET;
+          to.sin_port = htons(6000);
+          to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+          if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return 1000 + errno;
+          return send(sock, "x", 1, 0) < 0 ? errno : 0;
+        }) == EPERM);
+  CHECK(counter(*policy, kXidA, "node_service") == 7);
   // The node itself is not policed.
   CHECK(connectTcp(AF_INET, "127.0.0.1", 6000) == 0);
   // The allowlist.
@@ -600,6 +613,31 @@ TEST_CASE("an ICMP error reaches the raw socket of the slice whose packet it quo
   CHECK(a.result() == 1);
   CHECK(b.result() == 0);
   CHECK(counter(*policy, kXidB, "ingress_foreign") >= 1);
+}
+
+TEST_CASE("stock ping and traceroute work from slices, within the rules", "[vnet][root]") {
+  enterPrivateNetwork();
+  if (std::system("command -v ping >/dev/null && command -v traceroute >/dev/null") != 0)
+    skipTest("ping or traceroute is not installed");
+  VnetEnvironment env;
+  auto policy = env.open();
+  policy->setSlice(kXidA, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  auto run = [](const char* command) {
+    return [command] {
+      int status = std::system(command);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    };
+  };
+  // A sliver's user: ICMP datagram sockets, no raw right needed.
+  CHECK(runInSlice(env.slice_b, run("ping -c 2 -i 0.2 -W 1 127.0.0.1 >/dev/null 2>&1")) == 0);
+  CHECK(runInSlice(env.slice_b, run("ping -6 -c 2 -i 0.2 -W 1 ::1 >/dev/null 2>&1")) == 0);
+  // ICMP traceroute through a raw socket, as sliverd would hand it to a slice with the right.
+  CHECK(runInSlice(env.slice_a,
+                   run("traceroute -I -n -q 1 -m 3 127.0.0.1 2>&1 | grep -q ' 127.0.0.1 '"),
+                   /*as_root=*/true) == 0);
+  policy->setBlacklist({parsePrefix("127.0.0.0/8")});
+  CHECK(runInSlice(env.slice_b, run("ping -c 1 -W 1 127.0.0.1 >/dev/null 2>&1")) != 0);
+  CHECK(counter(*policy, kXidB, "blacklist") >= 1);
 }
 
 TEST_CASE("state and rules survive the loader: a crash, a restart, decommission", "[vnet][root]") {
