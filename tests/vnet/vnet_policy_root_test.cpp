@@ -357,6 +357,10 @@ TEST_CASE("a slice holds at most max_ports ports at once", "[vnet][root][ports]"
             if (int err = bindSocket(AF_INET, SOCK_DGRAM, port)) return err;
           return 0;
         }) == 0);
+  // A cgroup no longer registered as a sliver's is not policed.
+  policy->removeSliverCgroup(NetworkPolicy::cgroupId(env.slice_b));
+  CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET, SOCK_STREAM, 5555); }) == 0);
+  CHECK(runInSlice(env.slice_a, [] { return bindSocket(AF_INET, SOCK_STREAM, 5555); }) == EPERM);
 }
 
 TEST_CASE("reserved ports: only their slice binds them, low ones without the capability",
@@ -396,8 +400,9 @@ TEST_CASE("reserved ports: only their slice binds them, low ones without the cap
                                                         .reserved = {{Transport::kTcp, 22, 22}}}),
                     Catch::Contains("node's own ports"));
   CHECK(policy->ports(kXidB).empty());
-  // Dropping the reservation frees it for others.
-  policy->setSlice(kXidA, SlicePolicy{});
+  // Removing the slice frees its reservation for others.
+  policy->removeSlice(kXidA);
+  CHECK(policy->ports(kXidA).empty());
   CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET6, SOCK_DGRAM, 19500); }) == 0);
 }
 

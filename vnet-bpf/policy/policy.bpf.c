@@ -404,10 +404,7 @@ int vnet_post_bind6(struct bpf_sock* sk) { return record_bind(sk); }
 
 SEC("cgroup/sock_release")
 int vnet_sock_release(struct bpf_sock* sk) {
-  /* Created if absent, so that the socket's last packets (TCP sends its FIN
-   * or RST after this hook) do not claim the port again at egress. */
-  struct vnet_socket_port* held =
-      bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  struct vnet_socket_port* held = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
   if (!held) return 1;
   if (held->port && !held->released) {
     struct vnet_port_key key = {.protocol = held->protocol, .port = held->port};
@@ -577,6 +574,14 @@ static __always_inline int police_raw(__u32 xid, int raw, const struct packet* p
   return 1;
 }
 
+/* TCP states in which a socket's packets may claim its port: not those a
+ * closing socket passes through (FIN_WAIT1/2, TIME_WAIT, CLOSE, LAST_ACK,
+ * CLOSING). */
+static __always_inline int tcp_may_claim(__u32 state) {
+  return state == 1 /* ESTABLISHED */ || state == 2 /* SYN_SENT */ || state == 3 /* SYN_RECV */ ||
+         state == 8 /* CLOSE_WAIT */;
+}
+
 SEC("cgroup_skb/egress")
 int vnet_egress(struct __sk_buff* skb) {
   __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
@@ -598,6 +603,9 @@ int vnet_egress(struct __sk_buff* skb) {
   /* A connected UDP socket's datagrams never met sendmsg4/6. */
   if (protocol == IPPROTO_UDP_ && to_node(&p) && node_service(IPPROTO_UDP_, p.dport))
     return drop(xid, VNET_R_NODE_SERVICE);
+  /* TCP sends its FIN or RST after sock_release: a socket that is closing
+   * (or whose port sock_release gave back) claims nothing. */
+  if (protocol == IPPROTO_TCP_ && !tcp_may_claim(sk->state)) return 1;
   struct vnet_socket_port* held =
       bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
   if (!held || held->port || held->released) return 1;
