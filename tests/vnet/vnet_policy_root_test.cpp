@@ -3,6 +3,7 @@
 // test's own; real sockets and packets, each rule allowed and refused.
 #include <arpa/inet.h>
 #include <netinet/icmp6.h>
+#include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <netinet/udp.h>
@@ -577,6 +578,42 @@ TEST_CASE("an echo id a slice's ping socket uses is not another slice's", "[vnet
   REQUIRE(owners.size() == 1);
   CHECK(owners[0].port == PortKey{VNET_PROTO_ICMP, 0x4444});
   CHECK(owners[0].hold == PortHold::kLazy);
+}
+
+TEST_CASE("IPv6 raw packets: ICMPv6 echo leaves, errors and foreign ids do not", "[vnet][root]") {
+  enterPrivateNetwork();
+  VnetEnvironment env;
+  auto policy = env.open();
+  policy->setSlice(kXidA, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  policy->setSlice(kXidB, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  // The kernel fills in an ICMPv6 raw socket's checksum.
+  auto icmp6 = [](std::uint8_t type, std::uint16_t id) {
+    return [type, id] {
+      int sock = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+      if (sock < 0) return errno;
+      icmp6_hdr header{};
+      header.icmp6_type = type;
+      header.icmp6_id = htons(id);
+      header.icmp6_seq = htons(1);
+      sockaddr_in6 to{};
+      to.sin6_family = AF_INET6;
+      to.sin6_addr = in6addr_loopback;
+      return sendto(sock, &header, sizeof(header), 0, reinterpret_cast<sockaddr*>(&to),
+                    sizeof(to)) < 0
+                 ? errno
+                 : 0;
+    };
+  };
+  CHECK(runInSlice(env.slice_a, icmp6(ICMP6_ECHO_REQUEST, 0x6001), /*as_root=*/true) == 0);
+  CHECK(runInSlice(env.slice_b, icmp6(ICMP6_ECHO_REQUEST, 0x6001), /*as_root=*/true) == EPERM);
+  CHECK(counter(*policy, kXidB, "port_owned") == 1);
+  for (std::uint8_t type :
+       {ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB})
+    CHECK(runInSlice(env.slice_a, icmp6(type, 0x6002), /*as_root=*/true) == EPERM);
+  CHECK(counter(*policy, kXidA, "raw_icmp_error") == 4);
+  // Other informational types (here a router solicitation) are not echo: refused.
+  CHECK(runInSlice(env.slice_a, icmp6(ND_ROUTER_SOLICIT, 0), /*as_root=*/true) == EPERM);
+  CHECK(counter(*policy, kXidA, "raw_protocol") == 1);
 }
 
 TEST_CASE("raw and ping sockets of two slices each see only their own replies", "[vnet][root]") {
