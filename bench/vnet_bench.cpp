@@ -217,16 +217,7 @@ int main() {
         {vnet::parsePrefix("203.0.113.0/24"), vnet::parsePrefix("2001:db8:dead::/48")});
 
     // The node's listener on the allowlisted port, accepting in a thread.
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(7000);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        listen(listener, 1024) != 0)
-      throw std::runtime_error("listen on 127.0.0.1:7000");
+    int listener = test::listenAsNode(AF_INET, SOCK_STREAM, 7000);
     std::thread acceptor([listener] {
       while (true) {
         int peer = accept(listener, nullptr, nullptr);
