@@ -17,6 +17,9 @@ packages=(
   # mmdebstrap for deploy/images), ssh login
   libseccomp-dev libcap-dev btrfs-progs busybox-static openssh-server util-linux
   mmdebstrap
+  # the planet's network (deploy/planet-net.sh): its remote site's servers, and the
+  # tools its tests and walk-through use from the nodes
+  iperf3 traceroute iputils-ping
   # peers for bench/sliver_bench, and the pure cgroup v2 guest (tests/v2vm)
   runc crun qemu-system-x86 cpio
   # vnet-bpf: BPF objects (clang), their skeletons (bpftool), the loader (libbpf);

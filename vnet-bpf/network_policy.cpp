@@ -406,6 +406,20 @@ void NetworkPolicy::removeSliverCgroup(std::uint64_t cgroup_id) {
   deleteElem(skeleton_->fd(skeleton_->skel->maps.sliver_cgroups), cgroup_id);
 }
 
+std::vector<std::uint32_t> NetworkPolicy::slices() const {
+  return keysOf<std::uint32_t>(skeleton_->fd(skeleton_->skel->maps.slices));
+}
+
+std::map<std::uint64_t, std::uint32_t> NetworkPolicy::sliverCgroups() const {
+  const int cgroups = skeleton_->fd(skeleton_->skel->maps.sliver_cgroups);
+  std::map<std::uint64_t, std::uint32_t> mapped;
+  for (std::uint64_t id : keysOf<std::uint64_t>(cgroups)) {
+    std::uint32_t xid = 0;
+    if (bpf_map_lookup_elem(cgroups, &id, &xid) == 0) mapped[id] = xid;
+  }
+  return mapped;
+}
+
 void NetworkPolicy::setBlacklist(const std::vector<Prefix>& prefixes) {
   LpmKeys keys = lpmKeys(prefixes);
   applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.blacklist4), sizeof(vnet_lpm4), keys.v4,

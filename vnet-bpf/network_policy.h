@@ -90,6 +90,9 @@ class NetworkPolicy {
   // slice's slivers, a direct child of the slivers cgroup.
   void setSliverCgroup(std::uint64_t cgroup_id, std::uint32_t xid);
   void removeSliverCgroup(std::uint64_t cgroup_id);
+  // What the maps hold: the slices with a policy, and each mapped cgroup's slice.
+  std::vector<std::uint32_t> slices() const;
+  std::map<std::uint64_t, std::uint32_t> sliverCgroups() const;
   // PLC's destination blacklist: only the difference is written, so a change
   // takes effect at once and nothing else lapses.
   void setBlacklist(const std::vector<Prefix>& prefixes);
