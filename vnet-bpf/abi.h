@@ -69,8 +69,9 @@ struct vnet_slice_usage {
 struct vnet_socket_port {
   __u32 xid;
   __u8 protocol;
-  __u8 pad;
-  __u16 port; /* 0: none recorded */
+  __u8 released; /* sock_release ran: the FIN or RST a closing socket still
+                  * sends must not claim its port again */
+  __u16 port;    /* 0: none recorded */
 };
 
 /* LPM trie keys (blacklist4, node_addrs4; blacklist6, node_addrs6). */

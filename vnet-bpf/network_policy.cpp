@@ -100,6 +100,8 @@ bool isFilesystem(const fs::path& path, long magic) {
 
 void ensureBpffs(const fs::path& pin_dir) {
   static const fs::path kBpffsMount = "/sys/fs/bpf";
+  if (!pin_dir.is_absolute())
+    throw SysError(EINVAL, "pin directory " + pin_dir.string() + " is not an absolute path");
   fs::path existing = pin_dir;
   while (!fs::exists(existing)) existing = existing.parent_path();
   if (!isFilesystem(existing, BPF_FS_MAGIC)) {

@@ -71,6 +71,7 @@ struct PortOwner {
 // "port_owned", "blacklist", ... (enum vnet_reason).
 std::string_view reasonName(std::uint32_t reason);
 
+// Not thread-safe: one caller at a time (sliverd serializes its calls).
 class NetworkPolicy {
  public:
   // Loads and attaches (or re-attaches) the programs. Throws BpfLoadError when

@@ -197,6 +197,20 @@ int bindSocket(int family, int type, int port, bool reuseaddr, bool reuseport, b
   return 0;
 }
 
+int listenAsNode(int family, int type, int port, bool any_address) {
+  int sock = socket(family, type | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage storage{};
+  const char* address =
+      family == AF_INET ? (any_address ? "0.0.0.0" : "127.0.0.1") : (any_address ? "::" : "::1");
+  socklen_t length = fillAddress(family, address, port, storage);
+  if (bind(sock, reinterpret_cast<sockaddr*>(&storage), length) != 0 ||
+      (type == SOCK_STREAM && listen(sock, 1024) != 0))
+    base::throwErrno(std::string("node listener on ") + address + ":" + std::to_string(port));
+  return sock;
+}
+
 int connectTcp(int family, const char* address, int port) {
   int sock = socket(family, SOCK_STREAM, 0);
   if (sock < 0) return errno;

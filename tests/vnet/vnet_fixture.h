@@ -69,6 +69,9 @@ struct VnetEnvironment {
 int bindSocket(int family, int type, int port, bool reuseaddr = false, bool reuseport = false,
                bool v4mapped = false, int* bound = nullptr);
 int connectTcp(int family, const char* address, int port);
+// A listening (TCP) or bound (UDP) socket of the node itself, outside the slivers:
+// on 127.0.0.1 or ::1, or on every address. Throws when it cannot.
+int listenAsNode(int family, int type, int port, bool any_address = false);
 int sendUdp(int family, const char* address, int port, int* local_port = nullptr,
             bool reuseaddr = false);
 

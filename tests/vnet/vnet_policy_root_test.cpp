@@ -3,6 +3,7 @@
 // test's own; real sockets and packets, each rule allowed and refused.
 #include <arpa/inet.h>
 #include <netinet/icmp6.h>
+#include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <netinet/udp.h>
@@ -14,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -35,30 +37,12 @@ std::uint64_t counter(NetworkPolicy& policy, std::uint32_t xid, const std::strin
   return it == counts.end() ? 0 : it->second;
 }
 
-// A listener of the node itself (outside the slivers cgroup) on 127.0.0.1 or
-// ::1, or on every address.
-int nodeListener(int family, int type, int port, bool any_address = false) {
-  int sock = socket(family, type | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_storage storage{};
-  socklen_t length;
-  if (family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&storage);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<std::uint16_t>(port));
-    in->sin_addr.s_addr = htonl(any_address ? INADDR_ANY : INADDR_LOOPBACK);
-    length = sizeof(*in);
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    in6->sin6_addr = in6addr_loopback;
-    length = sizeof(*in6);
-  }
-  REQUIRE(bind(sock, reinterpret_cast<sockaddr*>(&storage), length) == 0);
-  if (type == SOCK_STREAM) REQUIRE(listen(sock, 16) == 0);
-  return sock;
+// A policy whose two slices both have the raw right.
+std::unique_ptr<NetworkPolicy> openWithRawSlices(VnetEnvironment& env) {
+  auto policy = env.open();
+  policy->setSlice(kXidA, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  policy->setSlice(kXidB, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  return policy;
 }
 
 std::uint16_t checksum(const void* data, std::size_t length) {
@@ -159,6 +143,44 @@ int echoRepliesSeen(std::uint16_t own, std::chrono::milliseconds delay,
   return seen;
 }
 
+// ICMP errors a raw ICMP socket receives within `window` after a UDP socket bound
+// to `port` sent to 127.0.0.1:7000 (allowlisted, nobody listening: port
+// unreachable) when `send`: bit 0 = an error quoting `port`, bit 1 = any other.
+int portUnreachablesSeen(int port, bool send, std::chrono::milliseconds window) {
+  int raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  if (raw < 0) return -errno;
+  if (send) {
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (bind(udp, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return -errno;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(7000);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (sendto(udp, "probe", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) return -errno;
+  }
+  int seen = 0;
+  auto end = std::chrono::steady_clock::now() + window;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd poller{raw, POLLIN, 0};
+    if (poll(&poller, 1, 50) <= 0) continue;
+    std::uint8_t buffer[256];
+    ssize_t n = recv(raw, buffer, sizeof(buffer), 0);
+    if (n < 20 + 8 + 20 + 8) continue;
+    auto* ip = reinterpret_cast<iphdr*>(buffer);
+    auto* icmp = reinterpret_cast<icmphdr*>(buffer + ip->ihl * 4);
+    if (icmp->type != ICMP_DEST_UNREACH) continue;
+    auto* quoted = reinterpret_cast<iphdr*>(reinterpret_cast<std::uint8_t*>(icmp) + 8);
+    auto* quoted_udp =
+        reinterpret_cast<udphdr*>(reinterpret_cast<std::uint8_t*>(quoted) + quoted->ihl * 4);
+    seen |= ntohs(quoted_udp->source) == port ? 1 : 2;
+  }
+  close(raw);
+  return seen;
+}
+
 }  // namespace
 
 TEST_CASE("features are probed and the required ones are present here", "[vnet][root][ports]") {
@@ -252,7 +274,7 @@ TEST_CASE("a port bound by one slice cannot be taken by another", "[vnet][root][
 
     // A TCP port picked at connect (SO_REUSEADDR on both sides: the kernel alone
     // would let B bind it while A's connection is not listening).
-    int node = nodeListener(AF_INET, SOCK_STREAM, 7000);
+    int node = listenAsNode(AF_INET, SOCK_STREAM, 7000);
     int connected_from = 0;
     SliceProcess client(env.slice_a, false, [&] {
       int sock = socket(AF_INET, SOCK_STREAM, 0);
@@ -275,6 +297,25 @@ TEST_CASE("a port bound by one slice cannot be taken by another", "[vnet][root][
     CHECK(runInSlice(env.slice_b, [&] {
             return bindSocket(AF_INET, SOCK_STREAM, connected_from, true);
           }) == EPERM);
+    // Closed, it frees the port, though TCP still sends its FIN or RST after
+    // sock_release.
+    client.stop();
+    CHECK(runInSlice(env.slice_a, [] {
+            for (int i = 0; i < 3; ++i) {
+              int sock = socket(AF_INET, SOCK_STREAM, 0);
+              sockaddr_in to{};
+              to.sin_family = AF_INET;
+              to.sin_port = htons(7000);
+              to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+              if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return errno;
+              linger reset{1, 0};
+              setsockopt(sock, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+              close(sock);
+            }
+            return 0;
+          }) == 0);
+    for (const PortOwner& owner : policy->ports(kXidA))
+      CHECK(owner.port.protocol != VNET_PROTO_TCP);
     close(node);
     close(pipefd[0]);
     close(pipefd[1]);
@@ -299,6 +340,10 @@ TEST_CASE("a slice holds at most max_ports ports at once", "[vnet][root][ports]"
             if (int err = bindSocket(AF_INET, SOCK_DGRAM, port)) return err;
           return 0;
         }) == 0);
+  // A cgroup no longer registered as a sliver's is not policed.
+  policy->removeSliverCgroup(NetworkPolicy::cgroupId(env.slice_b));
+  CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET, SOCK_STREAM, 5555); }) == 0);
+  CHECK(runInSlice(env.slice_a, [] { return bindSocket(AF_INET, SOCK_STREAM, 5555); }) == EPERM);
 }
 
 TEST_CASE("reserved ports: only their slice binds them, low ones without the capability",
@@ -338,8 +383,9 @@ TEST_CASE("reserved ports: only their slice binds them, low ones without the cap
                                                         .reserved = {{Transport::kTcp, 22, 22}}}),
                     Catch::Contains("node's own ports"));
   CHECK(policy->ports(kXidB).empty());
-  // Dropping the reservation frees it for others.
-  policy->setSlice(kXidA, SlicePolicy{});
+  // Removing the slice frees its reservation for others.
+  policy->removeSlice(kXidA);
+  CHECK(policy->ports(kXidA).empty());
   CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET6, SOCK_DGRAM, 19500); }) == 0);
 }
 
@@ -348,9 +394,9 @@ TEST_CASE("slices reach each other on the node's addresses, not the node's own s
   enterPrivateNetwork();
   VnetEnvironment env;
   auto policy = env.open();
-  int node_tcp = nodeListener(AF_INET, SOCK_STREAM, 6000);
-  int node_tcp6 = nodeListener(AF_INET6, SOCK_STREAM, 6000);
-  int allowed_tcp = nodeListener(AF_INET, SOCK_STREAM, 7000);
+  int node_tcp = listenAsNode(AF_INET, SOCK_STREAM, 6000);
+  int node_tcp6 = listenAsNode(AF_INET6, SOCK_STREAM, 6000);
+  int allowed_tcp = listenAsNode(AF_INET, SOCK_STREAM, 7000);
 
   CHECK(runInSlice(env.slice_a, [] { return connectTcp(AF_INET, "127.0.0.1", 6000); }) == EPERM);
   CHECK(runInSlice(env.slice_a, [] { return connectTcp(AF_INET, "127.9.9.9", 6000); }) == EPERM);
@@ -360,6 +406,18 @@ TEST_CASE("slices reach each other on the node's addresses, not the node's own s
   CHECK(runInSlice(env.slice_a, [] { return sendUdp(AF_INET, "127.0.0.1", 6000); }) == EPERM);
   CHECK(runInSlice(env.slice_a, [] { return sendUdp(AF_INET6, "::1", 6000); }) == EPERM);
   CHECK(counter(*policy, kXidA, "node_service") == 6);
+  // A UDP connect sends nothing (ping and traceroute connect one only to learn
+  // their source address): it succeeds, and its datagrams are refused.
+  CHECK(runInSlice(env.slice_a, [] {
+          int sock = socket(AF_INET, SOCK_DGRAM, 0);
+          sockaddr_in to{};
+          to.sin_family = AF_INET;
+          to.sin_port = htons(6000);
+          to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+          if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return 1000 + errno;
+          return send(sock, "x", 1, 0) < 0 ? errno : 0;
+        }) == EPERM);
+  CHECK(counter(*policy, kXidA, "node_service") == 7);
   // The node itself is not policed.
   CHECK(connectTcp(AF_INET, "127.0.0.1", 6000) == 0);
   // The allowlist.
@@ -381,8 +439,8 @@ TEST_CASE("the blacklist applies at once, added and removed live", "[vnet][root]
   auto policy = env.open();
   // Destinations in this namespace: an allowlisted port on 127.0.0.2 and ::1,
   // so that only the blacklist can refuse them.
-  int listener = nodeListener(AF_INET, SOCK_STREAM, 7000, /*any_address=*/true);
-  int listener6 = nodeListener(AF_INET6, SOCK_STREAM, 7000);
+  int listener = listenAsNode(AF_INET, SOCK_STREAM, 7000, /*any_address=*/true);
+  int listener6 = listenAsNode(AF_INET6, SOCK_STREAM, 7000);
   auto connect_v4 = [] { return connectTcp(AF_INET, "127.0.0.2", 7000); };
   auto connect_v6 = [] { return connectTcp(AF_INET6, "::1", 7000); };
   auto udp_v4 = [] { return sendUdp(AF_INET, "127.0.0.2", 7000); };
@@ -504,12 +562,44 @@ TEST_CASE("an echo id a slice's ping socket uses is not another slice's", "[vnet
   CHECK(owners[0].hold == PortHold::kLazy);
 }
 
+TEST_CASE("IPv6 raw packets: ICMPv6 echo leaves, errors and foreign ids do not", "[vnet][root]") {
+  enterPrivateNetwork();
+  VnetEnvironment env;
+  auto policy = openWithRawSlices(env);
+  // The kernel fills in an ICMPv6 raw socket's checksum.
+  auto icmp6 = [](std::uint8_t type, std::uint16_t id) {
+    return [type, id] {
+      int sock = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+      if (sock < 0) return errno;
+      icmp6_hdr header{};
+      header.icmp6_type = type;
+      header.icmp6_id = htons(id);
+      header.icmp6_seq = htons(1);
+      sockaddr_in6 to{};
+      to.sin6_family = AF_INET6;
+      to.sin6_addr = in6addr_loopback;
+      return sendto(sock, &header, sizeof(header), 0, reinterpret_cast<sockaddr*>(&to),
+                    sizeof(to)) < 0
+                 ? errno
+                 : 0;
+    };
+  };
+  CHECK(runInSlice(env.slice_a, icmp6(ICMP6_ECHO_REQUEST, 0x6001), /*as_root=*/true) == 0);
+  CHECK(runInSlice(env.slice_b, icmp6(ICMP6_ECHO_REQUEST, 0x6001), /*as_root=*/true) == EPERM);
+  CHECK(counter(*policy, kXidB, "port_owned") == 1);
+  for (std::uint8_t type :
+       {ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB})
+    CHECK(runInSlice(env.slice_a, icmp6(type, 0x6002), /*as_root=*/true) == EPERM);
+  CHECK(counter(*policy, kXidA, "raw_icmp_error") == 4);
+  // Other informational types (here a router solicitation) are not echo: refused.
+  CHECK(runInSlice(env.slice_a, icmp6(ND_ROUTER_SOLICIT, 0), /*as_root=*/true) == EPERM);
+  CHECK(counter(*policy, kXidA, "raw_protocol") == 1);
+}
+
 TEST_CASE("raw and ping sockets of two slices each see only their own replies", "[vnet][root]") {
   enterPrivateNetwork();
   VnetEnvironment env;
-  auto policy = env.open();
-  policy->setSlice(kXidA, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
-  policy->setSlice(kXidB, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  auto policy = openWithRawSlices(env);
   using std::chrono::milliseconds;
   SliceProcess a(env.slice_a, true,
                  [] { return echoRepliesSeen(0x1111, milliseconds(0), milliseconds(600)); });
@@ -518,12 +608,48 @@ TEST_CASE("raw and ping sockets of two slices each see only their own replies", 
   CHECK(a.result() == 1);
   CHECK(b.result() == 1);
   CHECK(counter(*policy, kXidA, "ingress_foreign") >= 1);
+}
 
-  // The node's raw socket (outside the slivers) sees both.
-  int node_raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
-  REQUIRE(node_raw >= 0);
-  CHECK(sendEcho(node_raw, 0x3333) == 0);
-  close(node_raw);
+TEST_CASE("an ICMP error reaches the raw socket of the slice whose packet it quotes",
+          "[vnet][root]") {
+  enterPrivateNetwork();
+  VnetEnvironment env;
+  auto policy = openWithRawSlices(env);
+  using std::chrono::milliseconds;
+  // B listens first; A's UDP probe draws a port unreachable (what traceroute reads).
+  SliceProcess b(env.slice_b, true,
+                 [] { return portUnreachablesSeen(19811, false, milliseconds(700)); });
+  std::this_thread::sleep_for(milliseconds(100));
+  SliceProcess a(env.slice_a, true,
+                 [] { return portUnreachablesSeen(19810, true, milliseconds(400)); });
+  CHECK(a.result() == 1);
+  CHECK(b.result() == 0);
+  CHECK(counter(*policy, kXidB, "ingress_foreign") >= 1);
+}
+
+TEST_CASE("stock ping and traceroute work from slices, within the rules", "[vnet][root]") {
+  enterPrivateNetwork();
+  if (std::system("command -v ping >/dev/null && command -v traceroute >/dev/null") != 0)
+    skipTest("ping or traceroute is not installed");
+  VnetEnvironment env;
+  auto policy = env.open();
+  policy->setSlice(kXidA, SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+  auto run = [](const char* command) {
+    return [command] {
+      int status = std::system(command);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    };
+  };
+  // A sliver's user: ICMP datagram sockets, no raw right needed.
+  CHECK(runInSlice(env.slice_b, run("ping -c 2 -i 0.2 -W 1 127.0.0.1 >/dev/null 2>&1")) == 0);
+  CHECK(runInSlice(env.slice_b, run("ping -6 -c 2 -i 0.2 -W 1 ::1 >/dev/null 2>&1")) == 0);
+  // ICMP traceroute through a raw socket, as sliverd would hand it to a slice with the right.
+  CHECK(runInSlice(env.slice_a,
+                   run("traceroute -I -n -q 1 -m 3 127.0.0.1 2>&1 | grep -q ' 127.0.0.1 '"),
+                   /*as_root=*/true) == 0);
+  policy->setBlacklist({parsePrefix("127.0.0.0/8")});
+  CHECK(runInSlice(env.slice_b, run("ping -c 1 -W 1 127.0.0.1 >/dev/null 2>&1")) != 0);
+  CHECK(counter(*policy, kXidB, "blacklist") >= 1);
 }
 
 TEST_CASE("state and rules survive the loader: a crash, a restart, decommission", "[vnet][root]") {

@@ -8,7 +8,8 @@
  * Compiled against the build host's BTF; loads on 6.1: only helpers and context
  * fields 6.1 has, except in vnet_connect_unix, which the loader loads only where
  * the kernel has cgroup/connect_unix (>= 6.7). */
-// clang-format off: vmlinux.h first, the helpers need its types
+/* vmlinux.h first: the helpers need its types. */
+// clang-format off
 #include "vnet-bpf/vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -163,11 +164,6 @@ static __always_inline struct vnet_slice_usage* usage_of(__u32 xid) {
   return bpf_map_lookup_elem(&slice_usage, &xid);
 }
 
-static __always_inline int at_port_cap(__u32 xid) {
-  struct vnet_slice_usage* usage = usage_of(xid);
-  return !usage || usage->ports_held >= slice_max_ports(xid);
-}
-
 /* One more port held by `xid`; nonzero past its cap. Two racing claims may
  * both pass the check: the cap can be exceeded by the number of CPUs. */
 static __always_inline int take_port_slot(__u32 xid) {
@@ -299,14 +295,9 @@ static __always_inline int check_bind(struct bpf_sock_addr* ctx) {
   __u32 protocol = ctx->protocol;
   if (protocol != VNET_PROTO_TCP && protocol != VNET_PROTO_UDP) return 1;
   __u16 port = bpf_ntohs((__u16)ctx->user_port);
-  if (port == 0) {
-    /* The kernel picks the port; post_bind records it. */
-    if (at_port_cap(xid)) {
-      count(xid, VNET_R_PORT_CAP);
-      return 0;
-    }
-    return 1;
-  }
+  /* Port 0: the kernel picks the port, post_bind records it. The cap is
+   * checked there too, where the port is claimed, and not twice. */
+  if (port == 0) return 1;
   struct vnet_port_key key = {.protocol = protocol, .port = port};
   __u32* reserved = bpf_map_lookup_elem(&reserved_ports, &key);
   if (reserved) {
@@ -314,14 +305,11 @@ static __always_inline int check_bind(struct bpf_sock_addr* ctx) {
     count(xid, *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED);
     return 0;
   }
+  /* Refused here, before the kernel hashes the socket: a bind refused only at
+   * post_bind would let it receive the owner's datagrams for a moment. */
   struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, &key);
-  if (owner) {
-    if (owner->xid != xid && !idle_claim(owner, bpf_ktime_get_ns())) {
-      count(xid, VNET_R_PORT_OWNED);
-      return 0;
-    }
-  } else if (at_port_cap(xid)) {
-    count(xid, VNET_R_PORT_CAP);
+  if (owner && owner->xid != xid && !idle_claim(owner, bpf_ktime_get_ns())) {
+    count(xid, VNET_R_PORT_OWNED);
     return 0;
   }
   return 1;
@@ -333,35 +321,40 @@ int vnet_bind4(struct bpf_sock_addr* ctx) { return check_bind(ctx); }
 SEC("cgroup/bind6")
 int vnet_bind6(struct bpf_sock_addr* ctx) { return check_bind(ctx); }
 
-static __always_inline int check_destination4(__u32 xid, __u32 addr, __u32 protocol, __u16 port) {
+/* A UDP connect sends nothing, and stock tools (ping, traceroute) connect a
+ * UDP socket to a destination only to learn their source address: for it the
+ * node-service rule waits for the first packet (egress). */
+static __always_inline int check_destination4(__u32 xid, __u32 addr, __u32 protocol, __u16 port,
+                                              int services) {
   if (in_trie4(&blacklist4, addr)) {
     count(xid, VNET_R_BLACKLIST);
     return 0;
   }
-  if (in_trie4(&node_addrs4, addr) && node_service(protocol, port)) {
+  if (services && in_trie4(&node_addrs4, addr) && node_service(protocol, port)) {
     count(xid, VNET_R_NODE_SERVICE);
     return 0;
   }
   return 1;
 }
 
-static __always_inline int check_destination(struct bpf_sock_addr* ctx, int ipv6) {
+static __always_inline int check_destination(struct bpf_sock_addr* ctx, int ipv6, int connect) {
   __u32 xid = current_xid();
   if (!xid) return 1;
   __u32 protocol = ctx->protocol;
   __u16 port = bpf_ntohs((__u16)ctx->user_port);
-  if (!ipv6) return check_destination4(xid, ctx->user_ip4, protocol, port);
+  int services = !(connect && protocol == VNET_PROTO_UDP);
+  if (!ipv6) return check_destination4(xid, ctx->user_ip4, protocol, port, services);
   __u32 addr[4];
   addr[0] = ctx->user_ip6[0];
   addr[1] = ctx->user_ip6[1];
   addr[2] = ctx->user_ip6[2];
   addr[3] = ctx->user_ip6[3];
-  if (v4_mapped(addr)) return check_destination4(xid, addr[3], protocol, port);
+  if (v4_mapped(addr)) return check_destination4(xid, addr[3], protocol, port, services);
   if (in_trie6(&blacklist6, (const __u8*)addr)) {
     count(xid, VNET_R_BLACKLIST);
     return 0;
   }
-  if (in_trie6(&node_addrs6, (const __u8*)addr) && node_service(protocol, port)) {
+  if (services && in_trie6(&node_addrs6, (const __u8*)addr) && node_service(protocol, port)) {
     count(xid, VNET_R_NODE_SERVICE);
     return 0;
   }
@@ -369,16 +362,16 @@ static __always_inline int check_destination(struct bpf_sock_addr* ctx, int ipv6
 }
 
 SEC("cgroup/connect4")
-int vnet_connect4(struct bpf_sock_addr* ctx) { return check_destination(ctx, 0); }
+int vnet_connect4(struct bpf_sock_addr* ctx) { return check_destination(ctx, 0, 1); }
 
 SEC("cgroup/connect6")
-int vnet_connect6(struct bpf_sock_addr* ctx) { return check_destination(ctx, 1); }
+int vnet_connect6(struct bpf_sock_addr* ctx) { return check_destination(ctx, 1, 1); }
 
 SEC("cgroup/sendmsg4")
-int vnet_sendmsg4(struct bpf_sock_addr* ctx) { return check_destination(ctx, 0); }
+int vnet_sendmsg4(struct bpf_sock_addr* ctx) { return check_destination(ctx, 0, 0); }
 
 SEC("cgroup/sendmsg6")
-int vnet_sendmsg6(struct bpf_sock_addr* ctx) { return check_destination(ctx, 1); }
+int vnet_sendmsg6(struct bpf_sock_addr* ctx) { return check_destination(ctx, 1, 0); }
 
 /* --- sock hooks: the port a socket holds -------------------------------------- */
 
@@ -412,11 +405,12 @@ int vnet_post_bind6(struct bpf_sock* sk) { return record_bind(sk); }
 SEC("cgroup/sock_release")
 int vnet_sock_release(struct bpf_sock* sk) {
   struct vnet_socket_port* held = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
-  if (held && held->port) {
+  if (!held) return 1;
+  if (held->port && !held->released) {
     struct vnet_port_key key = {.protocol = held->protocol, .port = held->port};
     release_bound(&key, held->xid);
-    held->port = 0;
   }
+  held->released = 1;
   return 1;
 }
 
@@ -580,6 +574,14 @@ static __always_inline int police_raw(__u32 xid, int raw, const struct packet* p
   return 1;
 }
 
+/* TCP states in which a socket's packets may claim its port: not those a
+ * closing socket passes through (FIN_WAIT1/2, TIME_WAIT, CLOSE, LAST_ACK,
+ * CLOSING). */
+static __always_inline int tcp_may_claim(__u32 state) {
+  return state == 1 /* ESTABLISHED */ || state == 2 /* SYN_SENT */ || state == 3 /* SYN_RECV */ ||
+         state == 8 /* CLOSE_WAIT */;
+}
+
 SEC("cgroup_skb/egress")
 int vnet_egress(struct __sk_buff* skb) {
   __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
@@ -598,9 +600,15 @@ int vnet_egress(struct __sk_buff* skb) {
    * sendto never passed bind, so the socket's first packet claims it. */
   __u32 protocol = sk->protocol;
   if ((protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_) || !p.has_port) return 1;
+  /* A connected UDP socket's datagrams never met sendmsg4/6. */
+  if (protocol == IPPROTO_UDP_ && to_node(&p) && node_service(IPPROTO_UDP_, p.dport))
+    return drop(xid, VNET_R_NODE_SERVICE);
+  /* TCP sends its FIN or RST after sock_release: a socket that is closing
+   * (or whose port sock_release gave back) claims nothing. */
+  if (protocol == IPPROTO_TCP_ && !tcp_may_claim(sk->state)) return 1;
   struct vnet_socket_port* held =
       bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!held || held->port) return 1;
+  if (!held || held->port || held->released) return 1;
   struct vnet_port_key key = {.protocol = protocol, .port = p.sport};
   __u32 refused = claim_bound(&key, xid);
   if (refused) return drop(xid, refused);

@@ -2,7 +2,8 @@
 /* For tests only: a program the verifier refuses (it dereferences a map value
  * without checking it for NULL), so tests/vnet can show that the verifier's log
  * reaches the loader's error. Never loaded by sliverd. */
-// clang-format off: vmlinux.h first, the helpers need its types
+/* vmlinux.h first: the helpers need its types. */
+// clang-format off
 #include "vnet-bpf/vmlinux.h"
 #include <bpf/bpf_helpers.h>
 // clang-format on
