@@ -293,8 +293,17 @@ as alice slice members add princeton_demo bob@princeton.edu
 as bob slice nodes add princeton_demo "${node_hosts[@]}"
 as bob slice tag set princeton_demo initscript 'echo hello from princeton_demo'
 as bob slice tag set princeton_demo vref busybox
+# The admin reserves a port for the slice on its nodes (only it may bind it) and
+# grants it raw sockets (CAP_NET_RAW: stock ping and traceroute).
+as admin slice tag set princeton_demo ports tcp:8000
+as admin slice tag set princeton_demo capabilities CAP_NET_RAW
 as bob slice show princeton_demo
 as bob slice tag list princeton_demo
+# A second slice on node1, to show what one slice cannot do to another.
+as alice slice add princeton_other --description "Another slice of the site"
+as alice slice members add princeton_other bob@princeton.edu
+as alice slice tag set princeton_other vref busybox
+as bob slice nodes add princeton_other "${node_hosts[0]}"
 
 step "Bob gets a ticket signed by PLC and checks it as a node would"
 as bob ticket get princeton_demo --out "$planet/home/princeton_demo.ticket" --verify \
@@ -540,17 +549,66 @@ show "nsenter --net=$(node_netns 1) traceroute -n -q 1 $remote_ipv4"
 in_node 1 traceroute -n -q 1 -w 2 -m 5 "$remote_ipv4" | tee "$planet/traceroute.txt"
 awk '$1 == 1 {print $2}' "$planet/traceroute.txt" | grep -qx "$router_ipv4" ||
   fail "the route to the remote site does not pass the router $router_ipv4"
-# Further steps of the walk-through go here, e.g. (issue 9):
-#  - ping from Bob's sliver to node2 and the remote site: ping_group_range is set
-#    in each node's namespace above, but the busybox image's ping opens raw sockets
-#    only ("permission denied (are you root?)"): it works once slivers get raw
-#    sockets, or with an ICMP-datagram ping in the image (iputils, the Debian vref);
-#  - another slice on the nodes cannot take princeton_demo's port;
-#  - traceroute (with the raw-socket right) from a sliver to node2 and the remote
-#    site shows the router ($router_ipv4);
-#  - a destination PLC blacklists is refused from every sliver.
-# ssh_node K '<command>' runs a command in node K's sliver; $remote_ipv4/6,
-# $remote_echo_port and $remote_iperf3_port name the remote site's servers.
+
+ssh_slice() {  # ssh_slice SLICE K COMMAND: Bob in SLICE's sliver on node K
+  local slice=$1 k=$2; shift 2
+  ssh "${ssh_opts[@]}" "$slice@$(node_addr "$k")" "$@"
+}
+wait_running 1 princeton_other >/dev/null
+
+step "princeton_demo serves on its reserved port; princeton_other cannot take it"
+show "ssh princeton_demo@$(node_addr 1) 'httpd -p 8000 -h /tmp/www'"
+ssh_node 1 'mkdir -p /tmp/www && echo "served by princeton_demo" >/tmp/www/index.html && httpd -p 8000 -h /tmp/www' ||
+  fail "princeton_demo could not serve on its reserved port 8000"
+for attempt in "httpd -f -p 8000" "httpd -f -p $(node_addr 1):8000" "httpd -f -p [::]:8000" \
+  "httpd -f -p [::ffff:127.0.0.1]:8000"; do
+  show "ssh princeton_other@$(node_addr 1) 'timeout 2 $attempt'"
+  if ssh_slice princeton_other 1 "timeout 2 $attempt" >"$planet/steal.txt" 2>&1; then
+    cat "$planet/steal.txt"; fail "princeton_other bound princeton_demo's port ($attempt)"
+  fi
+  cat "$planet/steal.txt"
+  grep -qiE "not permitted|in use" "$planet/steal.txt" ||
+    fail "princeton_other was not refused the port with a reason ($attempt)"
+done
+show "nsenter --net=$netns_remote curl -s http://$(node_addr 1):8000/   # from the remote site"
+nsenter --net="$netns_remote" -- curl -sS --max-time 5 "http://$(node_addr 1):8000/" | tee "$planet/web.txt"
+grep -q "served by princeton_demo" "$planet/web.txt" || fail "princeton_demo's server does not answer"
+node_sliverctl 1 ports '*'
+
+step "Slivers reach each other and the world, not the node's own services"
+# (busybox's own wget crashes in static builds: nc speaks the HTTP request)
+get_cmd='printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 127.0.0.1 8000'
+show "ssh princeton_other@$(node_addr 1) '$get_cmd'   # another slice's server: allowed"
+ssh_slice princeton_other 1 "$get_cmd" | tee "$planet/other-get.txt"
+grep -q "served by princeton_demo" "$planet/other-get.txt" ||
+  fail "princeton_other cannot reach princeton_demo's server on the node"
+show "ssh princeton_other@$(node_addr 1) 'nc -w 2 127.0.0.1 22'   # the node's sshd: refused"
+if ssh_slice princeton_other 1 "echo | nc -w 2 127.0.0.1 22" >"$planet/sshd-probe.txt" 2>&1 &&
+  grep -q "SSH-" "$planet/sshd-probe.txt"; then
+  fail "a sliver reached the node's sshd on loopback"
+fi
+cat "$planet/sshd-probe.txt"
+
+step "PLC blacklists the remote site: every sliver is refused at once, and let through again"
+echo_cmd="echo hello-remote | nc -w 2 $remote_ipv4 $remote_echo_port"
+show "ssh princeton_demo@$(node_addr 1) '$echo_cmd'"
+ssh_node 1 "$echo_cmd" | grep -q hello-remote || fail "the remote site's echo server does not answer"
+entry=$(quiet_as admin -o json blacklist add "$remote_ipv4/32" --reason "demo: the remote site opted out" |
+  sed -n 's/.*"entry_id": *"\{0,1\}\([0-9]*\).*/\1/p' | head -1)
+[ -n "$entry" ] || fail "could not blacklist $remote_ipv4"
+as admin blacklist list
+refused=0
+for _ in $(seq 20); do
+  if ! ssh_node 1 "$echo_cmd" >"$planet/blacklisted.txt" 2>&1; then refused=1; break; fi
+  sleep 0.25
+done
+cat "$planet/blacklisted.txt"
+[ "$refused" = 1 ] || fail "the blacklisted destination was still reached"
+grep -qi "not permitted" "$planet/blacklisted.txt" || fail "the refusal does not say why"
+as admin blacklist delete "$entry"
+for _ in $(seq 20); do ssh_node 1 "$echo_cmd" 2>/dev/null | grep -q hello-remote && break; sleep 0.25; done
+ssh_node 1 "$echo_cmd" | grep -q hello-remote || fail "the destination stayed refused after its entry went"
+echo "reached again once the entry was deleted"
 
 step "sliverd restarts on node1; the sliver keeps running and is re-adopted, not rebuilt"
 kill -TERM "$(cat "$(node_dir 1)/sliverd.pid")"
