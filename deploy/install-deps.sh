@@ -17,8 +17,14 @@ packages=(
   # mmdebstrap for deploy/images), ssh login
   libseccomp-dev libcap-dev btrfs-progs busybox-static openssh-server util-linux
   mmdebstrap
+  # the planet's network (deploy/planet-net.sh): its remote site's servers, and the
+  # tools its tests and walk-through use from the nodes
+  iperf3 traceroute iputils-ping curl
   # peers for bench/sliver_bench, and the pure cgroup v2 guest (tests/v2vm)
   runc crun qemu-system-x86 cpio
+  # vnet-bpf: BPF objects (clang), their skeletons (bpftool), the loader (libbpf);
+  # the vnet tests and bench/vnet_bench drive stock tools through it
+  llvm libbpf-dev bpftool tcpdump
 )
 
 if [ "$(id -u)" -ne 0 ]; then

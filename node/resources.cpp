@@ -97,6 +97,27 @@ NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& ta
   return n;
 }
 
+NetworkRights networkRightsFromTags(const std::map<std::string, std::string>& tags) {
+  NetworkRights rights;
+  if (auto it = tags.find("ports"); it != tags.end()) {
+    try {
+      rights.reserved_ports = proto::parsePortSpec(it->second);
+    } catch (const proto::PortSpecError& e) {
+      throw TagError(quoted("ports", it->second) + ": " + e.what());
+    }
+  }
+  if (auto it = tags.find("net_max_ports"); it != tags.end()) {
+    rights.max_ports = static_cast<std::uint32_t>(
+        numericTag("net_max_ports", it->second, 1, NetworkRights::kMaxMaxPorts, true));
+  }
+  if (auto it = tags.find("capabilities"); it != tags.end()) {
+    for (const auto& name : base::split(it->second, ',')) {
+      if (base::trim(name) == "CAP_NET_RAW") rights.raw_sockets = true;
+    }
+  }
+  return rights;
+}
+
 bool ProperPrivileges::allowsSliverControl(std::string_view target) const {
   return std::any_of(privileges.begin(), privileges.end(), [&](const std::string& p) {
     return p == "sliver_control:*" || p == "sliver_control:" + std::string(target);

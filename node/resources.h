@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/port_spec.h"
+
 namespace plng::node {
 
 struct Resources {
@@ -57,6 +59,29 @@ struct NetworkLimits {
 // Reads net_min_rate, net_max_rate and net_daily_bytes; a missing tag is 0.
 // Throws TagError naming the tag for a malformed or out-of-range value.
 NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& tags);
+
+// What a slice may do with the node's network besides its bandwidth: the
+// ports it reserves, how many it may hold at once, whether it gets raw sockets.
+// vnet-bpf enforces them (docs/vnet.md, "Ports").
+struct NetworkRights {
+  // Held at once by default (net_max_ports): a slice must not exhaust the node's
+  // ~28,000 ephemeral ports (net.ipv4.ip_local_port_range).
+  static constexpr std::uint32_t kDefaultMaxPorts = 2000;
+  // TCP and UDP ports together: a larger cap could never bind.
+  static constexpr std::uint32_t kMaxMaxPorts = 2 * 65535;
+
+  std::vector<proto::PortRange> reserved_ports;  // `ports`, canonical (sorted, merged)
+  std::uint32_t max_ports = kDefaultMaxPorts;    // net_max_ports; 0 = no cap
+  bool raw_sockets = false;                      // `capabilities` names CAP_NET_RAW
+  bool operator==(const NetworkRights&) const = default;
+};
+
+// Reads `ports` (proto/port_spec.h grammar), net_max_ports (0..kMaxMaxPorts; a
+// missing tag is kDefaultMaxPorts) and whether `capabilities` names CAP_NET_RAW
+// (PlanetLab's raw-socket right; the other names are capabilityPlanFromTag's
+// to check). Throws TagError naming the tag for a malformed `ports` or
+// net_max_ports.
+NetworkRights networkRightsFromTags(const std::map<std::string, std::string>& tags);
 
 // The `proper` tag: privileged operations the slice may ask of this node,
 // separated by commas or white space. Each is a name ([a-z0-9_]) with an

@@ -324,6 +324,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   }
   std::filesystem::create_directories(paths_.rootfs(slice));
 
+  if (options_.before_launch) options_.before_launch(*config, cgroups_.unifiedDir(slice));
   UniqueFd cgroup_fd = cgroups_.openUnifiedDir(slice);
 
   LaunchSpec spec;

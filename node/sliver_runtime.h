@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,12 @@ struct SliverRuntimeOptions {
   // (docs/node.md, "Open files").
   rlim_t nofile_soft = 1024;
   rlim_t nofile_hard = 4096;
+  // Called at every start once the sliver's fresh cgroup exists and before its
+  // first process runs, with the sliver's unified cgroup directory: policy keyed
+  // by that cgroup (vnet-bpf's cgroup -> slice map) is in place before the
+  // sliver can open a socket. May throw; the start then fails.
+  std::function<void(const SliverConfig&, const std::filesystem::path& unified_cgroup)>
+      before_launch = {};
 };
 
 class LinuxSliverRuntime : public SliverRuntime {

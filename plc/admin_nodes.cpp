@@ -10,6 +10,7 @@
 #include "plc/errors.h"
 #include "plc/lookup.h"
 #include "plc/plc_limits.h"
+#include "plc/port_reservations.h"
 #include "plc/services.h"
 #include "plc/validate.h"
 #include "proto/ticket.h"
@@ -19,6 +20,16 @@ namespace plng::plc {
 namespace {
 
 constexpr std::size_t kMaxDescriptionLength = 4096;
+
+// A default applies to every slice on every node: a `ports` default would have
+// every two slices on a node reserve the same ports.
+void refusePortsDefault(const std::string& tag, const std::string& default_value) {
+  if (tag == kPortsTag && !default_value.empty()) {
+    invalidArgument("tag ports takes no default: it would reserve " + default_value +
+                    " for every slice on every node, and no two slices may reserve one port on "
+                    "a node (set it per slice: plcctl slice tag set)");
+  }
+}
 
 void validateNodeKey(const std::string& public_key) {
   if (public_key.size() != 32) {
@@ -182,10 +193,13 @@ grpc::Status AdminService::SetNodeTag(grpc::ServerContext* ctx, const pb::SetNod
       auto tag = findTagType(tx, req->tag());
       authorizeNodeTag(call, node, tag);
       auto value = canonicalTagValue(tag.name, tag.value_kind, req->value());
+      // The node may join or leave node groups, and with them slice tags.
+      PortReservationGuard reservations(tx, {node.node_id});
       tx.exec_params0(
           "INSERT INTO node_tags (node_id, tag_type_id, value) VALUES ($1, $2, $3)"
           " ON CONFLICT (node_id, tag_type_id) DO UPDATE SET value = EXCLUDED.value",
           node.node_id, tag.tag_type_id, value);
+      reservations.check();
       Database::bumpStateVersion(tx);
       return loadNode(tx, node.node_id);
     });
@@ -201,12 +215,14 @@ grpc::Status AdminService::DeleteNodeTag(grpc::ServerContext* ctx,
       auto node = findNode(tx, req->hostname());
       auto tag = findTagType(tx, req->tag());
       authorizeNodeTag(call, node, tag);
+      PortReservationGuard reservations(tx, {node.node_id});
       if (tx.exec_params("DELETE FROM node_tags WHERE node_id = $1 AND tag_type_id = $2"
                          " RETURNING node_id",
                          node.node_id, tag.tag_type_id)
               .empty()) {
         notFound("node " + node.hostname + " has no tag " + tag.name);
       }
+      reservations.check();
       Database::bumpStateVersion(tx);
       return loadNode(tx, node.node_id);
     });
@@ -258,8 +274,19 @@ grpc::Status AdminService::DeleteNodeGroup(grpc::ServerContext* ctx,
     call.object("nodegroup:" + req->name());
     call.write([&](pqxx::work& tx) {
       auto group = findNodeGroup(tx, req->name());
-      // Slice tags scoped to the group go with it (ON DELETE CASCADE).
+      std::vector<std::int64_t> members;
+      for (const auto& r :
+           tx.exec_params("SELECT nt.node_id FROM nodegroups g JOIN node_tags nt"
+                          " ON nt.tag_type_id = g.tag_type_id AND nt.value = g.value"
+                          " WHERE g.nodegroup_id = $1",
+                          group.nodegroup_id)) {
+        members.push_back(r[0].as<std::int64_t>());
+      }
+      // Slice tags scoped to the group go with it (ON DELETE CASCADE), which
+      // uncovers the slices' slice-wide values on its nodes.
+      PortReservationGuard reservations(tx, members);
       tx.exec_params0("DELETE FROM nodegroups WHERE nodegroup_id = $1", group.nodegroup_id);
+      reservations.check();
       Database::bumpStateVersion(tx);
     });
   });
@@ -281,6 +308,7 @@ grpc::Status AdminService::AddTagType(grpc::ServerContext* ctx, const pb::AddTag
         req->default_value().empty()
             ? std::string()
             : canonicalTagValue(req->name(), req->value_kind(), req->default_value());
+    refusePortsDefault(req->name(), default_value);
     call.object("tagtype:" + req->name());
     *resp = call.write([&](pqxx::work& tx) {
       if (!tx.exec_params("SELECT 1 FROM tag_types WHERE name = $1", req->name()).empty()) {
@@ -325,6 +353,7 @@ grpc::Status AdminService::UpdateTagType(grpc::ServerContext* ctx,
       if (req->has_default_value() && !req->default_value().empty()) {
         default_value = canonicalTagValue(tag.name, tag.value_kind, req->default_value());
       }
+      refusePortsDefault(tag.name, default_value);
       tx.exec_params0(
           "UPDATE tag_types SET description = CASE WHEN $2 THEN $3 ELSE description END,"
           " min_role = CASE WHEN $4 THEN $5 ELSE min_role END,"

@@ -9,7 +9,9 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
   // Limits of zero or below would refuse everything or nothing: refused at start.
   static const auto kTable =
       plng::base::ConfigTable<PlcConfig>("plcd")
-          .string("listen", &C::listen, "gRPC listen address (host:port)",
+          .string("listen", &C::listen,
+                  "gRPC listen address (host:port), or several separated by commas (the local "
+                  "planet: loopback and the address its nodes reach)",
                   plng::base::requireNotEmpty)
           .string("database", &C::database,
                   "libpq connection string of PLC's PostgreSQL database, as a role that "

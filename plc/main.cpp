@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "app/daemon_main.h"
+#include "base/strings.h"
 #include "plc/auth.h"
 #include "plc/change_bus.h"
 #include "plc/config.h"
@@ -159,8 +161,15 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   } else {
     creds = grpc::InsecureServerCredentials();
   }
-  int bound_port = 0;
-  builder.AddListeningPort(config.listen, creds, &bound_port);
+  // One port per address; each must bind, or plcd does not start.
+  std::vector<std::string> addresses;
+  for (auto& address : plng::base::split(config.listen, ',')) {
+    if (auto trimmed = plng::base::trim(address); !trimmed.empty()) addresses.emplace_back(trimmed);
+  }
+  std::vector<int> bound_ports(addresses.size(), 0);
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    builder.AddListeningPort(addresses[i], creds, &bound_ports[i]);
+  }
   builder.RegisterService(&auth_service);
   builder.RegisterService(&admin_service);
   builder.RegisterService(&slice_service);
@@ -174,7 +183,8 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   interceptors.push_back(plng::plc::unparsableRequestInterceptor());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   auto server = builder.BuildAndStart();
-  if (!server || bound_port == 0) {
+  if (!server || addresses.empty() ||
+      std::find(bound_ports.begin(), bound_ports.end(), 0) != bound_ports.end()) {
     spdlog::critical("cannot listen on {}", config.listen);
     sweeper.stop();
     bus.stop();

@@ -293,12 +293,39 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_last ON login_failures (last_failure);
 )SQL";
 
+// Issue 9 (network isolation): a `ports` value names its protocol
+// (proto/port_spec.h, "tcp:80,udp:53"). A value of the old grammar (bare ports,
+// "80,8000-8100") reserved each port whatever the protocol: it becomes both, so
+// a slice keeps what it held. net_max_ports caps the ports a slice holds at once.
+constexpr const char* kPortProtocols = R"SQL(
+CREATE FUNCTION pg_temp.ports_with_protocols(old text) RETURNS text LANGUAGE sql AS $$
+  SELECT CASE WHEN old ~ '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$'
+              THEN regexp_replace(old, '([0-9]+(-[0-9]+)?)', 'tcp:\1', 'g') || ',' ||
+                   regexp_replace(old, '([0-9]+(-[0-9]+)?)', 'udp:\1', 'g')
+              ELSE old END
+$$;
+UPDATE slice_tags st SET value = pg_temp.ports_with_protocols(st.value)
+  FROM tag_types tt WHERE tt.tag_type_id = st.tag_type_id AND tt.value_kind = 'ports';
+UPDATE node_tags nt SET value = pg_temp.ports_with_protocols(nt.value)
+  FROM tag_types tt WHERE tt.tag_type_id = nt.tag_type_id AND tt.value_kind = 'ports';
+UPDATE tag_types SET default_value = pg_temp.ports_with_protocols(default_value)
+ WHERE value_kind = 'ports';
+DROP FUNCTION pg_temp.ports_with_protocols(text);
+UPDATE tag_types
+   SET description = 'ports only this slice may bind on a node, e.g. tcp:80,udp:53,tcp:6000-6010'
+ WHERE name = 'ports';
+INSERT INTO tag_types (name, description, category, min_role, value_kind, default_value) VALUES
+ ('net_max_ports', 'ports the slice may hold at once on a node, bound or ephemeral, TCP and UDP together (0 = no cap)', 'slice/rspec', 'admin', 'int', '2000')
+ON CONFLICT (name) DO NOTHING;
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial AdminDB, SliceDB, auth, policy and audit schema", kInitialSchema},
       {2, "stateless node challenges, used-challenge record, login failure counts", kAuthHardening},
+      {3, "ports name their protocol; net_max_ports", kPortProtocols},
   };
   return kMigrations;
 }

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <ctime>
+#include <tuple>
 
+#include "plc/admin_views.h"
 #include "plc/db.h"
 #include "plc/plc_keys.h"
 
@@ -146,6 +148,51 @@ UNION ALL
     grants.push_back(std::move(grant));
   }
   return grants;
+}
+
+std::vector<SliceTagOnNode> effectiveTagOnNodes(pqxx::transaction_base& tx, const std::string& tag,
+                                                const std::vector<std::int64_t>& node_ids) {
+  static const std::string kSql = std::string(R"SQL(
+WITH pairs AS (
+  SELECT sn.slice_id, sn.node_id, sl.name, nd.hostname
+    FROM slice_nodes sn
+    JOIN slices sl USING (slice_id)
+    JOIN nodes nd USING (node_id)
+   WHERE sn.node_id = ANY($1::bigint[]) AND sl.deleted_at IS NULL AND nd.deleted_at IS NULL
+     -- Without a default, only slices with a value of their own have one:
+     -- adding 1,000 nodes to a slice reads the few slices that reserve ports.
+     AND (EXISTS (SELECT 1 FROM slice_tags st JOIN tag_types tt USING (tag_type_id)
+                   WHERE st.slice_id = sn.slice_id AND tt.name = $2)
+          OR EXISTS (SELECT 1 FROM tag_types WHERE name = $2 AND default_value <> ''))
+)
+SELECT 'P', slice_id, node_id, name, hostname, 0::bigint FROM pairs
+UNION ALL
+SELECT * FROM (
+)SQL") + kTagCandidates + R"SQL(
+) candidates (kind, slice_id, node_id, tag, value, slice_tag_id) WHERE tag = $2
+)SQL";
+
+  std::vector<SliceTagOnNode> out;
+  if (node_ids.empty()) return out;
+  EffectiveTagResolver resolver;
+  for (const auto& r :
+       execPrepared(tx, "plng_effective_tag_on_nodes", kSql, pgIdArray(node_ids), tag)) {
+    if (addCandidate(resolver, r)) continue;
+    SliceTagOnNode entry;
+    entry.slice_id = r[1].as<std::int64_t>();
+    entry.node_id = r[2].as<std::int64_t>();
+    entry.slice_name = r[3].as<std::string>();
+    entry.hostname = r[4].as<std::string>();
+    out.push_back(std::move(entry));
+  }
+  for (auto& entry : out) {
+    auto tags = resolver.resolve(entry.slice_id, entry.node_id);
+    if (auto it = tags.find(tag); it != tags.end()) entry.value = std::move(it->second);
+  }
+  std::sort(out.begin(), out.end(), [](const SliceTagOnNode& a, const SliceTagOnNode& b) {
+    return std::tie(a.node_id, a.slice_name) < std::tie(b.node_id, b.slice_name);
+  });
+  return out;
 }
 
 std::shared_ptr<const SliceGrants> loadSliceGrants(pqxx::transaction_base& tx,

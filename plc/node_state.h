@@ -63,6 +63,23 @@ class EffectiveTagResolver {
 std::vector<planetlab::v1::NodeGrant> sliceNodeGrants(pqxx::transaction_base& tx,
                                                       std::int64_t slice_id);
 
+// One live slice bound to a live node, with the effective value of one tag there.
+struct SliceTagOnNode {
+  std::int64_t slice_id = 0;
+  std::string slice_name;
+  std::int64_t node_id = 0;
+  std::string hostname;
+  std::string value;  // the tag's effective value; "" when none applies
+};
+
+// The effective value of `tag` for every live slice (expired or not: renewing
+// brings it back) bound to each live node of `node_ids`, ordered by node then
+// slice name; resolved as for tickets and node states (EffectiveTagResolver).
+// When `tag` has no default, slices without a value of their own for it at any
+// scope are left out (their value is "" everywhere).
+std::vector<SliceTagOnNode> effectiveTagOnNodes(pqxx::transaction_base& tx, const std::string& tag,
+                                                const std::vector<std::int64_t>& node_ids);
+
 // Everything a ticket for a live slice states, read from one snapshot.
 struct SliceGrants {
   std::int64_t slice_id = 0;

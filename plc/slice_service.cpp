@@ -17,6 +17,7 @@
 #include "plc/node_state.h"
 #include "plc/plc_keys.h"
 #include "plc/plc_limits.h"
+#include "plc/port_reservations.h"
 #include "plc/services.h"
 #include "plc/validate.h"
 
@@ -416,16 +417,20 @@ grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::Sli
       auto site = findSite(tx, unlocked.login_base, /*for_update=*/true);
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       requireSliceStanding(call, tx, slice);
+      std::vector<std::int64_t> node_ids;
+      for (const auto& h : req->hostnames()) node_ids.push_back(findNode(tx, h).node_id);
+      // The slice's `ports` now apply on these nodes too.
+      PortReservationGuard reservations(tx, node_ids);
       std::size_t added = 0;
-      for (const auto& h : req->hostnames()) {
-        auto node = findNode(tx, h);
+      for (auto node_id : node_ids) {
         added += tx.exec_params0(
                        "INSERT INTO slice_nodes (slice_id, node_id) VALUES ($1, $2)"
                        " ON CONFLICT DO NOTHING",
-                       slice.slice_id, node.node_id)
+                       slice.slice_id, node_id)
                      .affected_rows();
       }
       if (added > 0) {
+        reservations.check();
         auto nodes = tx.exec_params1(
                            "SELECT count(*) FROM slice_nodes sn JOIN nodes n USING (node_id)"
                            " WHERE sn.slice_id = $1 AND n.deleted_at IS NULL",
@@ -514,6 +519,11 @@ grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSl
         nodegroup_id = group.nodegroup_id;
         tag.set_nodegroup(group.name);
       }
+      std::optional<PortReservationGuard> reservations;
+      if (type.name == kPortsTag) {
+        reservations.emplace(tx, node_id != 0 ? std::vector<std::int64_t>{node_id}
+                                              : sliceNodeIds(tx, slice.slice_id));
+      }
       // One value per (slice, tag, scope): setting it again replaces the value.
       auto id = tx.exec_params1(
                       "INSERT INTO slice_tags (slice_id, tag_type_id, value, node_id, nodegroup_id)"
@@ -524,6 +534,7 @@ grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSl
                       slice.slice_id, type.tag_type_id, value, node_id, nodegroup_id)[0]
                     .as<std::int64_t>();
       checkSliceTags(tx, call.plc.config, slice.slice_id, slice.name);
+      if (reservations) reservations->check();
       Database::bumpStateVersion(tx);
       tag.set_slice_tag_id(id);
       tag.set_slice(slice.name);
@@ -551,8 +562,13 @@ grpc::Status SliceService::DeleteSliceTag(grpc::ServerContext* ctx,
       auto slice = findSlice(tx, rows[0][0].as<std::string>(), /*for_update=*/true);
       call.object("slice:" + slice.name);
       auto standing = requireSliceStanding(call, tx, slice);
-      requireTagRank("deleting", standing, findTagType(tx, rows[0][1].as<std::string>()), call);
+      auto type = findTagType(tx, rows[0][1].as<std::string>());
+      requireTagRank("deleting", standing, type, call);
+      // A narrower value going away uncovers a wider one (node > group > slice).
+      std::optional<PortReservationGuard> reservations;
+      if (type.name == kPortsTag) reservations.emplace(tx, sliceNodeIds(tx, slice.slice_id));
       tx.exec_params0("DELETE FROM slice_tags WHERE slice_tag_id = $1", req->slice_tag_id());
+      if (reservations) reservations->check();
       Database::bumpStateVersion(tx);
     });
   });

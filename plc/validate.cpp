@@ -18,6 +18,7 @@
 
 #include "plc/errors.h"
 #include "proto/plc.pb.h"
+#include "proto/port_spec.h"
 #include "proto/ticket.h"
 
 namespace plng::plc {
@@ -615,25 +616,11 @@ std::string canonicalTagValue(const std::string& tag, const std::string& value_k
                     " is not a boolean (true or false)");
   }
   if (value_kind == "ports") {
-    std::vector<std::pair<unsigned, unsigned>> ranges;
-    for (const auto& item : splitList(value)) {
-      auto dash = item.find('-');
-      auto lo = parseUnsigned(tag, item.substr(0, dash));
-      auto hi = dash == std::string::npos ? lo : parseUnsigned(tag, item.substr(dash + 1));
-      if (lo < 1 || hi > 65535 || lo > hi) {
-        invalidArgument("tag " + tag + ": " + quoteForMessage(item) +
-                        " is not a port or range within 1-65535 (e.g. 80,443,8000-8100)");
-      }
-      ranges.emplace_back(static_cast<unsigned>(lo), static_cast<unsigned>(hi));
+    try {
+      return proto::formatPortSpec(proto::parsePortSpec(value));
+    } catch (const proto::PortSpecError& e) {
+      invalidArgument("tag " + tag + ": " + e.what() + " (grammar: docs/vnet.md, \"Ports\")");
     }
-    std::sort(ranges.begin(), ranges.end());
-    std::string out;
-    for (const auto& [lo, hi] : ranges) {
-      if (!out.empty()) out += ',';
-      out += std::to_string(lo);
-      if (hi != lo) out += "-" + std::to_string(hi);
-    }
-    return out;
   }
   if (value_kind == "capabilities") {
     std::set<std::string> caps;

@@ -65,8 +65,9 @@ std::string canonicalPrefix(const std::string& prefix);
 
 // Validates a tag value against its type's value_kind and returns the canonical
 // form stored and sent to nodes: int → decimal; bytes → bytes ("128M" → 134217728);
-// rate → bit/s ("10Mbit" → 10000000); bool → true|false; ports → sorted
-// "80,443,8000-8100"; capabilities → "CAP_NET_RAW,CAP_SYS_TIME"; string → as given.
+// rate → bit/s ("10Mbit" → 10000000); bool → true|false; ports → the canonical
+// form of proto/port_spec.h ("udp:53, tcp:81,tcp:80" → "tcp:80-81,udp:53"); capabilities →
+// "CAP_NET_RAW,CAP_SYS_TIME"; string → as given.
 std::string canonicalTagValue(const std::string& tag, const std::string& value_kind,
                               const std::string& value);
 

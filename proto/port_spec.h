@@ -7,9 +7,13 @@
 //   item     = proto ":" port [ "-" port ]
 //   proto    = "tcp" | "udp"
 //   port     = 1*5DIGIT            ; 1..65535, no sign, no leading "+"
-// A range names its lower port first. Items may overlap each other; the
-// canonical form (formatPortSpec) sorts by protocol then port and merges
-// overlapping and adjacent ranges: "udp:53, tcp:81,tcp:80" -> "tcp:80-81,udp:53".
+// A range names its lower port first ("tcp:80-80" is "tcp:80"). The protocol is
+// read in any case ("TCP:80"); a port may have leading zeros within its five
+// digits ("tcp:080" is tcp:80, decimal, never octal); there is no white space
+// inside an item ("tcp: 80" is refused). Items may overlap each other; the
+// canonical form (formatPortSpec) writes the protocol in lower case and ports
+// without leading zeros, sorts by protocol then port, and merges overlapping
+// and adjacent ranges: "udp:53, tcp:81,tcp:80" -> "tcp:80-81,udp:53".
 #pragma once
 
 #include <cstdint>
@@ -44,11 +48,15 @@ class PortSpecError : public std::invalid_argument {
 // PortSpecError.
 std::vector<PortRange> parsePortSpec(std::string_view value);
 
+// `ranges` sorted by protocol then port, overlapping and adjacent ones merged.
+std::vector<PortRange> canonicalPortRanges(std::vector<PortRange> ranges);
+
 // The canonical text of `ranges` (which need not be canonical themselves).
 std::string formatPortSpec(std::vector<PortRange> ranges);
 
 // The first pair of overlapping ranges between `a` and `b`, if any: the port
-// both reserve, for an error message ("tcp:80").
+// both reserve, for an error message ("tcp:80"): the lowest such port, and ""
+// when `a` and `b` share none.
 std::string firstCollision(const std::vector<PortRange>& a, const std::vector<PortRange>& b);
 
 }  // namespace plng::proto

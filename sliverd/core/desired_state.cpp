@@ -66,6 +66,7 @@ DesiredSliver desiredFromTags(const std::string& slice, std::uint32_t xid,
   try {
     out.config = plng::node::sliverConfigFromTags(slice, xid, tags);
     out.network = plng::node::networkLimitsFromTags(tags);
+    out.rights = plng::node::networkRightsFromTags(tags);
     if (auto it = tags.find("proper"); it != tags.end()) {
       out.proper = plng::node::properFromTag(it->second);
     }
@@ -77,6 +78,14 @@ DesiredSliver desiredFromTags(const std::string& slice, std::uint32_t xid,
   out.expires_at = expires_at;
   out.source = std::move(source);
   return out;
+}
+
+std::vector<std::string> DesiredState::blacklist() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> prefixes;
+  prefixes.reserve(plc_state_.blacklist_size());
+  for (const auto& entry : plc_state_.blacklist()) prefixes.push_back(entry.prefix());
+  return prefixes;
 }
 
 DesiredState::DesiredState(plng::node::NodePaths paths, std::string hostname)

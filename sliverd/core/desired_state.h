@@ -36,6 +36,7 @@ struct DesiredSliver {
   std::string source;                   // "plc", "ticket" or "plc+ticket"
   std::string invalid;                  // why the slice's tags cannot be applied; empty = they can
   plng::node::NetworkLimits network;    // net_* tags (vnet-bpf's part)
+  plng::node::NetworkRights rights;     // ports, net_max_ports, raw sockets (vnet-bpf)
   plng::node::ProperPrivileges proper;  // the proper tag
   std::map<std::string, std::string> tags;  // effective tags on this node
   bool operator==(const DesiredSliver&) const = default;
@@ -88,6 +89,8 @@ class DesiredState {
   DesiredMap desired(std::int64_t now) const;
   std::optional<DesiredSliver> lookup(const std::string& slice, std::int64_t now) const;
 
+  // PLC's destination blacklist (NodeState.blacklist), as prefixes.
+  std::vector<std::string> blacklist() const;
   // Bumped by every change; lets callers notice one cheaply.
   std::uint64_t generation() const;
   const std::string& hostname() const { return hostname_; }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 
@@ -22,7 +23,44 @@ std::function<void(const T&)> zeroOrAtLeast(T minimum, std::string minimum_text)
   };
 }
 
+void checkPortSpec(const std::string& value) {
+  try {
+    proto::parsePortSpec(value);
+  } catch (const proto::PortSpecError& e) {
+    throw std::invalid_argument(std::string(e.what()) + " (the `ports` tag's grammar)");
+  }
+}
+
+void checkEmptyOrAbsolute(const std::string& value) {
+  if (!value.empty() && value.front() != '/') {
+    throw std::invalid_argument("must be empty or an absolute path, not '" + value + "'");
+  }
+}
+
 }  // namespace
+
+std::string instanceName(const std::filesystem::path& state_dir) {
+  std::string name;
+  for (const auto& part : state_dir.lexically_normal()) {
+    const std::string text = part.string();
+    if (text.empty() || text == "/") continue;
+    if (!name.empty()) name += '-';
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == ':' ||
+                         (c == '.' && !(name.empty() && i == 0));
+      if (plain) {
+        name += static_cast<char>(c);
+      } else {
+        char escaped[5];
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+        name += escaped;
+      }
+    }
+  }
+  return name.empty() ? "-" : name;
+}
 
 const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
   using C = SliverdConfig;
@@ -138,6 +176,25 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
                    "without the raw right (ICMP datagram sockets); decommission restores it")
           .integer("watchdog_interval_ms", &C::watchdog_interval_ms,
                    "milliseconds between memory watchdog checks", 10)
+          .string("node_ports", &C::node_ports,
+                  "ports the node keeps for its own services, never bound by a slice, e.g. "
+                  "tcp:22,udp:161,tcp:8000-8100 (the ports tag's grammar, docs/vnet.md); the "
+                  "NodeManager's port (listen) is always kept too",
+                  checkPortSpec)
+          .string("service_allowlist", &C::service_allowlist,
+                  "ports of services the node runs (on loopback or its addresses) that slivers "
+                  "may connect to, e.g. tcp:33080 (the sensor); slivers reach no other node "
+                  "service; empty = none",
+                  checkPortSpec)
+          .boolean("network_isolation", &C::network_isolation,
+                   "isolate slivers on the node's network (vnet-bpf: port ownership, node "
+                   "services, blacklist, raw sockets); false starts slivers without it, with a "
+                   "warning at every start, and is for nodes whose kernel lacks a required "
+                   "feature")
+          .string("bpf_pin_dir", &C::bpf_pin_dir,
+                  "bpffs directory holding this instance's pinned BPF links and maps; empty = "
+                  "/sys/fs/bpf/plng/<state_dir escaped as systemd-escape --path does>",
+                  checkEmptyOrAbsolute)
           .rule(
               {"reconnect_min_ms", "reconnect_max_ms"},
               [](const C& c) { return c.reconnect_max_ms >= c.reconnect_min_ms; },
@@ -165,6 +222,30 @@ std::string SliverdConfig::effectiveHostname() const {
   char buf[256] = {};
   if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
   return buf;
+}
+
+std::vector<proto::PortRange> SliverdConfig::nodePorts() const {
+  auto ports = proto::parsePortSpec(node_ports);
+  // listen is host:port or [v6]:port; the port follows the last colon.
+  const auto colon = listen.rfind(':');
+  if (colon != std::string::npos) {
+    try {
+      const auto kept = proto::parsePortSpec("tcp:" + listen.substr(colon + 1));
+      ports.insert(ports.end(), kept.begin(), kept.end());
+    } catch (const proto::PortSpecError&) {
+      // Port 0 (any free port, as tests use) or none: nothing to keep.
+    }
+  }
+  return proto::canonicalPortRanges(std::move(ports));
+}
+
+std::vector<proto::PortRange> SliverdConfig::serviceAllowlist() const {
+  return proto::parsePortSpec(service_allowlist);
+}
+
+std::filesystem::path SliverdConfig::bpfPinDir() const {
+  if (!bpf_pin_dir.empty()) return bpf_pin_dir;
+  return std::filesystem::path("/sys/fs/bpf/plng") / instanceName(state_dir);
 }
 
 plng::node::NodePaths SliverdConfig::paths() const {

@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "base/config.h"
 #include "node/paths.h"
 #include "node/resources.h"
+#include "proto/port_spec.h"
 
 namespace plng::sliverd {
 
@@ -70,10 +73,33 @@ struct SliverdConfig {
   // Widens net.ipv4.ping_group_range to every slice's gids at start.
   bool ping_sockets = true;
 
+  // Network isolation (vnet-bpf; docs/vnet.md, "Ports"). Port lists are in the
+  // `ports` tag's grammar (proto/port_spec.h). 8621 is `listen`'s default port;
+  // 33080 is the sensor server's (DESIGN.md, Monitoring).
+  std::string node_ports = "tcp:22,tcp:8621,tcp:33080";  // never bound by a slice
+  std::string service_allowlist = "tcp:33080";           // node services slivers may reach
+  bool network_isolation = true;  // false: slivers start without isolation (warned at start)
+  std::string bpf_pin_dir;        // empty = /sys/fs/bpf/plng/<instance name>
+
+  // node_ports plus the NodeManager's own port (from `listen`), canonical: what no
+  // slice may bind, whatever node_ports says.
+  std::vector<proto::PortRange> nodePorts() const;
+  // service_allowlist, canonical.
+  std::vector<proto::PortRange> serviceAllowlist() const;
+  // bpf_pin_dir, or /sys/fs/bpf/plng/<instanceName(state_dir)> when it is empty:
+  // each sliverd instance on a host pins its programs and maps apart.
+  std::filesystem::path bpfPinDir() const;
+
   // hostname, or gethostname() when it is empty.
   std::string effectiveHostname() const;
   plng::node::NodePaths paths() const;
 };
+
+// A node instance's name for places shared by every instance on the host (bpffs):
+// its state directory, which no two instances share, escaped as systemd-escape
+// --path does ("/var/lib/sliverd" -> "var-lib-sliverd", "/srv/a-b" -> "srv-a\x2db"),
+// so that two directories never give one name.
+std::string instanceName(const std::filesystem::path& state_dir);
 
 // Every key of SliverdConfig: its meaning, type and allowed values.
 const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable();

@@ -120,6 +120,7 @@ void Daemon::start() {
   for (const auto& warning : desired_.load()) spdlog::warn("{}", warning);
   spdlog::info("sliverd for node {}: state in {}, PLC state version {}", hostname_,
                paths_.state_dir.string(), desired_.plcVersion());
+  applyBlacklist();
 
   node_manager_ = std::make_unique<NodeManagerService>(
       desired_, rcap_service_.get(),
@@ -215,10 +216,50 @@ void Daemon::onPlcState(const pb::NodeState& state) {
                      state.epoch());
       }
       spdlog::info("PLC state version {}: {} slivers", state.version(), state.slivers_size());
+      applyBlacklist();
       requestReconcile();
     }
   } catch (const std::exception& e) {
     spdlog::error("cannot keep PLC state version {}: {}", state.version(), e.what());
+  }
+}
+
+void Daemon::applyNetwork() {
+  if (options_.network == nullptr) return;
+  try {
+    std::map<std::string, NetworkIsolation::SliceRights> rights;
+    for (const auto& [slice, wanted] : desired_.desired(now())) {
+      if (wanted.expired(now()) || !wanted.invalid.empty()) continue;
+      rights[slice] =
+          NetworkIsolation::SliceRights{.xid = wanted.config.xid, .rights = wanted.rights};
+    }
+    auto refusals = options_.network->apply(rights, options_.runtime->list());
+    for (const auto& [slice, why] : refusals) {
+      auto known = network_refusals_.find(slice);
+      if (known == network_refusals_.end() || known->second != why) {
+        spdlog::error("sliver {}: network policy refused: {}", slice, why);
+      }
+    }
+    network_refusals_ = std::move(refusals);
+    options_.network->refresh();
+  } catch (const std::exception& e) {
+    spdlog::error("network isolation: cannot apply the desired state: {}", e.what());
+  }
+}
+
+void Daemon::applyBlacklist() {
+  if (options_.network == nullptr) return;
+  try {
+    const std::vector<std::string> prefixes = desired_.blacklist();
+    for (const std::string& skipped : options_.network->setBlacklist(prefixes)) {
+      spdlog::warn("PLC's blacklist: entry skipped: {}", skipped);
+    }
+    if (prefixes.size() != blacklist_size_) {
+      spdlog::info("destination blacklist: {} prefixes", prefixes.size());
+      blacklist_size_ = prefixes.size();
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("network isolation: cannot apply PLC's blacklist: {}", e.what());
   }
 }
 
@@ -257,6 +298,7 @@ void Daemon::runReconcile() {
     if (last_list_error_ != e.what()) spdlog::error("reconciliation failed: {}", e.what());
     last_list_error_ = e.what();
   }
+  applyNetwork();
   {
     std::lock_guard lock(pass_mutex_);
     ++passes_done_;
@@ -320,6 +362,7 @@ pb::NodeInfo Daemon::nodeInfo() {
   *info.mutable_reserved() = toRSpec(reserved);
   info.set_plc_state_version(desired_.plcVersion());
   info.set_plc_connection(plcConnection());
+  if (options_.network != nullptr) options_.network->describe(info);
   return info;
 }
 

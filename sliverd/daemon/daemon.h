@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,7 @@
 #include "sliverd/local/local_service.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/nodemanager/node_manager_service.h"
+#include "sliverd/vnet/network_isolation.h"
 
 namespace plng::sliverd {
 
@@ -66,6 +68,9 @@ class Daemon {
     SliceAccounts* accounts = nullptr;
     // Unix seconds; tests move time.
     std::function<std::int64_t()> clock;
+    // vnet-bpf's maps, kept in line with the desired state after every pass and
+    // at every PLC state (its blacklist); null = none (tests with a fake runtime).
+    NetworkIsolation* network = nullptr;
   };
 
   explicit Daemon(Options options);
@@ -106,6 +111,9 @@ class Daemon {
   void runReconcile();
   void armTimer();
   void onPlcState(const planetlab::v1::NodeState& state);
+  // NetworkIsolation::apply over the desired state and the slivers that exist.
+  void applyNetwork();
+  void applyBlacklist();
   // Guarantees granted by tags and tickets, summed over live slivers.
   ResourceSpec grantedGuarantees();
   std::int64_t now() const { return options_.clock(); }
@@ -134,6 +142,10 @@ class Daemon {
   std::uint64_t passes_done_ = 0;
   bool stopping_ = false;
   std::string last_list_error_;
+  // Loop thread only: slices whose network policy was refused (logged once per
+  // reason), and the blacklist's size last logged.
+  std::map<std::string, std::string> network_refusals_;
+  std::size_t blacklist_size_ = 0;
 };
 
 }  // namespace plng::sliverd

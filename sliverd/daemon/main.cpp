@@ -35,6 +35,8 @@
 #include "sliverd/local/local_service.h"
 #include "sliverd/local/peer_slice.h"
 #include "sliverd/login/slice_accounts.h"
+#include "sliverd/login/slice_login.h"
+#include "sliverd/vnet/network_isolation.h"
 
 namespace {
 
@@ -130,6 +132,29 @@ plng::node::StorageOptions storageOptions(const SliverdConfig& config) {
   };
 }
 
+// The host's slice accounts as this instance keeps them. Other node instances on
+// the host that share them (one login shell, so one installation of the login
+// tools) are listed in the sliver-enter.d beside that shell (slice_login.h).
+plng::sliverd::SliceAccountsConfig sliceAccountsConfig(const SliverdConfig& config) {
+  plng::sliverd::SliceAccountsConfig accounts{
+      .root = "/",
+      .login_shell = config.sliver_enter,
+      .paths = config.paths(),
+      .neighbours = {},
+  };
+  std::filesystem::path instances = std::filesystem::path(config.sliver_enter).parent_path() /
+                                    plng::sliverd::kSliceLoginInstancesName;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(instances, ec)) return accounts;
+  for (const auto& instance :
+       plng::sliverd::readSliceLoginInstances(instances, /*trusted_only=*/false)) {
+    if (instance.paths.state_dir != accounts.paths.state_dir) {
+      accounts.neighbours.push_back(instance.paths);
+    }
+  }
+  return accounts;
+}
+
 int serve(const SliverdConfig& config) {
   namespace node = plng::node;
   hardenHost(config);
@@ -151,11 +176,32 @@ int serve(const SliverdConfig& config) {
   spdlog::info("cgroup driver {}, sliver storage {} ({} MiB, one sliver at most {} MiB)",
                driver->kind(), storage->kind(), space.total_bytes >> 20,
                storage->maxSliverQuota() >> 20);
+  // Network isolation (docs/vnet.md): vnet-bpf's programs at the slivers cgroup,
+  // loaded (or taken over from the pinned ones an earlier sliverd left) before
+  // any sliver can start; every sliver's fresh cgroup is mapped to its slice
+  // before its first process runs.
+  plng::sliverd::NetworkIsolation network(plng::sliverd::NetworkIsolation::Options{
+      .enabled = config.network_isolation,
+      .pin_dir = config.bpfPinDir(),
+      .slivers_cgroup = driver->sliversDir(),
+      .node_ports = config.nodePorts(),
+      .service_allowlist = config.serviceAllowlist(),
+  });
+  plng::sliverd::Daemon* daemon_ref = nullptr;  // set once the daemon exists
+  auto before_launch = [&](const node::SliverConfig& sliver, const std::filesystem::path& cgroup) {
+    node::NetworkRights rights;
+    if (daemon_ref != nullptr) {
+      auto wanted = daemon_ref->desired().lookup(sliver.slice, std::time(nullptr));
+      if (wanted && wanted->invalid.empty()) rights = wanted->rights;
+    }
+    network.beforeLaunch(sliver, rights, cgroup);
+  };
   node::LinuxSliverRuntime runtime(config.paths(), *driver, *storage,
                                    node::SliverRuntimeOptions{
                                        .sliver_init = config.sliver_init,
                                        .nofile_soft = config.sliver_nofile_soft,
                                        .nofile_hard = config.sliver_nofile_hard,
+                                       .before_launch = before_launch,
                                    });
 
   // Raw sockets (docs/vnet.md, "Raw sockets"): the broker answers the slivers'
@@ -180,11 +226,7 @@ int serve(const SliverdConfig& config) {
 
   std::optional<plng::sliverd::SliceAccounts> accounts;
   if (config.slice_accounts) {
-    accounts.emplace(plng::sliverd::SliceAccountsConfig{
-        .root = "/",
-        .login_shell = config.sliver_enter,
-        .paths = config.paths(),
-    });
+    accounts.emplace(sliceAccountsConfig(config));
   }
   plng::sliverd::Daemon daemon(plng::sliverd::Daemon::Options{
       .config = config,
@@ -199,14 +241,20 @@ int serve(const SliverdConfig& config) {
       .node_key = std::nullopt,
       .accounts = accounts ? &*accounts : nullptr,
       .clock = {},
+      .network = &network,
   });
+  daemon_ref = &daemon;
   // The broker's thread asks the daemon for rights: it stops before the daemon goes.
   daemon_for_rights = &daemon;
   plng::base::ScopeGuard stop_raw_sockets([&raw_sockets] { raw_sockets.stop(); });
   // The local API identifies callers through the kernel (cgroup of the peer).
   plng::sliverd::LocalService local_service(
       brokered_runtime, daemon.granted(), daemon.rcaps(), config.paths(),
-      std::chrono::milliseconds(config.stop_grace_ms), daemon.reports());
+      std::chrono::milliseconds(config.stop_grace_ms), daemon.reports(),
+      [&network](std::optional<std::uint32_t> xid,
+                 const std::map<std::uint32_t, std::string>& names) {
+        return network.ports(xid, names);
+      });
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(
       daemon.io(), config.paths().localSocket(), local_service, peers,
@@ -270,11 +318,7 @@ int decommission(const SliverdConfig& config) {
       }
     }
     if (config.slice_accounts) {
-      plng::sliverd::SliceAccounts accounts(plng::sliverd::SliceAccountsConfig{
-          .root = "/",
-          .login_shell = config.sliver_enter,
-          .paths = config.paths(),
-      });
+      plng::sliverd::SliceAccounts accounts(sliceAccountsConfig(config));
       for (const auto& account : accounts.listSliceAccounts()) {
         // Only accounts whose home lies in this instance's state: other sliverd
         // instances on the host keep theirs.
@@ -291,6 +335,15 @@ int decommission(const SliverdConfig& config) {
     spdlog::error("net.ipv4.ping_group_range: {}", e.what());
   }
   node::unmountSliverStorage(storage_options);
+  // The programs stay attached while their links are pinned: unpinning them all
+  // detaches the programs and frees every map of the instance.
+  try {
+    plng::sliverd::NetworkIsolation::removePinned(config.bpfPinDir());
+    spdlog::info("network isolation removed ({})", config.bpfPinDir().string());
+  } catch (const std::exception& e) {
+    ++failures;
+    spdlog::error("network isolation: {}", e.what());
+  }
   spdlog::info("node instance in {} decommissioned{}", config.state_dir,
                failures ? " with failures" : "");
   return failures ? 1 : 0;

@@ -261,5 +261,11 @@ grpc::Status LocalApiClient::restartSliver(const std::string& slice,
                                            planetlab::v1::SliverInfo* reply) {
   return action(*this, "RestartSliver", slice, reply);
 }
+grpc::Status LocalApiClient::getPorts(const std::string& slice,
+                                      planetlab::v1::GetPortsResponse* reply) {
+  planetlab::v1::GetPortsRequest req;
+  req.set_slice_name(slice);
+  return call("GetPorts", req, reply);
+}
 
 }  // namespace plng::sliverd

@@ -14,7 +14,8 @@
 // (at most kMaxFrame). A connection carries any number of request/response
 // pairs, one at a time.
 //   request:  u8 name length, method name ("ListSlivers", "GetSliver",
-//             "StartSliver", "StopSliver", "RestartSliver"), serialised request
+//             "StartSliver", "StopSliver", "RestartSliver", "GetPorts"),
+//             serialised request
 //   response: u32 gRPC status code, u32 message length, message, serialised
 //             response (present only when the code is OK)
 #pragma once
@@ -85,6 +86,8 @@ class LocalApiClient {
   grpc::Status startSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
   grpc::Status stopSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
   grpc::Status restartSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
+  // slice "" = the caller's own; "*" = every owner (the node's root).
+  grpc::Status getPorts(const std::string& slice, planetlab::v1::GetPortsResponse* reply);
 
   // One round trip; UNAVAILABLE when the connection breaks, DEADLINE_EXCEEDED
   // when the answer has not come within the call timeout. When sliverd turned

@@ -46,13 +46,15 @@ ResourceSpec grantedSpec(const node::SliverConfig& config, const node::NetworkLi
 
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
                            const RcapTable& rcaps, node::NodePaths paths,
-                           std::chrono::milliseconds stop_grace, Reports reports)
+                           std::chrono::milliseconds stop_grace, Reports reports,
+                           PortHoldings ports)
     : runtime_(runtime),
       granted_(granted),
       rcaps_(rcaps),
       paths_(std::move(paths)),
       stop_grace_(stop_grace),
-      reports_(std::move(reports)) {}
+      reports_(std::move(reports)),
+      ports_(std::move(ports)) {}
 
 bool LocalService::mayControl(const std::string& slice, const std::string& target) const {
   if (slice == target) return true;
@@ -227,6 +229,50 @@ grpc::Status LocalService::restartSliver(const Peer& peer,
   return act(peer, request.slice_name(), Action::kRestart, reply);
 }
 
+grpc::Status LocalService::getPorts(const Peer& peer, const planetlab::v1::GetPortsRequest& request,
+                                    planetlab::v1::GetPortsResponse* reply) {
+  if (!ports_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "network isolation is not running on this node: no port is owned "
+                        "(sliverctl node shows why)");
+  }
+  std::map<std::uint32_t, std::string> names;
+  for (const std::string& slice : granted_.slices()) {
+    if (auto grant = granted_.find(slice)) names[grant->xid] = slice;
+  }
+  if (request.slice_name() == "*") {
+    if (peer.kind != Peer::Kind::kHostRoot) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "every slice's ports are for the node's root; " + peer.describe() +
+                              " may ask for a slice's own (no slice name)");
+    }
+    for (auto& holding : ports_(std::nullopt, names)) *reply->add_ports() = std::move(holding);
+    return grpc::Status::OK;
+  }
+  std::string target;
+  if (auto refused = authorize(peer, request.slice_name(), Access::kRead, target)) {
+    return *refused;
+  }
+  std::optional<GrantedSliver> grant = granted_.find(target);
+  std::optional<node::SliverStatus> status = runtime_.get(target);
+  if (!grant && !status) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no sliver of " + target + " on this node");
+  }
+  const std::uint32_t xid = grant ? grant->xid : status->config.xid;
+  names[xid] = target;
+  for (auto& holding : ports_(xid, names)) *reply->add_ports() = std::move(holding);
+  node::NetworkRights rights;
+  if (grant) {
+    try {
+      rights = node::networkRightsFromTags(grant->tags);
+    } catch (const node::TagError&) {
+      // The sliver's state says why; the default cap applies meanwhile.
+    }
+  }
+  reply->set_max_ports(rights.max_ports);
+  return grpc::Status::OK;
+}
+
 std::string LocalService::handle(const Peer& peer, const std::string& method,
                                  const std::string& payload) {
   using namespace planetlab::v1;
@@ -250,6 +296,10 @@ std::string LocalService::handle(const Peer& peer, const std::string& method,
     if (method == "RestartSliver") {
       return dispatch<SliverActionRequest, SliverInfo>(
           payload, [&](const auto& req, auto* reply) { return restartSliver(peer, req, reply); });
+    }
+    if (method == "GetPorts") {
+      return dispatch<GetPortsRequest, GetPortsResponse>(
+          payload, [&](const auto& req, auto* reply) { return getPorts(peer, req, reply); });
     }
     return encodeLocalResponse(
         grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no local API method " + method), nullptr);

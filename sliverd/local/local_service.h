@@ -90,13 +90,17 @@ class LocalService {
  public:
   // The reconciler's word on a sliver (Daemon::reports, Reconciler::report).
   using Reports = std::function<SliverReport(const std::string& slice)>;
+  // The node's port holdings (NetworkIsolation::ports): of the slice with this
+  // xid, or of every owner (nullopt). Empty: network isolation is not running.
+  using PortHoldings = std::function<std::vector<planetlab::v1::PortHolding>(
+      std::optional<std::uint32_t> xid, const std::map<std::uint32_t, std::string>& names)>;
 
   // `paths`: where a stop records the sliver as held, so the reconciler leaves it
   // stopped until a start (see holdSliver). `reports`: empty = none (tests).
   LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,
                node::NodePaths paths,
                std::chrono::milliseconds stop_grace = std::chrono::seconds(10),
-               Reports reports = {});
+               Reports reports = {}, PortHoldings ports = {});
 
   grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
                            planetlab::v1::ListSliversResponse* reply);
@@ -108,6 +112,10 @@ class LocalService {
                           planetlab::v1::SliverInfo* reply);
   grpc::Status restartSliver(const Peer& peer, const planetlab::v1::SliverActionRequest& request,
                              planetlab::v1::SliverInfo* reply);
+  // The ports a slice holds and has reserved (slice_name as for GetSliver), or,
+  // for the node's root only, "*": every owner, the node's own ports included.
+  grpc::Status getPorts(const Peer& peer, const planetlab::v1::GetPortsRequest& request,
+                        planetlab::v1::GetPortsResponse* reply);
 
   // Dispatches one decoded request by method name (LocalApiServer); returns
   // the encoded response body.
@@ -134,6 +142,7 @@ class LocalService {
   node::NodePaths paths_;
   std::chrono::milliseconds stop_grace_;
   Reports reports_;
+  PortHoldings ports_;
 };
 
 }  // namespace plng::sliverd

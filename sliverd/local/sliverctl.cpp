@@ -38,6 +38,10 @@ commands:
   start [SLICE]     start the sliver (no-op when running)
   stop [SLICE]      stop the sliver (SIGTERM to its init, SIGKILL after a grace)
   restart [SLICE]   stop, then start
+  ports [SLICE|*]   the ports the slice holds (bound by its sockets, claimed by
+                    its raw or ping traffic) and has reserved (its `ports` tag),
+                    and its cap; `*` (the node's root): every owner, the
+                    node's own ports included
 
 options:
   --socket PATH     the local API socket (default: $SLIVERD_SOCKET, else
@@ -53,6 +57,23 @@ NOT_FOUND, 7 PERMISSION_DENIED, 9 FAILED_PRECONDITION); 4 DEADLINE_EXCEEDED when
 sliverd did not answer within the timeout (the call may still take effect); 64
 for a usage error; 69 when sliverd cannot be reached.
 )";
+
+void printPorts(const planetlab::v1::GetPortsResponse& ports) {
+  std::printf("%-6s %-11s %-24s %-9s %s\n", "PROTO", "PORT", "SLICE", "HOLD", "SOCKETS");
+  std::size_t held = 0;
+  for (const auto& p : ports.ports()) {
+    std::string range = std::to_string(p.first_port());
+    if (p.last_port() != p.first_port()) range += "-" + std::to_string(p.last_port());
+    const std::string owner = p.slice_name().empty() ? "(node)" : p.slice_name();
+    const std::string sockets = p.kind() == "bound" ? std::to_string(p.sockets()) : "-";
+    std::printf("%-6s %-11s %-24s %-9s %s\n", p.protocol().c_str(), range.c_str(), owner.c_str(),
+                p.kind().c_str(), sockets.c_str());
+    if (p.kind() == "bound" || p.kind() == "claimed") ++held;
+  }
+  if (ports.max_ports() != 0) {
+    std::printf("%zu ports held of at most %u at once\n", held, ports.max_ports());
+  }
+}
 
 std::string bytes(std::uint64_t n) {
   if (n == 0) return "-";
@@ -167,6 +188,7 @@ int main(int argc, char** argv) {
   grpc::Status status;
   planetlab::v1::ListSliversResponse list;
   planetlab::v1::SliverInfo info;
+  planetlab::v1::GetPortsResponse ports;
   if (command == "list") {
     status = client->listSlivers(&list);
   } else if (command == "get") {
@@ -177,6 +199,8 @@ int main(int argc, char** argv) {
     status = client->stopSliver(slice, &info);
   } else if (command == "restart") {
     status = client->restartSliver(slice, &info);
+  } else if (command == "ports") {
+    status = client->getPorts(slice, &ports);
   } else {
     std::cerr << "sliverctl: unknown command " << command << "\n" << kUsage;
     return kExitUsage;
@@ -201,6 +225,12 @@ int main(int argc, char** argv) {
                     std::to_string(s.effective().cpu_share()).c_str(),
                     bytes(s.memory_bytes()).c_str(), s.init_pid(), s.message().c_str());
       }
+    }
+  } else if (command == "ports") {
+    if (json) {
+      printJson(ports);
+    } else {
+      printPorts(ports);
     }
   } else if (json) {
     printJson(info);

@@ -180,6 +180,15 @@ SliceAccounts::SliceAccounts(SliceAccountsConfig config) : config_(std::move(con
 
 fs::path SliceAccounts::etc(std::string_view file) const { return config_.root / "etc" / file; }
 
+std::optional<fs::path> SliceAccounts::neighbourSliverDir(const std::string& slice) const {
+  for (const auto& neighbour : config_.neighbours) {
+    fs::path dir = neighbour.sliverDir(slice);
+    std::error_code ec;
+    if (dir != config_.paths.sliverDir(slice) && fs::is_directory(dir, ec)) return dir;
+  }
+  return std::nullopt;
+}
+
 SliceAccount SliceAccounts::ensureSliceAccount(const std::string& slice) {
   if (!node::isValidSliverName(slice)) {
     throw SliceAccountError("slice \"" + slice +
@@ -230,6 +239,10 @@ SliceAccount SliceAccounts::ensureSliceAccount(const std::string& slice) {
   wanted.slice = slice;
   wanted.gid = gid;
   wanted.home = config_.paths.sliverDir(slice);
+  // A neighbour keeps this account for a sliver it has: leave it to them.
+  if (account && account->home != wanted.home && neighbourSliverDir(slice) == account->home) {
+    return *account;
+  }
   wanted.shell = config_.login_shell;
   if (account) {
     wanted.uid = account->uid;
@@ -268,7 +281,20 @@ bool SliceAccounts::removeSliceAccount(const std::string& slice) {
   UserDatabaseLock lock(config_.root / "etc");
   EtcFile passwd = readEtcFile(etc("passwd"), 0644);
   auto entry = passwd.find(slice);
-  if (entry == passwd.lines.end() || !accountFromPasswdLine(*entry)) return false;
+  if (entry == passwd.lines.end()) return false;
+  auto account = accountFromPasswdLine(*entry);
+  if (!account) return false;
+  if (!config_.neighbours.empty()) {
+    // Another instance's account is not ours to remove; ours goes to a
+    // neighbour that still has the slice, so logins there keep working.
+    if (account->home != config_.paths.sliverDir(slice)) return false;
+    if (auto home = neighbourSliverDir(slice)) {
+      *entry = joinFields({slice, "x", std::to_string(account->uid), std::to_string(account->gid),
+                           std::string(kSliceAccountTag), home->string(), account->shell.string()});
+      writeEtcFile(passwd);
+      return false;
+    }
+  }
   passwd.lines.erase(entry);
   writeEtcFile(passwd);
   EtcFile shadow = readEtcFile(etc("shadow"), 0640);

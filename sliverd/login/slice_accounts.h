@@ -12,6 +12,15 @@
 // taken over. Every slice account has the primary group kSliceGroup (created on
 // first use), which sshd_config matches (deploy/sshd/planetlab-slices.conf).
 //
+// Several node instances on one host (the local planet: each node in its own
+// network namespace, with its own sliverd and sshd) share these accounts: a
+// slice on two nodes has one host account. Its home names the instance that
+// keeps it (paths.sliverDir(slice)); `neighbours` lists the host's other
+// instances (from sliver-enter.d, slice_login.h). An instance leaves alone an
+// account a neighbour keeps for a sliver it still has, and when its own sliver
+// goes while a neighbour still has one, it hands the account over (the home
+// changes, the uid stays) instead of removing it.
+//
 // Host uids come from a dedicated range, [70000, 99999] by default: above
 // useradd's UID_MAX (60000) and Debian's reserved 60000-65535, below /etc/subuid's
 // usual start (100000), and far below the slices' user-namespace ranges
@@ -47,7 +56,8 @@ class SliceAccountError : public std::runtime_error {
 struct SliceAccountsConfig {
   std::filesystem::path root = "/";  // holds etc/passwd, etc/shadow, etc/group
   std::filesystem::path login_shell{kDefaultSliverEnterPath};
-  node::NodePaths paths;  // an account's home is paths.sliverDir(slice)
+  node::NodePaths paths;                    // an account's home is paths.sliverDir(slice)
+  std::vector<node::NodePaths> neighbours;  // other node instances sharing these accounts
   uid_t first_uid = 70000;
   uid_t last_uid = 99999;  // inclusive; also the range for kSliceGroup's gid
 };
@@ -75,8 +85,10 @@ class SliceAccounts {
   // that is not valid or belongs to a host account that is not a slice account,
   // or when the uid range is full; SysError when the files cannot be written.
   SliceAccount ensureSliceAccount(const std::string& slice);
-  // Removes the slice's account (passwd and shadow). Returns false when there
-  // was no slice account by that name; never touches other accounts.
+  // Removes the slice's account (passwd and shadow), or hands it to a
+  // neighbour that still has the slice's sliver. Returns false when there was
+  // no slice account by that name or a neighbour keeps it; never touches other
+  // accounts.
   bool removeSliceAccount(const std::string& slice);
   // Every slice account, by name.
   std::vector<SliceAccount> listSliceAccounts() const;
@@ -89,6 +101,8 @@ class SliceAccounts {
 
  private:
   std::filesystem::path etc(std::string_view file) const;
+  // The sliver directory of a neighbour that has the slice, if one does.
+  std::optional<std::filesystem::path> neighbourSliverDir(const std::string& slice) const;
   SliceAccountsConfig config_;
 };
 

@@ -9,7 +9,8 @@
 //    entry sliverd uses for PLC's state and tickets). The node may refuse a
 //    canonical value only for a node policy PLC cannot know (a range, a
 //    capability never granted or missing from its kernel, an image name), never
-//    as malformed, and says why in a short printable message; rates reach grantedSpec as the same
+//    as malformed (networkRightsFromTags included: ports, net_max_ports), and
+//    says why in a short printable message; rates reach grantedSpec as the same
 //    number; a `proper` tag grants sliver control only to a slice it names (or "*");
 //  - an initscript of any bytes survives the node's state file (kvfile);
 //  - parseSshKey and canonicalPrefix are idempotent, and a key PLC accepts
@@ -24,8 +25,10 @@
 #include <string>
 
 #include "node/kvfile.h"
+#include "node/resources.h"
 #include "plc/errors.h"
 #include "plc/validate.h"
+#include "proto/port_spec.h"
 #include "sliverd/core/desired_state.h"
 #include "sliverd/local/local_service.h"
 #include "tests/fuzz/fuzz_harness.h"
@@ -45,7 +48,7 @@ constexpr TagType kTagTypes[] = {
     {"net_max_rate", "rate"}, {"net_daily_bytes", "bytes"}, {"ports", "ports"},
     {"initscript", "string"}, {"vref", "string"},           {"capabilities", "capabilities"},
     {"proper", "string"},     {"delegations", "bool"},      {"arch", "string"},
-    {"deployment", "string"}, {"net_node_cap", "rate"}};
+    {"deployment", "string"}, {"net_node_cap", "rate"},     {"net_max_ports", "int"}};
 
 constexpr const char* kSlice = "princeton_codeen";
 
@@ -67,24 +70,13 @@ void checkShape(const std::string& kind, const std::string& canonical) {
   } else if (kind == "bool") {
     if (canonical != "true" && canonical != "false") fail("bool value not true|false");
   } else if (kind == "ports") {
-    std::pair<std::uint64_t, std::uint64_t> previous{0, 0};
-    std::string_view rest = canonical;
-    while (!rest.empty()) {
-      auto comma = rest.find(',');
-      std::string item(rest.substr(0, comma));
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-      auto dash = item.find('-');
-      std::string lo = item.substr(0, dash);
-      std::string hi = dash == std::string::npos ? lo : item.substr(dash + 1);
-      if (!isDecimal(lo) || !isDecimal(hi)) fail("ports item not canonical: '" + item + "'");
-      std::pair range{decimal(lo), decimal(hi)};
-      const bool is_range = dash != std::string::npos;
-      if (range.first < 1 || range.second > 65535 || (is_range && range.first >= range.second)) {
-        fail("ports item out of 1-65535, or a range lo-hi without lo < hi: '" + item + "'");
+    // proto/port_spec.h's canonical form: reads back as itself.
+    try {
+      if (plng::proto::formatPortSpec(plng::proto::parsePortSpec(canonical)) != canonical) {
+        fail("ports value not canonical: '" + canonical + "'");
       }
-      if (range < previous) fail("ports not sorted: '" + canonical + "'");
-      previous = range;
-      if (comma != std::string_view::npos && rest.empty()) fail("ports end with a comma");
+    } catch (const plng::proto::PortSpecError& e) {
+      fail("PLC's ports value does not parse: '" + canonical + "': " + e.what());
     }
   } else if (kind == "capabilities") {
     std::string previous;
@@ -129,6 +121,19 @@ void checkNode(const std::string& tag, const std::string& canonical) {
     fail("the node refuses PLC's canonical " + tag + " '" + canonical + "': " + desired.invalid);
   }
   if (!desired.invalid.empty()) return;
+  if (tag == "ports" || tag == "net_max_ports" || tag == "capabilities") {
+    try {
+      const auto rights = plng::node::networkRightsFromTags(tags);
+      if (tag == "ports" && plng::proto::formatPortSpec(rights.reserved_ports) != canonical) {
+        fail("the node reads ports '" + canonical + "' as other ranges");
+      }
+    } catch (const plng::node::TagError& e) {
+      if (!isPolicyRefusal(tag, e.what())) {
+        fail("the node's network rights refuse PLC's canonical " + tag + " '" + canonical +
+             "': " + e.what());
+      }
+    }
+  }
   if (tag == "vref" && !canonical.empty()) {
     if (desired.config.vref != canonical || canonical == "." || canonical == ".." ||
         canonical.find('/') != std::string::npos || canonical.find('\0') != std::string::npos) {

@@ -171,7 +171,7 @@ std::vector<plng::fuzz::Seed> plng::fuzz::generatedSeeds() {
   auto* node = body.add_nodes();
   node->set_hostname("node1.example.org");
   (*node->mutable_tags())["cpu_share"] = "64";
-  (*node->mutable_tags())["ports"] = "80,8000-8100";
+  (*node->mutable_tags())["ports"] = "tcp:80,tcp:8000-8100";
   body.set_not_before(kNow - 60);
   body.set_not_after(kNow + 3600);
   body.set_issued_at(kNow - 60);

@@ -7,9 +7,10 @@
 //       errno and the descriptor's flags. For ICMP over IPv4, also an echo
 //       request to 127.0.0.1: sendto's errno and whether the reply came back
 //       on the socket.
-//   raw-socket-probe ping-dgram
-//       An echo request to 127.0.0.1 over an ICMP datagram socket, as iputils'
-//       ping sends it without privileges: errno, sendto's errno, echo_reply.
+//   raw-socket-probe ping-dgram [address]
+//       An echo request to the address (default 127.0.0.1) over an ICMP datagram
+//       socket, as iputils' ping sends it without privileges: errno, sendto's
+//       errno, echo_reply.
 //   raw-socket-probe loop <seconds>
 //       Opens and closes raw ICMP sockets for that long; prints how many
 //       succeeded, how many failed and the longest single call in ms.
@@ -91,7 +92,7 @@ int open(int version, int protocol) {
 // An ICMP datagram ("ping") socket, as iputils' ping opens one: allowed by
 // net.ipv4.ping_group_range, no raw right needed. The kernel fills in the echo
 // id and checksum, and hands back the reply without its IP header.
-int pingDgram() {
+int pingDgram(const char* address) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
   std::printf("errno=%d\n", fd < 0 ? errno : 0);
   if (fd < 0) return 0;
@@ -100,7 +101,7 @@ int pingDgram() {
   request.un.echo.sequence = htons(9);
   sockaddr_in to{};
   to.sin_family = AF_INET;
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, address, &to.sin_addr) != 1) return 2;
   const bool sent =
       ::sendto(fd, &request, sizeof request, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) >= 0;
   std::printf("sendto_errno=%d\n", sent ? 0 : errno);
@@ -146,8 +147,11 @@ int main(int argc, char** argv) {
     return open(std::atoi(argv[2]), std::atoi(argv[3]));
   }
   if (argc == 3 && std::strcmp(argv[1], "loop") == 0) return loop(std::atof(argv[2]));
-  if (argc == 2 && std::strcmp(argv[1], "ping-dgram") == 0) return pingDgram();
-  std::fprintf(stderr,
-               "usage: raw-socket-probe open 4|6 <protocol> | loop <seconds> | ping-dgram\n");
+  if ((argc == 2 || argc == 3) && std::strcmp(argv[1], "ping-dgram") == 0) {
+    return pingDgram(argc == 3 ? argv[2] : "127.0.0.1");
+  }
+  std::fprintf(
+      stderr,
+      "usage: raw-socket-probe open 4|6 <protocol> | loop <seconds> | ping-dgram [address]\n");
   return 2;
 }

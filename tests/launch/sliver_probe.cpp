@@ -284,21 +284,48 @@ int sockets() {
   return 0;
 }
 
-// The memory cgroup's usage file of the sliver's own cgroup view, opened before
-// the descriptors run out.
-int openCgroupMemory() {
-  for (const char* file :
-       {"/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"}) {
-    int fd = ::open(file, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) return fd;
+// The memory cgroup of the sliver's own cgroup view: its usage file and its
+// memory.stat, both opened before the descriptors run out.
+struct CgroupMemory {
+  int usage = -1;
+  int stat = -1;
+  const char* cache_key = "";  // memory.stat's page cache line
+};
+
+CgroupMemory openCgroupMemory() {
+  CgroupMemory m;
+  if ((m.usage = ::open("/sys/fs/cgroup/memory.current", O_RDONLY | O_CLOEXEC)) >= 0) {
+    m.stat = ::open("/sys/fs/cgroup/memory.stat", O_RDONLY | O_CLOEXEC);
+    m.cache_key = "file";
+  } else if ((m.usage = ::open("/sys/fs/cgroup/memory/memory.usage_in_bytes",
+                               O_RDONLY | O_CLOEXEC)) >= 0) {
+    m.stat = ::open("/sys/fs/cgroup/memory/memory.stat", O_RDONLY | O_CLOEXEC);
+    m.cache_key = "cache";
   }
-  return -1;
+  return m;
 }
 
-long readCgroupMemory(int fd) {
-  char buf[64] = {};
-  ssize_t n = fd < 0 ? -1 : ::pread(fd, buf, sizeof buf - 1, 0);
-  return n > 0 ? std::strtol(buf, nullptr, 10) : -1;
+// The cgroup's usage without its page cache, which the kernel may reclaim at
+// any moment (a measurement that counted it went negative under memory
+// pressure); -1 when unreadable.
+long readCgroupMemory(const CgroupMemory& m) {
+  char buf[8192] = {};
+  ssize_t n = m.usage < 0 ? -1 : ::pread(m.usage, buf, 63, 0);
+  if (n <= 0) return -1;
+  long usage = std::strtol(buf, nullptr, 10);
+  n = m.stat < 0 ? -1 : ::pread(m.stat, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const std::size_t key_len = std::strlen(m.cache_key);
+  for (const char* line = buf; *line != '\0';) {
+    if (std::strncmp(line, m.cache_key, key_len) == 0 && line[key_len] == ' ') {
+      return usage - std::strtol(line + key_len + 1, nullptr, 10);
+    }
+    const char* end = std::strchr(line, '\n');
+    if (end == nullptr) break;
+    line = end + 1;
+  }
+  return -1;
 }
 
 int nofile() {
@@ -313,7 +340,7 @@ int nofile() {
   rlimit full = lim;
   full.rlim_cur = lim.rlim_max;
   put("raise_soft", err(::setrlimit(RLIMIT_NOFILE, &full)));
-  int memory = openCgroupMemory();
+  const CgroupMemory memory = openCgroupMemory();
   long before = readCgroupMemory(memory);
   long opened = 0;
   int last_errno = 0;

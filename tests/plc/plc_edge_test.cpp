@@ -11,6 +11,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/message.h>
+#include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/byte_buffer.h>
 
@@ -28,6 +29,7 @@
 #include "plc/db.h"
 #include "plc/plc_keys.h"
 #include "plc/rpc.h"
+#include "tests/support/child_process.h"
 #include "tests/support/plc_fixture.h"
 #include "tests/support/plc_seed.h"
 
@@ -584,4 +586,32 @@ TEST_CASE_METHOD(EdgeTest, "calls without a valid token cannot flood the events 
   CHECK(refused >= 1);
   CHECK(refused <= 21 + 1);  // login_source_burst (20) and the first refusal
   CHECK(seed.sql("SELECT count(*) FROM sites WHERE login_base = 'flood'")[0][0].as<int>() == 0);
+}
+
+// ------------------------------------------------------------ listen addresses
+
+TEST_CASE_METHOD(PlcFixture, "plcd listens on every address of a comma-separated listen",
+                 "[plc][pg][edge]") {
+  // The local planet's plcd: loopback, plus the address its nodes reach.
+  const int port = plng::test::pickFreePort();
+  const int second_port = plng::test::pickFreePort();
+  const std::string second = "127.0.0.2:" + std::to_string(second_port);
+  plng::test::PlcdProcess::Options options;
+  options.plcdPath = plcdPath();
+  options.database = connectionString();
+  options.port = port;
+  options.extraArgs = {"--listen", "127.0.0.1:" + std::to_string(port) + ", " + second};
+  plng::test::PlcdProcess replica(options);
+  auto channel = grpc::CreateChannel(second, grpc::InsecureChannelCredentials());
+  CHECK(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)));
+  replica.stop();
+
+  // One address that cannot be bound (not on this host; nothing is sent to it):
+  // plcd does not start half-listening.
+  auto refused = plng::test::runPlcd(
+      plcdPath(), {"--listen", "127.0.0.1:" + std::to_string(port) + ",192.0.2.254:8620",
+                   "--database", connectionString(), "serve"});
+  INFO(refused.describe());
+  CHECK_FALSE(refused.succeeded());
+  CHECK(refused.output.find("cannot listen on") != std::string::npos);
 }

@@ -64,28 +64,6 @@ grpc::Status members(const PlcClient& c, const std::string& slice,
       .first;
 }
 
-grpc::Status nodes(const PlcClient& c, const std::string& slice,
-                   const std::vector<std::string>& hostnames, bool add = true) {
-  pb::SliceNodesRequest req;
-  req.set_name(slice);
-  for (const auto& h : hostnames) req.add_hostnames(h);
-  return c.call(add ? &pb::Slice::Stub::AddSliceNodes : &pb::Slice::Stub::RemoveSliceNodes, req)
-      .first;
-}
-
-std::pair<grpc::Status, pb::SliceTag> setTag(const PlcClient& c, const std::string& slice,
-                                             const std::string& tag, const std::string& value,
-                                             const std::string& node = "",
-                                             const std::string& nodegroup = "") {
-  pb::SetSliceTagRequest req;
-  req.set_slice(slice);
-  req.set_tag(tag);
-  req.set_value(value);
-  req.set_node(node);
-  req.set_nodegroup(nodegroup);
-  return c.call(&pb::Slice::Stub::SetSliceTag, req);
-}
-
 grpc::Status renew(const PlcClient& c, const std::string& slice, std::int64_t expires_at) {
   pb::RenewSliceRequest req;
   req.set_name(slice);
@@ -247,8 +225,8 @@ TEST_CASE_METHOD(PlcFixture, "GetSlices filters and lists members and nodes", "[
   addSlice(*p.mitpi, "mit_c");
   REQUIRE_OK(members(*p.pi, "princeton_a", {"user@princeton.edu", "other@princeton.edu"}));
   REQUIRE_OK(members(*p.mitpi, "mit_c", {"user@princeton.edu"}));
-  REQUIRE_OK(nodes(*p.pi, "princeton_a", {"n1.princeton.edu", "n2.mit.edu"}));
-  REQUIRE_OK(nodes(*p.pi, "princeton_b", {"n1.princeton.edu"}));
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_a", {"n1.princeton.edu", "n2.mit.edu"}));
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_b", {"n1.princeton.edu"}));
 
   auto names = [&](pb::GetSlicesRequest req) {
     auto [status, resp] = p.user->call(&pb::Slice::Stub::GetSlices, req);
@@ -519,7 +497,7 @@ TEST_CASE_METHOD(PlcFixture, "slice nodes: members add them within max_nodes and
   using V = std::vector<std::string>;
 
   // A member may add nodes to their slice (as on PlanetLab).
-  REQUIRE_OK(nodes(*p.user, "princeton_a", {"n1.mit.edu", "N2.mit.edu"}));
+  REQUIRE_OK(sliceNodes(*p.user, "princeton_a", {"n1.mit.edu", "N2.mit.edu"}));
   CHECK(node_list("princeton_a") == V{"n1.mit.edu", "n2.mit.edu"});
   auto event = p.seed.sql(
       "SELECT role_used FROM events WHERE method = 'AddSliceNodes' AND result = 'OK'"
@@ -527,13 +505,15 @@ TEST_CASE_METHOD(PlcFixture, "slice nodes: members add them within max_nodes and
   REQUIRE(event.size() == 1);
   CHECK(event[0][0].as<std::string>() == "user");
 
-  CHECK_STATUS(nodes(*p.other, "princeton_a", {"n3.mit.edu"}), StatusCode::PERMISSION_DENIED,
+  CHECK_STATUS(sliceNodes(*p.other, "princeton_a", {"n3.mit.edu"}), StatusCode::PERMISSION_DENIED,
                "membership of slice princeton_a");
-  CHECK_STATUS(nodes(*p.user, "princeton_b", {"n3.mit.edu"}), StatusCode::PERMISSION_DENIED, "");
-  CHECK_STATUS(nodes(*p.user, "princeton_a", {"n3.mit.edu", "ghost.mit.edu"}),
+  CHECK_STATUS(sliceNodes(*p.user, "princeton_b", {"n3.mit.edu"}), StatusCode::PERMISSION_DENIED,
+               "");
+  CHECK_STATUS(sliceNodes(*p.user, "princeton_a", {"n3.mit.edu", "ghost.mit.edu"}),
                StatusCode::NOT_FOUND, "ghost.mit.edu");
-  CHECK_STATUS(nodes(*p.user, "princeton_a", {"not a host"}), StatusCode::INVALID_ARGUMENT, "");
-  CHECK_STATUS(nodes(*p.user, "princeton_a", {}), StatusCode::INVALID_ARGUMENT, "hostname");
+  CHECK_STATUS(sliceNodes(*p.user, "princeton_a", {"not a host"}), StatusCode::INVALID_ARGUMENT,
+               "");
+  CHECK_STATUS(sliceNodes(*p.user, "princeton_a", {}), StatusCode::INVALID_ARGUMENT, "hostname");
   CHECK(node_list("princeton_a") == V{"n1.mit.edu", "n2.mit.edu"});
 
   // max_nodes of the slice.
@@ -541,28 +521,28 @@ TEST_CASE_METHOD(PlcFixture, "slice nodes: members add them within max_nodes and
   upd.set_name("princeton_a");
   upd.set_max_nodes(3);
   REQUIRE_OK(p.pi->call(&pb::Slice::Stub::UpdateSlice, upd).first);
-  CHECK_STATUS(nodes(*p.user, "princeton_a", {"n3.mit.edu", "n4.mit.edu"}),
+  CHECK_STATUS(sliceNodes(*p.user, "princeton_a", {"n3.mit.edu", "n4.mit.edu"}),
                StatusCode::RESOURCE_EXHAUSTED, "max_nodes is 3");
   CHECK(node_list("princeton_a") == V{"n1.mit.edu", "n2.mit.edu"});
-  REQUIRE_OK(nodes(*p.user, "princeton_a", {"n3.mit.edu"}));
+  REQUIRE_OK(sliceNodes(*p.user, "princeton_a", {"n3.mit.edu"}));
 
   // max_slivers of the site, summed over its slices: 3 + 2 = 5 fits, 6 does not.
-  REQUIRE_OK(nodes(*p.pi, "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
-  CHECK_STATUS(nodes(*p.pi, "princeton_b", {"n3.mit.edu"}), StatusCode::RESOURCE_EXHAUSTED,
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_b", {"n1.mit.edu", "n2.mit.edu"}));
+  CHECK_STATUS(sliceNodes(*p.pi, "princeton_b", {"n3.mit.edu"}), StatusCode::RESOURCE_EXHAUSTED,
                "site princeton would have 6 slivers but its max_slivers is 5");
-  CHECK_STATUS(nodes(admin(), "princeton_b", {"n3.mit.edu"}), StatusCode::RESOURCE_EXHAUSTED,
+  CHECK_STATUS(sliceNodes(admin(), "princeton_b", {"n3.mit.edu"}), StatusCode::RESOURCE_EXHAUSTED,
                "max_slivers");
   CHECK(node_list("princeton_b") == V{"n1.mit.edu", "n2.mit.edu"});
   // Adding what is already there changes nothing and is not refused.
-  REQUIRE_OK(nodes(*p.pi, "princeton_b", {"n1.mit.edu"}));
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_b", {"n1.mit.edu"}));
 
-  CHECK_STATUS(nodes(*p.user, "princeton_a", {"n1.mit.edu", "ghost.mit.edu"}, false),
+  CHECK_STATUS(sliceNodes(*p.user, "princeton_a", {"n1.mit.edu", "ghost.mit.edu"}, false),
                StatusCode::NOT_FOUND, "ghost");
   CHECK(node_list("princeton_a") == V{"n1.mit.edu", "n2.mit.edu", "n3.mit.edu"});
-  REQUIRE_OK(nodes(*p.user, "princeton_a", {"n1.mit.edu", "n2.mit.edu"}, false));
+  REQUIRE_OK(sliceNodes(*p.user, "princeton_a", {"n1.mit.edu", "n2.mit.edu"}, false));
   CHECK(node_list("princeton_a") == V{"n3.mit.edu"});
   // Freed slivers may be used again.
-  REQUIRE_OK(nodes(*p.pi, "princeton_b", {"n3.mit.edu"}));
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_b", {"n3.mit.edu"}));
 }
 
 TEST_CASE_METHOD(PlcFixture, "slice tags: roles, validation, scope and replacement", "[plc][pg]") {
@@ -584,37 +564,37 @@ TEST_CASE_METHOD(PlcFixture, "slice tags: roles, validation, scope and replaceme
   };
   using V = std::vector<std::string>;
 
-  auto [status, tag] = setTag(*p.user, "princeton_tags", "initscript", "echo hi");
+  auto [status, tag] = setSliceTag(*p.user, "princeton_tags", "initscript", "echo hi");
   REQUIRE_OK(status);
   CHECK(tag.slice() == "princeton_tags");
   CHECK(tag.tag() == "initscript");
   CHECK(tag.value() == "echo hi");
   CHECK(tag.slice_tag_id() > 0);
-  CHECK_STATUS(setTag(*p.user, "princeton_tags", "cpu_share", "64").first,
+  CHECK_STATUS(setSliceTag(*p.user, "princeton_tags", "cpu_share", "64").first,
                StatusCode::PERMISSION_DENIED, "setting tag cpu_share requires role admin");
-  CHECK_STATUS(setTag(*p.user, "princeton_tags", "cpu_cap", "50").first,
+  CHECK_STATUS(setSliceTag(*p.user, "princeton_tags", "cpu_cap", "50").first,
                StatusCode::PERMISSION_DENIED, "setting tag cpu_cap requires role pi");
-  REQUIRE_OK(setTag(*p.pi, "princeton_tags", "cpu_cap", "50").first);
-  CHECK_STATUS(setTag(*p.pi, "princeton_tags", "cpu_share", "64").first,
+  REQUIRE_OK(setSliceTag(*p.pi, "princeton_tags", "cpu_cap", "50").first);
+  CHECK_STATUS(setSliceTag(*p.pi, "princeton_tags", "cpu_share", "64").first,
                StatusCode::PERMISSION_DENIED, "setting tag cpu_share requires role admin");
-  CHECK_STATUS(setTag(*p.other, "princeton_tags", "initscript", "x").first,
+  CHECK_STATUS(setSliceTag(*p.other, "princeton_tags", "initscript", "x").first,
                StatusCode::PERMISSION_DENIED, "membership of slice princeton_tags");
-  CHECK_STATUS(setTag(*p.mitpi, "princeton_tags", "initscript", "x").first,
+  CHECK_STATUS(setSliceTag(*p.mitpi, "princeton_tags", "initscript", "x").first,
                StatusCode::PERMISSION_DENIED, "");
 
   // Values are stored canonically.
-  std::tie(status, tag) = setTag(admin(), "princeton_tags", "mem_limit", "256M");
+  std::tie(status, tag) = setSliceTag(admin(), "princeton_tags", "mem_limit", "256M");
   REQUIRE_OK(status);
   CHECK(tag.value() == "268435456");
   // Setting the same (tag, scope) again replaces the value, keeping the id.
-  auto [status2, tag2] = setTag(admin(), "princeton_tags", "mem_limit", "512M");
+  auto [status2, tag2] = setSliceTag(admin(), "princeton_tags", "mem_limit", "512M");
   REQUIRE_OK(status2);
   CHECK(tag2.slice_tag_id() == tag.slice_tag_id());
-  std::tie(status, tag) = setTag(admin(), "princeton_tags", "mem_limit", "1G", "N1.mit.edu");
+  std::tie(status, tag) = setSliceTag(admin(), "princeton_tags", "mem_limit", "1G", "N1.mit.edu");
   REQUIRE_OK(status);
   CHECK(tag.node() == "n1.mit.edu");
   CHECK(tag.slice_tag_id() != tag2.slice_tag_id());
-  std::tie(status, tag) = setTag(admin(), "princeton_tags", "mem_limit", "768M", "", "alpha");
+  std::tie(status, tag) = setSliceTag(admin(), "princeton_tags", "mem_limit", "768M", "", "alpha");
   REQUIRE_OK(status);
   CHECK(tag.nodegroup() == "alpha");
   auto group_tag_id = tag.slice_tag_id();
@@ -624,23 +604,24 @@ TEST_CASE_METHOD(PlcFixture, "slice tags: roles, validation, scope and replaceme
                     "mem_limit=805306368@/alpha", "mem_limit=1073741824@n1.mit.edu/"});
 
   // Bad input changes nothing.
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "nosuch", "1").first, StatusCode::NOT_FOUND,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_tags", "nosuch", "1").first, StatusCode::NOT_FOUND,
                "nosuch");
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "arch", "x86_64").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_tags", "arch", "x86_64").first,
                StatusCode::INVALID_ARGUMENT, "not a slice tag");
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "cpu_share", "lots").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_tags", "cpu_share", "lots").first,
                StatusCode::INVALID_ARGUMENT, "cpu_share");
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "ports", "80,70000").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_tags", "ports", "80,70000").first,
                StatusCode::INVALID_ARGUMENT, "ports");
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "cpu_share", "64", "n1.mit.edu", "alpha").first,
-               StatusCode::INVALID_ARGUMENT, "not both");
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "cpu_share", "64", "ghost.mit.edu").first,
+  CHECK_STATUS(
+      setSliceTag(admin(), "princeton_tags", "cpu_share", "64", "n1.mit.edu", "alpha").first,
+      StatusCode::INVALID_ARGUMENT, "not both");
+  CHECK_STATUS(setSliceTag(admin(), "princeton_tags", "cpu_share", "64", "ghost.mit.edu").first,
                StatusCode::NOT_FOUND, "ghost.mit.edu");
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "cpu_share", "64", "", "beta").first,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_tags", "cpu_share", "64", "", "beta").first,
                StatusCode::NOT_FOUND, "beta");
-  CHECK_STATUS(setTag(admin(), "princeton_nosuch", "cpu_share", "64").first, StatusCode::NOT_FOUND,
-               "princeton_nosuch");
-  CHECK_STATUS(setTag(admin(), "princeton_tags", "", "64").first, StatusCode::INVALID_ARGUMENT,
+  CHECK_STATUS(setSliceTag(admin(), "princeton_nosuch", "cpu_share", "64").first,
+               StatusCode::NOT_FOUND, "princeton_nosuch");
+  CHECK_STATUS(setSliceTag(admin(), "princeton_tags", "", "64").first, StatusCode::INVALID_ARGUMENT,
                "tag");
   CHECK(tags() == before);
 
@@ -688,18 +669,18 @@ TEST_CASE_METHOD(PlcFixture, "tickets: signed, with member keys and effective ta
 
   auto slice = addSlice(*p.pi, "princeton_tix");
   REQUIRE_OK(members(*p.pi, "princeton_tix", {"user@princeton.edu", "pi@princeton.edu"}));
-  REQUIRE_OK(nodes(*p.pi, "princeton_tix", {"n1.mit.edu", "n2.mit.edu", "n3.mit.edu"}));
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_tix", {"n1.mit.edu", "n2.mit.edu", "n3.mit.edu"}));
   // Precedence: default < slice < node group < node.
-  REQUIRE_OK(setTag(admin(), "princeton_tix", "mem_limit", "256M").first);
-  REQUIRE_OK(setTag(admin(), "princeton_tix", "mem_limit", "512M", "", "alpha").first);
-  REQUIRE_OK(setTag(admin(), "princeton_tix", "mem_limit", "1G", "n1.mit.edu").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_tix", "mem_limit", "256M").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_tix", "mem_limit", "512M", "", "alpha").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_tix", "mem_limit", "1G", "n1.mit.edu").first);
   // Two matching groups: the later tag wins.
-  REQUIRE_OK(setTag(*p.pi, "princeton_tix", "cpu_cap", "10", "", "alpha").first);
-  REQUIRE_OK(setTag(*p.pi, "princeton_tix", "cpu_cap", "20", "", "x86").first);
-  REQUIRE_OK(setTag(*p.user, "princeton_tix", "vref", "fedora39", "n3.mit.edu").first);
+  REQUIRE_OK(setSliceTag(*p.pi, "princeton_tix", "cpu_cap", "10", "", "alpha").first);
+  REQUIRE_OK(setSliceTag(*p.pi, "princeton_tix", "cpu_cap", "20", "", "x86").first);
+  REQUIRE_OK(setSliceTag(*p.user, "princeton_tix", "vref", "fedora39", "n3.mit.edu").first);
   // Tags of another slice do not leak in.
   addSlice(*p.pi, "princeton_noise");
-  REQUIRE_OK(setTag(admin(), "princeton_noise", "mem_limit", "2G", "n1.mit.edu").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_noise", "mem_limit", "2G", "n1.mit.edu").first);
 
   plng::ticket::TrustedKeys trusted(p.seed.plcKeys());
   auto issued_from = unixNow();
@@ -840,10 +821,10 @@ TEST_CASE_METHOD(PlcFixture, "GetSliceTicket throughput", "[.][bench][plc][pg]")
                      {"user@princeton.edu", "pi@princeton.edu", "other@princeton.edu"}));
   std::vector<std::string> hosts;
   for (int i = 1; i <= 10; ++i) hosts.push_back("n" + std::to_string(i) + ".mit.edu");
-  REQUIRE_OK(nodes(*p.pi, "princeton_bench", hosts));
-  REQUIRE_OK(setTag(admin(), "princeton_bench", "mem_limit", "256M").first);
-  REQUIRE_OK(setTag(admin(), "princeton_bench", "mem_limit", "512M", "", "alpha").first);
-  REQUIRE_OK(setTag(admin(), "princeton_bench", "cpu_share", "64", "n2.mit.edu").first);
+  REQUIRE_OK(sliceNodes(*p.pi, "princeton_bench", hosts));
+  REQUIRE_OK(setSliceTag(admin(), "princeton_bench", "mem_limit", "256M").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_bench", "mem_limit", "512M", "", "alpha").first);
+  REQUIRE_OK(setSliceTag(admin(), "princeton_bench", "cpu_share", "64", "n2.mit.edu").first);
 
   // CPU seconds used so far by plcd and by the PostgreSQL backends serving this
   // fixture's database: per-ticket cost, which a loaded machine does not distort.

@@ -165,7 +165,9 @@ TEST_CASE("tag values are canonicalised by kind", "[plc][validate]") {
   CHECK(canonicalTagValue("net_min_rate", "rate", "5kbit") == "5000");
   CHECK(canonicalTagValue("cpu_share", "int", "64") == "64");
   CHECK(canonicalTagValue("delegations", "bool", "Yes") == "true");
-  CHECK(canonicalTagValue("ports", "ports", "8000-8100, 443,80") == "80,443,8000-8100");
+  CHECK(canonicalTagValue("ports", "ports", "tcp:8000-8100, udp:53,TCP:80,tcp:81") ==
+        "tcp:80-81,tcp:8000-8100,udp:53");
+  CHECK(canonicalTagValue("ports", "ports", "") == "");
   CHECK(canonicalTagValue("capabilities", "capabilities", "net_raw,CAP_SYS_TIME") ==
         "CAP_NET_RAW,CAP_SYS_TIME");
   CHECK(canonicalTagValue("initscript", "string", "#!/bin/sh\necho hi") == "#!/bin/sh\necho hi");
@@ -175,9 +177,13 @@ TEST_CASE("tag values are canonicalised by kind", "[plc][validate]") {
   CHECK(codeOf([] { canonicalTagValue("mem_limit", "bytes", "12Q"); }) == kInvalid);
   CHECK(codeOf([] { canonicalTagValue("mem_limit", "bytes", "99999999999999999999"); }) ==
         kInvalid);
-  CHECK(codeOf([] { canonicalTagValue("ports", "ports", "0"); }) == kInvalid);
-  CHECK(codeOf([] { canonicalTagValue("ports", "ports", "90-80"); }) == kInvalid);
-  CHECK(codeOf([] { canonicalTagValue("ports", "ports", "70000"); }) == kInvalid);
+  CHECK(codeOf([] { canonicalTagValue("ports", "ports", "tcp:0"); }) == kInvalid);
+  CHECK(codeOf([] { canonicalTagValue("ports", "ports", "tcp:90-80"); }) == kInvalid);
+  CHECK(codeOf([] { canonicalTagValue("ports", "ports", "udp:70000"); }) == kInvalid);
+  // The old grammar (bare ports) names no protocol: refused, saying what is expected.
+  CHECK(messageOf([] { canonicalTagValue("ports", "ports", "80,443"); }) ==
+        "tag ports: item 1 \"80\": expected <tcp|udp>:<port>[-<port>], e.g. tcp:80 or "
+        "udp:6000-6010 (grammar: docs/vnet.md, \"Ports\")");
   CHECK(codeOf([] { canonicalTagValue("capabilities", "capabilities", "CAP_FLY"); }) == kInvalid);
   CHECK(codeOf([] { canonicalTagValue("delegations", "bool", "maybe"); }) == kInvalid);
 }
@@ -246,6 +252,7 @@ TEST_CASE("validators quote at most a short prefix of a 1 MB value", "[plc][vali
         messageOf([&] { canonicalPrefix(mb); }),
         messageOf([&] { canonicalTagValue("t", "bool", std::string(60000, 'x')); }),
         messageOf([&] { canonicalTagValue("t", "ports", std::string(60000, '9')); }),
+        messageOf([&] { canonicalTagValue("t", "ports", "tcp:" + std::string(60000, '9')); }),
         messageOf([&] { validateText("description", mb, 100, false); })}) {
     INFO(message.substr(0, 300));
     CHECK(!message.empty());

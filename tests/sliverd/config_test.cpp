@@ -59,3 +59,68 @@ TEST_CASE("config: errors name the file, line and key", "[sliverd][config]") {
   CHECK_THROWS_WITH(sliverdConfigTable().load("/nonexistent/sliverd.conf"),
                     Catch::Contains("cannot read config file"));
 }
+
+TEST_CASE("config: network isolation keys and their defaults", "[sliverd][config]") {
+  using plng::proto::PortRange;
+  using plng::proto::Transport;
+  SliverdConfig defaults;
+  CHECK(defaults.network_isolation);
+  // sshd, the NodeManager (listen's default port) and the sensor server.
+  CHECK(defaults.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 22},
+                                                       {Transport::kTcp, 8621, 8621},
+                                                       {Transport::kTcp, 33080, 33080}});
+  CHECK(defaults.serviceAllowlist() == std::vector<PortRange>{{Transport::kTcp, 33080, 33080}});
+  CHECK(defaults.bpfPinDir() == "/sys/fs/bpf/plng/var-lib-sliverd");
+
+  auto c = sliverdConfigTable().parse(
+      "node_ports = udp:161, tcp:22,tcp:23\n"
+      "service_allowlist =\n"
+      "network_isolation = off\n"
+      "listen = [::]:9000\n"
+      "state_dir = /srv/node-2/state\n",
+      "x.conf");
+  CHECK_FALSE(c.network_isolation);
+  // The NodeManager's port is kept whatever node_ports says.
+  CHECK(c.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 23},
+                                                {Transport::kTcp, 9000, 9000},
+                                                {Transport::kUdp, 161, 161}});
+  CHECK(c.serviceAllowlist().empty());
+  // Every instance pins apart, by its state directory.
+  CHECK(c.bpfPinDir() == "/sys/fs/bpf/plng/srv-node\\x2d2-state");
+  c.bpf_pin_dir = "/sys/fs/bpf/elsewhere";
+  CHECK(c.bpfPinDir() == "/sys/fs/bpf/elsewhere");
+
+  // listen on port 0 (tests: any free port) keeps no extra port.
+  c = sliverdConfigTable().parse("listen = 127.0.0.1:0\nnode_ports = tcp:22\n", "x.conf");
+  CHECK(c.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 22}});
+}
+
+TEST_CASE("config: port lists follow the ports grammar, the pin directory is absolute",
+          "[sliverd][config]") {
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("node_ports = 22\n", "x.conf"),
+                    Catch::Contains("x.conf:1: node_ports") &&
+                        Catch::Contains("item 1 \"22\": expected <tcp|udp>:<port>[-<port>]"));
+  CHECK_THROWS_WITH(
+      sliverdConfigTable().parse("service_allowlist = tcp:0\n", "x.conf"),
+      Catch::Contains("x.conf:1: service_allowlist") && Catch::Contains("port 0 is out of range"));
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("network_isolation = maybe\n", "x.conf"),
+                    Catch::Contains("x.conf:1: network_isolation"));
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("bpf_pin_dir = sys/fs/bpf/x\n", "x.conf"),
+                    Catch::Contains("x.conf:1: bpf_pin_dir") &&
+                        Catch::Contains("must be empty or an absolute path"));
+  CHECK(sliverdConfigTable().parse("network_isolation = on\n", "x").network_isolation);
+}
+
+TEST_CASE("config: instance names are systemd-escape --path's, so distinct directories differ",
+          "[sliverd][config]") {
+  using plng::sliverd::instanceName;
+  CHECK(instanceName("/var/lib/sliverd") == "var-lib-sliverd");
+  CHECK(instanceName("/var/lib/sliverd/") == "var-lib-sliverd");
+  CHECK(instanceName("//var//lib/./sliverd") == "var-lib-sliverd");
+  CHECK(instanceName("/") == "-");
+  CHECK(instanceName("/srv/a-b") == "srv-a\\x2db");
+  CHECK(instanceName("/srv/a/b") == "srv-a-b");
+  CHECK(instanceName("/srv/a b") == "srv-a\\x20b");
+  CHECK(instanceName("/.hidden/x") == "\\x2ehidden-x");
+  CHECK(instanceName("/tmp/plng.x1") == "tmp-plng.x1");
+}

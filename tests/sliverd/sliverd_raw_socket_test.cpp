@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/error.h"
 #include "base/fd.h"
@@ -87,7 +88,7 @@ struct Sliverd {
 
 // `raw-socket-probe <mode>` inside the running sliver `slice`, as its root.
 std::string probeInSliver(const Sliverd& sliverd, const std::string& slice,
-                          const std::string& mode) {
+                          const std::vector<std::string>& args) {
   auto record = plng::node::readKvFile(sliverd.dir / "run" / "slivers" / (slice + ".init"));
   UniqueFd init(static_cast<int>(::syscall(SYS_pidfd_open, std::stoi(record.at("pid")), 0)));
   REQUIRE(init);
@@ -95,7 +96,9 @@ std::string probeInSliver(const Sliverd& sliverd, const std::string& slice,
   REQUIRE(program);
   plng::test::SliverExecOptions options;
   options.exec_fd = program.get();
-  return plng::test::runInSliver(init.get(), {"raw-socket-probe", mode}, options).output;
+  std::vector<std::string> argv = {"raw-socket-probe"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return plng::test::runInSliver(init.get(), argv, options).output;
 }
 
 // socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) in a child with gid `gid`: 0 or
@@ -130,7 +133,7 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
           "[root][sliverd][vnet]") {
   plng::test::CgroupSandbox sandbox;  // skips when not root
   plng::test::ScratchDir scratch("plng-sliverd-raw");
-  plng::test::PrivateNetwork network;
+  plng::test::PrivateNetwork network(/*with_peer=*/true);
   const std::string range_before = pingGroupRange();
   const fs::path images =
       plng::test::busyboxImage(PLNG_BUILD_IMAGE_SCRIPT, fs::path(PLNG_TEST_IMAGES_DIR) / "busybox");
@@ -166,7 +169,7 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
   (*raw->mutable_tags())["initscript"] =
       "#!/bin/sh\n"
       "while :; do\n"
-      "  if traceroute -n -I -m 1 -q 1 -w 1 127.0.0.1 >/dev/null 2>&1\n"
+      "  if traceroute -n -I -m 1 -q 1 -w 1 10.213.0.2 >/dev/null 2>&1\n"
       "  then echo ok; else echo fail; fi >> /var/loop\n"
       "done\n";
   auto* plain = state.add_slivers();
@@ -175,7 +178,7 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
   (*plain->mutable_tags())["vref"] = "busybox";
   (*plain->mutable_tags())["initscript"] =
       "#!/bin/sh\n"
-      "traceroute -n -I -m 1 -q 1 -w 1 127.0.0.1 > /var/traceroute.out 2>&1\n"
+      "traceroute -n -I -m 1 -q 1 -w 1 10.213.0.2 > /var/traceroute.out 2>&1\n"
       "echo exit=$? >> /var/traceroute.out\n";
   fs::create_directories(dir / "state");
   plng::base::writeFileAtomic(dir / "state" / "plc-state", state.SerializeAsString(), 0600);
@@ -219,7 +222,8 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
   INFO(traceroute);
   CHECK(traceroute.find("Operation not permitted") != std::string::npos);
   CHECK(traceroute.find("exit=0") == std::string::npos);
-  const std::string ping = probeInSliver(sliverd, "pl_pingd", "ping-dgram");
+  const std::string ping =
+      probeInSliver(sliverd, "pl_pingd", {"ping-dgram", plng::test::PrivateNetwork::kPeerAddress});
   INFO(ping);
   CHECK(ping.find("errno=0") != std::string::npos);
   CHECK(ping.find("echo_reply=1") != std::string::npos);

@@ -48,7 +48,9 @@ TEST_CASE("sliverd started from a terminal gives it up and switches TIOCSTI off"
                                       << "plc_address = 127.0.0.1:1\n"
                                       << "slice_accounts = false\n"
                                       << "storage_kind = none\n"
-                                      << "watchdog = false\n";
+                                      << "watchdog = false\n"
+                                      // Not this test's subject; it would pin programs.
+                                      << "network_isolation = false\n";
 
   // The sysctl as a kernel boots with it, restored afterwards.
   const fs::path sysctl = "/proc/sys/dev/tty/legacy_tiocsti";

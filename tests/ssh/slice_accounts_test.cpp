@@ -244,6 +244,103 @@ TEST_CASE("login tools' configuration file", "[ssh]") {
   }
 }
 
+TEST_CASE("several node instances on one host: the instance whose network namespace it is",
+          "[ssh]") {
+  plng::test::ScratchDir scratch("plng-loginconf", 0755, "/tmp");
+  const fs::path& dir = scratch.path();
+  fs::create_directory(dir / "sliver-enter.d");
+  auto instance = [&](const std::string& name, const std::string& netns) {
+    std::ofstream(dir / "sliver-enter.d" / (name + ".conf"))
+        << "state_dir=/srv/" << name << "\nrun_dir=/run/" << name << "\nnetns=" << netns << "\n";
+    ::chmod((dir / "sliver-enter.d" / (name + ".conf")).c_str(), 0644);
+  };
+  // A sliver-enter.conf beside it is not read: the directory comes first.
+  std::ofstream(dir / "sliver-enter.conf") << "state_dir=/srv/single\n";
+  instance("node1", (dir / "no-such-netns").string());
+  instance("node2", "/proc/self/ns/net");
+  CHECK(plng::sliverd::isOwnNetworkNamespace("/proc/self/ns/net"));
+  CHECK_FALSE(plng::sliverd::isOwnNetworkNamespace(dir / "no-such-netns"));
+  CHECK_FALSE(plng::sliverd::isOwnNetworkNamespace(dir / "sliver-enter.conf"));
+
+  auto config = plng::sliverd::findSliceLoginConfig(dir / "sliver-enter", false);
+  CHECK(config.source == dir / "sliver-enter.d" / "node2.conf");
+  CHECK(config.paths.state_dir == "/srv/node2");
+  CHECK(config.netns == "/proc/self/ns/net");
+  CHECK(plng::sliverd::readSliceLoginInstances(dir / "sliver-enter.d", false).size() == 2);
+
+  SECTION("no instance serves this namespace: refused, no fallback") {
+    fs::remove(dir / "sliver-enter.d" / "node2.conf");
+    CHECK_THROWS_WITH(
+        plng::sliverd::findSliceLoginConfig(dir / "sliver-enter", false),
+        Catch::Contains("no node instance in") && Catch::Contains("serves this network namespace"));
+  }
+  SECTION("two instances naming this namespace: refused") {
+    instance("node3", "/proc/thread-self/ns/net");
+    CHECK_THROWS_WITH(plng::sliverd::findSliceLoginConfig(dir / "sliver-enter", false),
+                      Catch::Contains("several node instances"));
+  }
+  SECTION("an instance without netns= is an error") {
+    std::ofstream(dir / "sliver-enter.d" / "bad.conf") << "state_dir=/srv/bad\n";
+    CHECK_THROWS_WITH(plng::sliverd::readSliceLoginInstances(dir / "sliver-enter.d", false),
+                      Catch::Contains("netns="));
+  }
+  if (::geteuid() == 0) {
+    SECTION("setuid: every instance file must be root's and writable by root only") {
+      CHECK_NOTHROW(plng::sliverd::findSliceLoginConfig(dir / "sliver-enter", true));
+      ::chmod((dir / "sliver-enter.d" / "node1.conf").c_str(), 0666);
+      CHECK_THROWS_WITH(plng::sliverd::findSliceLoginConfig(dir / "sliver-enter", true),
+                        Catch::Contains("writable by root only"));
+    }
+  }
+}
+
+TEST_CASE("node instances sharing the host's accounts keep and hand over each other's", "[ssh]") {
+  TempEtc etc;
+  plng::test::ScratchDir states("plng-instances");
+  auto instance = [&](const std::string& name) {
+    SliceAccountsConfig config = etc.config();
+    config.paths.state_dir = states / name;
+    for (const auto& other : {"node1", "node2"}) {
+      plng::node::NodePaths neighbour;
+      neighbour.state_dir = states / other;
+      if (other != name) config.neighbours.push_back(neighbour);
+    }
+    return config;
+  };
+  SliceAccounts node1(instance("node1")), node2(instance("node2"));
+  auto has_sliver = [&](const std::string& node, bool has) {
+    fs::path dir = states / node / "slivers" / "princeton_demo";
+    has ? fs::create_directories(dir) : fs::remove_all(dir);
+  };
+
+  has_sliver("node1", true);
+  SliceAccount first = node1.ensureSliceAccount("princeton_demo");
+  CHECK(first.home == states / "node1/slivers/princeton_demo");
+  // node2 gets the slice too: node1 keeps the one account.
+  has_sliver("node2", true);
+  CHECK(node2.ensureSliceAccount("princeton_demo") == first);
+  CHECK_FALSE(node2.removeSliceAccount("princeton_demo"));  // node1's, not node2's
+  CHECK(node1.findSliceAccount("princeton_demo") == first);
+
+  // The slice leaves node1: the account goes to node2, with its uid.
+  has_sliver("node1", false);
+  CHECK_FALSE(node1.removeSliceAccount("princeton_demo"));
+  auto handed = node1.findSliceAccount("princeton_demo");
+  REQUIRE(handed);
+  CHECK(handed->uid == first.uid);
+  CHECK(handed->home == states / "node2/slivers/princeton_demo");
+  // It comes back to node1: node2 keeps it. It leaves node2 too: node1 takes over.
+  has_sliver("node1", true);
+  CHECK(node1.ensureSliceAccount("princeton_demo").home == handed->home);
+  has_sliver("node2", false);
+  CHECK_FALSE(node2.removeSliceAccount("princeton_demo"));
+  CHECK(node1.findSliceAccount("princeton_demo")->home == first.home);
+  // Gone from both: removed.
+  has_sliver("node1", false);
+  CHECK(node1.removeSliceAccount("princeton_demo"));
+  CHECK_FALSE(node1.findSliceAccount("princeton_demo"));
+}
+
 TEST_CASE("writeSliceAuthorizedKeys writes the members' keys for sliverd-keys", "[ssh]") {
   plng::test::ScratchDir scratch("plng-keys");
   plng::node::NodePaths paths;

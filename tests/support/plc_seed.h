@@ -30,6 +30,29 @@ inline bool unimplemented(const grpc::Status& s) {
   return s.error_code() == grpc::StatusCode::UNIMPLEMENTED;
 }
 
+// SetSliceTag as `c`: the whole slice, one node or one node group.
+inline std::pair<grpc::Status, pb::SliceTag> setSliceTag(
+    const PlcClient& c, const std::string& slice, const std::string& tag, const std::string& value,
+    const std::string& node = "", const std::string& nodegroup = "") {
+  pb::SetSliceTagRequest req;
+  req.set_slice(slice);
+  req.set_tag(tag);
+  req.set_value(value);
+  req.set_node(node);
+  req.set_nodegroup(nodegroup);
+  return c.call(&pb::Slice::Stub::SetSliceTag, req);
+}
+
+// AddSliceNodes (or RemoveSliceNodes when `add` is false) as `c`.
+inline grpc::Status sliceNodes(const PlcClient& c, const std::string& slice,
+                               const std::vector<std::string>& hostnames, bool add = true) {
+  pb::SliceNodesRequest req;
+  req.set_name(slice);
+  for (const auto& h : hostnames) req.add_hostnames(h);
+  return c.call(add ? &pb::Slice::Stub::AddSliceNodes : &pb::Slice::Stub::RemoveSliceNodes, req)
+      .first;
+}
+
 struct SeededNode {
   std::string hostname;
   plng::ticket::PrivateKey private_key{};

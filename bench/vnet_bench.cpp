@@ -1,0 +1,288 @@
+// vnet_bench: what vnet-bpf's policy programs cost, measured in one run beside
+// the same work without them. The work runs in a process placed in a sliver
+// cgroup under the policed slivers cgroup, and again in a sibling cgroup where
+// no program is attached, alternating, in a network namespace of the bench's
+// own:
+//   - bind()+close() of a UDP socket on a fixed port (bind4, post_bind4, sock_release);
+//   - TCP connect()+close() to a listener of the node on an allowlisted port
+//     (connect4, egress's claim of the kernel-picked port, sock_release);
+//   - TCP throughput (iperf3, 3 s) across a veth pair to a second namespace;
+//   - raw IP_HDRINCL UDP packets per second through the egress policing.
+// Runs as root; prints medians of five rounds and the ratios, and the programs'
+// own run time per operation from the kernel's BPF statistics. See
+// docs/benchmarks.md, "vnet_bench".
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/vnet/vnet_fixture.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace plng;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kRounds = 5;
+constexpr const char* kRemote = "192.0.2.2";  // TEST-NET-1, inside the bench's own namespaces
+
+double* sharedResult() {
+  void* memory =
+      mmap(nullptr, sizeof(double), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw std::runtime_error("mmap");
+  return static_cast<double*>(memory);
+}
+
+// Runs `work` (returning a figure) in `cgroup` as root; the figure.
+double measureIn(const fs::path& cgroup, const std::function<double()>& work) {
+  double* result = sharedResult();
+  int status = test::runInSlice(
+      cgroup,
+      [&] {
+        *result = work();
+        return 0;
+      },
+      /*as_root=*/true);
+  double value = status == 0 ? *result : -1;
+  munmap(result, sizeof(double));
+  return value;
+}
+
+double nsPerBindClose() {
+  constexpr int kIterations = 20000;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(31000);
+  auto start = Clock::now();
+  for (int i = 0; i < kIterations; ++i) {
+    int sock = socket(AF_INET, SOCK_DGRAM, 0);
+    if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
+    close(sock);
+  }
+  return std::chrono::duration<double, std::nano>(Clock::now() - start).count() / kIterations;
+}
+
+double usPerConnect() {
+  constexpr int kIterations = 3000;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(7000);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  auto start = Clock::now();
+  for (int i = 0; i < kIterations; ++i) {
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return -1;
+    // RST on close: no TIME_WAIT pile-up between rounds.
+    linger hard{1, 0};
+    setsockopt(sock, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+    close(sock);
+  }
+  return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / kIterations;
+}
+
+double rawPacketsPerSecond() {
+  constexpr int kPackets = 100000;
+  int sock = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  if (sock < 0) return -1;
+  std::uint8_t packet[28 + 32] = {};
+  auto* ip = reinterpret_cast<iphdr*>(packet);
+  ip->version = 4;
+  ip->ihl = 5;
+  ip->ttl = 64;
+  ip->protocol = IPPROTO_UDP;
+  ip->tot_len = htons(sizeof(packet));
+  ip->saddr = htonl(INADDR_LOOPBACK);
+  ip->daddr = htonl(INADDR_LOOPBACK);
+  auto* udp = reinterpret_cast<udphdr*>(packet + sizeof(iphdr));
+  udp->source = htons(41000);
+  udp->dest = htons(7000);  // allowlisted: not a node service
+  udp->len = htons(sizeof(packet) - sizeof(iphdr));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = ip->daddr;
+  auto start = Clock::now();
+  for (int i = 0; i < kPackets; ++i)
+    if (sendto(sock, packet, sizeof(packet), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0)
+      return -1;
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  close(sock);
+  return kPackets / seconds;
+}
+
+int runCommand(const std::string& command) { return std::system(command.c_str()); }
+
+// iperf3's sender throughput in Gbit/s, from its JSON.
+double iperfGbps() {
+  FILE* out =
+      popen((std::string("timeout 20 iperf3 -c ") + kRemote + " -t 3 -J 2>/dev/null").c_str(), "r");
+  if (!out) return -1;
+  std::string json;
+  char buffer[4096];
+  while (std::size_t n = fread(buffer, 1, sizeof(buffer), out)) json.append(buffer, n);
+  pclose(out);
+  auto sum = json.find("\"sum_sent\"");
+  if (sum == std::string::npos) return -1;
+  auto bits = json.find("\"bits_per_second\":", sum);
+  if (bits == std::string::npos) return -1;
+  return std::strtod(json.c_str() + bits + 18, nullptr) / 1e9;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Run count and run time of each attached program (kernel BPF statistics, on
+// while the bench holds its BPF_ENABLE_STATS descriptor), by link name.
+using RunTimes = std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>;
+RunTimes programRunTimes(const fs::path& pin_dir) {
+  RunTimes times;
+  for (const auto& entry : fs::directory_iterator(pin_dir)) {
+    std::string name = entry.path().filename().string();
+    if (!name.starts_with("link_")) continue;
+    int link = bpf_obj_get(entry.path().c_str());
+    bpf_link_info link_info{};
+    std::uint32_t length = sizeof(link_info);
+    if (link < 0 || bpf_obj_get_info_by_fd(link, &link_info, &length) != 0) continue;
+    int program = bpf_prog_get_fd_by_id(link_info.prog_id);
+    bpf_prog_info info{};
+    length = sizeof(info);
+    if (program >= 0 && bpf_obj_get_info_by_fd(program, &info, &length) == 0)
+      times[name.substr(5)] = {info.run_cnt, info.run_time_ns};
+    if (program >= 0) close(program);
+    close(link);
+  }
+  return times;
+}
+
+// The programs' own time between two snapshots, per operation of a workload.
+double programNsPerOperation(const RunTimes& before, const RunTimes& after, double operations) {
+  std::uint64_t ns = 0;
+  for (const auto& [name, value] : after) {
+    auto it = before.find(name);
+    ns += value.second - (it == before.end() ? 0 : it->second.second);
+  }
+  return static_cast<double>(ns) / operations;
+}
+
+struct Pair {
+  double plain = 0;
+  double policed = 0;
+};
+
+Pair alternate(const char* what, const fs::path& plain, const fs::path& policed,
+               const std::function<double()>& work) {
+  std::vector<double> without;
+  std::vector<double> with;
+  for (int round = 0; round < kRounds; ++round) {
+    without.push_back(measureIn(plain, work));
+    with.push_back(measureIn(policed, work));
+    std::fprintf(stderr, "vnet_bench: %s round %d: %.2f without, %.2f with\n", what, round + 1,
+                 without.back(), with.back());
+  }
+  return {median(without), median(with)};
+}
+
+}  // namespace
+
+int main() {
+  try {
+    test::enterPrivateNetwork();
+    test::VnetEnvironment env;
+    fs::path plain = env.sandbox.roots().unified / "plain";
+    fs::create_directories(plain);
+    auto policy = env.open();
+    policy->setSlice(test::kXidA,
+                     vnet::SlicePolicy{.raw_sockets = true, .max_ports = 2000, .reserved = {}});
+    policy->setBlacklist(
+        {vnet::parsePrefix("203.0.113.0/24"), vnet::parsePrefix("2001:db8:dead::/48")});
+
+    // The node's listener on the allowlisted port, accepting in a thread.
+    int listener = test::listenAsNode(AF_INET, SOCK_STREAM, 7000);
+    std::thread acceptor([listener] {
+      while (true) {
+        int peer = accept(listener, nullptr, nullptr);
+        if (peer < 0) return;
+        close(peer);
+      }
+    });
+    acceptor.detach();
+
+    // Only the policed rounds run programs: the plain cgroup is not below the slivers.
+    int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    RunTimes start = programRunTimes(env.pin_dir);
+    Pair bind_close = alternate("bind+close", plain, env.slice_a, nsPerBindClose);
+    RunTimes after_bind = programRunTimes(env.pin_dir);
+    Pair connects = alternate("connect", plain, env.slice_a, usPerConnect);
+    RunTimes after_connect = programRunTimes(env.pin_dir);
+    Pair raw = alternate("raw", plain, env.slice_a, rawPacketsPerSecond);
+    RunTimes after_raw = programRunTimes(env.pin_dir);
+    double bind_program_ns = programNsPerOperation(start, after_bind, kRounds * 20000.0);
+    double connect_program_ns = programNsPerOperation(after_bind, after_connect, kRounds * 3000.0);
+    double raw_program_ns = programNsPerOperation(after_connect, after_raw, kRounds * 100000.0);
+
+    // A veth pair to a "remote host" namespace running iperf3's server.
+    std::string ns = "plng-vnet-bench-" + std::to_string(getpid());
+    Pair throughput{-1, -1};
+    if (runCommand("command -v iperf3 >/dev/null") == 0 &&
+        runCommand(
+            "ip netns add " + ns + " && ip link add vb0 type veth peer name vb1 netns " + ns +
+            " && ip addr add 192.0.2.1/24 dev vb0 && ip link set vb0 up && ip netns exec " + ns +
+            " ip addr add " + kRemote + "/24 dev vb1 && ip netns exec " + ns +
+            " ip link set vb1 up && ip netns exec " + ns + " ip link set lo up && ip netns exec " +
+            ns + " iperf3 -s -D -I /tmp/" + ns + ".pid") == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      throughput = alternate("iperf3", plain, env.slice_a, iperfGbps);
+    }
+    runCommand("test -f /tmp/" + ns + ".pid && kill $(cat /tmp/" + ns + ".pid); rm -f /tmp/" + ns +
+               ".pid; ip netns del " + ns + " 2>/dev/null");
+
+    std::printf("vnet_bench: medians of %d rounds, each without and with the policy programs\n",
+                kRounds);
+    std::printf("  bind+close (UDP)      %8.0f ns    %8.0f ns    added %+.0f ns per bind+close\n",
+                bind_close.plain, bind_close.policed, bind_close.policed - bind_close.plain);
+    std::printf("  TCP connect+close     %8.2f us    %8.2f us    ratio %.3f\n", connects.plain,
+                connects.policed, connects.plain / connects.policed);
+    std::printf("  TCP throughput veth   %8.2f Gb/s  %8.2f Gb/s  ratio %.3f\n", throughput.plain,
+                throughput.policed, throughput.policed / throughput.plain);
+    std::printf("  raw packets (egress)  %8.0f /s    %8.0f /s    ratio %.3f\n", raw.plain,
+                raw.policed, raw.policed / raw.plain);
+    std::printf("  (ratio: policed rate / plain rate; 1.0 = no cost)\n");
+    std::printf("the programs' own run time (kernel BPF statistics), per operation:\n");
+    std::printf("  bind+close %.0f ns, TCP connect+close %.0f ns, raw packet %.0f ns\n",
+                bind_program_ns, connect_program_ns, raw_program_ns);
+    RunTimes end = programRunTimes(env.pin_dir);
+    for (const auto& [name, value] : end)
+      if (value.first)
+        std::printf("  %-18s %10llu runs  %6.0f ns per run\n", name.c_str(),
+                    static_cast<unsigned long long>(value.first),
+                    static_cast<double>(value.second) / static_cast<double>(value.first));
+    if (stats >= 0) close(stats);
+    shutdown(listener, SHUT_RDWR);
+    close(listener);
+    policy.reset();
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "vnet_bench: " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,286 @@
+#include "sliverd/vnet/network_isolation.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+
+#include "vnet-bpf/rules.h"
+
+namespace plng::sliverd {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void logFromVnet(vnet::LogLevel level, const std::string& message) {
+  switch (level) {
+    case vnet::LogLevel::kDebug:
+      spdlog::debug("vnet: {}", message);
+      break;
+    case vnet::LogLevel::kInfo:
+      spdlog::info("vnet: {}", message);
+      break;
+    case vnet::LogLevel::kWarn:
+      spdlog::warn("vnet: {}", message);
+      break;
+  }
+}
+
+// The required features the kernel lacks, named with what was tried.
+std::string missingRequired(const vnet::Features& features) {
+  std::string missing;
+  for (const vnet::Feature& f : features.list) {
+    if (!f.required || f.present) continue;
+    if (!missing.empty()) missing += "; ";
+    missing += f.name + " (" + f.detail + ")";
+  }
+  return missing;
+}
+
+// The live sliver cgroups beneath `slivers`: directory name -> cgroup id.
+std::map<std::string, std::uint64_t> liveSliverCgroups(const fs::path& slivers) {
+  std::map<std::string, std::uint64_t> live;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(slivers, ec)) {
+    struct stat st {};
+    if (!entry.is_directory(ec) || ::stat(entry.path().c_str(), &st) != 0) continue;
+    live[entry.path().filename().string()] = st.st_ino;
+  }
+  return live;
+}
+
+std::string_view protocolName(std::uint8_t protocol) {
+  switch (protocol) {
+    case VNET_PROTO_TCP:
+      return "tcp";
+    case VNET_PROTO_UDP:
+      return "udp";
+    case VNET_PROTO_ICMP:
+      return "icmp";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+NetworkIsolation::NetworkIsolation(Options options)
+    : options_(std::move(options)), features_(vnet::probeFeatures()) {
+  spdlog::info("network features: {}", features_.summary());
+  if (!options_.enabled) {
+    state_ = State::kOff;
+    spdlog::warn(
+        "NETWORK ISOLATION IS OFF (network_isolation = false): slivers share this node's "
+        "network with no port ownership, no destination blacklist and no protection of the "
+        "node's own services; raw sockets are not policed");
+    return;
+  }
+  if (!features_.complete()) {
+    state_ = State::kUnavailable;
+    why_ = "the kernel lacks " + missingRequired(features_);
+    spdlog::error("network isolation unavailable: {}; slivers will not be started (docs/vnet.md)",
+                  why_);
+    return;
+  }
+  try {
+    policy_ = std::make_unique<vnet::NetworkPolicy>(vnet::PolicyOptions{
+        .pin_dir = options_.pin_dir,
+        .slivers_cgroup = options_.slivers_cgroup,
+        .node_ports = options_.node_ports,
+        .service_allowlist = options_.service_allowlist,
+        .log = logFromVnet,
+    });
+    state_ = State::kEnforced;
+    spdlog::info("network isolation enforced at {} ({}; state pinned in {})",
+                 options_.slivers_cgroup.string(),
+                 policy_->reusedPinnedLinks() ? "programs swapped into the pinned links"
+                                              : "programs attached",
+                 options_.pin_dir.string());
+  } catch (const vnet::BpfLoadError& e) {
+    state_ = State::kUnavailable;
+    why_ = e.what();
+    spdlog::error("network isolation unavailable: {}; slivers will not be started\n{}", why_,
+                  e.verifierLog());
+  } catch (const std::exception& e) {
+    state_ = State::kUnavailable;
+    why_ = e.what();
+    spdlog::error("network isolation unavailable: {}; slivers will not be started", why_);
+  }
+}
+
+NetworkIsolation::~NetworkIsolation() = default;
+
+std::string NetworkIsolation::describeState() const {
+  switch (state_) {
+    case State::kEnforced:
+      return "enforced";
+    case State::kOff:
+      return "off";
+    case State::kUnavailable:
+      return "unavailable: " + why_;
+  }
+  return "unknown";
+}
+
+vnet::SlicePolicy NetworkIsolation::policyOf(const node::NetworkRights& rights) const {
+  return vnet::SlicePolicy{
+      .raw_sockets = rights.raw_sockets,
+      .max_ports = rights.max_ports,
+      .reserved = rights.reserved_ports,
+  };
+}
+
+void NetworkIsolation::beforeLaunch(const node::SliverConfig& config,
+                                    const node::NetworkRights& rights,
+                                    const fs::path& unified_cgroup) {
+  if (state_ == State::kOff) return;
+  if (state_ == State::kUnavailable) {
+    throw std::runtime_error("network isolation is unavailable on this node (" + why_ +
+                             "): slivers are not started (docs/vnet.md; an operator may set "
+                             "network_isolation = false to run without it)");
+  }
+  std::lock_guard lock(mutex_);
+  policy_->setSlice(config.xid, policyOf(rights));
+  policy_->setSliverCgroup(vnet::NetworkPolicy::cgroupId(unified_cgroup), config.xid);
+}
+
+std::map<std::string, std::string> NetworkIsolation::apply(
+    const std::map<std::string, SliceRights>& desired,
+    const std::vector<node::SliverStatus>& slivers) {
+  std::map<std::string, std::string> refused;
+  if (state_ != State::kEnforced) return refused;
+  std::lock_guard lock(mutex_);
+
+  std::map<std::string, std::uint32_t> xids;  // every slice that keeps a policy
+  for (const auto& [slice, wanted] : desired) {
+    xids[slice] = wanted.xid;
+    try {
+      policy_->setSlice(wanted.xid, policyOf(wanted.rights));
+    } catch (const vnet::ReservationConflict& e) {
+      refused[slice] = e.what();
+    }
+  }
+  for (const node::SliverStatus& sliver : slivers) {
+    xids.emplace(sliver.config.slice, sliver.config.xid);
+  }
+  std::set<std::uint32_t> kept;
+  for (const auto& [slice, xid] : xids) kept.insert(xid);
+  for (std::uint32_t xid : policy_->slices()) {
+    if (!kept.contains(xid)) {
+      spdlog::info("vnet: slice xid {} left the node: its ports and reservations are freed", xid);
+      policy_->removeSlice(xid);
+    }
+  }
+
+  // Cgroups: a sliver's cgroup is made anew at each start, so the live ones are
+  // read from the kernel (a start from the local API may have made one since
+  // `slivers` was listed).
+  const std::map<std::string, std::uint64_t> live = liveSliverCgroups(options_.slivers_cgroup);
+  std::set<std::uint64_t> live_ids;
+  for (const auto& [name, id] : live) {
+    live_ids.insert(id);
+    auto xid = xids.find(name);
+    if (xid != xids.end()) policy_->setSliverCgroup(id, xid->second);
+  }
+  for (const auto& [id, xid] : policy_->sliverCgroups()) {
+    if (!live_ids.contains(id)) policy_->removeSliverCgroup(id);
+  }
+  return refused;
+}
+
+std::vector<std::string> NetworkIsolation::setBlacklist(const std::vector<std::string>& prefixes) {
+  std::vector<std::string> skipped;
+  std::vector<vnet::Prefix> parsed;
+  for (const std::string& text : prefixes) {
+    try {
+      parsed.push_back(vnet::parsePrefix(text));
+    } catch (const std::invalid_argument& e) {
+      skipped.push_back(e.what());
+    }
+  }
+  if (state_ != State::kEnforced) return skipped;
+  std::lock_guard lock(mutex_);
+  policy_->setBlacklist(parsed);
+  return skipped;
+}
+
+void NetworkIsolation::refresh() {
+  if (state_ != State::kEnforced) return;
+  std::lock_guard lock(mutex_);
+  policy_->refreshNodeAddresses();
+  if (std::size_t expired = policy_->expireIdleClaims(); expired > 0) {
+    spdlog::debug("vnet: {} idle port claims expired", expired);
+  }
+}
+
+std::vector<planetlab::v1::PortHolding> NetworkIsolation::ports(
+    std::optional<std::uint32_t> xid,
+    const std::map<std::uint32_t, std::string>& slice_names) const {
+  std::vector<planetlab::v1::PortHolding> holdings;
+  if (state_ != State::kEnforced) return holdings;
+  std::vector<vnet::PortOwner> owners;
+  {
+    std::lock_guard lock(mutex_);
+    owners = policy_->ports(xid);
+  }
+  std::sort(owners.begin(), owners.end(),
+            [](const vnet::PortOwner& a, const vnet::PortOwner& b) { return a.port < b.port; });
+  for (const vnet::PortOwner& owner : owners) {
+    planetlab::v1::PortHolding& h = holdings.emplace_back();
+    h.set_protocol(std::string(protocolName(owner.port.protocol)));
+    h.set_first_port(owner.port.port);
+    h.set_last_port(owner.port.port);
+    if (owner.xid == VNET_XID_NODE) {
+      h.set_kind("node");
+    } else {
+      auto name = slice_names.find(owner.xid);
+      h.set_slice_name(name != slice_names.end() ? name->second
+                                                 : "xid " + std::to_string(owner.xid));
+      h.set_kind(owner.hold == vnet::PortHold::kLazy ? "claimed"
+                                                     : std::string(portHoldName(owner.hold)));
+    }
+    h.set_sockets(owner.sockets);
+  }
+  // Consecutive ports of one owner and kind read as a range.
+  std::vector<planetlab::v1::PortHolding> merged;
+  for (planetlab::v1::PortHolding& h : holdings) {
+    if (!merged.empty()) {
+      planetlab::v1::PortHolding& last = merged.back();
+      if (last.protocol() == h.protocol() && last.slice_name() == h.slice_name() &&
+          last.kind() == h.kind() && h.kind() != "bound" && h.kind() != "claimed" &&
+          last.last_port() + 1 == h.first_port()) {
+        last.set_last_port(h.first_port());
+        continue;
+      }
+    }
+    merged.push_back(std::move(h));
+  }
+  return merged;
+}
+
+std::map<std::string, std::uint64_t> NetworkIsolation::counters(std::uint32_t xid) const {
+  if (state_ != State::kEnforced) return {};
+  std::lock_guard lock(mutex_);
+  return policy_->counters(xid);
+}
+
+void NetworkIsolation::describe(planetlab::v1::NodeInfo& info) const {
+  info.set_network_isolation(describeState());
+  for (const vnet::Feature& f : features_.list) {
+    planetlab::v1::NetworkFeature* out = info.add_network_features();
+    out->set_name(f.name);
+    out->set_present(f.present);
+    out->set_required(f.required);
+    out->set_detail(f.detail);
+  }
+}
+
+void NetworkIsolation::removePinned(const fs::path& pin_dir) {
+  vnet::NetworkPolicy::removePinned(pin_dir);
+}
+
+}  // namespace plng::sliverd

@@ -1,0 +1,117 @@
+// NetworkIsolation: sliverd's side of vnet-bpf (docs/vnet.md, "sliverd"). It
+// decides, at start, whether the node isolates its slices' network (features
+// probed, the config's network_isolation), keeps vnet-bpf's maps in line with
+// the desired state — each slice's policy from its tags, each running sliver's
+// cgroup, PLC's destination blacklist, the node's addresses — and answers what
+// the node reports about it (GetNodeInfo, the local API's GetPorts).
+//
+// Three states:
+//   enforced     the programs are attached at the slivers cgroup; every sliver's
+//                cgroup is mapped to its slice before its first process runs
+//                (beforeLaunch), so no sliver ever runs unpoliced
+//   off          the config turned isolation off: slivers start without it, and
+//                every start of sliverd says so loudly
+//   unavailable  a required kernel feature is missing, or the programs could not
+//                be loaded: slivers are not started (beforeLaunch throws, and the
+//                reconciler reports why on each sliver)
+//
+// Thread-safe: the reconciler (loop thread) and the local API's handler threads
+// call it concurrently.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/resources.h"
+#include "node/runtime.h"
+#include "proto/node.pb.h"
+#include "proto/port_spec.h"
+#include "vnet-bpf/features.h"
+#include "vnet-bpf/network_policy.h"
+
+namespace plng::sliverd {
+
+class NetworkIsolation {
+ public:
+  struct Options {
+    bool enabled = true;                   // config: network_isolation
+    std::filesystem::path pin_dir;         // config: bpfPinDir()
+    std::filesystem::path slivers_cgroup;  // CgroupDriver::sliversDir()
+    std::vector<proto::PortRange> node_ports;
+    std::vector<proto::PortRange> service_allowlist;
+  };
+
+  enum class State { kEnforced, kOff, kUnavailable };
+
+  // Probes the kernel and, when enabled and complete, loads and attaches the
+  // programs (reusing what an earlier sliverd pinned). Never throws for what the
+  // kernel lacks or refuses: state() says it, and why.
+  explicit NetworkIsolation(Options options);
+  ~NetworkIsolation();
+  NetworkIsolation(const NetworkIsolation&) = delete;
+  NetworkIsolation& operator=(const NetworkIsolation&) = delete;
+
+  State state() const { return state_; }
+  // "enforced", "off" or "unavailable: <why>" (NodeInfo.network_isolation).
+  std::string describeState() const;
+  const vnet::Features& features() const { return features_; }
+
+  // SliverRuntimeOptions::before_launch: maps the sliver's fresh cgroup to its
+  // slice, with the slice's policy set first. Throws when isolation is
+  // unavailable (the sliver must not start), or when the slice's reservation
+  // collides with another's (vnet::ReservationConflict names both).
+  void beforeLaunch(const node::SliverConfig& config, const node::NetworkRights& rights,
+                    const std::filesystem::path& unified_cgroup);
+
+  // One slice's network rights as its desired state gives them.
+  struct SliceRights {
+    std::uint32_t xid = 0;
+    node::NetworkRights rights;
+  };
+  // After each reconciliation: the policy of every slice the node should run
+  // (by slice name) and the slivers that exist (running or not). A slice
+  // neither desired nor with a sliver is forgotten (its reservations and ports
+  // freed); a cgroup that no longer exists is forgotten, and every live sliver
+  // cgroup is mapped to its slice. Returns, by slice, why its policy could not
+  // be set (a reservation that collides).
+  std::map<std::string, std::string> apply(const std::map<std::string, SliceRights>& desired,
+                                           const std::vector<node::SliverStatus>& slivers);
+
+  // PLC's destination blacklist (NodeState.blacklist prefixes). An entry that
+  // does not parse is skipped and returned (the caller logs it).
+  std::vector<std::string> setBlacklist(const std::vector<std::string>& prefixes);
+
+  // Periodic upkeep: the node's addresses (they may change) and idle lazy claims.
+  void refresh();
+
+  // Port holdings as the local API shows them: of one slice (xid), or of every
+  // owner (nullopt); `slice_names` names owners by xid.
+  std::vector<planetlab::v1::PortHolding> ports(
+      std::optional<std::uint32_t> xid,
+      const std::map<std::uint32_t, std::string>& slice_names) const;
+  // Refusals of a slice, by reason.
+  std::map<std::string, std::uint64_t> counters(std::uint32_t xid) const;
+
+  void describe(planetlab::v1::NodeInfo& info) const;
+
+  // `sliverd decommission`: unpins every program and map of the instance.
+  static void removePinned(const std::filesystem::path& pin_dir);
+
+ private:
+  vnet::SlicePolicy policyOf(const node::NetworkRights& rights) const;
+
+  Options options_;
+  vnet::Features features_;
+  State state_ = State::kOff;
+  std::string why_;  // kUnavailable: what is missing or failed
+  mutable std::mutex mutex_;
+  std::unique_ptr<vnet::NetworkPolicy> policy_;
+};
+
+}  // namespace plng::sliverd

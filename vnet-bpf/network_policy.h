@@ -1,0 +1,133 @@
+// The loader of vnet-bpf's policy programs for one node instance: a
+// NetworkPolicy opens the pinned state of its bpffs directory (or creates it),
+// loads the programs, attaches them once at the instance's slivers cgroup and
+// keeps the maps in line with what sliverd says about slices, slivers, the
+// blacklist and the node's addresses (docs/vnet.md).
+//
+// Everything lives in bpffs under `pin_dir`: the maps (so a restart, or a crash,
+// keeps every port owner, counter and rule) and the links (so the programs stay
+// attached while no sliverd runs). Opening an instance whose links are pinned
+// swaps the new programs in with bpf_link_update: policy never lapses. Instances
+// with different pin directories and cgroups share nothing.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "proto/port_spec.h"
+#include "vnet-bpf/features.h"
+#include "vnet-bpf/rules.h"
+
+namespace plng::vnet {
+
+enum class LogLevel { kDebug, kInfo, kWarn };
+using LogSink = std::function<void(LogLevel, const std::string&)>;
+
+// A program the kernel refused: the message names it; verifierLog() is the
+// verifier's own account.
+class BpfLoadError : public std::runtime_error {
+ public:
+  BpfLoadError(const std::string& what, std::string verifier_log)
+      : std::runtime_error(what), verifier_log_(std::move(verifier_log)) {}
+  const std::string& verifierLog() const { return verifier_log_; }
+
+ private:
+  std::string verifier_log_;
+};
+
+struct PolicyOptions {
+  std::filesystem::path pin_dir;                    // e.g. /sys/fs/bpf/plng/<node>; created
+  std::filesystem::path slivers_cgroup;             // a directory on the cgroup2 mount
+  std::vector<proto::PortRange> node_ports;         // never granted to slices
+  std::vector<proto::PortRange> service_allowlist;  // node ports slices may reach
+  LogSink log;                                      // libbpf's messages; may be empty
+  std::uint32_t default_max_ports = 2000;
+  std::uint64_t lazy_idle_seconds = 60;  // a raw/ping sender's claim without packets
+};
+
+struct SlicePolicy {
+  bool raw_sockets = false;
+  std::uint32_t max_ports = 2000;
+  std::vector<proto::PortRange> reserved;
+};
+
+enum class PortHold { kBound, kReserved, kLazy };
+std::string_view portHoldName(PortHold hold);  // "bound" | "reserved" | "lazy"
+
+struct PortOwner {
+  PortKey port;
+  std::uint32_t xid = 0;  // VNET_XID_NODE for the node's own ports
+  PortHold hold = PortHold::kBound;
+  std::uint32_t sockets = 0;  // kBound: sockets holding it
+};
+
+// "port_owned", "blacklist", ... (enum vnet_reason).
+std::string_view reasonName(std::uint32_t reason);
+
+// Not thread-safe: one caller at a time (sliverd serializes its calls).
+class NetworkPolicy {
+ public:
+  // Loads and attaches (or re-attaches) the programs. Throws BpfLoadError when
+  // the verifier refuses a program, base::SysError for the rest.
+  explicit NetworkPolicy(PolicyOptions options);
+  ~NetworkPolicy();
+  NetworkPolicy(const NetworkPolicy&) = delete;
+  NetworkPolicy& operator=(const NetworkPolicy&) = delete;
+
+  // A slice's policy. Throws ReservationConflict, naming both owners, when its
+  // reservation collides with another slice's or with the node's ports; nothing
+  // is changed then.
+  void setSlice(std::uint32_t xid, const SlicePolicy& policy);
+  void removeSlice(std::uint32_t xid);
+  // The cgroup (its id: the inode of its cgroup2 directory) of one of the
+  // slice's slivers, a direct child of the slivers cgroup.
+  void setSliverCgroup(std::uint64_t cgroup_id, std::uint32_t xid);
+  void removeSliverCgroup(std::uint64_t cgroup_id);
+  // What the maps hold: the slices with a policy, and each mapped cgroup's slice.
+  std::vector<std::uint32_t> slices() const;
+  std::map<std::uint64_t, std::uint32_t> sliverCgroups() const;
+  // PLC's destination blacklist: only the difference is written, so a change
+  // takes effect at once and nothing else lapses.
+  void setBlacklist(const std::vector<Prefix>& prefixes);
+  // The node's addresses (getifaddrs in the current network namespace), plus
+  // 127.0.0.0/8 and ::1: destinations whose services slices do not reach.
+  void refreshNodeAddresses();
+  // Abstract unix socket names a slice may connect to (connect_unix).
+  void setAbstractUnixNames(std::uint32_t xid, const std::vector<std::string>& names);
+
+  // Port owners, of one slice or all; reserved ports included.
+  std::vector<PortOwner> ports(std::optional<std::uint32_t> xid = std::nullopt) const;
+  // Refusals of a slice by reason name.
+  std::map<std::string, std::uint64_t> counters(std::uint32_t xid) const;
+  // Deletes lazy claims idle longer than lazy_idle_seconds; their number.
+  std::size_t expireIdleClaims();
+
+  // Whether the programs were attached anew or swapped into pinned links.
+  bool reusedPinnedLinks() const { return reused_links_; }
+
+  // Unpins every link and map of an instance (decommission): the programs
+  // detach and the state goes. A missing directory is not an error.
+  static void removePinned(const std::filesystem::path& pin_dir);
+
+  // The cgroup id of a cgroup2 directory.
+  static std::uint64_t cgroupId(const std::filesystem::path& dir);
+
+ private:
+  struct Skeleton;
+  std::unique_ptr<Skeleton> skeleton_;
+  PolicyOptions options_;
+  bool reused_links_ = false;
+};
+
+// For tests: loads the programs of a skeleton-less object file the way
+// NetworkPolicy loads its own, so a verifier failure can be shown.
+void loadObjectForTest(const std::filesystem::path& object, const LogSink& log);
+
+}  // namespace plng::vnet

@@ -1,0 +1,676 @@
+// SPDX-License-Identifier: GPL-2.0
+/* vnet-bpf's socket and packet policy: one object, attached once at a node
+ * instance's slivers cgroup (docs/vnet.md). Every program finds the slice of a
+ * call or a packet through the sliver cgroup above it (sliver_cgroups: cgroup
+ * id -> xid); calls and packets of cgroups that are not registered slivers pass
+ * untouched.
+ *
+ * Compiled against the build host's BTF; loads on 6.1: only helpers and context
+ * fields 6.1 has, except in vnet_connect_unix, which the loader loads only where
+ * the kernel has cgroup/connect_unix (>= 6.7). */
+/* vmlinux.h first: the helpers need its types. */
+// clang-format off
+#include "vnet-bpf/vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+// clang-format on
+
+#include "vnet-bpf/abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load (open -> configure -> load). */
+const volatile __u32 sliver_cgroup_level = 0;    /* depth of a sliver's cgroup */
+const volatile __u32 grant_reserved_ports = 0;   /* bind4/6 may return 3 (>= 5.12) */
+const volatile __u32 default_max_ports = 2000;   /* a slice with no `slices` entry */
+const volatile __u64 lazy_idle_ns = 60000000000; /* a lazy claim's life without packets */
+
+/* Maps: pinned by the loader under the instance's directory, by these names,
+ * and reused across restarts. The next part's programs (HTB class ids, byte
+ * counters, flow records) share them through those pins. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, VNET_MAX_SLIVER_CGROUPS);
+  __type(key, __u64);
+  __type(value, __u32);
+} sliver_cgroups SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, VNET_MAX_SLICES);
+  __type(key, __u32);
+  __type(value, struct vnet_slice);
+} slices SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, VNET_MAX_SLICES);
+  __type(key, __u32);
+  __type(value, struct vnet_slice_usage);
+} slice_usage SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, VNET_MAX_PORTS);
+  __type(key, struct vnet_port_key);
+  __type(value, struct vnet_port_owner);
+} port_owners SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, VNET_MAX_RESERVED);
+  __type(key, struct vnet_port_key);
+  __type(value, __u32); /* xid, or VNET_XID_NODE */
+} reserved_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, struct vnet_port_key);
+  __type(value, __u8);
+} service_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct vnet_socket_port);
+} socket_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, VNET_MAX_PREFIXES);
+  __type(key, struct vnet_lpm4);
+  __type(value, __u8);
+} blacklist4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, VNET_MAX_PREFIXES);
+  __type(key, struct vnet_lpm6);
+  __type(value, __u8);
+} blacklist6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, VNET_MAX_PREFIXES);
+  __type(key, struct vnet_lpm4);
+  __type(value, __u8);
+} node_addrs4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, VNET_MAX_PREFIXES);
+  __type(key, struct vnet_lpm6);
+  __type(value, __u8);
+} node_addrs6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, VNET_MAX_COUNTERS);
+  __type(key, struct vnet_counter_key);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct vnet_unix_name);
+  __type(value, __u32);
+} unix_names SEC(".maps");
+
+/* --- slices ------------------------------------------------------------------ */
+
+static __always_inline void count(__u32 xid, __u32 reason) {
+  struct vnet_counter_key key = {.xid = xid, .reason = reason};
+  __u64* value = bpf_map_lookup_elem(&counters, &key);
+  if (value) {
+    *value += 1; /* this CPU's own slot */
+    return;
+  }
+  __u64 one = 1;
+  bpf_map_update_elem(&counters, &key, &one, BPF_NOEXIST);
+}
+
+static __always_inline __u32 xid_of_cgroup(__u64 cgroup_id) {
+  __u32* xid = bpf_map_lookup_elem(&sliver_cgroups, &cgroup_id);
+  return xid ? *xid : 0;
+}
+
+/* The slice of the calling task (sock_addr and sock hooks). */
+static __always_inline __u32 current_xid(void) {
+  return xid_of_cgroup(bpf_get_current_ancestor_cgroup_id(sliver_cgroup_level));
+}
+
+static __always_inline __u32 slice_flags(__u32 xid) {
+  struct vnet_slice* slice = bpf_map_lookup_elem(&slices, &xid);
+  return slice ? slice->flags : 0;
+}
+
+static __always_inline __u64 slice_max_ports(__u32 xid) {
+  struct vnet_slice* slice = bpf_map_lookup_elem(&slices, &xid);
+  return slice ? slice->max_ports : default_max_ports;
+}
+
+static __always_inline struct vnet_slice_usage* usage_of(__u32 xid) {
+  struct vnet_slice_usage* usage = bpf_map_lookup_elem(&slice_usage, &xid);
+  if (usage) return usage;
+  struct vnet_slice_usage zero = {};
+  bpf_map_update_elem(&slice_usage, &xid, &zero, BPF_NOEXIST);
+  return bpf_map_lookup_elem(&slice_usage, &xid);
+}
+
+/* One more port held by `xid`; nonzero past its cap. Two racing claims may
+ * both pass the check: the cap can be exceeded by the number of CPUs. */
+static __always_inline int take_port_slot(__u32 xid) {
+  struct vnet_slice_usage* usage = usage_of(xid);
+  if (!usage || usage->ports_held >= slice_max_ports(xid)) return -1;
+  __sync_fetch_and_add(&usage->ports_held, 1);
+  return 0;
+}
+
+static __always_inline void give_port_slot(__u32 xid) {
+  struct vnet_slice_usage* usage = bpf_map_lookup_elem(&slice_usage, &xid);
+  if (usage && usage->ports_held > 0) __sync_fetch_and_sub(&usage->ports_held, 1);
+}
+
+/* --- port ownership ---------------------------------------------------------- */
+
+static __always_inline int idle_claim(const struct vnet_port_owner* owner, __u64 now) {
+  return owner->kind == VNET_PORT_LAZY && now - owner->last_seen_ns > lazy_idle_ns;
+}
+
+/* A socket of `xid` holds `key` (post_bind, or the first packet of a socket
+ * whose port the kernel picked). 0, or the reason for refusing. */
+static __always_inline __u32 claim_bound(struct vnet_port_key* key, __u32 xid) {
+  __u64 now = bpf_ktime_get_ns();
+  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
+  if (owner) {
+    if (owner->xid == xid) {
+      __sync_fetch_and_add(&owner->sockets, 1);
+      owner->kind = VNET_PORT_BOUND;
+      return 0;
+    }
+    if (!idle_claim(owner, now)) return VNET_R_PORT_OWNED;
+    give_port_slot(owner->xid);
+    bpf_map_delete_elem(&port_owners, key);
+  }
+  __u32* reserved = bpf_map_lookup_elem(&reserved_ports, key);
+  if (reserved && *reserved != xid)
+    return *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED;
+  if (take_port_slot(xid)) return VNET_R_PORT_CAP;
+  struct vnet_port_owner fresh = {.xid = xid, .kind = VNET_PORT_BOUND, .sockets = 1};
+  if (bpf_map_update_elem(&port_owners, key, &fresh, BPF_NOEXIST) == 0) return 0;
+  give_port_slot(xid); /* another CPU claimed it first */
+  owner = bpf_map_lookup_elem(&port_owners, key);
+  if (owner && owner->xid == xid) {
+    __sync_fetch_and_add(&owner->sockets, 1);
+    return 0;
+  }
+  return VNET_R_PORT_OWNED;
+}
+
+/* The socket that held `key` for `xid` is gone: when it was the last, the port
+ * is free. (A socket of the slice binding the port between the decrement and
+ * the delete keeps its port in the kernel but no entry here.) */
+static __always_inline void release_bound(struct vnet_port_key* key, __u32 xid) {
+  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
+  if (!owner || owner->xid != xid || owner->kind != VNET_PORT_BOUND) return;
+  if (__sync_fetch_and_sub(&owner->sockets, 1) == 1) {
+    bpf_map_delete_elem(&port_owners, key);
+    give_port_slot(xid);
+  }
+}
+
+/* A raw or ping sender uses `key` (VNET's lazy binding): a free port becomes
+ * the sender's until idle for lazy_idle_ns. 0, or the reason for refusing. */
+static __always_inline __u32 claim_lazy(struct vnet_port_key* key, __u32 xid) {
+  __u64 now = bpf_ktime_get_ns();
+  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
+  if (owner) {
+    if (owner->xid == xid) {
+      /* Refreshed at most every 100 ms: no cache line bouncing per packet. */
+      if (owner->kind == VNET_PORT_LAZY && now - owner->last_seen_ns > 100000000)
+        owner->last_seen_ns = now;
+      return 0;
+    }
+    if (!idle_claim(owner, now)) return VNET_R_PORT_OWNED;
+    give_port_slot(owner->xid);
+    bpf_map_delete_elem(&port_owners, key);
+  }
+  __u32* reserved = bpf_map_lookup_elem(&reserved_ports, key);
+  if (reserved && *reserved != xid)
+    return *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED;
+  if (take_port_slot(xid)) return VNET_R_PORT_CAP;
+  struct vnet_port_owner fresh = {.xid = xid, .kind = VNET_PORT_LAZY, .last_seen_ns = now};
+  if (bpf_map_update_elem(&port_owners, key, &fresh, BPF_NOEXIST) == 0) return 0;
+  give_port_slot(xid);
+  owner = bpf_map_lookup_elem(&port_owners, key);
+  return owner && owner->xid == xid ? 0 : VNET_R_PORT_OWNED;
+}
+
+static __always_inline int owned_by(struct vnet_port_key* key, __u32 xid) {
+  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
+  return owner && owner->xid == xid;
+}
+
+static __always_inline int owned_by_a_slice(struct vnet_port_key* key) {
+  return bpf_map_lookup_elem(&port_owners, key) != 0;
+}
+
+/* --- addresses --------------------------------------------------------------- */
+
+static __always_inline int in_trie4(void* trie, __u32 addr) {
+  struct vnet_lpm4 key = {.prefixlen = 32};
+  __builtin_memcpy(key.addr, &addr, 4);
+  return bpf_map_lookup_elem(trie, &key) != 0;
+}
+
+static __always_inline int in_trie6(void* trie, const __u8* addr) {
+  struct vnet_lpm6 key = {.prefixlen = 128};
+  __builtin_memcpy(key.addr, addr, 16);
+  return bpf_map_lookup_elem(trie, &key) != 0;
+}
+
+static __always_inline int v4_mapped(const __u32* addr6) {
+  return addr6[0] == 0 && addr6[1] == 0 && addr6[2] == bpf_htonl(0x0000ffff);
+}
+
+/* A node service a slice may not reach: the node's address, a port no slice
+ * owns and not on the allowlist. */
+static __always_inline int node_service(__u8 protocol, __u16 port) {
+  struct vnet_port_key key = {.protocol = protocol, .port = port};
+  return !owned_by_a_slice(&key) && !bpf_map_lookup_elem(&service_ports, &key);
+}
+
+/* --- sock_addr hooks: bind, connect, sendmsg ---------------------------------- */
+
+static __always_inline int check_bind(struct bpf_sock_addr* ctx) {
+  __u32 xid = current_xid();
+  if (!xid) return 1;
+  __u32 protocol = ctx->protocol;
+  if (protocol != VNET_PROTO_TCP && protocol != VNET_PROTO_UDP) return 1;
+  __u16 port = bpf_ntohs((__u16)ctx->user_port);
+  /* Port 0: the kernel picks the port, post_bind records it. The cap is
+   * checked there too, where the port is claimed, and not twice. */
+  if (port == 0) return 1;
+  struct vnet_port_key key = {.protocol = protocol, .port = port};
+  __u32* reserved = bpf_map_lookup_elem(&reserved_ports, &key);
+  if (reserved) {
+    if (*reserved == xid) return grant_reserved_ports ? 3 : 1;
+    count(xid, *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED);
+    return 0;
+  }
+  /* Refused here, before the kernel hashes the socket: a bind refused only at
+   * post_bind would let it receive the owner's datagrams for a moment. */
+  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, &key);
+  if (owner && owner->xid != xid && !idle_claim(owner, bpf_ktime_get_ns())) {
+    count(xid, VNET_R_PORT_OWNED);
+    return 0;
+  }
+  return 1;
+}
+
+SEC("cgroup/bind4")
+int vnet_bind4(struct bpf_sock_addr* ctx) { return check_bind(ctx); }
+
+SEC("cgroup/bind6")
+int vnet_bind6(struct bpf_sock_addr* ctx) { return check_bind(ctx); }
+
+/* A UDP connect sends nothing, and stock tools (ping, traceroute) connect a
+ * UDP socket to a destination only to learn their source address: for it the
+ * node-service rule waits for the first packet (egress). */
+static __always_inline int check_destination4(__u32 xid, __u32 addr, __u32 protocol, __u16 port,
+                                              int services) {
+  if (in_trie4(&blacklist4, addr)) {
+    count(xid, VNET_R_BLACKLIST);
+    return 0;
+  }
+  if (services && in_trie4(&node_addrs4, addr) && node_service(protocol, port)) {
+    count(xid, VNET_R_NODE_SERVICE);
+    return 0;
+  }
+  return 1;
+}
+
+static __always_inline int check_destination(struct bpf_sock_addr* ctx, int ipv6, int connect) {
+  __u32 xid = current_xid();
+  if (!xid) return 1;
+  __u32 protocol = ctx->protocol;
+  __u16 port = bpf_ntohs((__u16)ctx->user_port);
+  int services = !(connect && protocol == VNET_PROTO_UDP);
+  if (!ipv6) return check_destination4(xid, ctx->user_ip4, protocol, port, services);
+  __u32 addr[4];
+  addr[0] = ctx->user_ip6[0];
+  addr[1] = ctx->user_ip6[1];
+  addr[2] = ctx->user_ip6[2];
+  addr[3] = ctx->user_ip6[3];
+  if (v4_mapped(addr)) return check_destination4(xid, addr[3], protocol, port, services);
+  if (in_trie6(&blacklist6, (const __u8*)addr)) {
+    count(xid, VNET_R_BLACKLIST);
+    return 0;
+  }
+  if (services && in_trie6(&node_addrs6, (const __u8*)addr) && node_service(protocol, port)) {
+    count(xid, VNET_R_NODE_SERVICE);
+    return 0;
+  }
+  return 1;
+}
+
+SEC("cgroup/connect4")
+int vnet_connect4(struct bpf_sock_addr* ctx) { return check_destination(ctx, 0, 1); }
+
+SEC("cgroup/connect6")
+int vnet_connect6(struct bpf_sock_addr* ctx) { return check_destination(ctx, 1, 1); }
+
+SEC("cgroup/sendmsg4")
+int vnet_sendmsg4(struct bpf_sock_addr* ctx) { return check_destination(ctx, 0, 0); }
+
+SEC("cgroup/sendmsg6")
+int vnet_sendmsg6(struct bpf_sock_addr* ctx) { return check_destination(ctx, 1, 0); }
+
+/* --- sock hooks: the port a socket holds -------------------------------------- */
+
+static __always_inline int record_bind(struct bpf_sock* sk) {
+  __u32 xid = current_xid();
+  if (!xid) return 1;
+  __u32 protocol = sk->protocol;
+  if (protocol != VNET_PROTO_TCP && protocol != VNET_PROTO_UDP) return 1;
+  struct vnet_socket_port* held =
+      bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!held) return 0; /* cannot account for it: refuse (EPERM) */
+  if (held->port) return 1;
+  struct vnet_port_key key = {.protocol = protocol, .port = sk->src_port};
+  __u32 refused = claim_bound(&key, xid);
+  if (refused) {
+    count(xid, refused);
+    return 0; /* the kernel undoes the bind: EPERM */
+  }
+  held->xid = xid;
+  held->protocol = protocol;
+  held->port = sk->src_port;
+  return 1;
+}
+
+SEC("cgroup/post_bind4")
+int vnet_post_bind4(struct bpf_sock* sk) { return record_bind(sk); }
+
+SEC("cgroup/post_bind6")
+int vnet_post_bind6(struct bpf_sock* sk) { return record_bind(sk); }
+
+SEC("cgroup/sock_release")
+int vnet_sock_release(struct bpf_sock* sk) {
+  struct vnet_socket_port* held = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
+  if (!held) return 1;
+  if (held->port && !held->released) {
+    struct vnet_port_key key = {.protocol = held->protocol, .port = held->port};
+    release_bound(&key, held->xid);
+  }
+  held->released = 1;
+  return 1;
+}
+
+/* --- packets ----------------------------------------------------------------- */
+
+#define ETH_P_IP_BE 0x0008   /* htons(0x0800) */
+#define ETH_P_IPV6_BE 0xdd86 /* htons(0x86dd) */
+#define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_ICMPV6_ 58
+#define SOCK_RAW_ 3
+#define SOCK_DGRAM_ 2
+
+struct packet {
+  __u8 ipv6;
+  __u8 protocol; /* the L4 protocol (IPv6: the first next header) */
+  __u8 fragment;
+  __u8 icmp_type;
+  __u8 icmp_error;
+  __u8 has_port; /* sport/dport (or echo id in both) were read */
+  __u16 sport;   /* host order */
+  __u16 dport;
+  __u16 inner_sport; /* ICMP error: the source port (or echo id) of the quoted packet */
+  __u8 inner_protocol;
+  __u8 has_inner;
+  __u32 saddr4, daddr4;
+  __u8 saddr6[16], daddr6[16];
+};
+
+static __always_inline int icmp4_error(__u8 type) {
+  return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+}
+
+/* The quoted packet of an ICMP error: its protocol and its source port (or
+ * echo id), which for an error about a packet this node sent is the sender's. */
+static __always_inline void parse_quoted(struct __sk_buff* skb, __u32 offset, int ipv6,
+                                         struct packet* p) {
+  __u8 protocol;
+  __u32 l4;
+  if (!ipv6) {
+    struct iphdr ip;
+    if (bpf_skb_load_bytes(skb, offset, &ip, sizeof(ip))) return;
+    protocol = ip.protocol;
+    l4 = offset + ip.ihl * 4;
+  } else {
+    struct ipv6hdr ip6;
+    if (bpf_skb_load_bytes(skb, offset, &ip6, sizeof(ip6))) return;
+    protocol = ip6.nexthdr;
+    l4 = offset + sizeof(ip6);
+  }
+  __u16 words[4];
+  if (bpf_skb_load_bytes(skb, l4, words, sizeof(words))) return;
+  if (protocol == IPPROTO_TCP_ || protocol == IPPROTO_UDP_) {
+    p->inner_protocol = protocol;
+    p->inner_sport = bpf_ntohs(words[0]);
+    p->has_inner = 1;
+  } else if (protocol == IPPROTO_ICMP_ || protocol == IPPROTO_ICMPV6_) {
+    p->inner_protocol = VNET_PROTO_ICMP;
+    p->inner_sport = bpf_ntohs(words[2]);
+    p->has_inner = 1;
+  }
+}
+
+/* 0 when `skb` (at its network header) is a well-formed IPv4/IPv6 packet. */
+static __always_inline int parse_packet(struct __sk_buff* skb, struct packet* p) {
+  __u32 l4;
+  if (skb->protocol == ETH_P_IP_BE) {
+    struct iphdr ip;
+    if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip))) return -1;
+    if (ip.version != 4 || ip.ihl < 5 || bpf_ntohs(ip.tot_len) > skb->len) return -1;
+    p->protocol = ip.protocol;
+    p->saddr4 = ip.saddr;
+    p->daddr4 = ip.daddr;
+    p->fragment = (bpf_ntohs(ip.frag_off) & 0x3fff) != 0; /* MF or an offset */
+    l4 = ip.ihl * 4;
+  } else if (skb->protocol == ETH_P_IPV6_BE) {
+    struct ipv6hdr ip6;
+    if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6))) return -1;
+    if (ip6.version != 6) return -1;
+    p->ipv6 = 1;
+    p->protocol = ip6.nexthdr;
+    __builtin_memcpy(p->saddr6, &ip6.saddr, 16);
+    __builtin_memcpy(p->daddr6, &ip6.daddr, 16);
+    p->fragment = ip6.nexthdr == IPPROTO_FRAGMENT_;
+    l4 = sizeof(ip6);
+  } else {
+    return -1;
+  }
+  if (p->fragment) return 0;
+  if (p->protocol == IPPROTO_TCP_ || p->protocol == IPPROTO_UDP_) {
+    __u16 ports[2];
+    if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports))) return -1;
+    p->sport = bpf_ntohs(ports[0]);
+    p->dport = bpf_ntohs(ports[1]);
+    p->has_port = 1;
+  } else if (p->protocol == IPPROTO_ICMP_ || p->protocol == IPPROTO_ICMPV6_) {
+    __u8 head[8];
+    if (bpf_skb_load_bytes(skb, l4, head, sizeof(head))) return -1;
+    p->icmp_type = head[0];
+    if (p->protocol == IPPROTO_ICMP_) {
+      p->icmp_error = icmp4_error(head[0]);
+      if (head[0] == 0 || head[0] == 8) p->has_port = 1; /* echo reply, request */
+    } else {
+      p->icmp_error = head[0] < 128;
+      if (head[0] == 128 || head[0] == 129) p->has_port = 1;
+    }
+    if (p->has_port) {
+      p->sport = ((__u16)head[4] << 8) | head[5];
+      p->dport = p->sport;
+    }
+    if (p->icmp_error) parse_quoted(skb, l4 + 8, p->ipv6, p);
+  }
+  return 0;
+}
+
+static __always_inline __u8 port_protocol(__u8 protocol) {
+  return protocol == IPPROTO_ICMPV6_ ? VNET_PROTO_ICMP : protocol;
+}
+
+static __always_inline int blacklisted(const struct packet* p) {
+  return p->ipv6 ? in_trie6(&blacklist6, p->daddr6) : in_trie4(&blacklist4, p->daddr4);
+}
+
+static __always_inline int to_node(const struct packet* p) {
+  return p->ipv6 ? in_trie6(&node_addrs6, p->daddr6) : in_trie4(&node_addrs4, p->daddr4);
+}
+
+static __always_inline int from_node(const struct packet* p) {
+  return p->ipv6 ? in_trie6(&node_addrs6, p->saddr6) : in_trie4(&node_addrs4, p->saddr4);
+}
+
+static __always_inline int raw_or_ping(struct bpf_sock* sk, int* raw) {
+  *raw = sk->type == SOCK_RAW_;
+  return *raw || (sk->type == SOCK_DGRAM_ &&
+                  (sk->protocol == IPPROTO_ICMP_ || sk->protocol == IPPROTO_ICMPV6_));
+}
+
+static __always_inline int drop(__u32 xid, __u32 reason) {
+  count(xid, reason);
+  return 0;
+}
+
+/* PlanetLab's rules for a packet a slice's raw or ping socket sends. */
+static __always_inline int police_raw(__u32 xid, int raw, const struct packet* p) {
+  if (raw && !(slice_flags(xid) & VNET_SLICE_RAW)) return drop(xid, VNET_R_RAW_DENIED);
+  if (p->fragment) return drop(xid, VNET_R_RAW_FRAGMENT);
+  __u8 protocol = p->protocol;
+  int icmp = protocol == (p->ipv6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP_);
+  if (protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_ && !icmp)
+    return drop(xid, VNET_R_RAW_PROTOCOL);
+  if (icmp && p->icmp_error) return drop(xid, VNET_R_RAW_ICMP_ERROR);
+  if (icmp && !p->has_port) return drop(xid, VNET_R_RAW_PROTOCOL); /* only echo */
+  if (!from_node(p)) return drop(xid, VNET_R_RAW_SPOOFED);
+  if (!icmp && to_node(p) && node_service(protocol, p->dport))
+    return drop(xid, VNET_R_NODE_SERVICE);
+  struct vnet_port_key key = {.protocol = port_protocol(protocol), .port = p->sport};
+  __u32 refused = claim_lazy(&key, xid);
+  if (refused) return drop(xid, refused);
+  return 1;
+}
+
+/* TCP states in which a socket's packets may claim its port: not those a
+ * closing socket passes through (FIN_WAIT1/2, TIME_WAIT, CLOSE, LAST_ACK,
+ * CLOSING). */
+static __always_inline int tcp_may_claim(__u32 state) {
+  return state == 1 /* ESTABLISHED */ || state == 2 /* SYN_SENT */ || state == 3 /* SYN_RECV */ ||
+         state == 8 /* CLOSE_WAIT */;
+}
+
+SEC("cgroup_skb/egress")
+int vnet_egress(struct __sk_buff* skb) {
+  __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
+  if (!xid) return 1;
+  struct bpf_sock* sk = skb->sk;
+  if (!sk) return 1;
+  sk = bpf_sk_fullsock(sk);
+  if (!sk) return 1; /* request and time-wait sockets: their listener or past owner */
+  int raw;
+  int policed = raw_or_ping(sk, &raw);
+  struct packet p = {};
+  if (parse_packet(skb, &p)) return policed ? drop(xid, VNET_R_RAW_MALFORMED) : 1;
+  if (blacklisted(&p)) return drop(xid, VNET_R_BLACKLIST);
+  if (policed) return police_raw(xid, raw, &p);
+  /* An ordinary TCP or UDP socket: a port the kernel picked at connect or
+   * sendto never passed bind, so the socket's first packet claims it. */
+  __u32 protocol = sk->protocol;
+  if ((protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_) || !p.has_port) return 1;
+  /* A connected UDP socket's datagrams never met sendmsg4/6. */
+  if (protocol == IPPROTO_UDP_ && to_node(&p) && node_service(IPPROTO_UDP_, p.dport))
+    return drop(xid, VNET_R_NODE_SERVICE);
+  /* TCP sends its FIN or RST after sock_release: a socket that is closing
+   * (or whose port sock_release gave back) claims nothing. */
+  if (protocol == IPPROTO_TCP_ && !tcp_may_claim(sk->state)) return 1;
+  struct vnet_socket_port* held =
+      bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!held || held->port || held->released) return 1;
+  struct vnet_port_key key = {.protocol = protocol, .port = p.sport};
+  __u32 refused = claim_bound(&key, xid);
+  if (refused) return drop(xid, refused);
+  held->xid = xid;
+  held->protocol = protocol;
+  held->port = p.sport;
+  return 1;
+}
+
+/* A raw or ping socket of a slice receives only packets of flows its slice
+ * owns; ordinary sockets are the kernel's to demultiplex. */
+SEC("cgroup_skb/ingress")
+int vnet_ingress(struct __sk_buff* skb) {
+  struct bpf_sock* sk = skb->sk;
+  if (!sk) return 1;
+  sk = bpf_sk_fullsock(sk);
+  if (!sk) return 1;
+  int raw;
+  if (!raw_or_ping(sk, &raw)) return 1;
+  __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
+  if (!xid) return 1;
+  struct packet p = {};
+  if (parse_packet(skb, &p) || p.fragment) return drop(xid, VNET_R_INGRESS_FOREIGN);
+  struct vnet_port_key key = {};
+  if (p.has_port) {
+    key.protocol = port_protocol(p.protocol);
+    key.port = p.dport;
+  } else if (p.has_inner) {
+    key.protocol = p.inner_protocol;
+    key.port = p.inner_sport;
+  } else {
+    return drop(xid, VNET_R_INGRESS_FOREIGN);
+  }
+  if (owned_by(&key, xid)) return 1;
+  return drop(xid, VNET_R_INGRESS_FOREIGN);
+}
+
+/* --- abstract unix sockets ----------------------------------------------------- */
+
+extern void* bpf_cast_to_kern_ctx(void* obj) __ksym __weak;
+
+/* Loaded as cgroup/connect_unix (attach type 49, kernel >= 6.7; libbpf 1.1
+ * knows neither the type nor a section for it, so the loader sets the
+ * expected attach type before load): a slice connects only to abstract names
+ * registered for it (unix_names); pathname sockets are the file system's. */
+SEC("cgroup/connect4")
+int vnet_connect_unix(struct bpf_sock_addr* ctx) {
+  __u32 xid = current_xid();
+  if (!xid) return 1;
+  struct bpf_sock_addr_kern* kern = bpf_cast_to_kern_ctx(ctx);
+  __u32 length = kern->uaddrlen;
+  const char* sun_path = (const char*)kern->uaddr + 2; /* after sun_family */
+  if (length <= 3) return 1;                           /* unnamed (autobind) */
+  char first = 1;
+  bpf_probe_read_kernel(&first, 1, sun_path);
+  if (first != 0) return 1; /* a pathname socket */
+  struct vnet_unix_name name = {};
+  __u32 size = length - 3;
+  if (size > VNET_UNIX_NAME_MAX) size = VNET_UNIX_NAME_MAX;
+  bpf_probe_read_kernel(name.name, size, sun_path + 1);
+  __u32* allowed = bpf_map_lookup_elem(&unix_names, &name);
+  if (allowed && *allowed == xid) return 1;
+  count(xid, VNET_R_UNIX_ABSTRACT);
+  return 0;
+}

@@ -1,0 +1,150 @@
+#include "vnet-bpf/rules.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace plng::vnet {
+namespace {
+
+void clearHostBits(Prefix& prefix) {
+  for (unsigned bit = prefix.length; bit < 128; ++bit)
+    prefix.address[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+}
+
+std::string_view protocolName(std::uint8_t protocol) {
+  switch (protocol) {
+    case VNET_PROTO_TCP:
+      return "tcp";
+    case VNET_PROTO_UDP:
+      return "udp";
+    case VNET_PROTO_ICMP:
+      return "icmp";
+    default:
+      return "proto?";
+  }
+}
+
+std::string describeOwner(std::uint32_t xid) {
+  return xid == VNET_XID_NODE ? std::string("the node's own ports")
+                              : "the reservation of slice xid " + std::to_string(xid);
+}
+
+}  // namespace
+
+Prefix parsePrefix(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return std::invalid_argument("bad prefix \"" + std::string(text) + "\": " + std::string(why));
+  };
+  std::string_view address_text = text;
+  std::optional<unsigned> length;
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    address_text = text.substr(0, slash);
+    std::string_view length_text = text.substr(slash + 1);
+    unsigned value = 0;
+    auto [end, ec] =
+        std::from_chars(length_text.data(), length_text.data() + length_text.size(), value);
+    if (ec != std::errc() || end != length_text.data() + length_text.size() || length_text.empty())
+      throw bad("the length after '/' must be a number");
+    length = value;
+  }
+  Prefix prefix;
+  std::string address(address_text);
+  if (inet_pton(AF_INET, address.c_str(), prefix.address.data()) == 1) {
+    prefix.family = AF_INET;
+    prefix.length = length.value_or(32);
+    if (prefix.length > 32) throw bad("an IPv4 prefix is at most /32");
+  } else if (inet_pton(AF_INET6, address.c_str(), prefix.address.data()) == 1) {
+    prefix.family = AF_INET6;
+    prefix.length = length.value_or(128);
+    if (prefix.length > 128) throw bad("an IPv6 prefix is at most /128");
+    static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (prefix.length >= 96 && std::memcmp(prefix.address.data(), kMapped, 12) == 0) {
+      std::memmove(prefix.address.data(), prefix.address.data() + 12, 4);
+      std::memset(prefix.address.data() + 4, 0, 12);
+      prefix.family = AF_INET;
+      prefix.length -= 96;
+    }
+  } else {
+    throw bad("not an IPv4 or IPv6 address");
+  }
+  clearHostBits(prefix);
+  return prefix;
+}
+
+std::string formatPrefix(const Prefix& prefix) {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(prefix.family, prefix.address.data(), text, sizeof(text));
+  return std::string(text) + "/" + std::to_string(prefix.length);
+}
+
+vnet_lpm4 lpmKey4(const Prefix& prefix) {
+  vnet_lpm4 key{};
+  key.prefixlen = prefix.length;
+  std::memcpy(key.addr, prefix.address.data(), sizeof(key.addr));
+  return key;
+}
+
+vnet_lpm6 lpmKey6(const Prefix& prefix) {
+  vnet_lpm6 key{};
+  key.prefixlen = prefix.length;
+  std::memcpy(key.addr, prefix.address.data(), sizeof(key.addr));
+  return key;
+}
+
+LpmKeys lpmKeys(const std::vector<Prefix>& prefixes) {
+  LpmKeys keys;
+  for (const Prefix& prefix : prefixes) {
+    if (prefix.family == AF_INET) {
+      vnet_lpm4 key = lpmKey4(prefix);
+      auto* bytes = reinterpret_cast<const std::uint8_t*>(&key);
+      keys.v4.emplace(bytes, bytes + sizeof(key));
+    } else {
+      vnet_lpm6 key = lpmKey6(prefix);
+      auto* bytes = reinterpret_cast<const std::uint8_t*>(&key);
+      keys.v6.emplace(bytes, bytes + sizeof(key));
+    }
+  }
+  return keys;
+}
+
+vnet_port_key PortKey::raw() const {
+  vnet_port_key key{};
+  key.protocol = protocol;
+  key.port = port;
+  return key;
+}
+
+std::string formatPortKey(const PortKey& key) {
+  return std::string(protocolName(key.protocol)) + ":" + std::to_string(key.port);
+}
+
+std::set<PortKey> portKeys(const std::vector<proto::PortRange>& ranges) {
+  std::set<PortKey> keys;
+  for (const proto::PortRange& range : ranges)
+    for (unsigned port = range.first; port <= range.last; ++port)
+      keys.insert(
+          PortKey{static_cast<std::uint8_t>(range.transport), static_cast<std::uint16_t>(port)});
+  return keys;
+}
+
+std::map<PortKey, std::uint32_t> reservedPortOwners(
+    const std::vector<proto::PortRange>& node_ports,
+    const std::map<std::uint32_t, std::vector<proto::PortRange>>& slice_reservations) {
+  std::map<PortKey, std::uint32_t> owners;
+  auto add = [&](std::uint32_t xid, const std::vector<proto::PortRange>& ranges) {
+    for (const PortKey& key : portKeys(ranges)) {
+      auto [it, inserted] = owners.emplace(key, xid);
+      if (!inserted && it->second != xid)
+        throw ReservationConflict(
+            "port " + formatPortKey(key) + " reserved by " + describeOwner(xid) + " is already " +
+            (it->second == VNET_XID_NODE ? "one of " : "in ") + describeOwner(it->second));
+    }
+  };
+  add(VNET_XID_NODE, node_ports);
+  for (const auto& [xid, ranges] : slice_reservations) add(xid, ranges);
+  return owners;
+}
+
+}  // namespace plng::vnet
