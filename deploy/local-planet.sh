@@ -424,10 +424,8 @@ delete_grace_s = 0
 reconcile_interval_s = 5
 CONF
   # Stock ping in the slivers uses ICMP datagram sockets, allowed to the groups in
-  # net.ipv4.ping_group_range: the slices' id ranges (from 2^30, node/idrange.h).
-  # The setting is per network namespace and goes with the node's namespace.
-  # TODO(vnet): sliverd sets it itself (and restores it on decommission).
-  in_node "$k" sysctl -qw net.ipv4.ping_group_range="1073741824 2147483647"
+  # net.ipv4.ping_group_range: sliverd sets it in its node's namespace to cover the
+  # slices' ids (config ping_sockets) and decommission restores it (docs/vnet.md).
 done
 # sliverd turns dev.tty.legacy_tiocsti off (disable_legacy_tiocsti); the planet puts
 # the host's value back when it stops.
