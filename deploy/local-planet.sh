@@ -587,6 +587,27 @@ if ssh_slice princeton_other 1 "echo | nc -w 2 127.0.0.1 22" >"$planet/sshd-prob
 fi
 cat "$planet/sshd-probe.txt"
 
+step "Stock ping and traceroute in a sliver: raw sockets made by sliverd for a slice with CAP_NET_RAW"
+# busybox's ping and traceroute open raw sockets: sliverd makes each one inside the
+# sliver's cgroup (seccomp user notification), where vnet-bpf polices its packets.
+for target in "$(node_addr 2)" "$remote_ipv4" "$remote_ipv6"; do
+  [ -n "$target" ] || continue
+  case "$target" in *:*) ping_cmd="ping6 -c 1 -W 2 $target" ;; *) ping_cmd="ping -c 1 -W 2 $target" ;; esac
+  show "ssh princeton_demo@$(node_addr 1) '$ping_cmd'"
+  ssh_node 1 "$ping_cmd" | tee "$planet/sliver-ping.txt"
+  grep -q "1 packets received" "$planet/sliver-ping.txt" || fail "ping from the sliver to $target failed"
+done
+show "ssh princeton_demo@$(node_addr 1) 'traceroute -n -q 1 -w 2 $remote_ipv4'"
+ssh_node 1 "traceroute -n -q 1 -w 2 -m 5 $remote_ipv4" | tee "$planet/sliver-traceroute.txt"
+awk '$1 == 1 {print $2}' "$planet/sliver-traceroute.txt" | grep -qx "$router_ipv4" ||
+  fail "traceroute from the sliver does not show the router $router_ipv4"
+show "ssh princeton_other@$(node_addr 1) 'ping -c 1 $remote_ipv4'   # no CAP_NET_RAW: refused"
+if ssh_slice princeton_other 1 "ping -c 1 -W 2 $remote_ipv4" >"$planet/other-ping.txt" 2>&1; then
+  cat "$planet/other-ping.txt"; fail "a slice without the raw right opened a raw socket"
+fi
+cat "$planet/other-ping.txt"
+node_sliverctl 1 ports princeton_demo
+
 step "PLC blacklists the remote site: every sliver is refused at once, and let through again"
 echo_cmd="echo hello-remote | nc -w 2 $remote_ipv4 $remote_echo_port"
 show "ssh princeton_demo@$(node_addr 1) '$echo_cmd'"
@@ -603,6 +624,11 @@ done
 cat "$planet/blacklisted.txt"
 [ "$refused" = 1 ] || fail "the blacklisted destination was still reached"
 grep -qi "not permitted" "$planet/blacklisted.txt" || fail "the refusal does not say why"
+show "ssh princeton_demo@$(node_addr 1) 'ping -c 1 -W 1 $remote_ipv4'   # raw packets too"
+if ssh_node 1 "ping -c 1 -W 1 $remote_ipv4" >"$planet/blacklisted-ping.txt" 2>&1; then
+  cat "$planet/blacklisted-ping.txt"; fail "a raw ICMP packet reached the blacklisted destination"
+fi
+cat "$planet/blacklisted-ping.txt"
 as admin blacklist delete "$entry"
 for _ in $(seq 20); do ssh_node 1 "$echo_cmd" 2>/dev/null | grep -q hello-remote && break; sleep 0.25; done
 ssh_node 1 "$echo_cmd" | grep -q hello-remote || fail "the destination stayed refused after its entry went"

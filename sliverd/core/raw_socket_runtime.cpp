@@ -8,17 +8,9 @@
 #include <set>
 
 #include "base/error.h"
-#include "base/strings.h"
 #include "node/raw_socket.h"
 
 namespace plng::sliverd {
-
-bool grantsRawSockets(std::string_view capabilities_tag) {
-  for (const auto& name : base::split(capabilities_tag, ',')) {
-    if (base::trim(name) == "CAP_NET_RAW") return true;
-  }
-  return false;
-}
 
 bool RawSocketRuntime::adopt(const std::string& slice, pid_t init_pid) {
   try {

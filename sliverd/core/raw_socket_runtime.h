@@ -19,10 +19,6 @@
 
 namespace plng::sliverd {
 
-// Whether a slice's `capabilities` tag ("CAP_A,CAP_B") grants raw sockets:
-// it lists CAP_NET_RAW.
-bool grantsRawSockets(std::string_view capabilities_tag);
-
 class RawSocketRuntime : public plng::node::SliverRuntime {
  public:
   RawSocketRuntime(plng::node::SliverRuntime& runtime, const plng::node::CgroupDriver& cgroups,

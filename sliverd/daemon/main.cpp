@@ -209,15 +209,14 @@ int serve(const SliverdConfig& config) {
   // capabilities tag); the daemon sees the runtime through RawSocketRuntime,
   // which keeps the broker watching every running sliver.
   std::filesystem::create_directories(config.paths().run_dir);
-  plng::sliverd::Daemon* daemon_for_rights = nullptr;
   plng::sliverd::RawSocketBroker raw_sockets(plng::sliverd::RawSocketBroker::Options{
       .has_right =
-          [&daemon_for_rights](const std::string& slice) {
-            if (daemon_for_rights == nullptr) return false;
+          [&daemon_ref](const std::string& slice) {
+            if (daemon_ref == nullptr) return false;
             const auto now = static_cast<std::int64_t>(std::time(nullptr));
-            auto wanted = daemon_for_rights->desired().lookup(slice, now);
+            auto wanted = daemon_ref->desired().lookup(slice, now);
             return wanted && !wanted->expired(now) && wanted->invalid.empty() &&
-                   plng::sliverd::grantsRawSockets(wanted->config.capabilities);
+                   wanted->rights.raw_sockets;
           },
       .in_flight_file = config.paths().rawSocketCall(),
       .login_socket = config.paths().rawSocketLogins(),
@@ -243,9 +242,9 @@ int serve(const SliverdConfig& config) {
       .clock = {},
       .network = &network,
   });
+  // The runtime's before_launch and the broker's thread ask the daemon for rights;
+  // the broker stops before the daemon goes.
   daemon_ref = &daemon;
-  // The broker's thread asks the daemon for rights: it stops before the daemon goes.
-  daemon_for_rights = &daemon;
   plng::base::ScopeGuard stop_raw_sockets([&raw_sockets] { raw_sockets.stop(); });
   // The local API identifies callers through the kernel (cgroup of the peer).
   plng::sliverd::LocalService local_service(
