@@ -13,6 +13,13 @@ void clearHostBits(Prefix& prefix) {
     prefix.address[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
 }
 
+std::string describeOwner(std::uint32_t xid) {
+  return xid == VNET_XID_NODE ? std::string("the node's own ports")
+                              : "the reservation of slice xid " + std::to_string(xid);
+}
+
+}  // namespace
+
 std::string_view protocolName(std::uint8_t protocol) {
   switch (protocol) {
     case VNET_PROTO_TCP:
@@ -25,13 +32,6 @@ std::string_view protocolName(std::uint8_t protocol) {
       return "proto?";
   }
 }
-
-std::string describeOwner(std::uint32_t xid) {
-  return xid == VNET_XID_NODE ? std::string("the node's own ports")
-                              : "the reservation of slice xid " + std::to_string(xid);
-}
-
-}  // namespace
 
 Prefix parsePrefix(std::string_view text) {
   auto bad = [&](std::string_view why) {

@@ -71,6 +71,8 @@ struct PortKey {
   auto operator<=>(const PortKey&) const = default;
   vnet_port_key raw() const;
 };
+// A port map's protocol as text: "tcp", "udp", "icmp" (echo ids), "proto?".
+std::string_view protocolName(std::uint8_t protocol);
 std::string formatPortKey(const PortKey& key);  // "tcp:80", "udp:53", "icmp:1234"
 
 // Every port of `ranges` as reserved_ports keys.

@@ -53,19 +53,6 @@ std::map<std::string, std::uint64_t> liveSliverCgroups(const fs::path& slivers) 
   return live;
 }
 
-std::string_view protocolName(std::uint8_t protocol) {
-  switch (protocol) {
-    case VNET_PROTO_TCP:
-      return "tcp";
-    case VNET_PROTO_UDP:
-      return "udp";
-    case VNET_PROTO_ICMP:
-      return "icmp";
-    default:
-      return "unknown";
-  }
-}
-
 }  // namespace
 
 NetworkIsolation::NetworkIsolation(Options options)
@@ -231,7 +218,7 @@ std::vector<planetlab::v1::PortHolding> NetworkIsolation::ports(
             [](const vnet::PortOwner& a, const vnet::PortOwner& b) { return a.port < b.port; });
   for (const vnet::PortOwner& owner : owners) {
     planetlab::v1::PortHolding& h = holdings.emplace_back();
-    h.set_protocol(std::string(protocolName(owner.port.protocol)));
+    h.set_protocol(std::string(vnet::protocolName(owner.port.protocol)));
     h.set_first_port(owner.port.port);
     h.set_last_port(owner.port.port);
     if (owner.xid == VNET_XID_NODE) {
