@@ -633,6 +633,8 @@ as admin blacklist delete "$entry"
 for _ in $(seq 20); do ssh_node 1 "$echo_cmd" 2>/dev/null | grep -q hello-remote && break; sleep 0.25; done
 ssh_node 1 "$echo_cmd" | grep -q hello-remote || fail "the destination stayed refused after its entry went"
 echo "reached again once the entry was deleted"
+node_sliverctl 1 ports princeton_demo | tee "$planet/ports-after.txt"
+grep -q "refused (blacklist)" "$planet/ports-after.txt" || fail "the blacklist's refusals were not counted"
 
 step "sliverd restarts on node1; the sliver keeps running and is re-adopted, not rebuilt"
 kill -TERM "$(cat "$(node_dir 1)/sliverd.pid")"
@@ -643,6 +645,16 @@ start_sliverd 1
 again=$(wait_running 1 princeton_demo)
 [ "$again" = "${init_pids[1]}" ] || fail "the sliver was restarted (${init_pids[1]} -> $again)"
 echo "sliverd is back and re-adopted princeton_demo (sliver-init still pid $again)"
+# The programs and their maps stayed pinned across the restart: the port is still
+# princeton_demo's, and nothing had to be learned again.
+if ssh_slice princeton_other 1 "timeout 2 httpd -f -p 8000" >"$planet/steal-after.txt" 2>&1; then
+  fail "princeton_other took princeton_demo's port after sliverd restarted"
+fi
+grep -qi "not permitted" "$planet/steal-after.txt" ||
+  fail "princeton_other was not refused princeton_demo's port after the restart"
+grep -q "programs swapped into the pinned links" "$(node_dir 1)/sliverd.log" ||
+  fail "the restarted sliverd did not take over the pinned programs"
+echo "port 8000 is still princeton_demo's; the restarted sliverd took over the pinned programs"
 
 step "Nothing in the sliver reaches PLC's database"
 # The address plcd uses, probed from inside Bob's sliver, which shares the node's

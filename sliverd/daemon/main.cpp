@@ -253,7 +253,8 @@ int serve(const SliverdConfig& config) {
       [&network](std::optional<std::uint32_t> xid,
                  const std::map<std::uint32_t, std::string>& names) {
         return network.ports(xid, names);
-      });
+      },
+      [&network](std::uint32_t xid) { return network.counters(xid); });
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(
       daemon.io(), config.paths().localSocket(), local_service, peers,

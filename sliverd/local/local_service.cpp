@@ -47,14 +47,15 @@ ResourceSpec grantedSpec(const node::SliverConfig& config, const node::NetworkLi
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
                            const RcapTable& rcaps, node::NodePaths paths,
                            std::chrono::milliseconds stop_grace, Reports reports,
-                           PortHoldings ports)
+                           PortHoldings ports, Refusals refusals)
     : runtime_(runtime),
       granted_(granted),
       rcaps_(rcaps),
       paths_(std::move(paths)),
       stop_grace_(stop_grace),
       reports_(std::move(reports)),
-      ports_(std::move(ports)) {}
+      ports_(std::move(ports)),
+      refusals_(std::move(refusals)) {}
 
 bool LocalService::mayControl(const std::string& slice, const std::string& target) const {
   if (slice == target) return true;
@@ -270,6 +271,9 @@ grpc::Status LocalService::getPorts(const Peer& peer, const planetlab::v1::GetPo
     }
   }
   reply->set_max_ports(rights.max_ports);
+  if (refusals_) {
+    for (const auto& [reason, count] : refusals_(xid)) (*reply->mutable_refusals())[reason] = count;
+  }
   return grpc::Status::OK;
 }
 

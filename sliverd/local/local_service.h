@@ -94,13 +94,15 @@ class LocalService {
   // xid, or of every owner (nullopt). Empty: network isolation is not running.
   using PortHoldings = std::function<std::vector<planetlab::v1::PortHolding>(
       std::optional<std::uint32_t> xid, const std::map<std::uint32_t, std::string>& names)>;
+  // What the network programs refused a slice (NetworkIsolation::counters), by reason.
+  using Refusals = std::function<std::map<std::string, std::uint64_t>(std::uint32_t xid)>;
 
   // `paths`: where a stop records the sliver as held, so the reconciler leaves it
   // stopped until a start (see holdSliver). `reports`: empty = none (tests).
   LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,
                node::NodePaths paths,
                std::chrono::milliseconds stop_grace = std::chrono::seconds(10),
-               Reports reports = {}, PortHoldings ports = {});
+               Reports reports = {}, PortHoldings ports = {}, Refusals refusals = {});
 
   grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
                            planetlab::v1::ListSliversResponse* reply);
@@ -143,6 +145,7 @@ class LocalService {
   std::chrono::milliseconds stop_grace_;
   Reports reports_;
   PortHoldings ports_;
+  Refusals refusals_;
 };
 
 }  // namespace plng::sliverd

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,8 +41,8 @@ commands:
   restart [SLICE]   stop, then start
   ports [SLICE|*]   the ports the slice holds (bound by its sockets, claimed by
                     its raw or ping traffic) and has reserved (its `ports` tag),
-                    and its cap; `*` (the node's root): every owner, the
-                    node's own ports included
+                    its cap, and what the network policy refused it, by reason;
+                    `*` (the node's root): every owner, the node's ports included
 
 options:
   --socket PATH     the local API socket (default: $SLIVERD_SOCKET, else
@@ -72,6 +73,12 @@ void printPorts(const planetlab::v1::GetPortsResponse& ports) {
   }
   if (ports.max_ports() != 0) {
     std::printf("%zu ports held of at most %u at once\n", held, ports.max_ports());
+  }
+  // Sorted by reason, so the output reads the same each time.
+  const std::map<std::string, std::uint64_t> refusals(ports.refusals().begin(),
+                                                      ports.refusals().end());
+  for (const auto& [reason, count] : refusals) {
+    std::printf("refused (%s): %llu\n", reason.c_str(), static_cast<unsigned long long>(count));
   }
 }
 
