@@ -184,17 +184,12 @@ static __always_inline int idle_claim(const struct vnet_port_owner* owner, __u64
   return owner->kind == VNET_PORT_LAZY && now - owner->last_seen_ns > lazy_idle_ns;
 }
 
-/* A socket of `xid` holds `key` (post_bind, or the first packet of a socket
- * whose port the kernel picked). 0, or the reason for refusing. */
-static __always_inline __u32 claim_bound(struct vnet_port_key* key, __u32 xid) {
-  __u64 now = bpf_ktime_get_ns();
-  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
+/* `xid` takes a port it does not hold: free, or held by another's idle claim
+ * (evicted), not reserved for another owner, and within the slice's cap. 0 with
+ * a slot of the cap taken, or the reason for refusing. */
+static __always_inline __u32 take_free_port(struct vnet_port_key* key, __u32 xid,
+                                            struct vnet_port_owner* owner, __u64 now) {
   if (owner) {
-    if (owner->xid == xid) {
-      __sync_fetch_and_add(&owner->sockets, 1);
-      owner->kind = VNET_PORT_BOUND;
-      return 0;
-    }
     if (!idle_claim(owner, now)) return VNET_R_PORT_OWNED;
     give_port_slot(owner->xid);
     bpf_map_delete_elem(&port_owners, key);
@@ -203,6 +198,21 @@ static __always_inline __u32 claim_bound(struct vnet_port_key* key, __u32 xid) {
   if (reserved && *reserved != xid)
     return *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED;
   if (take_port_slot(xid)) return VNET_R_PORT_CAP;
+  return 0;
+}
+
+/* A socket of `xid` holds `key` (post_bind, or the first packet of a socket
+ * whose port the kernel picked). 0, or the reason for refusing. */
+static __always_inline __u32 claim_bound(struct vnet_port_key* key, __u32 xid) {
+  __u64 now = bpf_ktime_get_ns();
+  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
+  if (owner && owner->xid == xid) {
+    __sync_fetch_and_add(&owner->sockets, 1);
+    owner->kind = VNET_PORT_BOUND;
+    return 0;
+  }
+  __u32 refused = take_free_port(key, xid, owner, now);
+  if (refused) return refused;
   struct vnet_port_owner fresh = {.xid = xid, .kind = VNET_PORT_BOUND, .sockets = 1};
   if (bpf_map_update_elem(&port_owners, key, &fresh, BPF_NOEXIST) == 0) return 0;
   give_port_slot(xid); /* another CPU claimed it first */
@@ -231,21 +241,14 @@ static __always_inline void release_bound(struct vnet_port_key* key, __u32 xid) 
 static __always_inline __u32 claim_lazy(struct vnet_port_key* key, __u32 xid) {
   __u64 now = bpf_ktime_get_ns();
   struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
-  if (owner) {
-    if (owner->xid == xid) {
-      /* Refreshed at most every 100 ms: no cache line bouncing per packet. */
-      if (owner->kind == VNET_PORT_LAZY && now - owner->last_seen_ns > 100000000)
-        owner->last_seen_ns = now;
-      return 0;
-    }
-    if (!idle_claim(owner, now)) return VNET_R_PORT_OWNED;
-    give_port_slot(owner->xid);
-    bpf_map_delete_elem(&port_owners, key);
+  if (owner && owner->xid == xid) {
+    /* Refreshed at most every 100 ms: no cache line bouncing per packet. */
+    if (owner->kind == VNET_PORT_LAZY && now - owner->last_seen_ns > 100000000)
+      owner->last_seen_ns = now;
+    return 0;
   }
-  __u32* reserved = bpf_map_lookup_elem(&reserved_ports, key);
-  if (reserved && *reserved != xid)
-    return *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED;
-  if (take_port_slot(xid)) return VNET_R_PORT_CAP;
+  __u32 refused = take_free_port(key, xid, owner, now);
+  if (refused) return refused;
   struct vnet_port_owner fresh = {.xid = xid, .kind = VNET_PORT_LAZY, .last_seen_ns = now};
   if (bpf_map_update_elem(&port_owners, key, &fresh, BPF_NOEXIST) == 0) return 0;
   give_port_slot(xid);
