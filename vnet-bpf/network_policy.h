@@ -56,6 +56,7 @@ struct SlicePolicy {
   bool raw_sockets = false;
   std::uint32_t max_ports = 2000;
   std::vector<proto::PortRange> reserved;
+  bool operator==(const SlicePolicy&) const = default;
 };
 
 enum class PortHold { kBound, kReserved, kLazy };

@@ -121,6 +121,13 @@ vnet::SlicePolicy NetworkIsolation::policyOf(const node::NetworkRights& rights) 
   };
 }
 
+void NetworkIsolation::setSliceLocked(std::uint32_t xid, const vnet::SlicePolicy& policy) {
+  auto written = written_.find(xid);
+  if (written != written_.end() && written->second == policy) return;
+  policy_->setSlice(xid, policy);  // throws before changing anything
+  written_[xid] = policy;
+}
+
 void NetworkIsolation::beforeLaunch(const node::SliverConfig& config,
                                     const node::NetworkRights& rights,
                                     const fs::path& unified_cgroup) {
@@ -131,7 +138,7 @@ void NetworkIsolation::beforeLaunch(const node::SliverConfig& config,
                              "network_isolation = false to run without it)");
   }
   std::lock_guard lock(mutex_);
-  policy_->setSlice(config.xid, policyOf(rights));
+  setSliceLocked(config.xid, policyOf(rights));
   policy_->setSliverCgroup(vnet::NetworkPolicy::cgroupId(unified_cgroup), config.xid);
 }
 
@@ -146,7 +153,7 @@ std::map<std::string, std::string> NetworkIsolation::apply(
   for (const auto& [slice, wanted] : desired) {
     xids[slice] = wanted.xid;
     try {
-      policy_->setSlice(wanted.xid, policyOf(wanted.rights));
+      setSliceLocked(wanted.xid, policyOf(wanted.rights));
     } catch (const vnet::ReservationConflict& e) {
       refused[slice] = e.what();
     }
@@ -160,6 +167,7 @@ std::map<std::string, std::string> NetworkIsolation::apply(
     if (!kept.contains(xid)) {
       spdlog::info("vnet: slice xid {} left the node: its ports and reservations are freed", xid);
       policy_->removeSlice(xid);
+      written_.erase(xid);
     }
   }
 

@@ -105,6 +105,10 @@ class NetworkIsolation {
 
  private:
   vnet::SlicePolicy policyOf(const node::NetworkRights& rights) const;
+  // Writes a slice's policy unless this process already wrote the same one:
+  // setSlice reads the whole reserved-ports map, too much for every slice at
+  // every reconciliation. Call with mutex_ held.
+  void setSliceLocked(std::uint32_t xid, const vnet::SlicePolicy& policy);
 
   Options options_;
   vnet::Features features_;
@@ -112,6 +116,7 @@ class NetworkIsolation {
   std::string why_;  // kUnavailable: what is missing or failed
   mutable std::mutex mutex_;
   std::unique_ptr<vnet::NetworkPolicy> policy_;
+  std::map<std::uint32_t, vnet::SlicePolicy> written_;  // by xid, what setSlice took
 };
 
 }  // namespace plng::sliverd
