@@ -3,7 +3,8 @@
 // cgroup under the policed slivers cgroup, and again in a sibling cgroup where
 // no program is attached, alternating, in a network namespace of the bench's
 // own:
-//   - bind()+close() of a UDP socket on a fixed port (bind4, post_bind4, sock_release);
+//   - bind() of a UDP socket on a fixed port (bind4, post_bind4), and close() of
+//     it (sock_release), each call timed on its own;
 //   - TCP connect()+close() to a listener of the node on an allowlisted port
 //     (connect4, egress's claim of the kernel-picked port, sock_release);
 //   - TCP throughput (iperf3, 3 s) across a veth pair to a second namespace;
@@ -43,6 +44,9 @@ using namespace plng;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kRounds = 5;
+constexpr int kBindCloses = 50000;  // per round
+constexpr int kConnects = 3000;
+constexpr int kRawPackets = 100000;
 constexpr const char* kRemote = "192.0.2.2";  // TEST-NET-1, inside the bench's own namespaces
 
 double* sharedResult() {
@@ -67,28 +71,40 @@ double measureIn(const fs::path& cgroup, const std::function<double()>& work) {
   return value;
 }
 
-double nsPerBindClose() {
-  constexpr int kIterations = 20000;
+// bind() and close() of a UDP socket on a port asked for, each call timed on
+// its own: nanoseconds per bind() (bind4, post_bind4), or per close() of the
+// bound socket (sock_release). socket() is left out of both. The port goes
+// round 31000-31999: on this host a port closed a moment before was, rarely,
+// still in use (EADDRINUSE, with or without the programs).
+double nsPerBindOrClose(bool time_close) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_port = htons(31000);
-  auto start = Clock::now();
-  for (int i = 0; i < kIterations; ++i) {
+  Clock::duration spent{};
+  for (int i = 0; i < kBindCloses; ++i) {
+    address.sin_port = htons(static_cast<std::uint16_t>(31000 + i % 1000));
     int sock = socket(AF_INET, SOCK_DGRAM, 0);
-    if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
+    auto before_bind = Clock::now();
+    if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      std::fprintf(stderr, "vnet_bench: bind %d failed: %s\n", i, std::strerror(errno));
+      return -1;
+    }
+    auto before_close = Clock::now();
     close(sock);
+    auto after = Clock::now();
+    spent += time_close ? after - before_close : before_close - before_bind;
   }
-  return std::chrono::duration<double, std::nano>(Clock::now() - start).count() / kIterations;
+  return std::chrono::duration<double, std::nano>(spent).count() / kBindCloses;
 }
+double nsPerBind() { return nsPerBindOrClose(false); }
+double nsPerClose() { return nsPerBindOrClose(true); }
 
 double usPerConnect() {
-  constexpr int kIterations = 3000;
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(7000);
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   auto start = Clock::now();
-  for (int i = 0; i < kIterations; ++i) {
+  for (int i = 0; i < kConnects; ++i) {
     int sock = socket(AF_INET, SOCK_STREAM, 0);
     if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return -1;
     // RST on close: no TIME_WAIT pile-up between rounds.
@@ -96,11 +112,10 @@ double usPerConnect() {
     setsockopt(sock, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
     close(sock);
   }
-  return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / kIterations;
+  return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / kConnects;
 }
 
 double rawPacketsPerSecond() {
-  constexpr int kPackets = 100000;
   int sock = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
   if (sock < 0) return -1;
   std::uint8_t packet[28 + 32] = {};
@@ -120,12 +135,12 @@ double rawPacketsPerSecond() {
   to.sin_family = AF_INET;
   to.sin_addr.s_addr = ip->daddr;
   auto start = Clock::now();
-  for (int i = 0; i < kPackets; ++i)
+  for (int i = 0; i < kRawPackets; ++i)
     if (sendto(sock, packet, sizeof(packet), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0)
       return -1;
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   close(sock);
-  return kPackets / seconds;
+  return kRawPackets / seconds;
 }
 
 int runCommand(const std::string& command) { return std::system(command.c_str()); }
@@ -227,18 +242,26 @@ int main() {
     });
     acceptor.detach();
 
-    // Only the policed rounds run programs: the plain cgroup is not below the slivers.
+    // Only the policed rounds run programs: the plain cgroup is not below the
+    // slivers. The timed rounds run without the kernel's BPF statistics (they
+    // add two clock reads to every program run); one more round of each
+    // workload, with them on, gives the programs' own time.
+    Pair binds = alternate("bind", plain, env.slice_a, nsPerBind);
+    Pair closes = alternate("close", plain, env.slice_a, nsPerClose);
+    Pair connects = alternate("connect", plain, env.slice_a, usPerConnect);
+    Pair raw = alternate("raw", plain, env.slice_a, rawPacketsPerSecond);
     int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
     RunTimes start = programRunTimes(env.pin_dir);
-    Pair bind_close = alternate("bind+close", plain, env.slice_a, nsPerBindClose);
+    measureIn(env.slice_a, nsPerBind);
     RunTimes after_bind = programRunTimes(env.pin_dir);
-    Pair connects = alternate("connect", plain, env.slice_a, usPerConnect);
+    measureIn(env.slice_a, usPerConnect);
     RunTimes after_connect = programRunTimes(env.pin_dir);
-    Pair raw = alternate("raw", plain, env.slice_a, rawPacketsPerSecond);
+    measureIn(env.slice_a, rawPacketsPerSecond);
     RunTimes after_raw = programRunTimes(env.pin_dir);
-    double bind_program_ns = programNsPerOperation(start, after_bind, kRounds * 20000.0);
-    double connect_program_ns = programNsPerOperation(after_bind, after_connect, kRounds * 3000.0);
-    double raw_program_ns = programNsPerOperation(after_connect, after_raw, kRounds * 100000.0);
+    if (stats >= 0) close(stats);
+    double bind_program_ns = programNsPerOperation(start, after_bind, kBindCloses);
+    double connect_program_ns = programNsPerOperation(after_bind, after_connect, kConnects);
+    double raw_program_ns = programNsPerOperation(after_connect, after_raw, kRawPackets);
 
     // A veth pair to a "remote host" namespace running iperf3's server.
     std::string ns = "plng-vnet-bench-" + std::to_string(getpid());
@@ -258,8 +281,10 @@ int main() {
 
     std::printf("vnet_bench: medians of %d rounds, each without and with the policy programs\n",
                 kRounds);
-    std::printf("  bind+close (UDP)      %8.0f ns    %8.0f ns    added %+.0f ns per bind+close\n",
-                bind_close.plain, bind_close.policed, bind_close.policed - bind_close.plain);
+    std::printf("  bind (UDP)            %8.0f ns    %8.0f ns    added %+.0f ns per bind\n",
+                binds.plain, binds.policed, binds.policed - binds.plain);
+    std::printf("  close (bound UDP)     %8.0f ns    %8.0f ns    added %+.0f ns per close\n",
+                closes.plain, closes.policed, closes.policed - closes.plain);
     std::printf("  TCP connect+close     %8.2f us    %8.2f us    ratio %.3f\n", connects.plain,
                 connects.policed, connects.plain / connects.policed);
     std::printf("  TCP throughput veth   %8.2f Gb/s  %8.2f Gb/s  ratio %.3f\n", throughput.plain,
@@ -270,13 +295,16 @@ int main() {
     std::printf("the programs' own run time (kernel BPF statistics), per operation:\n");
     std::printf("  bind+close %.0f ns, TCP connect+close %.0f ns, raw packet %.0f ns\n",
                 bind_program_ns, connect_program_ns, raw_program_ns);
-    RunTimes end = programRunTimes(env.pin_dir);
-    for (const auto& [name, value] : end)
-      if (value.first)
+    // Per program, over the three rounds with statistics on.
+    for (const auto& [name, value] : after_raw) {
+      auto before = start.find(name);
+      std::uint64_t runs = value.first - (before == start.end() ? 0 : before->second.first);
+      std::uint64_t run_ns = value.second - (before == start.end() ? 0 : before->second.second);
+      if (runs)
         std::printf("  %-18s %10llu runs  %6.0f ns per run\n", name.c_str(),
-                    static_cast<unsigned long long>(value.first),
-                    static_cast<double>(value.second) / static_cast<double>(value.first));
-    if (stats >= 0) close(stats);
+                    static_cast<unsigned long long>(runs),
+                    static_cast<double>(run_ns) / static_cast<double>(runs));
+    }
     shutdown(listener, SHUT_RDWR);
     close(listener);
     policy.reset();

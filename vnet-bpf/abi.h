@@ -21,33 +21,41 @@
 #define VNET_PROTO_TCP 6
 #define VNET_PROTO_UDP 17
 
-/* Map names, as pinned under the instance's directory. */
+/* Map sizes. */
 #define VNET_MAX_SLICES 4096
 #define VNET_MAX_SLIVER_CGROUPS 16384
-#define VNET_MAX_PORTS 65536 /* owned ports: all slices together */
-#define VNET_MAX_RESERVED 65536
 #define VNET_MAX_PREFIXES 16384 /* per family, blacklist and node addresses each */
 #define VNET_MAX_COUNTERS 65536
+#define VNET_MAX_BOUND_SOCKETS 65536 /* bound_sockets: every slice's together */
 
-struct vnet_port_key {
-  __u8 protocol; /* VNET_PROTO_* */
-  __u8 pad;
-  __u16 port; /* host order */
-};
+/* The port table (`ports`): one entry for every (protocol, port) of the node —
+ * ICMP echo ids, TCP ports, UDP ports — in an array indexed by
+ * vnet_port_index(), so that the programs find a port's owner, reservation and
+ * service flag in one inlined lookup. Read and written by the loader through
+ * mmap (the array is BPF_F_MMAPABLE), field by field. */
+#define VNET_PORT_TABLE_SIZE (3u * 65536u)
+
+static inline __u32 vnet_port_index(__u8 protocol, __u16 port) {
+  __u32 table = protocol == VNET_PROTO_TCP ? 1u : protocol == VNET_PROTO_UDP ? 2u : 0u;
+  return table * 65536u + port;
+}
 
 enum vnet_port_kind {
   VNET_PORT_BOUND = 1, /* held by sockets (bind or a kernel-picked port), counted */
   VNET_PORT_LAZY = 2,  /* claimed by a raw or ping sender, held until idle */
 };
 
-/* port_owners value. `sockets` and `last_seen_ns` are changed by the programs
- * with atomic operations; `kind` moves from LAZY to BOUND when a socket binds a
- * port its slice had claimed lazily. */
-struct vnet_port_owner {
-  __u32 xid;
-  __u32 kind; /* enum vnet_port_kind */
-  __u32 sockets;
-  __u32 pad;
+/* A port's entry. `owner` changes hands only by compare-and-swap (0: free);
+ * the new owner then sets `kind` (0 while a port changes hands, so that it is
+ * never taken for an idle claim) and counts its sockets with atomic adds. A
+ * free entry has `sockets` == 0. `reserved_for` and `service` are the loader's. */
+struct vnet_port {
+  __u32 owner;        /* xid holding it; 0: free */
+  __u32 sockets;      /* VNET_PORT_BOUND: the owner's sockets on it */
+  __u32 reserved_for; /* xid, VNET_XID_NODE (node_ports), or 0 */
+  __u8 kind;          /* enum vnet_port_kind */
+  __u8 service;       /* 1: a node service slices may reach (allowlist) */
+  __u16 pad;
   __u64 last_seen_ns; /* bpf_ktime_get_ns() of the last packet (LAZY) */
 };
 
@@ -62,16 +70,22 @@ struct vnet_slice {
  * updates of a slice's policy never race with the counter. */
 struct vnet_slice_usage {
   __u64 ports_held;
+  __u64 bound_sockets; /* entries of the slice in bound_sockets */
 };
 
-/* socket_ports (socket local storage): the port a socket holds, so that
- * sock_release gives it back. */
+/* The port a socket holds, so that sock_release gives it back: in
+ * bound_sockets (hash by socket cookie) for a socket that bound its port, in
+ * socket_ports (socket local storage) for one whose first packet claimed a
+ * port the kernel picked. */
+#define VNET_SOCKET_RELEASED                                                   \
+  0x1u                           /* sock_release ran: the FIN or RST a closing \
+                                  * socket still sends claims nothing */
+#define VNET_SOCKET_AT_BIND 0x2u /* socket_ports: the socket is in bound_sockets */
 struct vnet_socket_port {
   __u32 xid;
   __u8 protocol;
-  __u8 released; /* sock_release ran: the FIN or RST a closing socket still
-                  * sends must not claim its port again */
-  __u16 port;    /* 0: none recorded */
+  __u8 flags; /* VNET_SOCKET_* */
+  __u16 port; /* 0: none recorded */
 };
 
 /* LPM trie keys (blacklist4, node_addrs4; blacklist6, node_addrs6). */
@@ -101,6 +115,7 @@ enum vnet_reason {
   VNET_R_RAW_SPOOFED,     /* source address not the node's */
   VNET_R_INGRESS_FOREIGN, /* raw/ping socket: packet of another slice's flow */
   VNET_R_UNIX_ABSTRACT,   /* abstract unix socket not the slice's own */
+  VNET_R_SOCKET_CAP,      /* the slice has max_bound_sockets bound sockets */
   VNET_R_COUNT
 };
 

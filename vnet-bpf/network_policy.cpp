@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
@@ -162,8 +164,6 @@ void deleteElem(int map_fd, const Key& key) {
   bpf_map_delete_elem(map_fd, &key);  // ENOENT: gone already
 }
 
-PortKey portKeyOf(const vnet_port_key& raw) { return PortKey{raw.protocol, raw.port}; }
-
 // Writes the difference between the LPM keys a trie holds and `desired`.
 void applyLpmDiff(int map_fd, std::size_t key_size,
                   const std::set<std::vector<std::uint8_t>>& desired, const char* map_name) {
@@ -188,9 +188,52 @@ void applyLpmDiff(int map_fd, std::size_t key_size,
 
 // --- the skeleton and its links -------------------------------------------------------------
 
+// The `ports` array, mapped into this process: the loader reads it whole and
+// writes the fields that are its own (reserved_for, service) one at a time,
+// while the programs change owners with compare-and-swap.
+class PortTable {
+ public:
+  static constexpr std::size_t kBytes = VNET_PORT_TABLE_SIZE * sizeof(vnet_port);
+
+  void map(int map_fd) {
+    void* address = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+    if (address == MAP_FAILED) base::throwErrno("mmap of the BPF port table");
+    entries_ = static_cast<vnet_port*>(address);
+  }
+  ~PortTable() {
+    if (entries_) munmap(entries_, kBytes);
+  }
+
+  vnet_port& operator[](const PortKey& key) const { return entries_[key.index()]; }
+  // Each entry with its key. Fields are read and written one at a time (the
+  // programs may change an owner meanwhile): load() and store() below.
+  template <typename Visit>
+  void forEach(Visit&& visit) const {
+    for (std::uint32_t index = 0; index < VNET_PORT_TABLE_SIZE; ++index)
+      visit(PortKey::atIndex(index), entries_[index]);
+  }
+
+  template <typename Field>
+  static Field load(const Field& field) {
+    return std::atomic_ref<Field>(const_cast<Field&>(field)).load(std::memory_order_relaxed);
+  }
+  template <typename Field>
+  static void store(Field& field, Field value) {
+    std::atomic_ref<Field>(field).store(value, std::memory_order_relaxed);
+  }
+  // The programs' compare-and-swap, from this side.
+  static bool exchange(std::uint32_t& field, std::uint32_t expected, std::uint32_t desired) {
+    return std::atomic_ref<std::uint32_t>(field).compare_exchange_strong(expected, desired);
+  }
+
+ private:
+  vnet_port* entries_ = nullptr;
+};
+
 struct NetworkPolicy::Skeleton {
   vnet_policy* skel = nullptr;
   std::vector<UniqueFd> links;
+  PortTable ports;
   ~Skeleton() {
     if (skel) vnet_policy__destroy(skel);
   }
@@ -239,6 +282,8 @@ std::string_view reasonName(std::uint32_t reason) {
       return "ingress_foreign";
     case VNET_R_UNIX_ABSTRACT:
       return "unix_abstract";
+    case VNET_R_SOCKET_CAP:
+      return "socket_cap";
     default:
       return "unknown";
   }
@@ -258,6 +303,7 @@ NetworkPolicy::NetworkPolicy(PolicyOptions options)
   skel->rodata->grant_reserved_ports = features.has(kBindGrantsLowPort) ? 1 : 0;
   skel->rodata->default_max_ports = options_.default_max_ports;
   skel->rodata->lazy_idle_ns = options_.lazy_idle_seconds * 1000000000ull;
+  skel->rodata->max_bound_sockets = options_.max_bound_sockets;
 
   // Every map of ours is pinned by name: libbpf reuses a pinned map whose
   // definition matches and pins a new one otherwise.
@@ -318,32 +364,24 @@ NetworkPolicy::NetworkPolicy(PolicyOptions options)
     skeleton_->links.push_back(std::move(link));
   }
 
+  skeleton_->ports.map(skeleton_->fd(skel->maps.ports));
+
   // The node's own ports and the services slices may reach.
-  int reserved = skeleton_->fd(skel->maps.reserved_ports);
   std::set<PortKey> node_keys = portKeys(options_.node_ports);
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(reserved)) {
-    std::uint32_t owner = 0;
-    if (bpf_map_lookup_elem(reserved, &raw, &owner) == 0 && owner == VNET_XID_NODE &&
-        !node_keys.contains(portKeyOf(raw)))
-      deleteElem(reserved, raw);
-  }
-  for (const PortKey& key : node_keys) {
-    std::uint32_t owner = 0;
-    vnet_port_key raw = key.raw();
-    if (bpf_map_lookup_elem(reserved, &raw, &owner) == 0 && owner != VNET_XID_NODE && options_.log)
-      options_.log(LogLevel::kWarn, "node port " + formatPortKey(key) +
-                                        " was reserved by slice xid " + std::to_string(owner) +
-                                        ": the node keeps it");
-    updateElem(reserved, raw, VNET_XID_NODE, "reserved_ports");
-  }
-  int services = skeleton_->fd(skel->maps.service_ports);
-  std::set<PortKey> current_services;
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(services))
-    current_services.insert(portKeyOf(raw));
-  auto diff = diffKeys(current_services, portKeys(options_.service_allowlist));
-  const std::uint8_t present = 1;
-  for (const PortKey& key : diff.remove) deleteElem(services, key.raw());
-  for (const PortKey& key : diff.add) updateElem(services, key.raw(), present, "service_ports");
+  std::set<PortKey> service_keys = portKeys(options_.service_allowlist);
+  skeleton_->ports.forEach([&](const PortKey& key, vnet_port& entry) {
+    std::uint32_t reserved = PortTable::load(entry.reserved_for);
+    if (node_keys.contains(key)) {
+      if (reserved != 0 && reserved != VNET_XID_NODE && options_.log)
+        options_.log(LogLevel::kWarn, "node port " + formatPortKey(key) +
+                                          " was reserved by slice xid " + std::to_string(reserved) +
+                                          ": the node keeps it");
+      PortTable::store<std::uint32_t>(entry.reserved_for, VNET_XID_NODE);
+    } else if (reserved == VNET_XID_NODE) {
+      PortTable::store<std::uint32_t>(entry.reserved_for, 0);
+    }
+    PortTable::store<std::uint8_t>(entry.service, service_keys.contains(key) ? 1 : 0);
+  });
 
   refreshNodeAddresses();
 }
@@ -352,25 +390,24 @@ NetworkPolicy::~NetworkPolicy() = default;
 
 void NetworkPolicy::setSlice(std::uint32_t xid, const SlicePolicy& policy) {
   vnet_policy* skel = skeleton_->skel;
-  int reserved = skeleton_->fd(skel->maps.reserved_ports);
+  const PortTable& table = skeleton_->ports;
   std::set<PortKey> desired = portKeys(policy.reserved);
   std::set<PortKey> current;
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(reserved)) {
-    std::uint32_t owner = 0;
-    if (bpf_map_lookup_elem(reserved, &raw, &owner) != 0) continue;
-    PortKey key = portKeyOf(raw);
-    if (owner == xid) {
-      current.insert(key);
-    } else if (desired.contains(key)) {
-      throw ReservationConflict(
-          "slice xid " + std::to_string(xid) + " reserves " + formatPortKey(key) + ", which is " +
-          (owner == VNET_XID_NODE ? std::string("one of the node's own ports")
-                                  : "reserved by slice xid " + std::to_string(owner)));
-    }
+  table.forEach([&](const PortKey& key, const vnet_port& entry) {
+    if (PortTable::load(entry.reserved_for) == xid) current.insert(key);
+  });
+  for (const PortKey& key : desired) {
+    std::uint32_t owner = PortTable::load(table[key].reserved_for);
+    if (owner == 0 || owner == xid) continue;
+    throw ReservationConflict(
+        "slice xid " + std::to_string(xid) + " reserves " + formatPortKey(key) + ", which is " +
+        (owner == VNET_XID_NODE ? std::string("one of the node's own ports")
+                                : "reserved by slice xid " + std::to_string(owner)));
   }
   auto diff = diffKeys(current, desired);
-  for (const PortKey& key : diff.remove) deleteElem(reserved, key.raw());
-  for (const PortKey& key : diff.add) updateElem(reserved, key.raw(), xid, "reserved_ports");
+  for (const PortKey& key : diff.remove)
+    PortTable::store<std::uint32_t>(table[key].reserved_for, 0);
+  for (const PortKey& key : diff.add) PortTable::store(table[key].reserved_for, xid);
   vnet_slice slice{};
   slice.flags = policy.raw_sockets ? VNET_SLICE_RAW : 0;
   slice.max_ports = policy.max_ports;
@@ -380,16 +417,14 @@ void NetworkPolicy::setSlice(std::uint32_t xid, const SlicePolicy& policy) {
 void NetworkPolicy::removeSlice(std::uint32_t xid) {
   vnet_policy* skel = skeleton_->skel;
   deleteElem(skeleton_->fd(skel->maps.slices), xid);
-  int reserved = skeleton_->fd(skel->maps.reserved_ports);
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(reserved)) {
-    std::uint32_t owner = 0;
-    if (bpf_map_lookup_elem(reserved, &raw, &owner) == 0 && owner == xid) deleteElem(reserved, raw);
-  }
-  int owners = skeleton_->fd(skel->maps.port_owners);
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(owners)) {
-    vnet_port_owner owner{};
-    if (bpf_map_lookup_elem(owners, &raw, &owner) == 0 && owner.xid == xid) deleteElem(owners, raw);
-  }
+  skeleton_->ports.forEach([xid](const PortKey&, vnet_port& entry) {
+    if (PortTable::load(entry.reserved_for) == xid)
+      PortTable::store<std::uint32_t>(entry.reserved_for, 0);
+    if (PortTable::load(entry.owner) != xid) return;
+    PortTable::store<std::uint8_t>(entry.kind, 0);
+    PortTable::store<std::uint32_t>(entry.sockets, 0);
+    PortTable::exchange(entry.owner, xid, 0);
+  });
   deleteElem(skeleton_->fd(skel->maps.slice_usage), xid);
   int cgroups = skeleton_->fd(skel->maps.sliver_cgroups);
   for (std::uint64_t id : keysOf<std::uint64_t>(cgroups)) {
@@ -475,22 +510,17 @@ void NetworkPolicy::setAbstractUnixNames(std::uint32_t xid, const std::vector<st
 
 std::vector<PortOwner> NetworkPolicy::ports(std::optional<std::uint32_t> xid) const {
   std::vector<PortOwner> result;
-  int owners = skeleton_->fd(skeleton_->skel->maps.port_owners);
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(owners)) {
-    vnet_port_owner owner{};
-    if (bpf_map_lookup_elem(owners, &raw, &owner) != 0) continue;
-    if (xid && owner.xid != *xid) continue;
-    result.push_back({portKeyOf(raw), owner.xid,
-                      owner.kind == VNET_PORT_LAZY ? PortHold::kLazy : PortHold::kBound,
-                      owner.sockets});
-  }
-  int reserved = skeleton_->fd(skeleton_->skel->maps.reserved_ports);
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(reserved)) {
-    std::uint32_t owner = 0;
-    if (bpf_map_lookup_elem(reserved, &raw, &owner) != 0) continue;
-    if (xid && owner != *xid) continue;
-    result.push_back({portKeyOf(raw), owner, PortHold::kReserved, 0});
-  }
+  skeleton_->ports.forEach([&](const PortKey& key, const vnet_port& entry) {
+    std::uint32_t owner = PortTable::load(entry.owner);
+    if (owner != 0 && (!xid || owner == *xid))
+      result.push_back(
+          {key, owner,
+           PortTable::load(entry.kind) == VNET_PORT_LAZY ? PortHold::kLazy : PortHold::kBound,
+           PortTable::load(entry.sockets)});
+    std::uint32_t reserved = PortTable::load(entry.reserved_for);
+    if (reserved != 0 && (!xid || reserved == *xid))
+      result.push_back({key, reserved, PortHold::kReserved, 0});
+  });
   std::sort(result.begin(), result.end(), [](const PortOwner& a, const PortOwner& b) {
     return std::tie(a.port, a.hold) < std::tie(b.port, b.hold);
   });
@@ -513,25 +543,24 @@ std::map<std::string, std::uint64_t> NetworkPolicy::counters(std::uint32_t xid) 
 }
 
 std::size_t NetworkPolicy::expireIdleClaims() {
-  int owners = skeleton_->fd(skeleton_->skel->maps.port_owners);
   int usage_fd = skeleton_->fd(skeleton_->skel->maps.slice_usage);
   std::uint64_t now = monotonicNs();
   std::uint64_t idle = options_.lazy_idle_seconds * 1000000000ull;
   std::size_t expired = 0;
-  for (const vnet_port_key& raw : keysOf<vnet_port_key>(owners)) {
-    vnet_port_owner owner{};
-    if (bpf_map_lookup_elem(owners, &raw, &owner) != 0) continue;
-    if (owner.kind != VNET_PORT_LAZY || now - owner.last_seen_ns <= idle) continue;
-    if (bpf_map_delete_elem(owners, &raw) != 0) continue;
+  skeleton_->ports.forEach([&](const PortKey&, vnet_port& entry) {
+    std::uint32_t owner = PortTable::load(entry.owner);
+    if (owner == 0 || PortTable::load(entry.kind) != VNET_PORT_LAZY) return;
+    std::uint64_t last_seen = PortTable::load(entry.last_seen_ns);
+    if (now - last_seen <= idle || !PortTable::exchange(entry.owner, owner, 0)) return;
     ++expired;
     // Not atomic with the programs' own updates of the count: a claim racing
     // with this sweep can leave it off by one until the slice is removed.
     vnet_slice_usage usage{};
-    if (bpf_map_lookup_elem(usage_fd, &owner.xid, &usage) == 0 && usage.ports_held > 0) {
+    if (bpf_map_lookup_elem(usage_fd, &owner, &usage) == 0 && usage.ports_held > 0) {
       --usage.ports_held;
-      bpf_map_update_elem(usage_fd, &owner.xid, &usage, BPF_EXIST);
+      bpf_map_update_elem(usage_fd, &owner, &usage, BPF_EXIST);
     }
-  }
+  });
   return expired;
 }
 

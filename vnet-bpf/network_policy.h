@@ -50,6 +50,7 @@ struct PolicyOptions {
   LogSink log;                                      // libbpf's messages; may be empty
   std::uint32_t default_max_ports = 2000;
   std::uint64_t lazy_idle_seconds = 60;  // a raw/ping sender's claim without packets
+  std::uint64_t max_bound_sockets = 4096;  // per slice: sockets holding a port they bound
 };
 
 struct SlicePolicy {

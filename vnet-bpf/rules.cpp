@@ -109,11 +109,9 @@ LpmKeys lpmKeys(const std::vector<Prefix>& prefixes) {
   return keys;
 }
 
-vnet_port_key PortKey::raw() const {
-  vnet_port_key key{};
-  key.protocol = protocol;
-  key.port = port;
-  return key;
+PortKey PortKey::atIndex(std::uint32_t index) {
+  static constexpr std::uint8_t kTables[] = {VNET_PROTO_ICMP, VNET_PROTO_TCP, VNET_PROTO_UDP};
+  return PortKey{kTables[(index / 65536u) % 3u], static_cast<std::uint16_t>(index % 65536u)};
 }
 
 std::string formatPortKey(const PortKey& key) {

@@ -64,18 +64,20 @@ KeyDiff<Key> diffKeys(const std::set<Key>& current, const std::set<Key>& desired
   return diff;
 }
 
-// (protocol, port) as the port maps key it; ordered for sets and maps.
+// (protocol, port), a port table entry; ordered for sets and maps.
 struct PortKey {
   std::uint8_t protocol = VNET_PROTO_TCP;
   std::uint16_t port = 0;
   auto operator<=>(const PortKey&) const = default;
-  vnet_port_key raw() const;
+  std::uint32_t index() const { return vnet_port_index(protocol, port); }
+  // The key of entry `index` (< VNET_PORT_TABLE_SIZE) of the port table.
+  static PortKey atIndex(std::uint32_t index);
 };
 // A port map's protocol as text: "tcp", "udp", "icmp" (echo ids), "proto?".
 std::string_view protocolName(std::uint8_t protocol);
 std::string formatPortKey(const PortKey& key);  // "tcp:80", "udp:53", "icmp:1234"
 
-// Every port of `ranges` as reserved_ports keys.
+// Every port of `ranges` as port table keys.
 std::set<PortKey> portKeys(const std::vector<proto::PortRange>& ranges);
 
 // The owner of each reserved port: the node's ports (VNET_XID_NODE) and each

@@ -346,6 +346,84 @@ TEST_CASE("a slice holds at most max_ports ports at once", "[vnet][root][ports]"
   CHECK(runInSlice(env.slice_a, [] { return bindSocket(AF_INET, SOCK_STREAM, 5555); }) == EPERM);
 }
 
+TEST_CASE("a bind the kernel refuses holds its claim only while its socket does",
+          "[vnet][root][ports]") {
+  enterPrivateNetwork();
+  VnetEnvironment env;
+  auto policy = env.open();
+  auto ownerOf = [&](int port) -> std::uint32_t {
+    for (const PortOwner& owner : policy->ports())
+      if (owner.port == PortKey{VNET_PROTO_UDP, static_cast<std::uint16_t>(port)}) return owner.xid;
+    return 0;
+  };
+  // A's first socket holds 19101; its second asks for it too and the kernel
+  // refuses (no SO_REUSEADDR): the second socket's claim keeps the port A's
+  // after the first closes, until the second binds elsewhere.
+  int step_fds[2];
+  int go_fds[2];
+  REQUIRE(pipe(step_fds) == 0);
+  REQUIRE(pipe(go_fds) == 0);
+  SliceProcess a(env.slice_a, false, [&] {
+    int first = socket(AF_INET, SOCK_DGRAM, 0);
+    int second = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(19101);
+    if (bind(first, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return errno;
+    if (bind(second, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 ||
+        errno != EADDRINUSE)
+      return -1;
+    // A second bind of a bound socket is the kernel's to refuse (EINVAL);
+    // the port it holds stays its own.
+    sockaddr_in other = address;
+    other.sin_port = htons(19103);
+    if (bind(first, reinterpret_cast<sockaddr*>(&other), sizeof(other)) == 0 || errno != EINVAL)
+      return -2;
+    close(first);
+    char step = 1;
+    if (write(step_fds[1], &step, 1) != 1 || read(go_fds[0], &step, 1) != 1) return -3;
+    other.sin_port = htons(19102);
+    if (bind(second, reinterpret_cast<sockaddr*>(&other), sizeof(other)) != 0) return errno;
+    return 0;
+  });
+  char step = 0;
+  REQUIRE(read(step_fds[0], &step, 1) == 1);
+  CHECK(ownerOf(19101) == kXidA);
+  CHECK(ownerOf(19103) == 0);
+  CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET, SOCK_DGRAM, 19101, true); }) ==
+        EPERM);
+  REQUIRE(write(go_fds[1], &step, 1) == 1);
+  CHECK(a.result() == 0);
+  CHECK(ownerOf(19101) == 0);
+  CHECK(ownerOf(19102) == kXidA);
+  CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET, SOCK_DGRAM, 19101, true); }) == 0);
+  a.stop();
+  CHECK(ownerOf(19102) == 0);
+  for (int fd : {step_fds[0], step_fds[1], go_fds[0], go_fds[1]}) close(fd);
+}
+
+TEST_CASE("a slice holds at most max_bound_sockets bound sockets", "[vnet][root][ports]") {
+  enterPrivateNetwork();
+  VnetEnvironment env;
+  PolicyOptions options = env.options();
+  options.max_bound_sockets = 4;
+  auto policy = env.open(options);
+  // Four sockets on one port (SO_REUSEPORT) are four bound sockets.
+  CHECK(runInSlice(env.slice_a, [] {
+          for (int i = 0; i < 4; ++i)
+            if (int err = bindSocket(AF_INET, SOCK_DGRAM, 19201, false, true)) return err;
+          return bindSocket(AF_INET, SOCK_DGRAM, 19202);
+        }) == EPERM);
+  CHECK(counter(*policy, kXidA, "socket_cap") == 1);
+  CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET, SOCK_DGRAM, 19202); }) == 0);
+  // Closed, they count no more.
+  CHECK(runInSlice(env.slice_a, [] {
+          for (int port = 19203; port <= 19206; ++port)
+            if (int err = bindSocket(AF_INET, SOCK_DGRAM, port)) return err;
+          return 0;
+        }) == 0);
+}
+
 TEST_CASE("reserved ports: only their slice binds them, low ones without the capability",
           "[vnet][root][ports]") {
   enterPrivateNetwork();

@@ -77,6 +77,20 @@ TEST_CASE("port ranges become one key per port and protocol", "[vnet]") {
   CHECK(portKeys({{Transport::kUdp, 65534, 65535}}).size() == 2);
 }
 
+TEST_CASE("every (protocol, port) has one entry of the port table, and back", "[vnet]") {
+  std::set<std::uint32_t> seen;
+  for (std::uint8_t protocol : {VNET_PROTO_ICMP, VNET_PROTO_TCP, VNET_PROTO_UDP}) {
+    for (std::uint32_t port : {0u, 1u, 80u, 65535u}) {
+      PortKey key{protocol, static_cast<std::uint16_t>(port)};
+      CHECK(key.index() < VNET_PORT_TABLE_SIZE);
+      CHECK(PortKey::atIndex(key.index()) == key);
+      seen.insert(key.index());
+    }
+  }
+  CHECK(seen.size() == 12);
+  CHECK(PortKey::atIndex(VNET_PORT_TABLE_SIZE - 1) == PortKey{VNET_PROTO_UDP, 65535});
+}
+
 TEST_CASE("reservations that collide are refused naming both owners", "[vnet]") {
   std::vector<PortRange> node = {{Transport::kTcp, 22, 22}, {Transport::kTcp, 812, 814}};
   auto owners = reservedPortOwners(

@@ -24,6 +24,7 @@ const volatile __u32 sliver_cgroup_level = 0;    /* depth of a sliver's cgroup *
 const volatile __u32 grant_reserved_ports = 0;   /* bind4/6 may return 3 (>= 5.12) */
 const volatile __u32 default_max_ports = 2000;   /* a slice with no `slices` entry */
 const volatile __u64 lazy_idle_ns = 60000000000; /* a lazy claim's life without packets */
+const volatile __u64 max_bound_sockets = 4096;   /* per slice, in bound_sockets */
 
 /* Maps: pinned by the loader under the instance's directory, by these names,
  * and reused across restarts. The next part's programs (HTB class ids, byte
@@ -50,25 +51,12 @@ struct {
 } slice_usage SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, VNET_MAX_PORTS);
-  __type(key, struct vnet_port_key);
-  __type(value, struct vnet_port_owner);
-} port_owners SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, VNET_MAX_RESERVED);
-  __type(key, struct vnet_port_key);
-  __type(value, __u32); /* xid, or VNET_XID_NODE */
-} reserved_ports SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1024);
-  __type(key, struct vnet_port_key);
-  __type(value, __u8);
-} service_ports SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, VNET_PORT_TABLE_SIZE);
+  __type(key, __u32);
+  __type(value, struct vnet_port);
+} ports SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -76,6 +64,13 @@ struct {
   __type(key, int);
   __type(value, struct vnet_socket_port);
 } socket_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH); /* preallocated: no allocation at bind */
+  __uint(max_entries, VNET_MAX_BOUND_SOCKETS);
+  __type(key, __u64); /* socket cookie */
+  __type(value, struct vnet_socket_port);
+} bound_sockets SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -164,105 +159,108 @@ static __always_inline struct vnet_slice_usage* usage_of(__u32 xid) {
   return bpf_map_lookup_elem(&slice_usage, &xid);
 }
 
-/* One more port held by `xid`; nonzero past its cap. Two racing claims may
- * both pass the check: the cap can be exceeded by the number of CPUs. */
-static __always_inline int take_port_slot(__u32 xid) {
-  struct vnet_slice_usage* usage = usage_of(xid);
+/* One more port held by the slice of `usage`; nonzero past its cap. Two
+ * racing claims may both pass the check: the cap can be exceeded by the
+ * number of CPUs. */
+static __always_inline int take_port_slot(__u32 xid, struct vnet_slice_usage* usage) {
   if (!usage || usage->ports_held >= slice_max_ports(xid)) return -1;
   __sync_fetch_and_add(&usage->ports_held, 1);
   return 0;
 }
 
-static __always_inline void give_port_slot(__u32 xid) {
-  struct vnet_slice_usage* usage = bpf_map_lookup_elem(&slice_usage, &xid);
+static __always_inline void give_port_slot(struct vnet_slice_usage* usage) {
   if (usage && usage->ports_held > 0) __sync_fetch_and_sub(&usage->ports_held, 1);
 }
 
 /* --- port ownership ---------------------------------------------------------- */
 
-static __always_inline int idle_claim(const struct vnet_port_owner* owner, __u64 now) {
-  return owner->kind == VNET_PORT_LAZY && now - owner->last_seen_ns > lazy_idle_ns;
+/* The entry of (protocol, port); never null for the protocols used here, but
+ * the verifier wants the check. */
+static __always_inline struct vnet_port* port_entry(__u8 protocol, __u16 port) {
+  __u32 index = vnet_port_index(protocol, port);
+  return bpf_map_lookup_elem(&ports, &index);
 }
 
-/* `xid` takes a port it does not hold: free, or held by another's idle claim
- * (evicted), not reserved for another owner, and within the slice's cap. 0 with
- * a slot of the cap taken, or the reason for refusing. */
-static __always_inline __u32 take_free_port(struct vnet_port_key* key, __u32 xid,
-                                            struct vnet_port_owner* owner, __u64 now) {
-  if (owner) {
-    if (!idle_claim(owner, now)) return VNET_R_PORT_OWNED;
-    give_port_slot(owner->xid);
-    bpf_map_delete_elem(&port_owners, key);
-  }
-  __u32* reserved = bpf_map_lookup_elem(&reserved_ports, key);
-  if (reserved && *reserved != xid)
-    return *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED;
-  if (take_port_slot(xid)) return VNET_R_PORT_CAP;
+static __always_inline int idle_claim(const struct vnet_port* entry, __u64 now) {
+  return entry->kind == VNET_PORT_LAZY && now - entry->last_seen_ns > lazy_idle_ns;
+}
+
+/* Why `xid` may not take a port another holds: 0 when it is free or held by
+ * an idle claim, which is then evicted. */
+static __always_inline __u32 evict_idle(struct vnet_port* entry, __u32 holder) {
+  if (!holder) return 0;
+  if (!idle_claim(entry, bpf_ktime_get_ns())) return VNET_R_PORT_OWNED;
+  if (__sync_val_compare_and_swap(&entry->owner, holder, 0) == holder)
+    give_port_slot(bpf_map_lookup_elem(&slice_usage, &holder));
   return 0;
 }
 
-/* A socket of `xid` holds `key` (post_bind, or the first packet of a socket
+/* `xid` (whose usage is `usage`) takes a port it does not hold, as `kind`:
+ * free, or held by another's idle claim (evicted), not reserved for another
+ * owner, and within the slice's cap. 0, or the reason for refusing. */
+static __always_inline __u32 take_port(struct vnet_port* entry, __u32 xid, __u8 kind,
+                                       struct vnet_slice_usage* usage) {
+  __u32 refused = evict_idle(entry, entry->owner);
+  if (refused) return refused;
+  __u32 reserved = entry->reserved_for;
+  if (reserved && reserved != xid)
+    return reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED;
+  if (take_port_slot(xid, usage)) return VNET_R_PORT_CAP;
+  __u32 holder = __sync_val_compare_and_swap(&entry->owner, 0, xid);
+  if (holder == 0) {
+    if (kind == VNET_PORT_LAZY) entry->last_seen_ns = bpf_ktime_get_ns();
+    entry->kind = kind;
+    if (kind == VNET_PORT_BOUND) __sync_fetch_and_add(&entry->sockets, 1);
+    return 0;
+  }
+  give_port_slot(usage); /* another CPU took it first */
+  if (holder != xid) return VNET_R_PORT_OWNED;
+  if (kind == VNET_PORT_BOUND) __sync_fetch_and_add(&entry->sockets, 1);
+  return 0;
+}
+
+/* A socket of `xid` holds the port (bind, or the first packet of a socket
  * whose port the kernel picked). 0, or the reason for refusing. */
-static __always_inline __u32 claim_bound(struct vnet_port_key* key, __u32 xid) {
-  __u64 now = bpf_ktime_get_ns();
-  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
-  if (owner && owner->xid == xid) {
-    __sync_fetch_and_add(&owner->sockets, 1);
-    owner->kind = VNET_PORT_BOUND;
+static __always_inline __u32 claim_bound(struct vnet_port* entry, __u32 xid,
+                                         struct vnet_slice_usage* usage) {
+  if (entry->owner == xid) {
+    __sync_fetch_and_add(&entry->sockets, 1);
+    entry->kind = VNET_PORT_BOUND;
     return 0;
   }
-  __u32 refused = take_free_port(key, xid, owner, now);
-  if (refused) return refused;
-  struct vnet_port_owner fresh = {.xid = xid, .kind = VNET_PORT_BOUND, .sockets = 1};
-  if (bpf_map_update_elem(&port_owners, key, &fresh, BPF_NOEXIST) == 0) return 0;
-  give_port_slot(xid); /* another CPU claimed it first */
-  owner = bpf_map_lookup_elem(&port_owners, key);
-  if (owner && owner->xid == xid) {
-    __sync_fetch_and_add(&owner->sockets, 1);
+  return take_port(entry, xid, VNET_PORT_BOUND, usage);
+}
+
+/* The socket that held the port for `xid` is gone: when it was the last, the
+ * port is free. (A socket of the slice binding the port between the decrement
+ * and the release keeps its port in the kernel but no owner here.) */
+static __always_inline void release_bound(__u8 protocol, __u16 port, __u32 xid,
+                                          struct vnet_slice_usage* usage) {
+  struct vnet_port* entry = port_entry(protocol, port);
+  if (!entry || entry->owner != xid || entry->kind != VNET_PORT_BOUND) return;
+  if (__sync_fetch_and_sub(&entry->sockets, 1) != 1) return;
+  entry->kind = 0;
+  if (__sync_val_compare_and_swap(&entry->owner, xid, 0) == xid) give_port_slot(usage);
+}
+
+/* A raw or ping sender uses the port (VNET's lazy binding): a free port
+ * becomes the sender's until idle for lazy_idle_ns. 0, or the reason for
+ * refusing. */
+static __always_inline __u32 claim_lazy(struct vnet_port* entry, __u32 xid) {
+  if (entry->owner == xid) {
+    if (entry->kind == VNET_PORT_LAZY) {
+      /* Refreshed at most every 100 ms: no cache line bouncing per packet. */
+      __u64 now = bpf_ktime_get_ns();
+      if (now - entry->last_seen_ns > 100000000) entry->last_seen_ns = now;
+    }
     return 0;
   }
-  return VNET_R_PORT_OWNED;
+  return take_port(entry, xid, VNET_PORT_LAZY, usage_of(xid));
 }
 
-/* The socket that held `key` for `xid` is gone: when it was the last, the port
- * is free. (A socket of the slice binding the port between the decrement and
- * the delete keeps its port in the kernel but no entry here.) */
-static __always_inline void release_bound(struct vnet_port_key* key, __u32 xid) {
-  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
-  if (!owner || owner->xid != xid || owner->kind != VNET_PORT_BOUND) return;
-  if (__sync_fetch_and_sub(&owner->sockets, 1) == 1) {
-    bpf_map_delete_elem(&port_owners, key);
-    give_port_slot(xid);
-  }
-}
-
-/* A raw or ping sender uses `key` (VNET's lazy binding): a free port becomes
- * the sender's until idle for lazy_idle_ns. 0, or the reason for refusing. */
-static __always_inline __u32 claim_lazy(struct vnet_port_key* key, __u32 xid) {
-  __u64 now = bpf_ktime_get_ns();
-  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
-  if (owner && owner->xid == xid) {
-    /* Refreshed at most every 100 ms: no cache line bouncing per packet. */
-    if (owner->kind == VNET_PORT_LAZY && now - owner->last_seen_ns > 100000000)
-      owner->last_seen_ns = now;
-    return 0;
-  }
-  __u32 refused = take_free_port(key, xid, owner, now);
-  if (refused) return refused;
-  struct vnet_port_owner fresh = {.xid = xid, .kind = VNET_PORT_LAZY, .last_seen_ns = now};
-  if (bpf_map_update_elem(&port_owners, key, &fresh, BPF_NOEXIST) == 0) return 0;
-  give_port_slot(xid);
-  owner = bpf_map_lookup_elem(&port_owners, key);
-  return owner && owner->xid == xid ? 0 : VNET_R_PORT_OWNED;
-}
-
-static __always_inline int owned_by(struct vnet_port_key* key, __u32 xid) {
-  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, key);
-  return owner && owner->xid == xid;
-}
-
-static __always_inline int owned_by_a_slice(struct vnet_port_key* key) {
-  return bpf_map_lookup_elem(&port_owners, key) != 0;
+static __always_inline int owned_by(__u8 protocol, __u16 port, __u32 xid) {
+  struct vnet_port* entry = port_entry(protocol, port);
+  return entry && entry->owner == xid;
 }
 
 /* --- addresses --------------------------------------------------------------- */
@@ -286,36 +284,84 @@ static __always_inline int v4_mapped(const __u32* addr6) {
 /* A node service a slice may not reach: the node's address, a port no slice
  * owns and not on the allowlist. */
 static __always_inline int node_service(__u8 protocol, __u16 port) {
-  struct vnet_port_key key = {.protocol = protocol, .port = port};
-  return !owned_by_a_slice(&key) && !bpf_map_lookup_elem(&service_ports, &key);
+  struct vnet_port* entry = port_entry(protocol, port);
+  return entry && !entry->owner && !entry->service;
 }
 
 /* --- sock_addr hooks: bind, connect, sendmsg ---------------------------------- */
 
+/* The port a socket holds by bind is recorded by the socket's cookie in
+ * bound_sockets, a preallocated table that a slice fills only up to
+ * max_bound_sockets, so that sock_release gives it back. Socket local storage
+ * would need no table, but allocating it costs most of a bind
+ * (docs/benchmarks.md). */
+static __always_inline struct vnet_socket_port* bound_record(__u64* cookie) {
+  return bpf_map_lookup_elem(&bound_sockets, cookie);
+}
+
+/* Forgets the record of a socket (closed, or whose bind the kernel refused
+ * and which then holds another port), giving its port back. */
+static __always_inline void forget_bound(__u64* cookie, struct vnet_socket_port* record) {
+  __u32 xid = record->xid;
+  struct vnet_slice_usage* usage = bpf_map_lookup_elem(&slice_usage, &xid);
+  release_bound(record->protocol, record->port, xid, usage);
+  if (bpf_map_delete_elem(&bound_sockets, cookie) == 0 && usage && usage->bound_sockets > 0)
+    __sync_fetch_and_sub(&usage->bound_sockets, 1);
+}
+
+/* The socket of `cookie` holds the port of `entry` for `xid`: claimed, and
+ * recorded. 0, or the reason for refusing. */
+static __always_inline __u32 record_bound(struct vnet_port* entry, __u32 xid,
+                                          struct vnet_slice_usage* usage, __u64* cookie,
+                                          __u8 protocol, __u16 port) {
+  if (usage->bound_sockets >= max_bound_sockets) return VNET_R_SOCKET_CAP;
+  __u32 refused = claim_bound(entry, xid, usage);
+  if (refused) return refused;
+  struct vnet_socket_port record = {.xid = xid, .protocol = protocol, .port = port};
+  if (bpf_map_update_elem(&bound_sockets, cookie, &record, BPF_NOEXIST)) {
+    release_bound(protocol, port, xid, usage);
+    return VNET_R_SOCKET_CAP;
+  }
+  __sync_fetch_and_add(&usage->bound_sockets, 1);
+  return 0;
+}
+
+/* bind4/6: the port is claimed here, before the kernel hashes the socket (a
+ * bind refused after it would let the socket receive the owner's datagrams
+ * for a moment), and recorded for the socket. Should the kernel then refuse
+ * the bind (EADDRINUSE, EACCES), the claim stays with the socket until it
+ * binds again or closes. A port the kernel picks (port 0) is claimed at
+ * post_bind; one it picks at connect or sendto, by the socket's first packet
+ * (egress). */
 static __always_inline int check_bind(struct bpf_sock_addr* ctx) {
   __u32 xid = current_xid();
   if (!xid) return 1;
   __u32 protocol = ctx->protocol;
   if (protocol != VNET_PROTO_TCP && protocol != VNET_PROTO_UDP) return 1;
+  struct bpf_sock* sk = ctx->sk;
+  if (!sk || sk->src_port) return 1; /* bound already: the kernel refuses (EINVAL) */
   __u16 port = bpf_ntohs((__u16)ctx->user_port);
-  /* Port 0: the kernel picks the port, post_bind records it. The cap is
-   * checked there too, where the port is claimed, and not twice. */
   if (port == 0) return 1;
-  struct vnet_port_key key = {.protocol = protocol, .port = port};
-  __u32* reserved = bpf_map_lookup_elem(&reserved_ports, &key);
-  if (reserved) {
-    if (*reserved == xid) return grant_reserved_ports ? 3 : 1;
-    count(xid, *reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED);
+  struct vnet_port* entry = port_entry(protocol, port);
+  if (!entry) return 1;
+  __u32 reserved = entry->reserved_for;
+  if (reserved && reserved != xid) {
+    count(xid, reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED);
     return 0;
   }
-  /* Refused here, before the kernel hashes the socket: a bind refused only at
-   * post_bind would let it receive the owner's datagrams for a moment. */
-  struct vnet_port_owner* owner = bpf_map_lookup_elem(&port_owners, &key);
-  if (owner && owner->xid != xid && !idle_claim(owner, bpf_ktime_get_ns())) {
-    count(xid, VNET_R_PORT_OWNED);
+  __u64 cookie = bpf_get_socket_cookie(ctx);
+  struct vnet_socket_port* earlier = bound_record(&cookie);
+  if (earlier) forget_bound(&cookie, earlier); /* its previous bind failed */
+  struct vnet_slice_usage* usage = usage_of(xid);
+  if (!usage) return 0;
+  __u32 refused = record_bound(entry, xid, usage, &cookie, protocol, port);
+  if (refused) {
+    count(xid, refused);
     return 0;
   }
-  return 1;
+  /* A port reserved for the slice, below 1024 too: 3 lets the kernel skip
+   * its CAP_NET_BIND_SERVICE check (>= 5.12). */
+  return reserved && grant_reserved_ports ? 3 : 1;
 }
 
 SEC("cgroup/bind4")
@@ -376,44 +422,55 @@ int vnet_sendmsg4(struct bpf_sock_addr* ctx) { return check_destination(ctx, 0, 
 SEC("cgroup/sendmsg6")
 int vnet_sendmsg6(struct bpf_sock_addr* ctx) { return check_destination(ctx, 1, 0); }
 
-/* --- sock hooks: the port a socket holds -------------------------------------- */
+/* --- sock hooks: ports the kernel picks at bind, and their release -------------- */
 
-static __always_inline int record_bind(struct bpf_sock* sk) {
+/* post_bind4/6: a port the kernel picked at bind (port 0) is claimed as bind4
+ * claims a port asked for (refused, the kernel undoes the bind: EPERM). A port
+ * bind4 claimed is the slice's already: one lookup, and nothing else. */
+static __always_inline int claim_picked_port(struct bpf_sock* sk) {
   __u32 xid = current_xid();
   if (!xid) return 1;
   __u32 protocol = sk->protocol;
   if (protocol != VNET_PROTO_TCP && protocol != VNET_PROTO_UDP) return 1;
-  struct vnet_socket_port* held =
-      bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!held) return 0; /* cannot account for it: refuse (EPERM) */
-  if (held->port) return 1;
-  struct vnet_port_key key = {.protocol = protocol, .port = sk->src_port};
-  __u32 refused = claim_bound(&key, xid);
+  __u16 port = sk->src_port;
+  struct vnet_port* entry = port_entry(protocol, port);
+  if (!entry) return 0;
+  if (entry->owner == xid && entry->kind == VNET_PORT_BOUND) return 1;
+  __u64 cookie = bpf_get_socket_cookie(sk);
+  struct vnet_socket_port* earlier = bound_record(&cookie);
+  if (earlier) forget_bound(&cookie, earlier); /* of a bind the kernel refused */
+  struct vnet_slice_usage* usage = usage_of(xid);
+  if (!usage) return 0;
+  __u32 refused = record_bound(entry, xid, usage, &cookie, protocol, port);
   if (refused) {
     count(xid, refused);
-    return 0; /* the kernel undoes the bind: EPERM */
+    return 0;
   }
-  held->xid = xid;
-  held->protocol = protocol;
-  held->port = sk->src_port;
   return 1;
 }
 
 SEC("cgroup/post_bind4")
-int vnet_post_bind4(struct bpf_sock* sk) { return record_bind(sk); }
+int vnet_post_bind4(struct bpf_sock* sk) { return claim_picked_port(sk); }
 
 SEC("cgroup/post_bind6")
-int vnet_post_bind6(struct bpf_sock* sk) { return record_bind(sk); }
+int vnet_post_bind6(struct bpf_sock* sk) { return claim_picked_port(sk); }
+
 
 SEC("cgroup/sock_release")
 int vnet_sock_release(struct bpf_sock* sk) {
-  struct vnet_socket_port* held = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
-  if (!held) return 1;
-  if (held->port && !held->released) {
-    struct vnet_port_key key = {.protocol = held->protocol, .port = held->port};
-    release_bound(&key, held->xid);
+  struct vnet_socket_port* claimed = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
+  if (claimed) {
+    if (claimed->port && !(claimed->flags & VNET_SOCKET_RELEASED))
+      release_bound(claimed->protocol, claimed->port, claimed->xid,
+                    bpf_map_lookup_elem(&slice_usage, &claimed->xid));
+    claimed->flags |= VNET_SOCKET_RELEASED;
+    if (!(claimed->flags & VNET_SOCKET_AT_BIND)) return 1;
   }
-  held->released = 1;
+  __u32 protocol = sk->protocol;
+  if (protocol != VNET_PROTO_TCP && protocol != VNET_PROTO_UDP) return 1;
+  __u64 cookie = bpf_get_socket_cookie(sk);
+  struct vnet_socket_port* record = bound_record(&cookie);
+  if (record) forget_bound(&cookie, record);
   return 1;
 }
 
@@ -571,8 +628,9 @@ static __always_inline int police_raw(__u32 xid, int raw, const struct packet* p
   if (!from_node(p)) return drop(xid, VNET_R_RAW_SPOOFED);
   if (!icmp && to_node(p) && node_service(protocol, p->dport))
     return drop(xid, VNET_R_NODE_SERVICE);
-  struct vnet_port_key key = {.protocol = port_protocol(protocol), .port = p->sport};
-  __u32 refused = claim_lazy(&key, xid);
+  struct vnet_port* entry = port_entry(port_protocol(protocol), p->sport);
+  if (!entry) return drop(xid, VNET_R_RAW_PROTOCOL);
+  __u32 refused = claim_lazy(entry, xid);
   if (refused) return drop(xid, refused);
   return 1;
 }
@@ -609,11 +667,24 @@ int vnet_egress(struct __sk_buff* skb) {
   /* TCP sends its FIN or RST after sock_release: a socket that is closing
    * (or whose port sock_release gave back) claims nothing. */
   if (protocol == IPPROTO_TCP_ && !tcp_may_claim(sk->state)) return 1;
-  struct vnet_socket_port* held =
-      bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!held || held->port || held->released) return 1;
-  struct vnet_port_key key = {.protocol = protocol, .port = p.sport};
-  __u32 refused = claim_bound(&key, xid);
+  struct vnet_socket_port* held = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
+  if (held) return 1; /* claimed already, bound, or released */
+  /* A socket that bound its port is in bound_sockets; marked here once, so
+   * that its next packets stop at the lookup above. A record of another port
+   * is of a bind the kernel refused: the port picked since is claimed. */
+  __u64 cookie = bpf_get_socket_cookie(skb);
+  struct vnet_socket_port* record = bound_record(&cookie);
+  int at_bind = record && record->protocol == protocol && record->port == p.sport;
+  if (record && !at_bind) forget_bound(&cookie, record);
+  held = bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!held) return 1;
+  if (at_bind) {
+    held->flags = VNET_SOCKET_AT_BIND;
+    return 1;
+  }
+  struct vnet_port* entry = port_entry(protocol, p.sport);
+  if (!entry) return 1;
+  __u32 refused = claim_bound(entry, xid, usage_of(xid));
   if (refused) return drop(xid, refused);
   held->xid = xid;
   held->protocol = protocol;
@@ -635,17 +706,18 @@ int vnet_ingress(struct __sk_buff* skb) {
   if (!xid) return 1;
   struct packet p = {};
   if (parse_packet(skb, &p) || p.fragment) return drop(xid, VNET_R_INGRESS_FOREIGN);
-  struct vnet_port_key key = {};
+  __u8 protocol;
+  __u16 port;
   if (p.has_port) {
-    key.protocol = port_protocol(p.protocol);
-    key.port = p.dport;
+    protocol = port_protocol(p.protocol);
+    port = p.dport;
   } else if (p.has_inner) {
-    key.protocol = p.inner_protocol;
-    key.port = p.inner_sport;
+    protocol = p.inner_protocol;
+    port = p.inner_sport;
   } else {
     return drop(xid, VNET_R_INGRESS_FOREIGN);
   }
-  if (owned_by(&key, xid)) return 1;
+  if (owned_by(protocol, port, xid)) return 1;
   return drop(xid, VNET_R_INGRESS_FOREIGN);
 }
 
