@@ -319,8 +319,14 @@ static __always_inline __u32 record_bound(struct vnet_port* entry, __u32 xid,
   if (refused) return refused;
   struct vnet_socket_port record = {.xid = xid, .protocol = protocol, .port = port};
   if (bpf_map_update_elem(&bound_sockets, cookie, &record, BPF_NOEXIST)) {
-    release_bound(protocol, port, xid, usage);
-    return VNET_R_SOCKET_CAP;
+    /* A record of the socket's earlier bind, which the kernel refused: its
+     * claim goes (looked for only now, off the common path). */
+    struct vnet_socket_port* earlier = bound_record(cookie);
+    if (earlier) forget_bound(cookie, earlier);
+    if (bpf_map_update_elem(&bound_sockets, cookie, &record, BPF_NOEXIST)) {
+      release_bound(protocol, port, xid, usage);
+      return VNET_R_SOCKET_CAP;
+    }
   }
   __sync_fetch_and_add(&usage->bound_sockets, 1);
   return 0;
@@ -350,8 +356,6 @@ static __always_inline int check_bind(struct bpf_sock_addr* ctx) {
     return 0;
   }
   __u64 cookie = bpf_get_socket_cookie(ctx);
-  struct vnet_socket_port* earlier = bound_record(&cookie);
-  if (earlier) forget_bound(&cookie, earlier); /* its previous bind failed */
   struct vnet_slice_usage* usage = usage_of(xid);
   if (!usage) return 0;
   __u32 refused = record_bound(entry, xid, usage, &cookie, protocol, port);
@@ -437,8 +441,6 @@ static __always_inline int claim_picked_port(struct bpf_sock* sk) {
   if (!entry) return 0;
   if (entry->owner == xid && entry->kind == VNET_PORT_BOUND) return 1;
   __u64 cookie = bpf_get_socket_cookie(sk);
-  struct vnet_socket_port* earlier = bound_record(&cookie);
-  if (earlier) forget_bound(&cookie, earlier); /* of a bind the kernel refused */
   struct vnet_slice_usage* usage = usage_of(xid);
   if (!usage) return 0;
   __u32 refused = record_bound(entry, xid, usage, &cookie, protocol, port);
