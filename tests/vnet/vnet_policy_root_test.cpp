@@ -333,6 +333,18 @@ TEST_CASE("a slice holds at most max_ports ports at once", "[vnet][root][ports]"
           return bindSocket(AF_INET, SOCK_DGRAM, 19004);
         }) == EPERM);
   CHECK(counter(*policy, kXidA, "port_cap") == 1);
+  // A port the kernel would pick past the cap is refused at connect and at the
+  // first sendto, with an error, not by a SYN dropped at egress.
+  int node = listenAsNode(AF_INET, SOCK_STREAM, 7000);
+  CHECK(runInSlice(env.slice_a, [] {
+          for (int port = 19001; port <= 19003; ++port)
+            if (int err = bindSocket(AF_INET, SOCK_DGRAM, port)) return err;
+          if (int err = connectTcp(AF_INET, "127.0.0.1", 7000); err != EPERM) return 1000 + err;
+          return sendUdp(AF_INET, "127.0.0.1", 7000);
+        }) == EPERM);
+  CHECK(counter(*policy, kXidA, "port_cap") == 3);
+  CHECK(runInSlice(env.slice_a, [] { return connectTcp(AF_INET, "127.0.0.1", 7000); }) == 0);
+  close(node);
   // The cap is per slice: B is not affected, and A's ports came back on exit.
   CHECK(runInSlice(env.slice_b, [] { return bindSocket(AF_INET, SOCK_DGRAM, 19004); }) == 0);
   CHECK(runInSlice(env.slice_a, [] {

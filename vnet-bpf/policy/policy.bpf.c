@@ -390,9 +390,8 @@ static __always_inline int check_destination4(__u32 xid, __u32 addr, __u32 proto
   return 1;
 }
 
-static __always_inline int check_destination(struct bpf_sock_addr* ctx, int ipv6, int connect) {
-  __u32 xid = current_xid();
-  if (!xid) return 1;
+static __always_inline int allowed_destination(struct bpf_sock_addr* ctx, __u32 xid, int ipv6,
+                                               int connect) {
   __u32 protocol = ctx->protocol;
   __u16 port = bpf_ntohs((__u16)ctx->user_port);
   int services = !(connect && protocol == VNET_PROTO_UDP);
@@ -412,6 +411,26 @@ static __always_inline int check_destination(struct bpf_sock_addr* ctx, int ipv6
     return 0;
   }
   return 1;
+}
+
+/* A socket with no port yet is about to get one from the kernel (connect, or
+ * the first sendto): a slice at its cap is refused here, with an error the
+ * caller sees, rather than by dropping the socket's first packet at egress
+ * (which, for TCP, would leave connect() to time out). */
+static __always_inline int port_within_cap(struct bpf_sock_addr* ctx, __u32 xid) {
+  struct bpf_sock* sk = ctx->sk;
+  __u32 protocol = ctx->protocol;
+  if (!sk || sk->src_port || (protocol != VNET_PROTO_TCP && protocol != VNET_PROTO_UDP)) return 1;
+  struct vnet_slice_usage* usage = bpf_map_lookup_elem(&slice_usage, &xid);
+  if (!usage || usage->ports_held < slice_max_ports(xid)) return 1;
+  count(xid, VNET_R_PORT_CAP);
+  return 0;
+}
+
+static __always_inline int check_destination(struct bpf_sock_addr* ctx, int ipv6, int connect) {
+  __u32 xid = current_xid();
+  if (!xid) return 1;
+  return allowed_destination(ctx, xid, ipv6, connect) && port_within_cap(ctx, xid);
 }
 
 SEC("cgroup/connect4")
