@@ -572,6 +572,13 @@ show "nsenter --net=$netns_remote curl -s http://$(node_addr 1):8000/   # from t
 nsenter --net="$netns_remote" -- curl -sS --max-time 5 "http://$(node_addr 1):8000/" | tee "$planet/web.txt"
 grep -q "served by princeton_demo" "$planet/web.txt" || fail "princeton_demo's server does not answer"
 node_sliverctl 1 ports '*'
+# The kernel never picks a reserved port as another slice's ephemeral port.
+show "nsenter --net=$(node_netns 1) cat /proc/sys/net/ipv4/ip_local_reserved_ports"
+nsenter --net="$(node_netns 1)" -- cat /proc/sys/net/ipv4/ip_local_reserved_ports |
+  tee "$planet/local-reserved.txt"
+tr ',' '\n' <"$planet/local-reserved.txt" |
+  awk -F- '{ hi = $2 == "" ? $1 : $2 } $1 <= 8000 && 8000 <= hi { found = 1 } END { exit !found }' ||
+  fail "port 8000, reserved for princeton_demo, is not in node1's ip_local_reserved_ports"
 
 step "Slivers reach each other and the world, not the node's own services"
 # (busybox's own wget crashes in static builds: nc speaks the HTTP request)

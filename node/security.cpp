@@ -436,7 +436,7 @@ LegacyTiocsti disableLegacyTiocsti(const std::filesystem::path& file) {
   return result;
 }
 
-namespace {
+namespace {}  // namespace
 
 std::string readSysctl(const std::filesystem::path& file) {
   std::string value = base::readFile(file);
@@ -447,15 +447,14 @@ std::string readSysctl(const std::filesystem::path& file) {
 }
 
 void writeSysctl(const std::filesystem::path& file, const std::string& value) {
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+  // O_TRUNC as a shell's `>` has: nothing for /proc/sys, all for a plain file.
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
   if (!fd) throwErrno("open " + file.string());
   const std::string line = value + "\n";
   if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     throwErrno("write '" + value + "' to " + file.string());
   }
 }
-
-}  // namespace
 
 PingGroupRange coverPingGroupRange(const IdRange& ids, const std::filesystem::path& file) {
   PingGroupRange result;

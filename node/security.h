@@ -166,6 +166,11 @@ struct LegacyTiocsti {
 LegacyTiocsti disableLegacyTiocsti(
     const std::filesystem::path& file = "/proc/sys/dev/tty/legacy_tiocsti");
 
+// A sysctl's value (its /proc/sys file, tabs as spaces, trimmed), and writing
+// one. Throw SysError naming the file.
+std::string readSysctl(const std::filesystem::path& file);
+void writeSysctl(const std::filesystem::path& file, const std::string& value);
+
 // net.ipv4.ping_group_range (per network namespace): the host gids whose
 // processes may open ICMP datagram ("ping") sockets, which is how stock `ping`
 // and `ping -6` work without CAP_NET_RAW. "1 0" (the default) allows nobody.

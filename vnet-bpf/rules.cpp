@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -143,6 +145,50 @@ std::map<PortKey, std::uint32_t> reservedPortOwners(
   add(VNET_XID_NODE, node_ports);
   for (const auto& [xid, ranges] : slice_reservations) add(xid, ranges);
   return owners;
+}
+
+std::string localReservedPortsValue(std::string_view operator_value,
+                                    const std::vector<proto::PortRange>& reserved) {
+  std::vector<std::pair<unsigned, unsigned>> ranges;
+  for (const proto::PortRange& range : reserved) ranges.emplace_back(range.first, range.last);
+  std::string_view rest = operator_value;
+  while (!rest.empty()) {
+    std::size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front())))
+      item.remove_prefix(1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back())))
+      item.remove_suffix(1);
+    if (item.empty()) continue;
+    auto number = [&](std::string_view text) {
+      unsigned value = 0;
+      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error != std::errc{} || end != text.data() + text.size() || value > 65535)
+        throw std::invalid_argument("ip_local_reserved_ports: '" + std::string(item) +
+                                    "' is not a port (0-65535) or a range of ports (a-b)");
+      return value;
+    };
+    std::size_t dash = item.find('-');
+    unsigned first = number(item.substr(0, dash));
+    unsigned last = dash == std::string_view::npos ? first : number(item.substr(dash + 1));
+    if (last < first)
+      throw std::invalid_argument("ip_local_reserved_ports: range '" + std::string(item) +
+                                  "' ends before it begins");
+    ranges.emplace_back(first, last);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::string value;
+  for (std::size_t i = 0; i < ranges.size();) {
+    unsigned first = ranges[i].first;
+    unsigned last = ranges[i].second;
+    for (++i; i < ranges.size() && ranges[i].first <= last + 1; ++i)
+      last = std::max(last, ranges[i].second);
+    if (!value.empty()) value += ',';
+    value += std::to_string(first);
+    if (last != first) value += "-" + std::to_string(last);
+  }
+  return value;
 }
 
 }  // namespace plng::vnet

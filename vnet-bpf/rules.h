@@ -91,4 +91,13 @@ std::map<PortKey, std::uint32_t> reservedPortOwners(
     const std::vector<proto::PortRange>& node_ports,
     const std::map<std::uint32_t, std::vector<proto::PortRange>>& slice_reservations);
 
+// The value of net.ipv4.ip_local_reserved_ports (ports the kernel never picks
+// at connect or sendto; binds that name them are unaffected) that keeps
+// `operator_value` (what the node had, in the sysctl's syntax: "8080,9000-9010",
+// or empty) and adds every port of `reserved`, TCP and UDP alike (the sysctl
+// does not tell them apart): sorted, merged ranges. Throws std::invalid_argument
+// naming a malformed item of `operator_value`.
+std::string localReservedPortsValue(std::string_view operator_value,
+                                    const std::vector<proto::PortRange>& reserved);
+
 }  // namespace plng::vnet

@@ -114,6 +114,12 @@ void allowPingSockets(const SliverdConfig& config) {
   }
 }
 
+// The node's net.ipv4.ip_local_reserved_ports before sliverd added the slices'
+// reserved ports (sliverd/vnet/local_reserved_ports.h); decommission puts it back.
+std::filesystem::path savedLocalReservedPorts(const SliverdConfig& config) {
+  return std::filesystem::path(config.state_dir) / "ip_local_reserved_ports.before";
+}
+
 void restorePingSockets(const SliverdConfig& config) {
   const auto saved = plng::base::readFileIfExists(savedPingGroupRange(config));
   if (!saved) return;
@@ -186,6 +192,7 @@ int serve(const SliverdConfig& config) {
       .slivers_cgroup = driver->sliversDir(),
       .node_ports = config.nodePorts(),
       .service_allowlist = config.serviceAllowlist(),
+      .local_reserved_ports_saved = savedLocalReservedPorts(config),
   });
   plng::sliverd::Daemon* daemon_ref = nullptr;  // set once the daemon exists
   auto before_launch = [&](const node::SliverConfig& sliver, const std::filesystem::path& cgroup) {
@@ -333,6 +340,12 @@ int decommission(const SliverdConfig& config) {
   } catch (const std::exception& e) {
     ++failures;
     spdlog::error("net.ipv4.ping_group_range: {}", e.what());
+  }
+  try {
+    plng::sliverd::NetworkIsolation::restoreLocalReservedPorts(savedLocalReservedPorts(config));
+  } catch (const std::exception& e) {
+    ++failures;
+    spdlog::error("net.ipv4.ip_local_reserved_ports: {}", e.what());
   }
   node::unmountSliverStorage(storage_options);
   // The programs stay attached while their links are pinned: unpinning them all

@@ -82,6 +82,8 @@ NetworkIsolation::NetworkIsolation(Options options)
         .log = logFromVnet,
     });
     state_ = State::kEnforced;
+    if (!options_.local_reserved_ports_saved.empty())
+      local_reserved_ = std::make_unique<LocalReservedPorts>(options_.local_reserved_ports_saved);
     spdlog::info("network isolation enforced at {} ({}; state pinned in {})",
                  options_.slivers_cgroup.string(),
                  policy_->reusedPinnedLinks() ? "programs swapped into the pinned links"
@@ -184,7 +186,27 @@ std::map<std::string, std::string> NetworkIsolation::apply(
   for (const auto& [id, xid] : policy_->sliverCgroups()) {
     if (!live_ids.contains(id)) policy_->removeSliverCgroup(id);
   }
+  keepReservedPortsFromKernel();
   return refused;
+}
+
+void NetworkIsolation::keepReservedPortsFromKernel() {
+  if (!local_reserved_) return;
+  std::vector<proto::PortRange> reserved = options_.node_ports;
+  for (const auto& [xid, policy] : written_)
+    reserved.insert(reserved.end(), policy.reserved.begin(), policy.reserved.end());
+  try {
+    if (local_reserved_->set(reserved))
+      spdlog::info(
+          "net.ipv4.ip_local_reserved_ports now holds the node's and the slices' {} "
+          "reserved port ranges: the kernel picks none of them for a connect",
+          reserved.size());
+  } catch (const std::exception& e) {
+    spdlog::warn(
+        "net.ipv4.ip_local_reserved_ports: {} (the kernel may pick a port reserved "
+        "for one slice as another's ephemeral port)",
+        e.what());
+  }
 }
 
 std::vector<std::string> NetworkIsolation::setBlacklist(const std::vector<std::string>& prefixes) {
@@ -276,6 +298,10 @@ void NetworkIsolation::describe(planetlab::v1::NodeInfo& info) const {
 
 void NetworkIsolation::removePinned(const fs::path& pin_dir) {
   vnet::NetworkPolicy::removePinned(pin_dir);
+}
+
+void NetworkIsolation::restoreLocalReservedPorts(const fs::path& saved) {
+  LocalReservedPorts::restore(saved);
 }
 
 }  // namespace plng::sliverd

@@ -32,6 +32,7 @@
 #include "node/runtime.h"
 #include "proto/node.pb.h"
 #include "proto/port_spec.h"
+#include "sliverd/vnet/local_reserved_ports.h"
 #include "vnet-bpf/features.h"
 #include "vnet-bpf/network_policy.h"
 
@@ -45,6 +46,10 @@ class NetworkIsolation {
     std::filesystem::path slivers_cgroup;  // CgroupDriver::sliversDir()
     std::vector<proto::PortRange> node_ports;
     std::vector<proto::PortRange> service_allowlist;
+    // Where the node's own net.ipv4.ip_local_reserved_ports is kept while
+    // sliverd adds the slices' reserved ports to it (LocalReservedPorts);
+    // empty: the sysctl is left alone.
+    std::filesystem::path local_reserved_ports_saved;
   };
 
   enum class State { kEnforced, kOff, kUnavailable };
@@ -102,6 +107,8 @@ class NetworkIsolation {
 
   // `sliverd decommission`: unpins every program and map of the instance.
   static void removePinned(const std::filesystem::path& pin_dir);
+  // `sliverd decommission`: net.ipv4.ip_local_reserved_ports back as it was.
+  static void restoreLocalReservedPorts(const std::filesystem::path& saved);
 
  private:
   vnet::SlicePolicy policyOf(const node::NetworkRights& rights) const;
@@ -109,6 +116,9 @@ class NetworkIsolation {
   // setSlice reads the whole reserved-ports map, too much for every slice at
   // every reconciliation. Call with mutex_ held.
   void setSliceLocked(std::uint32_t xid, const vnet::SlicePolicy& policy);
+  // The node's and every slice's reserved ports into ip_local_reserved_ports,
+  // when they changed. Call with mutex_ held.
+  void keepReservedPortsFromKernel();
 
   Options options_;
   vnet::Features features_;
@@ -117,6 +127,7 @@ class NetworkIsolation {
   mutable std::mutex mutex_;
   std::unique_ptr<vnet::NetworkPolicy> policy_;
   std::map<std::uint32_t, vnet::SlicePolicy> written_;  // by xid, what setSlice took
+  std::unique_ptr<LocalReservedPorts> local_reserved_;  // null: not managed
 };
 
 }  // namespace plng::sliverd

@@ -109,6 +109,22 @@ TEST_CASE("reservations that collide are refused naming both owners", "[vnet]") 
                     Catch::Contains("node's own ports") && Catch::Contains("tcp:812"));
 }
 
+TEST_CASE("ip_local_reserved_ports keeps the operator's ports and adds the reserved ones",
+          "[vnet]") {
+  CHECK(localReservedPortsValue("", {}) == "");
+  CHECK(localReservedPortsValue("", {{Transport::kTcp, 80, 80}, {Transport::kUdp, 53, 53}}) ==
+        "53,80");
+  // Merged across transports, with what the operator had; adjacent ranges join.
+  CHECK(localReservedPortsValue("8080, 9000-9010", {{Transport::kTcp, 6000, 6010},
+                                                    {Transport::kUdp, 6011, 6011},
+                                                    {Transport::kTcp, 9005, 9020}}) ==
+        "6000-6011,8080,9000-9020");
+  CHECK(localReservedPortsValue("65535,0", {}) == "0,65535");
+  CHECK_THROWS_WITH(localReservedPortsValue("80,http", {}), Catch::Contains("'http'"));
+  CHECK_THROWS_WITH(localReservedPortsValue("90-80", {}), Catch::Contains("ends before"));
+  CHECK_THROWS_AS(localReservedPortsValue("70000", {}), std::invalid_argument);
+}
+
 TEST_CASE("every refusal reason has a name", "[vnet]") {
   for (std::uint32_t reason = VNET_R_PORT_OWNED; reason < VNET_R_COUNT; ++reason)
     CHECK(reasonName(reason) != "unknown");
