@@ -416,14 +416,14 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   }
 
   SECTION("a login's raw sockets come from sliverd's broker, also after it restarts") {
-    // sliverd's broker, with the socket sliver-enter hands a login's listener
-    // to (docs/vnet.md, "Raw sockets"). Traffic only on the host's loopback.
+    // sliverd's broker, watching sliver-init's listener: a login is sliver-init's
+    // child, under the same filter (docs/vnet.md, "Raw sockets"). Traffic only
+    // on the host's loopback.
     std::atomic<bool> right{true};
     auto broker =
         std::make_unique<plng::sliverd::RawSocketBroker>(plng::sliverd::RawSocketBroker::Options{
             .has_right = [&](const std::string&) { return right.load(); },
             .in_flight_file = paths.rawSocketCall(),
-            .login_socket = paths.rawSocketLogins(),
         });
     auto brokered =
         std::make_unique<plng::sliverd::RawSocketRuntime>(runtime, *node.cgroups, *broker);
@@ -441,7 +441,7 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     CHECK(refused.out.find("exit=0") == std::string::npos);
 
     // sliverd stops while a login waits to open its raw socket; the next one
-    // finds the login's listener in sliver-enter and answers.
+    // takes the listener from sliver-init again and answers.
     right = true;
     Result later;
     std::thread login([&] { later = ssh("member", slice, "sleep 2; " + traceroute); });
@@ -452,7 +452,6 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
         std::make_unique<plng::sliverd::RawSocketBroker>(plng::sliverd::RawSocketBroker::Options{
             .has_right = [&](const std::string&) { return right.load(); },
             .in_flight_file = paths.rawSocketCall(),
-            .login_socket = paths.rawSocketLogins(),
         });
     std::this_thread::sleep_for(2s);  // the login's socket() waits meanwhile
     brokered = std::make_unique<plng::sliverd::RawSocketRuntime>(runtime, *node.cgroups, *broker);
