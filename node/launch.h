@@ -128,8 +128,9 @@ struct LaunchedSliver {
 LaunchedSliver launchSliver(const LaunchSpec& spec);
 
 // The RLIMIT_NOFILE of a running process (/proc/<pid>/limits, readable by
-// anyone: no CAP_SYS_RESOURCE needed). A process that enters a sliver
-// (sliver-enter) takes its init's, or it would bring its own, larger, limit in.
+// anyone: no CAP_SYS_RESOURCE needed). A process that enters a sliver with
+// setns (the tests' runInSliver) takes its init's, or it would bring its own,
+// larger, limit in.
 // Throws SysError.
 rlimit nofileLimitOf(pid_t pid);
 // The same from the text of /proc/<pid>/limits; throws SysError(EINVAL).

@@ -317,13 +317,19 @@ std::optional<int> waitStatus(pid_t pid) {
   }
 }
 
+// The address of the abstract unix socket `name`; returns its length.
+socklen_t abstractAddress(const std::string& name, sockaddr_un& address) {
+  address = sockaddr_un{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path + 1, name.data(), name.size());  // sun_path[0] = '\0'
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+}
+
 // An abstract unix stream socket of this (host) process, listening.
 plng::base::UniqueFd listenAbstract(const std::string& name) {
   plng::base::UniqueFd server(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path + 1, name.data(), name.size());
-  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  sockaddr_un address;
+  const socklen_t length = abstractAddress(name, address);
   REQUIRE(::bind(server.get(), reinterpret_cast<sockaddr*>(&address), length) == 0);
   REQUIRE(::listen(server.get(), 8) == 0);
   return server;
@@ -668,10 +674,8 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     // ... and the host reaches both (it is not restricted).
     for (const std::string& name : {own, boot}) {
       plng::base::UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      sockaddr_un address{};
-      address.sun_family = AF_UNIX;
-      std::memcpy(address.sun_path + 1, name.data(), name.size());
-      const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+      sockaddr_un address;
+      const socklen_t length = abstractAddress(name, address);
       CHECK(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), length) == 0);
     }
 
