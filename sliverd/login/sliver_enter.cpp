@@ -81,6 +81,13 @@ std::string notRunning(const std::string& slice, const std::string& why) {
          " <node>` at PLC, or through this node's sliverd)";
 }
 
+// A running sliver without a login socket: started by a sliverd from before
+// logins went through sliver-init (or stopping right now).
+std::string noLoginSocket(const std::string& slice, const fs::path& path) {
+  return "sliver " + slice + " takes no logins: " + path.string() +
+         " is missing (a sliver started by an older sliverd needs a restart)";
+}
+
 // Checks that the sliver-init named by the slice's record is that very
 // process (pidfd + start time), i.e. that the sliver runs.
 void requireSliverInit(const std::string& slice, const plng::node::KvMap& record) {
@@ -124,9 +131,8 @@ UniqueFd connectLoginSocket(const std::string& slice, const fs::path& path) {
   UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!sock) throwErrno("socket");
   if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    if (errno == ENOENT || errno == ECONNREFUSED) {
-      throw EnterError(notRunning(slice, "its sliver-init takes no logins"));
-    }
+    if (errno == ENOENT) throw EnterError(noLoginSocket(slice, path));
+    if (errno == ECONNREFUSED) throw EnterError(notRunning(slice, "its sliver-init has exited"));
     throwErrno("connect " + path.string());
   }
   return sock;
@@ -250,7 +256,7 @@ int run(int argc, char** argv) {
     try {
       plng::sliverd::requireRootOwnedPath(socket_path);
     } catch (const SysError& e) {
-      if (e.err() == ENOENT) throw EnterError(notRunning(slice, "no " + socket_path.string()));
+      if (e.err() == ENOENT) throw EnterError(noLoginSocket(slice, socket_path));
       throw;
     }
   }
