@@ -105,7 +105,6 @@ TEST_CASE("raw_socket_bench") {
     plng::sliverd::RawSocketBroker broker(plng::sliverd::RawSocketBroker::Options{
         .has_right = [&](const std::string&) { return right.load(); },
         .in_flight_file = node.paths.rawSocketCall(),
-        .login_socket = {},
     });
     plng::sliverd::RawSocketRuntime brokered(runtime, *node.cgroups, broker);
     brokered.create(config);

@@ -20,6 +20,7 @@
 
 #include "base/eintr.h"
 #include "base/file.h"
+#include "base/landlock.h"
 #include "base/unix_socket.h"
 #include "node/raw_socket.h"
 #include "node/rootfs.h"
@@ -58,6 +59,8 @@ enum Step : int {
   kStepCloseFds,
   kStepNofile,
   kStepSeccomp,
+  kStepLandlock,
+  kStepInheritFd,
   kStepCapabilities,
   kStepExec,
 };
@@ -137,6 +140,10 @@ std::string stepName(int step, int detail) {
       return "setrlimit RLIMIT_NOFILE";
     case kStepSeccomp:
       return "seccomp";
+    case kStepLandlock:
+      return "landlock domain scoping abstract unix sockets";
+    case kStepInheritFd:
+      return "descriptor " + std::to_string(detail) + " for sliver-init";
     case kStepCapabilities:
       return "capability bounding set";
     case kStepExec:
@@ -167,6 +174,9 @@ struct ChildPlan {
   int null_fd = -1;   // the host's /dev/null, for unset stdio
   int sys_fd = -1;    // detached read-only clone of the host's /sys
   int stdio[3] = {-1, -1, -1};
+  int landlock_fd = -1;  // the abstract unix scope ruleset, or -1
+  const int* inherit_fds = nullptr;
+  std::size_t inherit_count = 0;
   // The descriptors above, sorted and unique: the child closes every other
   // one before it waits for the parent.
   const int* keep_fds = nullptr;
@@ -408,8 +418,14 @@ bool ensureDir(const char* path, mode_t mode) {
       if (::dup2(moved[i], i) != i) childFail(plan, kStepStdio, i);
     }
   }
-  // Nothing the parent had open besides stdio reaches sliver-init.
+  // Nothing the parent had open besides stdio and `inherit_fds` reaches
+  // sliver-init.
   if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) childFail(plan, kStepCloseFds);
+  for (std::size_t i = 0; i < plan.inherit_count; ++i) {
+    if (::fcntl(plan.inherit_fds[i], F_SETFD, 0) != 0) {
+      childFail(plan, kStepInheritFd, plan.inherit_fds[i]);
+    }
+  }
 
   // The sliver's open-file limit, which its root cannot raise again.
   if (plan.set_nofile && ::setrlimit(RLIMIT_NOFILE, &plan.nofile) != 0)
@@ -422,10 +438,18 @@ bool ensureDir(const char* path, mode_t mode) {
   // so that the sliver's raw socket() calls wait, rather than fail, while no
   // sliverd holds a copy, and a restarted sliverd takes one again
   // (takeSeccompListener).
+  int rc = 0;
   const int listener = applySeccompWithListener(*plan.seccomp, /*no_new_privs=*/true);
   if (listener < 0) childFail(plan, kStepSeccomp, -1, -listener);
   if (::fcntl(listener, F_SETFD, 0) != 0) childFail(plan, kStepSeccomp);
-  int rc = applyCapabilityPlan(*plan.capabilities);
+  // The sliver's one Landlock domain (no_new_privs is set): sliver-init and
+  // everything it starts, logins included, share it, so they reach each
+  // other's abstract unix sockets and nobody else's.
+  if (plan.landlock_fd >= 0) {
+    rc = applyLandlockRuleset(plan.landlock_fd);
+    if (rc != 0) childFail(plan, kStepLandlock, -1, -rc);
+  }
+  rc = applyCapabilityPlan(*plan.capabilities);
   if (rc != 0) childFail(plan, kStepCapabilities, -1, -rc);
 
   // Last, so no signal is held back before the exec.
@@ -562,6 +586,22 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
   for (int fd : spec.stdio) {
     if (fd >= 0) keep_fds.push_back(fd);
   }
+  UniqueFd landlock;
+  if (spec.scope_abstract_unix_sockets && base::landlockScopesAbstractUnixSockets()) {
+    try {
+      landlock = abstractUnixScopeRuleset();
+    } catch (const SysError& e) {
+      throw SysError(e.err(), who + ": " + e.what());
+    }
+    plan.landlock_fd = landlock.get();
+    keep_fds.push_back(plan.landlock_fd);
+  }
+  for (int fd : spec.inherit_fds) {
+    if (fd < 3) throw SysError(EBADF, who + ": descriptor " + std::to_string(fd) + " to inherit");
+    keep_fds.push_back(fd);
+  }
+  plan.inherit_fds = spec.inherit_fds.data();
+  plan.inherit_count = spec.inherit_fds.size();
   std::sort(keep_fds.begin(), keep_fds.end());
   keep_fds.erase(std::unique(keep_fds.begin(), keep_fds.end()), keep_fds.end());
   plan.keep_fds = keep_fds.data();

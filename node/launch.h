@@ -23,7 +23,9 @@
 //           (`cgroup_views`), binds `local_api_dir` read-only at /run/sliverd,
 //           pivot_root, sethostname, sets RLIMIT_NOFILE, then no_new_privs,
 //           seccomp (with a listener, which sliver-init keeps open for the
-//           sliver's lifetime) and the capability bounding set, and execs
+//           sliver's lifetime), the sliver's Landlock domain scoping abstract
+//           unix sockets (where the kernel has it) and the capability
+//           bounding set, and execs
 //           sliver-init by file descriptor.
 //   parent: takes a copy of the seccomp listener from sliver-init (pidfd_getfd).
 // After clone3 the child makes only async-signal-safe calls; everything it needs
@@ -101,6 +103,16 @@ struct LaunchSpec {
   // handler for, but a blocked signal stays pending until it has one. Empty:
   // the caller's mask, as it is.
   std::vector<int> blocked_signals;
+  // Descriptors (>= 3) sliver-init inherits under the same numbers, e.g. its
+  // login listener (named to it in init_args). Everything else the caller has
+  // open is closed in the child.
+  std::vector<int> inherit_fds;
+  // Every process of the sliver in one Landlock domain scoping abstract unix
+  // sockets (node/security.h), where base::landlockScopesAbstractUnixSockets():
+  // they reach the sliver's own abstract sockets, not the host's nor another
+  // sliver's. A kernel that claims the ABI and still fails is an error. false:
+  // no domain (tests of what an unscoped sliver can reach).
+  bool scope_abstract_unix_sockets = true;
 };
 
 struct LaunchedSliver {
@@ -116,8 +128,9 @@ struct LaunchedSliver {
 LaunchedSliver launchSliver(const LaunchSpec& spec);
 
 // The RLIMIT_NOFILE of a running process (/proc/<pid>/limits, readable by
-// anyone: no CAP_SYS_RESOURCE needed). A process that enters a sliver
-// (sliver-enter) takes its init's, or it would bring its own, larger, limit in.
+// anyone: no CAP_SYS_RESOURCE needed). A process that enters a sliver with
+// setns (the tests' runInSliver) takes its init's, or it would bring its own,
+// larger, limit in.
 // Throws SysError.
 rlimit nofileLimitOf(pid_t pid);
 // The same from the text of /proc/<pid>/limits; throws SysError(EINVAL).

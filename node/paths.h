@@ -52,12 +52,15 @@ struct NodePaths {
   std::filesystem::path sliverInit(const std::string& slice) const {
     return run_dir / "slivers" / (slice + ".init");
   }
+  // The listening socket on which the sliver's sliver-init starts ssh logins
+  // (sliverd/init/login_request.h); root-only, like the init record beside it.
+  std::filesystem::path sliverLogins(const std::string& slice) const {
+    return run_dir / "slivers" / (slice + ".logins");
+  }
   std::filesystem::path localApiDir() const { return run_dir / "api"; }
   std::filesystem::path localSocket() const { return localApiDir() / "sliverd.sock"; }
   // The raw socket broker's (docs/vnet.md, "Raw sockets"), outside localApiDir():
-  // no sliver sees them. Where sliver-enter hands over a login's seccomp
-  // listener (host root only), and the call the broker is answering.
-  std::filesystem::path rawSocketLogins() const { return run_dir / "raw-socket-logins.sock"; }
+  // no sliver sees it. The call the broker is answering.
   std::filesystem::path rawSocketCall() const { return run_dir / "raw-socket-call"; }
 };
 

@@ -211,39 +211,6 @@ UniqueFd takeSeccompListener(int pidfd, pid_t pid) {
   return copy;
 }
 
-std::vector<std::pair<pid_t, UniqueFd>> takeSeccompListenersOfCgroup(int cgroup_dir) {
-  UniqueFd procs_fd(::openat(cgroup_dir, "cgroup.procs", O_RDONLY | O_CLOEXEC));
-  if (!procs_fd) throwErrno("open cgroup.procs");
-  std::string procs;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n =
-        base::retryOnEintr([&] { return ::read(procs_fd.get(), buffer, sizeof buffer); });
-    if (n < 0) throwErrno("read cgroup.procs");
-    if (n == 0) break;
-    procs.append(buffer, static_cast<std::size_t>(n));
-  }
-  std::vector<std::pair<pid_t, UniqueFd>> found;
-  std::size_t start = 0;
-  while (start < procs.size()) {
-    std::size_t end = procs.find('\n', start);
-    if (end == std::string::npos) end = procs.size();
-    const pid_t pid = static_cast<pid_t>(std::atol(procs.substr(start, end - start).c_str()));
-    start = end + 1;
-    if (pid <= 0) continue;
-    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (!pidfd) continue;
-    try {
-      if (UniqueFd listener = takeSeccompListener(pidfd.get(), pid)) {
-        found.emplace_back(pid, std::move(listener));
-      }
-    } catch (const SysError&) {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
 bool sameOpenFile(int a, int b) {
   const pid_t self = ::getpid();
   return ::syscall(SYS_kcmp, self, self, KCMP_FILE, a, b) == 0;

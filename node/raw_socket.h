@@ -68,13 +68,6 @@ base::UniqueFd socketInCgroup(int cgroup_dir, int domain, int type, int protocol
 // process holds none. Throws SysError (ESRCH: the process is gone).
 base::UniqueFd takeSeccompListener(int pidfd, pid_t pid);
 
-// The seccomp listeners held by the processes of the cgroup `cgroup_dir`
-// (its cgroup.procs), with the pid of each holder: what a restarted sliverd
-// looks for to find a sliver's logins again (each sliver-enter keeps its
-// login's listener). Processes that hold none, or are gone, are skipped.
-// Throws SysError when cgroup.procs cannot be read.
-std::vector<std::pair<pid_t, base::UniqueFd>> takeSeccompListenersOfCgroup(int cgroup_dir);
-
 // Whether two descriptors of this process are the same open file (kcmp
 // KCMP_FILE): two copies of one listener must be watched once.
 bool sameOpenFile(int a, int b);

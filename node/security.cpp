@@ -29,6 +29,7 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/landlock.h"
 #include "base/proc.h"
 #include "base/strings.h"
 #include "node/resources.h"
@@ -260,6 +261,36 @@ int applySeccompWithListener(const SeccompProgram& program, bool no_new_privs) {
   const long fd =
       ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fprog);
   return fd < 0 ? -errno : static_cast<int>(fd);
+}
+
+namespace {
+// struct landlock_ruleset_attr as of ABI 6 (Linux 6.12); Debian 12's
+// linux/landlock.h (6.1) lacks `scoped`. The kernel takes the size given.
+struct LandlockRulesetAttr {
+  std::uint64_t handled_access_fs = 0;
+  std::uint64_t handled_access_net = 0;
+  std::uint64_t scoped = 0;
+};
+constexpr std::uint64_t kScopeAbstractUnixSocket = 1ull
+                                                   << 0;  // LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+}  // namespace
+
+base::UniqueFd abstractUnixScopeRuleset() {
+  // No access right handled: the domain restricts nothing but the scope.
+  LandlockRulesetAttr attr;
+  attr.scoped = kScopeAbstractUnixSocket;
+  base::UniqueFd ruleset(
+      static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0u)));
+  if (!ruleset) {
+    base::throwErrno("landlock ruleset scoping abstract unix sockets (Landlock ABI " +
+                     std::to_string(base::landlockAbiVersion()) + ", scoping needs " +
+                     std::to_string(base::kLandlockAbstractUnixScopeAbi) + ")");
+  }
+  return ruleset;
+}
+
+int applyLandlockRuleset(int ruleset_fd) {
+  return ::syscall(SYS_landlock_restrict_self, ruleset_fd, 0u) == 0 ? 0 : -errno;
 }
 
 std::uint64_t defaultSliverCapabilities() {

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/fd.h"
 #include "node/idrange.h"
 
 namespace plng::node {
@@ -103,6 +104,20 @@ int applySeccomp(const SeccompProgram& program, bool no_new_privs = true);
 // one listener in a task's whole filter chain: EBUSY when a filter the caller
 // already runs under has one (a process of a sliver can never make another).
 int applySeccompWithListener(const SeccompProgram& program, bool no_new_privs = true);
+
+// A Landlock ruleset that handles no access right and scopes abstract unix
+// sockets (base/landlock.h): a domain made from it only keeps its processes
+// from connecting or sending to abstract unix sockets created outside it.
+// One per sliver, applied by the sliver's first process before it execs
+// sliver-init, so that every process of the sliver shares it (logins too: they
+// are sliver-init's children, sliver_init.cpp). Throws SysError where the
+// kernel lacks ABI 6 (ask base::landlockScopesAbstractUnixSockets() first).
+base::UniqueFd abstractUnixScopeRuleset();
+// Async-signal-safe. landlock_restrict_self(ruleset_fd): the caller and its
+// future children enter a new domain nested in their current one. Needs
+// no_new_privs or CAP_SYS_ADMIN in the caller's user namespace. Returns 0 or
+// -errno.
+int applyLandlockRuleset(int ruleset_fd);
 
 // The capabilities root inside a sliver keeps (its bounding set), decided in the
 // parent. All capabilities are relative to the sliver's user namespace.

@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +24,7 @@
 #include "node/sliver_name.h"
 
 using plng::base::SysError;
+using plng::base::throwErrno;
 using plng::base::UniqueFd;
 
 namespace plng::node {
@@ -59,6 +63,33 @@ std::uint64_t parseU64(const KvMap& kv, const std::string& key, const std::strin
 std::string valueOf(const KvMap& kv, const std::string& key) {
   auto it = kv.find(key);
   return it == kv.end() ? "" : it->second;
+}
+
+// The listening socket sliver-init starts the sliver's ssh logins on
+// (sliverd/init/login_request.h), bound at `path`, mode 0600: only host root
+// may connect (sliver-enter is setuid root). Bound under a temporary name and
+// renamed, so that no other mode is ever seen at `path`.
+UniqueFd bindLoginSocket(const std::filesystem::path& path) {
+  const std::filesystem::path staged = path.string() + ".new";
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (staged.string().size() >= sizeof address.sun_path) {
+    throw SysError(ENAMETOOLONG, "login socket " + staged.string());
+  }
+  std::memcpy(address.sun_path, staged.c_str(), staged.string().size() + 1);
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!sock) throwErrno("socket for logins");
+  ::unlink(staged.c_str());
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    throwErrno("bind " + staged.string());
+  }
+  if (::chmod(staged.c_str(), 0600) != 0 || ::listen(sock.get(), 16) != 0 ||
+      ::rename(staged.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(staged.c_str());
+    throw SysError(err, "login socket " + path.string());
+  }
+  return sock;
 }
 
 // Reaps `pidfd`'s process if it is our child and has exited; true if it has.
@@ -155,6 +186,7 @@ std::optional<LinuxSliverRuntime::InitRecord> LinuxSliverRuntime::runningInit(
   if (!alive) {
     std::error_code ec;
     std::filesystem::remove(file, ec);
+    std::filesystem::remove(paths_.sliverLogins(slice), ec);
     return std::nullopt;
   }
   return rec;
@@ -342,7 +374,12 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   spec.cgroup_views = cgroups_.sliverViews();
   spec.nofile = rlimit{options_.nofile_soft, options_.nofile_hard};
   spec.init_path = options_.sliver_init;
-  spec.init_args = {"--stop-grace-ms", std::to_string(options_.init_stop_grace.count())};
+  // sliver-init keeps the only copy of the login socket (ours is closed when
+  // this returns): once it is gone, connecting fails with ECONNREFUSED.
+  UniqueFd logins = bindLoginSocket(paths_.sliverLogins(slice));
+  spec.inherit_fds = {logins.get()};
+  spec.init_args = {"--stop-grace-ms", std::to_string(options_.init_stop_grace.count()),
+                    "--logins-fd", std::to_string(logins.get())};
   // start() returns once sliver-init is exec'd, before it has installed its
   // signal handlers; a stop() then would send a SIGTERM PID 1 drops. Blocked
   // across exec, the signals it handles wait for it instead.
@@ -410,6 +447,7 @@ void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milli
   }
   std::error_code ec;
   std::filesystem::remove(paths_.sliverInit(slice), ec);
+  std::filesystem::remove(paths_.sliverLogins(slice), ec);
 }
 
 void LinuxSliverRuntime::stop(std::string_view slice_view, std::chrono::milliseconds grace) {

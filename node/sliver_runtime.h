@@ -79,8 +79,8 @@ class LinuxSliverRuntime : public SliverRuntime {
   void update(const SliverConfig& config) override;
   void destroy(std::string_view slice) override;
 
-  // A pidfd of the running sliver's init (for setns into the sliver: sliver-enter,
-  // tests), or an empty UniqueFd when it is not running.
+  // A pidfd of the running sliver's init (for setns into the sliver: tests), or
+  // an empty UniqueFd when it is not running.
   base::UniqueFd openInit(std::string_view slice);
 
  private:

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "base/fd.h"
+#include "base/landlock.h"
 
 namespace plng::vnet {
 namespace {
@@ -43,12 +44,13 @@ Feature probeProgram(const char* name, bool required, bpf_prog_type type, int ex
 }
 
 Feature probeLandlockScope() {
-  // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): the ABI
-  // version; 6 brought LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET.
-  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, 1u);
-  Feature feature{kLandlockAbstractScope, abi >= 6, false, ""};
-  feature.detail = abi < 0 ? std::string("landlock unavailable (") + std::strerror(errno) + ")"
-                           : "landlock ABI " + std::to_string(abi) + " (abstract scoping needs 6)";
+  // The probe launchSliver asks too, so that what the node reports is what its
+  // slivers get.
+  const int abi = base::landlockAbiVersion();
+  Feature feature{kLandlockAbstractScope, abi >= base::kLandlockAbstractUnixScopeAbi, false, ""};
+  feature.detail = abi < 0 ? std::string("landlock unavailable (") + std::strerror(-abi) + ")"
+                           : "landlock ABI " + std::to_string(abi) + " (abstract scoping needs " +
+                                 std::to_string(base::kLandlockAbstractUnixScopeAbi) + ")";
   return feature;
 }
 
@@ -133,6 +135,12 @@ bool Features::complete() const {
   for (const Feature& feature : list)
     if (feature.required && !feature.present) return false;
   return true;
+}
+
+std::string Features::abstractUnixIsolation() const {
+  if (has(kLandlockAbstractScope)) return "landlock";
+  if (has(kConnectUnix)) return "connect_unix";
+  return "none";
 }
 
 std::string Features::summary() const {

@@ -24,6 +24,10 @@ struct Features {
   // "cgroup_sock_addr=yes bind_grants_low_port=yes connect_unix=no(...) ...", for
   // logs and GetNodeInfo.
   std::string summary() const;
+  // What keeps slivers from the host's and each other's abstract unix sockets:
+  // "landlock" (every sliver in a scoped domain of its own, node/launch.h),
+  // "connect_unix" (vnet_connect_unix: only registered names) or "none".
+  std::string abstractUnixIsolation() const;
 };
 
 // Probes every feature. Needs root (CAP_BPF, CAP_SYS_ADMIN) for the BPF ones;

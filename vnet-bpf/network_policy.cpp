@@ -313,7 +313,7 @@ NetworkPolicy::NetworkPolicy(PolicyOptions options)
     std::string path = (options_.pin_dir / bpf_map__name(map)).string();
     if (bpf_map__set_pin_path(map, path.c_str()) != 0) throw SysError(EINVAL, "pin path " + path);
   }
-  bool unix_hook = features.has(kConnectUnix);
+  const bool unix_hook = options_.connect_unix && features.has(kConnectUnix);
   if (unix_hook)
     bpf_program__set_expected_attach_type(skel->progs.vnet_connect_unix,
                                           static_cast<bpf_attach_type>(kAttachCgroupUnixConnect));
@@ -339,7 +339,16 @@ NetworkPolicy::NetworkPolicy(PolicyOptions options)
       {skel->progs.vnet_egress, BPF_CGROUP_INET_EGRESS},
       {skel->progs.vnet_ingress, BPF_CGROUP_INET_INGRESS},
   };
-  if (unix_hook) hooks.push_back({skel->progs.vnet_connect_unix, kAttachCgroupUnixConnect});
+  if (unix_hook) {
+    hooks.push_back({skel->progs.vnet_connect_unix, kAttachCgroupUnixConnect});
+  } else {
+    // Unpinning a link detaches its program once no descriptor holds it.
+    std::error_code ignored;
+    std::filesystem::remove(
+        options_.pin_dir /
+            ("link_" + std::string(bpf_program__name(skel->progs.vnet_connect_unix))),
+        ignored);
+  }
 
   UniqueFd cgroup(open(options_.slivers_cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cgroup) base::throwErrno("open cgroup " + options_.slivers_cgroup.string());

@@ -51,6 +51,12 @@ struct PolicyOptions {
   std::uint32_t default_max_ports = 2000;
   std::uint64_t lazy_idle_seconds = 60;  // a raw/ping sender's claim without packets
   std::uint64_t max_bound_sockets = 4096;  // per slice: sockets holding a port they bound
+  // Attach vnet_connect_unix where the kernel has the hook. sliverd turns it off
+  // where Landlock scopes the slivers' abstract unix sockets (node/launch.h),
+  // which lets a slice reach its own sockets; connect_unix only knows the names
+  // registered with setAbstractUnixNames. Off, a link pinned by an earlier run
+  // is detached and unpinned.
+  bool connect_unix = true;
 };
 
 struct SlicePolicy {

@@ -110,28 +110,6 @@ RawSocketBroker::RawSocketBroker(Options options) : options_(std::move(options))
     in_flight_.reset(::open(options_.in_flight_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!in_flight_) base::throwErrno("open " + options_.in_flight_file.string());
   }
-  if (!options_.login_socket.empty()) {
-    logins_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!logins_) base::throwErrno("socket for logins' listeners");
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    const std::string path = options_.login_socket.string();
-    if (path.size() >= sizeof address.sun_path) {
-      throw base::SysError(ENAMETOOLONG, "login socket path " + path);
-    }
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    ::unlink(path.c_str());
-    if (::bind(logins_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::chmod(path.c_str(), 0600) != 0 || ::listen(logins_.get(), 64) != 0) {
-      base::throwErrno("listen on " + path);
-    }
-    epoll_event login_event{};
-    login_event.events = EPOLLIN;
-    login_event.data.ptr = &logins_;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, logins_.get(), &login_event) != 0) {
-      base::throwErrno("epoll_ctl");
-    }
-  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -214,10 +192,6 @@ void RawSocketBroker::run() {
       break;
     }
     for (int i = 0; i < n && !stopping_; ++i) {
-      if (events[i].data.ptr == &logins_) {
-        acceptLogin();
-        continue;
-      }
       if (events[i].data.ptr == nullptr) {
         std::uint64_t count = 0;
         ssize_t ignored = ::read(wake_.get(), &count, sizeof count);
@@ -312,43 +286,6 @@ bool RawSocketBroker::addListener(Sliver& sliver, pid_t holder, UniqueFd fd) {
     holders.push_back(holder);
   }
   return true;
-}
-
-void RawSocketBroker::acceptLogin() {
-  UniqueFd connection(::accept4(logins_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (!connection) return;
-  // Only host root can reach the socket (its directory is root's); sliver-enter
-  // is setuid root and connects before it enters the sliver.
-  ucred peer{};
-  socklen_t length = sizeof peer;
-  if (::getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 ||
-      peer.uid != 0) {
-    return;
-  }
-  timeval timeout{1, 0};
-  ::setsockopt(connection.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  base::FdMessage message;
-  try {
-    message = base::receiveFds(connection.get(), 64, 1, "a login's seccomp listener");
-  } catch (const base::SysError& e) {
-    spdlog::warn("raw socket broker: {}", e.what());
-    return;
-  }
-  const std::string& slice = message.payload;
-  auto it = slivers_.find(slice);
-  bool watched = false;
-  if (message.fds.size() == 1 && it != slivers_.end()) {
-    watched = addListener(*it->second, peer.pid, std::move(message.fds[0]));
-  }
-  if (watched) {
-    spdlog::debug("sliver {}: raw socket broker watches the login of pid {}", slice, peer.pid);
-  } else {
-    spdlog::warn("sliver {}: a login's seccomp listener (pid {}) not watched: {}", slice, peer.pid,
-                 it == slivers_.end() ? "the sliver is not running" : "no listener");
-  }
-  const char answer = watched ? 'y' : 'n';
-  ssize_t ignored = ::send(connection.get(), &answer, 1, MSG_NOSIGNAL);
-  (void)ignored;
 }
 
 void RawSocketBroker::handleReadable(Listener& listener) {

@@ -16,7 +16,8 @@
 // Each receive is bounded by a timer signal to that thread.
 //
 // Across a restart: a socket() call waits while no sliverd holds a listener
-// (sliver-init and each login keep theirs open). The one call the broker is
+// (sliver-init keeps the sliver's open; ssh logins are its children, under the
+// same filter). The one call the broker is
 // handling is recorded in `in_flight_file` before it acts, so that a broker
 // killed after reading a call and before answering it does not leave its
 // caller waiting forever: the next broker answers it when it watches that
@@ -52,12 +53,6 @@ class RawSocketBroker {
     RightCheck has_right;
     // Where the call being handled is recorded (see above); empty = nowhere.
     std::filesystem::path in_flight_file;
-    // A unix socket (SOCK_SEQPACKET, mode 0600: host root only) on which
-    // sliver-enter hands over a login's listener: one message, the slice's
-    // name with the listener attached, from the process that keeps it (its
-    // SO_PEERCRED pid is the holder); answered 'y' (watched) or 'n'. Empty =
-    // none.
-    std::filesystem::path login_socket;
     // How long one receive may block before it is interrupted.
     std::chrono::milliseconds receive_timeout{200};
   };
@@ -80,7 +75,7 @@ class RawSocketBroker {
   void stop();
 
   // Answers the calls arriving at `listener`, a copy of the one process
-  // `holder` keeps (sliver-init, or an ssh login's sliver-enter), for the
+  // `holder` keeps (sliver-init), for the
   // sliver `slice`, making sockets in `cgroup_dir` (its unified cgroup
   // directory). A listener of a holder already watched replaces it. A listener
   // whose filter no task runs under any more is dropped by itself.
@@ -100,7 +95,6 @@ class RawSocketBroker {
   void run();
   void applyCommands();
   bool addListener(Sliver& sliver, pid_t holder, base::UniqueFd fd);
-  void acceptLogin();
   void handleReadable(Listener& listener);
   void serve(Listener& listener, const node::SocketCall& call);
   void answerLeftOverCall(Listener& listener);
@@ -111,7 +105,6 @@ class RawSocketBroker {
   base::UniqueFd epoll_;
   base::UniqueFd wake_;
   base::UniqueFd in_flight_;
-  base::UniqueFd logins_;
   mutable std::mutex mutex_;  // commands_, counters_ and holders_
   std::vector<Command> commands_;
   std::map<std::string, Counters> counters_;

@@ -31,14 +31,6 @@ bool RawSocketRuntime::adopt(const std::string& slice, pid_t init_pid) {
     }
     broker_.watch(slice, init_pid, std::move(listener), cgroups_.openUnifiedDir(slice));
     spdlog::debug("sliver {}: raw socket broker watches sliver-init (pid {})", slice, init_pid);
-    // ssh logins: each sliver-enter keeps its own listener (a sliverd that was
-    // down when the login began, or was restarted since, finds them here).
-    base::UniqueFd cgroup = cgroups_.openUnifiedDir(slice);
-    for (auto& [holder, login] : node::takeSeccompListenersOfCgroup(cgroup.get())) {
-      if (holder == init_pid) continue;
-      broker_.watch(slice, holder, std::move(login), cgroups_.openUnifiedDir(slice));
-      spdlog::debug("sliver {}: raw socket broker watches the listener of pid {}", slice, holder);
-    }
     return true;
   } catch (const std::exception& e) {
     spdlog::warn("sliver {}: cannot watch its raw socket calls: {}", slice, e.what());

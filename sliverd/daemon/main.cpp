@@ -226,7 +226,6 @@ int serve(const SliverdConfig& config) {
                    wanted->rights.raw_sockets;
           },
       .in_flight_file = config.paths().rawSocketCall(),
-      .login_socket = config.paths().rawSocketLogins(),
   });
   plng::sliverd::RawSocketRuntime brokered_runtime(runtime, *driver, raw_sockets);
 

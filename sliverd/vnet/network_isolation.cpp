@@ -57,7 +57,8 @@ std::map<std::string, std::uint64_t> liveSliverCgroups(const fs::path& slivers) 
 
 NetworkIsolation::NetworkIsolation(Options options)
     : options_(std::move(options)), features_(vnet::probeFeatures()) {
-  spdlog::info("network features: {}", features_.summary());
+  spdlog::info("network features: {}; abstract unix sockets isolated by: {}", features_.summary(),
+               features_.abstractUnixIsolation());
   if (!options_.enabled) {
     state_ = State::kOff;
     spdlog::warn(
@@ -80,6 +81,9 @@ NetworkIsolation::NetworkIsolation(Options options)
         .node_ports = options_.node_ports,
         .service_allowlist = options_.service_allowlist,
         .log = logFromVnet,
+        // Where Landlock scopes each sliver, a slice reaches its own abstract
+        // sockets; connect_unix would refuse them (it only knows registered names).
+        .connect_unix = features_.abstractUnixIsolation() == "connect_unix",
     });
     state_ = State::kEnforced;
     if (!options_.local_reserved_ports_saved.empty())
@@ -294,6 +298,11 @@ void NetworkIsolation::describe(planetlab::v1::NodeInfo& info) const {
     out->set_required(f.required);
     out->set_detail(f.detail);
   }
+  // Landlock scoping is applied to every sliver at launch whatever the state of
+  // isolation; connect_unix only while the programs are attached.
+  std::string abstract_unix = features_.abstractUnixIsolation();
+  if (abstract_unix == "connect_unix" && state_ != State::kEnforced) abstract_unix = "none";
+  info.set_abstract_unix_isolation(abstract_unix);
 }
 
 void NetworkIsolation::removePinned(const fs::path& pin_dir) {

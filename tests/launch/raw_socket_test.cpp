@@ -162,7 +162,6 @@ struct BrokeredSliver {
   RawSocketBroker broker{RawSocketBroker::Options{
       .has_right = [this](const std::string&) { return right.load(); },
       .in_flight_file = node.paths.rawSocketCall(),
-      .login_socket = {},
   }};
   RawSocketRuntime brokered{runtime, *node.cgroups, broker};
   pid_t next_login_holder = 1 << 30;
@@ -256,7 +255,6 @@ pid_t startBrokerProcess(Node& node, bool stall_first) {
               return true;
             },
         .in_flight_file = node.paths.rawSocketCall(),
-        .login_socket = {},
     });
     RawSocketRuntime brokered(runtime, *node.cgroups, broker);
     brokered.list();

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -11,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -18,15 +20,20 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "base/file.h"
 #include "base/proc.h"
+#include "base/unix_socket.h"
 #include "node/idrange.h"
 #include "node/kvfile.h"
+#include "sliverd/init/login_request.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/node_image.h"
 #include "tests/support/node_sliver_exec.h"
@@ -70,7 +77,169 @@ plng::test::SliverExecResult sh(LinuxSliverRuntime& rt, const std::string& slice
   return shInSliver(init.get(), script);
 }
 
+namespace logins = plng::sliverd::logins;
+
+// A connection to a sliver's login socket, as sliver-enter makes it.
+plng::base::UniqueFd connectLogins(const fs::path& path) {
+  plng::base::UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  REQUIRE(path.string().size() < sizeof address.sun_path);
+  std::memcpy(address.sun_path, path.c_str(), path.string().size() + 1);
+  REQUIRE(::connect(sock.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  return sock;
+}
+
+// A login asked for on `connection` with `request`: stdin /dev/null, stdout and
+// stderr the returned pipe.
+plng::base::UniqueFd requestLogin(int connection, const std::string& request) {
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  plng::base::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  plng::base::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const int stdio[] = {null_fd.get(), write_end.get(), write_end.get()};
+  plng::base::sendFds(connection, request, stdio, "a login request");
+  return read_end;
+}
+
+// What sliver-init says on `connection` within 10 s: the login's wait status, or
+// nullopt when it closes the connection (or says nothing).
+std::optional<int> loginStatus(int connection) {
+  pollfd pfd{connection, POLLIN, 0};
+  if (::poll(&pfd, 1, 10000) != 1) return std::nullopt;
+  char message[logins::kExitedSize];
+  if (::recv(connection, message, sizeof message, 0) != sizeof message ||
+      message[0] != logins::kExited) {
+    return std::nullopt;
+  }
+  std::int32_t status = 0;
+  std::memcpy(&status, message + 1, sizeof status);
+  return status;
+}
+
+std::string readAll(int fd) {
+  std::string out;
+  char buffer[1024];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+// The host pid of the process in `slice`'s cgroup whose command line is `cmdline`
+// (NULs between arguments), waited for up to 5 s; 0 if none came.
+pid_t findInSliver(plng::node::CgroupDriver& cgroups, const std::string& slice,
+                   const std::string& cmdline) {
+  for (int attempt = 0; attempt < 250; ++attempt) {
+    for (pid_t pid : cgroups.pids(slice)) {
+      auto found = plng::base::readFileIfExists("/proc/" + std::to_string(pid) + "/cmdline");
+      if (found && *found == cmdline) return pid;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return 0;
+}
+
+bool goneWithin(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (::kill(pid, 0) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
 }  // namespace
+
+TEST_CASE("sliver-init starts logins asked for on the sliver's root-only login socket",
+          "[root][runtime]") {
+  Node node;
+  auto rt = node.runtime();
+  rt.create(config("pl_login"));
+  rt.start("pl_login");
+  const fs::path socket_path = node.paths.sliverLogins("pl_login");
+  struct stat st {};
+  REQUIRE(::stat(socket_path.c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(st.st_uid == 0);
+
+  // A command login: root's shell inside (pid namespace, root, its home), the
+  // caller's environment after the login's own (never replacing them), and the
+  // exit status back.
+  {
+    plng::base::UniqueFd connection = connectLogins(socket_path);
+    plng::base::UniqueFd output =
+        requestLogin(connection.get(),
+                     logins::encodeRequest({"-c",
+                                            "tr '\\0' ' ' < /proc/1/cmdline; echo; id -u; pwd; "
+                                            "echo \"$FOO:$PATH:$HOME\"; exit 5"},
+                                           {"FOO=bar", "PATH=/evil", "HOME=/evil"}));
+    auto status = loginStatus(connection.get());
+    REQUIRE(status);
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 5);
+    const std::string out = readAll(output.get());
+    INFO(out);
+    CHECK(out.rfind("sliver-init ", 0) == 0);
+    CHECK(out.find("\n0\n/root\nbar:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/"
+                   "root\n") != std::string::npos);
+  }
+
+  // A malformed request (or one without its three descriptors) closes the
+  // connection, and sliver-init goes on serving.
+  {
+    plng::base::UniqueFd connection = connectLogins(socket_path);
+    const std::string bad = "plng-login-0";
+    REQUIRE(::send(connection.get(), bad.data(), bad.size() + 1, 0) > 0);
+    CHECK_FALSE(loginStatus(connection.get()));
+    plng::base::UniqueFd no_fds = connectLogins(socket_path);
+    const std::string request = logins::encodeRequest({"-c", "exit 0"}, {});
+    REQUIRE(::send(no_fds.get(), request.data(), request.size(), 0) > 0);
+    CHECK_FALSE(loginStatus(no_fds.get()));
+  }
+
+  // Relayed signals reach the shell; others are ignored.
+  {
+    plng::base::UniqueFd connection = connectLogins(socket_path);
+    plng::base::UniqueFd output =
+        requestLogin(connection.get(), logins::encodeRequest({"-c", "exec sleep 34"}, {}));
+    const pid_t sleeper = findInSliver(*node.cgroups, "pl_login",
+                                       std::string("sleep\0"
+                                                   "34\0",
+                                                   9));
+    REQUIRE(sleeper > 0);
+    const char kill_signal[2] = {logins::kSignal, SIGKILL};
+    REQUIRE(::send(connection.get(), kill_signal, 2, 0) == 2);
+    std::this_thread::sleep_for(200ms);
+    CHECK(::kill(sleeper, 0) == 0);
+    const char term_signal[2] = {logins::kSignal, SIGTERM};
+    REQUIRE(::send(connection.get(), term_signal, 2, 0) == 2);
+    auto status = loginStatus(connection.get());
+    REQUIRE(status);
+    CHECK(WIFSIGNALED(*status));
+    CHECK(WTERMSIG(*status) == SIGTERM);
+  }
+
+  // A connection that closes hangs its login up: SIGHUP to its process group.
+  {
+    plng::base::UniqueFd connection = connectLogins(socket_path);
+    plng::base::UniqueFd output = requestLogin(
+        connection.get(), logins::encodeRequest({"-c", "sleep 35; echo not hung up"}, {}));
+    const pid_t sleeper = findInSliver(*node.cgroups, "pl_login",
+                                       std::string("sleep\0"
+                                                   "35\0",
+                                                   9));
+    REQUIRE(sleeper > 0);
+    connection.reset();
+    CHECK(goneWithin(sleeper, 5s));
+    CHECK(readAll(output.get()).empty());
+  }
+
+  // Once the sliver stops, nothing takes logins.
+  rt.stop("pl_login", 2s);
+  CHECK_FALSE(fs::exists(socket_path));
+}
 
 TEST_CASE("a sliver is created, started, stopped and destroyed", "[root][runtime]") {
   Node node;
@@ -119,7 +288,8 @@ TEST_CASE("a sliver is created, started, stopped and destroyed", "[root][runtime
   CHECK(rt.get("pl_life")->init_pid == init);
 
   auto inside = sh(rt, "pl_life", "hostname; id -u; cat /proc/1/cmdline | tr '\\0' ' '");
-  CHECK(inside.output == "pl_life\n0\nsliver-init --stop-grace-ms 500 ");
+  // The descriptor number of its login socket is whatever was free in the runtime.
+  CHECK(inside.output.rfind("pl_life\n0\nsliver-init --stop-grace-ms 500 --logins-fd ", 0) == 0);
   auto ids = plng::node::IdRangeAllocator(node.paths.idRanges()).find("pl_life");
   REQUIRE(ids);
   CHECK(sh(rt, "pl_life", "touch /made-inside").exit_code == 0);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,10 +23,12 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -34,6 +37,7 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/landlock.h"
 #include "node/cgroup.h"
 #include "node/idrange.h"
 #include "node/kvfile.h"
@@ -63,10 +67,24 @@ std::ostream& operator<<(std::ostream& os, const Result& r) {
   return os << "exit " << r.exit_code << "\nstdout: " << r.out << "\nstderr: " << r.err;
 }
 
+// The ids a program runs with (a slice account's, as sshd would give them).
+struct RunAs {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// In a forked child: becomes `as` (no supplementary groups).
+void becomeAccount(const RunAs& as) {
+  if (::setgroups(0, nullptr) != 0 || ::setresgid(as.gid, as.gid, as.gid) != 0 ||
+      ::setresuid(as.uid, as.uid, as.uid) != 0) {
+    ::_exit(126);
+  }
+}
+
 // Runs argv with `input` as its stdin, capturing stdout and stderr; killed
-// after `timeout`.
+// after `timeout`. With `as`, under those ids.
 Result run(const std::vector<std::string>& argv, const std::string& input = "",
-           std::chrono::seconds timeout = 60s) {
+           std::chrono::seconds timeout = 60s, std::optional<RunAs> as = std::nullopt) {
   int out[2], err[2], in[2];
   REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
   REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
@@ -84,6 +102,7 @@ Result run(const std::vector<std::string>& argv, const std::string& input = "",
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
+    if (as) becomeAccount(*as);
     ::execv(args[0], args.data());
     ::_exit(127);
   }
@@ -161,9 +180,11 @@ struct SliverNode : plng::test::TestNode {
                  /*traversable=*/true) {}
 };
 
-plng::node::SliverConfig sliverConfig(const std::string& slice) {
+plng::node::SliverConfig sliverConfig(const std::string& slice,
+                                      const std::string& initscript = "") {
   plng::node::SliverConfig config;
   config.slice = slice;
+  config.initscript = initscript;
   config.xid = 900;
   config.vref = "busybox";
   config.disk_quota_bytes = 64ull << 20;
@@ -238,6 +259,90 @@ class NodeSshd {
   int port_ = 0;
   pid_t pid_ = 0;
 };
+
+// sliver-enter started as `as` without sshd, stdout and stderr on one pipe
+// (stdin /dev/null); the caller reads `output` and reaps `pid`.
+struct RunningEnter {
+  pid_t pid = -1;
+  plng::base::UniqueFd output;
+};
+RunningEnter startEnter(const fs::path& sliver_enter, const RunAs& as, const std::string& command) {
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  RunningEnter enter;
+  enter.output.reset(pipe_fds[0]);
+  enter.pid = ::fork();
+  REQUIRE(enter.pid >= 0);
+  if (enter.pid == 0) {
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_fd, 0);
+    ::dup2(pipe_fds[1], 1);
+    ::dup2(pipe_fds[1], 2);
+    becomeAccount(as);
+    ::execl(sliver_enter.c_str(), "sliver-enter", "-c", command.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  return enter;
+}
+
+// Reads `fd` until `text` has come (true) or 10 s have passed.
+bool waitForOutput(int fd, const std::string& text, std::string& seen) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (seen.find(text) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[512];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return false;
+    seen.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// The wait status of `pid`, or nullopt when it has not ended within 10 s.
+std::optional<int> waitStatus(pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// The address of the abstract unix socket `name`; returns its length.
+socklen_t abstractAddress(const std::string& name, sockaddr_un& address) {
+  address = sockaddr_un{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path + 1, name.data(), name.size());  // sun_path[0] = '\0'
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+}
+
+// An abstract unix stream socket of this (host) process, listening.
+plng::base::UniqueFd listenAbstract(const std::string& name) {
+  plng::base::UniqueFd server(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address;
+  const socklen_t length = abstractAddress(name, address);
+  REQUIRE(::bind(server.get(), reinterpret_cast<sockaddr*>(&address), length) == 0);
+  REQUIRE(::listen(server.get(), 8) == 0);
+  return server;
+}
+
+// Copies the abstract-unix-probe into the root of `slice`'s running sliver
+// (host root writes through its init's /proc/<pid>/root).
+void installProbe(const plng::node::NodePaths& paths, const std::string& slice) {
+  auto record = plng::node::readKvFile(paths.sliverInit(slice));
+  const fs::path target = fs::path("/proc") / record.at("pid") / "root/abstract-unix-probe";
+  fs::copy_file(PLNG_ABSTRACT_UNIX_PROBE_PATH, target, fs::copy_options::overwrite_existing);
+  fs::permissions(target, fs::perms(0755));
+}
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
@@ -416,14 +521,14 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
   }
 
   SECTION("a login's raw sockets come from sliverd's broker, also after it restarts") {
-    // sliverd's broker, with the socket sliver-enter hands a login's listener
-    // to (docs/vnet.md, "Raw sockets"). Traffic only on the host's loopback.
+    // sliverd's broker, watching sliver-init's listener: a login is sliver-init's
+    // child, under the same filter (docs/vnet.md, "Raw sockets"). Traffic only
+    // on the host's loopback.
     std::atomic<bool> right{true};
     auto broker =
         std::make_unique<plng::sliverd::RawSocketBroker>(plng::sliverd::RawSocketBroker::Options{
             .has_right = [&](const std::string&) { return right.load(); },
             .in_flight_file = paths.rawSocketCall(),
-            .login_socket = paths.rawSocketLogins(),
         });
     auto brokered =
         std::make_unique<plng::sliverd::RawSocketRuntime>(runtime, *node.cgroups, *broker);
@@ -441,7 +546,7 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     CHECK(refused.out.find("exit=0") == std::string::npos);
 
     // sliverd stops while a login waits to open its raw socket; the next one
-    // finds the login's listener in sliver-enter and answers.
+    // takes the listener from sliver-init again and answers.
     right = true;
     Result later;
     std::thread login([&] { later = ssh("member", slice, "sleep 2; " + traceroute); });
@@ -452,7 +557,6 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
         std::make_unique<plng::sliverd::RawSocketBroker>(plng::sliverd::RawSocketBroker::Options{
             .has_right = [&](const std::string&) { return right.load(); },
             .in_flight_file = paths.rawSocketCall(),
-            .login_socket = paths.rawSocketLogins(),
         });
     std::this_thread::sleep_for(2s);  // the login's socket() waits meanwhile
     brokered = std::make_unique<plng::sliverd::RawSocketRuntime>(runtime, *node.cgroups, *broker);
@@ -461,6 +565,131 @@ TEST_CASE("ssh <slice>@node lands in the slice's sliver", "[ssh][root]") {
     INFO(later);
     CHECK(later.out.find("exit=0") != std::string::npos);
     CHECK(broker->counters(slice).granted == 1);
+  }
+
+  SECTION("a login's exit status and signals pass through sliver-enter; a hangup ends it") {
+    const fs::path sliver_enter = login_dir / "sliver-enter";
+    const RunAs as{account.uid, account.gid};
+    // Without sshd: the installed sliver-enter, run as the slice account.
+    auto status = run({sliver_enter.string(), "-c", "echo $$; exit 7"}, "", 30s, as);
+    INFO(status);
+    CHECK(status.exit_code == 7);
+    // A shell killed by a signal: sliver-enter dies of the same one.
+    auto killed = run({sliver_enter.string(), "-c", "kill -TERM $$"}, "", 30s, as);
+    INFO(killed);
+    CHECK(killed.exit_code == 128 + SIGTERM);
+
+    // sshd's SIGTERM (or SIGHUP) to sliver-enter reaches the login's shell.
+    {
+      RunningEnter enter = startEnter(sliver_enter, as, "echo started; exec sleep 30");
+      std::string seen;
+      REQUIRE(waitForOutput(enter.output.get(), "started", seen));
+      ::kill(enter.pid, SIGTERM);
+      auto ended = waitStatus(enter.pid);
+      REQUIRE(ended);
+      CHECK(WIFSIGNALED(*ended));
+      CHECK(WTERMSIG(*ended) == SIGTERM);
+    }
+    // sliver-enter killed outright (the ssh connection's process gone): its
+    // connection to sliver-init closes, which hangs the login up.
+    {
+      RunningEnter enter = startEnter(sliver_enter, as, "echo started; exec sleep 31");
+      std::string seen;
+      REQUIRE(waitForOutput(enter.output.get(), "started", seen));
+      // The shell has printed; its exec of sleep may still be under way.
+      pid_t sleeper = 0;
+      for (int attempt = 0; attempt < 200 && sleeper == 0; ++attempt) {
+        for (pid_t candidate : node.cgroups->pids(slice)) {
+          auto cmdline =
+              plng::base::readFileIfExists("/proc/" + std::to_string(candidate) + "/cmdline");
+          if (cmdline && *cmdline == std::string("sleep\0"
+                                                 "31\0",
+                                                 9))
+            sleeper = candidate;
+        }
+        if (sleeper == 0) std::this_thread::sleep_for(20ms);
+      }
+      REQUIRE(sleeper > 0);
+      ::kill(enter.pid, SIGKILL);
+      ::waitpid(enter.pid, nullptr, 0);
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (::kill(sleeper, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+      }
+      CHECK(::kill(sleeper, 0) != 0);  // gone, and reaped by sliver-init
+    }
+  }
+
+  SECTION(
+      "abstract unix sockets: a sliver's processes and logins reach each other's, not the "
+      "host's nor another sliver's") {
+    if (!plng::base::landlockScopesAbstractUnixSockets()) {
+      WARN("Landlock ABI " << plng::base::landlockAbiVersion()
+                           << ": no abstract unix socket scoping; only the allowed side runs");
+    }
+    const bool scoped = plng::base::landlockScopesAbstractUnixSockets();
+    const fs::path sliver_enter = login_dir / "sliver-enter";
+    const std::string own = "plng-own-" + pid;
+    const std::string boot = "plng-boot-" + pid;
+    const std::string host = "plng-host-" + pid;
+    // A second slice, whose initscript (a child of its sliver-init, not a
+    // login) serves an abstract socket once the probe is there.
+    const std::string other = "plngtest_" + pid + "_b";
+    runtime.create(sliverConfig(other,
+                                "while [ ! -x /abstract-unix-probe ]; do sleep 1; done\n"
+                                "exec /abstract-unix-probe serve " +
+                                    boot + "\n"));
+    runtime.start(other);
+    auto other_account = accounts.add(other);
+    installProbe(paths, slice);
+    installProbe(paths, other);
+    plng::base::UniqueFd host_server = listenAbstract(host);
+
+    const RunAs as{account.uid, account.gid};
+    const RunAs other_as{other_account.uid, other_account.gid};
+    auto enter = [&](const RunAs& who, const std::string& command) {
+      return run({sliver_enter.string(), "-c", command}, "", 30s, who);
+    };
+
+    // One login serves; another login of the slice (a sibling session)
+    // connects: both are sliver-init's children, in the sliver's one domain.
+    auto serving = enter(as, "/abstract-unix-probe serve " + own);
+    INFO(serving);
+    REQUIRE(serving.exit_code == 0);
+    auto reached = enter(as, "/abstract-unix-probe connect " + own);
+    INFO(reached);
+    CHECK(reached.exit_code == 0);
+    CHECK(reached.out == "reply " + own + "\n");
+
+    // The other sliver's boot service is reached by its own logins...
+    Result boot_reached;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      boot_reached = enter(other_as, "/abstract-unix-probe connect " + boot);
+      if (boot_reached.exit_code == 0) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    INFO(boot_reached);
+    CHECK(boot_reached.out == "reply " + boot + "\n");
+
+    // ... and the host reaches both (it is not restricted).
+    for (const std::string& name : {own, boot}) {
+      plng::base::UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      sockaddr_un address;
+      const socklen_t length = abstractAddress(name, address);
+      CHECK(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), length) == 0);
+    }
+
+    // Across slivers, and from a sliver to the host: refused by the kernel.
+    auto across = enter(as, "/abstract-unix-probe connect " + boot);
+    auto across_back = enter(other_as, "/abstract-unix-probe connect " + own);
+    auto to_host = enter(as, "/abstract-unix-probe connect " + host);
+    INFO(across << "\n" << across_back << "\n" << to_host);
+    if (scoped) {
+      CHECK(across.exit_code == 1);
+      CHECK(across.out == "refused " + boot + ": EPERM\n");
+      CHECK(across_back.out == "refused " + own + ": EPERM\n");
+      CHECK(to_host.out == "refused " + host + ": EPERM\n");
+    }
   }
 
   SECTION("a key that is not a member's is refused") {

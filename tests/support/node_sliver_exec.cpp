@@ -83,7 +83,7 @@ SliverExecResult runInSliver(int pidfd, const std::vector<std::string>& argv,
     capabilities = options.capabilities ? *options.capabilities : node::capabilityPlanFromTag("");
   }
 
-  // The sliver's open-file limit (its init's), as sliver-enter takes it.
+  // The sliver's open-file limit (its init's), as every process of it has.
   rlimit nofile{RLIM_INFINITY, RLIM_INFINITY};
   {
     std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(pidfd));

@@ -2,10 +2,12 @@
 //
 // A forked helper joins every namespace of the sliver's init at once
 // (setns(pidfd, ...)), becomes root of its user namespace (host uid ids.first)
-// and forks the command with the open-file limit of the sliver's init, as
-// sliver-enter does, which is then a process of the sliver's pid namespace
-// with the sliver's root, mounts and hostname. Nothing is installed in the
-// sliver; sliver-init stays the only process that belongs to it otherwise.
+// and forks the command with the open-file limit of the sliver's init, which is
+// then a process of the sliver's pid namespace with the sliver's root, mounts
+// and hostname. Nothing is installed in the sliver; sliver-init stays the only
+// process that belongs to it otherwise. The command is not in the sliver's
+// Landlock domain (docs/vnet.md, "Abstract unix sockets"): ssh logins, which
+// must be, are started by sliver-init instead.
 #pragma once
 
 #include <functional>
@@ -40,7 +42,7 @@ struct SliverExecOptions {
   std::function<void()> join_cgroups;
   // When set (with `restricted`), the command runs under the sliver filter that
   // hands raw socket() calls to user space (RawSockets::kBrokered), installed
-  // with a listener as sliver-enter does; the listener is passed here before
+  // with a listener of the command's own; the listener is passed here before
   // runInSliver waits for the command, e.g. to a RawSocketBroker. Unset: raw
   // sockets are left to the kernel, which refuses them (EPERM).
   std::function<void(base::UniqueFd listener)> seccomp_listener;

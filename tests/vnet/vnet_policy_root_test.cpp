@@ -854,5 +854,19 @@ TEST_CASE("abstract unix sockets: a slice connects only to names registered for 
   policy->setAbstractUnixNames(kXidA, {"plng-vnet-test"});
   CHECK(runInSlice(env.slice_a, connect_abstract) == 0);
   CHECK(runInSlice(env.slice_b, connect_abstract) == EPERM);
+
+  // Where Landlock scopes slivers, sliverd turns connect_unix off: the pinned
+  // link is dropped, and the program refuses nothing any more...
+  policy.reset();
+  auto without = env.options();
+  without.connect_unix = false;
+  policy = env.open(without);
+  CHECK_FALSE(std::filesystem::exists(env.pin_dir / "link_vnet_connect_unix"));
+  CHECK(runInSlice(env.slice_b, connect_abstract) == 0);
+  // ... until it is turned on again.
+  policy.reset();
+  policy = env.open();
+  CHECK(std::filesystem::exists(env.pin_dir / "link_vnet_connect_unix"));
+  CHECK(runInSlice(env.slice_b, connect_abstract) == EPERM);
   close(server);
 }

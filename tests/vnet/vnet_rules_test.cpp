@@ -2,6 +2,7 @@
 // reservations into reserved_ports entries and their conflicts, map diffs.
 #include <catch2/catch.hpp>
 
+#include "base/landlock.h"
 #include "vnet-bpf/network_policy.h"
 #include "vnet-bpf/rules.h"
 
@@ -130,4 +131,21 @@ TEST_CASE("every refusal reason has a name", "[vnet]") {
     CHECK(reasonName(reason) != "unknown");
   CHECK(reasonName(VNET_R_BLACKLIST) == "blacklist");
   CHECK(portHoldName(PortHold::kLazy) == "lazy");
+}
+
+TEST_CASE("abstract unix sockets are isolated by Landlock where it scopes, else connect_unix",
+          "[vnet]") {
+  auto features = [](bool connect_unix, bool landlock) {
+    Features f;
+    f.list.push_back({kConnectUnix, connect_unix, false, ""});
+    f.list.push_back({kLandlockAbstractScope, landlock, false, ""});
+    return f;
+  };
+  CHECK(features(true, true).abstractUnixIsolation() == "landlock");
+  CHECK(features(false, true).abstractUnixIsolation() == "landlock");
+  CHECK(features(true, false).abstractUnixIsolation() == "connect_unix");
+  CHECK(features(false, false).abstractUnixIsolation() == "none");
+  // The report and what launchSliver does come from the one probe.
+  CHECK(probeFeatures().has(kLandlockAbstractScope) ==
+        plng::base::landlockScopesAbstractUnixSockets());
 }
