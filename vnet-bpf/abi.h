@@ -64,6 +64,11 @@ struct vnet_port {
 struct vnet_slice {
   __u32 flags;
   __u32 max_ports; /* ports held at once, bound and lazy */
+  /* Bandwidth (vnet-bpf/bandwidth.h): the tc handles of the slice's HTB
+   * classes, written into skb->priority of every packet it sends; 0 = the
+   * uplink's default class (the node's). */
+  __u32 htb_class;
+  __u32 htb_icmp_class; /* ICMP and IP-options packets, limited in packets/s */
 };
 
 /* slice_usage value, kept by the programs apart from `slices` so the loader's

@@ -417,10 +417,24 @@ void NetworkPolicy::setSlice(std::uint32_t xid, const SlicePolicy& policy) {
   for (const PortKey& key : diff.remove)
     PortTable::store<std::uint32_t>(table[key].reserved_for, 0);
   for (const PortKey& key : diff.add) PortTable::store(table[key].reserved_for, xid);
+  const int slices = skeleton_->fd(skel->maps.slices);
   vnet_slice slice{};
+  bpf_map_lookup_elem(slices, &xid, &slice);  // keeps its HTB classes
   slice.flags = policy.raw_sockets ? VNET_SLICE_RAW : 0;
   slice.max_ports = policy.max_ports;
-  updateElem(skeleton_->fd(skel->maps.slices), xid, slice, "slices");
+  updateElem(slices, xid, slice, "slices");
+}
+
+void NetworkPolicy::setSliceClasses(std::uint32_t xid, const SliceClassIds& classes) {
+  const int slices = skeleton_->fd(skeleton_->skel->maps.slices);
+  vnet_slice slice{};
+  if (bpf_map_lookup_elem(slices, &xid, &slice) != 0) {
+    slice = vnet_slice{};
+    slice.max_ports = options_.default_max_ports;
+  }
+  slice.htb_class = classes.bulk;
+  slice.htb_icmp_class = classes.icmp;
+  updateElem(slices, xid, slice, "slices");
 }
 
 void NetworkPolicy::removeSlice(std::uint32_t xid) {
@@ -452,6 +466,17 @@ void NetworkPolicy::removeSliverCgroup(std::uint64_t cgroup_id) {
 
 std::vector<std::uint32_t> NetworkPolicy::slices() const {
   return keysOf<std::uint32_t>(skeleton_->fd(skeleton_->skel->maps.slices));
+}
+
+std::map<std::uint32_t, SliceClassIds> NetworkPolicy::sliceClasses() const {
+  const int slices = skeleton_->fd(skeleton_->skel->maps.slices);
+  std::map<std::uint32_t, SliceClassIds> out;
+  for (std::uint32_t xid : keysOf<std::uint32_t>(slices)) {
+    vnet_slice slice{};
+    if (bpf_map_lookup_elem(slices, &xid, &slice) == 0 && slice.htb_class != 0)
+      out[xid] = SliceClassIds{slice.htb_class, slice.htb_icmp_class};
+  }
+  return out;
 }
 
 std::map<std::uint64_t, std::uint32_t> NetworkPolicy::sliverCgroups() const {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "proto/port_spec.h"
+#include "vnet-bpf/bandwidth.h"
 #include "vnet-bpf/features.h"
 #include "vnet-bpf/rules.h"
 
@@ -94,6 +95,10 @@ class NetworkPolicy {
   // is changed then.
   void setSlice(std::uint32_t xid, const SlicePolicy& policy);
   void removeSlice(std::uint32_t xid);
+  // The slice's HTB classes on the uplink (bandwidth.h), written into every
+  // packet it sends; setSlice keeps them. A slice without an entry gets one
+  // with the default policy. Ids of 0: the uplink's default class.
+  void setSliceClasses(std::uint32_t xid, const SliceClassIds& classes);
   // The cgroup (its id: the inode of its cgroup2 directory) of one of the
   // slice's slivers, a direct child of the slivers cgroup.
   void setSliverCgroup(std::uint64_t cgroup_id, std::uint32_t xid);
@@ -101,6 +106,8 @@ class NetworkPolicy {
   // What the maps hold: the slices with a policy, and each mapped cgroup's slice.
   std::vector<std::uint32_t> slices() const;
   std::map<std::uint64_t, std::uint32_t> sliverCgroups() const;
+  // The HTB classes each slice's entry holds (a restarted sliverd adopts them).
+  std::map<std::uint32_t, SliceClassIds> sliceClasses() const;
   // PLC's destination blacklist: only the difference is written, so a change
   // takes effect at once and nothing else lapses.
   void setBlacklist(const std::vector<Prefix>& prefixes);

@@ -664,10 +664,40 @@ static __always_inline int tcp_may_claim(__u32 state) {
          state == 8 /* CLOSE_WAIT */;
 }
 
+/* --- bandwidth: the slice's HTB class ------------------------------------------ */
+
+/* ICMP, ICMPv6, and packets with IP options (IPv4 header longer than 20 bytes;
+ * IPv6 hop-by-hop or destination options first): the slice's packets-per-second
+ * class. */
+static __always_inline int pps_limited(struct __sk_buff* skb) {
+  __u8 head[10];
+  if (bpf_skb_load_bytes(skb, 0, head, sizeof(head))) return 0;
+  if (skb->protocol == ETH_P_IP_BE) return (head[0] & 0xf) > 5 || head[9] == IPPROTO_ICMP_;
+  if (skb->protocol == ETH_P_IPV6_BE)
+    return head[6] == IPPROTO_ICMPV6_ || head[6] == 0 /* hop-by-hop */ ||
+           head[6] == 60 /* destination options */;
+  return 0;
+}
+
+/* Every packet a slice sends goes to its class on the uplink, whatever
+ * SO_PRIORITY or IP_TOS its socket set (HTB takes a class id from
+ * skb->priority; 1:0 would even bypass it). The uplink's filters are none, so
+ * SO_MARK selects nothing. A slice without classes gets 0: the default class. */
+static __always_inline void classify(struct __sk_buff* skb, __u32 xid) {
+  const struct vnet_slice* slice = bpf_map_lookup_elem(&slices, &xid);
+  __u32 class_id = 0;
+  if (slice) {
+    class_id = slice->htb_class;
+    if (slice->htb_icmp_class && pps_limited(skb)) class_id = slice->htb_icmp_class;
+  }
+  skb->priority = class_id;
+}
+
 SEC("cgroup_skb/egress")
 int vnet_egress(struct __sk_buff* skb) {
   __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
   if (!xid) return 1;
+  classify(skb, xid);
   struct bpf_sock* sk = skb->sk;
   if (!sk) return 1;
   sk = bpf_sk_fullsock(sk);
