@@ -1,5 +1,6 @@
 #include "vnet-bpf/bandwidth.h"
 
+#include <linux/gen_stats.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -224,6 +225,17 @@ std::optional<HtbClass> decodeClass(const std::vector<std::uint8_t>& payload) {
   return c;
 }
 
+std::optional<std::uint64_t> decodeBytesSent(const std::vector<std::uint8_t>& payload) {
+  auto attributes = rtnl::parseAttributes(std::span(payload).subspan(NLMSG_ALIGN(sizeof(tcmsg))));
+  if (!attributes.contains(TCA_STATS2)) return std::nullopt;
+  auto stats = rtnl::parseAttributes(attributes[TCA_STATS2]);
+  gnet_stats_basic basic{};
+  if (!stats.contains(TCA_STATS_BASIC) || stats[TCA_STATS_BASIC].size() < sizeof(std::uint64_t))
+    return std::nullopt;
+  std::memcpy(&basic.bytes, stats[TCA_STATS_BASIC].data(), sizeof(basic.bytes));
+  return basic.bytes;
+}
+
 rtnl::Message rootQdiscMessage(int ifindex) {
   rtnl::Message m(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE);
   m.header(tcHeader(ifindex, kHtbQdisc, TC_H_ROOT));
@@ -293,9 +305,22 @@ std::vector<HtbClass> HtbTree::classes() {
   return out;
 }
 
+std::map<std::uint32_t, std::uint64_t> HtbTree::bytesSent() {
+  rtnl::Message m(RTM_GETTCLASS, 0);
+  m.header(tcHeader(ifindex_, 0, 0));
+  std::map<std::uint32_t, std::uint64_t> out;
+  for (const auto& reply : socket_.dump(m, "list the classes of " + device_)) {
+    auto c = decodeClass(reply.payload);
+    auto bytes = decodeBytesSent(reply.payload);
+    if (c && bytes) out[c->handle] = *bytes;
+  }
+  return out;
+}
+
 bool HtbTree::install(std::uint64_t node_limit_bps) {
   node_limit_bps_ = node_limit_bps;
   known_.clear();
+  fq_codel_ = true;
   const bool adopted = installed();
   if (adopted) {
     for (const HtbClass& c : classes()) known_[c.handle] = c;
@@ -304,12 +329,22 @@ bool HtbTree::install(std::uint64_t node_limit_bps) {
     socket_.request(m, "add the HTB root qdisc to " + device_);
   }
   for (const HtbClass& c : nodeClasses(node_limit_bps)) ensureClass(c);
+  // The node's leaf tells whether this kernel has fq_codel.
   auto kinds = leafKinds();
-  if (kinds[kNodeClass] != "fq_codel") {
-    auto m = leafQdiscMessage(ifindex_, kNodeClass);
-    socket_.request(m, "add fq_codel under " + handleName(kNodeClass) + " on " + device_);
-  }
+  if (kinds[kNodeClass] != "fq_codel") addLeaf(kNodeClass);
   return adopted;
+}
+
+void HtbTree::addLeaf(std::uint32_t class_handle) {
+  if (!fq_codel_) return;
+  auto m = leafQdiscMessage(ifindex_, class_handle);
+  try {
+    socket_.request(m, "add fq_codel under " + handleName(class_handle) + " on " + device_);
+  } catch (const base::SysError& e) {
+    // A kernel without sch_fq_codel: HTB's own pfifo leaves stay.
+    if (e.err() != ENOENT) throw;
+    fq_codel_ = false;
+  }
 }
 
 void HtbTree::ensureClass(const HtbClass& wanted) {
@@ -319,11 +354,7 @@ void HtbTree::ensureClass(const HtbClass& wanted) {
   socket_.request(m, "set HTB class " + handleName(wanted.handle) + " on " + device_);
   const bool created = it == known_.end();
   known_[wanted.handle] = wanted;
-  if (created) {
-    if (wanted.handle == kRootClass) return;  // an inner class: no leaf
-    auto leaf = leafQdiscMessage(ifindex_, wanted.handle);
-    socket_.request(leaf, "add fq_codel under " + handleName(wanted.handle) + " on " + device_);
-  }
+  if (created && wanted.handle != kRootClass) addLeaf(wanted.handle);  // the root is inner
 }
 
 void HtbTree::setSlice(const SliceClassIds& ids, const SliceBandwidth& bandwidth) {

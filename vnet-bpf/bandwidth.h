@@ -7,7 +7,8 @@
 //           default minimum, ceil = node limit)
 //   1:S     a slice (rate = net_min_rate, ceil = net_max_rate)
 //   1:S+1   the slice's ICMP and IP-options packets, limited in packets per second
-// Every leaf has an fq_codel qdisc whose major is its class's minor.
+// Every leaf has an fq_codel qdisc whose major is its class's minor (HTB's
+// pfifo where the kernel has no fq_codel).
 //
 // A slice's pair of classes is derived from its xid (ClassIdAllocator) and kept
 // in the pinned `slices` map, where the egress program reads it: a restarted
@@ -124,6 +125,7 @@ Admission admitGuarantees(std::uint64_t node_limit_bps,
 // Netlink messages (exposed for the unit tests).
 rtnl::Message classMessage(int ifindex, const HtbClass& htb_class);
 std::optional<HtbClass> decodeClass(const std::vector<std::uint8_t>& payload);
+std::optional<std::uint64_t> decodeBytesSent(const std::vector<std::uint8_t>& payload);
 rtnl::Message rootQdiscMessage(int ifindex);
 rtnl::Message leafQdiscMessage(int ifindex, std::uint32_t class_handle);
 rtnl::Message deleteClassMessage(int ifindex, std::uint32_t class_handle);
@@ -144,6 +146,8 @@ class HtbTree {
   void removeSlice(const SliceClassIds& ids);
   // The classes in the kernel now.
   std::vector<HtbClass> classes();
+  // Bytes each class has sent (HTB's count: whole frames, headers included).
+  std::map<std::uint32_t, std::uint64_t> bytesSent();
   // Whether the device's root qdisc is this tree's.
   bool installed();
   // Deletes the root qdisc and with it every class (decommission). A device
@@ -151,6 +155,9 @@ class HtbTree {
   void remove();
 
   const std::string& device() const { return device_; }
+  // The leaves' qdisc: "fq_codel", or "pfifo" (HTB's default) on a kernel
+  // without sch_fq_codel. Known after install().
+  std::string leafKind() const { return fq_codel_ ? "fq_codel" : "pfifo"; }
   int ifindex() const { return ifindex_; }
 
   // The device of the IPv4 default route (else IPv6) in the calling thread's
@@ -159,11 +166,13 @@ class HtbTree {
 
  private:
   void ensureClass(const HtbClass& wanted);
+  void addLeaf(std::uint32_t class_handle);
   std::map<std::uint32_t, std::string> leafKinds();  // parent class -> qdisc kind
 
   std::string device_;
   int ifindex_ = 0;
   std::uint64_t node_limit_bps_ = 0;
+  bool fq_codel_ = true;
   rtnl::Socket socket_;
   std::map<std::uint32_t, HtbClass> known_;  // what the kernel holds, by handle
 };
