@@ -94,6 +94,9 @@ NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& ta
   get("net_min_rate", kMaxNetRate, n.min_rate_bps);
   get("net_max_rate", kMaxNetRate, n.max_rate_bps);
   get("net_daily_bytes", kMaxNetDailyBytes, n.daily_bytes);
+  std::uint64_t pps = 0;
+  get("net_icmp_pps", NetworkLimits::kMaxIcmpPps, pps);
+  n.icmp_pps = static_cast<std::uint32_t>(pps);
   return n;
 }
 

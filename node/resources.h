@@ -53,10 +53,15 @@ struct NetworkLimits {
   std::uint64_t min_rate_bps = 0;  // net_min_rate: guaranteed outgoing rate; 0 = none
   std::uint64_t max_rate_bps = 0;  // net_max_rate: outgoing cap; 0 = none set
   std::uint64_t daily_bytes = 0;   // net_daily_bytes: outgoing bytes a day; 0 = unlimited
+  // net_icmp_pps: ICMP and IP-options packets a second (1..kMaxIcmpPps); 0 = not
+  // set (the node's default, vnet-bpf/bandwidth.h).
+  std::uint32_t icmp_pps = 0;
+  static constexpr std::uint32_t kMaxIcmpPps = 10000;
   bool operator==(const NetworkLimits&) const = default;
 };
 
-// Reads net_min_rate, net_max_rate and net_daily_bytes; a missing tag is 0.
+// Reads net_min_rate, net_max_rate, net_daily_bytes and net_icmp_pps; a missing
+// tag is 0.
 // Throws TagError naming the tag for a malformed or out-of-range value.
 NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& tags);
 

@@ -319,6 +319,14 @@ INSERT INTO tag_types (name, description, category, min_role, value_kind, defaul
 ON CONFLICT (name) DO NOTHING;
 )SQL";
 
+// Issue 10 (bandwidth): a slice's ICMP and IP-options packets are limited in
+// packets per second on each node's uplink (docs/vnet.md, "Bandwidth").
+constexpr const char* kIcmpRate = R"SQL(
+INSERT INTO tag_types (name, description, category, min_role, value_kind, default_value) VALUES
+ ('net_icmp_pps', 'ICMP and IP-options packets the slice may send per second on a node (1..10000)', 'slice/rspec', 'admin', 'int', '100')
+ON CONFLICT (name) DO NOTHING;
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -326,6 +334,7 @@ const std::vector<Migration>& migrations() {
       {1, "initial AdminDB, SliceDB, auth, policy and audit schema", kInitialSchema},
       {2, "stateless node challenges, used-challenge record, login failure counts", kAuthHardening},
       {3, "ports name their protocol; net_max_ports", kPortProtocols},
+      {4, "net_icmp_pps", kIcmpRate},
   };
   return kMigrations;
 }

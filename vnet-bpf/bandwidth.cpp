@@ -119,6 +119,12 @@ std::optional<SliceClassIds> ClassIdAllocator::find(std::uint32_t xid) const {
   return classIdsOfSlot(it->second);
 }
 
+std::map<std::uint32_t, SliceClassIds> ClassIdAllocator::all() const {
+  std::map<std::uint32_t, SliceClassIds> out;
+  for (const auto& [xid, slot] : slot_of_) out[xid] = classIdsOfSlot(slot);
+  return out;
+}
+
 std::uint32_t quantumFor(std::uint64_t rate_bps) {
   const std::uint64_t per_turn = rate_bps / 8 / 10;  // 100 ms of the rate
   // HTB adds the quantum to an int deficit.

@@ -64,6 +64,7 @@ class ClassIdAllocator {
   SliceClassIds assign(std::uint32_t xid);
   void release(std::uint32_t xid);
   std::optional<SliceClassIds> find(std::uint32_t xid) const;
+  std::map<std::uint32_t, SliceClassIds> all() const;  // by xid
 
  private:
   std::map<std::uint32_t, std::uint32_t> slot_of_;  // xid -> slot

@@ -159,7 +159,8 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
           .integer("capacity_disk_bytes", &C::capacity_disk_bytes,
                    "disk the node hands out; 0 = storage_volume_bytes")
           .integer("capacity_net_bps", &C::capacity_net_bps,
-                   "uplink bandwidth for guarantees, bit/s")
+                   "the node's uplink limit, bit/s: the HTB tree's root and the sum of "
+                   "guarantees (net_min_rate, rcaps)")
           .boolean("watchdog", &C::watchdog, "kill the largest sliver when node memory runs short")
           .integer("sliver_nofile_soft", &C::sliver_nofile_soft,
                    "open files a sliver process may hold at first (RLIMIT_NOFILE soft limit)", 16)
@@ -191,6 +192,13 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
                    "services, blacklist, raw sockets); false starts slivers without it, with a "
                    "warning at every start, and is for nodes whose kernel lacks a required "
                    "feature")
+          .boolean("bandwidth", &C::bandwidth,
+                   "shape slices' outgoing traffic with an HTB tree on the uplink (net_min_rate, "
+                   "net_max_rate, net_icmp_pps; the node's limit is capacity_net_bps); needs "
+                   "network_isolation")
+          .string("uplink", &C::uplink,
+                  "the device whose outgoing traffic is shaped; empty = the device of the "
+                  "default route in sliverd's network namespace")
           .string("bpf_pin_dir", &C::bpf_pin_dir,
                   "bpffs directory holding this instance's pinned BPF links and maps; empty = "
                   "/sys/fs/bpf/plng/<state_dir escaped as systemd-escape --path does>",

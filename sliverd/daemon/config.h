@@ -80,6 +80,10 @@ struct SliverdConfig {
   std::string service_allowlist = "tcp:33080";           // node services slivers may reach
   bool network_isolation = true;  // false: slivers start without isolation (warned at start)
   std::string bpf_pin_dir;        // empty = /sys/fs/bpf/plng/<instance name>
+  // Bandwidth (docs/vnet.md, "Bandwidth"): the HTB tree on the uplink, limited
+  // to capacity_net_bps.
+  bool bandwidth = true;
+  std::string uplink;  // empty = the device of the default route
 
   // node_ports plus the NodeManager's own port (from `listen`), canonical: what no
   // slice may bind, whatever node_ports says.

@@ -230,8 +230,12 @@ void Daemon::applyNetwork() {
     std::map<std::string, NetworkIsolation::SliceRights> rights;
     for (const auto& [slice, wanted] : desired_.desired(now())) {
       if (wanted.expired(now()) || !wanted.invalid.empty()) continue;
-      rights[slice] =
-          NetworkIsolation::SliceRights{.xid = wanted.config.xid, .rights = wanted.rights};
+      const ResourceSpec bound = rcap_table_->boundTo(slice);
+      rights[slice] = NetworkIsolation::SliceRights{.xid = wanted.config.xid,
+                                                    .rights = wanted.rights,
+                                                    .limits = wanted.network,
+                                                    .bound_min_rate_bps = bound.net_min_rate,
+                                                    .bound_max_rate_bps = bound.net_max_rate};
     }
     auto refusals = options_.network->apply(rights, options_.runtime->list());
     for (const auto& [slice, why] : refusals) {

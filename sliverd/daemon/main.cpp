@@ -193,6 +193,9 @@ int serve(const SliverdConfig& config) {
       .node_ports = config.nodePorts(),
       .service_allowlist = config.serviceAllowlist(),
       .local_reserved_ports_saved = savedLocalReservedPorts(config),
+      .bandwidth = config.bandwidth,
+      .uplink = config.uplink,
+      .node_limit_bps = config.capacity_net_bps,
   });
   plng::sliverd::Daemon* daemon_ref = nullptr;  // set once the daemon exists
   auto before_launch = [&](const node::SliverConfig& sliver, const std::filesystem::path& cgroup) {
@@ -355,6 +358,14 @@ int decommission(const SliverdConfig& config) {
   } catch (const std::exception& e) {
     ++failures;
     spdlog::error("network isolation: {}", e.what());
+  }
+  // The uplink's HTB tree (root qdisc 1:), whatever `bandwidth` says now.
+  try {
+    plng::sliverd::NetworkIsolation::removeBandwidth(config.uplink);
+    spdlog::info("bandwidth: the uplink's HTB tree removed");
+  } catch (const std::exception& e) {
+    ++failures;
+    spdlog::error("bandwidth: {}", e.what());
   }
   spdlog::info("node instance in {} decommissioned{}", config.state_dir,
                failures ? " with failures" : "");

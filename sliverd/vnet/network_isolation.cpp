@@ -93,6 +93,7 @@ NetworkIsolation::NetworkIsolation(Options options)
                  policy_->reusedPinnedLinks() ? "programs swapped into the pinned links"
                                               : "programs attached",
                  options_.pin_dir.string());
+    startBandwidth();
   } catch (const vnet::BpfLoadError& e) {
     state_ = State::kUnavailable;
     why_ = e.what();
@@ -106,6 +107,39 @@ NetworkIsolation::NetworkIsolation(Options options)
 }
 
 NetworkIsolation::~NetworkIsolation() = default;
+
+void NetworkIsolation::startBandwidth() {
+  if (!options_.bandwidth) {
+    spdlog::warn(
+        "bandwidth is not controlled (bandwidth = false): slices' traffic is neither "
+        "capped nor guaranteed");
+    return;
+  }
+  try {
+    bandwidth_ = std::make_unique<BandwidthControl>(
+        BandwidthControl::Options{.uplink = options_.uplink,
+                                  .node_limit_bps = options_.node_limit_bps},
+        *policy_);
+    spdlog::info("bandwidth: HTB tree on {}", bandwidth_->describe());
+  } catch (const std::exception& e) {
+    // Slices' packets then leave unshaped, as every node's did before: loud, but
+    // no reason to keep slivers from running.
+    spdlog::error("bandwidth is not controlled: {}", e.what());
+  }
+}
+
+node::NetworkLimits NetworkIsolation::effectiveLimits(const SliceRights& rights) {
+  node::NetworkLimits limits = rights.limits;
+  if (rights.bound_min_rate_bps != 0) {
+    limits.min_rate_bps =
+        (limits.min_rate_bps != 0 ? limits.min_rate_bps : vnet::kDefaultMinRateBps) +
+        rights.bound_min_rate_bps;
+  }
+  const std::uint64_t cap =
+      limits.max_rate_bps != 0 ? limits.max_rate_bps : vnet::kDefaultMaxRateBps;
+  if (rights.bound_max_rate_bps > cap) limits.max_rate_bps = rights.bound_max_rate_bps;
+  return limits;
+}
 
 std::string NetworkIsolation::describeState() const {
   switch (state_) {
@@ -145,6 +179,14 @@ void NetworkIsolation::beforeLaunch(const node::SliverConfig& config,
   }
   std::lock_guard lock(mutex_);
   setSliceLocked(config.xid, policyOf(rights));
+  if (bandwidth_ != nullptr) {
+    try {
+      bandwidth_->ensureSlice(config.xid);
+    } catch (const std::exception& e) {
+      // Its packets go to the node's class, under the node's limit.
+      spdlog::error("sliver {}: no HTB class: {}", config.slice, e.what());
+    }
+  }
   policy_->setSliverCgroup(vnet::NetworkPolicy::cgroupId(unified_cgroup), config.xid);
 }
 
@@ -191,6 +233,7 @@ std::map<std::string, std::string> NetworkIsolation::apply(
     if (!live_ids.contains(id)) policy_->removeSliverCgroup(id);
   }
   keepReservedPortsFromKernel();
+  if (bandwidth_ != nullptr) applyBandwidthLocked(desired, kept, refused);
   return refused;
 }
 
@@ -210,6 +253,22 @@ void NetworkIsolation::keepReservedPortsFromKernel() {
         "net.ipv4.ip_local_reserved_ports: {} (the kernel may pick a port reserved "
         "for one slice as another's ephemeral port)",
         e.what());
+  }
+}
+
+void NetworkIsolation::applyBandwidthLocked(const std::map<std::string, SliceRights>& desired,
+                                            const std::set<std::uint32_t>& kept,
+                                            std::map<std::string, std::string>& refused) {
+  std::map<std::uint32_t, node::NetworkLimits> limits;
+  std::map<std::uint32_t, std::string> names;
+  for (const auto& [slice, wanted] : desired) {
+    limits[wanted.xid] = effectiveLimits(wanted);
+    names[wanted.xid] = slice;
+  }
+  try {
+    for (const auto& [xid, why] : bandwidth_->apply(limits, kept)) refused[names[xid]] = why;
+  } catch (const std::exception& e) {
+    spdlog::error("bandwidth: cannot apply the desired state: {}", e.what());
   }
 }
 
@@ -311,6 +370,10 @@ void NetworkIsolation::removePinned(const fs::path& pin_dir) {
 
 void NetworkIsolation::restoreLocalReservedPorts(const fs::path& saved) {
   LocalReservedPorts::restore(saved);
+}
+
+void NetworkIsolation::removeBandwidth(const std::string& uplink) {
+  BandwidthControl::remove(uplink);
 }
 
 }  // namespace plng::sliverd

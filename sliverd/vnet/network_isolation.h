@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "proto/node.pb.h"
 #include "proto/port_spec.h"
 #include "sliverd/vnet/local_reserved_ports.h"
+#include "sliverd/vnet/bandwidth_control.h"
 #include "vnet-bpf/features.h"
 #include "vnet-bpf/network_policy.h"
 
@@ -50,6 +52,10 @@ class NetworkIsolation {
     // sliverd adds the slices' reserved ports to it (LocalReservedPorts);
     // empty: the sysctl is left alone.
     std::filesystem::path local_reserved_ports_saved;
+    // Bandwidth (docs/vnet.md, "Bandwidth"): the HTB tree on the uplink.
+    bool bandwidth = true;
+    std::string uplink;  // empty: the device of the default route
+    std::uint64_t node_limit_bps = 100'000'000;
   };
 
   enum class State { kEnforced, kOff, kUnavailable };
@@ -78,6 +84,10 @@ class NetworkIsolation {
   struct SliceRights {
     std::uint32_t xid = 0;
     node::NetworkRights rights;
+    node::NetworkLimits limits;  // net_* tags
+    // What the slice's bound rcaps add: guarantees add, a larger cap wins.
+    std::uint64_t bound_min_rate_bps = 0;
+    std::uint64_t bound_max_rate_bps = 0;
   };
   // After each reconciliation: the policy of every slice the node should run
   // (by slice name) and the slivers that exist (running or not). A slice
@@ -109,9 +119,18 @@ class NetworkIsolation {
   static void removePinned(const std::filesystem::path& pin_dir);
   // `sliverd decommission`: net.ipv4.ip_local_reserved_ports back as it was.
   static void restoreLocalReservedPorts(const std::filesystem::path& saved);
+  // `sliverd decommission`: the uplink's HTB tree (empty: the default route's device).
+  static void removeBandwidth(const std::string& uplink);
+  // The limits the HTB tree gives a slice: its tags with its bound rcaps.
+  static node::NetworkLimits effectiveLimits(const SliceRights& rights);
 
  private:
   vnet::SlicePolicy policyOf(const node::NetworkRights& rights) const;
+  void startBandwidth();
+  // Call with mutex_ held; adds admission's cuts to `refused`.
+  void applyBandwidthLocked(const std::map<std::string, SliceRights>& desired,
+                            const std::set<std::uint32_t>& kept,
+                            std::map<std::string, std::string>& refused);
   // Writes a slice's policy unless this process already wrote the same one:
   // setSlice reads the whole reserved-ports map, too much for every slice at
   // every reconciliation. Call with mutex_ held.
@@ -128,6 +147,7 @@ class NetworkIsolation {
   std::unique_ptr<vnet::NetworkPolicy> policy_;
   std::map<std::uint32_t, vnet::SlicePolicy> written_;  // by xid, what setSlice took
   std::unique_ptr<LocalReservedPorts> local_reserved_;  // null: not managed
+  std::unique_ptr<BandwidthControl> bandwidth_;         // null: bandwidth not controlled
 };
 
 }  // namespace plng::sliverd

@@ -158,12 +158,16 @@ TEST_CASE("network tags: canonical bit/s and bytes, or TagError naming the tag")
   CHECK(n.min_rate_bps == 5000);
   CHECK(n.max_rate_bps == 10000000);
   CHECK(n.daily_bytes == 0);
+  CHECK(n.icmp_pps == 0);
+  CHECK(plng::node::networkLimitsFromTags({{"net_icmp_pps", "10000"}}).icmp_pps == 10000);
   CHECK(plng::node::networkLimitsFromTags({}) == plng::node::NetworkLimits{});
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"net_min_rate", "5kbit"},           // units are PLC's to resolve
       {"net_max_rate", "-1"},              // no sign
       {"net_max_rate", "10000000000001"},  // above 10 Tbit/s
       {"net_daily_bytes", "9223372036854775808"},
+      {"net_icmp_pps", "10001"},  // its class's rate is packets x 65535 bytes/s
+      {"net_icmp_pps", "1.5"},
   };
   for (const auto& [tag, value] : bad) {
     INFO(tag << "=" << value);

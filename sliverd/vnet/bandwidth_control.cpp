@@ -1,0 +1,108 @@
+#include "sliverd/vnet/bandwidth_control.h"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace plng::sliverd {
+
+BandwidthControl::BandwidthControl(const Options& options, vnet::NetworkPolicy& policy)
+    : policy_(policy), tree_(uplinkDevice(options.uplink)) {
+  adopted_ = tree_.install(options.node_limit_bps);
+  const std::map<std::uint32_t, vnet::SliceClassIds> held = policy_.sliceClasses();
+  allocator_ = vnet::ClassIdAllocator(held);
+  in_map_ = held;
+  // What the kernel holds: the guarantees slices had (admission keeps them
+  // first), and classes no slice holds any more (deleted).
+  std::map<std::uint32_t, std::uint32_t> holder;  // bulk class -> xid
+  for (const auto& [xid, ids] : allocator_.all()) holder[ids.bulk] = xid;
+  std::set<std::uint32_t> orphans;
+  for (const vnet::HtbClass& c : tree_.classes()) {
+    auto slot = vnet::slotOfClass(c.handle);
+    if (!slot) continue;
+    const vnet::SliceClassIds ids = vnet::classIdsOfSlot(*slot);
+    auto it = holder.find(ids.bulk);
+    if (it == holder.end()) {
+      orphans.insert(*slot);
+    } else if (c.handle == ids.bulk) {
+      held_min_bps_[it->second] = c.rate_bytes * 8;
+    }
+  }
+  for (std::uint32_t slot : orphans) tree_.removeSlice(vnet::classIdsOfSlot(slot));
+  if (!orphans.empty()) spdlog::info("bandwidth: {} classes of no slice deleted", orphans.size());
+}
+
+std::string BandwidthControl::describe() const {
+  return tree_.device() + " at " + std::to_string(tree_.nodeLimitBps()) + " bit/s" +
+         (adopted_ ? " (adopted)" : "") + ", " + tree_.leafKind() + " leaves";
+}
+
+std::string BandwidthControl::uplinkDevice(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  std::string device = vnet::HtbTree::defaultRouteDevice();
+  if (device.empty())
+    throw std::runtime_error(
+        "no uplink: the node's network namespace has no default route (set `uplink`)");
+  return device;
+}
+
+vnet::SliceBandwidth BandwidthControl::bandwidthOf(const node::NetworkLimits& limits,
+                                                   std::uint64_t granted_min_bps) {
+  return vnet::SliceBandwidth{
+      .min_rate_bps = granted_min_bps,
+      .max_rate_bps = limits.max_rate_bps != 0 ? limits.max_rate_bps : vnet::kDefaultMaxRateBps,
+      .icmp_pps = limits.icmp_pps != 0 ? limits.icmp_pps : vnet::kDefaultIcmpPps,
+  };
+}
+
+void BandwidthControl::write(std::uint32_t xid, const vnet::SliceBandwidth& bandwidth) {
+  const vnet::SliceClassIds ids = allocator_.assign(xid);
+  tree_.setSlice(ids, bandwidth);  // nothing is sent when the kernel has it already
+  auto it = in_map_.find(xid);
+  if (it == in_map_.end() || it->second != ids) {
+    policy_.setSliceClasses(xid, ids);
+    in_map_[xid] = ids;
+  }
+  held_min_bps_[xid] = bandwidth.min_rate_bps;
+}
+
+void BandwidthControl::ensureSlice(std::uint32_t xid) {
+  if (in_map_.contains(xid) && allocator_.find(xid)) return;
+  auto held = held_min_bps_.find(xid);
+  write(xid,
+        bandwidthOf({}, held != held_min_bps_.end() ? held->second : vnet::kDefaultMinRateBps));
+}
+
+std::map<std::uint32_t, std::string> BandwidthControl::apply(
+    const std::map<std::uint32_t, node::NetworkLimits>& wanted,
+    const std::set<std::uint32_t>& kept) {
+  std::map<std::uint32_t, std::uint64_t> wishes;
+  std::vector<std::uint32_t> holders;  // hold their wish already: admitted first
+  for (const auto& [xid, limits] : wanted) {
+    const std::uint64_t wish =
+        limits.min_rate_bps != 0 ? limits.min_rate_bps : vnet::kDefaultMinRateBps;
+    wishes[xid] = wish;
+    auto held = held_min_bps_.find(xid);
+    if (held != held_min_bps_.end() && held->second >= wish) holders.push_back(xid);
+  }
+  const vnet::Admission admission = vnet::admitGuarantees(tree_.nodeLimitBps(), wishes, holders);
+  for (const auto& [xid, limits] : wanted)
+    write(xid, bandwidthOf(limits, admission.granted.at(xid)));
+  for (const auto& [xid, ids] : allocator_.all()) {
+    if (wanted.contains(xid) || kept.contains(xid)) continue;
+    tree_.removeSlice(ids);
+    allocator_.release(xid);
+    in_map_.erase(xid);
+    held_min_bps_.erase(xid);
+  }
+  return admission.refused;
+}
+
+void BandwidthControl::remove(const std::string& uplink) {
+  std::string device = uplink.empty() ? vnet::HtbTree::defaultRouteDevice() : uplink;
+  if (device.empty()) return;
+  vnet::HtbTree(device).remove();
+}
+
+}  // namespace plng::sliverd

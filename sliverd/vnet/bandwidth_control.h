@@ -1,0 +1,69 @@
+// BandwidthControl: sliverd's side of the uplink's HTB tree (vnet-bpf/bandwidth.h;
+// docs/vnet.md, "Bandwidth"). It installs the tree at start, or adopts the one
+// an earlier sliverd left; gives each slice a pair of classes, kept in the
+// slice's entry of the pinned `slices` map where the egress program reads them;
+// updates them in place when the slice's tags or bound rcaps change, after
+// admission control of the guarantees against the node's limit; removes them
+// with the slice. Not thread-safe: NetworkIsolation serializes its calls.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "node/resources.h"
+#include "vnet-bpf/bandwidth.h"
+#include "vnet-bpf/network_policy.h"
+
+namespace plng::sliverd {
+
+class BandwidthControl {
+ public:
+  struct Options {
+    std::string uplink;  // empty: the device of the default route
+    std::uint64_t node_limit_bps = vnet::kDefaultNodeLimitBps;
+  };
+
+  // Installs or adopts the tree; slice classes that no slice holds (in
+  // `policy`'s map) are deleted. Throws std::runtime_error / base::SysError
+  // when there is no uplink or the kernel refuses.
+  BandwidthControl(const Options& options, vnet::NetworkPolicy& policy);
+
+  bool adopted() const { return adopted_; }
+  // "eth0 at 100000000 bit/s (adopted), fq_codel leaves"
+  std::string describe() const;
+
+  // Before a slice's sliver starts: it has classes (PlanetLab's defaults until
+  // the next apply gives it its own), so its first packet is classified.
+  void ensureSlice(std::uint32_t xid);
+  // The slices the node keeps and their limits (tags with bound rcaps): every
+  // one gets its classes, its guarantee admitted against the node's limit
+  // (those holding theirs first); slices in `kept` but not in `wanted` keep
+  // theirs as they are; the others lose them. Returns, by xid, why a
+  // guarantee was cut.
+  std::map<std::uint32_t, std::string> apply(
+      const std::map<std::uint32_t, node::NetworkLimits>& wanted,
+      const std::set<std::uint32_t>& kept);
+
+  // What a slice's limits become once its guarantee is admitted.
+  static vnet::SliceBandwidth bandwidthOf(const node::NetworkLimits& limits,
+                                          std::uint64_t granted_min_bps);
+
+  // `sliverd decommission`: the uplink's root qdisc goes if it is the tree.
+  static void remove(const std::string& uplink);
+  // The configured uplink, or the default route's device; throws without one.
+  static std::string uplinkDevice(const std::string& configured);
+
+ private:
+  void write(std::uint32_t xid, const vnet::SliceBandwidth& bandwidth);
+
+  vnet::NetworkPolicy& policy_;
+  vnet::HtbTree tree_;
+  bool adopted_ = false;
+  vnet::ClassIdAllocator allocator_;
+  std::map<std::uint32_t, vnet::SliceClassIds> in_map_;  // what each slices entry holds
+  std::map<std::uint32_t, std::uint64_t> held_min_bps_;  // guarantees in the classes now
+};
+
+}  // namespace plng::sliverd
