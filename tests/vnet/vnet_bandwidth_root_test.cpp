@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "sliverd/vnet/network_isolation.h"
 #include "tests/support/planet_net.h"
 #include "tests/vnet/vnet_fixture.h"
 #include "vnet-bpf/bandwidth.h"
@@ -114,6 +115,64 @@ class Iperf3 {
   bool udp_ = false;
 };
 
+// Starts iperf3 servers of our own on the remote site, one per concurrent
+// client; `next_port` advances.
+std::vector<int> startServers(const PlanetNet& net, int count, int& next_port) {
+  std::vector<int> ports;
+  for (int k = 0; k < count; ++k) {
+    const int port = next_port++;
+    auto started =
+        net.runIn(net.remote(), {"iperf3", "--server", "--daemon", "--port", std::to_string(port)});
+    REQUIRE(started.ok());
+    ports.push_back(port);
+  }
+  for (int port : ports) {  // until each listens
+    for (int attempt = 0;; ++attempt) {
+      auto listening = net.runIn(net.remote(), {"ss", "-Hltn", "sport = :" + std::to_string(port)});
+      if (listening.output.find("LISTEN") != std::string::npos) break;
+      REQUIRE(attempt < 50);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return ports;
+}
+
+// One iperf3 client per sender (a cgroup, empty: the node's own), all at once.
+// `wire`: what each sender's class (and, last, the root class as `total`) sent
+// from 1.5 to 3.5 s in, HTB's count of whole frames; `goodput`: what iperf3's
+// servers got.
+struct Rates {
+  std::vector<double> goodput;
+  std::vector<double> wire;
+  double total = 0;
+};
+struct Sender {
+  fs::path cgroup;
+  std::uint32_t htb_class = 0;
+};
+Rates measureRates(const PlanetNet& net, HtbTree& tree, const std::vector<Sender>& senders,
+                   int& next_port, std::uint64_t udp_bps = 0) {
+  auto ports = startServers(net, static_cast<int>(senders.size()), next_port);
+  std::vector<std::unique_ptr<Iperf3>> clients;
+  for (std::size_t k = 0; k < senders.size(); ++k)
+    clients.push_back(
+        std::make_unique<Iperf3>(senders[k].cgroup, net.remote().ipv4, ports[k], udp_bps));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto before = tree.bytesSent();
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto after = tree.bytesSent();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  auto rate = [&](std::uint32_t handle) {
+    return static_cast<double>(after[handle] - before[handle]) * 8 / seconds;
+  };
+  Rates rates;
+  for (const Sender& sender : senders) rates.wire.push_back(rate(sender.htb_class));
+  rates.total = rate(kRootClass);
+  for (auto& client : clients) rates.goodput.push_back(client->rate());
+  return rates;
+}
+
 // A one-node planet whose node runs the policy programs and the HTB tree on its
 // uplink; slices are cgroups under the sandbox's slivers cgroup.
 struct BandwidthPlanet {
@@ -124,7 +183,7 @@ struct BandwidthPlanet {
   std::unique_ptr<HtbTree> tree;
   ClassIdAllocator allocator;
   std::vector<fs::path> slices;  // xid kXidA + i
-  int servers = 0;
+  int next_port = kFirstServerPort;
 
   explicit BandwidthPlanet(int slice_count = 2) {
     in_node = std::make_unique<ScopedNetns>(net.node(1));
@@ -155,58 +214,13 @@ struct BandwidthPlanet {
     tree->setSlice(ids, bandwidth);
     policy->setSliceClasses(xid(i), ids);
   }
-  // iperf3 servers of our own on the remote site, one per concurrent client.
-  std::vector<int> startServers(int count) {
-    std::vector<int> ports;
-    for (int k = 0; k < count; ++k) {
-      const int port = kFirstServerPort + servers++;
-      auto started = net.runIn(net.remote(),
-                               {"iperf3", "--server", "--daemon", "--port", std::to_string(port)});
-      REQUIRE(started.ok());
-      ports.push_back(port);
-    }
-    // Until each listens.
-    for (int port : ports) {
-      for (int attempt = 0;; ++attempt) {
-        auto listening =
-            net.runIn(net.remote(), {"ss", "-Hltn", "sport = :" + std::to_string(port)});
-        if (listening.output.find("LISTEN") != std::string::npos) break;
-        REQUIRE(attempt < 50);
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-    return ports;
-  }
-  // Runs iperf3 from each of the given slices (-1: the node) at once. `wire`:
-  // what their classes sent (HTB's count, whole frames) from 1.5 to 3.5 s in,
-  // and the node's root class as `total`; `goodput`: what iperf3's servers got.
-  struct Rates {
-    std::vector<double> goodput;
-    std::vector<double> wire;
-    double total = 0;
-  };
+  // iperf3 from each of the given slices (-1: the node) at once.
   Rates measure(const std::vector<int>& who, std::uint64_t udp_bps = 0) {
-    auto ports = startServers(static_cast<int>(who.size()));
-    std::vector<std::uint32_t> classes;
-    for (int i : who) classes.push_back(i < 0 ? kNodeClass : allocator.find(xid(i))->bulk);
-    classes.push_back(kRootClass);
-    std::vector<std::unique_ptr<Iperf3>> clients;
-    for (std::size_t k = 0; k < who.size(); ++k)
-      clients.push_back(std::make_unique<Iperf3>(who[k] < 0 ? fs::path() : slices[who[k]],
-                                                 net.remote().ipv4, ports[k], udp_bps));
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    auto before = tree->bytesSent();
-    const auto start = Clock::now();
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    auto after = tree->bytesSent();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    Rates rates;
-    for (std::uint32_t handle : classes)
-      rates.wire.push_back(static_cast<double>(after[handle] - before[handle]) * 8 / seconds);
-    rates.total = rates.wire.back();
-    rates.wire.pop_back();
-    for (auto& client : clients) rates.goodput.push_back(client->rate());
-    return rates;
+    std::vector<Sender> senders;
+    for (int i : who)
+      senders.push_back(i < 0 ? Sender{{}, kNodeClass}
+                              : Sender{slices[i], allocator.find(xid(i))->bulk});
+    return measureRates(net, *tree, senders, next_port, udp_bps);
   }
 };
 
@@ -493,4 +507,117 @@ TEST_CASE("a restart adopts the tree; classes change in place; decommission remo
   planet.policy.reset();
   NetworkPolicy::removePinned(planet.env.pin_dir);
   CHECK_FALSE(fs::exists(planet.env.pin_dir));
+}
+
+namespace {
+
+// The kernel's class with this handle.
+std::optional<HtbClass> classWith(HtbTree& tree, std::uint32_t handle) {
+  for (const HtbClass& c : tree.classes())
+    if (c.handle == handle) return c;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// What sliverd does (sliverd/vnet): NetworkIsolation with its BandwidthControl,
+// driven as the daemon drives it — beforeLaunch, then apply after each
+// reconciliation with the slices' tags and bound rcaps.
+TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
+  PlanetNet::requireUsable();
+  PlanetNet net(1);
+  VnetEnvironment env;
+  auto in_node = std::make_unique<ScopedNetns>(net.node(1));
+  const plng::sliverd::NetworkIsolation::Options options{
+      .enabled = true,
+      .pin_dir = env.pin_dir,
+      .slivers_cgroup = env.slivers,
+      .node_ports = {},
+      .service_allowlist = {},
+      .bandwidth = true,
+      .uplink = "",  // the default route's device: eth0
+      .node_limit_bps = 20'000'000,
+  };
+  auto isolation = std::make_unique<plng::sliverd::NetworkIsolation>(options);
+  REQUIRE(isolation->state() == plng::sliverd::NetworkIsolation::State::kEnforced);
+  HtbTree tree("eth0");  // to look at
+  REQUIRE(tree.installed());
+  std::uint64_t limit = 0;
+  for (const HtbClass& c : tree.classes())
+    if (c.handle == kRootClass) limit = c.ceil_bytes * 8;
+  CHECK(limit == 20'000'000);
+
+  using SliceRights = plng::sliverd::NetworkIsolation::SliceRights;
+  auto slice = [](std::uint32_t xid, const plng::node::NetworkLimits& limits) {
+    SliceRights rights;
+    rights.xid = xid;
+    rights.limits = limits;
+    return rights;
+  };
+  plng::node::SliverConfig alpha;
+  alpha.slice = "pl_alpha";
+  alpha.xid = kXidA;
+  isolation->beforeLaunch(alpha, {}, env.slice_a);
+  // Classified from its first packet, with PlanetLab's defaults for now.
+  const SliceClassIds alpha_ids = classIdsOfSlot(kXidA);
+  auto first = classWith(tree, alpha_ids.bulk);
+  REQUIRE(first);
+  CHECK(first->rate_bytes == kDefaultMinRateBps / 8);
+  CHECK(first->ceil_bytes == kDefaultMaxRateBps / 8);
+
+  std::map<std::string, SliceRights> desired = {
+      {"pl_alpha", slice(kXidA, {.max_rate_bps = 8'000'000})},
+      {"pl_beta", slice(kXidB, {.min_rate_bps = 15'000'000})},
+  };
+  CHECK(isolation->apply(desired, {}).empty());
+  CHECK(classWith(tree, alpha_ids.bulk)->ceil_bytes == 1'000'000);
+  CHECK(classWith(tree, classIdsOfSlot(kXidB).bulk)->rate_bytes == 15'000'000 / 8);
+
+  // A third guarantee does not fit beside beta's: it is cut, beta keeps its own.
+  desired["pl_gamma"] = slice(1003, {.min_rate_bps = 10'000'000});
+  auto refused = isolation->apply(desired, {});
+  REQUIRE(refused.contains("pl_gamma"));
+  CHECK_THAT(refused["pl_gamma"], Catch::Contains("net_min_rate 10000000 bit/s does not fit"));
+  CHECK(classWith(tree, classIdsOfSlot(1003).bulk)->rate_bytes == kDefaultMinRateBps / 8);
+  CHECK(classWith(tree, classIdsOfSlot(kXidB).bulk)->rate_bytes == 15'000'000 / 8);
+  desired.erase("pl_gamma");
+  CHECK(isolation->apply(desired, {}).empty());
+  CHECK_FALSE(classWith(tree, classIdsOfSlot(1003).bulk));  // gone with the slice
+
+  // An rcap bound to alpha: its guarantee adds, its cap raises alpha's.
+  desired["pl_alpha"].bound_min_rate_bps = 3'000'000;
+  desired["pl_alpha"].bound_max_rate_bps = 9'000'000;
+  CHECK(isolation->apply(desired, {}).empty());
+  auto bound = classWith(tree, alpha_ids.bulk);
+  CHECK(bound->rate_bytes == (kDefaultMinRateBps + 3'000'000) / 8);
+  CHECK(bound->ceil_bytes == 9'000'000 / 8);
+  desired["pl_alpha"].bound_min_rate_bps = 0;
+  desired["pl_alpha"].bound_max_rate_bps = 0;
+  CHECK(isolation->apply(desired, {}).empty());
+
+  // The sliver's traffic is held at its cap.
+  int next_port = kFirstServerPort;
+  auto rates = measureRates(net, tree, {{env.slice_a, alpha_ids.bulk}}, next_port);
+  INFO("pl_alpha: " << mbit(rates.wire[0]) << " Mbit/s");
+  CHECK(rates.wire[0] <= 8.4e6);
+  CHECK(rates.wire[0] >= 7.6e6);
+
+  // A restart: the tree and the ids are adopted, nothing changes.
+  const auto before = tree.classes();
+  isolation.reset();
+  isolation = std::make_unique<plng::sliverd::NetworkIsolation>(options);
+  CHECK(tree.classes() == before);
+  CHECK(isolation->apply(desired, {}).empty());
+  CHECK(tree.classes() == before);
+
+  // Alpha leaves the node: its classes go; decommission takes the rest.
+  desired.erase("pl_alpha");
+  CHECK(isolation->apply(desired, {}).empty());
+  CHECK_FALSE(classWith(tree, alpha_ids.bulk));
+  CHECK_FALSE(classWith(tree, alpha_ids.icmp));
+  isolation.reset();
+  plng::sliverd::NetworkIsolation::removeBandwidth("");
+  plng::sliverd::NetworkIsolation::removePinned(env.pin_dir);
+  CHECK_FALSE(tree.installed());
+  in_node.reset();
 }
