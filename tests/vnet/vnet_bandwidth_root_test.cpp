@@ -115,9 +115,21 @@ class Iperf3 {
   bool udp_ = false;
 };
 
+// One planet for every test case of the process (bringing one up and down
+// takes seconds); each case starts from a bare uplink (bareUplink).
+PlanetNet& sharedPlanet() {
+  PlanetNet::requireUsable();
+  static PlanetNet planet(1);
+  return planet;
+}
+
+// Deletes what an earlier case left on the node's uplink.
+void bareUplink() { HtbTree(HtbTree::defaultRouteDevice()).remove(); }
+
 // Starts iperf3 servers of our own on the remote site, one per concurrent
-// client; `next_port` advances.
-std::vector<int> startServers(const PlanetNet& net, int count, int& next_port) {
+// client, each on a port of its own (they stay until the planet goes).
+std::vector<int> startServers(const PlanetNet& net, int count) {
+  static int next_port = kFirstServerPort;
   std::vector<int> ports;
   for (int k = 0; k < count; ++k) {
     const int port = next_port++;
@@ -151,8 +163,8 @@ struct Sender {
   std::uint32_t htb_class = 0;
 };
 Rates measureRates(const PlanetNet& net, HtbTree& tree, const std::vector<Sender>& senders,
-                   int& next_port, std::uint64_t udp_bps = 0) {
-  auto ports = startServers(net, static_cast<int>(senders.size()), next_port);
+                   std::uint64_t udp_bps = 0) {
+  auto ports = startServers(net, static_cast<int>(senders.size()));
   std::vector<std::unique_ptr<Iperf3>> clients;
   for (std::size_t k = 0; k < senders.size(); ++k)
     clients.push_back(
@@ -176,17 +188,17 @@ Rates measureRates(const PlanetNet& net, HtbTree& tree, const std::vector<Sender
 // A one-node planet whose node runs the policy programs and the HTB tree on its
 // uplink; slices are cgroups under the sandbox's slivers cgroup.
 struct BandwidthPlanet {
-  PlanetNet net{1};
+  PlanetNet& net = sharedPlanet();
   VnetEnvironment env;
   std::unique_ptr<ScopedNetns> in_node;
   std::unique_ptr<NetworkPolicy> policy;
   std::unique_ptr<HtbTree> tree;
   ClassIdAllocator allocator;
   std::vector<fs::path> slices;  // xid kXidA + i
-  int next_port = kFirstServerPort;
 
   explicit BandwidthPlanet(int slice_count = 2) {
     in_node = std::make_unique<ScopedNetns>(net.node(1));
+    bareUplink();
     policy = env.open();
     slices = {env.slice_a, env.slice_b};
     for (int i = 2; i < slice_count; ++i) {
@@ -220,7 +232,7 @@ struct BandwidthPlanet {
     for (int i : who)
       senders.push_back(i < 0 ? Sender{{}, kNodeClass}
                               : Sender{slices[i], allocator.find(xid(i))->bulk});
-    return measureRates(net, *tree, senders, next_port, udp_bps);
+    return measureRates(net, *tree, senders, udp_bps);
   }
 };
 
@@ -332,7 +344,6 @@ int sendWithPriority(const fs::path& cgroup, const std::string& address, int por
 }  // namespace
 
 TEST_CASE("a slice capped at 10 Mbit/s gets 10 Mbit/s, within 5%") {
-  PlanetNet::requireUsable();
   BandwidthPlanet planet;
   planet.install(kDefaultNodeLimitBps);
   planet.setBandwidth(0, {});  // PlanetLab's defaults: 5 kbit/s, capped at 10 Mbit/s
@@ -347,7 +358,6 @@ TEST_CASE("a slice capped at 10 Mbit/s gets 10 Mbit/s, within 5%") {
 }
 
 TEST_CASE("the node's limit holds within 5% while three slices push") {
-  PlanetNet::requireUsable();
   BandwidthPlanet planet(3);
   planet.install(30'000'000);
   for (int i = 0; i < 3; ++i) planet.setBandwidth(i, {.max_rate_bps = 20'000'000});
@@ -365,7 +375,6 @@ TEST_CASE("the node's limit holds within 5% while three slices push") {
 // TCP flows, on this kernel's pfifo leaves, split 31-34/66-69: a flow whose
 // queue drains after a loss leaves its turn to the other.)
 TEST_CASE("two saturating slices with rates 1:3 share the node 25/75") {
-  PlanetNet::requireUsable();
   BandwidthPlanet planet;
   planet.install(20'000'000);
   planet.setBandwidth(0, {.min_rate_bps = 2'000'000, .max_rate_bps = 20'000'000});
@@ -379,7 +388,6 @@ TEST_CASE("two saturating slices with rates 1:3 share the node 25/75") {
 }
 
 TEST_CASE("a slice with a guarantee keeps it while four others flood") {
-  PlanetNet::requireUsable();
   BandwidthPlanet planet(5);
   planet.install(20'000'000);
   planet.setBandwidth(0, {.min_rate_bps = 8'000'000, .max_rate_bps = 20'000'000});
@@ -393,7 +401,6 @@ TEST_CASE("a slice with a guarantee keeps it while four others flood") {
 }
 
 TEST_CASE("SO_PRIORITY does not take a slice out of its class") {
-  PlanetNet::requireUsable();
   BandwidthPlanet planet;
   planet.install(kDefaultNodeLimitBps);
   planet.setBandwidth(0, {});
@@ -419,7 +426,6 @@ TEST_CASE("SO_PRIORITY does not take a slice out of its class") {
 }
 
 TEST_CASE("ICMP of a slice is limited in packets per second") {
-  PlanetNet::requireUsable();
   BandwidthPlanet planet;
   planet.install(kDefaultNodeLimitBps);
   planet.setBandwidth(0, {.icmp_pps = 10});
@@ -453,7 +459,6 @@ TEST_CASE("ICMP of a slice is limited in packets per second") {
 }
 
 TEST_CASE("a restart adopts the tree; classes change in place; decommission removes it") {
-  PlanetNet::requireUsable();
   BandwidthPlanet planet;
   CHECK_FALSE(planet.tree->install(kDefaultNodeLimitBps));  // made, not adopted
   planet.setBandwidth(0, {.max_rate_bps = 10'000'000});
@@ -524,10 +529,10 @@ std::optional<HtbClass> classWith(HtbTree& tree, std::uint32_t handle) {
 // driven as the daemon drives it — beforeLaunch, then apply after each
 // reconciliation with the slices' tags and bound rcaps.
 TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
-  PlanetNet::requireUsable();
-  PlanetNet net(1);
+  PlanetNet& net = sharedPlanet();
   VnetEnvironment env;
   auto in_node = std::make_unique<ScopedNetns>(net.node(1));
+  bareUplink();
   const plng::sliverd::NetworkIsolation::Options options{
       .enabled = true,
       .pin_dir = env.pin_dir,
@@ -596,8 +601,7 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
   CHECK(isolation->apply(desired, {}).empty());
 
   // The sliver's traffic is held at its cap.
-  int next_port = kFirstServerPort;
-  auto rates = measureRates(net, tree, {{env.slice_a, alpha_ids.bulk}}, next_port);
+  auto rates = measureRates(net, tree, {{env.slice_a, alpha_ids.bulk}});
   INFO("pl_alpha: " << mbit(rates.wire[0]) << " Mbit/s");
   CHECK(rates.wire[0] <= 8.4e6);
   CHECK(rates.wire[0] >= 7.6e6);
