@@ -196,6 +196,7 @@ int serve(const SliverdConfig& config) {
       .bandwidth = config.bandwidth,
       .uplink = config.uplink,
       .node_limit_bps = config.capacity_net_bps,
+      .bandwidth_record = config.paths().state_dir / "bandwidth-uplink",
   });
   plng::sliverd::Daemon* daemon_ref = nullptr;  // set once the daemon exists
   auto before_launch = [&](const node::SliverConfig& sliver, const std::filesystem::path& cgroup) {
@@ -359,10 +360,11 @@ int decommission(const SliverdConfig& config) {
     ++failures;
     spdlog::error("network isolation: {}", e.what());
   }
-  // The uplink's HTB tree (root qdisc 1:), whatever `bandwidth` says now.
+  // The uplink's HTB tree, whatever `bandwidth` says now: the one this instance
+  // made (its record names the device and the network namespace).
   try {
-    plng::sliverd::NetworkIsolation::removeBandwidth(config.uplink);
-    spdlog::info("bandwidth: the uplink's HTB tree removed");
+    spdlog::info("bandwidth: {}", plng::sliverd::NetworkIsolation::removeBandwidth(
+                                      config.paths().state_dir / "bandwidth-uplink"));
   } catch (const std::exception& e) {
     ++failures;
     spdlog::error("bandwidth: {}", e.what());

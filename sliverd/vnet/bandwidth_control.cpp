@@ -1,15 +1,38 @@
 #include "sliverd/vnet/bandwidth_control.h"
 
+#include <net/if.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <stdexcept>
 #include <vector>
 
+#include "base/error.h"
+#include "base/file.h"
+#include "base/strings.h"
+
 namespace plng::sliverd {
+
+namespace {
+
+// The inode of the calling thread's network namespace: which one a tree is in.
+std::uint64_t networkNamespace() {
+  struct stat st {};
+  if (::stat("/proc/thread-self/ns/net", &st) != 0)
+    base::throwErrno("stat /proc/thread-self/ns/net");
+  return st.st_ino;
+}
+
+}  // namespace
 
 BandwidthControl::BandwidthControl(const Options& options, vnet::NetworkPolicy& policy)
     : policy_(policy), tree_(uplinkDevice(options.uplink)) {
   adopted_ = tree_.install(options.node_limit_bps);
+  if (!options.record.empty()) {
+    std::filesystem::create_directories(options.record.parent_path());
+    base::writeFileAtomic(options.record,
+                          tree_.device() + " " + std::to_string(networkNamespace()) + "\n", 0644);
+  }
   const std::map<std::uint32_t, vnet::SliceClassIds> held = policy_.sliceClasses();
   allocator_ = vnet::ClassIdAllocator(held);
   in_map_ = held;
@@ -99,10 +122,23 @@ std::map<std::uint32_t, std::string> BandwidthControl::apply(
   return admission.refused;
 }
 
-void BandwidthControl::remove(const std::string& uplink) {
-  std::string device = uplink.empty() ? vnet::HtbTree::defaultRouteDevice() : uplink;
-  if (device.empty()) return;
-  vnet::HtbTree(device).remove();
+std::string BandwidthControl::remove(const std::filesystem::path& record) {
+  auto text = base::readFileIfExists(record, 4096);
+  if (!text) return "no tree was made";
+  const auto fields = base::split(base::trim(*text), ' ');
+  if (fields.size() != 2) throw std::runtime_error(record.string() + ": not \"<device> <netns>\"");
+  const std::string& device = fields[0];
+  std::string done;
+  if (fields[1] != std::to_string(networkNamespace())) {
+    done = "the tree on " + device + " is in another network namespace: it goes with it";
+  } else if (::if_nametoindex(device.c_str()) == 0) {
+    done = device + " is gone, and its tree with it";
+  } else {
+    vnet::HtbTree(device).remove();
+    done = "the HTB tree on " + device + " removed";
+  }
+  std::filesystem::remove(record);
+  return done;
 }
 
 }  // namespace plng::sliverd

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -23,6 +24,8 @@ class BandwidthControl {
   struct Options {
     std::string uplink;  // empty: the device of the default route
     std::uint64_t node_limit_bps = vnet::kDefaultNodeLimitBps;
+    // Where the tree is, for decommission: "<device> <netns inode>". Empty: none.
+    std::filesystem::path record;
   };
 
   // Installs or adopts the tree; slice classes that no slice holds (in
@@ -50,8 +53,10 @@ class BandwidthControl {
   static vnet::SliceBandwidth bandwidthOf(const node::NetworkLimits& limits,
                                           std::uint64_t granted_min_bps);
 
-  // `sliverd decommission`: the uplink's root qdisc goes if it is the tree.
-  static void remove(const std::string& uplink);
+  // `sliverd decommission`: the tree `record` names goes, when the caller is in
+  // the network namespace it was made in (a tree in another one goes with that
+  // namespace); the record goes too. Returns what happened, for the log.
+  static std::string remove(const std::filesystem::path& record);
   // The configured uplink, or the default route's device; throws without one.
   static std::string uplinkDevice(const std::string& configured);
 

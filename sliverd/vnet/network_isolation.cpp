@@ -118,7 +118,8 @@ void NetworkIsolation::startBandwidth() {
   try {
     bandwidth_ = std::make_unique<BandwidthControl>(
         BandwidthControl::Options{.uplink = options_.uplink,
-                                  .node_limit_bps = options_.node_limit_bps},
+                                  .node_limit_bps = options_.node_limit_bps,
+                                  .record = options_.bandwidth_record},
         *policy_);
     spdlog::info("bandwidth: HTB tree on {}", bandwidth_->describe());
   } catch (const std::exception& e) {
@@ -372,8 +373,8 @@ void NetworkIsolation::restoreLocalReservedPorts(const fs::path& saved) {
   LocalReservedPorts::restore(saved);
 }
 
-void NetworkIsolation::removeBandwidth(const std::string& uplink) {
-  BandwidthControl::remove(uplink);
+std::string NetworkIsolation::removeBandwidth(const fs::path& record) {
+  return BandwidthControl::remove(record);
 }
 
 }  // namespace plng::sliverd

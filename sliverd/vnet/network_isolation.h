@@ -56,6 +56,7 @@ class NetworkIsolation {
     bool bandwidth = true;
     std::string uplink;  // empty: the device of the default route
     std::uint64_t node_limit_bps = 100'000'000;
+    std::filesystem::path bandwidth_record;  // BandwidthControl::Options::record
   };
 
   enum class State { kEnforced, kOff, kUnavailable };
@@ -119,8 +120,8 @@ class NetworkIsolation {
   static void removePinned(const std::filesystem::path& pin_dir);
   // `sliverd decommission`: net.ipv4.ip_local_reserved_ports back as it was.
   static void restoreLocalReservedPorts(const std::filesystem::path& saved);
-  // `sliverd decommission`: the uplink's HTB tree (empty: the default route's device).
-  static void removeBandwidth(const std::string& uplink);
+  // `sliverd decommission`: the uplink's HTB tree (BandwidthControl::remove).
+  static std::string removeBandwidth(const std::filesystem::path& record);
   // The limits the HTB tree gives a slice: its tags with its bound rcaps.
   static node::NetworkLimits effectiveLimits(const SliceRights& rights);
 

@@ -22,8 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/file.h"
 #include "sliverd/vnet/network_isolation.h"
 #include "tests/support/planet_net.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/vnet/vnet_fixture.h"
 #include "vnet-bpf/bandwidth.h"
 #include "vnet-bpf/network_policy.h"
@@ -533,6 +535,8 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
   VnetEnvironment env;
   auto in_node = std::make_unique<ScopedNetns>(net.node(1));
   bareUplink();
+  ScratchDir state("bandwidth-state");
+  const fs::path record = state.path() / "bandwidth-uplink";
   const plng::sliverd::NetworkIsolation::Options options{
       .enabled = true,
       .pin_dir = env.pin_dir,
@@ -542,6 +546,7 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
       .bandwidth = true,
       .uplink = "",  // the default route's device: eth0
       .node_limit_bps = 20'000'000,
+      .bandwidth_record = record,
   };
   auto isolation = std::make_unique<plng::sliverd::NetworkIsolation>(options);
   REQUIRE(isolation->state() == plng::sliverd::NetworkIsolation::State::kEnforced);
@@ -620,8 +625,23 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
   CHECK_FALSE(classWith(tree, alpha_ids.bulk));
   CHECK_FALSE(classWith(tree, alpha_ids.icmp));
   isolation.reset();
-  plng::sliverd::NetworkIsolation::removeBandwidth("");
+  // Decommission from another network namespace (the local planet's runs in the
+  // host's) leaves the tree alone: the host's uplink is not the node's.
+  CHECK(plng::base::readFile(record).starts_with("eth0 "));
+  in_node.reset();
+  CHECK_THAT(plng::sliverd::NetworkIsolation::removeBandwidth(record),
+             Catch::Contains("another network namespace"));
+  in_node = std::make_unique<ScopedNetns>(net.node(1));
+  CHECK(tree.installed());
+  CHECK_FALSE(fs::exists(record));
+  // In the node's own: the tree goes.
+  isolation = std::make_unique<plng::sliverd::NetworkIsolation>(options);
+  isolation.reset();
+  CHECK_THAT(plng::sliverd::NetworkIsolation::removeBandwidth(record),
+             Catch::Contains("the HTB tree on eth0 removed"));
   plng::sliverd::NetworkIsolation::removePinned(env.pin_dir);
   CHECK_FALSE(tree.installed());
+  CHECK_THAT(plng::sliverd::NetworkIsolation::removeBandwidth(record),
+             Catch::Contains("no tree was made"));
   in_node.reset();
 }
