@@ -373,17 +373,23 @@ TEST_CASE("the node's limit holds within 5% while three slices push") {
   for (double rate : rates) CHECK(rate >= 5e6);  // each gets a share
 }
 
-// Saturating: UDP floods at twice the node's limit, always backlogged. (Two
-// TCP flows, on this kernel's pfifo leaves, split 31-34/66-69: a flow whose
-// queue drains after a loss leaves its turn to the other.)
+// Saturating: two TCP flows where the leaves are fq_codel (Debian's 6.1 in the
+// v2vm guest: 24.5/75.5). On this host's kernel, without fq_codel, the leaves
+// are HTB's pfifo, and two TCP flows split 31-34/66-69 (a flow whose deep
+// drop-tail queue drains after a loss burst leaves its turns to the other):
+// there UDP floods at twice the node's limit keep both classes backlogged
+// (25/75). (UDP floods into fq_codel leaves split 37/63 on 6.1: codel drops at
+// dequeue.)
 TEST_CASE("two saturating slices with rates 1:3 share the node 25/75") {
   BandwidthPlanet planet;
   planet.install(20'000'000);
   planet.setBandwidth(0, {.min_rate_bps = 2'000'000, .max_rate_bps = 20'000'000});
   planet.setBandwidth(1, {.min_rate_bps = 6'000'000, .max_rate_bps = 20'000'000});
-  const auto rates = planet.measure({0, 1}, 40'000'000).wire;
+  const bool fq_codel = planet.tree->leafKind() == "fq_codel";
+  const auto rates = planet.measure({0, 1}, fq_codel ? 0 : 40'000'000).wire;
   const double share = rates[0] / (rates[0] + rates[1]);
-  INFO("1: " << mbit(rates[0]) << " Mbit/s, 3: " << mbit(rates[1]) << " Mbit/s");
+  INFO((fq_codel ? "TCP, fq_codel leaves" : "UDP floods, pfifo leaves")
+       << ": 1: " << mbit(rates[0]) << " Mbit/s, 3: " << mbit(rates[1]) << " Mbit/s");
   CHECK(share >= 0.20);
   CHECK(share <= 0.30);
   CHECK(rates[0] + rates[1] >= 19e6);
