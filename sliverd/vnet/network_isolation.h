@@ -33,8 +33,8 @@
 #include "node/runtime.h"
 #include "proto/node.pb.h"
 #include "proto/port_spec.h"
-#include "sliverd/vnet/local_reserved_ports.h"
 #include "sliverd/vnet/bandwidth_control.h"
+#include "sliverd/vnet/local_reserved_ports.h"
 #include "vnet-bpf/features.h"
 #include "vnet-bpf/network_policy.h"
 

@@ -549,6 +549,7 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
       .slivers_cgroup = env.slivers,
       .node_ports = {},
       .service_allowlist = {},
+      .local_reserved_ports_saved = {},  // the sysctl is left alone
       .bandwidth = true,
       .uplink = "",  // the default route's device: eth0
       .node_limit_bps = 20'000'000,
