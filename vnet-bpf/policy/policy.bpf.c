@@ -332,6 +332,20 @@ static __always_inline __u32 record_bound(struct vnet_port* entry, __u32 xid,
   return 0;
 }
 
+/* record_bound for a socket of the calling slice, a refusal counted: 1 when
+ * the port is the socket's, 0 when refused. */
+static __always_inline int take_for_socket(struct vnet_port* entry, __u32 xid, __u64 cookie,
+                                           __u8 protocol, __u16 port) {
+  struct vnet_slice_usage* usage = usage_of(xid);
+  if (!usage) return 0;
+  __u32 refused = record_bound(entry, xid, usage, &cookie, protocol, port);
+  if (refused) {
+    count(xid, refused);
+    return 0;
+  }
+  return 1;
+}
+
 /* bind4/6: the port is claimed here, before the kernel hashes the socket (a
  * bind refused after it would let the socket receive the owner's datagrams
  * for a moment), and recorded for the socket. Should the kernel then refuse
@@ -355,14 +369,7 @@ static __always_inline int check_bind(struct bpf_sock_addr* ctx) {
     count(xid, reserved == VNET_XID_NODE ? VNET_R_PORT_NODE : VNET_R_PORT_RESERVED);
     return 0;
   }
-  __u64 cookie = bpf_get_socket_cookie(ctx);
-  struct vnet_slice_usage* usage = usage_of(xid);
-  if (!usage) return 0;
-  __u32 refused = record_bound(entry, xid, usage, &cookie, protocol, port);
-  if (refused) {
-    count(xid, refused);
-    return 0;
-  }
+  if (!take_for_socket(entry, xid, bpf_get_socket_cookie(ctx), protocol, port)) return 0;
   /* A port reserved for the slice, below 1024 too: 3 lets the kernel skip
    * its CAP_NET_BIND_SERVICE check (>= 5.12). */
   return reserved && grant_reserved_ports ? 3 : 1;
@@ -459,15 +466,7 @@ static __always_inline int claim_picked_port(struct bpf_sock* sk) {
   struct vnet_port* entry = port_entry(protocol, port);
   if (!entry) return 0;
   if (entry->owner == xid && entry->kind == VNET_PORT_BOUND) return 1;
-  __u64 cookie = bpf_get_socket_cookie(sk);
-  struct vnet_slice_usage* usage = usage_of(xid);
-  if (!usage) return 0;
-  __u32 refused = record_bound(entry, xid, usage, &cookie, protocol, port);
-  if (refused) {
-    count(xid, refused);
-    return 0;
-  }
-  return 1;
+  return take_for_socket(entry, xid, bpf_get_socket_cookie(sk), protocol, port);
 }
 
 SEC("cgroup/post_bind4")
