@@ -50,7 +50,7 @@ struct PolicyOptions {
   std::vector<proto::PortRange> service_allowlist;  // node ports slices may reach
   LogSink log;                                      // libbpf's messages; may be empty
   std::uint32_t default_max_ports = 2000;
-  std::uint64_t lazy_idle_seconds = 60;  // a raw/ping sender's claim without packets
+  std::uint64_t lazy_idle_seconds = 60;    // a raw/ping sender's claim without packets
   std::uint64_t max_bound_sockets = 4096;  // per slice: sockets holding a port they bound
   // Attach vnet_connect_unix where the kernel has the hook. sliverd turns it off
   // where Landlock scopes the slivers' abstract unix sockets (node/launch.h),
