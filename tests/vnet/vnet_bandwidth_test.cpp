@@ -124,8 +124,10 @@ TEST_CASE("a slice's classes: rate, ceil under the node's limit, ICMP in packets
   CHECK(classes[0].buffer_ticks == (2500 + 1600) * 1'000'000'000ull / 250'000 / 64);
   CHECK(classes[1].handle == ids.icmp);
   CHECK(classes[1].mpu == 0xffff);
-  CHECK(classes[1].rate_bytes == 50 * 0xffffull);
-  CHECK(classes[1].ceil_bytes == classes[1].rate_bytes);
+  // One packet a second of its own; the rest up to 50 borrowed under the node's limit.
+  CHECK(classes[1].parent == kRootClass);
+  CHECK(classes[1].rate_bytes == 0xffffull);
+  CHECK(classes[1].ceil_bytes == 50 * 0xffffull);
 
   // The ceil never exceeds the node's limit, nor falls below the rate.
   auto capped =
