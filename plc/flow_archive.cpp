@@ -52,13 +52,17 @@ sys_days firstKeptDay(int retention_days, std::chrono::system_clock::time_point 
   return std::chrono::floor<std::chrono::days>(cutoff);
 }
 
-std::string utcMidnight(sys_days day) {
+// `day` as "<prefix>YYYY<separator>MM<separator>DD<suffix>".
+std::string dayText(sys_days day, const char* prefix, const char* separator, const char* suffix) {
   std::chrono::year_month_day ymd{day};
   char text[40];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02u 00:00:00+00", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  std::snprintf(text, sizeof text, "%s%04d%s%02u%s%02u%s", prefix, static_cast<int>(ymd.year()),
+                separator, static_cast<unsigned>(ymd.month()), separator,
+                static_cast<unsigned>(ymd.day()), suffix);
   return text;
 }
+
+std::string utcMidnight(sys_days day) { return dayText(day, "", "-", " 00:00:00+00"); }
 
 std::string addressText(const std::string& bytes) {
   char text[INET6_ADDRSTRLEN];
@@ -90,13 +94,7 @@ void ensurePartition(Database& db, sys_days day) {
 
 }  // namespace
 
-std::string flowPartitionName(sys_days day) {
-  std::chrono::year_month_day ymd{day};
-  char text[32];
-  std::snprintf(text, sizeof text, "flows_%04d%02u%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-  return text;
-}
+std::string flowPartitionName(sys_days day) { return dayText(day, "flows_", "", ""); }
 
 void validateFlowBatch(const pb::ReportFlowsRequest& batch, const PlcConfig& config,
                        std::int64_t now_ns) {

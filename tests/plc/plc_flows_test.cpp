@@ -161,6 +161,17 @@ TEST_CASE_METHOD(PlcFixture, "nodes report flows and GetFlows answers by address
     CHECK(prefix.flows(1).contacts_size() == 0);
     CHECK(prefix.flows(2).flow().dst_port() == 80);
 
+    // The GiST index on dst serves prefix queries in every day partition.
+    pqxx::connection c(connectionString());
+    pqxx::work tx(c);
+    tx.exec("SET LOCAL enable_seqscan = off");
+    std::string plan;
+    for (const auto& row : tx.exec("EXPLAIN SELECT * FROM flows WHERE dst <<= '192.0.2.0/24'")) {
+      plan += row[0].as<std::string>() + "\n";
+    }
+    INFO(plan);
+    CHECK_THAT(plan, Catch::Contains("dst_idx"));
+
     auto v6 = flows(*p.user, to("2001:db8::/32"));
     REQUIRE(v6.flows_size() == 1);
     CHECK(v6.flows(0).flow().protocol() == 58);

@@ -7,9 +7,9 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <thread>
 
+#include "tests/sliverd/sliverd_test_util.h"
 #include "tests/support/plc_seed.h"
 #include "tests/support/scratch_dir.h"
 
@@ -18,15 +18,6 @@ using namespace std::chrono_literals;
 using plng::sliverd::FlowShipper;
 
 namespace {
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
-}
 
 pb::FlowRecord udpFlow(std::uint8_t last_octet) {
   const auto now = unixNow() * 1000000000LL;
