@@ -70,6 +70,7 @@ void FlowShipper::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    if (call_context_ != nullptr) call_context_->TryCancel();
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -153,8 +154,17 @@ FlowShipper::Outcome FlowShipper::send(const Spooled& spooled) {
     grpc::ClientContext ctx;
     ctx.AddMetadata("authorization", "Bearer " + token_);
     ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return Outcome::kRetry;
+      call_context_ = &ctx;
+    }
     pb::ReportFlowsResponse response;
     const auto status = sync_->ReportFlows(&ctx, spooled.batch, &response);
+    {
+      std::lock_guard lock(mutex_);
+      call_context_ = nullptr;
+    }
     if (status.ok()) {
       spdlog::debug("flow shipper: batch {} stored ({} flows)", spooled.batch.batch_id(),
                     response.stored());
@@ -179,48 +189,58 @@ FlowShipper::Outcome FlowShipper::send(const Spooled& spooled) {
 void FlowShipper::run() {
   auto backoff = options_.retry_min;
   bool reported_down = false;
+  // Waits out the backoff before the next attempt; false when stopping.
+  auto retryLater = [&] {
+    const auto half = backoff.count() / 2;
+    std::uniform_int_distribution<std::chrono::milliseconds::rep> draw(half, backoff.count());
+    backoff = std::min(backoff * 2, options_.retry_max);
+    return sleepFor(std::chrono::milliseconds(draw(jitter_)));
+  };
   while (true) {
-    Spooled next;
-    {
-      std::unique_lock lock(mutex_);
-      std::vector<fs::path> spooled;
-      wake_.wait(lock, [&] {
-        if (stopping_) return true;
-        spooled = spooledLocked();
-        return !spooled.empty();
-      });
-      if (stopping_) return;
-      next.path = spooled.front();
-      auto content = base::readFileIfExists(next.path, kMaxBatchFileBytes);
-      if (!content || !next.batch.ParseFromString(*content)) {
-        spdlog::error("flow shipper: {} is no batch; removed", next.path.string());
-        fs::remove(next.path);
+    try {
+      Spooled next;
+      {
+        std::unique_lock lock(mutex_);
+        std::vector<fs::path> spooled;
+        wake_.wait(lock, [&] {
+          if (stopping_) return true;
+          spooled = spooledLocked();
+          return !spooled.empty();
+        });
+        if (stopping_) return;
+        next.path = spooled.front();
+        auto content = base::readFileIfExists(next.path, kMaxBatchFileBytes);
+        if (!content || !next.batch.ParseFromString(*content)) {
+          spdlog::error("flow shipper: {} is no batch; removed", next.path.string());
+          fs::remove(next.path);
+          continue;
+        }
+      }
+      const auto outcome = send(next);
+      if (outcome == Outcome::kRetry) {
+        if (!reported_down) {
+          spdlog::warn("flow shipper: PLC did not take flow records; keeping them and retrying");
+          reported_down = true;
+        }
+        if (!retryLater()) return;
         continue;
       }
-    }
-    const auto outcome = send(next);
-    if (outcome == Outcome::kRetry) {
-      if (!reported_down) {
-        spdlog::warn("flow shipper: PLC did not take flow records; keeping them and retrying");
-        reported_down = true;
+      backoff = options_.retry_min;
+      if (reported_down) spdlog::info("flow shipper: PLC takes flow records again");
+      reported_down = false;
+      std::lock_guard lock(mutex_);
+      if (outcome == Outcome::kDropped) {
+        dropped_unreported_ +=
+            static_cast<std::uint64_t>(next.batch.flows_size()) + next.batch.dropped();
+      } else {
+        ++sent_;
       }
-      const auto half = backoff.count() / 2;
-      std::uniform_int_distribution<std::chrono::milliseconds::rep> draw(half, backoff.count());
-      if (!sleepFor(std::chrono::milliseconds(draw(jitter_)))) return;
-      backoff = std::min(backoff * 2, options_.retry_max);
-      continue;
+      fs::remove(next.path);
+    } catch (const std::exception& e) {
+      // The spool is unreadable (a full or failing disk): the records wait there.
+      spdlog::error("flow shipper: {}", e.what());
+      if (!retryLater()) return;
     }
-    backoff = options_.retry_min;
-    if (reported_down) spdlog::info("flow shipper: PLC takes flow records again");
-    reported_down = false;
-    std::lock_guard lock(mutex_);
-    if (outcome == Outcome::kDropped) {
-      dropped_unreported_ +=
-          static_cast<std::uint64_t>(next.batch.flows_size()) + next.batch.dropped();
-    } else {
-      ++sent_;
-    }
-    fs::remove(next.path);
   }
 }
 

@@ -87,6 +87,7 @@ class FlowShipper {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  grpc::ClientContext* call_context_ = nullptr;  // the ReportFlows in flight, for stop()
   std::uint64_t next_sequence_ = 0;
   std::uint64_t dropped_unreported_ = 0;  // records lost on this node, for the next batch
   std::uint64_t sent_ = 0;
