@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -181,6 +182,25 @@ TEST_CASE_METHOD(PlcFixture, "nodes report flows and GetFlows answers by address
     REQUIRE(refused.flows_size() == 1);
     CHECK(refused.flows(0).flow().refused() == "blacklist");
     CHECK(flows(*p.user, to("203.0.113.0/24")).flows_size() == 0);
+  }
+
+  SECTION("plcctl audit shows them, with who answers for the slice") {
+    // The real binary: plcctl sets up its own logging for the process.
+    const std::string command = std::string(PLNG_PLCCTL_PATH) + " --plc " + plcd().address() +
+                                " --token " + p.user->token() + " audit --dst 192.0.2.0/24 2>&1";
+    std::string out;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+    const int exit_status = ::pclose(pipe);
+    INFO(out);
+    CHECK(exit_status == 0);
+    CHECK_THAT(out, Catch::Contains("n1.audit.test  audit_probe  udp"));
+    CHECK_THAT(out, Catch::Contains("10.0.0.1:40000 -> 192.0.2.9:53"));
+    CHECK_THAT(out, Catch::Contains("n2.audit.test  -"));
+    CHECK_THAT(out, Catch::Contains("audit_probe  Probes the Internet's paths  "
+                                    "https://probe.audit.test/  First Last <pi@audit.test> (pi)"));
   }
 
   SECTION("filters: node, slice, since and until; limit and truncated") {
