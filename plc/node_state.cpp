@@ -382,6 +382,14 @@ WITH pairs AS (
     e->set_reason(r[2].as<std::string>());
     e->set_created_at(r[3].as<std::int64_t>());
   }
+  // The tags set on the node itself; a tag type's default is the node's own
+  // configuration's to give (net_node_cap: sliverd's capacity_net_bps).
+  static const std::string kNodeTagsSql =
+      "SELECT tt.name, t.value FROM node_tags t JOIN tag_types tt USING (tag_type_id)"
+      " WHERE t.node_id = $1";
+  for (const auto& r : execPrepared(tx, "plng_node_own_tags", kNodeTagsSql, node_id)) {
+    (*state.mutable_node_tags())[r[0].as<std::string>()] = r[1].as<std::string>();
+  }
   return state;
 }
 
