@@ -595,9 +595,9 @@ TEST_CASE("a session: login, calls with the saved token, logout", "[cli][grpc]")
     CHECK(watch.code == kExitOk);
     CHECK(watch.out ==
           "{\"version\":\"41\",\"hostname\":\"n1\",\"slivers\":[],\"plc_keys\":[],"
-          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\"}\n"
+          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\",\"node_tags\":{}}\n"
           "{\"version\":\"42\",\"hostname\":\"n1\",\"slivers\":[],\"plc_keys\":[],"
-          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\"}\n");
+          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\",\"node_tags\":{}}\n");
   }
 
   SECTION("logout revokes the token and forgets it") {
