@@ -224,8 +224,7 @@ struct Pair {
 
 // `prepare(policed)` runs before each round, when given.
 Pair alternate(const char* what, const fs::path& plain, const fs::path& policed,
-               const std::function<double()>& work,
-               const std::function<void(bool)>& prepare = {}) {
+               const std::function<double()>& work, const std::function<void(bool)>& prepare = {}) {
   std::vector<double> without;
   std::vector<double> with;
   for (int round = 0; round < kRounds; ++round) {
@@ -289,6 +288,7 @@ int main() {
     std::string ns = "plng-vnet-bench-" + std::to_string(getpid());
     Pair throughput{-1, -1};
     Pair udp{-1, -1};
+    Pair udp_programs{-1, -1};  // the programs alone, no HTB tree
     double egress_ns_per_packet = -1;
     if (runCommand("command -v iperf3 >/dev/null") == 0 &&
         runCommand(
@@ -311,11 +311,13 @@ int main() {
           return;
         }
         uplink.install(kUnshaped);
-        uplink.setSlice(ids, vnet::SliceBandwidth{.min_rate_bps = 1'000'000'000,
-                                                  .max_rate_bps = kUnshaped});
+        uplink.setSlice(
+            ids, vnet::SliceBandwidth{.min_rate_bps = 1'000'000'000, .max_rate_bps = kUnshaped});
       };
       throughput = alternate("iperf3 TCP", plain, env.slice_a, iperfGbps, shaping);
       udp = alternate("iperf3 UDP", plain, env.slice_a, iperfUdpPps, shaping);
+      udp_programs = alternate("iperf3 UDP, no HTB", plain, env.slice_a, iperfUdpPps,
+                               [&](bool) { uplink.remove(); });
       // The egress program's own time per packet, over one more UDP round.
       shaping(true);
       int udp_stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -349,6 +351,12 @@ int main() {
                 throughput.plain, throughput.policed, throughput.policed / throughput.plain);
     std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (with: + HTB)\n",
                 udp.plain, udp.policed, udp.policed / udp.plain);
+    std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (with: no HTB)\n",
+                udp_programs.plain, udp_programs.policed,
+                udp_programs.policed / udp_programs.plain);
+    std::printf(
+        "  added per UDP packet: %.2f us with the HTB tree, %.2f us by the programs alone\n",
+        1e6 / udp.policed - 1e6 / udp.plain, 1e6 / udp_programs.policed - 1e6 / udp_programs.plain);
     std::printf("  raw packets (egress)  %8.0f /s    %8.0f /s    ratio %.3f\n", raw.plain,
                 raw.policed, raw.policed / raw.plain);
     std::printf("  (ratio: policed rate / plain rate; 1.0 = no cost)\n");
