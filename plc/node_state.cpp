@@ -10,6 +10,7 @@
 #include "plc/admin_views.h"
 #include "plc/db.h"
 #include "plc/plc_keys.h"
+#include "plc/slice_contacts.h"
 
 namespace plng::plc {
 
@@ -346,6 +347,16 @@ WITH pairs AS (
       key->set_person_email(r[5].as<std::string>());
       key->set_key(r[6].as<std::string>());
     }
+  }
+
+  // Who answers for each slice, for the node's "who sent this?" page.
+  auto contacts = sliceContacts(tx, slice_ids);
+  for (int i = 0; i < state.slivers_size(); ++i) {
+    auto& c = contacts[slice_ids[static_cast<std::size_t>(i)]];
+    auto* spec = state.mutable_slivers(i);
+    spec->set_description(std::move(c.description));
+    spec->set_url(std::move(c.url));
+    for (auto& contact : c.contacts) *spec->add_contacts() = std::move(contact);
   }
 
   if (!slice_ids.empty()) {
