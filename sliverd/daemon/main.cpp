@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,7 @@
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/login/slice_login.h"
 #include "sliverd/vnet/network_isolation.h"
+#include "vnet-bpf/capture_filter.h"
 
 namespace {
 
@@ -220,14 +222,36 @@ int serve(const SliverdConfig& config) {
   // capabilities tag); the daemon sees the runtime through RawSocketRuntime,
   // which keeps the broker watching every running sliver.
   std::filesystem::create_directories(config.paths().run_dir);
+  // The slice's desired sliver when it may use the node now (not expired, tags valid).
+  auto usable = [&daemon_ref](const std::string& slice) {
+    std::optional<plng::sliverd::DesiredSliver> wanted;
+    if (daemon_ref == nullptr) return wanted;
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    wanted = daemon_ref->desired().lookup(slice, now);
+    if (wanted && (wanted->expired(now) || !wanted->invalid.empty())) wanted.reset();
+    return wanted;
+  };
+  // Packet capture (docs/vnet.md, "Packet capture"): the broker makes packet
+  // sockets too, for slices with net_capture, each restricted to the slice's
+  // own packets by a locked filter that reads vnet-bpf's pinned ports map.
+  plng::vnet::CaptureFilters capture_filters(config.bpfPinDir());
   plng::sliverd::RawSocketBroker raw_sockets(plng::sliverd::RawSocketBroker::Options{
       .has_right =
-          [&daemon_ref](const std::string& slice) {
-            if (daemon_ref == nullptr) return false;
-            const auto now = static_cast<std::int64_t>(std::time(nullptr));
-            auto wanted = daemon_ref->desired().lookup(slice, now);
-            return wanted && !wanted->expired(now) && wanted->invalid.empty() &&
-                   wanted->rights.raw_sockets;
+          [&usable](const std::string& slice) {
+            auto wanted = usable(slice);
+            return wanted && wanted->rights.raw_sockets;
+          },
+      .may_capture =
+          [&usable, &network](const std::string& slice) {
+            auto wanted = usable(slice);
+            return wanted && wanted->rights.packet_capture &&
+                   network.state() == plng::sliverd::NetworkIsolation::State::kEnforced;
+          },
+      .restrict_capture =
+          [&usable, &capture_filters](const std::string& slice, int socket) {
+            auto wanted = usable(slice);
+            if (!wanted) throw std::runtime_error("slice " + slice + " is not on this node");
+            capture_filters.restrict(socket, wanted->config.xid);
           },
       .in_flight_file = config.paths().rawSocketCall(),
   });

@@ -1,0 +1,377 @@
+// Packet capture by slices (docs/vnet.md, "Packet capture"): stock tcpdump run
+// by a slice with the capture right, under the sliver seccomp filter whose
+// packet socket() calls sliverd's broker answers, sees exactly its slice's
+// packets while another slice and the node talk on the same loopback; the
+// filter cannot be detached or replaced; the interface never turns
+// promiscuous; a slice without the right gets EPERM. In a network namespace of
+// the test's own.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/unix_socket.h"
+#include "node/security.h"
+#include "sliverd/core/raw_socket_broker.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/skip.h"
+#include "tests/vnet/vnet_fixture.h"
+#include "vnet-bpf/capture_filter.h"
+
+using namespace std::chrono_literals;
+using plng::base::UniqueFd;
+using plng::sliverd::RawSocketBroker;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uid_t kSliceUid = 61000;
+
+// The ports each party uses (all on 127.0.0.1 / ::1).
+constexpr int kAServer = 41001;  // slice A, UDP and TCP
+constexpr int kAClient = 41002;  // slice A, to itself
+constexpr int kAToB = 41003;     // slice A, to slice B
+constexpr int kBServer = 41031;  // slice B
+constexpr int kBClient = 41030;  // slice B, to itself and to A
+constexpr int kNodeServer = 41021;
+constexpr int kNodeClient = 41020;
+
+// A process of a slice as a sliver's process is one: in the slice's cgroup,
+// under the sliver seccomp filter with its listener watched by `broker`, as an
+// unprivileged uid (no capability over the node's network namespace). It runs
+// `body` and exits with what it returns; output goes to a pipe.
+class BrokeredSliceProcess {
+ public:
+  BrokeredSliceProcess(RawSocketBroker& broker, const std::string& slice, const fs::path& cgroup,
+                       const std::function<int()>& body) {
+    // Compiled here: the child only applies it.
+    const auto& program = plng::node::sliverSeccompProgram(plng::node::RawSockets::kBrokered);
+    int pair[2];
+    int out[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0);
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::close(pair[0]);
+      ::close(out[0]);
+      ::dup2(out[1], STDOUT_FILENO);
+      ::dup2(out[1], STDERR_FILENO);
+      const std::string pid = std::to_string(::getpid());
+      int procs = ::open((cgroup / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+      if (procs < 0 || ::write(procs, pid.data(), pid.size()) < 0) ::_exit(120);
+      ::close(procs);
+      const int listener = plng::node::applySeccompWithListener(program);
+      if (listener < 0) ::_exit(121);
+      const int fds[] = {listener};
+      try {
+        plng::base::sendFds(pair[1], "l", fds, "listener");
+      } catch (...) {
+        ::_exit(122);
+      }
+      ::close(listener);
+      char go = 0;
+      if (::read(pair[1], &go, 1) != 1) ::_exit(123);
+      if (::setgroups(0, nullptr) != 0 || ::setresgid(kSliceUid, kSliceUid, kSliceUid) != 0 ||
+          ::setresuid(kSliceUid, kSliceUid, kSliceUid) != 0) {
+        ::_exit(124);
+      }
+      ::_exit(body());
+    }
+    ::close(pair[1]);
+    ::close(out[1]);
+    UniqueFd control(pair[0]);
+    output_.reset(out[0]);
+    auto message = plng::base::receiveFds(control.get(), 1, 1, "the slice's seccomp listener");
+    if (message.fds.empty()) FAIL("the slice process exited with " << wait() << ": " << text_);
+    UniqueFd cgroup_dir(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(cgroup_dir);
+    broker.watch(slice, pid_, std::move(message.fds[0]), std::move(cgroup_dir));
+    REQUIRE(::write(control.get(), "g", 1) == 1);
+  }
+  ~BrokeredSliceProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // Reads the output until it contains `text` (true) or ends or `timeout` passes.
+  bool waitForOutput(const std::string& text, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (text_.find(text) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{output_.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char buffer[4096];
+      const ssize_t n = ::read(output_.get(), buffer, sizeof buffer);
+      if (n <= 0) return false;
+      text_.append(buffer, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  // Sends `signal` and returns the exit code (128 + n for a signal).
+  int stop(int signal) {
+    ::kill(pid_, signal);
+    return wait();
+  }
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(output_.get(), buffer, sizeof buffer)) > 0;) {
+      text_.append(buffer, static_cast<std::size_t>(n));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  const std::string& output() const { return text_; }
+
+ private:
+  pid_t pid_ = -1;
+  UniqueFd output_;
+  std::string text_;
+};
+
+int execTcpdump(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  static std::vector<std::string> keep;
+  keep = args;
+  keep.insert(keep.begin(), "tcpdump");
+  for (auto& arg : keep) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  ::execv("/usr/bin/tcpdump", argv.data());
+  return 127;
+}
+
+// `tcpdump -r file -nn` lines.
+std::vector<std::string> readPcap(const fs::path& file) {
+  std::string command = "tcpdump -r '" + file.string() + "' -nn 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::vector<std::string> lines;
+  char line[1024];
+  while (std::fgets(line, sizeof line, pipe) != nullptr) lines.emplace_back(line);
+  ::pclose(pipe);
+  return lines;
+}
+
+// A UDP socket of the caller bound to `port` on 127.0.0.1 (or ::1).
+UniqueFd udpSocket(int family, int port) {
+  UniqueFd fd(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fd;
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&address);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<std::uint16_t>(port));
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    length = sizeof *in;
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    in6->sin6_addr = in6addr_loopback;
+    length = sizeof *in6;
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) return UniqueFd();
+  return fd;
+}
+
+int sendTo(int fd, int family, int port, const char* text) {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&address);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<std::uint16_t>(port));
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    length = sizeof *in;
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    in6->sin6_addr = in6addr_loopback;
+    length = sizeof *in6;
+  }
+  return ::sendto(fd, text, std::strlen(text), 0, reinterpret_cast<sockaddr*>(&address), length) >=
+                 0
+             ? 0
+             : errno;
+}
+
+// The interface's promiscuity count (`ip -d link`): 0 unless someone asked.
+int promiscuity(const std::string& interface) {
+  std::string command = "ip -d link show " + interface;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string text;
+  char buffer[1024];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) text += buffer;
+  ::pclose(pipe);
+  std::smatch match;
+  REQUIRE(std::regex_search(text, match, std::regex("promiscuity (\\d+)")));
+  return std::stoi(match[1]);
+}
+
+struct CaptureEnvironment {
+  plng::test::VnetEnvironment env;
+  std::unique_ptr<plng::vnet::NetworkPolicy> policy;
+  plng::vnet::CaptureFilters filters;
+  std::map<std::string, std::uint32_t> xids = {{"a", plng::test::kXidA}, {"b", plng::test::kXidB}};
+  std::set<std::string> may_capture = {"a"};
+  RawSocketBroker broker;
+
+  CaptureEnvironment()
+      : policy((plng::test::enterPrivateNetwork(), env.open())),
+        filters(env.pin_dir),
+        broker(RawSocketBroker::Options{
+            .has_right = [](const std::string&) { return false; },
+            .may_capture =
+                [this](const std::string& slice) { return may_capture.count(slice) > 0; },
+            .restrict_capture = [this](const std::string& slice,
+                                       int socket) { filters.restrict(socket, xids.at(slice)); },
+            .in_flight_file = {},
+            .receive_timeout = 200ms,
+        }) {}
+  ~CaptureEnvironment() { broker.stop(); }
+};
+
+void requireTcpdump() {
+  if (::access("/usr/bin/tcpdump", X_OK) != 0) plng::test::skipTest("/usr/bin/tcpdump is missing");
+}
+
+}  // namespace
+
+TEST_CASE("stock tcpdump in a slice with the capture right sees exactly the slice's packets",
+          "[vnet][root]") {
+  requireTcpdump();
+  CaptureEnvironment c;
+  plng::test::ScratchDir scratch("plng-capture", 0777);
+  const fs::path all = scratch / "all.pcap";
+  const fs::path udp = scratch / "udp.pcap";
+
+  // The slices' servers, held by processes of theirs: the programs record
+  // that each slice owns its port.
+  auto serve = [](int port) {
+    return [port] {
+      static UniqueFd s4;
+      static UniqueFd s6;
+      s4 = udpSocket(AF_INET, port);
+      s6 = udpSocket(AF_INET6, port);
+      return s4 && s6 ? 0 : -1;
+    };
+  };
+  plng::test::SliceProcess a_server(c.env.slice_a, false, serve(kAServer));
+  plng::test::SliceProcess b_server(c.env.slice_b, false, serve(kBServer));
+  REQUIRE(a_server.result() == 0);
+  REQUIRE(b_server.result() == 0);
+
+  BrokeredSliceProcess everything(c.broker, "a", c.env.slice_a, [&] {
+    return execTcpdump({"-i", "lo", "--immediate-mode", "-U", "-w", all});
+  });
+  BrokeredSliceProcess filtered(c.broker, "a", c.env.slice_a, [&] {
+    return execTcpdump({"-i", "lo", "--immediate-mode", "-U", "-w", udp, "udp", "and", "port",
+                        std::to_string(kAServer)});
+  });
+  INFO(everything.output() << filtered.output());
+  REQUIRE(everything.waitForOutput("listening on lo"));
+  REQUIRE(filtered.waitForOutput("listening on lo"));
+  // Not promiscuous, though tcpdump asked (no -p).
+  CHECK(promiscuity("lo") == 0);
+
+  // Traffic: A to itself, A to B, B to A, B to itself, the node to A and to
+  // itself, over IPv4 and IPv6 and TCP.
+  CHECK(plng::test::runInSlice(c.env.slice_a, [] {
+          UniqueFd client = udpSocket(AF_INET, kAClient);
+          UniqueFd to_b = udpSocket(AF_INET6, kAToB);
+          if (!client || !to_b) return -1;
+          return sendTo(client.get(), AF_INET, kAServer, "a-a") +
+                 sendTo(to_b.get(), AF_INET6, kBServer, "a-b");
+        }) == 0);
+  CHECK(plng::test::runInSlice(c.env.slice_b, [] {
+          UniqueFd client = udpSocket(AF_INET, kBClient);
+          if (!client) return -1;
+          return sendTo(client.get(), AF_INET, kAServer, "b-a") +
+                 sendTo(client.get(), AF_INET, kBServer, "b-b");
+        }) == 0);
+  {
+    UniqueFd node_server = udpSocket(AF_INET, kNodeServer);
+    UniqueFd node_client = udpSocket(AF_INET6, kNodeClient);
+    REQUIRE(node_server);
+    REQUIRE(node_client);
+    CHECK(sendTo(node_client.get(), AF_INET6, kAServer, "node-a") == 0);
+    UniqueFd node4 = udpSocket(AF_INET, kNodeClient);
+    CHECK(sendTo(node4.get(), AF_INET, kNodeServer, "node-node") == 0);
+  }
+  std::this_thread::sleep_for(300ms);
+  CHECK(promiscuity("lo") == 0);
+  CHECK(everything.stop(SIGINT) == 0);
+  CHECK(filtered.stop(SIGINT) == 0);
+  INFO("tcpdump said: " << everything.output() << filtered.output());
+  for (const auto& owner : c.policy->ports(plng::test::kXidA)) {
+    UNSCOPED_INFO("A holds " << owner.port.port << " proto " << int(owner.port.protocol));
+  }
+
+  const auto lines = readPcap(all);
+  std::string text;
+  for (const auto& line : lines) text += line;
+  INFO(text);
+  const std::string a4 = "127.0.0.1." + std::to_string(kAServer);
+  const std::string a6 = "::1." + std::to_string(kAServer);
+  // Each once: on loopback libpcap keeps the arriving copy of a packet.
+  CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+          return l.find("." + std::to_string(kAClient) + " > " + a4) != std::string::npos;
+        }) == 1);
+  CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+          return l.find("." + std::to_string(kAToB) + " > ::1." + std::to_string(kBServer)) !=
+                 std::string::npos;
+        }) == 1);
+  CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+          return l.find("." + std::to_string(kBClient) + " > " + a4) != std::string::npos;
+        }) == 1);
+  CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+          return l.find("." + std::to_string(kNodeClient) + " > " + a6) != std::string::npos;
+        }) == 1);
+  // Nothing else: not B's own traffic, not the node's, no ARP or anything.
+  CHECK(lines.size() == 4);
+
+  // The filter expression was applied (in user space: the kernel filter is
+  // the slice's).
+  const auto udp_lines = readPcap(udp);
+  std::string udp_text;
+  for (const auto& line : udp_lines) udp_text += line;
+  INFO(udp_text);
+  CHECK(udp_lines.size() == 3);  // all of the above but A to B
+  for (const auto& line : udp_lines)
+    CHECK(line.find(std::to_string(kAServer)) != std::string::npos);
+  CHECK(filtered.output().find("Warning: Kernel filter failed") != std::string::npos);
+}
