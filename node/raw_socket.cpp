@@ -218,11 +218,11 @@ bool sameOpenFile(int a, int b) {
   return ::syscall(SYS_kcmp, self, self, KCMP_FILE, a, b) == 0;
 }
 
-void bindPacketSocket(int socket, std::uint16_t protocol) {
+void bindPacketSocket(int socket, std::uint16_t protocol, int ifindex) {
   sockaddr_ll address{};
   address.sll_family = AF_PACKET;
   address.sll_protocol = protocol;
-  address.sll_ifindex = 0;  // every device
+  address.sll_ifindex = ifindex;
   if (::bind(socket, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     base::throwErrno("bind of a packet socket to ethertype " + std::to_string(ntohs(protocol)));
   }

@@ -62,10 +62,10 @@ int refuseSocketCall(int listener, std::uint64_t id, int err);
 base::UniqueFd socketInCgroup(int cgroup_dir, int domain, int type, int protocol);
 
 // Binds the packet socket `socket` (AF_PACKET) to `protocol` (an ethertype in
-// network byte order, as socket() takes it) on every device: what
-// socket(AF_PACKET, type, protocol) does at once, done after its filter is in
-// place (vnet-bpf/capture_filter.h). Throws SysError.
-void bindPacketSocket(int socket, std::uint16_t protocol);
+// network byte order, as socket() takes it) on the device `ifindex` (0: every
+// device, what socket(AF_PACKET, type, protocol) does at once), done after its
+// filter is in place (vnet-bpf/capture_filter.h). Throws SysError.
+void bindPacketSocket(int socket, std::uint16_t protocol, int ifindex = 0);
 
 // A copy (pidfd_getfd, which host root may take of any process) of the seccomp
 // listener process `pid` holds: the first of its descriptors that

@@ -4,7 +4,11 @@
 // GCC's -Wnull-dereference flags Boost.Asio 1.74's scheduler internals once they
 // are inlined here (a false positive in a system header's thread-info cast).
 #pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <linux/if_ether.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/signal_set.hpp>
@@ -18,11 +22,13 @@
 #include <vector>
 
 #include "app/daemon_main.h"
+#include "base/error.h"
 #include "base/file.h"
 #include "base/scope_guard.h"
 #include "base/strings.h"
 #include "node/cgroup.h"
 #include "node/idrange.h"
+#include "node/raw_socket.h"
 #include "node/security.h"
 #include "node/sliver_runtime.h"
 #include "node/storage.h"
@@ -288,7 +294,25 @@ int serve(const SliverdConfig& config) {
                  const std::map<std::uint32_t, std::string>& names) {
         return network.ports(xid, names);
       },
-      [&network](std::uint32_t xid) { return network.counters(xid); });
+      [&network](std::uint32_t xid) { return network.counters(xid); },
+      // sliverctl capture: a packet socket of sliverd's own, filtered to the
+      // slice's packets like the broker's, streamed by the local API.
+      [&network, &capture_filters](std::uint32_t xid, const std::string& interface) {
+        if (network.state() != plng::sliverd::NetworkIsolation::State::kEnforced) {
+          throw std::runtime_error("network isolation is " + network.describeState() +
+                                   ": no port owner is known, so no packet is a slice's");
+        }
+        int ifindex = 0;
+        if (!interface.empty()) {
+          ifindex = static_cast<int>(::if_nametoindex(interface.c_str()));
+          if (ifindex == 0) plng::base::throwErrno("interface " + interface);
+        }
+        plng::base::UniqueFd socket(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        if (!socket) plng::base::throwErrno("packet socket for a capture");
+        capture_filters.restrict(socket.get(), xid);
+        node::bindPacketSocket(socket.get(), htons(ETH_P_ALL), ifindex);
+        return socket;
+      });
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(
       daemon.io(), config.paths().localSocket(), local_service, peers,

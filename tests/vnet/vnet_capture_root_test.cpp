@@ -37,8 +37,12 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/unix_socket.h"
+#include "node/raw_socket.h"
 #include "node/security.h"
 #include "sliverd/core/raw_socket_broker.h"
+#include "sliverd/local/local_protocol.h"
+#include "sliverd/local/local_service.h"
+#include "tests/sliverd/fake_runtime.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/skip.h"
 #include "tests/vnet/vnet_fixture.h"
@@ -509,4 +513,102 @@ TEST_CASE("packet sockets are refused to a slice without the capture right, and 
   CHECK(c.broker.counters("b").refused == 1);
   CHECK(c.broker.counters("a").refused == 1);
   CHECK(c.broker.counters("a").granted == 1);
+}
+
+TEST_CASE("sliverctl capture's stream has only the calling slice's packets", "[vnet][root]") {
+  requireTcpdump();
+  CaptureEnvironment c;
+  plng::test::ScratchDir scratch("plng-capture");
+  plng::test::FakeRuntime runtime;
+  plng::sliverd::GrantedSliversFrom granted(
+      [&](const std::string& slice) -> std::optional<plng::sliverd::GrantedSliver> {
+        if (!c.xids.count(slice)) return std::nullopt;
+        plng::sliverd::GrantedSliver grant;
+        grant.xid = c.xids.at(slice);
+        return grant;
+      },
+      [] {
+        return std::vector<std::string>{"a", "b"};
+      });
+  plng::sliverd::RcapTable rcaps(scratch / "rcaps", plng::sliverd::ResourceSpec{}, nullptr);
+  plng::node::NodePaths paths;
+  paths.state_dir = scratch / "state";
+  paths.run_dir = scratch / "run";
+  // As sliverd makes them (sliverd/daemon/main.cpp).
+  auto captures = [&](std::uint32_t xid, const std::string& interface) {
+    UniqueFd socket(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!socket) plng::base::throwErrno("packet socket");
+    c.filters.restrict(socket.get(), xid);
+    const int ifindex =
+        interface.empty() ? 0 : static_cast<int>(::if_nametoindex(interface.c_str()));
+    plng::node::bindPacketSocket(socket.get(), htons(ETH_P_ALL), ifindex);
+    return socket;
+  };
+  plng::sliverd::LocalService service(runtime, granted, rcaps, paths, 1s, {}, {}, {}, captures);
+
+  planetlab::v1::CaptureRequest request;
+  request.set_count(2);
+  request.set_seconds(5);
+  auto ask = [&](const plng::sliverd::Peer& peer, plng::sliverd::LocalService::Stream* stream) {
+    return plng::sliverd::decodeLocalResponse(
+        service.handle(peer, "Capture", request.SerializeAsString(), stream));
+  };
+
+  SECTION("outside a sliver it is refused") {
+    plng::sliverd::Peer host;
+    host.kind = plng::sliverd::Peer::Kind::kHostRoot;
+    plng::sliverd::LocalService::Stream stream;
+    CHECK(ask(host, &stream).status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK_FALSE(stream);
+  }
+
+  SECTION("a sliver gets its own packets, with no capture right") {
+    plng::test::SliceProcess b_server(c.env.slice_b, false, [] {
+      static UniqueFd s4;
+      s4 = udpSocket(AF_INET, kBServer);
+      return s4 ? 0 : -1;
+    });
+    REQUIRE(b_server.result() == 0);
+    plng::sliverd::Peer b;
+    b.kind = plng::sliverd::Peer::Kind::kSliver;
+    b.slice = "b";
+    plng::sliverd::LocalService::Stream stream;
+    auto answer = ask(b, &stream);
+    INFO(answer.status.error_message());
+    REQUIRE(answer.status.ok());
+    REQUIRE(stream);
+    int pair[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+    UniqueFd reader(pair[1]);
+    std::thread streaming(
+        [&, connection = UniqueFd(pair[0])]() mutable { stream(std::move(connection)); });
+    // The node's and A's packets first; then B's two (the count).
+    UniqueFd node = udpSocket(AF_INET, kNodeClient);
+    CHECK(sendTo(node.get(), AF_INET, kNodeServer, "node-node") == 0);
+    CHECK(plng::test::runInSlice(c.env.slice_a, [] {
+            UniqueFd server = udpSocket(AF_INET, kAServer);
+            UniqueFd a = udpSocket(AF_INET, kAClient);
+            return server && a ? sendTo(a.get(), AF_INET, kAServer, "a-a") : -1;
+          }) == 0);
+    CHECK(sendTo(node.get(), AF_INET, kBServer, "node-b") == 0);
+    CHECK(plng::test::runInSlice(c.env.slice_b, [] {
+            UniqueFd client = udpSocket(AF_INET, kBClient);
+            return client ? sendTo(client.get(), AF_INET, kBServer, "b-b") : -1;
+          }) == 0);
+    std::string pcap;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(reader.get(), buffer, sizeof buffer)) > 0;) {
+      pcap.append(buffer, static_cast<std::size_t>(n));
+    }
+    streaming.join();
+    const fs::path file = scratch / "b.pcap";
+    std::ofstream(file, std::ios::binary) << pcap;
+    const auto lines = readPcap(file);
+    std::string text;
+    for (const auto& line : lines) text += line;
+    INFO(text);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].find(".41020 > 127.0.0.1.41031: UDP, length 6") != std::string::npos);
+    CHECK(lines[1].find(".41030 > 127.0.0.1.41031: UDP, length 3") != std::string::npos);
+  }
 }
