@@ -57,15 +57,15 @@ class RawSocketBroker {
 
   struct Options {
     RightCheck has_right;
-    // Packet sockets (docs/vnet.md, "Packet capture"): whether `slice` may
-    // capture (net_capture), asked at every call as has_right is, and how its
-    // sockets are restricted. Without both, every packet socket is refused.
-    RightCheck may_capture;
-    CaptureRestriction restrict_capture;
     // Where the call being handled is recorded (see above); empty = nowhere.
     std::filesystem::path in_flight_file;
     // How long one receive may block before it is interrupted.
     std::chrono::milliseconds receive_timeout{200};
+    // Packet sockets (docs/vnet.md, "Packet capture"): whether `slice` may
+    // capture (net_capture), asked at every call as has_right is, and how its
+    // sockets are restricted. Without both, every packet socket is refused.
+    RightCheck may_capture{};
+    CaptureRestriction restrict_capture{};
   };
 
   struct Counters {

@@ -247,6 +247,7 @@ int serve(const SliverdConfig& config) {
             auto wanted = usable(slice);
             return wanted && wanted->rights.raw_sockets;
           },
+      .in_flight_file = config.paths().rawSocketCall(),
       .may_capture =
           [&usable, &network](const std::string& slice) {
             auto wanted = usable(slice);
@@ -259,7 +260,6 @@ int serve(const SliverdConfig& config) {
             if (!wanted) throw std::runtime_error("slice " + slice + " is not on this node");
             capture_filters.restrict(socket, wanted->config.xid);
           },
-      .in_flight_file = config.paths().rawSocketCall(),
   });
   plng::sliverd::RawSocketRuntime brokered_runtime(runtime, *driver, raw_sockets);
 

@@ -261,12 +261,12 @@ struct CaptureEnvironment {
         filters(env.pin_dir),
         broker(RawSocketBroker::Options{
             .has_right = [](const std::string&) { return false; },
+            .in_flight_file = {},
+            .receive_timeout = 200ms,
             .may_capture =
                 [this](const std::string& slice) { return may_capture.count(slice) > 0; },
             .restrict_capture = [this](const std::string& slice,
                                        int socket) { filters.restrict(socket, xids.at(slice)); },
-            .in_flight_file = {},
-            .receive_timeout = 200ms,
         }) {}
   ~CaptureEnvironment() { broker.stop(); }
 };
