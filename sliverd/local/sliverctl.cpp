@@ -135,6 +135,26 @@ void printJson(const google::protobuf::Message& message) {
   std::cout << json << "\n";
 }
 
+// A client of sliverd's local API; nullopt (said on stderr) when it cannot be reached.
+std::optional<plng::sliverd::LocalApiClient> connect(const std::string& socket_path,
+                                                     std::chrono::milliseconds timeout) {
+  std::optional<plng::sliverd::LocalApiClient> client;
+  try {
+    client.emplace(socket_path, timeout, std::min(timeout, plng::sliverd::kLocalConnectTimeout));
+  } catch (const std::exception& e) {
+    std::cerr << "sliverctl: " << e.what() << " (is sliverd running? --socket names another)\n";
+  }
+  return client;
+}
+
+// The exit status of a refused call, said on stderr.
+int refused(const grpc::Status& status) {
+  std::cerr << "sliverctl: " << plng::statusCodeName(status.error_code()) << ": "
+            << status.error_message() << "\n";
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ? kExitUnavailable
+                                                              : status.error_code();
+}
+
 constexpr const char* kCaptureUsage =
     R"(usage: sliverctl [--socket PATH] capture -w FILE [-i INTERFACE] [-c COUNT]
                  [--seconds SECONDS] [--snaplen BYTES] [EXPRESSION...]
@@ -223,21 +243,11 @@ int capture(const std::string& socket_path, std::chrono::milliseconds timeout,
   // is then the most it sends.
   request.set_count(expression.empty() ? count : plng::sliverd::kMaxCapturePackets);
 
-  std::optional<plng::sliverd::LocalApiClient> client;
-  try {
-    client.emplace(socket_path, timeout, std::min(timeout, plng::sliverd::kLocalConnectTimeout));
-  } catch (const std::exception& e) {
-    std::cerr << "sliverctl: " << e.what() << " (is sliverd running? --socket names another)\n";
-    return kExitUnavailable;
-  }
+  std::optional<plng::sliverd::LocalApiClient> client = connect(socket_path, timeout);
+  if (!client) return kExitUnavailable;
   planetlab::v1::CaptureResponse applied;
   const grpc::Status status = client->capture(request, &applied);
-  if (!status.ok()) {
-    std::cerr << "sliverctl: " << plng::statusCodeName(status.error_code()) << ": "
-              << status.error_message() << "\n";
-    return status.error_code() == grpc::StatusCode::UNAVAILABLE ? kExitUnavailable
-                                                                : status.error_code();
-  }
+  if (!status.ok()) return refused(status);
   std::cerr << "sliverctl: capturing your slice's packets on "
             << (request.interface().empty() ? "every interface" : request.interface())
             << " for at most " << applied.count() << " packets and " << applied.seconds() << " s\n";
@@ -344,13 +354,8 @@ int main(int argc, char** argv) {
   const std::string& command = words[0];
   const std::string slice = words.size() > 1 ? words[1] : "";
 
-  std::optional<plng::sliverd::LocalApiClient> client;
-  try {
-    client.emplace(socket_path, timeout, std::min(timeout, plng::sliverd::kLocalConnectTimeout));
-  } catch (const std::exception& e) {
-    std::cerr << "sliverctl: " << e.what() << " (is sliverd running? --socket names another)\n";
-    return kExitUnavailable;
-  }
+  std::optional<plng::sliverd::LocalApiClient> client = connect(socket_path, timeout);
+  if (!client) return kExitUnavailable;
 
   grpc::Status status;
   planetlab::v1::ListSliversResponse list;
@@ -372,12 +377,7 @@ int main(int argc, char** argv) {
     std::cerr << "sliverctl: unknown command " << command << "\n" << kUsage;
     return kExitUsage;
   }
-  if (!status.ok()) {
-    std::cerr << "sliverctl: " << plng::statusCodeName(status.error_code()) << ": "
-              << status.error_message() << "\n";
-    return status.error_code() == grpc::StatusCode::UNAVAILABLE ? kExitUnavailable
-                                                                : status.error_code();
-  }
+  if (!status.ok()) return refused(status);
   if (command == "list") {
     if (json) {
       printJson(list);

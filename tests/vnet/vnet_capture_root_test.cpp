@@ -188,49 +188,40 @@ std::vector<std::string> readPcap(const fs::path& file) {
   return lines;
 }
 
+// 127.0.0.1 or ::1, port `port`, in `address`; returns its length.
+socklen_t loopback(int family, int port, sockaddr_storage& address) {
+  address = {};
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&address);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<std::uint16_t>(port));
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sizeof *in;
+  }
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = htons(static_cast<std::uint16_t>(port));
+  in6->sin6_addr = in6addr_loopback;
+  return sizeof *in6;
+}
+
 // A UDP socket of the caller bound to `port` on 127.0.0.1 (or ::1).
 UniqueFd udpSocket(int family, int port) {
   UniqueFd fd(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return fd;
-  sockaddr_storage address{};
-  socklen_t length = 0;
-  if (family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&address);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<std::uint16_t>(port));
-    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    length = sizeof *in;
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    in6->sin6_addr = in6addr_loopback;
-    length = sizeof *in6;
-  }
+  sockaddr_storage address;
+  const socklen_t length = loopback(family, port, address);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) return UniqueFd();
   return fd;
 }
 
+// Sends `text` from `fd` to `port` on 127.0.0.1 (or ::1): 0 or the errno.
 int sendTo(int fd, int family, int port, const char* text) {
-  sockaddr_storage address{};
-  socklen_t length = 0;
-  if (family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&address);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<std::uint16_t>(port));
-    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    length = sizeof *in;
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    in6->sin6_addr = in6addr_loopback;
-    length = sizeof *in6;
-  }
-  return ::sendto(fd, text, std::strlen(text), 0, reinterpret_cast<sockaddr*>(&address), length) >=
-                 0
-             ? 0
-             : errno;
+  sockaddr_storage address;
+  const socklen_t length = loopback(family, port, address);
+  const ssize_t sent =
+      ::sendto(fd, text, std::strlen(text), 0, reinterpret_cast<sockaddr*>(&address), length);
+  return sent >= 0 ? 0 : errno;
 }
 
 // The interface's promiscuity count (`ip -d link`, which any process may
