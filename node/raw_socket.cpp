@@ -2,9 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <linux/kcmp.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -214,6 +216,16 @@ UniqueFd takeSeccompListener(int pidfd, pid_t pid) {
 bool sameOpenFile(int a, int b) {
   const pid_t self = ::getpid();
   return ::syscall(SYS_kcmp, self, self, KCMP_FILE, a, b) == 0;
+}
+
+void bindPacketSocket(int socket, std::uint16_t protocol, int ifindex) {
+  sockaddr_ll address{};
+  address.sll_family = AF_PACKET;
+  address.sll_protocol = protocol;
+  address.sll_ifindex = ifindex;
+  if (::bind(socket, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    base::throwErrno("bind of a packet socket to ethertype " + std::to_string(ntohs(protocol)));
+  }
 }
 
 }  // namespace plng::node

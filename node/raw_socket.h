@@ -1,6 +1,6 @@
 // Raw sockets for slivers, the kernel's half of sliverd's raw socket broker
-// (docs/vnet.md, "Raw sockets"): the socket() calls a sliver's seccomp filter
-// hands to user space (security.h, RawSockets::kBrokered), the socket made
+// (docs/vnet.md, "Raw sockets", and "Packet capture" for packet sockets): the socket() calls a
+// sliver's seccomp filter hands to user space (security.h, RawSockets::kBrokered), the socket made
 // inside the sliver's cgroup, and the answer that gives it to the caller.
 //
 // A sliver can never make a raw socket itself: the node's network namespace
@@ -60,6 +60,12 @@ int refuseSocketCall(int listener, std::uint64_t id, int err);
 // only for the one call. Close-on-exec here whatever `type` says. Throws
 // SysError with the kernel's errno (EPROTONOSUPPORT, EMFILE, ...).
 base::UniqueFd socketInCgroup(int cgroup_dir, int domain, int type, int protocol);
+
+// Binds the packet socket `socket` (AF_PACKET) to `protocol` (an ethertype in
+// network byte order, as socket() takes it) on the device `ifindex` (0: every
+// device, what socket(AF_PACKET, type, protocol) does at once), done after its
+// filter is in place (vnet-bpf/capture_filter.h). Throws SysError.
+void bindPacketSocket(int socket, std::uint16_t protocol, int ifindex = 0);
 
 // A copy (pidfd_getfd, which host root may take of any process) of the seccomp
 // listener process `pid` holds: the first of its descriptors that

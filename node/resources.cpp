@@ -125,6 +125,14 @@ NetworkRights networkRightsFromTags(const std::map<std::string, std::string>& ta
       if (base::trim(name) == "CAP_NET_RAW") rights.raw_sockets = true;
     }
   }
+  if (auto it = tags.find("net_capture"); it != tags.end()) {
+    const std::string_view value = base::trim(it->second);
+    if (value == "true" || value == "1") {
+      rights.packet_capture = true;
+    } else if (value != "false" && value != "0" && !value.empty()) {
+      throw TagError(quoted("net_capture", it->second) + ": expected true or false");
+    }
+  }
   return rights;
 }
 

@@ -83,14 +83,16 @@ struct NetworkRights {
   std::vector<proto::PortRange> reserved_ports;  // `ports`, canonical (sorted, merged)
   std::uint32_t max_ports = kDefaultMaxPorts;    // net_max_ports; 0 = no cap
   bool raw_sockets = false;                      // `capabilities` names CAP_NET_RAW
+  bool packet_capture = false;                   // net_capture (docs/vnet.md, "Packet capture")
   bool operator==(const NetworkRights&) const = default;
 };
 
 // Reads `ports` (proto/port_spec.h grammar), net_max_ports (0..kMaxMaxPorts; a
 // missing tag is kDefaultMaxPorts) and whether `capabilities` names CAP_NET_RAW
 // (PlanetLab's raw-socket right; the other names are capabilityPlanFromTag's
-// to check). Throws TagError naming the tag for a malformed `ports` or
-// net_max_ports.
+// to check), and net_capture ("true"/"1" or "false"/"0"; missing: false).
+// Throws TagError naming the tag for a malformed `ports`, net_max_ports or
+// net_capture.
 NetworkRights networkRightsFromTags(const std::map<std::string, std::string>& tags);
 
 // The `proper` tag: privileged operations the slice may ask of this node,

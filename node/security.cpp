@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -69,8 +70,8 @@ constexpr std::array kDeniedSyscalls = {
     "io_uring_register"};
 
 // Refused only for some arguments.
-constexpr std::array kConditionallyDeniedSyscalls = {"clone",  "unshare",    "clone3",
-                                                     "socket", "socketpair", "setsockopt"};
+constexpr std::array kConditionallyDeniedSyscalls = {"clone",      "unshare",    "clone3", "socket",
+                                                     "socketpair", "setsockopt", "ioctl"};
 
 constexpr std::array kSocketFamilies = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
 constexpr std::array kNetlinkProtocols = {NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_AUDIT,
@@ -164,6 +165,7 @@ SeccompProgram compileSliverSeccompProgram(RawSockets raw) {
         kSocketFamilies.end()) {
       continue;
     }
+    if (family == AF_PACKET && raw == RawSockets::kBrokered) continue;  // brokered below
     check(seccomp_rule_add(ctx.get(), no_family, socket_nr, 1,
                            SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))),
           "deny socket family " + std::to_string(family));
@@ -199,7 +201,52 @@ SeccompProgram compileSliverSeccompProgram(RawSockets raw) {
                 SCMP_A1(SCMP_CMP_MASKED_EQ, kSocketTypeMask, SOCK_RAW)),
             "notify raw sockets of family " + std::to_string(family));
     }
+    // Packet sockets (capture, docs/vnet.md "Packet capture") go to the broker
+    // too, whatever the type: it makes them, filtered to the slice's own
+    // packets, for a slice with net_capture, and refuses the rest.
+    for (int type : {SOCK_RAW, SOCK_DGRAM, SOCK_PACKET}) {
+      check(seccomp_rule_add(
+                ctx.get(), SCMP_ACT_NOTIFY, socket_nr, 2,
+                SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_PACKET),
+                SCMP_A1(SCMP_CMP_MASKED_EQ, kSocketTypeMask, static_cast<scmp_datum_t>(type))),
+            "notify packet sockets of type " + std::to_string(type));
+    }
+    // Any other type never reaches the kernel's packet code either.
+    for (int type = 0; type <= static_cast<int>(kSocketTypeMask); ++type) {
+      if (type == SOCK_RAW || type == SOCK_DGRAM || type == SOCK_PACKET) continue;
+      check(seccomp_rule_add(
+                ctx.get(), SCMP_ACT_ERRNO(ESOCKTNOSUPPORT), socket_nr, 2,
+                SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_PACKET),
+                SCMP_A1(SCMP_CMP_MASKED_EQ, kSocketTypeMask, static_cast<scmp_datum_t>(type))),
+            "deny packet sockets of type " + std::to_string(type));
+    }
   }
+  // Never promiscuous (or all-multicast): a packet socket's memberships are
+  // answered with success and no effect. The membership's kind is in memory a
+  // filter cannot read, so every one is; a slice's socket sees only the
+  // slice's own packets, which reach it without them. Plain `tcpdump` (which
+  // asks for promiscuous mode unless -p) works.
+  for (int option : {PACKET_ADD_MEMBERSHIP, PACKET_DROP_MEMBERSHIP}) {
+    check(seccomp_rule_add(
+              ctx.get(), SCMP_ACT_ERRNO(0), resolveOrThrow("setsockopt"), 2,
+              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, SOL_PACKET),
+              SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, static_cast<scmp_datum_t>(option))),
+          "neutralise packet memberships");
+  }
+  // A slice's packet socket carries a locked filter (SO_LOCK_FILTER), which the
+  // kernel refuses to detach with EPERM; libpcap takes that for a fatal error
+  // after its own filter failed to attach, where "no filter" (ENOENT) makes it
+  // filter in user space. Detaching is answered ENOENT for every socket of a
+  // sliver: a filter a sliver attached itself stays on its socket.
+  check(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOENT), resolveOrThrow("setsockopt"), 2,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, SOL_SOCKET),
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, SO_DETACH_FILTER)),
+        "answer SO_DETACH_FILTER");
+  // Interface flags (up, down, promiscuous) are the node's: the kernel refuses
+  // a sliver anyway (no CAP_NET_ADMIN over the node's network namespace).
+  check(seccomp_rule_add(ctx.get(), eperm, resolveOrThrow("ioctl"), 1,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, SIOCSIFFLAGS)),
+        "deny SIOCSIFFLAGS");
   // socketpair() exists for AF_UNIX only (the kernel answers EOPNOTSUPP for the
   // others it knows): anything else is refused like socket().
   check(seccomp_rule_add(ctx.get(), no_family, resolveOrThrow("socketpair"), 1,

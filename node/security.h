@@ -59,10 +59,9 @@ std::vector<int> sliverSocketFamilies();
 std::vector<int> sliverNetlinkProtocols();
 
 // What the sliver filter does with socket(AF_INET or AF_INET6, SOCK_RAW[|flags],
-// protocol). A sliver holds no CAP_NET_RAW over the node's network namespace,
-// so the kernel itself always refuses these (EPERM); sliverd's raw socket
-// broker can make the socket for a slice with the right (docs/vnet.md, "Raw
-// sockets").
+// protocol) and socket(AF_PACKET, ...). A sliver holds no CAP_NET_RAW over the node's network
+// namespace, so the kernel itself always refuses these (EPERM); sliverd's raw socket broker can
+// make the socket for a slice with the right (docs/vnet.md, "Raw sockets").
 enum class RawSockets {
   // SECCOMP_RET_USER_NOTIF: the call waits for whoever holds the filter's
   // listener (applySeccompWithListener). Installed without a listener, the call
@@ -86,7 +85,13 @@ enum class RawSockets {
 // refused whatever the family (EAFNOSUPPORT); the direct i386 syscalls are
 // filtered like the 64-bit ones. Raw IPv4/IPv6 sockets as `raw` says (the type
 // is compared under SOCK_TYPE_MASK, so SOCK_CLOEXEC and SOCK_NONBLOCK do not
-// hide one). Throws SysError if libseccomp fails.
+// hide one); packet sockets (AF_PACKET, any type) too when brokered, refused
+// with EAFNOSUPPORT otherwise. For packet capture (docs/vnet.md, "Packet
+// capture"): setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP or
+// PACKET_DROP_MEMBERSHIP) answers 0 and does nothing (never promiscuous);
+// setsockopt(SOL_SOCKET, SO_DETACH_FILTER) answers ENOENT and does nothing
+// (libpcap then filters in user space under the slice's locked filter);
+// ioctl(SIOCSIFFLAGS) fails with EPERM. Throws SysError if libseccomp fails.
 SeccompProgram compileSliverSeccompProgram(RawSockets raw = RawSockets::kBrokered);
 // compileSliverSeccompProgram(raw), compiled once per process and value
 // (thread-safe) and shared: cloning many slivers never recompiles it.

@@ -365,6 +365,15 @@ CREATE TABLE flows (
 CREATE INDEX flows_dst ON flows USING gist (dst inet_ops);
 )SQL";
 
+// Issue 10 (packet capture): a slice granted net_capture runs stock tcpdump in
+// its slivers, seeing its own packets only (docs/vnet.md, "Packet capture").
+// Numbered 7: 5 and 6 are other parts of issue 10's.
+constexpr const char* kPacketCapture = R"SQL(
+INSERT INTO tag_types (name, description, category, min_role, value_kind, default_value) VALUES
+ ('net_capture', 'may capture its own packets with tcpdump in its slivers (packet sockets filtered to the slice''s traffic)', 'slice/privilege', 'admin', 'bool', 'false')
+ON CONFLICT (name) DO NOTHING;
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -374,6 +383,7 @@ const std::vector<Migration>& migrations() {
       {3, "ports name their protocol; net_max_ports", kPortProtocols},
       {4, "net_icmp_pps", kIcmpRate},
       {6, "flow archive: flows partitioned by day, flow_batches", kFlowArchive},
+      {7, "net_capture", kPacketCapture},
   };
   return kMigrations;
 }

@@ -55,9 +55,35 @@ bool protocolAllowed(int domain, int protocol) {
   }
 }
 
+const char* familyName(int domain) {
+  switch (domain) {
+    case AF_INET:
+      return "AF_INET";
+    case AF_INET6:
+      return "AF_INET6";
+    case AF_PACKET:
+      return "AF_PACKET";
+    default:
+      return "?";
+  }
+}
+
+const char* typeName(int type) {
+  switch (type & kSocketTypeMask) {
+    case SOCK_RAW:
+      return "SOCK_RAW";
+    case SOCK_DGRAM:
+      return "SOCK_DGRAM";
+    case SOCK_PACKET:
+      return "SOCK_PACKET";
+    default:
+      return "?";
+  }
+}
+
 std::string describeCall(const node::SocketCall& call) {
   std::ostringstream out;
-  out << "socket(" << (call.domain == AF_INET6 ? "AF_INET6" : "AF_INET") << ", SOCK_RAW";
+  out << "socket(" << familyName(call.domain) << ", " << typeName(call.type);
   if (call.type & SOCK_NONBLOCK) out << "|SOCK_NONBLOCK";
   if (call.type & SOCK_CLOEXEC) out << "|SOCK_CLOEXEC";
   out << ", " << call.protocol << ") of pid " << call.pid;
@@ -301,30 +327,92 @@ void RawSocketBroker::handleReadable(Listener& listener) {
   serve(listener, *call);
 }
 
+int RawSocketBroker::rawRefusal(const std::string& slice, const node::SocketCall& call,
+                                std::string& why) {
+  bool right = false;
+  try {
+    right = options_.has_right && options_.has_right(slice);
+  } catch (const std::exception& e) {
+    spdlog::warn("sliver {}: cannot tell its raw socket right: {}", slice, e.what());
+  }
+  if (!right) {
+    why = "the slice has no raw socket right";
+    return EPERM;
+  }
+  if ((call.type & kSocketTypeMask) != SOCK_RAW ||
+      (call.type & ~(kSocketTypeMask | SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) {
+    why = "bad type flags";
+    return EINVAL;
+  }
+  if (!protocolAllowed(call.domain, call.protocol)) {
+    why = "raw sockets are for ICMP, ICMPv6, TCP, UDP and IPPROTO_RAW only";
+    return EPROTONOSUPPORT;
+  }
+  return 0;
+}
+
+int RawSocketBroker::packetRefusal(const std::string& slice, const node::SocketCall& call,
+                                   std::string& why) {
+  bool right = false;
+  try {
+    right = options_.may_capture && options_.restrict_capture && options_.may_capture(slice);
+  } catch (const std::exception& e) {
+    spdlog::warn("sliver {}: cannot tell its capture right: {}", slice, e.what());
+  }
+  if (!right) {
+    why = "the slice may not capture packets (net_capture)";
+    return EPERM;
+  }
+  const int type = call.type & kSocketTypeMask;
+  if (type == SOCK_PACKET) {
+    why = "SOCK_PACKET is obsolete (use SOCK_RAW or SOCK_DGRAM)";
+    return EPERM;
+  }
+  if ((type != SOCK_RAW && type != SOCK_DGRAM) ||
+      (call.type & ~(kSocketTypeMask | SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) {
+    why = "bad type flags";
+    return EINVAL;
+  }
+  if (call.protocol < 0 || call.protocol > 0xffff) {
+    why = "not an ethertype";
+    return EINVAL;
+  }
+  return 0;
+}
+
+UniqueFd RawSocketBroker::makeSocket(const Sliver& sliver, const node::SocketCall& call) {
+  const int type = call.type & ~SOCK_CLOEXEC;
+  if (call.domain != AF_PACKET) {
+    return node::socketInCgroup(sliver.cgroup.get(), call.domain, type, call.protocol);
+  }
+  // Made hooked to no device (protocol 0), filtered and locked, and only then
+  // bound to the protocol asked for: not one packet is queued unfiltered.
+  UniqueFd socket = node::socketInCgroup(sliver.cgroup.get(), AF_PACKET, type, 0);
+  try {
+    options_.restrict_capture(sliver.slice, socket.get());
+  } catch (const std::exception& e) {
+    // Whatever went wrong (no policy loaded, a program refused), the slice
+    // gets no socket: it is refused as without the right, and sliverd logs why.
+    throw base::SysError(EPERM, std::string("the slice's capture filter: ") + e.what());
+  }
+  if (call.protocol != 0) {
+    node::bindPacketSocket(socket.get(), static_cast<std::uint16_t>(call.protocol));
+  }
+  return socket;
+}
+
 void RawSocketBroker::serve(Listener& listener, const node::SocketCall& call) {
   Sliver& sliver = *listener.sliver;
   const int fd = listener.fd.get();
-  bool right = false;
-  try {
-    right = options_.has_right && options_.has_right(sliver.slice);
-  } catch (const std::exception& e) {
-    spdlog::warn("sliver {}: cannot tell its raw socket right: {}", sliver.slice, e.what());
-  }
-  int refusal = 0;
   std::string why;
-  if (!right) {
-    refusal = EPERM;
-    why = "the slice has no raw socket right";
-  } else if (call.domain != AF_INET && call.domain != AF_INET6) {
+  int refusal = 0;
+  if (call.domain == AF_INET || call.domain == AF_INET6) {
+    refusal = rawRefusal(sliver.slice, call, why);
+  } else if (call.domain == AF_PACKET) {
+    refusal = packetRefusal(sliver.slice, call, why);
+  } else {
     refusal = EAFNOSUPPORT;  // not what the filter sends; never trusted blindly
-    why = "not an IP family";
-  } else if ((call.type & kSocketTypeMask) != SOCK_RAW ||
-             (call.type & ~(kSocketTypeMask | SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) {
-    refusal = EINVAL;
-    why = "bad type flags";
-  } else if (!protocolAllowed(call.domain, call.protocol)) {
-    refusal = EPROTONOSUPPORT;
-    why = "raw sockets are for ICMP, ICMPv6, TCP, UDP and IPPROTO_RAW only";
+    why = "not a family the broker makes";
   }
   if (refusal != 0) {
     if (node::refuseSocketCall(fd, call.id, refusal) == 0) {
@@ -341,8 +429,7 @@ void RawSocketBroker::serve(Listener& listener, const node::SocketCall& call) {
   if (!node::socketCallPending(fd, call.id)) return;
   UniqueFd socket;
   try {
-    socket = node::socketInCgroup(sliver.cgroup.get(), call.domain, call.type & ~SOCK_CLOEXEC,
-                                  call.protocol);
+    socket = makeSocket(sliver, call);
   } catch (const base::SysError& e) {
     node::refuseSocketCall(fd, call.id, e.err());
     {

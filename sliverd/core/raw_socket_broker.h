@@ -1,6 +1,7 @@
 // RawSocketBroker: makes raw IPv4/IPv6 sockets for slivers whose slice holds
-// the right, answering the socket() calls their seccomp filters send to user
-// space (docs/vnet.md, "Raw sockets").
+// the right, and packet sockets restricted to the slice's own packets for
+// slivers whose slice may capture, answering the socket() calls their seccomp
+// filters send to user space (docs/vnet.md, "Raw sockets", "Packet capture").
 //
 // For each call it reads (node/raw_socket.h): it asks `has_right` for the
 // slice's right *now* (so a grant or a revocation applies to the very next
@@ -49,12 +50,22 @@ class RawSocketBroker {
   // for every call; an exception counts as "no".
   using RightCheck = std::function<bool(const std::string& slice)>;
 
+  // Restricts a packet socket made for `slice` to the slice's own packets:
+  // attaches and locks its capture filter (vnet-bpf/capture_filter.h). Throws
+  // when it cannot; the call is then refused with EPERM.
+  using CaptureRestriction = std::function<void(const std::string& slice, int socket)>;
+
   struct Options {
     RightCheck has_right;
     // Where the call being handled is recorded (see above); empty = nowhere.
     std::filesystem::path in_flight_file;
     // How long one receive may block before it is interrupted.
     std::chrono::milliseconds receive_timeout{200};
+    // Packet sockets (docs/vnet.md, "Packet capture"): whether `slice` may
+    // capture (net_capture), asked at every call as has_right is, and how its
+    // sockets are restricted. Without both, every packet socket is refused.
+    RightCheck may_capture{};
+    CaptureRestriction restrict_capture{};
   };
 
   struct Counters {
@@ -97,6 +108,11 @@ class RawSocketBroker {
   bool addListener(Sliver& sliver, pid_t holder, base::UniqueFd fd);
   void handleReadable(Listener& listener);
   void serve(Listener& listener, const node::SocketCall& call);
+  // Why `call` (a raw socket) may not be made: an errno and a reason; 0 if it may.
+  int rawRefusal(const std::string& slice, const node::SocketCall& call, std::string& why);
+  int packetRefusal(const std::string& slice, const node::SocketCall& call, std::string& why);
+  // The socket for `call`, made in the sliver's cgroup. Throws SysError.
+  base::UniqueFd makeSocket(const Sliver& sliver, const node::SocketCall& call);
   void answerLeftOverCall(Listener& listener);
   void recordInFlight(const Listener& listener, const node::SocketCall& call);
   void logRefusal(Sliver& sliver, const std::string& what);

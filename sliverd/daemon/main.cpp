@@ -4,7 +4,11 @@
 // GCC's -Wnull-dereference flags Boost.Asio 1.74's scheduler internals once they
 // are inlined here (a false positive in a system header's thread-info cast).
 #pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <linux/if_ether.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/signal_set.hpp>
@@ -13,15 +17,18 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "app/daemon_main.h"
+#include "base/error.h"
 #include "base/file.h"
 #include "base/scope_guard.h"
 #include "base/strings.h"
 #include "node/cgroup.h"
 #include "node/idrange.h"
+#include "node/raw_socket.h"
 #include "node/security.h"
 #include "node/sliver_runtime.h"
 #include "node/storage.h"
@@ -37,6 +44,7 @@
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/login/slice_login.h"
 #include "sliverd/vnet/network_isolation.h"
+#include "vnet-bpf/capture_filter.h"
 
 namespace {
 
@@ -220,16 +228,38 @@ int serve(const SliverdConfig& config) {
   // capabilities tag); the daemon sees the runtime through RawSocketRuntime,
   // which keeps the broker watching every running sliver.
   std::filesystem::create_directories(config.paths().run_dir);
+  // The slice's desired sliver when it may use the node now (not expired, tags valid).
+  auto usable = [&daemon_ref](const std::string& slice) {
+    std::optional<plng::sliverd::DesiredSliver> wanted;
+    if (daemon_ref == nullptr) return wanted;
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    wanted = daemon_ref->desired().lookup(slice, now);
+    if (wanted && (wanted->expired(now) || !wanted->invalid.empty())) wanted.reset();
+    return wanted;
+  };
+  // Packet capture (docs/vnet.md, "Packet capture"): the broker makes packet
+  // sockets too, for slices with net_capture, each restricted to the slice's
+  // own packets by a locked filter that reads vnet-bpf's pinned ports map.
+  plng::vnet::CaptureFilters capture_filters(config.bpfPinDir());
   plng::sliverd::RawSocketBroker raw_sockets(plng::sliverd::RawSocketBroker::Options{
       .has_right =
-          [&daemon_ref](const std::string& slice) {
-            if (daemon_ref == nullptr) return false;
-            const auto now = static_cast<std::int64_t>(std::time(nullptr));
-            auto wanted = daemon_ref->desired().lookup(slice, now);
-            return wanted && !wanted->expired(now) && wanted->invalid.empty() &&
-                   wanted->rights.raw_sockets;
+          [&usable](const std::string& slice) {
+            auto wanted = usable(slice);
+            return wanted && wanted->rights.raw_sockets;
           },
       .in_flight_file = config.paths().rawSocketCall(),
+      .may_capture =
+          [&usable, &network](const std::string& slice) {
+            auto wanted = usable(slice);
+            return wanted && wanted->rights.packet_capture &&
+                   network.state() == plng::sliverd::NetworkIsolation::State::kEnforced;
+          },
+      .restrict_capture =
+          [&usable, &capture_filters](const std::string& slice, int socket) {
+            auto wanted = usable(slice);
+            if (!wanted) throw std::runtime_error("slice " + slice + " is not on this node");
+            capture_filters.restrict(socket, wanted->config.xid);
+          },
   });
   plng::sliverd::RawSocketRuntime brokered_runtime(runtime, *driver, raw_sockets);
 
@@ -264,7 +294,25 @@ int serve(const SliverdConfig& config) {
                  const std::map<std::uint32_t, std::string>& names) {
         return network.ports(xid, names);
       },
-      [&network](std::uint32_t xid) { return network.counters(xid); });
+      [&network](std::uint32_t xid) { return network.counters(xid); },
+      // sliverctl capture: a packet socket of sliverd's own, filtered to the
+      // slice's packets like the broker's, streamed by the local API.
+      [&network, &capture_filters](std::uint32_t xid, const std::string& interface) {
+        if (network.state() != plng::sliverd::NetworkIsolation::State::kEnforced) {
+          throw std::runtime_error("network isolation is " + network.describeState() +
+                                   ": no port owner is known, so no packet is a slice's");
+        }
+        int ifindex = 0;
+        if (!interface.empty()) {
+          ifindex = static_cast<int>(::if_nametoindex(interface.c_str()));
+          if (ifindex == 0) plng::base::throwErrno("interface " + interface);
+        }
+        plng::base::UniqueFd socket(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        if (!socket) plng::base::throwErrno("packet socket for a capture");
+        capture_filters.restrict(socket.get(), xid);
+        node::bindPacketSocket(socket.get(), htons(ETH_P_ALL), ifindex);
+        return socket;
+      });
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(
       daemon.io(), config.paths().localSocket(), local_service, peers,

@@ -268,4 +268,9 @@ grpc::Status LocalApiClient::getPorts(const std::string& slice,
   return call("GetPorts", req, reply);
 }
 
+grpc::Status LocalApiClient::capture(const planetlab::v1::CaptureRequest& request,
+                                     planetlab::v1::CaptureResponse* reply) {
+  return call("Capture", request, reply);
+}
+
 }  // namespace plng::sliverd

@@ -14,8 +14,10 @@
 // (at most kMaxFrame). A connection carries any number of request/response
 // pairs, one at a time.
 //   request:  u8 name length, method name ("ListSlivers", "GetSliver",
-//             "StartSliver", "StopSliver", "RestartSliver", "GetPorts"),
-//             serialised request
+//             "StartSliver", "StopSliver", "RestartSliver", "GetPorts",
+//             "Capture"), serialised request
+// After an OK answer to Capture the connection carries nothing but the pcap
+// stream of the capture (sliverd/local/capture_stream.h), then closes.
 //   response: u32 gRPC status code, u32 message length, message, serialised
 //             response (present only when the code is OK)
 #pragma once
@@ -88,6 +90,11 @@ class LocalApiClient {
   grpc::Status restartSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
   // slice "" = the caller's own; "*" = every owner (the node's root).
   grpc::Status getPorts(const std::string& slice, planetlab::v1::GetPortsResponse* reply);
+  // Starts a capture of the caller's own packets; when OK, the connection
+  // carries the pcap stream from then on: read it from connection().
+  grpc::Status capture(const planetlab::v1::CaptureRequest& request,
+                       planetlab::v1::CaptureResponse* reply);
+  int connection() const { return fd_.get(); }
 
   // One round trip; UNAVAILABLE when the connection breaks, DEADLINE_EXCEEDED
   // when the answer has not come within the call timeout. When sliverd turned

@@ -14,6 +14,7 @@
 #include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <thread>
 
 #include "base/error.h"
 #include "base/fd.h"
@@ -181,9 +182,11 @@ class LocalApiServer::Connection : public std::enable_shared_from_this<Connectio
     auto self = shared_from_this();
     asio::post(caller_->strand, [self] {
       std::string response;
+      LocalService::Stream handover;
       try {
         LocalRequest request = decodeLocalRequest(self->body_);
-        response = self->server_.service_.handle(self->peer_, request.method, request.payload);
+        response =
+            self->server_.service_.handle(self->peer_, request.method, request.payload, &handover);
       } catch (const std::exception& e) {
         response = encodeLocalResponse(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.what()),
                                        nullptr);
@@ -196,25 +199,43 @@ class LocalApiServer::Connection : public std::enable_shared_from_this<Connectio
                                                  std::to_string(kMaxLocalResponse)),
                                 nullptr);
       }
-      asio::post(self->socket_.get_executor(), [self, response = std::move(response)]() mutable {
-        self->answer(std::move(response), /*close_after=*/false);
-      });
+      asio::post(self->socket_.get_executor(),
+                 [self, response = std::move(response), handover = std::move(handover)]() mutable {
+                   self->answer(std::move(response), /*close_after=*/false, std::move(handover));
+                 });
     });
   }
 
   // --- writing the answer ---
-  void answer(std::string response, bool close_after) {
+  // `handover`: the connection goes to it once the answer is written (a
+  // capture), on a thread of its own; this connection then ends here.
+  void answer(std::string response, bool close_after, LocalService::Stream handover = {}) {
     if (!socket_.is_open()) return finish();
     out_ = frameHeader(response.size()) + response;
     body_ = std::string();
     arm(server_.limits_.frame_timeout);
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(out_),
-                      [self, close_after](const boost::system::error_code& ec, std::size_t) {
+                      [self, close_after, handover = std::move(handover)](
+                          const boost::system::error_code& ec, std::size_t) mutable {
                         self->out_ = std::string();
-                        if (ec || close_after) return self->finish();
+                        const bool streaming = static_cast<bool>(handover);
+                        if (!ec && streaming) self->handOver(std::move(handover));
+                        if (ec || close_after || streaming) return self->finish();
                         self->awaitFrame();
                       });
+  }
+
+  void handOver(LocalService::Stream handover) {
+    base::UniqueFd connection(::fcntl(socket_.native_handle(), F_DUPFD_CLOEXEC, 0));
+    if (!connection) return;
+    std::thread([handover = std::move(handover), connection = std::move(connection)]() mutable {
+      try {
+        handover(std::move(connection));
+      } catch (const std::exception& e) {
+        spdlog::warn("local API: a stream ended: {}", e.what());
+      }
+    }).detach();
   }
 
   void finish() {

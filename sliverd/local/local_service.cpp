@@ -1,9 +1,13 @@
 #include "sliverd/local/local_service.h"
 
+#include <net/if.h>
+
 #include <set>
+#include <thread>
 
 #include "sliverd/core/rcap_service.h"
 #include "sliverd/core/reconciler.h"
+#include "sliverd/local/capture_stream.h"
 #include "sliverd/local/local_protocol.h"
 
 namespace plng::sliverd {
@@ -47,7 +51,7 @@ ResourceSpec grantedSpec(const node::SliverConfig& config, const node::NetworkLi
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
                            const RcapTable& rcaps, node::NodePaths paths,
                            std::chrono::milliseconds stop_grace, Reports reports,
-                           PortHoldings ports, Refusals refusals)
+                           PortHoldings ports, Refusals refusals, CaptureSockets captures)
     : runtime_(runtime),
       granted_(granted),
       rcaps_(rcaps),
@@ -55,7 +59,8 @@ LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& g
       stop_grace_(stop_grace),
       reports_(std::move(reports)),
       ports_(std::move(ports)),
-      refusals_(std::move(refusals)) {}
+      refusals_(std::move(refusals)),
+      captures_(std::move(captures)) {}
 
 bool LocalService::mayControl(const std::string& slice, const std::string& target) const {
   if (slice == target) return true;
@@ -277,8 +282,67 @@ grpc::Status LocalService::getPorts(const Peer& peer, const planetlab::v1::GetPo
   return grpc::Status::OK;
 }
 
+grpc::Status LocalService::capture(const Peer& peer, const planetlab::v1::CaptureRequest& request,
+                                   planetlab::v1::CaptureResponse* reply, Stream* stream) {
+  if (peer.kind != Peer::Kind::kSliver) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "a capture is of the caller's own slice's packets: run sliverctl capture "
+                        "inside the sliver (" +
+                            peer.describe() + " is in none)");
+  }
+  if (!captures_ || stream == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "packet capture is not available on this node (sliverctl node shows "
+                        "whether network isolation runs)");
+  }
+  std::optional<GrantedSliver> grant = granted_.find(peer.slice);
+  if (!grant) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "slice " + peer.slice + " is no longer granted on this node");
+  }
+  if (request.interface().size() >= IFNAMSIZ) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        "interface names have fewer than " + std::to_string(IFNAMSIZ) + " characters");
+  }
+  auto active = active_captures_;
+  if (active->fetch_add(1) >= kMaxCaptures) {
+    active->fetch_sub(1);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "the node runs " + std::to_string(kMaxCaptures) +
+                            " captures already; try again when one ends");
+  }
+  base::UniqueFd socket;
+  try {
+    socket = captures_(grant->xid, request.interface());
+  } catch (const base::SysError& e) {
+    active->fetch_sub(1);
+    if (e.err() == ENODEV) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "no interface " + request.interface() + " on this node");
+    }
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, e.what());
+  } catch (const std::exception& e) {
+    active->fetch_sub(1);
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, e.what());
+  }
+  const CaptureLimits limits =
+      CaptureLimits::fitted(request.count(), request.seconds(), request.snaplen());
+  reply->set_count(limits.count);
+  reply->set_seconds(limits.seconds);
+  reply->set_snaplen(limits.snaplen);
+  auto shared_socket = std::make_shared<base::UniqueFd>(std::move(socket));
+  // The capture's slot is given back when the stream is gone, run or not (an
+  // answer that could not be written).
+  std::shared_ptr<void> slot(nullptr, [active](void*) { active->fetch_sub(1); });
+  *stream = [shared_socket, limits, slot](base::UniqueFd connection) {
+    streamCapture(shared_socket->get(), connection.get(), limits);
+  };
+  return grpc::Status::OK;
+}
+
 std::string LocalService::handle(const Peer& peer, const std::string& method,
-                                 const std::string& payload) {
+                                 const std::string& payload, Stream* stream) {
   using namespace planetlab::v1;
   try {
     if (method == "ListSlivers") {
@@ -304,6 +368,10 @@ std::string LocalService::handle(const Peer& peer, const std::string& method,
     if (method == "GetPorts") {
       return dispatch<GetPortsRequest, GetPortsResponse>(
           payload, [&](const auto& req, auto* reply) { return getPorts(peer, req, reply); });
+    }
+    if (method == "Capture") {
+      return dispatch<CaptureRequest, CaptureResponse>(
+          payload, [&](const auto& req, auto* reply) { return capture(peer, req, reply, stream); });
     }
     return encodeLocalResponse(
         grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no local API method " + method), nullptr);

@@ -25,14 +25,17 @@
 
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "node/paths.h"
 #include "node/runtime.h"
 #include "proto/node.pb.h"
@@ -97,12 +100,25 @@ class LocalService {
   // What the network programs refused a slice (NetworkIsolation::counters), by reason.
   using Refusals = std::function<std::map<std::string, std::uint64_t>(std::uint32_t xid)>;
 
+  // A packet socket (AF_PACKET, SOCK_DGRAM, every protocol) that receives only
+  // the packets of the slice `xid`, on `interface` ("" = every interface):
+  // filtered and locked before it is bound (vnet-bpf/capture_filter.h). Throws
+  // SysError (ENODEV: no such interface) or another exception (no isolation).
+  using CaptureSockets =
+      std::function<base::UniqueFd(std::uint32_t xid, const std::string& interface)>;
+  // What runs on a connection once its answer is written, owning it from then
+  // on (LocalApiServer hands it over): the stream of a capture.
+  using Stream = std::function<void(base::UniqueFd connection)>;
+  // Captures running at once on the node, every caller's together.
+  static constexpr int kMaxCaptures = 8;
+
   // `paths`: where a stop records the sliver as held, so the reconciler leaves it
   // stopped until a start (see holdSliver). `reports`: empty = none (tests).
   LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,
                node::NodePaths paths,
                std::chrono::milliseconds stop_grace = std::chrono::seconds(10),
-               Reports reports = {}, PortHoldings ports = {}, Refusals refusals = {});
+               Reports reports = {}, PortHoldings ports = {}, Refusals refusals = {},
+               CaptureSockets captures = {});
 
   grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
                            planetlab::v1::ListSliversResponse* reply);
@@ -119,9 +135,17 @@ class LocalService {
   grpc::Status getPorts(const Peer& peer, const planetlab::v1::GetPortsRequest& request,
                         planetlab::v1::GetPortsResponse* reply);
 
+  // `sliverctl capture`: the calling sliver's own packets, streamed as pcap on
+  // the connection after the answer (*stream set; docs/vnet.md, "Packet
+  // capture"). Slivers only; bounded in packets and time (CaptureLimits).
+  grpc::Status capture(const Peer& peer, const planetlab::v1::CaptureRequest& request,
+                       planetlab::v1::CaptureResponse* reply, Stream* stream);
+
   // Dispatches one decoded request by method name (LocalApiServer); returns
-  // the encoded response body.
-  std::string handle(const Peer& peer, const std::string& method, const std::string& payload);
+  // the encoded response body. `stream`: set when the connection is to be
+  // handed over once the answer is written (Capture).
+  std::string handle(const Peer& peer, const std::string& method, const std::string& payload,
+                     Stream* stream = nullptr);
 
   // The sliver of `slice` as the API shows it; nullopt when neither granted nor
   // existing. Also RcapService's SliverLookup.
@@ -146,6 +170,8 @@ class LocalService {
   Reports reports_;
   PortHoldings ports_;
   Refusals refusals_;
+  CaptureSockets captures_;
+  std::shared_ptr<std::atomic<int>> active_captures_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace plng::sliverd

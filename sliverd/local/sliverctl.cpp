@@ -3,6 +3,7 @@
 // sliverd decides who the caller is from the kernel (the cgroup of the calling
 // process), so the same command means "my sliver" inside a sliver and needs a
 // slice name on the host.
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "proto/status_name.h"
+#include "sliverd/local/capture_stream.h"
 #include "sliverd/local/local_protocol.h"
 
 namespace {
@@ -43,6 +46,9 @@ commands:
                     its raw or ping traffic) and has reserved (its `ports` tag),
                     its cap, and what the network policy refused it, by reason;
                     `*` (the node's root): every owner, the node's ports included
+  capture -w FILE [-i IF] [-c COUNT] [--seconds S] [EXPR]
+                    your slice's own packets as a pcap file (`sliverctl capture
+                    --help`); inside a sliver only
 
 options:
   --socket PATH     the local API socket (default: $SLIVERD_SOCKET, else
@@ -129,6 +135,167 @@ void printJson(const google::protobuf::Message& message) {
   std::cout << json << "\n";
 }
 
+// A client of sliverd's local API; nullopt (said on stderr) when it cannot be reached.
+std::optional<plng::sliverd::LocalApiClient> connect(const std::string& socket_path,
+                                                     std::chrono::milliseconds timeout) {
+  std::optional<plng::sliverd::LocalApiClient> client;
+  try {
+    client.emplace(socket_path, timeout, std::min(timeout, plng::sliverd::kLocalConnectTimeout));
+  } catch (const std::exception& e) {
+    std::cerr << "sliverctl: " << e.what() << " (is sliverd running? --socket names another)\n";
+  }
+  return client;
+}
+
+// The exit status of a refused call, said on stderr.
+int refused(const grpc::Status& status) {
+  std::cerr << "sliverctl: " << plng::statusCodeName(status.error_code()) << ": "
+            << status.error_message() << "\n";
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ? kExitUnavailable
+                                                              : status.error_code();
+}
+
+constexpr const char* kCaptureUsage =
+    R"(usage: sliverctl [--socket PATH] capture -w FILE [-i INTERFACE] [-c COUNT]
+                 [--seconds SECONDS] [--snaplen BYTES] [EXPRESSION...]
+
+Writes your slice's own packets to FILE as a pcap file that `tcpdump -r FILE`
+reads: packets your slice sends (from ports and ICMP echo ids it holds) and
+packets sent to it, on every interface of the node or the one named, IPv4 and
+IPv6 (link type RAW: each record starts at the IP header). Never another
+slice's packets, nor the node's, nor ARP. sliverd makes the capture and streams
+it to sliverctl: slices without the net_capture tag (which lets stock tcpdump
+run in the sliver) use this. Run it inside your sliver.
+
+  -w FILE         where the pcap goes; "-" = standard output, e.g.
+                  `sliverctl capture -w - | tcpdump -r -`
+  -i INTERFACE    one interface (default: all)
+  -c COUNT        stop after COUNT packets (default 1000, at most 1000000)
+  --seconds SECONDS
+                  stop after SECONDS (default 60, at most 3600)
+  --snaplen BYTES bytes kept of each packet (default and most 262144)
+  EXPRESSION      a tcpdump filter expression: the stream is handed to the
+                  sliver's own tcpdump (`tcpdump -r - -w FILE -c COUNT
+                  EXPRESSION`), which must be installed; COUNT then counts
+                  matching packets
+
+Ctrl-C stops it; what was captured until then is in FILE. sliverctl prints
+what sliverd applied (count, seconds) on standard error.
+
+exit status: 0 when the capture ended (count or time reached, or sliverd ended
+it); the gRPC status code of a refused capture (7 PERMISSION_DENIED outside a
+sliver, 14 UNAVAILABLE without network isolation, 8 RESOURCE_EXHAUSTED when
+the node runs too many captures); 64 for a usage error.
+)";
+
+// A positive number argument of capture's options, or nullopt.
+std::optional<std::uint32_t> positive(const std::string& text) {
+  if (text.empty() || text.size() > 9 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const auto value = static_cast<std::uint32_t>(std::stoul(text));
+  if (value == 0) return std::nullopt;
+  return value;
+}
+
+int capture(const std::string& socket_path, std::chrono::milliseconds timeout,
+            const std::vector<std::string>& args) {
+  planetlab::v1::CaptureRequest request;
+  std::string file;
+  std::vector<std::string> expression;
+  std::uint32_t count = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const bool has_value = i + 1 < args.size();
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kCaptureUsage;
+      return 0;
+    } else if (arg == "-w" && has_value) {
+      file = args[++i];
+    } else if (arg == "-i" && has_value) {
+      request.set_interface(args[++i]);
+    } else if ((arg == "-c" || arg == "--seconds" || arg == "--snaplen") && has_value) {
+      const auto value = positive(args[++i]);
+      if (!value) {
+        std::cerr << "sliverctl capture: " << arg << " takes a positive number, not '" << args[i]
+                  << "'\n";
+        return kExitUsage;
+      }
+      if (arg == "-c") count = *value;
+      if (arg == "--seconds") request.set_seconds(*value);
+      if (arg == "--snaplen") request.set_snaplen(*value);
+    } else if (arg == "--") {
+      expression.insert(expression.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+      break;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::cerr << "sliverctl capture: unknown option " << arg << "\n" << kCaptureUsage;
+      return kExitUsage;
+    } else {
+      expression.push_back(arg);
+    }
+  }
+  if (file.empty()) {
+    std::cerr << "sliverctl capture: -w FILE is required (\"-\" for standard output)\n";
+    return kExitUsage;
+  }
+  // With an expression tcpdump counts the matching packets; sliverd's bound
+  // is then the most it sends.
+  request.set_count(expression.empty() ? count : plng::sliverd::kMaxCapturePackets);
+
+  std::optional<plng::sliverd::LocalApiClient> client = connect(socket_path, timeout);
+  if (!client) return kExitUnavailable;
+  planetlab::v1::CaptureResponse applied;
+  const grpc::Status status = client->capture(request, &applied);
+  if (!status.ok()) return refused(status);
+  std::cerr << "sliverctl: capturing your slice's packets on "
+            << (request.interface().empty() ? "every interface" : request.interface())
+            << " for at most " << applied.count() << " packets and " << applied.seconds() << " s\n";
+  const int stream = client->connection();
+  if (!expression.empty()) {
+    // The sliver's own tcpdump filters the stream, reading it from stdin.
+    if (::dup2(stream, STDIN_FILENO) < 0) return kExitUnavailable;
+    std::vector<std::string> argv = {"tcpdump", "-r", "-", "-w", file};
+    if (count != 0) {
+      argv.push_back("-c");
+      argv.push_back(std::to_string(count));
+    }
+    argv.push_back("--");
+    argv.insert(argv.end(), expression.begin(), expression.end());
+    std::vector<char*> pointers;
+    for (auto& word : argv) pointers.push_back(word.data());
+    pointers.push_back(nullptr);
+    ::execvp("tcpdump", pointers.data());
+    std::cerr << "sliverctl capture: cannot run tcpdump for the filter expression ("
+              << std::strerror(errno) << "); without one, filter afterwards with "
+              << "`tcpdump -r FILE EXPRESSION`\n";
+    return kExitUnavailable;
+  }
+  const int out = file == "-"
+                      ? STDOUT_FILENO
+                      : ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    std::cerr << "sliverctl capture: " << file << ": " << std::strerror(errno) << "\n";
+    return kExitUsage;
+  }
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(stream, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(out, buffer + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        std::cerr << "sliverctl capture: writing " << file << ": " << std::strerror(errno) << "\n";
+        return kExitUnavailable;
+      }
+      done += w;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -170,6 +337,9 @@ int main(int argc, char** argv) {
                   << value << "'\n";
         return kExitUsage;
       }
+    } else if (arg == "capture") {
+      // Its own options follow (kCaptureUsage).
+      return capture(socket_path, timeout, std::vector<std::string>(argv + i + 1, argv + argc));
     } else if (!arg.empty() && arg[0] == '-') {
       std::cerr << "sliverctl: unknown option " << arg << "\n" << kUsage;
       return kExitUsage;
@@ -184,13 +354,8 @@ int main(int argc, char** argv) {
   const std::string& command = words[0];
   const std::string slice = words.size() > 1 ? words[1] : "";
 
-  std::optional<plng::sliverd::LocalApiClient> client;
-  try {
-    client.emplace(socket_path, timeout, std::min(timeout, plng::sliverd::kLocalConnectTimeout));
-  } catch (const std::exception& e) {
-    std::cerr << "sliverctl: " << e.what() << " (is sliverd running? --socket names another)\n";
-    return kExitUnavailable;
-  }
+  std::optional<plng::sliverd::LocalApiClient> client = connect(socket_path, timeout);
+  if (!client) return kExitUnavailable;
 
   grpc::Status status;
   planetlab::v1::ListSliversResponse list;
@@ -212,12 +377,7 @@ int main(int argc, char** argv) {
     std::cerr << "sliverctl: unknown command " << command << "\n" << kUsage;
     return kExitUsage;
   }
-  if (!status.ok()) {
-    std::cerr << "sliverctl: " << plng::statusCodeName(status.error_code()) << ": "
-              << status.error_message() << "\n";
-    return status.error_code() == grpc::StatusCode::UNAVAILABLE ? kExitUnavailable
-                                                                : status.error_code();
-  }
+  if (!status.ok()) return refused(status);
   if (command == "list") {
     if (json) {
       printJson(list);

@@ -71,3 +71,13 @@ TEST_CASE("raw sockets are granted by CAP_NET_RAW in the capabilities tag") {
   CHECK_FALSE(networkRightsFromTags({{"capabilities", "CAP_NET_RA"}}).raw_sockets);
   CHECK_FALSE(networkRightsFromTags({{"net_raw", "true"}}).raw_sockets);
 }
+
+TEST_CASE("net_capture grants packet capture; anything but a boolean is a TagError") {
+  CHECK_FALSE(networkRightsFromTags({}).packet_capture);
+  CHECK(networkRightsFromTags({{"net_capture", "true"}}).packet_capture);
+  CHECK(networkRightsFromTags({{"net_capture", "1"}}).packet_capture);
+  CHECK_FALSE(networkRightsFromTags({{"net_capture", "false"}}).packet_capture);
+  CHECK_FALSE(networkRightsFromTags({{"net_capture", "0"}}).packet_capture);
+  CHECK_THROWS_WITH(networkRightsFromTags({{"net_capture", "sometimes"}}),
+                    Catch::Contains("net_capture") && Catch::Contains("true or false"));
+}
