@@ -373,8 +373,6 @@ std::string FlowDrain::nameOf(std::uint32_t xid) {
 
 FlowRecord FlowDrain::recordOf(const vnet_flow_key& key, const vnet_flow& flow,
                                const Reported& before) {
-  // The programs' stamps are CLOCK_MONOTONIC: unix time is now's, shifted.
-  const std::int64_t shift = clock_.unixNs() - static_cast<std::int64_t>(clock_.monotonicNs());
   FlowRecord r;
   r.xid = key.xid;
   r.slice = nameOf(key.xid);
@@ -386,8 +384,8 @@ FlowRecord FlowDrain::recordOf(const vnet_flow_key& key, const vnet_flow& flow,
   r.tcp_flags = flow.tcp_flags;
   r.packets = flow.packets - before.packets;
   r.bytes = flow.bytes - before.bytes;
-  r.first_seen_ns = static_cast<std::int64_t>(flow.first_seen_ns) + shift;
-  r.last_seen_ns = static_cast<std::int64_t>(flow.last_seen_ns) + shift;
+  r.first_seen_ns = static_cast<std::int64_t>(flow.first_seen_ns) + unix_shift_;
+  r.last_seen_ns = static_cast<std::int64_t>(flow.last_seen_ns) + unix_shift_;
   r.refused = key.refused ? std::string(vnet::reasonName(key.refused)) : std::string();
   return r;
 }
@@ -396,6 +394,8 @@ FlowDrain::Result FlowDrain::drainOnce() {
   Result result;
   asked_.clear();
   const std::uint64_t now = clock_.monotonicNs();
+  // The programs' stamps are CLOCK_MONOTONIC: unix time is now's, shifted.
+  unix_shift_ = clock_.unixNs() - static_cast<std::int64_t>(now);
   const auto idle = static_cast<std::uint64_t>(options_.idle.count());
   std::vector<FlowRecord> records;
   std::map<vnet_flow_key, Reported, KeyLess> still_counted;

@@ -157,6 +157,7 @@ class FlowDrain {
   std::map<std::uint32_t, std::string> names_;  // every name seen, for slices since removed
   std::set<std::uint32_t> asked_;               // xids looked up in this drain
   std::optional<std::uint64_t> drops_;
+  std::int64_t unix_shift_ = 0;  // unix time minus CLOCK_MONOTONIC, at this drain
 };
 
 }  // namespace plng::sliverd
