@@ -148,7 +148,7 @@ struct vnet_flow_key {
 struct vnet_flow {
   __u64 packets;       /* on the wire: a GSO packet counts its segments */
   __u64 bytes;         /* IP packets' lengths as the slice's sockets made them */
-  __u64 first_seen_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+  __u64 first_seen_ns; /* bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC_COARSE) */
   __u64 last_seen_ns;
   __u32 tcp_flags; /* the TCP flags of every packet, OR'd (FIN 0x01 ... CWR 0x80) */
   __u32 pad;

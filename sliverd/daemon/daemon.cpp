@@ -36,6 +36,18 @@ ResourceSpec capacitySpec(const SliverdConfig& c, std::uint64_t storage_bytes) {
   return spec;
 }
 
+// Runs `action` on the loop every `interval` until `timer` is cancelled.
+void repeatEvery(boost::asio::steady_timer& timer, std::chrono::seconds interval,
+                 std::function<void()> action) {
+  timer.expires_after(interval);
+  timer.async_wait(
+      [&timer, interval, action = std::move(action)](const boost::system::error_code& ec) {
+        if (ec) return;
+        action();
+        repeatEvery(timer, interval, action);
+      });
+}
+
 }  // namespace
 
 std::optional<GrantedSliver> DesiredGrants::find(const std::string& slice) const {
@@ -198,7 +210,8 @@ void Daemon::start() {
     spdlog::info("flow records every {} s into {}, kept {} days",
                  options_.config.flow_drain_interval_s, flow_files_->dir().string(),
                  options_.config.flow_retention_days);
-    armFlowTimer();
+    repeatEvery(flow_timer_, std::chrono::seconds(options_.config.flow_drain_interval_s),
+                [this] { drainFlows(); });
     startAuditPage();
   }
 }
@@ -222,15 +235,6 @@ void Daemon::startAuditPage() {
     // The page serves outsiders; the node runs its slivers without it.
     spdlog::error("flow auditing page not served: {}", e.what());
   }
-}
-
-void Daemon::armFlowTimer() {
-  flow_timer_.expires_after(std::chrono::seconds(options_.config.flow_drain_interval_s));
-  flow_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    drainFlows();
-    armFlowTimer();
-  });
 }
 
 void Daemon::drainFlows() {
@@ -385,12 +389,8 @@ void Daemon::runReconcile() {
 }
 
 void Daemon::armTimer() {
-  timer_.expires_after(std::chrono::seconds(options_.config.reconcile_interval_s));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    requestReconcile();
-    armTimer();
-  });
+  repeatEvery(timer_, std::chrono::seconds(options_.config.reconcile_interval_s),
+              [this] { requestReconcile(); });
 }
 
 pb::SliverInfo Daemon::describe(const std::string& slice) {

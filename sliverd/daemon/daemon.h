@@ -117,7 +117,6 @@ class Daemon {
   void runReconcile();
   void armTimer();
   // Flow auditing: the drain of the flow map into <state_dir>/flows, on the loop.
-  void armFlowTimer();
   void drainFlows();
   std::string sliceOfXid(std::uint32_t xid);
   void startAuditPage();

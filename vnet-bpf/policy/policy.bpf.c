@@ -716,7 +716,9 @@ static __always_inline void record_flow(struct __sk_buff* skb, __u32 xid, const 
   /* A GSO packet is several on the wire. */
   __u64 packets = skb->gso_segs > 1 ? skb->gso_segs : 1;
   __u64 bytes = skb->len;
-  __u64 now = bpf_ktime_get_ns();
+  /* The coarse clock (CLOCK_MONOTONIC_COARSE, a tick's resolution) is a load
+   * where bpf_ktime_get_ns reads the clock source. */
+  __u64 now = bpf_ktime_get_coarse_ns();
   struct vnet_flow* flow = bpf_map_lookup_elem(&flows, &key);
   if (!flow) {
     struct vnet_flow fresh = {.packets = packets,
@@ -736,7 +738,7 @@ static __always_inline void record_flow(struct __sk_buff* skb, __u32 xid, const 
   }
   __sync_fetch_and_add(&flow->packets, packets);
   __sync_fetch_and_add(&flow->bytes, bytes);
-  flow->last_seen_ns = now;
+  if (flow->last_seen_ns != now) flow->last_seen_ns = now;
   if ((flow->tcp_flags | p->tcp_flags) != flow->tcp_flags)
     __sync_fetch_and_or(&flow->tcp_flags, p->tcp_flags);
 }
