@@ -207,7 +207,7 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
           .integer("flow_retention_days", &C::flow_retention_days,
                    "days the hourly flow record files are kept on the node", 1, 3650)
           .integer("flow_map_entries", &C::flow_map_entries,
-                   "flows the BPF map records at once (preallocated, ~100 bytes each); past it "
+                   "flows the BPF map records at once (preallocated, ~140 bytes each); past it "
                    "packets still leave and the drop counter grows; a change replaces the map",
                    1024, 1 << 24)
           .string("audit_listen", &C::audit_listen,
