@@ -532,6 +532,9 @@ TEST_CASE("the audit page serves real records over HTTP and Chromium shows the t
         "GET /?dst=127.0.0.1 HTTP/1.1\r\nHost: n\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n";
     CHECK(httpRequest(port, huge).starts_with("HTTP/1.1 400"));
     CHECK(httpGet(port, "/etc/passwd").starts_with("HTTP/1.1 404"));
+    std::string head = httpRequest(port, "HEAD /?dst=127.0.0.1 HTTP/1.1\r\nHost: n\r\n\r\n");
+    CHECK(head.starts_with("HTTP/1.1 200"));
+    CHECK(head.find("<html") == std::string::npos);
     // A request never finished is dropped at the timeout.
     auto start = std::chrono::steady_clock::now();
     CHECK(httpRequest(port, "GET / HTTP/1.1\r\n").empty());
