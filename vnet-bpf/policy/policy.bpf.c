@@ -491,6 +491,7 @@ int vnet_post_bind4(struct bpf_sock* sk) { return claim_picked_port(sk); }
 SEC("cgroup/post_bind6")
 int vnet_post_bind6(struct bpf_sock* sk) { return claim_picked_port(sk); }
 
+
 SEC("cgroup/sock_release")
 int vnet_sock_release(struct bpf_sock* sk) {
   struct vnet_socket_port* claimed = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
