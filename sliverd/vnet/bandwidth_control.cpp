@@ -90,6 +90,12 @@ void BandwidthControl::write(std::uint32_t xid, const vnet::SliceBandwidth& band
   held_min_bps_[xid] = bandwidth.min_rate_bps;
 }
 
+bool BandwidthControl::setNodeLimit(std::uint64_t bps) {
+  if (bps == tree_.nodeLimitBps()) return false;
+  tree_.install(bps);
+  return true;
+}
+
 void BandwidthControl::ensureSlice(std::uint32_t xid) {
   if (in_map_.contains(xid) && allocator_.find(xid)) return;
   auto held = held_min_bps_.find(xid);

@@ -49,6 +49,12 @@ class BandwidthControl {
       const std::map<std::uint32_t, node::NetworkLimits>& wanted,
       const std::set<std::uint32_t>& kept);
 
+  // The node's limit becomes `bps` (the site's net_node_cap, or the
+  // configuration's): the root class changes in place; slices' ceils and
+  // guarantees follow at the next apply(). Returns whether it changed.
+  bool setNodeLimit(std::uint64_t bps);
+  std::uint64_t nodeLimitBps() const { return tree_.nodeLimitBps(); }
+
   // What a slice's limits become once its guarantee is admitted.
   static vnet::SliceBandwidth bandwidthOf(const node::NetworkLimits& limits,
                                           std::uint64_t granted_min_bps);

@@ -1043,6 +1043,15 @@ std::vector<Row> adminRows() {
          }
          return status;
        }},
+
+      // ---- flow archive: anyone with an account may ask who sent traffic to an
+      // address, as PlanetLab's auditing service answered anyone
+      {"GetFlows", kPersons, nullptr,
+       [](Case& c) {
+         pb::GetFlowsRequest r;
+         r.set_dst("192.0.2.0/24");
+         return c.rpc(&AdminApi::GetFlows, r);
+       }},
   };
 }
 
@@ -1195,6 +1204,23 @@ std::vector<Row> nodeSyncRows() {
        watch(ownNode)},
       {"WatchSlivers(own node by hostname)", kItselfOrAdmin, nullptr, watch(named(&World::node))},
       {"WatchSlivers(another node of site A)", kAdmin, nullptr, watch(named(&World::otherNode))},
+      // A node reports its own flows; the session names the node.
+      {"ReportFlows", kNode, nullptr,
+       [](Case& c) {
+         pb::ReportFlowsRequest r;
+         r.set_batch_id("authz-" + c.w.uid());
+         auto* f = r.add_flows();
+         f->set_slice_name(c.w.slice);
+         f->set_protocol(17);
+         f->set_src_addr(std::string("\x0a\x00\x00\x01", 4));
+         f->set_dst_addr(std::string("\xc0\x00\x02\x07", 4));
+         f->set_dst_port(53);
+         f->set_packets(1);
+         f->set_bytes(60);
+         f->set_first_seen_ns(now() * 1000000000);
+         f->set_last_seen_ns(now() * 1000000000);
+         return c.rpc(&SyncApi::ReportFlows, r);
+       }},
   };
 }
 
