@@ -37,6 +37,18 @@ ResourceSpec capacitySpec(const SliverdConfig& c, std::uint64_t storage_bytes) {
   return spec;
 }
 
+// Runs `action` on the loop every `interval` until `timer` is cancelled.
+void repeatEvery(boost::asio::steady_timer& timer, std::chrono::seconds interval,
+                 std::function<void()> action) {
+  timer.expires_after(interval);
+  timer.async_wait(
+      [&timer, interval, action = std::move(action)](const boost::system::error_code& ec) {
+        if (ec) return;
+        action();
+        repeatEvery(timer, interval, action);
+      });
+}
+
 }  // namespace
 
 std::optional<GrantedSliver> DesiredGrants::find(const std::string& slice) const {
@@ -109,7 +121,8 @@ Daemon::Daemon(Options options)
             if (!options_.runtime->get(slice)) return std::nullopt;
             return describe(slice);
           },
-          [this](const std::string&) { requestReconcile(); })) {
+          [this](const std::string&) { requestReconcile(); })),
+      flow_timer_(io_) {
   reconciler_.setDiskCeiling(options_.disk_ceiling_bytes, options_.disk_ceiling_why);
 }
 
@@ -186,6 +199,67 @@ void Daemon::start() {
   // The last known state is enforced right away, PLC or not.
   requestReconcile();
   armTimer();
+
+  if (options_.network != nullptr &&
+      options_.network->state() == NetworkIsolation::State::kEnforced) {
+    flow_files_ = std::make_unique<FlowFiles>(paths_.state_dir / "flows",
+                                              options_.config.flow_retention_days);
+    flow_drain_ = std::make_unique<FlowDrain>(
+        *options_.network, *flow_files_, systemFlowClock(),
+        [this](std::uint32_t xid) { return sliceOfXid(xid); },
+        FlowDrain::Options{.idle = std::chrono::seconds(options_.config.flow_drain_interval_s)});
+    spdlog::info("flow records every {} s into {}, kept {} days",
+                 options_.config.flow_drain_interval_s, flow_files_->dir().string(),
+                 options_.config.flow_retention_days);
+    repeatEvery(flow_timer_, std::chrono::seconds(options_.config.flow_drain_interval_s),
+                [this] { drainFlows(); });
+    startAuditPage();
+  }
+}
+
+void Daemon::startAuditPage() {
+  if (options_.config.audit_listen.empty()) return;
+  audit_pages_ = std::make_unique<AuditPages>(
+      *flow_files_,
+      [this](const std::string& slice) {
+        auto wanted = desired_.lookup(slice, now());
+        return wanted ? wanted->about : SliceAbout{};
+      },
+      systemFlowClock(),
+      AuditPages::Options{.hostname = hostname_, .plc_url = options_.config.plc_url});
+  try {
+    audit_server_ = std::make_unique<AuditServer>(
+        *audit_pages_, AuditServer::Options{.listen = options_.config.audit_listen});
+    spdlog::info("\"who sent this?\" page on {} (port {})", options_.config.audit_listen,
+                 audit_server_->port());
+  } catch (const std::exception& e) {
+    // The page serves outsiders; the node runs its slivers without it.
+    spdlog::error("flow auditing page not served: {}", e.what());
+  }
+}
+
+void Daemon::drainFlows() {
+  try {
+    FlowDrain::Result result = flow_drain_->drainOnce();
+    if (result.new_drops > 0 || (!flow_drops_logged_ && result.drops > 0)) {
+      spdlog::warn(
+          "flow records: {} packets went unrecorded since the last drain ({} since the flow map "
+          "was created): the map of {} entries was full (config flow_map_entries)",
+          result.new_drops, result.drops, options_.config.flow_map_entries);
+    }
+    flow_drops_logged_ = true;
+    for (const std::string& name : result.expired)
+      spdlog::info("flow records: {} deleted (older than {} days)", name,
+                   options_.config.flow_retention_days);
+  } catch (const std::exception& e) {
+    spdlog::error("flow records: drain failed: {}", e.what());
+  }
+}
+
+std::string Daemon::sliceOfXid(std::uint32_t xid) {
+  for (const auto& [slice, wanted] : desired_.desired(now()))
+    if (wanted.config.xid == xid) return slice;
+  return {};
 }
 
 void Daemon::run() { io_.run(); }
@@ -200,7 +274,11 @@ void Daemon::stop() {
   if (sync_) sync_->stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (tcp_server_) tcp_server_->Shutdown(deadline);
-  boost::asio::post(io_, [this] { timer_.cancel(); });
+  audit_server_.reset();
+  boost::asio::post(io_, [this] {
+    timer_.cancel();
+    flow_timer_.cancel();
+  });
   work_.reset();
   io_.stop();
   spdlog::info("sliverd stopped; slivers keep running");
@@ -319,12 +397,8 @@ void Daemon::runReconcile() {
 }
 
 void Daemon::armTimer() {
-  timer_.expires_after(std::chrono::seconds(options_.config.reconcile_interval_s));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    requestReconcile();
-    armTimer();
-  });
+  repeatEvery(timer_, std::chrono::seconds(options_.config.reconcile_interval_s),
+              [this] { requestReconcile(); });
 }
 
 pb::SliverInfo Daemon::describe(const std::string& slice) {

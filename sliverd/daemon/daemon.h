@@ -32,6 +32,7 @@
 #include "sliverd/local/local_service.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/nodemanager/node_manager_service.h"
+#include "sliverd/vnet/audit_server.h"
 #include "sliverd/vnet/network_isolation.h"
 
 namespace plng::sliverd {
@@ -90,6 +91,11 @@ class Daemon {
   boost::asio::io_context& io() { return io_; }
   DesiredState& desired() { return desired_; }
   RcapTable& rcaps() { return *rcap_table_; }
+  // The flow record files (null without network isolation): what the audit
+  // page reads, and the seam for shipping records to PLC (recordsSince).
+  FlowFiles* flowFiles() { return flow_files_.get(); }
+  // The audit page's port (0: not serving).
+  std::uint16_t auditPort() const { return audit_server_ ? audit_server_->port() : 0; }
   const GrantedSlivers& granted() const { return grants_; }
   Reconciler& reconciler() { return reconciler_; }
   // The TCP port NodeManager listens on (useful with listen = host:0).
@@ -110,6 +116,10 @@ class Daemon {
  private:
   void runReconcile();
   void armTimer();
+  // Flow auditing: the drain of the flow map into <state_dir>/flows, on the loop.
+  void drainFlows();
+  std::string sliceOfXid(std::uint32_t xid);
+  void startAuditPage();
   void onPlcState(const planetlab::v1::NodeState& state);
   // NetworkIsolation::apply over the desired state and the slivers that exist.
   void applyNetwork();
@@ -146,6 +156,13 @@ class Daemon {
   // reason), and the blacklist's size last logged.
   std::map<std::string, std::string> network_refusals_;
   std::size_t blacklist_size_ = 0;
+  // Flow records (with `network`): the files, the drain and its timer.
+  std::unique_ptr<FlowFiles> flow_files_;
+  std::unique_ptr<FlowDrain> flow_drain_;
+  std::unique_ptr<AuditPages> audit_pages_;
+  std::unique_ptr<AuditServer> audit_server_;
+  boost::asio::steady_timer flow_timer_;
+  bool flow_drops_logged_ = false;
 };
 
 }  // namespace plng::sliverd
