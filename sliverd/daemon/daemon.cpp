@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 
 #include "base/file.h"
+#include "base/strings.h"
 #include "node/resources.h"
 
 namespace plng::sliverd {
@@ -179,9 +181,12 @@ void Daemon::start() {
     if (!pem) throw std::runtime_error("cannot read plc_tls_ca " + options_.config.plc_tls_ca);
     ca = *pem;
   }
-  sync_ = std::make_unique<PlcSync>(
+  // One channel to PLC: the state stream and the flow shipper share it.
+  const std::shared_ptr<grpc::Channel> plc_channel =
       PlcSync::makeChannel(options_.config.plc_address, ca, reconnect_min, reconnect_max,
-                           options_.config.plc_max_state_bytes),
+                           options_.config.plc_max_state_bytes);
+  sync_ = std::make_unique<PlcSync>(
+      plc_channel,
       PlcSync::Options{
           .hostname = hostname_,
           .node_key = key,
@@ -211,6 +216,20 @@ void Daemon::start() {
     spdlog::info("flow records every {} s into {}, kept {} days",
                  options_.config.flow_drain_interval_s, flow_files_->dir().string(),
                  options_.config.flow_retention_days);
+    flow_shipper_ = std::make_unique<FlowShipper>(
+        plc_channel, FlowShipper::Options{.hostname = hostname_,
+                                          .node_key = key,
+                                          .spool_dir = paths_.state_dir / "flow-spool",
+                                          .retry_min = reconnect_min,
+                                          .retry_max = reconnect_max});
+    if (auto text = base::readFileIfExists(paths_.state_dir / "flows-shipped", 4096)) {
+      const auto fields = base::split(base::trim(*text), ' ');
+      if (fields.size() == 2) {
+        ship_cursor_.file = fields[0];
+        ship_cursor_.offset = std::strtoull(fields[1].c_str(), nullptr, 10);
+      }
+    }
+    flow_shipper_->start();
     repeatEvery(flow_timer_, std::chrono::seconds(options_.config.flow_drain_interval_s),
                 [this] { drainFlows(); });
     startAuditPage();
@@ -248,11 +267,35 @@ void Daemon::drainFlows() {
           result.new_drops, result.drops, options_.config.flow_map_entries);
     }
     flow_drops_logged_ = true;
+    shipFlows(result.new_drops);
     for (const std::string& name : result.expired)
       spdlog::info("flow records: {} deleted (older than {} days)", name,
                    options_.config.flow_retention_days);
   } catch (const std::exception& e) {
     spdlog::error("flow records: drain failed: {}", e.what());
+  }
+}
+
+void Daemon::shipFlows(std::uint64_t new_drops) {
+  if (!flow_shipper_) return;
+  unshipped_drops_ += new_drops;
+  // Spooled first, then the cursor moved: a crash between the two ships those
+  // records again, in a batch of another id (PLC stores them twice); never
+  // fewer.
+  while (true) {
+    FlowCursor next = ship_cursor_;
+    const std::vector<FlowRecord> records = flow_files_->recordsSince(next, 5000);
+    if (records.empty() && unshipped_drops_ == 0) break;
+    std::vector<pb::FlowRecord> batch;
+    batch.reserve(records.size());
+    for (const FlowRecord& record : records) batch.push_back(toProto(record));
+    flow_shipper_->ship(batch, unshipped_drops_);
+    unshipped_drops_ = 0;
+    ship_cursor_ = next;
+    base::writeFileAtomic(paths_.state_dir / "flows-shipped",
+                          ship_cursor_.file + " " + std::to_string(ship_cursor_.offset) + "\n",
+                          0644);
+    if (records.empty()) break;
   }
 }
 
@@ -272,6 +315,7 @@ void Daemon::stop() {
   }
   pass_done_.notify_all();
   if (sync_) sync_->stop();
+  if (flow_shipper_) flow_shipper_->stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (tcp_server_) tcp_server_->Shutdown(deadline);
   audit_server_.reset();

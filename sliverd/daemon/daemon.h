@@ -28,6 +28,7 @@
 #include "sliverd/core/rcaps.h"
 #include "sliverd/core/reconciler.h"
 #include "sliverd/daemon/config.h"
+#include "sliverd/daemon/flow_shipper.h"
 #include "sliverd/daemon/plc_sync.h"
 #include "sliverd/local/local_service.h"
 #include "sliverd/login/slice_accounts.h"
@@ -163,6 +164,12 @@ class Daemon {
   std::unique_ptr<AuditServer> audit_server_;
   boost::asio::steady_timer flow_timer_;
   bool flow_drops_logged_ = false;
+  // PLC's flow archive: after each drain, the records written since the
+  // cursor (kept in <state_dir>/flows-shipped) go to the shipper's spool.
+  std::unique_ptr<FlowShipper> flow_shipper_;
+  FlowCursor ship_cursor_;
+  std::uint64_t unshipped_drops_ = 0;  // drops not yet reported with a batch
+  void shipFlows(std::uint64_t new_drops);
 };
 
 }  // namespace plng::sliverd
