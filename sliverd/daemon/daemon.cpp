@@ -75,6 +75,7 @@ Daemon::Daemon(Options options)
       hostname_(options_.config.effectiveHostname()),
       work_(boost::asio::make_work_guard(io_)),
       timer_(io_),
+      budget_timer_(io_),
       desired_(paths_, hostname_),
       grants_(desired_, options_.clock),
       rcap_table_(std::make_unique<RcapTable>(paths_.state_dir / "rcaps",
@@ -121,6 +122,15 @@ void Daemon::start() {
   spdlog::info("sliverd for node {}: state in {}, PLC state version {}", hostname_,
                paths_.state_dir.string(), desired_.plcVersion());
   applyBlacklist();
+  if (options_.network != nullptr) {
+    budgets_ = std::make_unique<DailyBudgets>(
+        DailyBudgets::Options{
+            .state_file = paths_.state_dir / "net-budgets",
+            .budget = {.threshold_pct = options_.config.net_budget_threshold_pct},
+            .clock = options_.clock,
+        },
+        *options_.network);
+  }
 
   node_manager_ = std::make_unique<NodeManagerService>(
       desired_, rcap_service_.get(),
@@ -185,6 +195,7 @@ void Daemon::start() {
   // The last known state is enforced right away, PLC or not.
   requestReconcile();
   armTimer();
+  armBudgetTimer();
 }
 
 void Daemon::run() { io_.run(); }
@@ -199,7 +210,10 @@ void Daemon::stop() {
   if (sync_) sync_->stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (tcp_server_) tcp_server_->Shutdown(deadline);
-  boost::asio::post(io_, [this] { timer_.cancel(); });
+  boost::asio::post(io_, [this] {
+    timer_.cancel();
+    budget_timer_.cancel();
+  });
   work_.reset();
   io_.stop();
   spdlog::info("sliverd stopped; slivers keep running");
@@ -303,6 +317,9 @@ void Daemon::runReconcile() {
     last_list_error_ = e.what();
   }
   applyNetwork();
+  // The first pass after start puts back the ceils the budgets had lowered,
+  // which the classes' own, just applied, replaced.
+  if (!budgets_started_) updateBudgets();
   {
     std::lock_guard lock(pass_mutex_);
     ++passes_done_;
@@ -317,6 +334,26 @@ void Daemon::armTimer() {
     requestReconcile();
     armTimer();
   });
+}
+
+void Daemon::armBudgetTimer() {
+  budget_timer_.expires_after(std::chrono::seconds(options_.config.net_budget_interval_s));
+  budget_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    updateBudgets();
+    armBudgetTimer();
+  });
+}
+
+void Daemon::updateBudgets() {
+  if (!budgets_) return;
+  budgets_started_ = true;
+  std::map<std::string, DailyBudgets::Slice> slices;
+  for (const auto& [slice, wanted] : desired_.desired(now())) {
+    if (wanted.expired(now()) || !wanted.invalid.empty()) continue;
+    slices[slice] = {.xid = wanted.config.xid, .daily_bytes = wanted.network.daily_bytes};
+  }
+  budgets_->pass(slices);
 }
 
 pb::SliverInfo Daemon::describe(const std::string& slice) {

@@ -32,6 +32,7 @@
 #include "sliverd/local/local_service.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/nodemanager/node_manager_service.h"
+#include "sliverd/vnet/daily_budgets.h"
 #include "sliverd/vnet/network_isolation.h"
 
 namespace plng::sliverd {
@@ -106,10 +107,16 @@ class Daemon {
   // The reconciler's word on each sliver, for the local API (LocalService).
   std::function<SliverReport(const std::string&)> reports();
   planetlab::v1::NodeInfo nodeInfo();
+  // The slices' daily byte budgets as of the last pass; null without network
+  // isolation.
+  const DailyBudgets* budgets() const { return budgets_.get(); }
+  // A budget pass now (on the loop thread; tests call it to not wait for the timer).
+  void updateBudgets();
 
  private:
   void runReconcile();
   void armTimer();
+  void armBudgetTimer();
   void onPlcState(const planetlab::v1::NodeState& state);
   // NetworkIsolation::apply over the desired state and the slivers that exist.
   void applyNetwork();
@@ -124,6 +131,7 @@ class Daemon {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer budget_timer_;
   DesiredState desired_;
   DesiredGrants grants_;
   std::unique_ptr<RcapTable> rcap_table_;
@@ -133,6 +141,8 @@ class Daemon {
   std::unique_ptr<NodeManagerService> node_manager_;
   std::unique_ptr<PlcSync> sync_;
   std::unique_ptr<grpc::Server> tcp_server_;
+  std::unique_ptr<DailyBudgets> budgets_;  // null: no network isolation
+  bool budgets_started_ = false;           // loop thread: a pass ran since start
   int tcp_port_ = 0;
 
   std::mutex pass_mutex_;

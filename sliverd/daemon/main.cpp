@@ -264,7 +264,14 @@ int serve(const SliverdConfig& config) {
                  const std::map<std::uint32_t, std::string>& names) {
         return network.ports(xid, names);
       },
-      [&network](std::uint32_t xid) { return network.counters(xid); });
+      [&network](std::uint32_t xid) { return network.counters(xid); },
+      [&daemon](const std::string& slice) -> std::optional<planetlab::v1::NetUsage> {
+        const plng::sliverd::DailyBudgets* budgets = daemon.budgets();
+        if (budgets == nullptr) return std::nullopt;
+        auto budget = budgets->slice(slice);
+        if (!budget) return std::nullopt;
+        return plng::sliverd::DailyBudgets::netUsage(slice, *budget);
+      });
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(
       daemon.io(), config.paths().localSocket(), local_service, peers,

@@ -268,4 +268,10 @@ grpc::Status LocalApiClient::getPorts(const std::string& slice,
   return call("GetPorts", req, reply);
 }
 
+grpc::Status LocalApiClient::getNetUsage(const std::string& slice, planetlab::v1::NetUsage* reply) {
+  planetlab::v1::GetNetUsageRequest req;
+  req.set_slice_name(slice);
+  return call("GetNetUsage", req, reply);
+}
+
 }  // namespace plng::sliverd

@@ -14,7 +14,8 @@
 // (at most kMaxFrame). A connection carries any number of request/response
 // pairs, one at a time.
 //   request:  u8 name length, method name ("ListSlivers", "GetSliver",
-//             "StartSliver", "StopSliver", "RestartSliver", "GetPorts"),
+//             "StartSliver", "StopSliver", "RestartSliver", "GetPorts",
+//             "GetNetUsage"),
 //             serialised request
 //   response: u32 gRPC status code, u32 message length, message, serialised
 //             response (present only when the code is OK)
@@ -88,6 +89,8 @@ class LocalApiClient {
   grpc::Status restartSliver(const std::string& slice, planetlab::v1::SliverInfo* reply);
   // slice "" = the caller's own; "*" = every owner (the node's root).
   grpc::Status getPorts(const std::string& slice, planetlab::v1::GetPortsResponse* reply);
+  // slice "" = the caller's own.
+  grpc::Status getNetUsage(const std::string& slice, planetlab::v1::NetUsage* reply);
 
   // One round trip; UNAVAILABLE when the connection breaks, DEADLINE_EXCEEDED
   // when the answer has not come within the call timeout. When sliverd turned

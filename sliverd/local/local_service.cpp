@@ -47,7 +47,7 @@ ResourceSpec grantedSpec(const node::SliverConfig& config, const node::NetworkLi
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
                            const RcapTable& rcaps, node::NodePaths paths,
                            std::chrono::milliseconds stop_grace, Reports reports,
-                           PortHoldings ports, Refusals refusals)
+                           PortHoldings ports, Refusals refusals, NetUsages net_usage)
     : runtime_(runtime),
       granted_(granted),
       rcaps_(rcaps),
@@ -55,7 +55,8 @@ LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& g
       stop_grace_(stop_grace),
       reports_(std::move(reports)),
       ports_(std::move(ports)),
-      refusals_(std::move(refusals)) {}
+      refusals_(std::move(refusals)),
+      net_usage_(std::move(net_usage)) {}
 
 bool LocalService::mayControl(const std::string& slice, const std::string& target) const {
   if (slice == target) return true;
@@ -277,6 +278,31 @@ grpc::Status LocalService::getPorts(const Peer& peer, const planetlab::v1::GetPo
   return grpc::Status::OK;
 }
 
+grpc::Status LocalService::getNetUsage(const Peer& peer,
+                                       const planetlab::v1::GetNetUsageRequest& request,
+                                       planetlab::v1::NetUsage* reply) {
+  if (!net_usage_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "network isolation is not running on this node: no traffic is counted "
+                        "(sliverctl node shows why)");
+  }
+  std::string target;
+  if (auto refused = authorize(peer, request.slice_name(), Access::kRead, target)) {
+    return *refused;
+  }
+  std::optional<planetlab::v1::NetUsage> usage = net_usage_(target);
+  if (!usage) {
+    if (!granted_.find(target) && !runtime_.get(target))
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no sliver of " + target + " on this node");
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the daily byte budget of " + target +
+                            " is not counted yet (sliverd updates it every "
+                            "net_budget_interval_s): try again shortly");
+  }
+  *reply = std::move(*usage);
+  return grpc::Status::OK;
+}
+
 std::string LocalService::handle(const Peer& peer, const std::string& method,
                                  const std::string& payload) {
   using namespace planetlab::v1;
@@ -304,6 +330,10 @@ std::string LocalService::handle(const Peer& peer, const std::string& method,
     if (method == "GetPorts") {
       return dispatch<GetPortsRequest, GetPortsResponse>(
           payload, [&](const auto& req, auto* reply) { return getPorts(peer, req, reply); });
+    }
+    if (method == "GetNetUsage") {
+      return dispatch<GetNetUsageRequest, NetUsage>(
+          payload, [&](const auto& req, auto* reply) { return getNetUsage(peer, req, reply); });
     }
     return encodeLocalResponse(
         grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no local API method " + method), nullptr);

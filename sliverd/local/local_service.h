@@ -96,13 +96,17 @@ class LocalService {
       std::optional<std::uint32_t> xid, const std::map<std::uint32_t, std::string>& names)>;
   // What the network programs refused a slice (NetworkIsolation::counters), by reason.
   using Refusals = std::function<std::map<std::string, std::uint64_t>(std::uint32_t xid)>;
+  // A slice's daily byte budget (DailyBudgets), by slice name; nullopt when
+  // budgets are not kept for it yet. Empty: network isolation is not running.
+  using NetUsages = std::function<std::optional<planetlab::v1::NetUsage>(const std::string& slice)>;
 
   // `paths`: where a stop records the sliver as held, so the reconciler leaves it
   // stopped until a start (see holdSliver). `reports`: empty = none (tests).
   LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted, const RcapTable& rcaps,
                node::NodePaths paths,
                std::chrono::milliseconds stop_grace = std::chrono::seconds(10),
-               Reports reports = {}, PortHoldings ports = {}, Refusals refusals = {});
+               Reports reports = {}, PortHoldings ports = {}, Refusals refusals = {},
+               NetUsages net_usage = {});
 
   grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
                            planetlab::v1::ListSliversResponse* reply);
@@ -118,6 +122,10 @@ class LocalService {
   // for the node's root only, "*": every owner, the node's own ports included.
   grpc::Status getPorts(const Peer& peer, const planetlab::v1::GetPortsRequest& request,
                         planetlab::v1::GetPortsResponse* reply);
+  // The daily byte budget of a slice (slice_name as for GetSliver): usage,
+  // window, the ceil in force.
+  grpc::Status getNetUsage(const Peer& peer, const planetlab::v1::GetNetUsageRequest& request,
+                           planetlab::v1::NetUsage* reply);
 
   // Dispatches one decoded request by method name (LocalApiServer); returns
   // the encoded response body.
@@ -146,6 +154,7 @@ class LocalService {
   Reports reports_;
   PortHoldings ports_;
   Refusals refusals_;
+  NetUsages net_usage_;
 };
 
 }  // namespace plng::sliverd

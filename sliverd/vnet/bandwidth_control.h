@@ -49,6 +49,14 @@ class BandwidthControl {
       const std::map<std::uint32_t, node::NetworkLimits>& wanted,
       const std::set<std::uint32_t>& kept);
 
+  // Daily byte budgets (byte_budget.h): the slices whose ceil is lowered, by
+  // xid, and to what. Applied in place at once, and kept by every apply() until
+  // a later call leaves the slice out; never below the slice's guarantee nor
+  // above its own ceil.
+  void setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings);
+  // Each slice's classes as its tags and rcaps make them, before any budget.
+  std::map<std::uint32_t, vnet::SliceBandwidth> sliceBandwidth() const { return own_; }
+
   // What a slice's limits become once its guarantee is admitted.
   static vnet::SliceBandwidth bandwidthOf(const node::NetworkLimits& limits,
                                           std::uint64_t granted_min_bps);
@@ -69,6 +77,8 @@ class BandwidthControl {
   vnet::ClassIdAllocator allocator_;
   std::map<std::uint32_t, vnet::SliceClassIds> in_map_;  // what each slices entry holds
   std::map<std::uint32_t, std::uint64_t> held_min_bps_;  // guarantees in the classes now
+  std::map<std::uint32_t, vnet::SliceBandwidth> own_;    // by tags and rcaps, before budgets
+  std::map<std::uint32_t, std::uint64_t> budget_ceil_;   // lowered ceils by budget
 };
 
 }  // namespace plng::sliverd

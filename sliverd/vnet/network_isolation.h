@@ -116,6 +116,15 @@ class NetworkIsolation {
 
   void describe(planetlab::v1::NodeInfo& info) const;
 
+  // Daily byte budgets (DailyBudgets): every slice's traffic counters (empty
+  // unless enforced), dropping a slice's counter, each slice's HTB classes
+  // before budgets (empty when bandwidth is not controlled), and the ceils the
+  // budgets lower (BandwidthControl::setBudgetCeilings).
+  std::map<std::uint32_t, vnet::SliceTraffic> traffic() const;
+  void forgetTraffic(std::uint32_t xid);
+  std::map<std::uint32_t, vnet::SliceBandwidth> sliceBandwidth() const;
+  void setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings);
+
   // `sliverd decommission`: unpins every program and map of the instance.
   static void removePinned(const std::filesystem::path& pin_dir);
   // `sliverd decommission`: net.ipv4.ip_local_reserved_ports back as it was.
