@@ -81,6 +81,7 @@ class AdminService final : public pb::Admin::Service {
   PLNG_RPC(RotatePlcKey, Empty, PlcPublicKey)
   PLNG_RPC(RetirePlcKey, RetirePlcKeyRequest, Empty)
   PLNG_RPC(GetEvents, GetEventsRequest, GetEventsResponse)
+  PLNG_RPC(GetNodeStatus, GetNodeStatusRequest, GetNodeStatusResponse)
 
  private:
   RpcRunner rpc_;
@@ -112,6 +113,7 @@ class NodeSyncService final : public pb::NodeSync::Service {
  public:
   explicit NodeSyncService(PlcContext& plc) : rpc_(plc) {}
   PLNG_RPC(GetSlivers, GetSliversRequest, NodeState)
+  PLNG_RPC(ReportStatus, NodeStatusReport, Empty)
   grpc::Status WatchSlivers(grpc::ServerContext*, const pb::WatchSliversRequest*,
                             grpc::ServerWriter<pb::NodeState>*) override;
 #undef PLNG_RPC

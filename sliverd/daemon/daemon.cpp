@@ -354,6 +354,25 @@ void Daemon::updateBudgets() {
     slices[slice] = {.xid = wanted.config.xid, .daily_bytes = wanted.network.daily_bytes};
   }
   budgets_->pass(slices);
+  reportStatus();
+}
+
+void Daemon::reportStatus() {
+  // Offline, PlcSync says so once already; the next report after it is back.
+  if (!sync_ || !budgets_ || sync_->connection() == "offline") return;
+  pb::NodeStatusReport report;
+  report.set_reported_at(now());
+  for (const auto& [slice, budget] : budgets_->all())
+    *report.add_slice_net() = DailyBudgets::sliceNetUsage(slice, budget);
+  const grpc::Status status = sync_->reportStatus(report);
+  std::string error;
+  if (!status.ok()) error = status.error_message();
+  if (!error.empty() && error != last_report_error_)
+    spdlog::warn(
+        "cannot report the node's status to PLC: {} (tried again every "
+        "net_budget_interval_s)",
+        error);
+  last_report_error_ = error;
 }
 
 pb::SliverInfo Daemon::describe(const std::string& slice) {

@@ -117,6 +117,8 @@ class Daemon {
   void runReconcile();
   void armTimer();
   void armBudgetTimer();
+  // NodeSync.ReportStatus: every slice's daily byte budget, to PLC.
+  void reportStatus();
   void onPlcState(const planetlab::v1::NodeState& state);
   // NetworkIsolation::apply over the desired state and the slivers that exist.
   void applyNetwork();
@@ -152,6 +154,7 @@ class Daemon {
   std::uint64_t passes_done_ = 0;
   bool stopping_ = false;
   std::string last_list_error_;
+  std::string last_report_error_;  // loop thread: ReportStatus's, logged once
   // Loop thread only: slices whose network policy was refused (logged once per
   // reason), and the blacklist's size last logged.
   std::map<std::string, std::string> network_refusals_;

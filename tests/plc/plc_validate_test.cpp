@@ -336,6 +336,8 @@ TEST_CASE("every integer field of a request is a time or known not to be one",
                                            "planetlab.v1.BlacklistKeyRequest.key_id",
                                            "planetlab.v1.DeleteBlacklistEntryRequest.entry_id",
                                            "planetlab.v1.GetEventsRequest.limit",
+                                           "planetlab.v1.GetFlowsRequest.limit",
+                                           "planetlab.v1.ReportFlowsRequest.dropped",
                                            "planetlab.v1.AddSliceRequest.max_nodes",
                                            "planetlab.v1.UpdateSliceRequest.max_nodes",
                                            "planetlab.v1.DeleteSliceTagRequest.slice_tag_id",
@@ -374,5 +376,8 @@ TEST_CASE("every integer field of a request is a time or known not to be one",
   }
   CHECK(times == std::set<std::string>{"planetlab.v1.CreateApiTokenRequest.expires_at",
                                        "planetlab.v1.GetEventsRequest.since",
+                                       "planetlab.v1.GetFlowsRequest.since",
+                                       "planetlab.v1.GetFlowsRequest.until",
+                                       "planetlab.v1.NodeStatusReport.reported_at",
                                        "planetlab.v1.RenewSliceRequest.expires_at"});
 }
