@@ -194,8 +194,10 @@ void Daemon::start() {
 
   // The last known state is enforced right away, PLC or not.
   requestReconcile();
-  armTimer();
-  armBudgetTimer();
+  armTimer(timer_, std::chrono::seconds(options_.config.reconcile_interval_s),
+           &Daemon::requestReconcile);
+  armTimer(budget_timer_, std::chrono::seconds(options_.config.net_budget_interval_s),
+           &Daemon::updateBudgets);
 }
 
 void Daemon::run() { io_.run(); }
@@ -327,21 +329,13 @@ void Daemon::runReconcile() {
   pass_done_.notify_all();
 }
 
-void Daemon::armTimer() {
-  timer_.expires_after(std::chrono::seconds(options_.config.reconcile_interval_s));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
+void Daemon::armTimer(boost::asio::steady_timer& timer, std::chrono::seconds every,
+                      void (Daemon::*action)()) {
+  timer.expires_after(every);
+  timer.async_wait([this, &timer, every, action](const boost::system::error_code& ec) {
     if (ec) return;
-    requestReconcile();
-    armTimer();
-  });
-}
-
-void Daemon::armBudgetTimer() {
-  budget_timer_.expires_after(std::chrono::seconds(options_.config.net_budget_interval_s));
-  budget_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    updateBudgets();
-    armBudgetTimer();
+    (this->*action)();
+    armTimer(timer, every, action);
   });
 }
 

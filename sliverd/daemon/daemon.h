@@ -115,8 +115,9 @@ class Daemon {
 
  private:
   void runReconcile();
-  void armTimer();
-  void armBudgetTimer();
+  // Runs `action` on the loop every `every`, until the timer is cancelled.
+  void armTimer(boost::asio::steady_timer& timer, std::chrono::seconds every,
+                void (Daemon::*action)());
   // NodeSync.ReportStatus: every slice's daily byte budget, to PLC.
   void reportStatus();
   void onPlcState(const planetlab::v1::NodeState& state);

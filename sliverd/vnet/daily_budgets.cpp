@@ -64,30 +64,34 @@ void DailyBudgets::pass(const std::map<std::string, Slice>& slices) {
   }
 }
 
-planetlab::v1::NetUsage DailyBudgets::netUsage(const std::string& slice,
-                                               const SliceBudget& budget) {
-  planetlab::v1::NetUsage out;
+namespace {
+
+// What the local API's NetUsage and PLC's SliceNetUsage share.
+template <class Usage>
+Usage usageOf(const std::string& slice, const SliceBudget& budget) {
+  Usage out;
   out.set_slice_name(slice);
   out.set_daily_bytes(budget.daily_bytes);
   out.set_bytes_used(budget.window.bytes_used);
-  out.set_bytes_received(budget.window.bytes_received);
   out.set_window_start(budget.window.start);
-  out.set_window_end(budget.window_end);
   out.set_ceil_bps(budget.ceil_bps);
   out.set_capped(budget.capped);
   return out;
 }
 
+}  // namespace
+
+planetlab::v1::NetUsage DailyBudgets::netUsage(const std::string& slice,
+                                               const SliceBudget& budget) {
+  auto out = usageOf<planetlab::v1::NetUsage>(slice, budget);
+  out.set_bytes_received(budget.window.bytes_received);
+  out.set_window_end(budget.window_end);
+  return out;
+}
+
 planetlab::v1::SliceNetUsage DailyBudgets::sliceNetUsage(const std::string& slice,
                                                          const SliceBudget& budget) {
-  planetlab::v1::SliceNetUsage out;
-  out.set_slice_name(slice);
-  out.set_daily_bytes(budget.daily_bytes);
-  out.set_bytes_used(budget.window.bytes_used);
-  out.set_window_start(budget.window.start);
-  out.set_ceil_bps(budget.ceil_bps);
-  out.set_capped(budget.capped);
-  return out;
+  return usageOf<planetlab::v1::SliceNetUsage>(slice, budget);
 }
 
 std::optional<SliceBudget> DailyBudgets::slice(const std::string& name) const {

@@ -545,6 +545,24 @@ std::optional<HtbClass> classWith(HtbTree& tree, std::uint32_t handle) {
   return std::nullopt;
 }
 
+// sliverd's network isolation on the node (eth0, the default route's device),
+// its 20 Mbit/s tree recorded in `record`; the sysctl is left alone.
+plng::sliverd::NetworkIsolation::Options isolationOptions(const VnetEnvironment& env,
+                                                          const fs::path& record) {
+  return {
+      .enabled = true,
+      .pin_dir = env.pin_dir,
+      .slivers_cgroup = env.slivers,
+      .node_ports = {},
+      .service_allowlist = {},
+      .local_reserved_ports_saved = {},
+      .bandwidth = true,
+      .uplink = "",
+      .node_limit_bps = 20'000'000,
+      .bandwidth_record = record,
+  };
+}
+
 }  // namespace
 
 // What sliverd does (sliverd/vnet): NetworkIsolation with its BandwidthControl,
@@ -557,18 +575,7 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
   bareUplink();
   ScratchDir state("bandwidth-state");
   const fs::path record = state.path() / "bandwidth-uplink";
-  const plng::sliverd::NetworkIsolation::Options options{
-      .enabled = true,
-      .pin_dir = env.pin_dir,
-      .slivers_cgroup = env.slivers,
-      .node_ports = {},
-      .service_allowlist = {},
-      .local_reserved_ports_saved = {},  // the sysctl is left alone
-      .bandwidth = true,
-      .uplink = "",  // the default route's device: eth0
-      .node_limit_bps = 20'000'000,
-      .bandwidth_record = record,
-  };
+  const plng::sliverd::NetworkIsolation::Options options = isolationOptions(env, record);
   auto isolation = std::make_unique<plng::sliverd::NetworkIsolation>(options);
   REQUIRE(isolation->state() == plng::sliverd::NetworkIsolation::State::kEnforced);
   HtbTree tree("eth0");  // to look at
@@ -680,19 +687,8 @@ TEST_CASE("a slice past its daily byte budget is capped as the formula says") {
   auto in_node = std::make_unique<ScopedNetns>(net.node(1));
   bareUplink();
   ScratchDir state("budget-state");
-  auto isolation =
-      std::make_unique<plng::sliverd::NetworkIsolation>(plng::sliverd::NetworkIsolation::Options{
-          .enabled = true,
-          .pin_dir = env.pin_dir,
-          .slivers_cgroup = env.slivers,
-          .node_ports = {},
-          .service_allowlist = {},
-          .local_reserved_ports_saved = {},
-          .bandwidth = true,
-          .uplink = "",
-          .node_limit_bps = 20'000'000,
-          .bandwidth_record = state.path() / "bandwidth-uplink",
-      });
+  auto isolation = std::make_unique<plng::sliverd::NetworkIsolation>(
+      isolationOptions(env, state.path() / "bandwidth-uplink"));
   REQUIRE(isolation->state() == plng::sliverd::NetworkIsolation::State::kEnforced);
   HtbTree tree("eth0");
 
