@@ -122,7 +122,8 @@ void Daemon::start() {
   spdlog::info("sliverd for node {}: state in {}, PLC state version {}", hostname_,
                paths_.state_dir.string(), desired_.plcVersion());
   applyBlacklist();
-  if (options_.network != nullptr) {
+  if (options_.network != nullptr &&
+      options_.network->state() == NetworkIsolation::State::kEnforced) {
     budgets_ = std::make_unique<DailyBudgets>(
         DailyBudgets::Options{
             .state_file = paths_.state_dir / "net-budgets",

@@ -107,18 +107,18 @@ class Daemon {
   // The reconciler's word on each sliver, for the local API (LocalService).
   std::function<SliverReport(const std::string&)> reports();
   planetlab::v1::NodeInfo nodeInfo();
-  // The slices' daily byte budgets as of the last pass; null without network
-  // isolation.
+  // The slices' daily byte budgets as of the last pass; null unless network
+  // isolation is enforced (nothing is counted otherwise).
   const DailyBudgets* budgets() const { return budgets_.get(); }
-  // A budget pass now (on the loop thread; tests call it to not wait for the timer).
-  void updateBudgets();
 
  private:
   void runReconcile();
   // Runs `action` on the loop every `every`, until the timer is cancelled.
   void armTimer(boost::asio::steady_timer& timer, std::chrono::seconds every,
                 void (Daemon::*action)());
-  // NodeSync.ReportStatus: every slice's daily byte budget, to PLC.
+  // A budget pass (loop thread), then NodeSync.ReportStatus: every slice's
+  // daily byte budget, to PLC.
+  void updateBudgets();
   void reportStatus();
   void onPlcState(const planetlab::v1::NodeState& state);
   // NetworkIsolation::apply over the desired state and the slivers that exist.
