@@ -7,7 +7,12 @@
 //     it (sock_release), each call timed on its own;
 //   - TCP connect()+close() to a listener of the node on an allowlisted port
 //     (connect4, egress's claim of the kernel-picked port, sock_release);
-//   - TCP throughput (iperf3, 3 s) across a veth pair to a second namespace;
+//   - TCP throughput and small-UDP packets per second (iperf3, 3 s each)
+//     across a veth pair, the node's uplink, to a second namespace: without
+//     anything against the slice's traffic classified into its class of the
+//     uplink's HTB tree (vnet-bpf/bandwidth.h; the tree made before each policed
+//     round and removed before each plain one, its limits above what the veth
+//     carries, so it shapes nothing: what is measured is its cost);
 //   - raw IP_HDRINCL UDP packets per second through the egress policing.
 // Runs as root; prints medians of five rounds and the ratios, and the programs'
 // own run time per operation from the kernel's BPF statistics. See
@@ -36,6 +41,7 @@
 #include <vector>
 
 #include "tests/vnet/vnet_fixture.h"
+#include "vnet-bpf/bandwidth.h"
 
 namespace {
 
@@ -145,20 +151,32 @@ double rawPacketsPerSecond() {
 
 int runCommand(const std::string& command) { return std::system(command.c_str()); }
 
-// iperf3's sender throughput in Gbit/s, from its JSON.
-double iperfGbps() {
-  FILE* out =
-      popen((std::string("timeout 20 iperf3 -c ") + kRemote + " -t 3 -J 2>/dev/null").c_str(), "r");
+// A number field of iperf3's JSON report: the first `field` after `section`.
+double iperfField(const std::string& arguments, const char* section, const char* field) {
+  FILE* out = popen(
+      ("timeout 20 iperf3 -c " + std::string(kRemote) + " -t 3 -J " + arguments + " 2>/dev/null")
+          .c_str(),
+      "r");
   if (!out) return -1;
   std::string json;
   char buffer[4096];
   while (std::size_t n = fread(buffer, 1, sizeof(buffer), out)) json.append(buffer, n);
   pclose(out);
-  auto sum = json.find("\"sum_sent\"");
-  if (sum == std::string::npos) return -1;
-  auto bits = json.find("\"bits_per_second\":", sum);
-  if (bits == std::string::npos) return -1;
-  return std::strtod(json.c_str() + bits + 18, nullptr) / 1e9;
+  auto at = json.find(section);
+  if (at == std::string::npos) return -1;
+  const std::string key = std::string("\"") + field + "\":";
+  at = json.find(key, at);
+  if (at == std::string::npos) return -1;
+  return std::strtod(json.c_str() + at + key.size(), nullptr);
+}
+
+// TCP: the sender's throughput in Gbit/s.
+double iperfGbps() { return iperfField("", "\"sum_sent\"", "bits_per_second") / 1e9; }
+
+// UDP, 64-byte datagrams as fast as iperf3 sends them: packets per second sent.
+double iperfUdpPps() {
+  double packets = iperfField("-u -b 0 -l 64", "\"end\"", "packets");
+  return packets < 0 ? -1 : packets / 3;
 }
 
 double median(std::vector<double> values) {
@@ -204,12 +222,15 @@ struct Pair {
   double policed = 0;
 };
 
+// `prepare(policed)` runs before each round, when given.
 Pair alternate(const char* what, const fs::path& plain, const fs::path& policed,
-               const std::function<double()>& work) {
+               const std::function<double()>& work, const std::function<void(bool)>& prepare = {}) {
   std::vector<double> without;
   std::vector<double> with;
   for (int round = 0; round < kRounds; ++round) {
+    if (prepare) prepare(false);
     without.push_back(measureIn(plain, work));
+    if (prepare) prepare(true);
     with.push_back(measureIn(policed, work));
     std::fprintf(stderr, "vnet_bench: %s round %d: %.2f without, %.2f with\n", what, round + 1,
                  without.back(), with.back());
@@ -266,6 +287,9 @@ int main() {
     // A veth pair to a "remote host" namespace running iperf3's server.
     std::string ns = "plng-vnet-bench-" + std::to_string(getpid());
     Pair throughput{-1, -1};
+    Pair udp{-1, -1};
+    Pair udp_programs{-1, -1};  // the programs alone, no HTB tree
+    double egress_ns_per_packet = -1;
     if (runCommand("command -v iperf3 >/dev/null") == 0 &&
         runCommand(
             "ip netns add " + ns + " && ip link add vb0 type veth peer name vb1 netns " + ns +
@@ -274,7 +298,43 @@ int main() {
             " ip link set vb1 up && ip netns exec " + ns + " ip link set lo up && ip netns exec " +
             ns + " iperf3 -s -D -I /tmp/" + ns + ".pid") == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      throughput = alternate("iperf3", plain, env.slice_a, iperfGbps);
+      // The uplink's HTB tree for the policed rounds: the node's limit and the
+      // slice's ceil far above the veth's rate, the slice's class in its entry
+      // of the slices map, as sliverd's BandwidthControl sets them.
+      constexpr std::uint64_t kUnshaped = 400'000'000'000;  // 400 Gbit/s
+      vnet::HtbTree uplink("vb0");
+      const vnet::SliceClassIds ids = vnet::ClassIdAllocator().assign(test::kXidA);
+      policy->setSliceClasses(test::kXidA, ids);
+      auto shaping = [&](bool policed) {
+        if (!policed) {
+          uplink.remove();
+          return;
+        }
+        uplink.install(kUnshaped);
+        uplink.setSlice(
+            ids, vnet::SliceBandwidth{.min_rate_bps = 1'000'000'000, .max_rate_bps = kUnshaped});
+      };
+      throughput = alternate("iperf3 TCP", plain, env.slice_a, iperfGbps, shaping);
+      udp = alternate("iperf3 UDP", plain, env.slice_a, iperfUdpPps, shaping);
+      udp_programs = alternate("iperf3 UDP, no HTB", plain, env.slice_a, iperfUdpPps,
+                               [&](bool) { uplink.remove(); });
+      // The egress program's own time per packet, over one more UDP round.
+      shaping(true);
+      int udp_stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+      RunTimes before_udp = programRunTimes(env.pin_dir);
+      measureIn(env.slice_a, iperfUdpPps);
+      RunTimes after_udp = programRunTimes(env.pin_dir);
+      if (udp_stats >= 0) close(udp_stats);
+      auto egress_after = after_udp.find("vnet_egress");
+      auto egress_before = before_udp.find("vnet_egress");
+      if (egress_after != after_udp.end() && egress_before != before_udp.end()) {
+        const std::uint64_t runs = egress_after->second.first - egress_before->second.first;
+        if (runs)
+          egress_ns_per_packet =
+              static_cast<double>(egress_after->second.second - egress_before->second.second) /
+              static_cast<double>(runs);
+      }
+      uplink.remove();
     }
     runCommand("test -f /tmp/" + ns + ".pid && kill $(cat /tmp/" + ns + ".pid); rm -f /tmp/" + ns +
                ".pid; ip netns del " + ns + " 2>/dev/null");
@@ -287,14 +347,24 @@ int main() {
                 closes.plain, closes.policed, closes.policed - closes.plain);
     std::printf("  TCP connect+close     %8.2f us    %8.2f us    ratio %.3f\n", connects.plain,
                 connects.policed, connects.plain / connects.policed);
-    std::printf("  TCP throughput veth   %8.2f Gb/s  %8.2f Gb/s  ratio %.3f\n", throughput.plain,
-                throughput.policed, throughput.policed / throughput.plain);
+    std::printf("  TCP throughput uplink %8.2f Gb/s  %8.2f Gb/s  ratio %.3f   (with: + HTB)\n",
+                throughput.plain, throughput.policed, throughput.policed / throughput.plain);
+    std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (with: + HTB)\n",
+                udp.plain, udp.policed, udp.policed / udp.plain);
+    std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (with: no HTB)\n",
+                udp_programs.plain, udp_programs.policed,
+                udp_programs.policed / udp_programs.plain);
+    std::printf(
+        "  added per UDP packet: %.2f us with the HTB tree, %.2f us by the programs alone\n",
+        1e6 / udp.policed - 1e6 / udp.plain, 1e6 / udp_programs.policed - 1e6 / udp_programs.plain);
     std::printf("  raw packets (egress)  %8.0f /s    %8.0f /s    ratio %.3f\n", raw.plain,
                 raw.policed, raw.policed / raw.plain);
     std::printf("  (ratio: policed rate / plain rate; 1.0 = no cost)\n");
     std::printf("the programs' own run time (kernel BPF statistics), per operation:\n");
     std::printf("  bind+close %.0f ns, TCP connect+close %.0f ns, raw packet %.0f ns\n",
                 bind_program_ns, connect_program_ns, raw_program_ns);
+    std::printf("  egress program per UDP packet through the uplink: %.0f ns\n",
+                egress_ns_per_packet);
     // Per program, over the three rounds with statistics on.
     for (const auto& [name, value] : after_raw) {
       auto before = start.find(name);

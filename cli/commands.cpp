@@ -21,6 +21,7 @@ CommandTable buildCommandTable() {
   addSyncCommands(table);
   addSliceCommands(table);
   addPolicyCommands(table);
+  addAuditCommands(table);
   return table;
 }
 

@@ -49,6 +49,7 @@ void addNodeCommands(CommandTable& table);    // node, nodegroup, tagtype
 void addPolicyCommands(CommandTable& table);  // blacklist, plckey, events
 void addSliceCommands(CommandTable& table);   // slice, ticket
 void addSyncCommands(CommandTable& table);    // sync
+void addAuditCommands(CommandTable& table);   // audit
 
 // Shared by several areas -------------------------------------------------
 

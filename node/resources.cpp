@@ -85,6 +85,13 @@ Resources resourcesFromTags(const std::map<std::string, std::string>& tags) {
   return r;
 }
 
+std::optional<std::uint64_t> nodeNetworkCapFromTags(
+    const std::map<std::string, std::string>& tags) {
+  auto it = tags.find("net_node_cap");
+  if (it == tags.end()) return std::nullopt;
+  return numericTag("net_node_cap", it->second, 1, kMaxNetRate, false);
+}
+
 NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& tags) {
   NetworkLimits n;
   auto get = [&](const char* tag, std::uint64_t max, std::uint64_t& field) {

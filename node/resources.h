@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -64,6 +65,10 @@ struct NetworkLimits {
 // tag is 0.
 // Throws TagError naming the tag for a malformed or out-of-range value.
 NetworkLimits networkLimitsFromTags(const std::map<std::string, std::string>& tags);
+
+// The node's uplink limit set by its site (node tag net_node_cap, bit/s), or
+// nullopt when the tag is not set. Throws TagError for a malformed value.
+std::optional<std::uint64_t> nodeNetworkCapFromTags(const std::map<std::string, std::string>& tags);
 
 // What a slice may do with the node's network besides its bandwidth: the
 // ports it reserves, how many it may hold at once, whether it gets raw sockets.

@@ -85,6 +85,12 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                    "bytes of one tag value (an initscript is one)", 1)
           .integer("max_slice_tag_bytes", &C::max_slice_tag_bytes,
                    "bytes of a slice's tags, every scope (each tag: name, value, 16)", 1)
+          .integer("flow_retention_days", &C::flow_retention_days,
+                   "days of flow records PLC keeps; older days' partitions are dropped", 1, 36500)
+          .integer("flow_batch_max", &C::flow_batch_max,
+                   "flow records one ReportFlows batch may carry", 1, 1000000)
+          .integer("flow_node_daily_max", &C::flow_node_daily_max,
+                   "flow records one node may store in 24 hours; more are refused", 1)
           .rule(
               {"login_lockout_base_s", "login_lockout_max_s"},
               [](const C& c) { return c.login_lockout_max_s >= c.login_lockout_base_s; },

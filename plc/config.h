@@ -64,6 +64,13 @@ struct PlcConfig {
   int max_slice_tags = 100;          // slice tags of one slice, every scope
   int max_tag_value_length = 16384;  // one tag value (an initscript is one)
   int max_slice_tag_bytes = 32768;   // a slice's tags, names and values
+
+  // The flow archive (docs/plc.md, "Flow archive"): days of flows kept (whole
+  // days: a day's partition is dropped once all of it is older), flows one
+  // ReportFlows batch may carry, flows one node may store in 24 hours.
+  int flow_retention_days = 90;
+  int flow_batch_max = 10000;
+  int flow_node_daily_max = 5000000;
 };
 
 // Every key of PlcConfig: its meaning, type and allowed values.

@@ -4,6 +4,11 @@
 
 namespace plng::plc {
 
+ExpirySweeper::ExpirySweeper(Database& db, std::chrono::milliseconds interval)
+    : db_(db), task_("slice expiry check", interval, [this] {
+        if (int n = sweepOnce(); n > 0) spdlog::info("{} slice(s) expired; nodes notified", n);
+      }) {}
+
 int ExpirySweeper::sweepOnce() {
   return db_.write([](pqxx::work& tx) {
     auto expired = tx.exec1(
@@ -15,31 +20,6 @@ int ExpirySweeper::sweepOnce() {
     if (expired > 0) Database::bumpStateVersion(tx);
     return expired;
   });
-}
-
-void ExpirySweeper::start() {
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      lock.unlock();
-      try {
-        if (int n = sweepOnce(); n > 0) spdlog::info("{} slice(s) expired; nodes notified", n);
-      } catch (const std::exception& e) {
-        spdlog::warn("slice expiry check failed: {}", e.what());
-      }
-      lock.lock();
-      wake_.wait_for(lock, interval_, [&] { return stopping_; });
-    }
-  });
-}
-
-void ExpirySweeper::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace plng::plc

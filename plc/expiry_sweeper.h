@@ -4,35 +4,25 @@
 // so, bumps the state version: WatchSlivers streams then drop the slice at once.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 #include "plc/db.h"
+#include "plc/periodic_task.h"
 
 namespace plng::plc {
 
 class ExpirySweeper {
  public:
-  ExpirySweeper(Database& db, std::chrono::milliseconds interval) : db_(db), interval_(interval) {}
-  ~ExpirySweeper() { stop(); }
-  ExpirySweeper(const ExpirySweeper&) = delete;
-  ExpirySweeper& operator=(const ExpirySweeper&) = delete;
+  ExpirySweeper(Database& db, std::chrono::milliseconds interval);
 
-  void start();
-  void stop();
+  void start() { task_.start(); }
+  void stop() { task_.stop(); }
   // One check; returns how many slices expired since the previous one.
   int sweepOnce();
 
  private:
   Database& db_;
-  std::chrono::milliseconds interval_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;
 };
 
 }  // namespace plng::plc

@@ -22,6 +22,7 @@
 #include "plc/config.h"
 #include "plc/db.h"
 #include "plc/expiry_sweeper.h"
+#include "plc/flow_archive.h"
 #include "plc/plc_keys.h"
 #include "plc/services.h"
 #include "plc/validate.h"
@@ -143,6 +144,8 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   bus.start();
   plng::plc::ExpirySweeper sweeper(db, std::chrono::seconds(5));
   sweeper.start();
+  plng::plc::FlowRetention flow_retention(db, config.flow_retention_days, std::chrono::hours(1));
+  flow_retention.start();
   plng::plc::PlcContext plc{db, config, auth, keys, bus};
 
   plng::plc::AuthService auth_service(plc);
@@ -186,6 +189,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   if (!server || addresses.empty() ||
       std::find(bound_ports.begin(), bound_ports.end(), 0) != bound_ports.end()) {
     spdlog::critical("cannot listen on {}", config.listen);
+    flow_retention.stop();
     sweeper.stop();
     bus.stop();
     return 1;
@@ -197,6 +201,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   std::signal(SIGINT, onSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("plcd stopping");
+  flow_retention.stop();
   sweeper.stop();
   bus.stop();  // wakes WatchSlivers streams so they finish
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -338,6 +338,44 @@ CREATE TABLE node_status (
 );
 )SQL";
 
+// Issue 10 (flow auditing): the flows nodes report (NodeSync.ReportFlows),
+// partitioned by day on first_seen. Partitions (flows_YYYYMMDD) are made as
+// batches need them and dropped whole by the retention sweep (flow_archive.h).
+// flow_batches is the ledger of batches received: a batch repeated is stored
+// once, and it is the record of each report (no audit event per batch).
+constexpr const char* kFlowArchive = R"SQL(
+CREATE TABLE flow_batches (
+  node_id     bigint NOT NULL REFERENCES nodes,
+  batch_id    text NOT NULL,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  flows       integer NOT NULL CHECK (flows >= 0),
+  dropped     bigint NOT NULL CHECK (dropped >= 0),
+  PRIMARY KEY (node_id, batch_id)
+);
+CREATE INDEX flow_batches_received ON flow_batches (received_at);
+CREATE INDEX flow_batches_node_received ON flow_batches (node_id, received_at);
+
+CREATE TABLE flows (
+  node_id    bigint NOT NULL REFERENCES nodes,
+  slice_name text NOT NULL,
+  xid        bigint NOT NULL,
+  slice_id   bigint,  -- the slice with that xid and name, when PLC knows it
+  protocol   smallint NOT NULL CHECK (protocol BETWEEN 0 AND 255),
+  src        inet NOT NULL,
+  dst        inet NOT NULL,
+  src_port   integer NOT NULL CHECK (src_port BETWEEN 0 AND 65535),
+  dst_port   integer NOT NULL CHECK (dst_port BETWEEN 0 AND 65535),
+  tcp_flags  smallint NOT NULL CHECK (tcp_flags BETWEEN 0 AND 255),
+  packets    bigint NOT NULL CHECK (packets >= 0),
+  bytes      bigint NOT NULL CHECK (bytes >= 0),
+  first_seen timestamptz NOT NULL,
+  last_seen  timestamptz NOT NULL CHECK (last_seen >= first_seen),
+  refused    text NOT NULL DEFAULT ''
+) PARTITION BY RANGE (first_seen);
+-- Serves dst <<= prefix (and =) in every partition.
+CREATE INDEX flows_dst ON flows USING gist (dst inet_ops);
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -347,6 +385,7 @@ const std::vector<Migration>& migrations() {
       {3, "ports name their protocol; net_max_ports", kPortProtocols},
       {4, "net_icmp_pps", kIcmpRate},
       {5, "node_status: the latest status report of each node", kNodeStatus},
+      {6, "flow archive: flows partitioned by day, flow_batches", kFlowArchive},
   };
   return kMigrations;
 }

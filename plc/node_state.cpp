@@ -10,6 +10,7 @@
 #include "plc/admin_views.h"
 #include "plc/db.h"
 #include "plc/plc_keys.h"
+#include "plc/slice_contacts.h"
 
 namespace plng::plc {
 
@@ -348,6 +349,16 @@ WITH pairs AS (
     }
   }
 
+  // Who answers for each slice, for the node's "who sent this?" page.
+  auto contacts = sliceContacts(tx, slice_ids);
+  for (int i = 0; i < state.slivers_size(); ++i) {
+    auto& c = contacts[slice_ids[static_cast<std::size_t>(i)]];
+    auto* spec = state.mutable_slivers(i);
+    spec->set_description(std::move(c.description));
+    spec->set_url(std::move(c.url));
+    for (auto& contact : c.contacts) *spec->add_contacts() = std::move(contact);
+  }
+
   if (!slice_ids.empty()) {
     EffectiveTagResolver resolver;
     for (const auto& r : execPrepared(tx, "plng_node_sliver_tags", kTagsSql, node_id)) {
@@ -370,6 +381,14 @@ WITH pairs AS (
     e->set_prefix(r[1].as<std::string>());
     e->set_reason(r[2].as<std::string>());
     e->set_created_at(r[3].as<std::int64_t>());
+  }
+  // The tags set on the node itself; a tag type's default is the node's own
+  // configuration's to give (net_node_cap: sliverd's capacity_net_bps).
+  static const std::string kNodeTagsSql =
+      "SELECT tt.name, t.value FROM node_tags t JOIN tag_types tt USING (tag_type_id)"
+      " WHERE t.node_id = $1";
+  for (const auto& r : execPrepared(tx, "plng_node_own_tags", kNodeTagsSql, node_id)) {
+    (*state.mutable_node_tags())[r[0].as<std::string>()] = r[1].as<std::string>();
   }
   return state;
 }

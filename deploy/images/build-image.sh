@@ -12,7 +12,7 @@
 set -euo pipefail
 
 # Bump when what an image contains changes, so cached images are rebuilt.
-readonly BUSYBOX_VERSION=1
+readonly BUSYBOX_VERSION=2
 readonly DEBIAN12_VERSION=2
 
 usage() {
@@ -68,13 +68,28 @@ build_busybox() {
     [ -n "$applet" ] || continue
     [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
   done < <("$busybox" --list-full)
+  # The build host's measurement tools, when it has them, with the libraries
+  # they load: iperf3 (bandwidth experiments) and tcpdump (a slice's own
+  # packets; docs/vnet.md). Stock Debian binaries, not busybox applets.
+  local tool lib
+  for tool in iperf3 tcpdump; do
+    tool=$(command -v "$tool" || true)
+    [ -n "$tool" ] || continue
+    install -D -m 0755 "$tool" "$root/usr/bin/$(basename "$tool")"
+    for lib in $(ldd "$tool" | grep -o '/[^ ]*'); do
+      [ -e "$root$lib" ] || install -D -m 0755 "$lib" "$root$lib"
+    done
+  done
+  # tcpdump gives up root for its own user once its socket is open.
   cat >"$root/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
+tcpdump:x:104:104:tcpdump:/nonexistent:/bin/false
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 PASSWD
   cat >"$root/etc/group" <<'GROUP'
 root:x:0:
 tty:x:5:
+tcpdump:x:104:
 nogroup:x:65534:
 GROUP
   echo "sliver" >"$root/etc/hostname"

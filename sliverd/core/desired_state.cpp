@@ -88,6 +88,11 @@ std::vector<std::string> DesiredState::blacklist() const {
   return prefixes;
 }
 
+std::map<std::string, std::string> DesiredState::nodeTags() const {
+  std::lock_guard lock(mutex_);
+  return {plc_state_.node_tags().begin(), plc_state_.node_tags().end()};
+}
+
 DesiredState::DesiredState(plng::node::NodePaths paths, std::string hostname)
     : paths_(std::move(paths)),
       hostname_(std::move(hostname)),

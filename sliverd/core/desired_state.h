@@ -91,6 +91,8 @@ class DesiredState {
 
   // PLC's destination blacklist (NodeState.blacklist), as prefixes.
   std::vector<std::string> blacklist() const;
+  // The tags PLC has set on this node (NodeState.node_tags), e.g. net_node_cap.
+  std::map<std::string, std::string> nodeTags() const;
   // Bumped by every change; lets callers notice one cheaply.
   std::uint64_t generation() const;
   const std::string& hostname() const { return hostname_; }

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "base/file.h"
+#include "node/resources.h"
 
 namespace plng::sliverd {
 
@@ -244,6 +245,13 @@ void Daemon::onPlcState(const pb::NodeState& state) {
 void Daemon::applyNetwork() {
   if (options_.network == nullptr) return;
   try {
+    std::optional<std::uint64_t> site_limit;
+    try {
+      site_limit = plng::node::nodeNetworkCapFromTags(desired_.nodeTags());
+    } catch (const std::exception& e) {
+      spdlog::error("node tag ignored, capacity_net_bps kept: {}", e.what());
+    }
+    options_.network->setNodeLimit(site_limit);
     std::map<std::string, NetworkIsolation::SliceRights> rights;
     for (const auto& [slice, wanted] : desired_.desired(now())) {
       if (wanted.expired(now()) || !wanted.invalid.empty()) continue;

@@ -157,30 +157,37 @@ std::unique_ptr<grpc::ClientContext> PlcSync::authedContext() const {
   return ctx;
 }
 
-bool PlcSync::login() {
+NodeLogin loginAsNode(pb::Auth::Stub& auth, const std::string& hostname,
+                      const plng::ticket::PrivateKey& node_key) {
   pb::NodeChallengeRequest challenge_request;
-  challenge_request.set_hostname(options_.hostname);
+  challenge_request.set_hostname(hostname);
   pb::NodeChallengeResponse challenge;
   grpc::ClientContext challenge_ctx;
   challenge_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status status = auth_->GetNodeChallenge(&challenge_ctx, challenge_request, &challenge);
+  NodeLogin result;
+  result.status = auth.GetNodeChallenge(&challenge_ctx, challenge_request, &challenge);
+  if (!result.status.ok()) return result;
+  const auto signature =
+      plng::ticket::sign(node_key, plng::proto::nodeLoginMessage(hostname, challenge.nonce()));
+  pb::NodeLoginRequest request;
+  request.set_hostname(hostname);
+  request.set_nonce(challenge.nonce());
+  request.set_signature(std::string(signature.begin(), signature.end()));
+  pb::LoginResponse response;
+  grpc::ClientContext login_ctx;
+  login_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  result.status = auth.NodeLogin(&login_ctx, request, &response);
+  if (result.status.ok()) result.token = response.token();
+  return result;
+}
+
+bool PlcSync::login() {
+  auto [status, token] = loginAsNode(*auth_, options_.hostname, options_.node_key);
   if (status.ok()) {
-    const auto signature = plng::ticket::sign(
-        options_.node_key, plng::proto::nodeLoginMessage(options_.hostname, challenge.nonce()));
-    pb::NodeLoginRequest request;
-    request.set_hostname(options_.hostname);
-    request.set_nonce(challenge.nonce());
-    request.set_signature(std::string(signature.begin(), signature.end()));
-    pb::LoginResponse response;
-    grpc::ClientContext login_ctx;
-    login_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    status = auth_->NodeLogin(&login_ctx, request, &response);
-    if (status.ok()) {
-      std::lock_guard lock(mutex_);
-      token_ = response.token();
-      spdlog::info("logged in to PLC as node {}", options_.hostname);
-      return true;
-    }
+    std::lock_guard lock(mutex_);
+    token_ = std::move(token);
+    spdlog::info("logged in to PLC as node {}", options_.hostname);
+    return true;
   }
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
       status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {

@@ -33,6 +33,15 @@ namespace plng::sliverd {
 // digits (as `plcctl node keygen` writes it). Throws std::invalid_argument.
 plng::ticket::PrivateKey readNodeKey(const std::string& path);
 
+// One node login (GetNodeChallenge, sign, NodeLogin): the session token, or
+// the status PLC answered. Shared by PlcSync and FlowShipper.
+struct NodeLogin {
+  grpc::Status status;
+  std::string token;  // when status is OK
+};
+NodeLogin loginAsNode(planetlab::v1::Auth::Stub& auth, const std::string& hostname,
+                      const plng::ticket::PrivateKey& node_key);
+
 class PlcSync {
  public:
   struct Options {

@@ -111,6 +111,12 @@ void BandwidthControl::setBudgetCeilings(const std::map<std::uint32_t, std::uint
   }
 }
 
+bool BandwidthControl::setNodeLimit(std::uint64_t bps) {
+  if (bps == tree_.nodeLimitBps()) return false;
+  tree_.install(bps);
+  return true;
+}
+
 void BandwidthControl::ensureSlice(std::uint32_t xid) {
   if (in_map_.contains(xid) && allocator_.find(xid)) return;
   auto held = held_min_bps_.find(xid);

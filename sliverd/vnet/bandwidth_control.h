@@ -56,6 +56,11 @@ class BandwidthControl {
   void setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings);
   // Each slice's classes as its tags and rcaps make them, before any budget.
   std::map<std::uint32_t, vnet::SliceBandwidth> sliceBandwidth() const { return own_; }
+  // The node's limit becomes `bps` (the site's net_node_cap, or the
+  // configuration's): the root class changes in place; slices' ceils and
+  // guarantees follow at the next apply(). Returns whether it changed.
+  bool setNodeLimit(std::uint64_t bps);
+  std::uint64_t nodeLimitBps() const { return tree_.nodeLimitBps(); }
 
   // What a slice's limits become once its guarantee is admitted.
   static vnet::SliceBandwidth bandwidthOf(const node::NetworkLimits& limits,

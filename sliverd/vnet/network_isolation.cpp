@@ -273,6 +273,21 @@ void NetworkIsolation::applyBandwidthLocked(const std::map<std::string, SliceRig
   }
 }
 
+void NetworkIsolation::setNodeLimit(std::optional<std::uint64_t> site_limit_bps) {
+  std::lock_guard lock(mutex_);
+  if (bandwidth_ == nullptr) return;
+  const std::uint64_t bps = site_limit_bps.value_or(options_.node_limit_bps);
+  const std::uint64_t was = bandwidth_->nodeLimitBps();
+  try {
+    if (bandwidth_->setNodeLimit(bps)) {
+      spdlog::info("bandwidth: the node's limit is {} bit/s (was {}), {}", bps, was,
+                   site_limit_bps ? "the site's net_node_cap" : "capacity_net_bps");
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("bandwidth: cannot set the node's limit to {} bit/s: {}", bps, e.what());
+  }
+}
+
 std::vector<std::string> NetworkIsolation::setBlacklist(const std::vector<std::string>& prefixes) {
   std::vector<std::string> skipped;
   std::vector<vnet::Prefix> parsed;

@@ -99,6 +99,11 @@ class NetworkIsolation {
   std::map<std::string, std::string> apply(const std::map<std::string, SliceRights>& desired,
                                            const std::vector<node::SliverStatus>& slivers);
 
+  // The uplink's limit: the site's (node tag net_node_cap) when it set one,
+  // else the configuration's (Options::node_limit_bps). Takes effect for the
+  // slices' classes at the next apply().
+  void setNodeLimit(std::optional<std::uint64_t> site_limit_bps);
+
   // PLC's destination blacklist (NodeState.blacklist prefixes). An entry that
   // does not parse is skipped and returned (the caller logs it).
   std::vector<std::string> setBlacklist(const std::vector<std::string>& prefixes);

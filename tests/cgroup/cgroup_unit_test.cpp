@@ -176,6 +176,17 @@ TEST_CASE("network tags: canonical bit/s and bytes, or TagError naming the tag")
   }
 }
 
+TEST_CASE("net_node_cap: the site's limit of the node's uplink, when set") {
+  CHECK(plng::node::nodeNetworkCapFromTags({}) == std::nullopt);
+  CHECK(plng::node::nodeNetworkCapFromTags({{"arch", "x86_64"}}) == std::nullopt);
+  CHECK(plng::node::nodeNetworkCapFromTags({{"net_node_cap", "20000000"}}) == 20000000u);
+  for (const char* bad : {"0", "20mbit", "-5", "10000000000001"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(plng::node::nodeNetworkCapFromTags({{"net_node_cap", bad}}),
+                      Catch::Contains("tag net_node_cap"));
+  }
+}
+
 TEST_CASE("/proc/<pid>/cgroup: one parser, and the sliver a cgroup belongs to") {
   auto lines = plng::base::parseProcCgroup(
       "12:cpu,cpuacct:/x/slivers/pl_a\n1:name=systemd:/x\n0::/x/slivers/pl_a:odd (deleted)\n");

@@ -334,6 +334,47 @@ class FakeAdmin final : public v1::Admin::Service {
   grpc::Status DeleteSite(grpc::ServerContext*, const v1::DeleteSiteRequest*, v1::Empty*) override {
     return {grpc::StatusCode::PERMISSION_DENIED, "deleting a site needs the admin role"};
   }
+
+  v1::GetFlowsRequest last_flows_request;
+  // Two flows to 192.0.2.7, one of a slice PLC knows, one ICMP; truncated.
+  grpc::Status GetFlows(grpc::ServerContext* context, const v1::GetFlowsRequest* request,
+                        v1::GetFlowsResponse* response) override {
+    if (!authorised(context)) return kUnauthenticated;
+    last_flows_request = *request;
+    auto* tcp = response->add_flows();
+    tcp->set_node("n1.princeton.edu");
+    tcp->set_slice_description("Measures paths\nacross the Internet");
+    tcp->set_slice_url("https://x.princeton.edu/");
+    auto* pi = tcp->add_contacts();
+    pi->set_name("Alice Smith");
+    pi->set_email("alice@princeton.edu");
+    pi->set_role("pi");
+    auto* f = tcp->mutable_flow();
+    f->set_slice_name("princeton_x");
+    f->set_protocol(6);
+    f->set_src_addr(std::string("\x0a\x00\x00\x01", 4));
+    f->set_dst_addr(std::string("\xc0\x00\x02\x07", 4));
+    f->set_src_port(40000);
+    f->set_dst_port(80);
+    f->set_packets(12);
+    f->set_bytes(3400);
+    f->set_first_seen_ns(1795428000LL * 1000000000LL);
+    f->set_last_seen_ns(1795428005LL * 1000000000LL);
+    auto* icmp = response->add_flows();
+    icmp->set_node("n2.mit.edu");
+    auto* g = icmp->mutable_flow();
+    g->set_protocol(1);
+    g->set_src_addr(std::string("\x0a\x00\x00\x02", 4));
+    g->set_dst_addr(std::string("\xc0\x00\x02\x07", 4));
+    g->set_dst_port(8 << 8);
+    g->set_packets(1);
+    g->set_bytes(84);
+    g->set_first_seen_ns(1795428010LL * 1000000000LL);
+    g->set_last_seen_ns(1795428010LL * 1000000000LL);
+    g->set_refused("blacklist");
+    response->set_truncated(true);
+    return grpc::Status::OK;
+  }
 };
 
 class FakeSlice final : public v1::Slice::Service {
@@ -492,6 +533,43 @@ TEST_CASE("a session: login, calls with the saved token, logout", "[cli][grpc]")
     CHECK_THAT(bad_token.err, Catch::Contains("hint:"));
   }
 
+  SECTION("audit: flows to an address from every node, and who answers for the slices") {
+    const Result audit =
+        run("audit --dst 192.0.2.7 --since 2h --node n1.princeton.edu --slice princeton_x "
+            "--limit 2");
+    INFO(audit.err);
+    CHECK(audit.code == kExitOk);
+    const auto& request = plc.admin.last_flows_request;
+    CHECK(request.dst() == "192.0.2.7");
+    CHECK(std::abs(request.since() - (unixNow() - 7200)) < 60);
+    CHECK(request.until() == 0);
+    CHECK(request.node() == "n1.princeton.edu");
+    CHECK(request.slice() == "princeton_x");
+    CHECK(request.limit() == 2);
+    CHECK_THAT(audit.out, Catch::StartsWith("NODE              SLICE        PROTO  FLOW"));
+    CHECK_THAT(audit.out, Catch::Contains("10.0.0.1:40000 -> 192.0.2.7:80"));
+    CHECK_THAT(audit.out, Catch::Contains("10.0.0.2 -> 192.0.2.7 type 8 code 0"));
+    CHECK_THAT(audit.out, Catch::Contains("2026-11-23 10:00:05"));
+    CHECK_THAT(audit.out, Catch::Contains("blacklist"));
+    CHECK_THAT(audit.out, Catch::Contains("Who answers for these slices:"));
+    CHECK_THAT(audit.out, Catch::Contains("princeton_x  Measures paths ...  "
+                                          "https://x.princeton.edu/  Alice Smith "
+                                          "<alice@princeton.edu> (pi)"));
+    CHECK_THAT(audit.err, Catch::Contains("more flows matched than --limit 2 shows"));
+
+    const Result json = run("audit --dst 192.0.2.0/24 -o json");
+    CHECK(json.code == kExitOk);
+    CHECK(plc.admin.last_flows_request.since() == 0);  // PLC's default: the last hour
+    v1::GetFlowsResponse answer;
+    REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &answer).ok());
+    CHECK(answer.truncated());
+    CHECK(answer.flows(0).contacts(0).email() == "alice@princeton.edu");
+
+    const Result no_dst = run("audit --since 2h");
+    CHECK(no_dst.code == kExitUsage);
+    CHECK_THAT(no_dst.err, Catch::Contains("--dst"));
+  }
+
   SECTION("renewal in days becomes unix seconds") {
     const Result renew = run("slice renew princeton_x --days 14");
     CHECK(renew.code == kExitOk);
@@ -517,9 +595,9 @@ TEST_CASE("a session: login, calls with the saved token, logout", "[cli][grpc]")
     CHECK(watch.code == kExitOk);
     CHECK(watch.out ==
           "{\"version\":\"41\",\"hostname\":\"n1\",\"slivers\":[],\"plc_keys\":[],"
-          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\"}\n"
+          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\",\"node_tags\":{}}\n"
           "{\"version\":\"42\",\"hostname\":\"n1\",\"slivers\":[],\"plc_keys\":[],"
-          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\"}\n");
+          "\"blacklist\":[],\"generated_at\":\"0\",\"epoch\":\"\",\"node_tags\":{}}\n");
   }
 
   SECTION("logout revokes the token and forgets it") {

@@ -1051,6 +1051,14 @@ std::vector<Row> adminRows() {
          r.add_hostnames(c.w.node);
          return c.rpc(&AdminApi::GetNodeStatus, r);
        }},
+      // ---- flow archive: anyone with an account may ask who sent traffic to an
+      // address, as PlanetLab's auditing service answered anyone
+      {"GetFlows", kPersons, nullptr,
+       [](Case& c) {
+         pb::GetFlowsRequest r;
+         r.set_dst("192.0.2.0/24");
+         return c.rpc(&AdminApi::GetFlows, r);
+       }},
   };
 }
 
@@ -1210,6 +1218,23 @@ std::vector<Row> nodeSyncRows() {
          r.set_reported_at(1'800'000'000);
          r.add_slice_net()->set_slice_name("site_a_slice");
          return c.rpc(&SyncApi::ReportStatus, r);
+       }},
+      // A node reports its own flows; the session names the node.
+      {"ReportFlows", kNode, nullptr,
+       [](Case& c) {
+         pb::ReportFlowsRequest r;
+         r.set_batch_id("authz-" + c.w.uid());
+         auto* f = r.add_flows();
+         f->set_slice_name(c.w.slice);
+         f->set_protocol(17);
+         f->set_src_addr(std::string("\x0a\x00\x00\x01", 4));
+         f->set_dst_addr(std::string("\xc0\x00\x02\x07", 4));
+         f->set_dst_port(53);
+         f->set_packets(1);
+         f->set_bytes(60);
+         f->set_first_seen_ns(now() * 1000000000);
+         f->set_last_seen_ns(now() * 1000000000);
+         return c.rpc(&SyncApi::ReportFlows, r);
        }},
   };
 }

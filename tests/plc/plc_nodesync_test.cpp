@@ -150,6 +150,8 @@ TEST_CASE_METHOD(PlcFixture, "GetSlivers: the node's live slivers, keys, tags an
   auto user_key = p.seed.key("user@princeton.edu");
   p.seed.key("pi@princeton.edu");
   p.seed.blacklist("198.51.100.0/24", "abuse report 17");
+  p.seed.nodeTag("n1.princeton.edu", "net_node_cap", "20000000");
+  p.seed.nodeTag("n2.princeton.edu", "net_node_cap", "30000000");
   for (auto name :
        {"princeton_live", "princeton_expired", "princeton_elsewhere", "princeton_deleted"}) {
     addSlice(*p.pi, name);
@@ -194,6 +196,10 @@ TEST_CASE_METHOD(PlcFixture, "GetSlivers: the node's live slivers, keys, tags an
   REQUIRE(state.blacklist_size() == 1);
   CHECK(state.blacklist(0).prefix() == "198.51.100.0/24");
   CHECK(state.blacklist(0).reason() == "abuse report 17");
+  // The node's own tags, as set: no other node's, no tag type's default (the
+  // node's configuration gives those).
+  CHECK(std::map<std::string, std::string>(state.node_tags().begin(), state.node_tags().end()) ==
+        std::map<std::string, std::string>{{"net_node_cap", "20000000"}});
   CHECK(p.seed
             .sql("SELECT last_contact >= now() - interval '1 minute' FROM nodes"
                  " WHERE hostname = 'n1.princeton.edu'")[0][0]

@@ -30,16 +30,6 @@ using plng::sliverd::SliverdConfig;
 
 namespace {
 
-// Polls `condition` every 50 ms for up to `timeout`.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
-}
-
 // The daemon running its event loop on a thread of its own.
 class RunningDaemon {
  public:

@@ -1,8 +1,11 @@
 // Small helpers shared by the sliverd tests.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "node/paths.h"
 #include "sliverd/core/desired_state.h"
@@ -30,6 +33,17 @@ inline plng::sliverd::DesiredSliver wanted(const std::string& slice, std::uint32
                                            std::int64_t expires_at = 0,
                                            std::vector<std::string> keys = {}) {
   return plng::sliverd::desiredFromTags(slice, xid, tags, std::move(keys), expires_at, "plc");
+}
+
+// Polls `condition` every 50 ms for up to `timeout`.
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
 }
 
 }  // namespace plng::test
