@@ -82,6 +82,29 @@ void nodeShow(Invocation& inv) {
   inv.out.item(theOne(response.nodes(), "node", request.hostnames(0)), nodeView());
 }
 
+void nodeStatus(Invocation& inv) {
+  v1::GetNodeStatusRequest request;
+  for (const std::string& hostname : inv.args.positionals()) request.add_hostnames(hostname);
+  const auto response = inv.plc().call(&v1::Admin::Stub::GetNodeStatus, request);
+  if (inv.out.json()) {
+    inv.out.list(response.nodes(), nodeStatusView());
+    return;
+  }
+  // One row per slice of each node (a node that reported none: one row).
+  std::vector<v1::NodeStatus> rows;
+  for (const v1::NodeStatus& node : response.nodes()) {
+    v1::NodeStatus row = node;
+    row.mutable_report()->clear_slice_net();
+    if (node.report().slice_net().empty()) rows.push_back(row);
+    for (const v1::SliceNetUsage& usage : node.report().slice_net()) {
+      *row.mutable_report()->add_slice_net() = usage;
+      rows.push_back(row);
+      row.mutable_report()->clear_slice_net();
+    }
+  }
+  inv.out.list(rows, nodeStatusView());
+}
+
 void nodeUpdate(Invocation& inv) {
   v1::UpdateNodeRequest request;
   request.set_hostname(inv.args.positional(0));
@@ -264,6 +287,14 @@ void addNodeCommands(CommandTable& table) {
       .positionals = {kHostname},
       .examples = {"plcctl node show planetlab1.cs.princeton.edu"},
       .run = nodeShow,
+  });
+  table.add({
+      .path = "node status",
+      .summary = "What nodes last reported: each slice's use of its daily byte budget "
+                 "(net_daily_bytes) and whether its bandwidth is capped for it",
+      .positionals = {arg::any("HOSTNAME", "only these nodes")},
+      .examples = {"plcctl node status", "plcctl -o json node status planetlab1.cs.princeton.edu"},
+      .run = nodeStatus,
   });
   std::vector<FlagSpec> update_flags = {kBootState};
   for (FlagSpec& spec : publicKeyFlags()) update_flags.push_back(std::move(spec));

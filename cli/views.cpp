@@ -297,6 +297,41 @@ View<v1::Event> eventView() {
           }};
 }
 
+View<v1::NodeStatus> nodeStatusView() {
+  using N = v1::NodeStatus;
+  // The row's slice: the first of the report's (plcctl shows one a row).
+  auto usage = [](const N& n) -> const v1::SliceNetUsage* {
+    return n.report().slice_net().empty() ? nullptr : &n.report().slice_net(0);
+  };
+  auto field = [usage](auto get) {
+    return [usage, get](const N& n) -> std::string {
+      const v1::SliceNetUsage* u = usage(n);
+      return u != nullptr ? get(*u) : std::string("-");
+    };
+  };
+  return {"node statuses",
+          {
+              {"hostname", [](const N& n) { return n.hostname(); }},
+              {"received_at",
+               [](const N& n) {
+                 return n.received_at() == 0 ? std::string("never") : formatTime(n.received_at());
+               }},
+              {"slice", field([](const v1::SliceNetUsage& u) { return u.slice_name(); })},
+              {"daily_bytes", field([](const v1::SliceNetUsage& u) {
+                 return u.daily_bytes() == 0 ? std::string("none")
+                                             : std::to_string(u.daily_bytes());
+               })},
+              {"bytes_used",
+               field([](const v1::SliceNetUsage& u) { return std::to_string(u.bytes_used()); })},
+              {"window_start",
+               field([](const v1::SliceNetUsage& u) { return formatTime(u.window_start()); })},
+              {"ceil_bps", field([](const v1::SliceNetUsage& u) {
+                 return u.ceil_bps() == 0 ? std::string("-") : std::to_string(u.ceil_bps());
+               })},
+              {"capped", field([](const v1::SliceNetUsage& u) { return yesNo(u.capped()); })},
+          }};
+}
+
 View<v1::WhoAmIResponse> whoAmIView(std::string plc_address) {
   using W = v1::WhoAmIResponse;
   const std::int64_t now = unixNow();

@@ -26,6 +26,8 @@ View<v1::ApiToken> apiTokenView();
 View<v1::SliceInfo> sliceView();
 View<v1::SliceTag> sliceTagView();
 View<v1::Event> eventView();
+// A node's status with (at most) one slice's daily byte budget: one table row.
+View<v1::NodeStatus> nodeStatusView();
 View<v1::WhoAmIResponse> whoAmIView(std::string plc_address);
 View<v1::TicketBody> ticketBodyView();
 View<v1::NodeState> nodeStateView();

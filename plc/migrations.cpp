@@ -327,6 +327,17 @@ INSERT INTO tag_types (name, description, category, min_role, value_kind, defaul
 ON CONFLICT (name) DO NOTHING;
 )SQL";
 
+// Issue 10 (daily byte budgets): the latest status each node reported
+// (NodeSync.ReportStatus: its slices' use of their net_daily_bytes), kept as
+// the node sent it, for Admin.GetNodeStatus.
+constexpr const char* kNodeStatus = R"SQL(
+CREATE TABLE node_status (
+  node_id     bigint PRIMARY KEY REFERENCES nodes,
+  received_at timestamptz NOT NULL,
+  report      bytea NOT NULL
+);
+)SQL";
+
 // Issue 10 (flow auditing): the flows nodes report (NodeSync.ReportFlows),
 // partitioned by day on first_seen. Partitions (flows_YYYYMMDD) are made as
 // batches need them and dropped whole by the retention sweep (flow_archive.h).
@@ -382,6 +393,7 @@ const std::vector<Migration>& migrations() {
       {2, "stateless node challenges, used-challenge record, login failure counts", kAuthHardening},
       {3, "ports name their protocol; net_max_ports", kPortProtocols},
       {4, "net_icmp_pps", kIcmpRate},
+      {5, "node_status: the latest status report of each node", kNodeStatus},
       {6, "flow archive: flows partitioned by day, flow_batches", kFlowArchive},
       {7, "net_capture", kPacketCapture},
   };

@@ -79,6 +79,17 @@ struct vnet_slice_usage {
   __u64 bound_sockets; /* entries of the slice in bound_sockets */
 };
 
+/* slice_traffic value (a per-CPU hash by xid): what a slice's packets that
+ * passed the policy carried, in IP bytes (header included, no link layer), for
+ * its daily byte budget (docs/vnet.md, "Daily byte budgets"). A GSO packet
+ * counts as its segments. Only ever grows; the loader sums the CPUs' copies. */
+struct vnet_slice_traffic {
+  __u64 egress_bytes;
+  __u64 egress_packets;
+  __u64 ingress_bytes;
+  __u64 ingress_packets;
+};
+
 /* The port a socket holds, so that sock_release gives it back: in
  * bound_sockets (hash by socket cookie) for a socket that bound its port, in
  * socket_ports (socket local storage) for one whose first packet claimed a

@@ -598,6 +598,29 @@ std::map<std::string, std::uint64_t> NetworkPolicy::counters(std::uint32_t xid) 
   return result;
 }
 
+std::map<std::uint32_t, SliceTraffic> NetworkPolicy::traffic() const {
+  std::map<std::uint32_t, SliceTraffic> result;
+  int map_fd = skeleton_->fd(skeleton_->skel->maps.slice_traffic);
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) throw SysError(-cpus, "number of possible CPUs");
+  std::vector<vnet_slice_traffic> values(static_cast<std::size_t>(cpus));
+  for (std::uint32_t xid : keysOf<std::uint32_t>(map_fd)) {
+    if (bpf_map_lookup_elem(map_fd, &xid, values.data()) != 0) continue;
+    SliceTraffic& total = result[xid];
+    for (const vnet_slice_traffic& value : values) {
+      total.egress_bytes += value.egress_bytes;
+      total.egress_packets += value.egress_packets;
+      total.ingress_bytes += value.ingress_bytes;
+      total.ingress_packets += value.ingress_packets;
+    }
+  }
+  return result;
+}
+
+void NetworkPolicy::forgetTraffic(std::uint32_t xid) {
+  deleteElem(skeleton_->fd(skeleton_->skel->maps.slice_traffic), xid);
+}
+
 std::size_t NetworkPolicy::expireIdleClaims() {
   int usage_fd = skeleton_->fd(skeleton_->skel->maps.slice_usage);
   std::uint64_t now = monotonicNs();

@@ -76,6 +76,17 @@ struct SlicePolicy {
   bool operator==(const SlicePolicy&) const = default;
 };
 
+// What a slice's packets that passed the policy carried (IP bytes), since its
+// counter was made: counted by the egress and ingress programs, kept in the
+// pinned slice_traffic map (a restart keeps counting from where it was).
+struct SliceTraffic {
+  std::uint64_t egress_bytes = 0;
+  std::uint64_t egress_packets = 0;
+  std::uint64_t ingress_bytes = 0;
+  std::uint64_t ingress_packets = 0;
+  bool operator==(const SliceTraffic&) const = default;
+};
+
 enum class PortHold { kBound, kReserved, kLazy };
 std::string_view portHoldName(PortHold hold);  // "bound" | "reserved" | "lazy"
 
@@ -130,6 +141,11 @@ class NetworkPolicy {
   std::vector<PortOwner> ports(std::optional<std::uint32_t> xid = std::nullopt) const;
   // Refusals of a slice by reason name.
   std::map<std::string, std::uint64_t> counters(std::uint32_t xid) const;
+  // Every slice's traffic, summed over the CPUs (slices that sent or received
+  // nothing have no entry).
+  std::map<std::uint32_t, SliceTraffic> traffic() const;
+  // Drops a slice's traffic counter (its next packet starts one from zero).
+  void forgetTraffic(std::uint32_t xid);
   // Deletes lazy claims idle longer than lazy_idle_seconds; their number.
   std::size_t expireIdleClaims();
 

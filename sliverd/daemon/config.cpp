@@ -196,6 +196,14 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
                    "shape slices' outgoing traffic with an HTB tree on the uplink (net_min_rate, "
                    "net_max_rate, net_icmp_pps; the node's limit is capacity_net_bps); needs "
                    "network_isolation")
+          .integer("net_budget_threshold_pct", &C::net_budget_threshold_pct,
+                   "percent of a slice's net_daily_bytes past which its ceil becomes what is "
+                   "left of the budget over what is left of its 24-hour window (PlanetLab's bwmon)",
+                   1, 100)
+          .integer("net_budget_interval_s", &C::net_budget_interval_s,
+                   "seconds between updates of the slices' daily byte budgets (usage read, ceils "
+                   "lowered or given back, <state_dir>/net-budgets written)",
+                   1)
           .string("uplink", &C::uplink,
                   "the device whose outgoing traffic is shaped; empty = the device of the "
                   "default route in sliverd's network namespace")

@@ -84,6 +84,10 @@ struct SliverdConfig {
   // to capacity_net_bps.
   bool bandwidth = true;
   std::string uplink;  // empty = the device of the default route
+  // Daily byte budgets (docs/vnet.md, "Daily byte budgets"): a slice's ceil is
+  // lowered past this percent of its net_daily_bytes; windows updated this often.
+  std::uint32_t net_budget_threshold_pct = 90;
+  int net_budget_interval_s = 30;
 
   // Flow auditing (docs/vnet.md, "Flow auditing"): records in
   // <state_dir>/flows, and the node's "who sent this?" page.

@@ -90,6 +90,7 @@ Daemon::Daemon(Options options)
       hostname_(options_.config.effectiveHostname()),
       work_(boost::asio::make_work_guard(io_)),
       timer_(io_),
+      budget_timer_(io_),
       desired_(paths_, hostname_),
       grants_(desired_, options_.clock),
       rcap_table_(std::make_unique<RcapTable>(paths_.state_dir / "rcaps",
@@ -137,6 +138,16 @@ void Daemon::start() {
   spdlog::info("sliverd for node {}: state in {}, PLC state version {}", hostname_,
                paths_.state_dir.string(), desired_.plcVersion());
   applyBlacklist();
+  if (options_.network != nullptr &&
+      options_.network->state() == NetworkIsolation::State::kEnforced) {
+    budgets_ = std::make_unique<DailyBudgets>(
+        DailyBudgets::Options{
+            .state_file = paths_.state_dir / "net-budgets",
+            .budget = {.threshold_pct = options_.config.net_budget_threshold_pct},
+            .clock = options_.clock,
+        },
+        *options_.network);
+  }
 
   node_manager_ = std::make_unique<NodeManagerService>(
       desired_, rcap_service_.get(),
@@ -204,6 +215,8 @@ void Daemon::start() {
   // The last known state is enforced right away, PLC or not.
   requestReconcile();
   armTimer();
+  repeatEvery(budget_timer_, std::chrono::seconds(options_.config.net_budget_interval_s),
+              [this] { updateBudgets(); });
 
   if (options_.network != nullptr &&
       options_.network->state() == NetworkIsolation::State::kEnforced) {
@@ -322,6 +335,7 @@ void Daemon::stop() {
   boost::asio::post(io_, [this] {
     timer_.cancel();
     flow_timer_.cancel();
+    budget_timer_.cancel();
   });
   work_.reset();
   io_.stop();
@@ -433,6 +447,9 @@ void Daemon::runReconcile() {
     last_list_error_ = e.what();
   }
   applyNetwork();
+  // The first pass after start puts back the ceils the budgets had lowered,
+  // which the classes' own, just applied, replaced.
+  if (!budgets_started_) updateBudgets();
   {
     std::lock_guard lock(pass_mutex_);
     ++passes_done_;
@@ -443,6 +460,36 @@ void Daemon::runReconcile() {
 void Daemon::armTimer() {
   repeatEvery(timer_, std::chrono::seconds(options_.config.reconcile_interval_s),
               [this] { requestReconcile(); });
+}
+
+void Daemon::updateBudgets() {
+  if (!budgets_) return;
+  budgets_started_ = true;
+  std::map<std::string, DailyBudgets::Slice> slices;
+  for (const auto& [slice, wanted] : desired_.desired(now())) {
+    if (wanted.expired(now()) || !wanted.invalid.empty()) continue;
+    slices[slice] = {.xid = wanted.config.xid, .daily_bytes = wanted.network.daily_bytes};
+  }
+  budgets_->pass(slices);
+  reportStatus();
+}
+
+void Daemon::reportStatus() {
+  // Offline, PlcSync says so once already; the next report after it is back.
+  if (!sync_ || !budgets_ || sync_->connection() == "offline") return;
+  pb::NodeStatusReport report;
+  report.set_reported_at(now());
+  for (const auto& [slice, budget] : budgets_->all())
+    *report.add_slice_net() = DailyBudgets::sliceNetUsage(slice, budget);
+  const grpc::Status status = sync_->reportStatus(report);
+  std::string error;
+  if (!status.ok()) error = status.error_message();
+  if (!error.empty() && error != last_report_error_)
+    spdlog::warn(
+        "cannot report the node's status to PLC: {} (tried again every "
+        "net_budget_interval_s)",
+        error);
+  last_report_error_ = error;
 }
 
 pb::SliverInfo Daemon::describe(const std::string& slice) {

@@ -34,6 +34,7 @@
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/nodemanager/node_manager_service.h"
 #include "sliverd/vnet/audit_server.h"
+#include "sliverd/vnet/daily_budgets.h"
 #include "sliverd/vnet/network_isolation.h"
 
 namespace plng::sliverd {
@@ -113,6 +114,9 @@ class Daemon {
   // The reconciler's word on each sliver, for the local API (LocalService).
   std::function<SliverReport(const std::string&)> reports();
   planetlab::v1::NodeInfo nodeInfo();
+  // The slices' daily byte budgets as of the last pass; null unless network
+  // isolation is enforced (nothing is counted otherwise).
+  const DailyBudgets* budgets() const { return budgets_.get(); }
 
  private:
   void runReconcile();
@@ -121,6 +125,10 @@ class Daemon {
   void drainFlows();
   std::string sliceOfXid(std::uint32_t xid);
   void startAuditPage();
+  // A budget pass (loop thread), then NodeSync.ReportStatus: every slice's
+  // daily byte budget, to PLC.
+  void updateBudgets();
+  void reportStatus();
   void onPlcState(const planetlab::v1::NodeState& state);
   // NetworkIsolation::apply over the desired state and the slivers that exist.
   void applyNetwork();
@@ -135,6 +143,7 @@ class Daemon {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer budget_timer_;
   DesiredState desired_;
   DesiredGrants grants_;
   std::unique_ptr<RcapTable> rcap_table_;
@@ -144,6 +153,8 @@ class Daemon {
   std::unique_ptr<NodeManagerService> node_manager_;
   std::unique_ptr<PlcSync> sync_;
   std::unique_ptr<grpc::Server> tcp_server_;
+  std::unique_ptr<DailyBudgets> budgets_;  // null: no network isolation
+  bool budgets_started_ = false;           // loop thread: a pass ran since start
   int tcp_port_ = 0;
 
   std::mutex pass_mutex_;
@@ -153,6 +164,7 @@ class Daemon {
   std::uint64_t passes_done_ = 0;
   bool stopping_ = false;
   std::string last_list_error_;
+  std::string last_report_error_;  // loop thread: ReportStatus's, logged once
   // Loop thread only: slices whose network policy was refused (logged once per
   // reason), and the blacklist's size last logged.
   std::map<std::string, std::string> network_refusals_;

@@ -313,6 +313,13 @@ int serve(const SliverdConfig& config) {
         capture_filters.restrict(socket.get(), xid);
         node::bindPacketSocket(socket.get(), htons(ETH_P_ALL), ifindex);
         return socket;
+      },
+      [&daemon](const std::string& slice) -> std::optional<planetlab::v1::NetUsage> {
+        const plng::sliverd::DailyBudgets* budgets = daemon.budgets();
+        if (budgets == nullptr) return std::nullopt;
+        auto budget = budgets->slice(slice);
+        if (!budget) return std::nullopt;
+        return plng::sliverd::DailyBudgets::netUsage(slice, *budget);
       });
   plng::sliverd::PeerIdentifier peers(*driver);
   plng::sliverd::LocalApiServer local_api(

@@ -124,6 +124,20 @@ std::string PlcSync::connection() const {
   return "offline";
 }
 
+grpc::Status PlcSync::reportStatus(const pb::NodeStatusReport& report) {
+  if (connection_.load() == Connection::kOffline)
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "PLC is offline");
+  {
+    std::lock_guard lock(mutex_);
+    if (token_.empty())
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "not logged in to PLC yet");
+  }
+  auto ctx = authedContext();
+  ctx->set_deadline(std::chrono::system_clock::now() + kReportTimeout);
+  pb::Empty empty;
+  return sync_->ReportStatus(ctx.get(), report, &empty);
+}
+
 std::chrono::milliseconds PlcSync::jittered(std::chrono::milliseconds backoff) {
   const auto half = backoff.count() / 2;
   std::uniform_int_distribution<std::chrono::milliseconds::rep> draw(half, backoff.count());

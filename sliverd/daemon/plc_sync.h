@@ -69,6 +69,12 @@ class PlcSync {
   // "offline".
   std::string connection() const;
 
+  // NodeSync.ReportStatus with the session WatchSlivers uses, waiting at most
+  // kReportTimeout; UNAVAILABLE at once while PLC is offline or the node has
+  // not logged in yet. Callable from any thread.
+  grpc::Status reportStatus(const planetlab::v1::NodeStatusReport& report);
+  static constexpr std::chrono::milliseconds kReportTimeout{5000};
+
   // How long one connection attempt to PLC may take (TCP and TLS handshakes over
   // a slow path), whatever the backoff between attempts.
   static constexpr std::chrono::milliseconds kConnectTimeout{10000};

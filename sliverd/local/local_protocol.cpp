@@ -273,4 +273,10 @@ grpc::Status LocalApiClient::capture(const planetlab::v1::CaptureRequest& reques
   return call("Capture", request, reply);
 }
 
+grpc::Status LocalApiClient::getNetUsage(const std::string& slice, planetlab::v1::NetUsage* reply) {
+  planetlab::v1::GetNetUsageRequest req;
+  req.set_slice_name(slice);
+  return call("GetNetUsage", req, reply);
+}
+
 }  // namespace plng::sliverd

@@ -15,11 +15,11 @@
 // pairs, one at a time.
 //   request:  u8 name length, method name ("ListSlivers", "GetSliver",
 //             "StartSliver", "StopSliver", "RestartSliver", "GetPorts",
-//             "Capture"), serialised request
-// After an OK answer to Capture the connection carries nothing but the pcap
-// stream of the capture (sliverd/local/capture_stream.h), then closes.
+//             "Capture", "GetNetUsage"), serialised request
 //   response: u32 gRPC status code, u32 message length, message, serialised
 //             response (present only when the code is OK)
+// After an OK answer to Capture the connection carries nothing but the pcap
+// stream of the capture (sliverd/local/capture_stream.h), then closes.
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -95,6 +95,8 @@ class LocalApiClient {
   grpc::Status capture(const planetlab::v1::CaptureRequest& request,
                        planetlab::v1::CaptureResponse* reply);
   int connection() const { return fd_.get(); }
+  // slice "" = the caller's own.
+  grpc::Status getNetUsage(const std::string& slice, planetlab::v1::NetUsage* reply);
 
   // One round trip; UNAVAILABLE when the connection breaks, DEADLINE_EXCEEDED
   // when the answer has not come within the call timeout. When sliverd turned

@@ -51,7 +51,8 @@ ResourceSpec grantedSpec(const node::SliverConfig& config, const node::NetworkLi
 LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& granted,
                            const RcapTable& rcaps, node::NodePaths paths,
                            std::chrono::milliseconds stop_grace, Reports reports,
-                           PortHoldings ports, Refusals refusals, CaptureSockets captures)
+                           PortHoldings ports, Refusals refusals, CaptureSockets captures,
+                           NetUsages net_usage)
     : runtime_(runtime),
       granted_(granted),
       rcaps_(rcaps),
@@ -60,7 +61,8 @@ LocalService::LocalService(node::SliverRuntime& runtime, const GrantedSlivers& g
       reports_(std::move(reports)),
       ports_(std::move(ports)),
       refusals_(std::move(refusals)),
-      captures_(std::move(captures)) {}
+      captures_(std::move(captures)),
+      net_usage_(std::move(net_usage)) {}
 
 bool LocalService::mayControl(const std::string& slice, const std::string& target) const {
   if (slice == target) return true;
@@ -341,6 +343,31 @@ grpc::Status LocalService::capture(const Peer& peer, const planetlab::v1::Captur
   return grpc::Status::OK;
 }
 
+grpc::Status LocalService::getNetUsage(const Peer& peer,
+                                       const planetlab::v1::GetNetUsageRequest& request,
+                                       planetlab::v1::NetUsage* reply) {
+  if (!net_usage_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "network isolation is not running on this node: no traffic is counted "
+                        "(sliverctl node shows why)");
+  }
+  std::string target;
+  if (auto refused = authorize(peer, request.slice_name(), Access::kRead, target)) {
+    return *refused;
+  }
+  std::optional<planetlab::v1::NetUsage> usage = net_usage_(target);
+  if (!usage) {
+    if (!granted_.find(target) && !runtime_.get(target))
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no sliver of " + target + " on this node");
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the daily byte budget of " + target +
+                            " is not counted yet (sliverd updates it every "
+                            "net_budget_interval_s): try again shortly");
+  }
+  *reply = std::move(*usage);
+  return grpc::Status::OK;
+}
+
 std::string LocalService::handle(const Peer& peer, const std::string& method,
                                  const std::string& payload, Stream* stream) {
   using namespace planetlab::v1;
@@ -372,6 +399,10 @@ std::string LocalService::handle(const Peer& peer, const std::string& method,
     if (method == "Capture") {
       return dispatch<CaptureRequest, CaptureResponse>(
           payload, [&](const auto& req, auto* reply) { return capture(peer, req, reply, stream); });
+    }
+    if (method == "GetNetUsage") {
+      return dispatch<GetNetUsageRequest, NetUsage>(
+          payload, [&](const auto& req, auto* reply) { return getNetUsage(peer, req, reply); });
     }
     return encodeLocalResponse(
         grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no local API method " + method), nullptr);

@@ -99,6 +99,9 @@ class LocalService {
       std::optional<std::uint32_t> xid, const std::map<std::uint32_t, std::string>& names)>;
   // What the network programs refused a slice (NetworkIsolation::counters), by reason.
   using Refusals = std::function<std::map<std::string, std::uint64_t>(std::uint32_t xid)>;
+  // A slice's daily byte budget (DailyBudgets), by slice name; nullopt when
+  // budgets are not kept for it yet. Empty: network isolation is not running.
+  using NetUsages = std::function<std::optional<planetlab::v1::NetUsage>(const std::string& slice)>;
 
   // A packet socket (AF_PACKET, SOCK_DGRAM, every protocol) that receives only
   // the packets of the slice `xid`, on `interface` ("" = every interface):
@@ -118,7 +121,7 @@ class LocalService {
                node::NodePaths paths,
                std::chrono::milliseconds stop_grace = std::chrono::seconds(10),
                Reports reports = {}, PortHoldings ports = {}, Refusals refusals = {},
-               CaptureSockets captures = {});
+               CaptureSockets captures = {}, NetUsages net_usage = {});
 
   grpc::Status listSlivers(const Peer& peer, const planetlab::v1::ListSliversRequest& request,
                            planetlab::v1::ListSliversResponse* reply);
@@ -134,6 +137,10 @@ class LocalService {
   // for the node's root only, "*": every owner, the node's own ports included.
   grpc::Status getPorts(const Peer& peer, const planetlab::v1::GetPortsRequest& request,
                         planetlab::v1::GetPortsResponse* reply);
+  // The daily byte budget of a slice (slice_name as for GetSliver): usage,
+  // window, the ceil in force.
+  grpc::Status getNetUsage(const Peer& peer, const planetlab::v1::GetNetUsageRequest& request,
+                           planetlab::v1::NetUsage* reply);
 
   // `sliverctl capture`: the calling sliver's own packets, streamed as pcap on
   // the connection after the answer (*stream set; docs/vnet.md, "Packet
@@ -172,6 +179,7 @@ class LocalService {
   Refusals refusals_;
   CaptureSockets captures_;
   std::shared_ptr<std::atomic<int>> active_captures_ = std::make_shared<std::atomic<int>>(0);
+  NetUsages net_usage_;
 };
 
 }  // namespace plng::sliverd

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -49,6 +50,9 @@ commands:
   capture -w FILE [-i IF] [-c COUNT] [--seconds S] [EXPR]
                     your slice's own packets as a pcap file (`sliverctl capture
                     --help`); inside a sliver only
+  net [SLICE]       the slice's daily byte budget: bytes sent and received in
+                    its 24-hour window, the window, the ceil in force and
+                    whether the budget lowered it
 
 options:
   --socket PATH     the local API socket (default: $SLIVERD_SOCKET, else
@@ -85,6 +89,37 @@ void printPorts(const planetlab::v1::GetPortsResponse& ports) {
                                                       ports.refusals().end());
   for (const auto& [reason, count] : refusals) {
     std::printf("refused (%s): %llu\n", reason.c_str(), static_cast<unsigned long long>(count));
+  }
+}
+
+std::string utc(std::int64_t unix_seconds) {
+  const std::time_t t = unix_seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+void printNetUsage(const planetlab::v1::NetUsage& u) {
+  std::printf("slice:    %s\n", u.slice_name().c_str());
+  if (u.daily_bytes() == 0) {
+    std::printf("budget:   none (net_daily_bytes = 0)\n");
+  } else {
+    std::printf("budget:   %llu bytes a day\n", static_cast<unsigned long long>(u.daily_bytes()));
+  }
+  std::printf("sent:     %llu bytes", static_cast<unsigned long long>(u.bytes_used()));
+  if (u.daily_bytes() != 0) {
+    std::printf(" (%.1f%% of the budget)",
+                100.0 * static_cast<double>(u.bytes_used()) / static_cast<double>(u.daily_bytes()));
+  }
+  std::printf("\nreceived: %llu bytes\n", static_cast<unsigned long long>(u.bytes_received()));
+  std::printf("window:   %s .. %s\n", utc(u.window_start()).c_str(), utc(u.window_end()).c_str());
+  if (u.ceil_bps() == 0) {
+    std::printf("ceil:     none (the node does not shape its uplink)\n");
+  } else {
+    std::printf("ceil:     %llu bit/s%s\n", static_cast<unsigned long long>(u.ceil_bps()),
+                u.capped() ? " (capped: lowered by the daily byte budget)" : "");
   }
 }
 
@@ -361,6 +396,7 @@ int main(int argc, char** argv) {
   planetlab::v1::ListSliversResponse list;
   planetlab::v1::SliverInfo info;
   planetlab::v1::GetPortsResponse ports;
+  planetlab::v1::NetUsage net;
   if (command == "list") {
     status = client->listSlivers(&list);
   } else if (command == "get") {
@@ -373,6 +409,8 @@ int main(int argc, char** argv) {
     status = client->restartSliver(slice, &info);
   } else if (command == "ports") {
     status = client->getPorts(slice, &ports);
+  } else if (command == "net") {
+    status = client->getNetUsage(slice, &net);
   } else {
     std::cerr << "sliverctl: unknown command " << command << "\n" << kUsage;
     return kExitUsage;
@@ -398,6 +436,12 @@ int main(int argc, char** argv) {
       printJson(ports);
     } else {
       printPorts(ports);
+    }
+  } else if (command == "net") {
+    if (json) {
+      printJson(net);
+    } else {
+      printNetUsage(net);
     }
   } else if (json) {
     printJson(info);

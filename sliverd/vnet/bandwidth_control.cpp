@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -81,13 +82,33 @@ vnet::SliceBandwidth BandwidthControl::bandwidthOf(const node::NetworkLimits& li
 
 void BandwidthControl::write(std::uint32_t xid, const vnet::SliceBandwidth& bandwidth) {
   const vnet::SliceClassIds ids = allocator_.assign(xid);
-  tree_.setSlice(ids, bandwidth);  // nothing is sent when the kernel has it already
+  own_[xid] = bandwidth;
+  vnet::SliceBandwidth in_force = bandwidth;
+  if (auto lowered = budget_ceil_.find(xid); lowered != budget_ceil_.end())
+    in_force.max_rate_bps =
+        std::clamp(lowered->second, bandwidth.min_rate_bps, bandwidth.max_rate_bps);
+  tree_.setSlice(ids, in_force);  // nothing is sent when the kernel has it already
   auto it = in_map_.find(xid);
   if (it == in_map_.end() || it->second != ids) {
     policy_.setSliceClasses(xid, ids);
     in_map_[xid] = ids;
   }
   held_min_bps_[xid] = bandwidth.min_rate_bps;
+}
+
+void BandwidthControl::setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings) {
+  std::set<std::uint32_t> changed;
+  for (const auto& [xid, ceil] : budget_ceil_)
+    if (!ceilings.contains(xid)) changed.insert(xid);
+  for (const auto& [xid, ceil] : ceilings) {
+    auto held = budget_ceil_.find(xid);
+    if (held == budget_ceil_.end() || held->second != ceil) changed.insert(xid);
+  }
+  budget_ceil_ = ceilings;
+  for (std::uint32_t xid : changed) {
+    auto own = own_.find(xid);
+    if (own != own_.end()) write(xid, own->second);
+  }
 }
 
 bool BandwidthControl::setNodeLimit(std::uint64_t bps) {
@@ -124,6 +145,7 @@ std::map<std::uint32_t, std::string> BandwidthControl::apply(
     allocator_.release(xid);
     in_map_.erase(xid);
     held_min_bps_.erase(xid);
+    own_.erase(xid);
   }
   return admission.refused;
 }

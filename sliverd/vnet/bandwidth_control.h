@@ -49,6 +49,13 @@ class BandwidthControl {
       const std::map<std::uint32_t, node::NetworkLimits>& wanted,
       const std::set<std::uint32_t>& kept);
 
+  // Daily byte budgets (byte_budget.h): the slices whose ceil is lowered, by
+  // xid, and to what. Applied in place at once, and kept by every apply() until
+  // a later call leaves the slice out; never below the slice's guarantee nor
+  // above its own ceil.
+  void setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings);
+  // Each slice's classes as its tags and rcaps make them, before any budget.
+  std::map<std::uint32_t, vnet::SliceBandwidth> sliceBandwidth() const { return own_; }
   // The node's limit becomes `bps` (the site's net_node_cap, or the
   // configuration's): the root class changes in place; slices' ceils and
   // guarantees follow at the next apply(). Returns whether it changed.
@@ -75,6 +82,8 @@ class BandwidthControl {
   vnet::ClassIdAllocator allocator_;
   std::map<std::uint32_t, vnet::SliceClassIds> in_map_;  // what each slices entry holds
   std::map<std::uint32_t, std::uint64_t> held_min_bps_;  // guarantees in the classes now
+  std::map<std::uint32_t, vnet::SliceBandwidth> own_;    // by tags and rcaps, before budgets
+  std::map<std::uint32_t, std::uint64_t> budget_ceil_;   // lowered ceils by budget
 };
 
 }  // namespace plng::sliverd

@@ -383,6 +383,31 @@ std::map<std::string, std::uint64_t> NetworkIsolation::counters(std::uint32_t xi
   return policy_->counters(xid);
 }
 
+std::map<std::uint32_t, vnet::SliceTraffic> NetworkIsolation::traffic() const {
+  if (state_ != State::kEnforced) return {};
+  std::lock_guard lock(mutex_);
+  return policy_->traffic();
+}
+
+void NetworkIsolation::forgetTraffic(std::uint32_t xid) {
+  if (state_ != State::kEnforced) return;
+  std::lock_guard lock(mutex_);
+  policy_->forgetTraffic(xid);
+}
+
+std::map<std::uint32_t, vnet::SliceBandwidth> NetworkIsolation::sliceBandwidth() const {
+  if (state_ != State::kEnforced) return {};
+  std::lock_guard lock(mutex_);
+  return bandwidth_ != nullptr ? bandwidth_->sliceBandwidth()
+                               : std::map<std::uint32_t, vnet::SliceBandwidth>{};
+}
+
+void NetworkIsolation::setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings) {
+  if (state_ != State::kEnforced) return;
+  std::lock_guard lock(mutex_);
+  if (bandwidth_ != nullptr) bandwidth_->setBudgetCeilings(ceilings);
+}
+
 void NetworkIsolation::describe(planetlab::v1::NodeInfo& info) const {
   info.set_network_isolation(describeState());
   for (const vnet::Feature& f : features_.list) {

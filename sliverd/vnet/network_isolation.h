@@ -128,6 +128,14 @@ class NetworkIsolation : public FlowSource {
   std::vector<vnet::FlowEntry> flows() override;
   std::optional<vnet_flow> takeFlow(const vnet_flow_key& key) override;
   std::uint64_t flowDrops() override;
+  // Daily byte budgets (DailyBudgets): every slice's traffic counters (empty
+  // unless enforced), dropping a slice's counter, each slice's HTB classes
+  // before budgets (empty when bandwidth is not controlled), and the ceils the
+  // budgets lower (BandwidthControl::setBudgetCeilings).
+  std::map<std::uint32_t, vnet::SliceTraffic> traffic() const;
+  void forgetTraffic(std::uint32_t xid);
+  std::map<std::uint32_t, vnet::SliceBandwidth> sliceBandwidth() const;
+  void setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings);
 
   // `sliverd decommission`: unpins every program and map of the instance.
   static void removePinned(const std::filesystem::path& pin_dir);

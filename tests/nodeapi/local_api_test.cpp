@@ -184,7 +184,8 @@ struct Node {
   std::unique_ptr<LocalApiServer> server;
   std::thread loop;
 
-  Node() {
+  // `net_usage`: the daily byte budgets the service shows (empty: no network isolation).
+  explicit Node(LocalService::NetUsages net_usage = {}) {
     rcaps = std::make_unique<RcapTable>(dir / "rcaps", ResourceSpec{}, nullptr);
     for (auto [slice, xid] : {std::pair{"pl_alpha", 501u}, {"pl_beta", 502u}, {"pl_ops", 503u}}) {
       GrantedSliver g;
@@ -199,7 +200,10 @@ struct Node {
     driver->setUp(0);
     for (const char* slice : {"pl_alpha", "pl_beta", "pl_ops"}) driver->create(slice);
     peers = std::make_unique<PeerIdentifier>(*driver);
-    service = std::make_unique<LocalService>(runtime, grants, *rcaps, paths());
+    service = std::make_unique<LocalService>(
+        runtime, grants, *rcaps, paths(), std::chrono::seconds(10), LocalService::Reports{},
+        LocalService::PortHoldings{}, LocalService::Refusals{}, LocalService::CaptureSockets{},
+        std::move(net_usage));
     server = std::make_unique<LocalApiServer>(io, dir / "sliverd.sock", *service, *peers);
     server->start();
     loop = std::thread([this] { io.run(); });
@@ -313,6 +317,54 @@ TEST_CASE("a process in a sliver's cgroup is that slice and sees only its own sl
   Ran restart = sliverctl(node.socket(), {"restart"}, alpha);
   CHECK(restart.exit_code == 0);
   CHECK(node.runtime.calls() == std::vector<std::string>{"stop pl_alpha", "start pl_alpha"});
+}
+
+TEST_CASE("sliverctl net: a slice sees its own daily byte budget, root any", "[root]") {
+  plng::test::requireRoot();
+  // What DailyBudgets would hold: pl_alpha capped, pl_beta not; pl_ops not
+  // counted yet.
+  Node node([](const std::string& slice) -> std::optional<v1::NetUsage> {
+    if (slice != "pl_alpha" && slice != "pl_beta") return std::nullopt;
+    v1::NetUsage usage;
+    usage.set_slice_name(slice);
+    usage.set_daily_bytes(10'000'000);
+    usage.set_bytes_used(slice == "pl_alpha" ? 9'500'000 : 1'000);
+    usage.set_window_start(1'800'000'000);
+    usage.set_window_end(1'800'086'400);
+    usage.set_ceil_bps(slice == "pl_alpha" ? 5'000 : 10'000'000);
+    usage.set_capped(slice == "pl_alpha");
+    return usage;
+  });
+  const fs::path alpha = node.cgroupIn("pl_alpha");
+  Ran own = sliverctl(node.socket(), {"net"}, alpha);
+  INFO(own.out);
+  CHECK(own.exit_code == 0);
+  CHECK_THAT(own.out, Catch::Contains("slice:    pl_alpha"));
+  CHECK_THAT(own.out, Catch::Contains("sent:     9500000 bytes (95.0% of the budget)"));
+  CHECK_THAT(own.out,
+             Catch::Contains("window:   2027-01-15 08:00:00 UTC .. 2027-01-16 08:00:00 UTC"));
+  CHECK_THAT(own.out, Catch::Contains("ceil:     5000 bit/s (capped"));
+  Ran json = sliverctl(node.socket(), {"--json", "net"}, alpha);
+  CHECK(json.exit_code == 0);
+  CHECK_THAT(json.out, Catch::Contains("\"capped\":true"));
+
+  // Another slice's is not the caller's to see; root on the host sees any.
+  Ran other = sliverctl(node.socket(), {"net", "pl_beta"}, alpha);
+  INFO(other.out);
+  CHECK(other.exit_code == 7);  // PERMISSION_DENIED
+  Ran root = sliverctl(node.socket(), {"net", "pl_beta"});
+  INFO(root.out);
+  CHECK(root.exit_code == 0);
+  CHECK_THAT(root.out, Catch::Contains("ceil:     10000000 bit/s\n"));
+  // Not counted yet, no such sliver, and a node without network isolation.
+  Ran ops = sliverctl(node.socket(), {"net"}, node.cgroupIn("pl_ops"));
+  CHECK(ops.exit_code == 69);  // UNAVAILABLE
+  CHECK_THAT(ops.out, Catch::Contains("not counted yet"));
+  CHECK(sliverctl(node.socket(), {"net", "pl_nope"}).exit_code == 5);  // NOT_FOUND
+  Node without;
+  Ran none = sliverctl(without.socket(), {"net"}, without.cgroupIn("pl_alpha"));
+  CHECK(none.exit_code == 69);
+  CHECK_THAT(none.out, Catch::Contains("network isolation is not running"));
 }
 
 TEST_CASE("proper=sliver_control:<slice> lets a slice control exactly that sliver", "[root]") {

@@ -1044,6 +1044,13 @@ std::vector<Row> adminRows() {
          return status;
        }},
 
+      // ---- nodes' status (daily byte budgets): any enabled person reads it
+      {"GetNodeStatus", kPersons, nullptr,
+       [](Case& c) {
+         pb::GetNodeStatusRequest r;
+         r.add_hostnames(c.w.node);
+         return c.rpc(&AdminApi::GetNodeStatus, r);
+       }},
       // ---- flow archive: anyone with an account may ask who sent traffic to an
       // address, as PlanetLab's auditing service answered anyone
       {"GetFlows", kPersons, nullptr,
@@ -1204,6 +1211,14 @@ std::vector<Row> nodeSyncRows() {
        watch(ownNode)},
       {"WatchSlivers(own node by hostname)", kItselfOrAdmin, nullptr, watch(named(&World::node))},
       {"WatchSlivers(another node of site A)", kAdmin, nullptr, watch(named(&World::otherNode))},
+      // A report carries no hostname: a node reports its own status, nobody else's.
+      {"ReportStatus(own node)", kNode, nullptr,
+       [](Case& c) {
+         pb::NodeStatusReport r;
+         r.set_reported_at(1'800'000'000);
+         r.add_slice_net()->set_slice_name("site_a_slice");
+         return c.rpc(&SyncApi::ReportStatus, r);
+       }},
       // A node reports its own flows; the session names the node.
       {"ReportFlows", kNode, nullptr,
        [](Case& c) {

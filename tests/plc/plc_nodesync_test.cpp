@@ -334,3 +334,95 @@ TEST_CASE_METHOD(PlcFixture, "WatchSlivers streams end when plcd shuts down", "[
   REQUIRE(ended.has_value());
   CHECK(std::chrono::steady_clock::now() - started < 6s);
 }
+
+namespace {
+
+pb::NodeStatusReport statusReport(std::int64_t at, const std::string& slice, std::uint64_t used,
+                                  bool capped) {
+  pb::NodeStatusReport report;
+  report.set_reported_at(at);
+  auto* usage = report.add_slice_net();
+  usage->set_slice_name(slice);
+  usage->set_daily_bytes(10'000'000);
+  usage->set_bytes_used(used);
+  usage->set_window_start(at - 3600);
+  usage->set_ceil_bps(capped ? 5'000 : 10'000'000);
+  usage->set_capped(capped);
+  return report;
+}
+
+pb::GetNodeStatusResponse nodeStatus(const PlcClient& c, std::vector<std::string> hostnames) {
+  pb::GetNodeStatusRequest req;
+  for (const auto& h : hostnames) req.add_hostnames(h);
+  auto [status, resp] = c.call(&pb::Admin::Stub::GetNodeStatus, req);
+  REQUIRE_OK(status);
+  return resp;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(PlcFixture, "ReportStatus keeps each node's latest report; GetNodeStatus shows it",
+                 "[plc][pg]") {
+  Planet p(*this);
+  auto node = p.seed.nodeClient(p.n1);
+  // Never reported: listed, with nothing in it.
+  auto none = nodeStatus(*p.user, {"n1.princeton.edu"});
+  REQUIRE(none.nodes_size() == 1);
+  CHECK(none.nodes(0).received_at() == 0);
+  CHECK(none.nodes(0).report().slice_net().empty());
+
+  const auto before = unixNow();
+  REQUIRE_OK(
+      node.call(&pb::NodeSync::Stub::ReportStatus, statusReport(before, "princeton_a", 1, false))
+          .first);
+  // A later report replaces the earlier one.
+  REQUIRE_OK(node.call(&pb::NodeSync::Stub::ReportStatus,
+                       statusReport(before + 30, "princeton_b", 9'500'000, true))
+                 .first);
+  // Any enabled person reads it: a user as well as an admin.
+  for (const PlcClient* reader : {p.user.get(), &admin()}) {
+    auto all = nodeStatus(*reader, {});
+    REQUIRE(all.nodes_size() == 2);  // every node, reported or not
+    CHECK(all.nodes(0).hostname() == "n1.princeton.edu");
+    CHECK(all.nodes(0).received_at() >= before);
+    CHECK(all.nodes(0).received_at() <= unixNow());
+    REQUIRE(all.nodes(0).report().slice_net_size() == 1);
+    const auto& usage = all.nodes(0).report().slice_net(0);
+    CHECK(usage.slice_name() == "princeton_b");
+    CHECK(usage.bytes_used() == 9'500'000);
+    CHECK(usage.capped());
+    CHECK(usage.ceil_bps() == 5'000);
+    CHECK(all.nodes(0).report().reported_at() == before + 30);
+    CHECK(all.nodes(1).hostname() == "n2.princeton.edu");
+    CHECK(all.nodes(1).received_at() == 0);
+  }
+
+  // Refusals: a node reads no status, a person reports none, nobody reports
+  // anonymously, an unknown node is named, a report is bounded.
+  CHECK_STATUS(node.call(&pb::Admin::Stub::GetNodeStatus, pb::GetNodeStatusRequest()).first,
+               StatusCode::PERMISSION_DENIED, "must be called by a person");
+  CHECK_STATUS(
+      p.pi->call(&pb::NodeSync::Stub::ReportStatus, statusReport(before, "princeton_a", 1, false))
+          .first,
+      StatusCode::PERMISSION_DENIED, "is not a node");
+  CHECK_STATUS(
+      anonymous()
+          .call(&pb::NodeSync::Stub::ReportStatus, statusReport(before, "princeton_a", 1, false))
+          .first,
+      StatusCode::UNAUTHENTICATED, "");
+  pb::GetNodeStatusRequest unknown;
+  unknown.add_hostnames("nowhere.princeton.edu");
+  CHECK_STATUS(p.user->call(&pb::Admin::Stub::GetNodeStatus, unknown).first, StatusCode::NOT_FOUND,
+               "nowhere.princeton.edu");
+  pb::NodeStatusReport huge;
+  for (int i = 0; i < 4097; ++i) huge.add_slice_net()->set_slice_name("princeton_x");
+  CHECK_STATUS(node.call(&pb::NodeSync::Stub::ReportStatus, huge).first,
+               StatusCode::INVALID_ARGUMENT, "at most 4096");
+  pb::NodeStatusReport unnamed;
+  unnamed.add_slice_net();
+  CHECK_STATUS(node.call(&pb::NodeSync::Stub::ReportStatus, unnamed).first,
+               StatusCode::INVALID_ARGUMENT, "slice_name is empty");
+  // What was refused left the stored report as it was.
+  CHECK(nodeStatus(admin(), {"n1.princeton.edu"}).nodes(0).report().slice_net(0).slice_name() ==
+        "princeton_b");
+}

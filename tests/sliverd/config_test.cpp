@@ -129,3 +129,19 @@ TEST_CASE("config: instance names are systemd-escape --path's, so distinct direc
   CHECK(instanceName("/.hidden/x") == "\\x2ehidden-x");
   CHECK(instanceName("/tmp/plng.x1") == "tmp-plng.x1");
 }
+
+TEST_CASE("config: daily byte budget keys, their defaults and bounds", "[sliverd][config]") {
+  SliverdConfig defaults;
+  CHECK(defaults.net_budget_threshold_pct == 90);  // PlanetLab's bwmon
+  CHECK(defaults.net_budget_interval_s == 30);
+  auto c = sliverdConfigTable().parse("net_budget_threshold_pct = 100\nnet_budget_interval_s = 1\n",
+                                      "x.conf");
+  CHECK(c.net_budget_threshold_pct == 100);
+  CHECK(c.net_budget_interval_s == 1);
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("net_budget_threshold_pct = 0\n", "x.conf"),
+                    Catch::Contains("x.conf:1: net_budget_threshold_pct"));
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("net_budget_threshold_pct = 101\n", "x.conf"),
+                    Catch::Contains("net_budget_threshold_pct"));
+  CHECK_THROWS_WITH(sliverdConfigTable().parse("net_budget_interval_s = 0\n", "x.conf"),
+                    Catch::Contains("net_budget_interval_s"));
+}

@@ -441,3 +441,36 @@ TEST_CASE_METHOD(PlcFixture, "a node whose slices are all at PLC's limits still 
       60s));
   CHECK(runtime.config("princeton_l0")->initscript == script);
 }
+
+TEST_CASE_METHOD(PlcFixture, "a node reports its status with the session its stream uses",
+                 "[sliverd][pg]") {
+  Seeder seed(*this);
+  seed.site("princeton");
+  const SeededNode node = seed.node("n1.princeton.edu", "princeton");
+  plng::sliverd::PlcSync sync(
+      plng::sliverd::PlcSync::makeChannel(plcd().address(), "", 250ms, 2000ms),
+      plng::sliverd::PlcSync::Options{.hostname = node.hostname, .node_key = node.private_key},
+      [](const pb::NodeState&) {}, [] { return plng::sliverd::PlcStatePosition{}; });
+  pb::NodeStatusReport report;
+  report.set_reported_at(1'800'000'000);
+  auto* usage = report.add_slice_net();
+  usage->set_slice_name("princeton_one");
+  usage->set_daily_bytes(10'000'000);
+  usage->set_bytes_used(9'500'000);
+  usage->set_capped(true);
+  // Before it has logged in, nothing is sent.
+  CHECK(sync.reportStatus(report).error_code() == grpc::StatusCode::UNAVAILABLE);
+  sync.start();
+  REQUIRE(eventually([&] { return sync.connection() == "stream"; }));
+  REQUIRE_OK(sync.reportStatus(report));
+  pb::GetNodeStatusRequest get;
+  get.add_hostnames(node.hostname);
+  auto [status, seen] = admin().call(&pb::Admin::Stub::GetNodeStatus, get);
+  REQUIRE_OK(status);
+  REQUIRE(seen.nodes_size() == 1);
+  CHECK(seen.nodes(0).received_at() > 0);
+  REQUIRE(seen.nodes(0).report().slice_net_size() == 1);
+  CHECK(seen.nodes(0).report().slice_net(0).bytes_used() == 9'500'000);
+  CHECK(seen.nodes(0).report().slice_net(0).capped());
+  sync.stop();
+}

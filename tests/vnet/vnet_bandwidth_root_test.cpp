@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "base/file.h"
+#include "sliverd/vnet/daily_budgets.h"
 #include "sliverd/vnet/network_isolation.h"
 #include "tests/support/planet_net.h"
 #include "tests/support/scratch_dir.h"
@@ -63,8 +65,10 @@ std::string readAll(int fd) {
 // once; rate() waits for it and reads the receiver's rate from its JSON.
 class Iperf3 {
  public:
-  // `udp_bps`: a UDP flood at that rate instead of TCP.
-  Iperf3(const fs::path& cgroup, const std::string& server, int port, std::uint64_t udp_bps = 0)
+  // `udp_bps`: a UDP flood at that rate instead of TCP. `bytes`: TCP, that
+  // many bytes and no more (instead of kSeconds, and nothing omitted).
+  Iperf3(const fs::path& cgroup, const std::string& server, int port, std::uint64_t udp_bps = 0,
+         std::uint64_t bytes = 0)
       : udp_(udp_bps != 0) {
     int out[2];
     REQUIRE(pipe2(out, O_CLOEXEC) == 0);
@@ -77,6 +81,10 @@ class Iperf3 {
       const std::string port_text = std::to_string(port);
       const std::string seconds = std::to_string(kSeconds);
       const std::string bitrate = std::to_string(udp_bps);
+      const std::string count = std::to_string(bytes);
+      if (bytes != 0)
+        execlp("iperf3", "iperf3", "--client", server.c_str(), "--port", port_text.c_str(),
+               "--bytes", count.c_str(), "--json", static_cast<char*>(nullptr));
       if (udp_bps != 0)
         execlp("iperf3", "iperf3", "--client", server.c_str(), "--port", port_text.c_str(),
                "--time", seconds.c_str(), "--omit", "1", "--json", "--udp", "--bitrate",
@@ -97,21 +105,27 @@ class Iperf3 {
   }
 
   // Bits per second the server received.
-  double rate() {
+  double rate() { return received("\"bits_per_second\":"); }
+  // Bytes the server received (TCP; iperf3 stops with what its socket still
+  // held unsent: --bytes is what it wrote).
+  double receivedBytes() { return received("\"bytes\":"); }
+
+ private:
+  // Waits for iperf3 and reads `field` of the server's side from its JSON.
+  double received(const std::string& field) {
     const std::string json = readAll(fd_);
     fd_ = -1;
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
     INFO(json.substr(0, 2000));
-    const auto received = json.find(udp_ ? "\"sum\"" : "\"sum_received\"", json.find("\"end\""));
-    REQUIRE(received != std::string::npos);
-    const auto bits = json.find("\"bits_per_second\":", received);
-    REQUIRE(bits != std::string::npos);
-    return std::strtod(json.c_str() + bits + 18, nullptr);
+    const auto sum = json.find(udp_ ? "\"sum\"" : "\"sum_received\"", json.find("\"end\""));
+    REQUIRE(sum != std::string::npos);
+    const auto value = json.find(field, sum);
+    REQUIRE(value != std::string::npos);
+    return std::strtod(json.c_str() + value + field.size(), nullptr);
   }
 
- private:
   pid_t pid_ = -1;
   int fd_ = -1;
   bool udp_ = false;
@@ -531,6 +545,24 @@ std::optional<HtbClass> classWith(HtbTree& tree, std::uint32_t handle) {
   return std::nullopt;
 }
 
+// sliverd's network isolation on the node (eth0, the default route's device),
+// its 20 Mbit/s tree recorded in `record`; the sysctl is left alone.
+plng::sliverd::NetworkIsolation::Options isolationOptions(const VnetEnvironment& env,
+                                                          const fs::path& record) {
+  return {
+      .enabled = true,
+      .pin_dir = env.pin_dir,
+      .slivers_cgroup = env.slivers,
+      .node_ports = {},
+      .service_allowlist = {},
+      .local_reserved_ports_saved = {},
+      .bandwidth = true,
+      .uplink = "",
+      .node_limit_bps = 20'000'000,
+      .bandwidth_record = record,
+  };
+}
+
 }  // namespace
 
 // What sliverd does (sliverd/vnet): NetworkIsolation with its BandwidthControl,
@@ -543,18 +575,7 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
   bareUplink();
   ScratchDir state("bandwidth-state");
   const fs::path record = state.path() / "bandwidth-uplink";
-  const plng::sliverd::NetworkIsolation::Options options{
-      .enabled = true,
-      .pin_dir = env.pin_dir,
-      .slivers_cgroup = env.slivers,
-      .node_ports = {},
-      .service_allowlist = {},
-      .local_reserved_ports_saved = {},  // the sysctl is left alone
-      .bandwidth = true,
-      .uplink = "",  // the default route's device: eth0
-      .node_limit_bps = 20'000'000,
-      .bandwidth_record = record,
-  };
+  const plng::sliverd::NetworkIsolation::Options options = isolationOptions(env, record);
   auto isolation = std::make_unique<plng::sliverd::NetworkIsolation>(options);
   REQUIRE(isolation->state() == plng::sliverd::NetworkIsolation::State::kEnforced);
   HtbTree tree("eth0");  // to look at
@@ -650,5 +671,128 @@ TEST_CASE("sliverd keeps the tree in line with its slices, across a restart") {
   CHECK_FALSE(tree.installed());
   CHECK_THAT(plng::sliverd::NetworkIsolation::removeBandwidth(record),
              Catch::Contains("no tree was made"));
+  in_node.reset();
+}
+
+// Daily byte budgets (sliverd/vnet/daily_budgets.h) for real: a slice with a
+// budget of a few MB sends them with stock iperf3, the egress program counts
+// them, and past the threshold its class's ceil drops to what the formula says
+// (floored at its guarantee), its throughput with it; a reconcile pass keeps
+// the lowered ceil, a restarted keeper continues the window without counting
+// twice, and the window's end gives the slice its own ceil back. The clock is
+// injected, so that a window's end is seconds away.
+TEST_CASE("a slice past its daily byte budget is capped as the formula says") {
+  PlanetNet& net = sharedPlanet();
+  VnetEnvironment env;
+  auto in_node = std::make_unique<ScopedNetns>(net.node(1));
+  bareUplink();
+  ScratchDir state("budget-state");
+  auto isolation = std::make_unique<plng::sliverd::NetworkIsolation>(
+      isolationOptions(env, state.path() / "bandwidth-uplink"));
+  REQUIRE(isolation->state() == plng::sliverd::NetworkIsolation::State::kEnforced);
+  HtbTree tree("eth0");
+
+  constexpr std::uint64_t kDaily = 6'000'000;  // bytes
+  constexpr std::uint64_t kSent = 5'000'000;   // what iperf3 writes: past 50% of the budget
+  constexpr std::uint64_t kGuarantee = 1'000'000;
+  constexpr std::uint64_t kOwnCeil = 20'000'000;
+  plng::node::SliverConfig alpha;
+  alpha.slice = "pl_alpha";
+  alpha.xid = kXidA;
+  isolation->beforeLaunch(alpha, {}, env.slice_a);
+  plng::sliverd::NetworkIsolation::SliceRights rights;
+  rights.xid = kXidA;
+  rights.limits = {.min_rate_bps = kGuarantee, .max_rate_bps = kOwnCeil, .daily_bytes = kDaily};
+  const std::map<std::string, plng::sliverd::NetworkIsolation::SliceRights> desired{
+      {"pl_alpha", rights}};
+  REQUIRE(isolation->apply(desired, {}).empty());
+  const std::uint32_t bulk = classIdsOfSlot(kXidA).bulk;
+  auto ceil = [&] { return classWith(tree, bulk)->ceil_bytes * 8; };
+  REQUIRE(ceil() == kOwnCeil);
+
+  std::int64_t now = 1'800'000'000;
+  const plng::sliverd::DailyBudgets::Options options{
+      .state_file = state.path() / "net-budgets",
+      .budget = {.threshold_pct = 50},
+      .clock = [&now] { return now; },
+  };
+  auto budgets = std::make_unique<plng::sliverd::DailyBudgets>(options, *isolation);
+  const std::map<std::string, plng::sliverd::DailyBudgets::Slice> slices{
+      {"pl_alpha", {.xid = kXidA, .daily_bytes = kDaily}}};
+  budgets->pass(slices);
+  REQUIRE(budgets->slice("pl_alpha"));
+  const std::int64_t window_start = budgets->slice("pl_alpha")->window.start;
+  CHECK(window_start == now);
+  CHECK_FALSE(budgets->slice("pl_alpha")->capped);
+
+  // The slice sends: counted in IP bytes (headers on top of the payload the
+  // server got, and iperf3's control connection), and capped. Early in the
+  // window the formula's ceil is far below the guarantee: the guarantee it is.
+  double received = 0;
+  {
+    auto port = startServers(net, 1);
+    Iperf3 sender(env.slice_a, net.remote().ipv4, port[0], 0, kSent);
+    received = sender.receivedBytes();
+  }
+  now += 60;
+  budgets->pass(slices);
+  auto budget = budgets->slice("pl_alpha");
+  REQUIRE(budget);
+  const std::uint64_t used = budget->window.bytes_used;
+  INFO("used " << used << " bytes; the server received " << received);
+  CHECK(static_cast<double>(used) >= received);
+  CHECK(static_cast<double>(used) <= received * 1.05 + 64'000);
+  REQUIRE(used >= kDaily / 2);
+  CHECK(budget->capped);
+  CHECK(budget->ceil_bps == kGuarantee);
+  CHECK(ceil() == kGuarantee);
+
+  // Late in the window: (budget - used) · 8 / seconds left, here about 4 Mbit/s.
+  const auto seconds_left =
+      std::max<std::int64_t>(1, static_cast<std::int64_t>((kDaily - used) * 8 / 4'000'000));
+  now = window_start + plng::sliverd::kBudgetWindowSeconds - seconds_left;
+  budgets->pass(slices);
+  budget = budgets->slice("pl_alpha");
+  const std::uint64_t expected =
+      (kDaily - budget->window.bytes_used) * 8 / static_cast<std::uint64_t>(seconds_left);
+  INFO("used " << budget->window.bytes_used << " bytes; ceil " << expected << " bit/s");
+  REQUIRE(expected > 2 * kGuarantee);
+  REQUIRE(expected < kOwnCeil / 2);
+  CHECK(budget->ceil_bps == expected);
+  CHECK(ceil() == expected / 8 * 8);  // the kernel keeps bytes a second
+  // A reconcile pass applies the slice's own classes: the lowered ceil stays.
+  REQUIRE(isolation->apply(desired, {}).empty());
+  CHECK(ceil() == expected / 8 * 8);
+  // Its throughput follows (HTB's count of whole frames, as above).
+  auto rates = measureRates(net, tree, {{env.slice_a, bulk}});
+  INFO("pl_alpha capped: " << mbit(rates.wire[0]) << " Mbit/s");
+  CHECK(rates.wire[0] <= static_cast<double>(expected) * 1.05);
+  CHECK(rates.wire[0] >= static_cast<double>(expected) * 0.95);
+
+  // A restarted keeper continues from its state file and the pinned counters:
+  // what was counted is not counted again.
+  budgets->pass(slices);
+  const std::uint64_t counted = budgets->slice("pl_alpha")->window.bytes_used;
+  CHECK(counted > used);
+  budgets.reset();
+  budgets = std::make_unique<plng::sliverd::DailyBudgets>(options, *isolation);
+  CHECK_FALSE(budgets->slice("pl_alpha"));  // nothing to show before its first pass
+  budgets->pass(slices);
+  CHECK(budgets->slice("pl_alpha")->window.bytes_used == counted);
+  CHECK(budgets->slice("pl_alpha")->capped);
+
+  // The window rolls: usage from zero, the slice's own ceil back.
+  now = window_start + plng::sliverd::kBudgetWindowSeconds;
+  budgets->pass(slices);
+  budget = budgets->slice("pl_alpha");
+  CHECK(budget->window.start == now);
+  CHECK(budget->window.bytes_used < 10'000);
+  CHECK_FALSE(budget->capped);
+  CHECK(ceil() == kOwnCeil);
+
+  budgets.reset();
+  isolation.reset();
+  plng::sliverd::NetworkIsolation::removePinned(env.pin_dir);
+  bareUplink();
   in_node.reset();
 }

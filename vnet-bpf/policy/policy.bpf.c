@@ -112,6 +112,13 @@ struct {
 } counters SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH); /* each CPU adds to its own copy: no atomics */
+  __uint(max_entries, VNET_MAX_SLICES);
+  __type(key, __u32);
+  __type(value, struct vnet_slice_traffic);
+} slice_traffic SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 4096);
   __type(key, struct vnet_unix_name);
@@ -773,6 +780,31 @@ static __always_inline void classify(struct __sk_buff* skb, __u32 xid) {
   skb->priority = class_id;
 }
 
+/* --- daily byte budgets: what a slice's packets carried ------------------------ */
+
+/* Adds a packet that passed to its slice's traffic. Per-CPU: one CPU's egress
+ * in process context interrupted by its own softirq's egress may lose one
+ * packet's count, which a budget of megabytes does not notice. */
+static __always_inline void count_traffic(struct __sk_buff* skb, __u32 xid, int ingress) {
+  struct vnet_slice_traffic* traffic = bpf_map_lookup_elem(&slice_traffic, &xid);
+  if (!traffic) {
+    struct vnet_slice_traffic zero = {};
+    bpf_map_update_elem(&slice_traffic, &xid, &zero, BPF_NOEXIST);
+    traffic = bpf_map_lookup_elem(&slice_traffic, &xid);
+    if (!traffic) return;
+  }
+  __u64 packets = skb->gso_segs ? skb->gso_segs : 1;
+  if (ingress) {
+    traffic->ingress_bytes += skb->len;
+    traffic->ingress_packets += packets;
+  } else {
+    traffic->egress_bytes += skb->len;
+    traffic->egress_packets += packets;
+  }
+}
+
+/* --- the packet programs -------------------------------------------------------- */
+
 /* Why a packet a slice sends may not leave; 0 when it may. `parsed`: `p` holds
  * the packet (parse_packet succeeded). */
 static __always_inline __u32 egress_refusal(struct __sk_buff* skb, __u32 xid, struct packet* p,
@@ -831,21 +863,19 @@ int vnet_egress(struct __sk_buff* skb) {
   __u32 refused = egress_refusal(skb, xid, &p, parsed);
   record_flow(skb, xid, &p, refused);
   if (refused) return drop(xid, refused);
+  count_traffic(skb, xid, 0);
   return 1;
 }
 
 /* A raw or ping socket of a slice receives only packets of flows its slice
  * owns; ordinary sockets are the kernel's to demultiplex. */
-SEC("cgroup_skb/ingress")
-int vnet_ingress(struct __sk_buff* skb) {
+static __always_inline int ingress_verdict(struct __sk_buff* skb, __u32 xid) {
   struct bpf_sock* sk = skb->sk;
   if (!sk) return 1;
   sk = bpf_sk_fullsock(sk);
   if (!sk) return 1;
   int raw;
   if (!raw_or_ping(sk, &raw)) return 1;
-  __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
-  if (!xid) return 1;
   struct packet p = {};
   if (parse_packet(skb, &p) || p.fragment) return drop(xid, VNET_R_INGRESS_FOREIGN);
   __u8 protocol;
@@ -861,6 +891,15 @@ int vnet_ingress(struct __sk_buff* skb) {
   }
   if (owned_by(protocol, port, xid)) return 1;
   return drop(xid, VNET_R_INGRESS_FOREIGN);
+}
+
+SEC("cgroup_skb/ingress")
+int vnet_ingress(struct __sk_buff* skb) {
+  __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
+  if (!xid) return 1;
+  int verdict = ingress_verdict(skb, xid);
+  if (verdict) count_traffic(skb, xid, 1);
+  return verdict;
 }
 
 /* --- abstract unix sockets ----------------------------------------------------- */
