@@ -27,19 +27,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* The depth of a sliver's cgroup, as vnet_policy's. */
 const volatile __u32 sliver_cgroup_level = 0;
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, VNET_MAX_SLIVER_CGROUPS);
-  __type(key, __u64);
-  __type(value, __u32);
-} sliver_cgroups SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-  __uint(max_entries, VNET_MAX_COUNTERS);
-  __type(key, struct vnet_counter_key);
-  __type(value, __u64);
-} counters SEC(".maps");
+#include "vnet-bpf/slice_maps.bpf.h" /* sliver_cgroups, counters, count() */
 
 #define FAMILY_PACKET 17 /* AF_PACKET */
 #define TC_ACT_UNSPEC -1
@@ -54,13 +42,6 @@ int vnet_pkt_guard(struct __sk_buff* skb) {
   __u64 cgroup = bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level);
   __u32* xid = bpf_map_lookup_elem(&sliver_cgroups, &cgroup);
   if (!xid) return TC_ACT_UNSPEC;
-  struct vnet_counter_key key = {.xid = *xid, .reason = VNET_R_PACKET_SEND};
-  __u64* dropped = bpf_map_lookup_elem(&counters, &key);
-  if (dropped) {
-    *dropped += 1; /* this CPU's own slot */
-  } else {
-    __u64 one = 1;
-    bpf_map_update_elem(&counters, &key, &one, BPF_NOEXIST);
-  }
+  count(*xid, VNET_R_PACKET_SEND);
   return TC_ACT_SHOT;
 }
