@@ -25,6 +25,9 @@ packages=(
   # vnet-bpf: BPF objects (clang), their skeletons (bpftool), the loader (libbpf);
   # the vnet tests and bench/vnet_bench drive stock tools through it
   llvm libbpf-dev bpftool tcpdump
+  # the node's flow auditing page, rendered in a headless browser by its test,
+  # which reads the screenshot with libpng
+  chromium libpng-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then

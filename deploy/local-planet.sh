@@ -422,6 +422,11 @@ daemon_tasks_max = 1024
 stop_grace_ms = 2000
 delete_grace_s = 0
 reconcile_interval_s = 5
+# Flow records drained every 2 s (default 10) so the walk-through's audit is quick;
+# the "who sent this?" page on the node's own address, port 80.
+flow_drain_interval_s = 2
+audit_listen = $(node_addr "$k"):80
+plc_url = http://$host_ipv4:$port/
 CONF
   # Stock ping in the slivers uses ICMP datagram sockets, allowed to the groups in
   # net.ipv4.ping_group_range: sliverd sets it in its node's namespace to cover the
@@ -654,6 +659,34 @@ if [ "$nodes" -ge 2 ]; then
   within "$got" 3000 || fail "princeton_demo sent $got Kbit/s on node2, not node2's 3000 +-15%"
   echo "princeton_demo on node2: $got Kbit/s under node2's 3 Mbit/s limit"
 fi
+
+step "Who sent this? The remote site's administrator asks node1, then PLC asks the whole planet"
+# Every packet a sliver sends is recorded by vnet-bpf's egress program (slice,
+# addresses, ports, packets, bytes, TCP flags); sliverd drains the records into
+# hourly files, serves them on the node's web page, and ships them to PLC's
+# archive (docs/vnet.md, "Flow auditing").
+page="http://$(node_addr 1)/?dst=$remote_ipv4"
+show "nsenter --net=$netns_remote curl -s '$page'   # from the remote site, in a browser"
+for _ in $(seq 50); do
+  nsenter --net="$netns_remote" -- curl -sS --max-time 5 "$page" >"$planet/audit-page.html" 2>&1 &&
+    grep -q "princeton_demo" "$planet/audit-page.html" && break
+  sleep 0.2
+done
+grep -q "princeton_demo" "$planet/audit-page.html" || { cat "$planet/audit-page.html"; fail "node1's audit page does not name princeton_demo"; }
+grep -q "PlanetLab NG demo slice" "$planet/audit-page.html" || fail "node1's audit page lacks the slice's description"
+sed -e 's/<[^>]*>/ /g' "$planet/audit-page.html" | tr -s ' \n' | grep -E "princeton_demo|TCP|ICMP" | head -8
+show "nsenter --net=$netns_remote curl -s 'http://$(node_addr 1)/api/flows?dst=$remote_ipv4'   # the same as JSON"
+nsenter --net="$netns_remote" -- curl -sS --max-time 5 "http://$(node_addr 1)/api/flows?dst=$remote_ipv4" |
+  head -c 400; echo
+for _ in $(seq 100); do
+  quiet_as admin audit --dst "$remote_ipv4" >"$planet/audit.txt" 2>&1 && grep -q "node2.*princeton_demo" "$planet/audit.txt" &&
+    grep -q "node1.*princeton_demo" "$planet/audit.txt" && break
+  sleep 0.2
+done
+show "plcctl audit --dst $remote_ipv4   # as admin: every node's records, shipped to PLC"
+cat "$planet/audit.txt"
+grep -q "node1.*princeton_demo" "$planet/audit.txt" && grep -q "node2.*princeton_demo" "$planet/audit.txt" ||
+  fail "PLC's archive does not have both nodes' records of princeton_demo's traffic"
 
 step "PLC blacklists the remote site: every sliver is refused at once, and let through again"
 echo_cmd="echo hello-remote | nc -w 2 $remote_ipv4 $remote_echo_port"

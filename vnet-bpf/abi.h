@@ -27,6 +27,7 @@
 #define VNET_MAX_PREFIXES 16384 /* per family, blacklist and node addresses each */
 #define VNET_MAX_COUNTERS 65536
 #define VNET_MAX_BOUND_SOCKETS 65536 /* bound_sockets: every slice's together */
+#define VNET_MAX_FLOWS 65536         /* flows: the default; the loader sets the size */
 
 /* The port table (`ports`): one entry for every (protocol, port) of the node —
  * ICMP echo ids, TCP ports, UDP ports — in an array indexed by
@@ -128,6 +129,30 @@ enum vnet_reason {
 struct vnet_counter_key {
   __u32 xid;
   __u32 reason; /* enum vnet_reason */
+};
+
+/* Flow records (flows): one entry per (slice, addresses, protocol, ports or
+ * ICMP type/code and echo id, verdict) that a slice's packets leaving through
+ * cgroup_skb/egress carry, refused ones included; drained by sliverd. */
+struct vnet_flow_key {
+  __u32 xid;
+  __u8 family;   /* 4 or 6 */
+  __u8 protocol; /* the IP protocol number (ICMPv6: 58) */
+  __u8 refused;  /* enum vnet_reason the packets were dropped for; 0: they left */
+  __u8 pad;
+  __u16 sport;    /* TCP/UDP source port; ICMP/ICMPv6 echo: its id */
+  __u16 dport;    /* TCP/UDP destination port; ICMP/ICMPv6: type << 8 | code */
+  __u8 saddr[16]; /* network order; IPv4: the first 4 bytes */
+  __u8 daddr[16];
+};
+
+struct vnet_flow {
+  __u64 packets;       /* on the wire: a GSO packet counts its segments */
+  __u64 bytes;         /* IP packets' lengths as the slice's sockets made them */
+  __u64 first_seen_ns; /* bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC_COARSE) */
+  __u64 last_seen_ns;
+  __u32 tcp_flags; /* the TCP flags of every packet, OR'd (FIN 0x01 ... CWR 0x80) */
+  __u32 pad;
 };
 
 /* unix_names key: an abstract socket name (sun_path without its leading NUL),

@@ -184,6 +184,25 @@ void applyLpmDiff(int map_fd, std::size_t key_size,
       base::throwErrno(std::string("update of BPF map ") + map_name);
 }
 
+// libbpf refuses to reuse a pinned map whose size differs from the object's:
+// a map pinned with another size (the config changed) is unpinned, so that a
+// new one is created and pinned.
+void replaceResizedPin(bpf_map* map, std::uint32_t entries, const fs::path& pin_dir,
+                       const LogSink& log) {
+  fs::path path = pin_dir / bpf_map__name(map);
+  UniqueFd pinned(bpf_obj_get(path.c_str()));
+  if (!pinned) return;
+  bpf_map_info info{};
+  std::uint32_t length = sizeof(info);
+  if (bpf_obj_get_info_by_fd(pinned.get(), &info, &length) != 0 || info.max_entries == entries)
+    return;
+  if (log)
+    log(LogLevel::kWarn, "BPF map " + path.string() + " has " + std::to_string(info.max_entries) +
+                             " entries, the config asks for " + std::to_string(entries) +
+                             ": replaced, and the records it held are lost");
+  if (unlink(path.c_str()) != 0) base::throwErrno("unpin " + path.string());
+}
+
 }  // namespace
 
 // --- the skeleton and its links -------------------------------------------------------------
@@ -316,6 +335,9 @@ NetworkPolicy::NetworkPolicy(PolicyOptions options)
     std::string path = (options_.pin_dir / bpf_map__name(map)).string();
     if (bpf_map__set_pin_path(map, path.c_str()) != 0) throw SysError(EINVAL, "pin path " + path);
   }
+  replaceResizedPin(skel->maps.flows, options_.flow_entries, options_.pin_dir, options_.log);
+  if (bpf_map__set_max_entries(skel->maps.flows, options_.flow_entries) != 0)
+    throw SysError(EINVAL, "flow map size " + std::to_string(options_.flow_entries));
   const bool unix_hook = options_.connect_unix && features.has(kConnectUnix);
   if (unix_hook)
     bpf_program__set_expected_attach_type(skel->progs.vnet_connect_unix,
@@ -599,6 +621,53 @@ std::size_t NetworkPolicy::expireIdleClaims() {
     }
   });
   return expired;
+}
+
+std::vector<FlowEntry> NetworkPolicy::flows() const {
+  int map_fd = skeleton_->fd(skeleton_->skel->maps.flows);
+  std::vector<FlowEntry> result;
+  // Batches: one system call for thousands of records.
+  constexpr std::uint32_t kBatch = 4096;
+  std::vector<vnet_flow_key> keys(kBatch);
+  std::vector<vnet_flow> values(kBatch);
+  vnet_flow_key out_batch{};
+  bool first = true;
+  for (;;) {
+    std::uint32_t count = kBatch;
+    int err = bpf_map_lookup_batch(map_fd, first ? nullptr : &out_batch, &out_batch, keys.data(),
+                                   values.data(), &count, nullptr);
+    int saved = errno;
+    for (std::uint32_t i = 0; i < count; ++i) result.push_back({keys[i], values[i]});
+    if (err != 0) {
+      if (saved == ENOENT) break;  // the last batch
+      throw SysError(saved, "batch lookup of BPF map flows");
+    }
+    first = false;
+  }
+  return result;
+}
+
+std::optional<vnet_flow> NetworkPolicy::takeFlow(const vnet_flow_key& key) {
+  int map_fd = skeleton_->fd(skeleton_->skel->maps.flows);
+  vnet_flow value{};
+  if (bpf_map_lookup_and_delete_elem(map_fd, &key, &value) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    base::throwErrno("lookup and delete in BPF map flows");
+  }
+  return value;
+}
+
+std::uint64_t NetworkPolicy::flowDrops() const {
+  int map_fd = skeleton_->fd(skeleton_->skel->maps.flow_drops);
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) throw SysError(-cpus, "number of possible CPUs");
+  std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
+  std::uint32_t zero = 0;
+  if (bpf_map_lookup_elem(map_fd, &zero, values.data()) != 0)
+    base::throwErrno("lookup in BPF map flow_drops");
+  std::uint64_t total = 0;
+  for (std::uint64_t value : values) total += value;
+  return total;
 }
 
 void NetworkPolicy::removePinned(const fs::path& pin_dir) {

@@ -58,6 +58,15 @@ struct PolicyOptions {
   // registered with setAbstractUnixNames. Off, a link pinned by an earlier run
   // is detached and unpinned.
   bool connect_unix = true;
+  // Entries of the flow records map (docs/vnet.md, "Flow auditing"). A map
+  // pinned with another size is replaced, its records lost (a warning says so).
+  std::uint32_t flow_entries = VNET_MAX_FLOWS;
+};
+
+// A flow record as the programs keep it (abi.h): key and counts.
+struct FlowEntry {
+  vnet_flow_key key{};
+  vnet_flow flow{};
 };
 
 struct SlicePolicy {
@@ -123,6 +132,17 @@ class NetworkPolicy {
   std::map<std::string, std::uint64_t> counters(std::uint32_t xid) const;
   // Deletes lazy claims idle longer than lazy_idle_seconds; their number.
   std::size_t expireIdleClaims();
+
+  // Flow records (docs/vnet.md, "Flow auditing"): every entry of the map now
+  // (the programs keep counting meanwhile).
+  std::vector<FlowEntry> flows() const;
+  // Deletes one record and returns its counts as they were when it went
+  // (nullopt: gone already). A packet counted in the instant between the
+  // kernel's copy and its delete is lost: take only records that are idle.
+  std::optional<vnet_flow> takeFlow(const vnet_flow_key& key);
+  // Packets whose record the programs could not insert (the map was full),
+  // since the map was created.
+  std::uint64_t flowDrops() const;
 
   // Whether the programs were attached anew or swapped into pinned links.
   bool reusedPinnedLinks() const { return reused_links_; }

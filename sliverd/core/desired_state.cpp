@@ -143,8 +143,12 @@ void DesiredState::setPlcStateLocked(const pb::NodeState& state) {
     std::vector<std::string> keys;
     for (const auto& k : spec.keys()) keys.push_back(k.key());
     std::map<std::string, std::string> tags(spec.tags().begin(), spec.tags().end());
-    plc_slivers_[spec.slice_name()] = desiredFromTags(spec.slice_name(), spec.xid(), tags,
-                                                      std::move(keys), spec.expires_at(), "plc");
+    DesiredSliver& sliver = plc_slivers_[spec.slice_name()] = desiredFromTags(
+        spec.slice_name(), spec.xid(), tags, std::move(keys), spec.expires_at(), "plc");
+    sliver.about.description = spec.description();
+    sliver.about.url = spec.url();
+    for (const auto& contact : spec.contacts())
+      sliver.about.contacts.push_back({contact.name(), contact.email(), contact.role()});
   }
   std::vector<pb::PlcPublicKey> keys(state.plc_keys().begin(), state.plc_keys().end());
   try {

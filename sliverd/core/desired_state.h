@@ -29,6 +29,22 @@
 
 namespace plng::sliverd {
 
+// What PLC says about a slice for outside administrators (SliverSpec.description,
+// url, contacts): shown on the node's audit page (docs/vnet.md, "Flow auditing").
+// Empty for a slice the node knows only from tickets.
+struct SliceContact {
+  std::string name;
+  std::string email;
+  std::string role;  // "pi"
+  bool operator==(const SliceContact&) const = default;
+};
+struct SliceAbout {
+  std::string description;
+  std::string url;
+  std::vector<SliceContact> contacts;
+  bool operator==(const SliceAbout&) const = default;
+};
+
 struct DesiredSliver {
   plng::node::SliverConfig config;
   std::int64_t expires_at = 0;          // unix seconds; 0 = no end
@@ -39,6 +55,7 @@ struct DesiredSliver {
   plng::node::NetworkRights rights;     // ports, net_max_ports, raw sockets (vnet-bpf)
   plng::node::ProperPrivileges proper;  // the proper tag
   std::map<std::string, std::string> tags;  // effective tags on this node
+  SliceAbout about;                         // PLC's description, URL and PIs
   bool operator==(const DesiredSliver&) const = default;
 
   bool expired(std::int64_t now) const { return expires_at != 0 && expires_at <= now; }

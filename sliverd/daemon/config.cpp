@@ -199,6 +199,23 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
           .string("uplink", &C::uplink,
                   "the device whose outgoing traffic is shaped; empty = the device of the "
                   "default route in sliverd's network namespace")
+          .integer("flow_drain_interval_s", &C::flow_drain_interval_s,
+                   "seconds between two drains of the flow records map into "
+                   "<state_dir>/flows (a flow idle this long is closed; an active one is written "
+                   "as its delta)",
+                   1, 3600)
+          .integer("flow_retention_days", &C::flow_retention_days,
+                   "days the hourly flow record files are kept on the node", 1, 3650)
+          .integer("flow_map_entries", &C::flow_map_entries,
+                   "flows the BPF map records at once (preallocated, ~140 bytes each); past it "
+                   "packets still leave and the drop counter grows; a change replaces the map",
+                   1024, 1 << 24)
+          .string("audit_listen", &C::audit_listen,
+                  "address:port of the node's \"who sent this?\" web page (flow auditing, "
+                  "docs/vnet.md); empty = no page")
+          .string("plc_url", &C::plc_url,
+                  "PLC's web address, linked from the node's audit page for traffic older than "
+                  "an hour; empty = only the plcctl command is shown")
           .string("bpf_pin_dir", &C::bpf_pin_dir,
                   "bpffs directory holding this instance's pinned BPF links and maps; empty = "
                   "/sys/fs/bpf/plng/<state_dir escaped as systemd-escape --path does>",
@@ -234,11 +251,13 @@ std::string SliverdConfig::effectiveHostname() const {
 
 std::vector<proto::PortRange> SliverdConfig::nodePorts() const {
   auto ports = proto::parsePortSpec(node_ports);
-  // listen is host:port or [v6]:port; the port follows the last colon.
-  const auto colon = listen.rfind(':');
-  if (colon != std::string::npos) {
+  // NodeManager's and the audit page's ports: host:port or [v6]:port, the port
+  // after the last colon.
+  for (const std::string* address : {&listen, &audit_listen}) {
+    const auto colon = address->rfind(':');
+    if (colon == std::string::npos) continue;
     try {
-      const auto kept = proto::parsePortSpec("tcp:" + listen.substr(colon + 1));
+      const auto kept = proto::parsePortSpec("tcp:" + address->substr(colon + 1));
       ports.insert(ports.end(), kept.begin(), kept.end());
     } catch (const proto::PortSpecError&) {
       // Port 0 (any free port, as tests use) or none: nothing to keep.

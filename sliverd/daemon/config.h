@@ -85,8 +85,16 @@ struct SliverdConfig {
   bool bandwidth = true;
   std::string uplink;  // empty = the device of the default route
 
-  // node_ports plus the NodeManager's own port (from `listen`), canonical: what no
-  // slice may bind, whatever node_ports says.
+  // Flow auditing (docs/vnet.md, "Flow auditing"): records in
+  // <state_dir>/flows, and the node's "who sent this?" page.
+  int flow_drain_interval_s = 10;
+  int flow_retention_days = 7;
+  std::uint32_t flow_map_entries = 65536;
+  std::string audit_listen = "0.0.0.0:80";  // empty = no page
+  std::string plc_url;                      // PLC's web address, for older traffic
+
+  // node_ports plus the NodeManager's and the audit page's ports (`listen`,
+  // `audit_listen`), canonical: what no slice may bind, whatever node_ports says.
   std::vector<proto::PortRange> nodePorts() const;
   // service_allowlist, canonical.
   std::vector<proto::PortRange> serviceAllowlist() const;

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 
 #include "base/file.h"
+#include "base/strings.h"
 #include "node/resources.h"
 
 namespace plng::sliverd {
@@ -35,6 +37,18 @@ ResourceSpec capacitySpec(const SliverdConfig& c, std::uint64_t storage_bytes) {
   spec.net_min_rate = c.capacity_net_bps;
   spec.net_max_rate = c.capacity_net_bps;
   return spec;
+}
+
+// Runs `action` on the loop every `interval` until `timer` is cancelled.
+void repeatEvery(boost::asio::steady_timer& timer, std::chrono::seconds interval,
+                 std::function<void()> action) {
+  timer.expires_after(interval);
+  timer.async_wait(
+      [&timer, interval, action = std::move(action)](const boost::system::error_code& ec) {
+        if (ec) return;
+        action();
+        repeatEvery(timer, interval, action);
+      });
 }
 
 }  // namespace
@@ -109,7 +123,8 @@ Daemon::Daemon(Options options)
             if (!options_.runtime->get(slice)) return std::nullopt;
             return describe(slice);
           },
-          [this](const std::string&) { requestReconcile(); })) {
+          [this](const std::string&) { requestReconcile(); })),
+      flow_timer_(io_) {
   reconciler_.setDiskCeiling(options_.disk_ceiling_bytes, options_.disk_ceiling_why);
 }
 
@@ -166,9 +181,12 @@ void Daemon::start() {
     if (!pem) throw std::runtime_error("cannot read plc_tls_ca " + options_.config.plc_tls_ca);
     ca = *pem;
   }
-  sync_ = std::make_unique<PlcSync>(
+  // One channel to PLC: the state stream and the flow shipper share it.
+  const std::shared_ptr<grpc::Channel> plc_channel =
       PlcSync::makeChannel(options_.config.plc_address, ca, reconnect_min, reconnect_max,
-                           options_.config.plc_max_state_bytes),
+                           options_.config.plc_max_state_bytes);
+  sync_ = std::make_unique<PlcSync>(
+      plc_channel,
       PlcSync::Options{
           .hostname = hostname_,
           .node_key = key,
@@ -186,6 +204,105 @@ void Daemon::start() {
   // The last known state is enforced right away, PLC or not.
   requestReconcile();
   armTimer();
+
+  if (options_.network != nullptr &&
+      options_.network->state() == NetworkIsolation::State::kEnforced) {
+    flow_files_ = std::make_unique<FlowFiles>(paths_.state_dir / "flows",
+                                              options_.config.flow_retention_days);
+    flow_drain_ = std::make_unique<FlowDrain>(
+        *options_.network, *flow_files_, systemFlowClock(),
+        [this](std::uint32_t xid) { return sliceOfXid(xid); },
+        FlowDrain::Options{.idle = std::chrono::seconds(options_.config.flow_drain_interval_s)});
+    spdlog::info("flow records every {} s into {}, kept {} days",
+                 options_.config.flow_drain_interval_s, flow_files_->dir().string(),
+                 options_.config.flow_retention_days);
+    flow_shipper_ = std::make_unique<FlowShipper>(
+        plc_channel, FlowShipper::Options{.hostname = hostname_,
+                                          .node_key = key,
+                                          .spool_dir = paths_.state_dir / "flow-spool",
+                                          .retry_min = reconnect_min,
+                                          .retry_max = reconnect_max});
+    if (auto text = base::readFileIfExists(paths_.state_dir / "flows-shipped", 4096)) {
+      const auto fields = base::split(base::trim(*text), ' ');
+      if (fields.size() == 2) {
+        ship_cursor_.file = fields[0];
+        ship_cursor_.offset = std::strtoull(fields[1].c_str(), nullptr, 10);
+      }
+    }
+    flow_shipper_->start();
+    repeatEvery(flow_timer_, std::chrono::seconds(options_.config.flow_drain_interval_s),
+                [this] { drainFlows(); });
+    startAuditPage();
+  }
+}
+
+void Daemon::startAuditPage() {
+  if (options_.config.audit_listen.empty()) return;
+  audit_pages_ = std::make_unique<AuditPages>(
+      *flow_files_,
+      [this](const std::string& slice) {
+        auto wanted = desired_.lookup(slice, now());
+        return wanted ? wanted->about : SliceAbout{};
+      },
+      systemFlowClock(),
+      AuditPages::Options{.hostname = hostname_, .plc_url = options_.config.plc_url});
+  try {
+    audit_server_ = std::make_unique<AuditServer>(
+        *audit_pages_, AuditServer::Options{.listen = options_.config.audit_listen});
+    spdlog::info("\"who sent this?\" page on {} (port {})", options_.config.audit_listen,
+                 audit_server_->port());
+  } catch (const std::exception& e) {
+    // The page serves outsiders; the node runs its slivers without it.
+    spdlog::error("flow auditing page not served: {}", e.what());
+  }
+}
+
+void Daemon::drainFlows() {
+  try {
+    FlowDrain::Result result = flow_drain_->drainOnce();
+    if (result.new_drops > 0 || (!flow_drops_logged_ && result.drops > 0)) {
+      spdlog::warn(
+          "flow records: {} packets went unrecorded since the last drain ({} since the flow map "
+          "was created): the map of {} entries was full (config flow_map_entries)",
+          result.new_drops, result.drops, options_.config.flow_map_entries);
+    }
+    flow_drops_logged_ = true;
+    shipFlows(result.new_drops);
+    for (const std::string& name : result.expired)
+      spdlog::info("flow records: {} deleted (older than {} days)", name,
+                   options_.config.flow_retention_days);
+  } catch (const std::exception& e) {
+    spdlog::error("flow records: drain failed: {}", e.what());
+  }
+}
+
+void Daemon::shipFlows(std::uint64_t new_drops) {
+  if (!flow_shipper_) return;
+  unshipped_drops_ += new_drops;
+  // Spooled first, then the cursor moved: a crash between the two ships those
+  // records again, in a batch of another id (PLC stores them twice); never
+  // fewer.
+  while (true) {
+    FlowCursor next = ship_cursor_;
+    const std::vector<FlowRecord> records = flow_files_->recordsSince(next, 5000);
+    if (records.empty() && unshipped_drops_ == 0) break;
+    std::vector<pb::FlowRecord> batch;
+    batch.reserve(records.size());
+    for (const FlowRecord& record : records) batch.push_back(toProto(record));
+    flow_shipper_->ship(batch, unshipped_drops_);
+    unshipped_drops_ = 0;
+    ship_cursor_ = next;
+    base::writeFileAtomic(paths_.state_dir / "flows-shipped",
+                          ship_cursor_.file + " " + std::to_string(ship_cursor_.offset) + "\n",
+                          0644);
+    if (records.empty()) break;
+  }
+}
+
+std::string Daemon::sliceOfXid(std::uint32_t xid) {
+  for (const auto& [slice, wanted] : desired_.desired(now()))
+    if (wanted.config.xid == xid) return slice;
+  return {};
 }
 
 void Daemon::run() { io_.run(); }
@@ -198,9 +315,14 @@ void Daemon::stop() {
   }
   pass_done_.notify_all();
   if (sync_) sync_->stop();
+  if (flow_shipper_) flow_shipper_->stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (tcp_server_) tcp_server_->Shutdown(deadline);
-  boost::asio::post(io_, [this] { timer_.cancel(); });
+  audit_server_.reset();
+  boost::asio::post(io_, [this] {
+    timer_.cancel();
+    flow_timer_.cancel();
+  });
   work_.reset();
   io_.stop();
   spdlog::info("sliverd stopped; slivers keep running");
@@ -319,12 +441,8 @@ void Daemon::runReconcile() {
 }
 
 void Daemon::armTimer() {
-  timer_.expires_after(std::chrono::seconds(options_.config.reconcile_interval_s));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    requestReconcile();
-    armTimer();
-  });
+  repeatEvery(timer_, std::chrono::seconds(options_.config.reconcile_interval_s),
+              [this] { requestReconcile(); });
 }
 
 pb::SliverInfo Daemon::describe(const std::string& slice) {

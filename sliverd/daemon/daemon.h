@@ -28,10 +28,12 @@
 #include "sliverd/core/rcaps.h"
 #include "sliverd/core/reconciler.h"
 #include "sliverd/daemon/config.h"
+#include "sliverd/daemon/flow_shipper.h"
 #include "sliverd/daemon/plc_sync.h"
 #include "sliverd/local/local_service.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/nodemanager/node_manager_service.h"
+#include "sliverd/vnet/audit_server.h"
 #include "sliverd/vnet/network_isolation.h"
 
 namespace plng::sliverd {
@@ -90,6 +92,11 @@ class Daemon {
   boost::asio::io_context& io() { return io_; }
   DesiredState& desired() { return desired_; }
   RcapTable& rcaps() { return *rcap_table_; }
+  // The flow record files (null without network isolation): what the audit
+  // page reads, and the seam for shipping records to PLC (recordsSince).
+  FlowFiles* flowFiles() { return flow_files_.get(); }
+  // The audit page's port (0: not serving).
+  std::uint16_t auditPort() const { return audit_server_ ? audit_server_->port() : 0; }
   const GrantedSlivers& granted() const { return grants_; }
   Reconciler& reconciler() { return reconciler_; }
   // The TCP port NodeManager listens on (useful with listen = host:0).
@@ -110,6 +117,10 @@ class Daemon {
  private:
   void runReconcile();
   void armTimer();
+  // Flow auditing: the drain of the flow map into <state_dir>/flows, on the loop.
+  void drainFlows();
+  std::string sliceOfXid(std::uint32_t xid);
+  void startAuditPage();
   void onPlcState(const planetlab::v1::NodeState& state);
   // NetworkIsolation::apply over the desired state and the slivers that exist.
   void applyNetwork();
@@ -146,6 +157,19 @@ class Daemon {
   // reason), and the blacklist's size last logged.
   std::map<std::string, std::string> network_refusals_;
   std::size_t blacklist_size_ = 0;
+  // Flow records (with `network`): the files, the drain and its timer.
+  std::unique_ptr<FlowFiles> flow_files_;
+  std::unique_ptr<FlowDrain> flow_drain_;
+  std::unique_ptr<AuditPages> audit_pages_;
+  std::unique_ptr<AuditServer> audit_server_;
+  boost::asio::steady_timer flow_timer_;
+  bool flow_drops_logged_ = false;
+  // PLC's flow archive: after each drain, the records written since the
+  // cursor (kept in <state_dir>/flows-shipped) go to the shipper's spool.
+  std::unique_ptr<FlowShipper> flow_shipper_;
+  FlowCursor ship_cursor_;
+  std::uint64_t unshipped_drops_ = 0;  // drops not yet reported with a batch
+  void shipFlows(std::uint64_t new_drops);
 };
 
 }  // namespace plng::sliverd

@@ -205,6 +205,7 @@ int serve(const SliverdConfig& config) {
       .uplink = config.uplink,
       .node_limit_bps = config.capacity_net_bps,
       .bandwidth_record = config.paths().state_dir / "bandwidth-uplink",
+      .flow_entries = config.flow_map_entries,
   });
   plng::sliverd::Daemon* daemon_ref = nullptr;  // set once the daemon exists
   auto before_launch = [&](const node::SliverConfig& sliver, const std::filesystem::path& cgroup) {

@@ -84,6 +84,7 @@ NetworkIsolation::NetworkIsolation(Options options)
         // Where Landlock scopes each sliver, a slice reaches its own abstract
         // sockets; connect_unix would refuse them (it only knows registered names).
         .connect_unix = features_.abstractUnixIsolation() == "connect_unix",
+        .flow_entries = options_.flow_entries,
     });
     // Slivers' packet sockets (net_capture) must not send: on every device,
     // whether or not a slice may capture, at the cost of a pointer test per
@@ -323,6 +324,24 @@ void NetworkIsolation::refresh() {
   if (std::size_t expired = policy_->expireIdleClaims(); expired > 0) {
     spdlog::debug("vnet: {} idle port claims expired", expired);
   }
+}
+
+std::vector<vnet::FlowEntry> NetworkIsolation::flows() {
+  if (state_ != State::kEnforced) return {};
+  std::lock_guard lock(mutex_);
+  return policy_->flows();
+}
+
+std::optional<vnet_flow> NetworkIsolation::takeFlow(const vnet_flow_key& key) {
+  if (state_ != State::kEnforced) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  return policy_->takeFlow(key);
+}
+
+std::uint64_t NetworkIsolation::flowDrops() {
+  if (state_ != State::kEnforced) return 0;
+  std::lock_guard lock(mutex_);
+  return policy_->flowDrops();
 }
 
 std::vector<planetlab::v1::PortHolding> NetworkIsolation::ports(

@@ -34,6 +34,7 @@
 #include "proto/node.pb.h"
 #include "proto/port_spec.h"
 #include "sliverd/vnet/bandwidth_control.h"
+#include "sliverd/vnet/flow_log.h"
 #include "sliverd/vnet/local_reserved_ports.h"
 #include "vnet-bpf/features.h"
 #include "vnet-bpf/network_policy.h"
@@ -41,7 +42,7 @@
 
 namespace plng::sliverd {
 
-class NetworkIsolation {
+class NetworkIsolation : public FlowSource {
  public:
   struct Options {
     bool enabled = true;                   // config: network_isolation
@@ -58,6 +59,8 @@ class NetworkIsolation {
     std::string uplink;  // empty: the device of the default route
     std::uint64_t node_limit_bps = 100'000'000;
     std::filesystem::path bandwidth_record;  // BandwidthControl::Options::record
+    // Flow auditing (docs/vnet.md, "Flow auditing"): the flow map's entries.
+    std::uint32_t flow_entries = VNET_MAX_FLOWS;
   };
 
   enum class State { kEnforced, kOff, kUnavailable };
@@ -66,7 +69,7 @@ class NetworkIsolation {
   // programs (reusing what an earlier sliverd pinned). Never throws for what the
   // kernel lacks or refuses: state() says it, and why.
   explicit NetworkIsolation(Options options);
-  ~NetworkIsolation();
+  ~NetworkIsolation() override;
   NetworkIsolation(const NetworkIsolation&) = delete;
   NetworkIsolation& operator=(const NetworkIsolation&) = delete;
 
@@ -122,6 +125,11 @@ class NetworkIsolation {
   std::map<std::string, std::uint64_t> counters(std::uint32_t xid) const;
 
   void describe(planetlab::v1::NodeInfo& info) const;
+
+  // Flow records (FlowSource, for FlowDrain): none unless enforced.
+  std::vector<vnet::FlowEntry> flows() override;
+  std::optional<vnet_flow> takeFlow(const vnet_flow_key& key) override;
+  std::uint64_t flowDrops() override;
 
   // `sliverd decommission`: unpins every program and map of the instance, and
   // takes the packet send guard off every device.

@@ -65,8 +65,10 @@ TEST_CASE("config: network isolation keys and their defaults", "[sliverd][config
   using plng::proto::Transport;
   SliverdConfig defaults;
   CHECK(defaults.network_isolation);
-  // sshd, the NodeManager (listen's default port) and the sensor server.
+  // sshd, the audit page (audit_listen's default port), the NodeManager
+  // (listen's) and the sensor server.
   CHECK(defaults.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 22},
+                                                       {Transport::kTcp, 80, 80},
                                                        {Transport::kTcp, 8621, 8621},
                                                        {Transport::kTcp, 33080, 33080}});
   CHECK(defaults.serviceAllowlist() == std::vector<PortRange>{{Transport::kTcp, 33080, 33080}});
@@ -77,11 +79,13 @@ TEST_CASE("config: network isolation keys and their defaults", "[sliverd][config
       "service_allowlist =\n"
       "network_isolation = off\n"
       "listen = [::]:9000\n"
+      "audit_listen = [::1]:8080\n"
       "state_dir = /srv/node-2/state\n",
       "x.conf");
   CHECK_FALSE(c.network_isolation);
-  // The NodeManager's port is kept whatever node_ports says.
+  // The NodeManager's and the audit page's ports are kept whatever node_ports says.
   CHECK(c.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 23},
+                                                {Transport::kTcp, 8080, 8080},
                                                 {Transport::kTcp, 9000, 9000},
                                                 {Transport::kUdp, 161, 161}});
   CHECK(c.serviceAllowlist().empty());
@@ -90,8 +94,9 @@ TEST_CASE("config: network isolation keys and their defaults", "[sliverd][config
   c.bpf_pin_dir = "/sys/fs/bpf/elsewhere";
   CHECK(c.bpfPinDir() == "/sys/fs/bpf/elsewhere");
 
-  // listen on port 0 (tests: any free port) keeps no extra port.
-  c = sliverdConfigTable().parse("listen = 127.0.0.1:0\nnode_ports = tcp:22\n", "x.conf");
+  // listen on port 0 (tests: any free port) keeps no extra port, nor an empty audit_listen.
+  c = sliverdConfigTable().parse("listen = 127.0.0.1:0\naudit_listen =\nnode_ports = tcp:22\n",
+                                 "x.conf");
   CHECK(c.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 22}});
 }
 

@@ -86,6 +86,26 @@ TEST_CASE("DesiredState: PLC's slivers become desired slivers with config, keys 
   CHECK_FALSE(state.trustedKeys()->empty());
 }
 
+TEST_CASE("DesiredState: PLC's description, URL and PIs of a slice are carried for the audit page",
+          "[sliverd][desired]") {
+  TempDir dir;
+  DesiredState state(dir.nodePaths(), kHost);
+  auto described = spec("pl_a", 1001, kNow + 100);
+  described.set_description("Measures latency");
+  described.set_url("https://example.org/a");
+  auto* pi = described.add_contacts();
+  pi->set_name("Ada");
+  pi->set_email("ada@example.org");
+  pi->set_role("pi");
+  REQUIRE(state.setPlcState(plcState(5, {described, spec("pl_b", 1002, kNow + 100)})));
+  auto a = state.lookup("pl_a", kNow);
+  REQUIRE(a);
+  CHECK(a->about == SliceAbout{.description = "Measures latency",
+                               .url = "https://example.org/a",
+                               .contacts = {{"Ada", "ada@example.org", "pi"}}});
+  CHECK(state.lookup("pl_b", kNow)->about == SliceAbout{});
+}
+
 TEST_CASE("DesiredState: an older or equal PLC version changes nothing", "[sliverd][desired]") {
   TempDir dir;
   DesiredState state(dir.nodePaths(), kHost);

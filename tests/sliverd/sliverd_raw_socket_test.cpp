@@ -6,6 +6,7 @@
 // widened net.ipv4.ping_group_range, which `sliverd decommission` restores. PLC's state is the one
 // sliverd keeps on disk (no PLC runs); everything runs in a network namespace of the test's own,
 // whose sysctl starts at the kernel's default "1 0".
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -121,6 +122,18 @@ std::size_t countOf(const std::string& text, const std::string& word) {
   return n;
 }
 
+// GET `target` from 127.0.0.1:port: the whole response.
+std::string httpGet(int port, const std::string& target) {
+  UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return "";
+  plng::base::writeAll(sock.get(), "GET " + target + " HTTP/1.1\r\nHost: node\r\n\r\n", "GET");
+  return plng::base::readAll(sock.get(), "audit page");
+}
+
 void stop(pid_t pid, int signal) {
   ::kill(pid, signal);
   int status = 0;
@@ -154,7 +167,9 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
                                       << "storage_kind = none\n"
                                       << "watchdog = false\n"
                                       << "disk_watchdog = false\n"
-                                      << "disable_legacy_tiocsti = false\n";
+                                      << "disable_legacy_tiocsti = false\n"
+                                      << "flow_drain_interval_s = 1\n"
+                                      << "audit_listen = 127.0.0.1:0\n";
 
   // PLC's last state as sliverd keeps it: two slices, one with the raw right.
   planetlab::v1::NodeState state;
@@ -215,6 +230,24 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
       waitFor([&] { return countOf(sliverd.sliverFile("pl_rawd", "/var/loop"), "ok") >= 3; });
   INFO(log());
   REQUIRE(looping);
+
+  // Flow auditing (docs/vnet.md): the loop's probes (busybox's traceroute
+  // sends UDP datagrams, reading ICMP replies on its raw socket) are in the flow
+  // record files within a drain or two, and the node's page names the slice.
+  auto flowRecords = [&] {
+    std::string records;
+    std::error_code ec;
+    for (const auto& file : fs::directory_iterator(dir / "state" / "flows", ec))
+      if (file.path().extension() == ".tsv") records += plng::base::readFile(file.path());
+    return records;
+  };
+  CHECK(waitFor(
+      [&] { return flowRecords().find("\tpl_rawd\t801\t17\t10.213.0.1\t") != std::string::npos; }));
+  const std::string started = log();
+  const auto announced = started.find("\"who sent this?\" page on 127.0.0.1:0 (port ");
+  REQUIRE(announced != std::string::npos);
+  const int audit_port = std::stoi(started.substr(started.find("(port ", announced) + 6));
+  CHECK(countOf(httpGet(audit_port, "/?dst=10.213.0.2"), "<td>pl_rawd</td>") >= 1);
   REQUIRE(waitFor([&] {
     return sliverd.sliverFile("pl_pingd", "/var/traceroute.out").find("exit=") != std::string::npos;
   }));

@@ -106,6 +106,22 @@ struct {
   __type(value, __u32);
 } unix_names SEC(".maps");
 
+/* Flow records: sized by the loader (bpf_map__set_max_entries), drained by
+ * sliverd. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH); /* preallocated: an insert never allocates */
+  __uint(max_entries, VNET_MAX_FLOWS);
+  __type(key, struct vnet_flow_key);
+  __type(value, struct vnet_flow);
+} flows SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} flow_drops SEC(".maps");
+
 /* --- slices ------------------------------------------------------------------ */
 
 static __always_inline __u32 xid_of_cgroup(__u64 cgroup_id) {
@@ -487,6 +503,7 @@ struct packet {
   __u8 protocol; /* the L4 protocol (IPv6: the first next header) */
   __u8 fragment;
   __u8 icmp_type;
+  __u8 icmp_code;
   __u8 icmp_error;
   __u8 has_port; /* sport/dport (or echo id in both) were read */
   __u16 sport;   /* host order */
@@ -494,6 +511,7 @@ struct packet {
   __u16 inner_sport; /* ICMP error: the source port (or echo id) of the quoted packet */
   __u8 inner_protocol;
   __u8 has_inner;
+  __u8 tcp_flags;
   __u32 saddr4, daddr4;
   __u8 saddr6[16], daddr6[16];
 };
@@ -558,7 +576,14 @@ static __always_inline int parse_packet(struct __sk_buff* skb, struct packet* p)
     return -1;
   }
   if (p->fragment) return 0;
-  if (p->protocol == IPPROTO_TCP_ || p->protocol == IPPROTO_UDP_) {
+  if (p->protocol == IPPROTO_TCP_) {
+    __u8 head[14]; /* ports, sequence, acknowledgement, offset, flags */
+    if (bpf_skb_load_bytes(skb, l4, head, sizeof(head))) return -1;
+    p->sport = ((__u16)head[0] << 8) | head[1];
+    p->dport = ((__u16)head[2] << 8) | head[3];
+    p->tcp_flags = head[13];
+    p->has_port = 1;
+  } else if (p->protocol == IPPROTO_UDP_) {
     __u16 ports[2];
     if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports))) return -1;
     p->sport = bpf_ntohs(ports[0]);
@@ -568,6 +593,7 @@ static __always_inline int parse_packet(struct __sk_buff* skb, struct packet* p)
     __u8 head[8];
     if (bpf_skb_load_bytes(skb, l4, head, sizeof(head))) return -1;
     p->icmp_type = head[0];
+    p->icmp_code = head[1];
     if (p->protocol == IPPROTO_ICMP_) {
       p->icmp_error = icmp4_error(head[0]);
       if (head[0] == 0 || head[0] == 8) p->has_port = 1; /* echo reply, request */
@@ -611,24 +637,21 @@ static __always_inline int drop(__u32 xid, __u32 reason) {
   return 0;
 }
 
-/* PlanetLab's rules for a packet a slice's raw or ping socket sends. */
-static __always_inline int police_raw(__u32 xid, int raw, const struct packet* p) {
-  if (raw && !(slice_flags(xid) & VNET_SLICE_RAW)) return drop(xid, VNET_R_RAW_DENIED);
-  if (p->fragment) return drop(xid, VNET_R_RAW_FRAGMENT);
+/* PlanetLab's rules for a packet a slice's raw or ping socket sends: 0 when it
+ * may leave, or why not. */
+static __always_inline __u32 police_raw(__u32 xid, int raw, const struct packet* p) {
+  if (raw && !(slice_flags(xid) & VNET_SLICE_RAW)) return VNET_R_RAW_DENIED;
+  if (p->fragment) return VNET_R_RAW_FRAGMENT;
   __u8 protocol = p->protocol;
   int icmp = protocol == (p->ipv6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP_);
-  if (protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_ && !icmp)
-    return drop(xid, VNET_R_RAW_PROTOCOL);
-  if (icmp && p->icmp_error) return drop(xid, VNET_R_RAW_ICMP_ERROR);
-  if (icmp && !p->has_port) return drop(xid, VNET_R_RAW_PROTOCOL); /* only echo */
-  if (!from_node(p)) return drop(xid, VNET_R_RAW_SPOOFED);
-  if (!icmp && to_node(p) && node_service(protocol, p->dport))
-    return drop(xid, VNET_R_NODE_SERVICE);
+  if (protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_ && !icmp) return VNET_R_RAW_PROTOCOL;
+  if (icmp && p->icmp_error) return VNET_R_RAW_ICMP_ERROR;
+  if (icmp && !p->has_port) return VNET_R_RAW_PROTOCOL; /* only echo */
+  if (!from_node(p)) return VNET_R_RAW_SPOOFED;
+  if (!icmp && to_node(p) && node_service(protocol, p->dport)) return VNET_R_NODE_SERVICE;
   struct vnet_port* entry = port_entry(port_protocol(protocol), p->sport);
-  if (!entry) return drop(xid, VNET_R_RAW_PROTOCOL);
-  __u32 refused = claim_lazy(entry, xid);
-  if (refused) return drop(xid, refused);
-  return 1;
+  if (!entry) return VNET_R_RAW_PROTOCOL;
+  return claim_lazy(entry, xid);
 }
 
 /* TCP states in which a socket's packets may claim its port: not those a
@@ -637,6 +660,64 @@ static __always_inline int police_raw(__u32 xid, int raw, const struct packet* p
 static __always_inline int tcp_may_claim(__u32 state) {
   return state == 1 /* ESTABLISHED */ || state == 2 /* SYN_SENT */ || state == 3 /* SYN_RECV */ ||
          state == 8 /* CLOSE_WAIT */;
+}
+
+/* --- flow records (docs/vnet.md, "Flow auditing") ------------------------------- */
+
+/* One lookup and an in-place update per packet; a new flow is inserted once.
+ * The map is a preallocated hash (never LRU, which would evict records
+ * silently): when it is full the packet still leaves, and flow_drops counts
+ * what was not recorded. Counts are atomic: a flow's packets may come from
+ * several CPUs. */
+static __always_inline void record_flow(struct __sk_buff* skb, __u32 xid, const struct packet* p,
+                                        __u32 refused) {
+  struct vnet_flow_key key = {};
+  key.xid = xid;
+  key.family = p->ipv6 ? 6 : 4;
+  key.protocol = p->protocol;
+  key.refused = (__u8)refused;
+  if (p->protocol == IPPROTO_ICMP_ || p->protocol == IPPROTO_ICMPV6_) {
+    key.sport = p->has_port ? p->sport : 0; /* the echo id */
+    key.dport = ((__u16)p->icmp_type << 8) | p->icmp_code;
+  } else if (p->has_port) {
+    key.sport = p->sport;
+    key.dport = p->dport;
+  }
+  if (p->ipv6) {
+    __builtin_memcpy(key.saddr, p->saddr6, 16);
+    __builtin_memcpy(key.daddr, p->daddr6, 16);
+  } else {
+    __builtin_memcpy(key.saddr, &p->saddr4, 4);
+    __builtin_memcpy(key.daddr, &p->daddr4, 4);
+  }
+  /* A GSO packet is several on the wire. */
+  __u64 packets = skb->gso_segs > 1 ? skb->gso_segs : 1;
+  __u64 bytes = skb->len;
+  /* The coarse clock (CLOCK_MONOTONIC_COARSE, a tick's resolution) is a load
+   * where bpf_ktime_get_ns reads the clock source. */
+  __u64 now = bpf_ktime_get_coarse_ns();
+  struct vnet_flow* flow = bpf_map_lookup_elem(&flows, &key);
+  if (!flow) {
+    struct vnet_flow fresh = {.packets = packets,
+                              .bytes = bytes,
+                              .first_seen_ns = now,
+                              .last_seen_ns = now,
+                              .tcp_flags = p->tcp_flags};
+    long err = bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST);
+    if (err == 0) return;
+    flow = bpf_map_lookup_elem(&flows, &key); /* another CPU inserted it first */
+    if (!flow) {
+      __u32 zero = 0;
+      __u64* drops = bpf_map_lookup_elem(&flow_drops, &zero);
+      if (drops) *drops += 1; /* this CPU's own slot */
+      return;
+    }
+  }
+  __sync_fetch_and_add(&flow->packets, packets);
+  __sync_fetch_and_add(&flow->bytes, bytes);
+  if (flow->last_seen_ns != now) flow->last_seen_ns = now;
+  if ((flow->tcp_flags | p->tcp_flags) != flow->tcp_flags)
+    __sync_fetch_and_or(&flow->tcp_flags, p->tcp_flags);
 }
 
 /* --- bandwidth: the slice's HTB class ------------------------------------------ */
@@ -668,53 +749,64 @@ static __always_inline void classify(struct __sk_buff* skb, __u32 xid) {
   skb->priority = class_id;
 }
 
-SEC("cgroup_skb/egress")
-int vnet_egress(struct __sk_buff* skb) {
-  __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
-  if (!xid) return 1;
-  classify(skb, xid);
+/* Why a packet a slice sends may not leave; 0 when it may. `parsed`: `p` holds
+ * the packet (parse_packet succeeded). */
+static __always_inline __u32 egress_refusal(struct __sk_buff* skb, __u32 xid, struct packet* p,
+                                            int parsed) {
   struct bpf_sock* sk = skb->sk;
-  if (!sk) return 1;
+  if (!sk) return 0;
   sk = bpf_sk_fullsock(sk);
-  if (!sk) return 1; /* request and time-wait sockets: their listener or past owner */
+  if (!sk) return 0; /* request and time-wait sockets: their listener or past owner */
   int raw;
   int policed = raw_or_ping(sk, &raw);
-  struct packet p = {};
-  if (parse_packet(skb, &p)) return policed ? drop(xid, VNET_R_RAW_MALFORMED) : 1;
-  if (blacklisted(&p)) return drop(xid, VNET_R_BLACKLIST);
-  if (policed) return police_raw(xid, raw, &p);
+  if (!parsed) return policed ? VNET_R_RAW_MALFORMED : 0;
+  if (blacklisted(p)) return VNET_R_BLACKLIST;
+  if (policed) return police_raw(xid, raw, p);
   /* An ordinary TCP or UDP socket: a port the kernel picked at connect or
    * sendto never passed bind, so the socket's first packet claims it. */
   __u32 protocol = sk->protocol;
-  if ((protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_) || !p.has_port) return 1;
+  if ((protocol != IPPROTO_TCP_ && protocol != IPPROTO_UDP_) || !p->has_port) return 0;
   /* A connected UDP socket's datagrams never met sendmsg4/6. */
-  if (protocol == IPPROTO_UDP_ && to_node(&p) && node_service(IPPROTO_UDP_, p.dport))
-    return drop(xid, VNET_R_NODE_SERVICE);
+  if (protocol == IPPROTO_UDP_ && to_node(p) && node_service(IPPROTO_UDP_, p->dport))
+    return VNET_R_NODE_SERVICE;
   /* TCP sends its FIN or RST after sock_release: a socket that is closing
    * (or whose port sock_release gave back) claims nothing. */
-  if (protocol == IPPROTO_TCP_ && !tcp_may_claim(sk->state)) return 1;
+  if (protocol == IPPROTO_TCP_ && !tcp_may_claim(sk->state)) return 0;
   struct vnet_socket_port* held = bpf_sk_storage_get(&socket_ports, sk, 0, 0);
-  if (held) return 1; /* claimed already, bound, or released */
+  if (held) return 0; /* claimed already, bound, or released */
   /* A socket that bound its port is in bound_sockets; marked here once, so
    * that its next packets stop at the lookup above. A record of another port
    * is of a bind the kernel refused: the port picked since is claimed. */
   __u64 cookie = bpf_get_socket_cookie(skb);
   struct vnet_socket_port* record = bound_record(&cookie);
-  int at_bind = record && record->protocol == protocol && record->port == p.sport;
+  int at_bind = record && record->protocol == protocol && record->port == p->sport;
   if (record && !at_bind) forget_bound(&cookie, record);
   held = bpf_sk_storage_get(&socket_ports, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!held) return 1;
+  if (!held) return 0;
   if (at_bind) {
     held->flags = VNET_SOCKET_AT_BIND;
-    return 1;
+    return 0;
   }
-  struct vnet_port* entry = port_entry(protocol, p.sport);
-  if (!entry) return 1;
+  struct vnet_port* entry = port_entry(protocol, p->sport);
+  if (!entry) return 0;
   __u32 refused = claim_bound(entry, xid, usage_of(xid));
-  if (refused) return drop(xid, refused);
+  if (refused) return refused;
   held->xid = xid;
   held->protocol = protocol;
-  held->port = p.sport;
+  held->port = p->sport;
+  return 0;
+}
+
+SEC("cgroup_skb/egress")
+int vnet_egress(struct __sk_buff* skb) {
+  __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
+  if (!xid) return 1;
+  classify(skb, xid);
+  struct packet p = {};
+  int parsed = parse_packet(skb, &p) == 0;
+  __u32 refused = egress_refusal(skb, xid, &p, parsed);
+  record_flow(skb, xid, &p, refused);
+  if (refused) return drop(xid, refused);
   return 1;
 }
 
