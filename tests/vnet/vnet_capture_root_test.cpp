@@ -41,6 +41,7 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/scope_guard.h"
 #include "base/unix_socket.h"
 #include "node/cgroup.h"
 #include "node/raw_socket.h"
@@ -787,6 +788,8 @@ class FramePeer {
         }
       }
     }
+    // Stopped if it never gets ready (a failed REQUIRE leaves no destructor to run).
+    plng::base::ScopeGuard stop_early([this] { stop(); });
     ::close(ready[1]);
     ::close(go[0]);
     ::close(out[1]);
@@ -799,6 +802,7 @@ class FramePeer {
     REQUIRE(std::system(move.c_str()) == 0);
     REQUIRE(::write(go_fd.get(), "g", 1) == 1);
     REQUIRE(::read(ready_fd.get(), &byte, 1) == 1);
+    stop_early.dismiss();
   }
   ~FramePeer() {
     if (pid_ > 0) stop();
