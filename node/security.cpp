@@ -233,6 +233,13 @@ SeccompProgram compileSliverSeccompProgram(RawSockets raw) {
               SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, static_cast<scmp_datum_t>(option))),
           "neutralise packet memberships");
   }
+  // A frame sent with PACKET_QDISC_BYPASS skips tc egress, where sliverd drops
+  // every frame a sliver's packet socket sends (vnet-bpf/packet_guard.h).
+  // PACKET_TX_RING stays: its frames go through the device queue, and tc.
+  check(seccomp_rule_add(ctx.get(), eperm, resolveOrThrow("setsockopt"), 2,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, SOL_PACKET),
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, PACKET_QDISC_BYPASS)),
+        "deny PACKET_QDISC_BYPASS");
   // A slice's packet socket carries a locked filter (SO_LOCK_FILTER), which the
   // kernel refuses to detach with EPERM; libpcap takes that for a fatal error
   // after its own filter failed to attach, where "no filter" (ENOENT) makes it

@@ -133,6 +133,7 @@ enum vnet_reason {
   VNET_R_INGRESS_FOREIGN, /* raw/ping socket: packet of another slice's flow */
   VNET_R_UNIX_ABSTRACT,   /* abstract unix socket not the slice's own */
   VNET_R_SOCKET_CAP,      /* the slice has max_bound_sockets bound sockets */
+  VNET_R_PACKET_SEND,     /* a frame sent through a sliver's packet socket */
   VNET_R_COUNT
 };
 

@@ -303,6 +303,8 @@ std::string_view reasonName(std::uint32_t reason) {
       return "unix_abstract";
     case VNET_R_SOCKET_CAP:
       return "socket_cap";
+    case VNET_R_PACKET_SEND:
+      return "packet_send";
     default:
       return "unknown";
   }
@@ -318,7 +320,8 @@ NetworkPolicy::NetworkPolicy(PolicyOptions options)
   vnet_policy* skel = vnet_policy__open();
   if (!skel) base::throwErrno("open of the vnet policy BPF object");
   skeleton_->skel = skel;
-  skel->rodata->sliver_cgroup_level = slivers_level + 1;
+  sliver_cgroup_level_ = slivers_level + 1;
+  skel->rodata->sliver_cgroup_level = sliver_cgroup_level_;
   skel->rodata->grant_reserved_ports = features.has(kBindGrantsLowPort) ? 1 : 0;
   skel->rodata->default_max_ports = options_.default_max_ports;
   skel->rodata->lazy_idle_ns = options_.lazy_idle_seconds * 1000000000ull;

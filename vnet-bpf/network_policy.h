@@ -162,6 +162,9 @@ class NetworkPolicy {
 
   // Whether the programs were attached anew or swapped into pinned links.
   bool reusedPinnedLinks() const { return reused_links_; }
+  // The depth of a sliver's cgroup on the cgroup2 mount (the slivers cgroup's
+  // plus one), as the programs find a packet's slice (PacketSendGuard too).
+  std::uint32_t sliverCgroupLevel() const { return sliver_cgroup_level_; }
 
   // Unpins every link and map of an instance (decommission): the programs
   // detach and the state goes. A missing directory is not an error.
@@ -175,6 +178,7 @@ class NetworkPolicy {
   std::unique_ptr<Skeleton> skeleton_;
   PolicyOptions options_;
   bool reused_links_ = false;
+  std::uint32_t sliver_cgroup_level_ = 0;
 };
 
 // For tests: loads the programs of a skeleton-less object file the way

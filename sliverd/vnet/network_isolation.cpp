@@ -86,6 +86,12 @@ NetworkIsolation::NetworkIsolation(Options options)
         .connect_unix = features_.abstractUnixIsolation() == "connect_unix",
         .flow_entries = options_.flow_entries,
     });
+    // Slivers' packet sockets (net_capture) must not send: on every device,
+    // whether or not a slice may capture, at the cost of a pointer test per
+    // frame of other sockets (docs/vnet.md, "Packet capture").
+    packet_guard_ =
+        std::make_unique<vnet::PacketSendGuard>(options_.pin_dir, policy_->sliverCgroupLevel());
+    packet_guard_->attachToEveryDevice();
     state_ = State::kEnforced;
     if (!options_.local_reserved_ports_saved.empty())
       local_reserved_ = std::make_unique<LocalReservedPorts>(options_.local_reserved_ports_saved);
@@ -309,6 +315,12 @@ void NetworkIsolation::refresh() {
   if (state_ != State::kEnforced) return;
   std::lock_guard lock(mutex_);
   policy_->refreshNodeAddresses();
+  try {
+    for (const std::string& device : packet_guard_->attachToEveryDevice())
+      spdlog::info("vnet: packet send guard attached to {}", device);
+  } catch (const std::exception& e) {
+    spdlog::error("vnet: {}: slivers' packet sockets may send on that device", e.what());
+  }
   if (std::size_t expired = policy_->expireIdleClaims(); expired > 0) {
     spdlog::debug("vnet: {} idle port claims expired", expired);
   }
@@ -425,6 +437,7 @@ void NetworkIsolation::describe(planetlab::v1::NodeInfo& info) const {
 }
 
 void NetworkIsolation::removePinned(const fs::path& pin_dir) {
+  vnet::PacketSendGuard::detachFromEveryDevice();
   vnet::NetworkPolicy::removePinned(pin_dir);
 }
 

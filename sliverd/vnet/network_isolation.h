@@ -38,6 +38,7 @@
 #include "sliverd/vnet/local_reserved_ports.h"
 #include "vnet-bpf/features.h"
 #include "vnet-bpf/network_policy.h"
+#include "vnet-bpf/packet_guard.h"
 
 namespace plng::sliverd {
 
@@ -111,7 +112,8 @@ class NetworkIsolation : public FlowSource {
   // does not parse is skipped and returned (the caller logs it).
   std::vector<std::string> setBlacklist(const std::vector<std::string>& prefixes);
 
-  // Periodic upkeep: the node's addresses (they may change) and idle lazy claims.
+  // Periodic upkeep: the node's addresses (they may change), idle lazy claims,
+  // and the packet send guard on devices that appeared since.
   void refresh();
 
   // Port holdings as the local API shows them: of one slice (xid), or of every
@@ -137,7 +139,8 @@ class NetworkIsolation : public FlowSource {
   std::map<std::uint32_t, vnet::SliceBandwidth> sliceBandwidth() const;
   void setBudgetCeilings(const std::map<std::uint32_t, std::uint64_t>& ceilings);
 
-  // `sliverd decommission`: unpins every program and map of the instance.
+  // `sliverd decommission`: unpins every program and map of the instance, and
+  // takes the packet send guard off every device.
   static void removePinned(const std::filesystem::path& pin_dir);
   // `sliverd decommission`: net.ipv4.ip_local_reserved_ports back as it was.
   static void restoreLocalReservedPorts(const std::filesystem::path& saved);
@@ -167,6 +170,7 @@ class NetworkIsolation : public FlowSource {
   std::string why_;  // kUnavailable: what is missing or failed
   mutable std::mutex mutex_;
   std::unique_ptr<vnet::NetworkPolicy> policy_;
+  std::unique_ptr<vnet::PacketSendGuard> packet_guard_;
   std::map<std::uint32_t, vnet::SlicePolicy> written_;  // by xid, what setSlice took
   std::unique_ptr<LocalReservedPorts> local_reserved_;  // null: not managed
   std::unique_ptr<BandwidthControl> bandwidth_;         // null: bandwidth not controlled

@@ -14,8 +14,10 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -38,6 +41,7 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/scope_guard.h"
 #include "base/unix_socket.h"
 #include "node/cgroup.h"
 #include "node/raw_socket.h"
@@ -52,6 +56,7 @@
 #include "tests/support/skip.h"
 #include "tests/vnet/vnet_fixture.h"
 #include "vnet-bpf/capture_filter.h"
+#include "vnet-bpf/packet_guard.h"
 
 using namespace std::chrono_literals;
 using plng::base::UniqueFd;
@@ -645,4 +650,250 @@ TEST_CASE("sliverctl capture's stream has only the calling slice's packets", "[v
     CHECK(lines[0].find(".41020 > 127.0.0.1.41031: UDP, length 6") != std::string::npos);
     CHECK(lines[1].find(".41030 > 127.0.0.1.41031: UDP, length 3") != std::string::npos);
   }
+}
+
+namespace {
+
+// An Ethernet frame (broadcast) holding a UDP/IPv4 packet from 10.99.0.1 to the
+// peer's 10.99.0.2, port 41001, whose payload is `marker`.
+std::string udpFrame(const std::string& marker) {
+  const auto high = [](std::size_t value) { return static_cast<char>((value >> 8) & 0xff); };
+  const auto low = [](std::size_t value) { return static_cast<char>(value & 0xff); };
+  const std::size_t udp_length = 8 + marker.size();
+  std::string ip = {0x45,
+                    0,
+                    high(20 + udp_length),
+                    low(20 + udp_length),
+                    0,
+                    0,
+                    0x40,
+                    0,
+                    64,
+                    IPPROTO_UDP,
+                    0,
+                    0,
+                    10,
+                    99,
+                    0,
+                    1,
+                    10,
+                    99,
+                    0,
+                    2};
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i < ip.size(); i += 2)
+    sum += (static_cast<unsigned char>(ip[i]) << 8) | static_cast<unsigned char>(ip[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  ip[10] = high(~sum);
+  ip[11] = low(~sum);
+  const std::string ethernet = {'\xff', '\xff', '\xff', '\xff', '\xff', '\xff', 0x02,
+                                0,      0,      0,      0,      0x01,   0x08,   0x00};
+  const std::string udp = {high(kAServer),
+                           low(kAServer),
+                           high(kAServer),
+                           low(kAServer),
+                           high(udp_length),
+                           low(udp_length),
+                           0,
+                           0};
+  return ethernet + ip + udp + marker;
+}
+
+sockaddr_ll frameDestination(int ifindex) {
+  sockaddr_ll to{};
+  to.sll_family = AF_PACKET;
+  to.sll_protocol = htons(ETH_P_IP);
+  to.sll_ifindex = ifindex;
+  to.sll_halen = 6;
+  std::memset(to.sll_addr, 0xff, 6);
+  return to;
+}
+
+// Sends `frame` on device `ifindex`: 0 or the errno.
+int sendFrame(int socket, int ifindex, const std::string& frame) {
+  const sockaddr_ll to = frameDestination(ifindex);
+  return ::sendto(socket, frame.data(), frame.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+                  sizeof to) >= 0
+             ? 0
+             : errno;
+}
+
+// Sends `frame` through a PACKET_TX_RING (TPACKET_V1) on `socket`: 0 or the errno.
+int sendFrameThroughRing(int socket, int ifindex, const std::string& frame) {
+  tpacket_req ring{};
+  ring.tp_block_size = 4096;
+  ring.tp_block_nr = 1;
+  ring.tp_frame_size = 2048;
+  ring.tp_frame_nr = 2;
+  if (::setsockopt(socket, SOL_PACKET, PACKET_TX_RING, &ring, sizeof ring) != 0) return errno;
+  void* memory = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, socket, 0);
+  if (memory == MAP_FAILED) return errno;
+  auto* slot = static_cast<tpacket_hdr*>(memory);
+  std::memcpy(static_cast<char*>(memory) + TPACKET_HDRLEN - sizeof(sockaddr_ll), frame.data(),
+              frame.size());
+  slot->tp_len = static_cast<unsigned>(frame.size());
+  slot->tp_status = TP_STATUS_SEND_REQUEST;
+  const sockaddr_ll to = frameDestination(ifindex);
+  const int result =
+      ::sendto(socket, nullptr, 0, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) >= 0
+          ? 0
+          : errno;
+  ::munmap(memory, 4096);
+  return result;
+}
+
+void setUp(const char* device) {
+  UniqueFd inet(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq request{};
+  std::strcpy(request.ifr_name, device);
+  if (::ioctl(inet.get(), SIOCGIFFLAGS, &request) != 0) ::_exit(3);
+  request.ifr_flags |= IFF_UP;
+  if (::ioctl(inet.get(), SIOCSIFFLAGS, &request) != 0) ::_exit(4);
+}
+
+// The far end of a veth pair, in a network namespace of its own: a process
+// that writes the marker of every frame from `markers` arriving on `device`,
+// one a line, until it is stopped.
+class FramePeer {
+ public:
+  FramePeer(const std::string& device, const std::vector<std::string>& markers) {
+    int ready[2];
+    int go[2];
+    int out[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      char byte = 0;
+      if (::unshare(CLONE_NEWNET) != 0) ::_exit(1);
+      if (::write(ready[1], "r", 1) != 1 || ::read(go[0], &byte, 1) != 1) ::_exit(2);
+      setUp(device.c_str());
+      const int raw = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+      sockaddr_ll at{};
+      at.sll_family = AF_PACKET;
+      at.sll_protocol = htons(ETH_P_ALL);
+      at.sll_ifindex = static_cast<int>(::if_nametoindex(device.c_str()));
+      if (raw < 0 || ::bind(raw, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) ::_exit(5);
+      if (::write(ready[1], "r", 1) != 1) ::_exit(6);
+      unsigned char frame[2048];
+      for (;;) {
+        const ssize_t n = ::recv(raw, frame, sizeof frame, 0);
+        if (n <= 0) ::_exit(7);
+        for (const std::string& marker : markers) {
+          if (::memmem(frame, static_cast<std::size_t>(n), marker.data(), marker.size()) &&
+              (::write(out[1], marker.data(), marker.size()) < 0 || ::write(out[1], "\n", 1) < 0))
+            ::_exit(8);
+        }
+      }
+    }
+    // Stopped if it never gets ready (a failed REQUIRE leaves no destructor to run).
+    plng::base::ScopeGuard stop_early([this] { stop(); });
+    ::close(ready[1]);
+    ::close(go[0]);
+    ::close(out[1]);
+    UniqueFd ready_fd(ready[0]);
+    UniqueFd go_fd(go[1]);
+    output_.reset(out[0]);
+    char byte = 0;
+    REQUIRE(::read(ready_fd.get(), &byte, 1) == 1);
+    const std::string move = "ip link set " + device + " netns " + std::to_string(pid_) + " 2>&1";
+    REQUIRE(std::system(move.c_str()) == 0);
+    REQUIRE(::write(go_fd.get(), "g", 1) == 1);
+    REQUIRE(::read(ready_fd.get(), &byte, 1) == 1);
+    stop_early.dismiss();
+  }
+  ~FramePeer() {
+    if (pid_ > 0) stop();
+  }
+  // Stops it; the markers it saw, one a line.
+  std::string stop() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(output_.get(), buffer, sizeof buffer)) > 0;)
+      text.append(buffer, static_cast<std::size_t>(n));
+    return text;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  UniqueFd output_;
+};
+
+// `tc filter show dev <device> egress` lines naming the guard's program.
+int guardFilters(const std::string& device) {
+  std::string command = "tc filter show dev " + device + " egress 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  int count = 0;
+  char line[1024];
+  while (std::fgets(line, sizeof line, pipe) != nullptr)
+    count += std::strstr(line, "vnet_pkt_guard") != nullptr;
+  ::pclose(pipe);
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("a slice's packet socket cannot send: tc egress drops its frames and counts them",
+          "[vnet][root]") {
+  CaptureEnvironment c;
+  REQUIRE(std::system("ip link add capg0 type veth peer name capg1 && ip link set capg0 up") == 0);
+  FramePeer peer("capg1", {"slice-send", "slice-ring", "node-send"});
+  const int ifindex = static_cast<int>(::if_nametoindex("capg0"));
+  REQUIRE(ifindex > 0);
+
+  plng::vnet::PacketSendGuard guard(c.env.pin_dir, c.policy->sliverCgroupLevel());
+  const auto attached = guard.attachToEveryDevice();
+  CHECK(std::set<std::string>(attached.begin(), attached.end()) ==
+        std::set<std::string>{"lo", "capg0"});
+  // Again, and as a restarted sliverd: never stacked.
+  CHECK(guard.attachToEveryDevice().empty());
+  plng::vnet::PacketSendGuard restarted(c.env.pin_dir, c.policy->sliverCgroupLevel());
+  CHECK(restarted.attachToEveryDevice().size() == 2);
+  CHECK(guardFilters("capg0") == 1);
+  CHECK(guardFilters("lo") == 1);
+
+  const auto slice_frame = udpFrame("slice-send");
+  const auto ring_frame = udpFrame("slice-ring");
+  BrokeredSliceProcess a(c.broker, "a", c.env.slice_a, [&] {
+    const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return 10;
+    // A bypassed frame would skip tc.
+    const int on = 1;
+    if (::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof on) == 0 || errno != EPERM)
+      return 11;
+    // Sent or not, as the kernel reports a drop at tc; the peer tells.
+    std::printf("send: %s\n", std::strerror(sendFrame(fd, ifindex, slice_frame)));
+    std::printf("ring: %s\n", std::strerror(sendFrameThroughRing(fd, ifindex, ring_frame)));
+    std::fflush(stdout);
+    return 0;
+  });
+  CHECK(a.wait() == 0);
+  INFO(a.output());
+
+  // The control: the node's own packet socket sends the same frame, and may
+  // bypass the queue.
+  UniqueFd node(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+  REQUIRE(node);
+  CHECK(sendFrame(node.get(), ifindex, udpFrame("node-send")) == 0);
+  const int on = 1;
+  CHECK(::setsockopt(node.get(), SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof on) == 0);
+
+  std::this_thread::sleep_for(300ms);
+  const std::string seen = peer.stop();
+  INFO("the peer saw: " << seen);
+  CHECK(seen.find("node-send") != std::string::npos);
+  CHECK(seen.find("slice-send") == std::string::npos);
+  CHECK(seen.find("slice-ring") == std::string::npos);
+  CHECK(c.policy->counters(plng::test::kXidA)["packet_send"] == 2);
+  CHECK(c.policy->counters(plng::test::kXidB).count("packet_send") == 0);
+
+  plng::vnet::PacketSendGuard::detachFromEveryDevice();
+  CHECK(guardFilters("capg0") == 0);
+  CHECK(guardFilters("lo") == 0);
 }

@@ -29,12 +29,7 @@ const volatile __u64 max_bound_sockets = 4096;   /* per slice, in bound_sockets 
 /* Maps: pinned by the loader under the instance's directory, by these names,
  * and reused across restarts. The next part's programs (HTB class ids, byte
  * counters, flow records) share them through those pins. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, VNET_MAX_SLIVER_CGROUPS);
-  __type(key, __u64);
-  __type(value, __u32);
-} sliver_cgroups SEC(".maps");
+#include "vnet-bpf/slice_maps.bpf.h" /* sliver_cgroups, counters, count() */
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -105,13 +100,6 @@ struct {
 } node_addrs6 SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-  __uint(max_entries, VNET_MAX_COUNTERS);
-  __type(key, struct vnet_counter_key);
-  __type(value, __u64);
-} counters SEC(".maps");
-
-struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH); /* each CPU adds to its own copy: no atomics */
   __uint(max_entries, VNET_MAX_SLICES);
   __type(key, __u32);
@@ -142,17 +130,6 @@ struct {
 } flow_drops SEC(".maps");
 
 /* --- slices ------------------------------------------------------------------ */
-
-static __always_inline void count(__u32 xid, __u32 reason) {
-  struct vnet_counter_key key = {.xid = xid, .reason = reason};
-  __u64* value = bpf_map_lookup_elem(&counters, &key);
-  if (value) {
-    *value += 1; /* this CPU's own slot */
-    return;
-  }
-  __u64 one = 1;
-  bpf_map_update_elem(&counters, &key, &one, BPF_NOEXIST);
-}
 
 static __always_inline __u32 xid_of_cgroup(__u64 cgroup_id) {
   __u32* xid = bpf_map_lookup_elem(&sliver_cgroups, &cgroup_id);
@@ -497,7 +474,6 @@ int vnet_post_bind4(struct bpf_sock* sk) { return claim_picked_port(sk); }
 
 SEC("cgroup/post_bind6")
 int vnet_post_bind6(struct bpf_sock* sk) { return claim_picked_port(sk); }
-
 
 SEC("cgroup/sock_release")
 int vnet_sock_release(struct bpf_sock* sk) {
