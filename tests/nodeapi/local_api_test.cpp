@@ -200,10 +200,10 @@ struct Node {
     driver->setUp(0);
     for (const char* slice : {"pl_alpha", "pl_beta", "pl_ops"}) driver->create(slice);
     peers = std::make_unique<PeerIdentifier>(*driver);
-    service = std::make_unique<LocalService>(
-        runtime, grants, *rcaps, paths(), std::chrono::seconds(10), LocalService::Reports{},
-        LocalService::PortHoldings{}, LocalService::Refusals{}, LocalService::CaptureSockets{},
-        std::move(net_usage));
+    service = std::make_unique<LocalService>(runtime, grants, *rcaps, paths(),
+                                             std::chrono::seconds(10), LocalService::Reports{},
+                                             LocalService::PortHoldings{}, LocalService::Refusals{},
+                                             LocalService::CaptureSockets{}, std::move(net_usage));
     server = std::make_unique<LocalApiServer>(io, dir / "sliverd.sock", *service, *peers);
     server->start();
     loop = std::thread([this] { io.run(); });

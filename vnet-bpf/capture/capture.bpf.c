@@ -26,13 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 capture_xid = 0;
 
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(map_flags, BPF_F_MMAPABLE);
-  __uint(max_entries, VNET_PORT_TABLE_SIZE);
-  __type(key, __u32);
-  __type(value, struct vnet_port);
-} ports SEC(".maps");
+#include "vnet-bpf/port_table.bpf.h" /* ports */
 
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_IPV6 0x86dd

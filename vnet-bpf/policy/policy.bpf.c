@@ -45,13 +45,7 @@ struct {
   __type(value, struct vnet_slice_usage);
 } slice_usage SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(map_flags, BPF_F_MMAPABLE);
-  __uint(max_entries, VNET_PORT_TABLE_SIZE);
-  __type(key, __u32);
-  __type(value, struct vnet_port);
-} ports SEC(".maps");
+#include "vnet-bpf/port_table.bpf.h" /* ports */
 
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
