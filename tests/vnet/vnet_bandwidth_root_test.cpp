@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -266,7 +267,8 @@ class Sink {
     {
       // The socket is the remote site's; the child that serves it need not be.
       ScopedNetns in_remote(net.remote());
-      listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      // Dual-stack: IPv4 senders arrive as mapped addresses.
+      listener = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     }
     REQUIRE(listener >= 0);
     pid_ = fork();
@@ -274,9 +276,11 @@ class Sink {
     if (pid_ == 0) {
       int on = 1;
       setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-      sockaddr_in address{};
-      address.sin_family = AF_INET;
-      address.sin_port = htons(static_cast<std::uint16_t>(port));
+      int off = 0;
+      setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+      sockaddr_in6 address{};
+      address.sin6_family = AF_INET6;
+      address.sin6_port = htons(static_cast<std::uint16_t>(port));
       if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
           listen(listener, 4) != 0)
         _exit(1);
@@ -327,22 +331,43 @@ class Sink {
   int report_ = -1;
 };
 
-// Sends to the sink for 3.5 seconds from `cgroup` (empty: the node) through a
-// socket with SO_PRIORITY `priority`; 0 or the errno of what failed.
-int sendWithPriority(const fs::path& cgroup, const std::string& address, int port,
-                     std::uint32_t priority) {
+// A socket option a sender sets before it connects; level 0: none.
+struct SocketOption {
+  int level = 0;
+  int name = 0;
+  int value = 0;
+};
+
+// Sends to the sink for 3.5 seconds from `cgroup` (empty: the node), over IPv4
+// or IPv6 as `address` is, through a socket with `option` set; 0 or the errno
+// of what failed.
+int sendWithOption(const fs::path& cgroup, const std::string& address, int port,
+                   SocketOption option) {
   pid_t pid = fork();
   if (pid < 0) return errno;
   if (pid == 0) {
     joinCgroup(cgroup);
-    int sock = socket(AF_INET, SOCK_STREAM, 0);
-    int value = static_cast<int>(priority);
-    if (setsockopt(sock, SOL_SOCKET, SO_PRIORITY, &value, sizeof(value)) != 0) _exit(errno);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<std::uint16_t>(port));
-    inet_pton(AF_INET, address.c_str(), &to.sin_addr);
-    if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) _exit(errno);
+    const bool ipv6 = address.find(':') != std::string::npos;
+    int sock = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    if (option.level != 0 &&
+        setsockopt(sock, option.level, option.name, &option.value, sizeof(option.value)) != 0)
+      _exit(errno);
+    sockaddr_storage to{};
+    socklen_t length = 0;
+    if (ipv6) {
+      auto* to6 = reinterpret_cast<sockaddr_in6*>(&to);
+      to6->sin6_family = AF_INET6;
+      to6->sin6_port = htons(static_cast<std::uint16_t>(port));
+      inet_pton(AF_INET6, address.c_str(), &to6->sin6_addr);
+      length = sizeof(sockaddr_in6);
+    } else {
+      auto* to4 = reinterpret_cast<sockaddr_in*>(&to);
+      to4->sin_family = AF_INET;
+      to4->sin_port = htons(static_cast<std::uint16_t>(port));
+      inet_pton(AF_INET, address.c_str(), &to4->sin_addr);
+      length = sizeof(sockaddr_in);
+    }
+    if (connect(sock, reinterpret_cast<sockaddr*>(&to), length) != 0) _exit(errno);
     std::vector<char> data(64 * 1024, 'x');
     const auto end = Clock::now() + std::chrono::milliseconds(3500);
     while (Clock::now() < end) {
@@ -422,7 +447,11 @@ TEST_CASE("a slice with a guarantee keeps it while four others flood") {
   CHECK(rates[0] + others <= 21e6);
 }
 
-TEST_CASE("SO_PRIORITY does not take a slice out of its class") {
+SocketOption priority(std::uint32_t value) {
+  return {SOL_SOCKET, SO_PRIORITY, static_cast<int>(value)};
+}
+
+TEST_CASE("SO_PRIORITY, IP_TOS and SO_MARK do not take a slice out of its class") {
   BandwidthPlanet planet;
   planet.install(kDefaultNodeLimitBps);
   planet.setBandwidth(0, {});
@@ -430,21 +459,44 @@ TEST_CASE("SO_PRIORITY does not take a slice out of its class") {
   // slice would get if its packets kept their priority.
   {
     Sink sink(planet.net, 6001);
-    REQUIRE(sendWithPriority({}, planet.net.remote().ipv4, 6001, kHtbQdisc) == 0);
+    REQUIRE(sendWithOption({}, planet.net.remote().ipv4, 6001, priority(kHtbQdisc)) == 0);
     const double bypass = sink.rate();
     INFO("node with priority 1:0: " << mbit(bypass) << " Mbit/s");
     CHECK(bypass > 30e6);
   }
   // A slice (root in its cgroup, so the kernel lets it set any priority) is
   // still held at its cap, with 1:0, the node's class or the root class.
-  for (std::uint32_t priority : {kHtbQdisc, kNodeClass, kRootClass}) {
+  // IP_TOS sets the socket's priority from the TOS (low delay: 6, "interactive",
+  // no class of the tree: HTB would put it in the default class, the node's);
+  // SO_MARK (needing CAP_NET_ADMIN, which slivers lack) is set too.
+  const std::vector<std::pair<const char*, SocketOption>> options = {
+      {"SO_PRIORITY 1:0", priority(kHtbQdisc)},
+      {"SO_PRIORITY node class", priority(kNodeClass)},
+      {"SO_PRIORITY root class", priority(kRootClass)},
+      {"IP_TOS low delay", {IPPROTO_IP, IP_TOS, IPTOS_LOWDELAY}},
+      {"SO_MARK node class", {SOL_SOCKET, SO_MARK, static_cast<int>(kNodeClass)}},
+  };
+  for (const auto& [what, option] : options) {
     Sink sink(planet.net, 6002);
-    REQUIRE(sendWithPriority(planet.slices[0], planet.net.remote().ipv4, 6002, priority) == 0);
+    REQUIRE(sendWithOption(planet.slices[0], planet.net.remote().ipv4, 6002, option) == 0);
     const double rate = sink.rate();
-    INFO("slice with priority " << std::hex << priority << ": " << std::dec << mbit(rate));
+    INFO("slice with " << what << ": " << mbit(rate));
     CHECK(rate <= 10.5e6);
     CHECK(rate >= 8e6);
   }
+}
+
+TEST_CASE("IPv6: a slice's packets go through its class as IPv4's do") {
+  BandwidthPlanet planet;
+  planet.install(kDefaultNodeLimitBps);
+  planet.setBandwidth(0, {});  // capped at 10 Mbit/s
+  REQUIRE_FALSE(planet.net.remote().ipv6.empty());
+  Sink sink(planet.net, 6003);
+  REQUIRE(sendWithOption(planet.slices[0], planet.net.remote().ipv6, 6003, {}) == 0);
+  const double rate = sink.rate();
+  INFO("slice over IPv6: " << mbit(rate) << " Mbit/s of TCP payload");
+  CHECK(rate <= 10.5e6);
+  CHECK(rate >= 8e6);
 }
 
 TEST_CASE("ICMP of a slice is limited in packets per second") {
