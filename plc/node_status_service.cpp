@@ -72,7 +72,7 @@ grpc::Status AdminService::GetNodeStatus(grpc::ServerContext* ctx,
         pb::NodeStatus* out = resp->add_nodes();
         out->set_hostname(node.hostname);
         auto rows = tx.exec_params(
-            "SELECT extract(epoch FROM received_at)::bigint, encode(report, 'hex')"
+            "SELECT floor(extract(epoch FROM received_at))::bigint, encode(report, 'hex')"
             " FROM node_status WHERE node_id = $1",
             node.node_id);
         if (rows.empty()) continue;
