@@ -153,13 +153,13 @@ std::vector<HtbClass> sliceClasses(const SliceClassIds& ids, const SliceBandwidt
                                  ? node_limit_bps
                                  : std::min(bandwidth.max_rate_bps, node_limit_bps);
   const std::uint64_t pps = std::max<std::uint32_t>(bandwidth.icmp_pps, 1);
-  return {htbClass(ids.bulk, kRootClass, bytesOf(rate), bytesOf(ceil), quantumFor(rate)),
-          // One packet a second guaranteed, up to `pps` borrowed from the node's
-          // class: guaranteed rates pass HTB's parent unchecked, so a rate of `pps`
-          // would let every slice's ICMP add to the node's limit. The parent is
-          // charged real bytes (its own rate table has no mpu).
-          htbClass(ids.icmp, kRootClass, kPacketCost, pps * kPacketCost, kEthernetFrame,
-                   kPacketCost)};
+  return {
+      htbClass(ids.bulk, kRootClass, bytesOf(rate), bytesOf(ceil), quantumFor(rate)),
+      // One packet a second guaranteed, up to `pps` borrowed from the node's
+      // class: guaranteed rates pass HTB's parent unchecked, so a rate of `pps`
+      // would let every slice's ICMP add to the node's limit. The parent is
+      // charged real bytes (its own rate table has no mpu).
+      htbClass(ids.icmp, kRootClass, kPacketCost, pps * kPacketCost, kEthernetFrame, kPacketCost)};
 }
 
 std::vector<HtbClass> nodeClasses(std::uint64_t node_limit_bps) {
