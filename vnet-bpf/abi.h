@@ -105,6 +105,28 @@ struct vnet_socket_port {
   __u16 port; /* 0: none recorded */
 };
 
+/* socket_cache value (socket local storage): what cgroup_skb/egress found for
+ * a socket's flow, so that the socket's next packets of that flow skip the
+ * lookups (docs/vnet.md, "The egress fast path"). Valid while `epoch` equals
+ * policy_epoch's, which the loader advances on every change of a slice's
+ * classes, the blacklist, the node's addresses or the sliver cgroups, and on
+ * every load; only TCP and UDP packets of ordinary sockets, without IP options,
+ * to an address not the node's, that passed, are remembered. */
+struct vnet_socket_cache {
+  __u64 epoch; /* 0: nothing remembered */
+  __u32 seq;   /* odd while a CPU rewrites the entry (a sequence lock) */
+  __u32 xid;
+  __u32 htb_class;
+  __u8 protocol;
+  __u8 pad;
+  __u16 sport; /* host order */
+  __u16 dport;
+  __u16 pad2;
+  __u32 pad3;
+  __u8 saddr[16]; /* network order; IPv4: the first 4 bytes */
+  __u8 daddr[16];
+};
+
 /* LPM trie keys (blacklist4, node_addrs4; blacklist6, node_addrs6). */
 struct vnet_lpm4 {
   __u32 prefixlen;

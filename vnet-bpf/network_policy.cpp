@@ -165,7 +165,8 @@ void deleteElem(int map_fd, const Key& key) {
 }
 
 // Writes the difference between the LPM keys a trie holds and `desired`.
-void applyLpmDiff(int map_fd, std::size_t key_size,
+// Makes the LPM trie hold `desired`; whether it changed.
+bool applyLpmDiff(int map_fd, std::size_t key_size,
                   const std::set<std::vector<std::uint8_t>>& desired, const char* map_name) {
   std::set<std::vector<std::uint8_t>> current;
   std::vector<std::uint8_t> key(key_size);
@@ -182,6 +183,7 @@ void applyLpmDiff(int map_fd, std::size_t key_size,
   for (const auto& added : diff.add)
     if (bpf_map_update_elem(map_fd, added.data(), &present, BPF_ANY) != 0)
       base::throwErrno(std::string("update of BPF map ") + map_name);
+  return !diff.remove.empty() || !diff.add.empty();
 }
 
 // libbpf refuses to reuse a pinned map whose size differs from the object's:
@@ -418,9 +420,22 @@ NetworkPolicy::NetworkPolicy(PolicyOptions options)
   });
 
   refreshNodeAddresses();
+  // What sockets remembered under programs loaded before (the map is pinned)
+  // is not this load's to trust.
+  advanceEpoch();
 }
 
 NetworkPolicy::~NetworkPolicy() = default;
+
+void NetworkPolicy::advanceEpoch() {
+  const int map_fd = skeleton_->fd(skeleton_->skel->maps.policy_epoch);
+  const std::uint32_t zero = 0;
+  std::uint64_t epoch = 0;
+  if (bpf_map_lookup_elem(map_fd, &zero, &epoch) != 0) base::throwErrno("lookup of policy_epoch");
+  ++epoch;
+  if (bpf_map_update_elem(map_fd, &zero, &epoch, BPF_ANY) != 0)
+    base::throwErrno("update of policy_epoch");
+}
 
 void NetworkPolicy::setSlice(std::uint32_t xid, const SlicePolicy& policy) {
   vnet_policy* skel = skeleton_->skel;
@@ -448,6 +463,7 @@ void NetworkPolicy::setSlice(std::uint32_t xid, const SlicePolicy& policy) {
   slice.flags = policy.raw_sockets ? VNET_SLICE_RAW : 0;
   slice.max_ports = policy.max_ports;
   updateElem(slices, xid, slice, "slices");
+  advanceEpoch();
 }
 
 void NetworkPolicy::setSliceClasses(std::uint32_t xid, const SliceClassIds& classes) {
@@ -460,6 +476,7 @@ void NetworkPolicy::setSliceClasses(std::uint32_t xid, const SliceClassIds& clas
   slice.htb_class = classes.bulk;
   slice.htb_icmp_class = classes.icmp;
   updateElem(slices, xid, slice, "slices");
+  advanceEpoch();
 }
 
 void NetworkPolicy::removeSlice(std::uint32_t xid) {
@@ -479,14 +496,17 @@ void NetworkPolicy::removeSlice(std::uint32_t xid) {
     std::uint32_t owner = 0;
     if (bpf_map_lookup_elem(cgroups, &id, &owner) == 0 && owner == xid) deleteElem(cgroups, id);
   }
+  advanceEpoch();
 }
 
 void NetworkPolicy::setSliverCgroup(std::uint64_t cgroup_id, std::uint32_t xid) {
   updateElem(skeleton_->fd(skeleton_->skel->maps.sliver_cgroups), cgroup_id, xid, "sliver_cgroups");
+  advanceEpoch();
 }
 
 void NetworkPolicy::removeSliverCgroup(std::uint64_t cgroup_id) {
   deleteElem(skeleton_->fd(skeleton_->skel->maps.sliver_cgroups), cgroup_id);
+  advanceEpoch();
 }
 
 std::vector<std::uint32_t> NetworkPolicy::slices() const {
@@ -516,10 +536,11 @@ std::map<std::uint64_t, std::uint32_t> NetworkPolicy::sliverCgroups() const {
 
 void NetworkPolicy::setBlacklist(const std::vector<Prefix>& prefixes) {
   LpmKeys keys = lpmKeys(prefixes);
-  applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.blacklist4), sizeof(vnet_lpm4), keys.v4,
-               "blacklist4");
-  applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.blacklist6), sizeof(vnet_lpm6), keys.v6,
-               "blacklist6");
+  bool changed = applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.blacklist4), sizeof(vnet_lpm4),
+                              keys.v4, "blacklist4");
+  changed |= applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.blacklist6), sizeof(vnet_lpm6),
+                          keys.v6, "blacklist6");
+  if (changed) advanceEpoch();
 }
 
 void NetworkPolicy::refreshNodeAddresses() {
@@ -545,10 +566,11 @@ void NetworkPolicy::refreshNodeAddresses() {
   }
   freeifaddrs(list);
   LpmKeys keys = lpmKeys(prefixes);
-  applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.node_addrs4), sizeof(vnet_lpm4), keys.v4,
-               "node_addrs4");
-  applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.node_addrs6), sizeof(vnet_lpm6), keys.v6,
-               "node_addrs6");
+  bool changed = applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.node_addrs4), sizeof(vnet_lpm4),
+                              keys.v4, "node_addrs4");
+  changed |= applyLpmDiff(skeleton_->fd(skeleton_->skel->maps.node_addrs6), sizeof(vnet_lpm6),
+                          keys.v6, "node_addrs6");
+  if (changed) advanceEpoch();
 }
 
 void NetworkPolicy::setAbstractUnixNames(std::uint32_t xid, const std::vector<std::string>& names) {

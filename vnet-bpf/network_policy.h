@@ -174,6 +174,11 @@ class NetworkPolicy {
   static std::uint64_t cgroupId(const std::filesystem::path& dir);
 
  private:
+  // Invalidates what the egress fast path remembered per socket (its slice's
+  // class, a flow's verdict): called after every change of what a verdict or
+  // a class depends on, and at load (docs/vnet.md, "The egress fast path").
+  void advanceEpoch();
+
   struct Skeleton;
   std::unique_ptr<Skeleton> skeleton_;
   PolicyOptions options_;

@@ -1,8 +1,10 @@
 #include "tests/vnet/vnet_fixture.h"
 
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -21,6 +23,7 @@
 
 #include "base/error.h"
 #include "tests/support/skip.h"
+#include "vnet-bpf/discard.skel.h"
 
 namespace plng::test {
 namespace fs = std::filesystem;
@@ -232,6 +235,17 @@ int sendUdp(int family, const char* address, int port, int* local_port, bool reu
   if (sendto(sock, "x", 1, 0, reinterpret_cast<sockaddr*>(&storage), length) != 1) return errno;
   if (local_port) *local_port = localPort(sock);
   return 0;  // kept open
+}
+
+void attachUdpDiscard(const char* device) {
+  unsigned index = if_nametoindex(device);
+  if (index == 0) base::throwErrno(std::string("no device ") + device);
+  vnet_discard* skeleton = vnet_discard::open_and_load();
+  if (!skeleton) base::throwErrno("load of the discard program");
+  int rc = bpf_xdp_attach(static_cast<int>(index), bpf_program__fd(skeleton->progs.vnet_discard),
+                          XDP_FLAGS_DRV_MODE, nullptr);
+  vnet_discard::destroy(skeleton);  // the attachment holds the program
+  if (rc != 0) throw base::SysError(-rc, std::string("XDP attach to ") + device);
 }
 
 }  // namespace plng::test

@@ -75,4 +75,12 @@ int listenAsNode(int family, int type, int port, bool any_address = false);
 int sendUdp(int family, const char* address, int port, int* local_port = nullptr,
             bool reuseaddr = false);
 
+// The far end of a link standing for the world outside the node: attaches
+// vnet-bpf/testing/discard.bpf.c to `device` (of the calling thread's network
+// namespace) in the driver's XDP path, where it drops IPv4 UDP datagrams to
+// kDiscardPort, as a NIC takes a frame off the wire; everything else goes on.
+// The attachment lasts until the device goes. Throws when it cannot.
+inline constexpr int kDiscardPort = 9;
+void attachUdpDiscard(const char* device);
+
 }  // namespace plng::test

@@ -17,10 +17,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "tests/support/skip.h"
 #include "tests/vnet/vnet_fixture.h"
+#include "vnet-bpf/bandwidth.h"
 #include "vnet-bpf/features.h"
 #include "vnet-bpf/network_policy.h"
 
@@ -572,6 +574,152 @@ TEST_CASE("the blacklist applies at once, added and removed live", "[vnet][root]
   CHECK(runInSlice(env.slice_a, connect_v6) == 0);
   close(listener);
   close(listener6);
+}
+
+// A link to the world outside the node: plv0 (198.51.100.1, the node's) to
+// plv1, whose driver drops UDP to the discard port; 198.51.100.2 answers ARP
+// through a permanent neighbour entry. Made before the policy opens, so that
+// 198.51.100.1 is among the node's addresses and 198.51.100.2 is not.
+void makeOutsideLink() {
+  REQUIRE(std::system("ip link add plv0 type veth peer name plv1 && "
+                      "ip addr add 198.51.100.1/24 dev plv0 && ip link set plv0 up && "
+                      "ip link set plv1 up && ip neigh replace 198.51.100.2 lladdr "
+                      "$(ip -br link show plv1 | awk '{print $3}') dev plv0 nud permanent") == 0);
+  attachUdpDiscard("plv1");
+}
+
+// A slice's step-by-step sender: a connected UDP socket to 198.51.100.2's
+// discard port, sending `count` datagrams when told, reporting 0 or the errno
+// of a send that failed.
+class SteppedSender {
+ public:
+  explicit SteppedSender(const std::filesystem::path& cgroup) {
+    REQUIRE(pipe(commands_) == 0);
+    REQUIRE(pipe(results_) == 0);
+    int commands = commands_[0];
+    int results = results_[1];
+    process_ = std::make_unique<SliceProcess>(cgroup, false, [commands, results] {
+      int sock = socket(AF_INET, SOCK_DGRAM, 0);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(kDiscardPort);
+      inet_pton(AF_INET, "198.51.100.2", &to.sin_addr);
+      if (sock < 0 || connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0)
+        return errno;
+      int count = 0;
+      while (read(commands, &count, sizeof(count)) == sizeof(count)) {
+        int err = 0;
+        for (int i = 0; i < count && err == 0; ++i)
+          if (::send(sock, "datagram", 8, 0) != 8) err = errno;
+        if (write(results, &err, sizeof(err)) != sizeof(err)) return EIO;
+      }
+      return 0;
+    });
+  }
+  ~SteppedSender() {
+    process_.reset();
+    for (int fd : {commands_[0], commands_[1], results_[0], results_[1]}) close(fd);
+  }
+  int send(int count) {
+    if (write(commands_[1], &count, sizeof(count)) != sizeof(count)) return EIO;
+    int err = EIO;
+    if (read(results_[0], &err, sizeof(err)) != sizeof(err)) return EIO;
+    return err;
+  }
+
+ private:
+  int commands_[2] = {-1, -1};
+  int results_[2] = {-1, -1};
+  std::unique_ptr<SliceProcess> process_;
+};
+
+// Packets of slice A's flows to 198.51.100.2 that left (refused == 0) or
+// were refused.
+std::uint64_t outsidePackets(NetworkPolicy& policy, bool refused) {
+  std::uint64_t packets = 0;
+  for (const FlowEntry& entry : policy.flows()) {
+    std::uint32_t daddr = 0;
+    std::memcpy(&daddr, entry.key.daddr, 4);
+    if (entry.key.xid == kXidA && daddr == inet_addr("198.51.100.2") &&
+        (entry.key.refused != 0) == refused)
+      packets += entry.flow.packets;
+  }
+  return packets;
+}
+
+TEST_CASE("a socket's remembered flow follows the policy: the blacklist stops its next packet",
+          "[vnet][root][blacklist]") {
+  // docs/vnet.md, "The egress fast path": after its first packet, a connected
+  // socket's datagrams skip the lookups; a policy change must still apply to
+  // the very next one, and every packet must still be recorded.
+  enterPrivateNetwork();
+  makeOutsideLink();
+  VnetEnvironment env;
+  auto policy = env.open();
+  SteppedSender sender(env.slice_a);
+  REQUIRE(sender.send(10) == 0);
+  CHECK(outsidePackets(*policy, false) == 10);
+
+  policy->setBlacklist({parsePrefix("198.51.100.0/28")});
+  CHECK(sender.send(1) == EPERM);
+  CHECK(counter(*policy, kXidA, "blacklist") == 1);
+  CHECK(outsidePackets(*policy, true) == 1);
+
+  // A prefix elsewhere leaves the flow refused; lifting the blacklist lets it
+  // go again, counted on the same record.
+  policy->setBlacklist({parsePrefix("198.51.100.0/28"), parsePrefix("203.0.113.0/24")});
+  CHECK(sender.send(1) == EPERM);
+  policy->setBlacklist({parsePrefix("203.0.113.0/24")});
+  CHECK(sender.send(5) == 0);
+  CHECK(outsidePackets(*policy, false) == 15);
+  CHECK(counter(*policy, kXidA, "blacklist") == 2);
+
+  // After a restart of the loader (the same pins), a blacklist set by the new
+  // instance stops the flow too.
+  policy.reset();
+  policy = env.open();
+  CHECK(sender.send(3) == 0);
+  policy->setBlacklist({parsePrefix("198.51.100.2/32")});
+  CHECK(sender.send(1) == EPERM);
+  CHECK(outsidePackets(*policy, false) == 18);
+}
+
+// Packets HTB counted in class `handle` of plv0 (tc -s class show).
+std::uint64_t classPackets(std::uint32_t handle) {
+  char id[32];
+  std::snprintf(id, sizeof(id), "%x:%x", handle >> 16, handle & 0xffff);
+  FILE* out = popen(("tc -s class show dev plv0 classid " + std::string(id)).c_str(), "r");
+  REQUIRE(out);
+  std::string text;
+  char buffer[512];
+  while (std::size_t n = fread(buffer, 1, sizeof(buffer), out)) text.append(buffer, n);
+  pclose(out);
+  auto at = text.find(" bytes ");
+  return at == std::string::npos ? 0 : std::strtoull(text.c_str() + at + 7, nullptr, 10);
+}
+
+TEST_CASE("a socket's remembered flow follows its slice's class when the class changes",
+          "[vnet][root][bandwidth]") {
+  enterPrivateNetwork();
+  makeOutsideLink();
+  VnetEnvironment env;
+  auto policy = env.open();
+  HtbTree uplink("plv0");
+  uplink.install(1'000'000'000);
+  const SliceBandwidth bandwidth{.min_rate_bps = 1'000'000, .max_rate_bps = 500'000'000};
+  const SliceClassIds first = classIdsOfSlot(1);
+  const SliceClassIds second = classIdsOfSlot(2);
+  uplink.setSlice(first, bandwidth);
+  uplink.setSlice(second, bandwidth);
+  policy->setSliceClasses(kXidA, first);
+  SteppedSender sender(env.slice_a);
+  REQUIRE(sender.send(10) == 0);
+  CHECK(classPackets(first.bulk) == 10);
+  policy->setSliceClasses(kXidA, second);
+  REQUIRE(sender.send(7) == 0);
+  CHECK(classPackets(first.bulk) == 10);
+  CHECK(classPackets(second.bulk) == 7);
+  uplink.remove();
 }
 
 TEST_CASE("raw packets leave only under PlanetLab's rules", "[vnet][root]") {

@@ -123,6 +123,22 @@ struct {
   __type(value, __u64);
 } flow_drops SEC(".maps");
 
+/* The egress fast path's per-socket memory, and the epoch that validates it
+ * (advanced by the loader). */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct vnet_socket_cache);
+} socket_cache SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} policy_epoch SEC(".maps");
+
 /* --- slices ------------------------------------------------------------------ */
 
 static __always_inline __u32 xid_of_cgroup(__u64 cgroup_id) {
@@ -513,6 +529,7 @@ struct packet {
   __u8 inner_protocol;
   __u8 has_inner;
   __u8 tcp_flags;
+  __u8 ip_options; /* IPv4: a header longer than 20 bytes */
   __u32 saddr4, daddr4;
   __u8 saddr6[16], daddr6[16];
 };
@@ -559,6 +576,7 @@ static __always_inline int parse_packet(struct __sk_buff* skb, struct packet* p)
     if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip))) return -1;
     if (ip.version != 4 || ip.ihl < 5 || bpf_ntohs(ip.tot_len) > skb->len) return -1;
     p->protocol = ip.protocol;
+    p->ip_options = ip.ihl > 5;
     p->saddr4 = ip.saddr;
     p->daddr4 = ip.daddr;
     p->fragment = (bpf_ntohs(ip.frag_off) & 0x3fff) != 0; /* MF or an offset */
@@ -823,17 +841,127 @@ static __always_inline __u32 egress_refusal(struct __sk_buff* skb, __u32 xid, st
   return 0;
 }
 
+/* --- the egress fast path (docs/vnet.md) ------------------------------------------ */
+
+static __always_inline __u64 current_epoch(void) {
+  __u32 zero = 0;
+  __u64* epoch = bpf_map_lookup_elem(&policy_epoch, &zero);
+  return epoch ? *epoch : 0;
+}
+
+/* The ordinary TCP or UDP socket that sent `p`, a packet of a flow the fast
+ * path may remember (no IP options, not a fragment, ports read); else null. */
+static __always_inline struct bpf_sock* fast_path_socket(struct __sk_buff* skb,
+                                                         const struct packet* p) {
+  if (p->fragment || p->ip_options || !p->has_port) return 0;
+  if (p->protocol != IPPROTO_TCP_ && p->protocol != IPPROTO_UDP_) return 0;
+  struct bpf_sock* sk = skb->sk;
+  if (!sk) return 0;
+  sk = bpf_sk_fullsock(sk);
+  if (!sk || sk->type == SOCK_RAW_ || sk->protocol != p->protocol) return 0;
+  return sk;
+}
+
+static __always_inline void flow_addresses(const struct packet* p, __u64* saddr, __u64* daddr) {
+  if (p->ipv6) {
+    __builtin_memcpy(saddr, p->saddr6, 16);
+    __builtin_memcpy(daddr, p->daddr6, 16);
+  } else {
+    saddr[0] = p->saddr4;
+    saddr[1] = 0;
+    daddr[0] = p->daddr4;
+    daddr[1] = 0;
+  }
+}
+
+#define compiler_barrier() __asm__ __volatile__("" ::: "memory")
+
+static __always_inline __u32 read_seq(const struct vnet_socket_cache* cache) {
+  return *(const volatile __u32*)&cache->seq;
+}
+
+/* What this packet's socket remembers of it: its slice and class, when the
+ * socket's last remembered flow is this packet's and no policy changed since.
+ * The entry is read under its sequence lock: a CPU rewriting it for another
+ * flow of the socket makes the read miss, never mix two flows. */
+static __always_inline struct vnet_socket_cache* remembered(struct __sk_buff* skb,
+                                                            const struct packet* p) {
+  struct bpf_sock* sk = fast_path_socket(skb, p);
+  if (!sk) return 0;
+  struct vnet_socket_cache* cache = bpf_sk_storage_get(&socket_cache, sk, 0, 0);
+  if (!cache) return 0;
+  __u32 seq = read_seq(cache);
+  if (seq & 1) return 0;
+  compiler_barrier();
+  if (cache->epoch != current_epoch() || cache->protocol != p->protocol ||
+      cache->sport != p->sport || cache->dport != p->dport)
+    return 0;
+  __u64 saddr[2], daddr[2], cached_saddr[2], cached_daddr[2];
+  flow_addresses(p, saddr, daddr);
+  __builtin_memcpy(cached_saddr, cache->saddr, 16);
+  __builtin_memcpy(cached_daddr, cache->daddr, 16);
+  if (saddr[0] != cached_saddr[0] || saddr[1] != cached_saddr[1] || daddr[0] != cached_daddr[0] ||
+      daddr[1] != cached_daddr[1])
+    return 0;
+  compiler_barrier();
+  return read_seq(cache) == seq ? cache : 0;
+}
+
+/* After a packet passed the whole policy, evaluated in `epoch` (read before
+ * any of the maps it consulted): its socket remembers the flow, so that the
+ * flow's next packets take the fast path. Never a flow to the node's own
+ * addresses, whose verdict hangs on which ports slices hold. One CPU rewrites
+ * an entry at a time (the sequence lock taken by compare-and-swap); another
+ * that finds it taken leaves it. */
+static __always_inline void remember(struct __sk_buff* skb, __u32 xid, const struct packet* p,
+                                     __u64 epoch) {
+  struct bpf_sock* sk = fast_path_socket(skb, p);
+  if (!epoch || !sk || to_node(p)) return;
+  const struct vnet_slice* slice = bpf_map_lookup_elem(&slices, &xid);
+  struct vnet_socket_cache* cache =
+      bpf_sk_storage_get(&socket_cache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!cache) return;
+  __u32 seq = read_seq(cache);
+  if ((seq & 1) || __sync_val_compare_and_swap(&cache->seq, seq, seq + 1) != seq) return;
+  compiler_barrier();
+  cache->epoch = epoch;
+  cache->xid = xid;
+  cache->htb_class = slice ? slice->htb_class : 0;
+  cache->protocol = p->protocol;
+  cache->sport = p->sport;
+  cache->dport = p->dport;
+  __u64 saddr[2], daddr[2];
+  flow_addresses(p, saddr, daddr);
+  __builtin_memcpy(cache->saddr, saddr, 16);
+  __builtin_memcpy(cache->daddr, daddr, 16);
+  compiler_barrier();
+  __sync_fetch_and_add(&cache->seq, 1);
+}
+
 SEC("cgroup_skb/egress")
 int vnet_egress(struct __sk_buff* skb) {
+  struct packet p = {};
+  int parsed = parse_packet(skb, &p) == 0;
+  /* A packet of a flow its socket remembers: the slice and its class are
+   * known, the verdict was "pass" (ordinary TCP/UDP, not blacklisted, port
+   * the slice's), and no policy changed since; only the records remain. */
+  struct vnet_socket_cache* cache = parsed ? remembered(skb, &p) : 0;
+  if (cache) {
+    __u32 known = cache->xid;
+    skb->priority = cache->htb_class;
+    record_flow(skb, known, &p, 0);
+    count_traffic(skb, known, 0);
+    return 1;
+  }
+  __u64 epoch = current_epoch(); /* before the maps the verdict reads */
   __u32 xid = xid_of_cgroup(bpf_skb_ancestor_cgroup_id(skb, sliver_cgroup_level));
   if (!xid) return 1;
   classify(skb, xid);
-  struct packet p = {};
-  int parsed = parse_packet(skb, &p) == 0;
   __u32 refused = egress_refusal(skb, xid, &p, parsed);
   record_flow(skb, xid, &p, refused);
   if (refused) return drop(xid, refused);
   count_traffic(skb, xid, 0);
+  if (parsed) remember(skb, xid, &p, epoch);
   return 1;
 }
 
