@@ -7,8 +7,9 @@
 //     it (sock_release), each call timed on its own;
 //   - TCP connect()+close() to a listener of the node on an allowlisted port
 //     (connect4, egress's claim of the kernel-picked port, sock_release);
-//   - TCP throughput and small-UDP packets per second (iperf3, 3 s each)
-//     across a veth pair, the node's uplink, to a second namespace: without
+//   - TCP throughput (iperf3, 3 s) and 64-byte UDP datagrams per second (one
+//     CPU-bound sender) across a veth pair, the node's uplink, to a second
+//     namespace that drops the datagrams at its device: without
 //     anything against the slice's traffic classified into its class of the
 //     uplink's HTB tree (vnet-bpf/bandwidth.h; the tree made before each policed
 //     round and removed before each plain one, its limits above what the veth
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -53,6 +55,7 @@ constexpr int kRounds = 5;
 constexpr int kBindCloses = 50000;  // per round
 constexpr int kConnects = 3000;
 constexpr int kRawPackets = 100000;
+constexpr int kUdpPackets = 200000;           // per round, through the uplink
 constexpr const char* kRemote = "192.0.2.2";  // TEST-NET-1, inside the bench's own namespaces
 
 double* sharedResult() {
@@ -149,7 +152,51 @@ double rawPacketsPerSecond() {
   return kRawPackets / seconds;
 }
 
+// 64-byte UDP datagrams through the uplink as fast as one sender can write them
+// on a connected socket (one write() a datagram, as iperf3 and most programs
+// send): datagrams per second. CPU-bound, so the rate is the send path's cost
+// per packet; the remote end drops them at its device's ingress, as a NIC takes
+// a frame away, so that what is timed is this host's side only.
+double udpPacketsPerSecond() {
+  int sock = socket(AF_INET, SOCK_DGRAM, 0);
+  if (sock < 0) return -1;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(test::kDiscardPort);
+  inet_pton(AF_INET, kRemote, &to.sin_addr);
+  if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return -1;
+  char payload[64] = {};
+  // Untimed first datagrams: the route, the neighbour entry, the port's claim.
+  for (int i = 0; i < 1000; ++i) (void)!write(sock, payload, sizeof(payload));
+  auto start = Clock::now();
+  for (int i = 0; i < kUdpPackets; ++i)
+    if (write(sock, payload, sizeof(payload)) < 0 && errno != ENOBUFS) return -1;
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  close(sock);
+  return kUdpPackets / seconds;
+}
+
 int runCommand(const std::string& command) { return std::system(command.c_str()); }
+
+// Attaches the discard program to `device` in the named network namespace
+// (test::attachUdpDiscard); false when it cannot.
+bool discardUdpAt(const std::string& netns, const char* device) {
+  int own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  int far = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+  bool attached = false;
+  if (own >= 0 && far >= 0 && setns(far, CLONE_NEWNET) == 0) {
+    try {
+      test::attachUdpDiscard(device);
+      attached = true;
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "vnet_bench: %s\n", error.what());
+    }
+    if (setns(own, CLONE_NEWNET) != 0) throw std::runtime_error("cannot return to own netns");
+  }
+  if (own >= 0) close(own);
+  if (far >= 0) close(far);
+  return attached;
+}
 
 // A number field of iperf3's JSON report: the first `field` after `section`.
 double iperfField(const std::string& arguments, const char* section, const char* field) {
@@ -172,12 +219,6 @@ double iperfField(const std::string& arguments, const char* section, const char*
 
 // TCP: the sender's throughput in Gbit/s.
 double iperfGbps() { return iperfField("", "\"sum_sent\"", "bits_per_second") / 1e9; }
-
-// UDP, 64-byte datagrams as fast as iperf3 sends them: packets per second sent.
-double iperfUdpPps() {
-  double packets = iperfField("-u -b 0 -l 64", "\"end\"", "packets");
-  return packets < 0 ? -1 : packets / 3;
-}
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -240,7 +281,27 @@ Pair alternate(const char* what, const fs::path& plain, const fs::path& policed,
 
 }  // namespace
 
-int main() {
+constexpr const char* kUsage =
+    "usage: vnet_bench [--uplink]\n"
+    "  What vnet-bpf's policy programs cost, beside the same work without them\n"
+    "  (docs/benchmarks.md, \"vnet_bench\"). Runs as root, in namespaces and a\n"
+    "  cgroup sandbox of its own.\n"
+    "  --uplink  only the rounds through the uplink (TCP throughput, UDP packets)\n";
+
+int main(int argc, char** argv) {
+  bool socket_calls = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string argument = argv[i];
+    if (argument == "--help" || argument == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (argument != "--uplink") {
+      std::fprintf(stderr, "vnet_bench: unknown argument %s\n%s", argv[i], kUsage);
+      return 2;
+    }
+    socket_calls = false;
+  }
   try {
     test::enterPrivateNetwork();
     test::VnetEnvironment env;
@@ -267,22 +328,27 @@ int main() {
     // slivers. The timed rounds run without the kernel's BPF statistics (they
     // add two clock reads to every program run); one more round of each
     // workload, with them on, gives the programs' own time.
-    Pair binds = alternate("bind", plain, env.slice_a, nsPerBind);
-    Pair closes = alternate("close", plain, env.slice_a, nsPerClose);
-    Pair connects = alternate("connect", plain, env.slice_a, usPerConnect);
-    Pair raw = alternate("raw", plain, env.slice_a, rawPacketsPerSecond);
-    int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
-    RunTimes start = programRunTimes(env.pin_dir);
-    measureIn(env.slice_a, nsPerBind);
-    RunTimes after_bind = programRunTimes(env.pin_dir);
-    measureIn(env.slice_a, usPerConnect);
-    RunTimes after_connect = programRunTimes(env.pin_dir);
-    measureIn(env.slice_a, rawPacketsPerSecond);
-    RunTimes after_raw = programRunTimes(env.pin_dir);
-    if (stats >= 0) close(stats);
-    double bind_program_ns = programNsPerOperation(start, after_bind, kBindCloses);
-    double connect_program_ns = programNsPerOperation(after_bind, after_connect, kConnects);
-    double raw_program_ns = programNsPerOperation(after_connect, after_raw, kRawPackets);
+    Pair binds, closes, connects, raw;
+    RunTimes start, after_raw;
+    double bind_program_ns = 0, connect_program_ns = 0, raw_program_ns = 0;
+    if (socket_calls) {
+      binds = alternate("bind", plain, env.slice_a, nsPerBind);
+      closes = alternate("close", plain, env.slice_a, nsPerClose);
+      connects = alternate("connect", plain, env.slice_a, usPerConnect);
+      raw = alternate("raw", plain, env.slice_a, rawPacketsPerSecond);
+      int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+      start = programRunTimes(env.pin_dir);
+      measureIn(env.slice_a, nsPerBind);
+      RunTimes after_bind = programRunTimes(env.pin_dir);
+      measureIn(env.slice_a, usPerConnect);
+      RunTimes after_connect = programRunTimes(env.pin_dir);
+      measureIn(env.slice_a, rawPacketsPerSecond);
+      after_raw = programRunTimes(env.pin_dir);
+      if (stats >= 0) close(stats);
+      bind_program_ns = programNsPerOperation(start, after_bind, kBindCloses);
+      connect_program_ns = programNsPerOperation(after_bind, after_connect, kConnects);
+      raw_program_ns = programNsPerOperation(after_connect, after_raw, kRawPackets);
+    }
 
     // A veth pair to a "remote host" namespace running iperf3's server.
     std::string ns = "plng-vnet-bench-" + std::to_string(getpid());
@@ -296,7 +362,8 @@ int main() {
             " && ip addr add 192.0.2.1/24 dev vb0 && ip link set vb0 up && ip netns exec " + ns +
             " ip addr add " + kRemote + "/24 dev vb1 && ip netns exec " + ns +
             " ip link set vb1 up && ip netns exec " + ns + " ip link set lo up && ip netns exec " +
-            ns + " iperf3 -s -D -I /tmp/" + ns + ".pid") == 0) {
+            ns + " iperf3 -s -D -I /tmp/" + ns + ".pid") == 0 &&
+        discardUdpAt(ns, "vb1")) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       // The uplink's HTB tree for the policed rounds: the node's limit and the
       // slice's ceil far above the veth's rate, the slice's class in its entry
@@ -305,24 +372,33 @@ int main() {
       vnet::HtbTree uplink("vb0");
       const vnet::SliceClassIds ids = vnet::ClassIdAllocator().assign(test::kXidA);
       policy->setSliceClasses(test::kXidA, ids);
+      // The plain rounds' uplink has what a physical uplink has without
+      // PlanetLab NG, a root qdisc: the kernel's default, pfifo_fast (Debian
+      // sets fq_codel, which this host's kernel lacks), not the veth's own
+      // noqueue, which no physical device has.
       auto shaping = [&](bool policed) {
         if (!policed) {
           uplink.remove();
+          runCommand("tc qdisc replace dev vb0 root pfifo_fast");
           return;
         }
-        uplink.install(kUnshaped);
+        uplink.install(kUnshaped);  // replaces the root qdisc
         uplink.setSlice(
             ids, vnet::SliceBandwidth{.min_rate_bps = 1'000'000'000, .max_rate_bps = kUnshaped});
       };
+      // The programs alone: no qdisc on either side (the veth's noqueue).
+      auto bare = [&](bool) {
+        uplink.remove();
+        runCommand("tc qdisc del dev vb0 root 2>/dev/null");
+      };
       throughput = alternate("iperf3 TCP", plain, env.slice_a, iperfGbps, shaping);
-      udp = alternate("iperf3 UDP", plain, env.slice_a, iperfUdpPps, shaping);
-      udp_programs = alternate("iperf3 UDP, no HTB", plain, env.slice_a, iperfUdpPps,
-                               [&](bool) { uplink.remove(); });
+      udp = alternate("UDP 64 B", plain, env.slice_a, udpPacketsPerSecond, shaping);
+      udp_programs = alternate("UDP 64 B, no qdisc", plain, env.slice_a, udpPacketsPerSecond, bare);
       // The egress program's own time per packet, over one more UDP round.
       shaping(true);
       int udp_stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
       RunTimes before_udp = programRunTimes(env.pin_dir);
-      measureIn(env.slice_a, iperfUdpPps);
+      measureIn(env.slice_a, udpPacketsPerSecond);
       RunTimes after_udp = programRunTimes(env.pin_dir);
       if (udp_stats >= 0) close(udp_stats);
       auto egress_after = after_udp.find("vnet_egress");
@@ -341,39 +417,43 @@ int main() {
 
     std::printf("vnet_bench: medians of %d rounds, each without and with the policy programs\n",
                 kRounds);
-    std::printf("  bind (UDP)            %8.0f ns    %8.0f ns    added %+.0f ns per bind\n",
-                binds.plain, binds.policed, binds.policed - binds.plain);
-    std::printf("  close (bound UDP)     %8.0f ns    %8.0f ns    added %+.0f ns per close\n",
-                closes.plain, closes.policed, closes.policed - closes.plain);
-    std::printf("  TCP connect+close     %8.2f us    %8.2f us    ratio %.3f\n", connects.plain,
-                connects.policed, connects.plain / connects.policed);
-    std::printf("  TCP throughput uplink %8.2f Gb/s  %8.2f Gb/s  ratio %.3f   (with: + HTB)\n",
+    if (socket_calls) {
+      std::printf("  bind (UDP)            %8.0f ns    %8.0f ns    added %+.0f ns per bind\n",
+                  binds.plain, binds.policed, binds.policed - binds.plain);
+      std::printf("  close (bound UDP)     %8.0f ns    %8.0f ns    added %+.0f ns per close\n",
+                  closes.plain, closes.policed, closes.policed - closes.plain);
+      std::printf("  TCP connect+close     %8.2f us    %8.2f us    ratio %.3f\n", connects.plain,
+                  connects.policed, connects.plain / connects.policed);
+      std::printf("  raw packets (egress)  %8.0f /s    %8.0f /s    ratio %.3f\n", raw.plain,
+                  raw.policed, raw.policed / raw.plain);
+    }
+    std::printf("  TCP throughput uplink %8.2f Gb/s  %8.2f Gb/s  ratio %.3f   (pfifo_fast | HTB)\n",
                 throughput.plain, throughput.policed, throughput.policed / throughput.plain);
-    std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (with: + HTB)\n",
+    std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (pfifo_fast | HTB)\n",
                 udp.plain, udp.policed, udp.policed / udp.plain);
-    std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (with: no HTB)\n",
+    std::printf("  UDP 64 B pkts uplink  %8.0f /s    %8.0f /s    ratio %.3f   (no qdisc either)\n",
                 udp_programs.plain, udp_programs.policed,
                 udp_programs.policed / udp_programs.plain);
     std::printf(
-        "  added per UDP packet: %.2f us with the HTB tree, %.2f us by the programs alone\n",
-        1e6 / udp.policed - 1e6 / udp.plain, 1e6 / udp_programs.policed - 1e6 / udp_programs.plain);
-    std::printf("  raw packets (egress)  %8.0f /s    %8.0f /s    ratio %.3f\n", raw.plain,
-                raw.policed, raw.policed / raw.plain);
+        "  added per UDP packet: %.0f ns with the HTB tree, %.0f ns by the programs alone\n",
+        1e9 / udp.policed - 1e9 / udp.plain, 1e9 / udp_programs.policed - 1e9 / udp_programs.plain);
     std::printf("  (ratio: policed rate / plain rate; 1.0 = no cost)\n");
     std::printf("the programs' own run time (kernel BPF statistics), per operation:\n");
-    std::printf("  bind+close %.0f ns, TCP connect+close %.0f ns, raw packet %.0f ns\n",
-                bind_program_ns, connect_program_ns, raw_program_ns);
     std::printf("  egress program per UDP packet through the uplink: %.0f ns\n",
                 egress_ns_per_packet);
-    // Per program, over the three rounds with statistics on.
-    for (const auto& [name, value] : after_raw) {
-      auto before = start.find(name);
-      std::uint64_t runs = value.first - (before == start.end() ? 0 : before->second.first);
-      std::uint64_t run_ns = value.second - (before == start.end() ? 0 : before->second.second);
-      if (runs)
-        std::printf("  %-18s %10llu runs  %6.0f ns per run\n", name.c_str(),
-                    static_cast<unsigned long long>(runs),
-                    static_cast<double>(run_ns) / static_cast<double>(runs));
+    if (socket_calls) {
+      std::printf("  bind+close %.0f ns, TCP connect+close %.0f ns, raw packet %.0f ns\n",
+                  bind_program_ns, connect_program_ns, raw_program_ns);
+      // Per program, over the three rounds with statistics on.
+      for (const auto& [name, value] : after_raw) {
+        auto before = start.find(name);
+        std::uint64_t runs = value.first - (before == start.end() ? 0 : before->second.first);
+        std::uint64_t run_ns = value.second - (before == start.end() ? 0 : before->second.second);
+        if (runs)
+          std::printf("  %-18s %10llu runs  %6.0f ns per run\n", name.c_str(),
+                      static_cast<unsigned long long>(runs),
+                      static_cast<double>(run_ns) / static_cast<double>(runs));
+      }
     }
     shutdown(listener, SHUT_RDWR);
     close(listener);
