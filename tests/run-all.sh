@@ -7,6 +7,7 @@
 #   PLNG_FUZZ_SECONDS  how long each fuzz target runs (default 45; 0 skips fuzzing)
 #   ASAN_BUILD_DIR  build directory of the gcc ASan/UBSan build (default: build-asan)
 #   PLNG_SANITIZE_TESTS  0 skips the sanitizer stage (default 1)
+#   PLNG_DEBUG_INFO  full for -g in every build (default: line tables only, -g1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
@@ -17,7 +18,13 @@ else
   echo "run-all.sh: not root, skipping package installation" >&2
 fi
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLNG_WERROR="${PLNG_WERROR:-OFF}"
+# Compile time is most of a CI run (docs/ci.md): the builds keep line tables
+# (-g1: file and line in every backtrace and sanitizer report) but not full
+# debug information, which costs a quarter of the main build and more under the
+# sanitizers. PLNG_DEBUG_INFO=full keeps -g.
+if [ "${PLNG_DEBUG_INFO:-lines}" = full ]; then g=-g; else g=-g1; fi
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLNG_WERROR="${PLNG_WERROR:-OFF}" \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 $g -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 $g -DNDEBUG"
 cmake --build "$build" -j2
 (cd "$build" && ctest --output-on-failure --timeout 900 -j2)
 
@@ -34,8 +41,11 @@ if [ "${PLNG_SANITIZE_TESTS:-1}" != 0 ]; then
   asan_build=${ASAN_BUILD_DIR:-build-asan}
   # Warnings are the main build's to enforce: under ASan's instrumentation gcc 12
   # reports libstdc++'s own std::function inside std::regex as maybe uninitialized.
+  # -O1, as the sanitizers' documentation advises: at -O2 gcc takes three times
+  # as long over a test file of Catch assertions under ASan (docs/ci.md).
   CC=gcc CXX=g++ cmake -S . -B "$asan_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DPLNG_SANITIZE=ON -DPLNG_WERROR=OFF
+    -DPLNG_SANITIZE=ON -DPLNG_WERROR=OFF -DPLNG_BENCH=OFF \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 $g -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 $g -DNDEBUG"
   cmake --build "$asan_build" -j2
   reports=$(cd "$asan_build" && pwd)/sanitizer-reports
   rm -rf "$reports" && mkdir -p "$reports" && chmod 1777 "$reports"  # setuid tools, postgres
@@ -64,7 +74,8 @@ fuzz_seconds=${PLNG_FUZZ_SECONDS:-45}
 if [ "$fuzz_seconds" != 0 ]; then
   fuzz_build=${FUZZ_BUILD_DIR:-build-fuzz}
   CC=clang CXX=clang++ cmake -S . -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DPLNG_FUZZ=ON -DPLNG_FUZZ_SECONDS="$fuzz_seconds"
+    -DPLNG_FUZZ=ON -DPLNG_FUZZ_SECONDS="$fuzz_seconds" \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 $g -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 $g -DNDEBUG"
   cmake --build "$fuzz_build" -j2 --target plng_fuzz
   (cd "$fuzz_build" && ctest --output-on-failure -L fuzzrun -j2)
 fi
