@@ -12,17 +12,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 
+# Compile time is most of a CI run (docs/ci.md): the builds keep line tables
+# (-g1: file and line in every backtrace and sanitizer report) but not full
+# debug information, which costs a quarter of the main build and more under the
+# sanitizers. PLNG_DEBUG_INFO=full keeps -g.
+case "${PLNG_DEBUG_INFO:-lines}" in
+  lines) g=-g1 ;;
+  full) g=-g ;;
+  *) echo "run-all.sh: PLNG_DEBUG_INFO is 'lines' (default, -g1) or 'full' (-g), not '$PLNG_DEBUG_INFO'" >&2
+     exit 2 ;;
+esac
+
 if [ "$(id -u)" -eq 0 ]; then
   bash deploy/install-deps.sh
 else
   echo "run-all.sh: not root, skipping package installation" >&2
 fi
 
-# Compile time is most of a CI run (docs/ci.md): the builds keep line tables
-# (-g1: file and line in every backtrace and sanitizer report) but not full
-# debug information, which costs a quarter of the main build and more under the
-# sanitizers. PLNG_DEBUG_INFO=full keeps -g.
-if [ "${PLNG_DEBUG_INFO:-lines}" = full ]; then g=-g; else g=-g1; fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLNG_WERROR="${PLNG_WERROR:-OFF}" \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 $g -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 $g -DNDEBUG"
 cmake --build "$build" -j2

@@ -164,8 +164,8 @@ void deleteElem(int map_fd, const Key& key) {
   bpf_map_delete_elem(map_fd, &key);  // ENOENT: gone already
 }
 
-// Writes the difference between the LPM keys a trie holds and `desired`.
-// Makes the LPM trie hold `desired`; whether it changed.
+// Writes the difference between the LPM keys a trie holds and `desired`;
+// whether there was any.
 bool applyLpmDiff(int map_fd, std::size_t key_size,
                   const std::set<std::vector<std::uint8_t>>& desired, const char* map_name) {
   std::set<std::vector<std::uint8_t>> current;
@@ -463,7 +463,8 @@ void NetworkPolicy::setSlice(std::uint32_t xid, const SlicePolicy& policy) {
   slice.flags = policy.raw_sockets ? VNET_SLICE_RAW : 0;
   slice.max_ports = policy.max_ports;
   updateElem(slices, xid, slice, "slices");
-  advanceEpoch();
+  // No epoch: the raw right, the cap and reservations decide new claims and
+  // raw packets, never what a socket remembered (a port it already holds).
 }
 
 void NetworkPolicy::setSliceClasses(std::uint32_t xid, const SliceClassIds& classes) {
@@ -500,8 +501,14 @@ void NetworkPolicy::removeSlice(std::uint32_t xid) {
 }
 
 void NetworkPolicy::setSliverCgroup(std::uint64_t cgroup_id, std::uint32_t xid) {
-  updateElem(skeleton_->fd(skeleton_->skel->maps.sliver_cgroups), cgroup_id, xid, "sliver_cgroups");
-  advanceEpoch();
+  const int cgroups = skeleton_->fd(skeleton_->skel->maps.sliver_cgroups);
+  std::uint32_t held = 0;
+  const bool mapped = bpf_map_lookup_elem(cgroups, &cgroup_id, &held) == 0;
+  if (mapped && held == xid) return;  // sliverd writes every live cgroup at every pass
+  updateElem(cgroups, cgroup_id, xid, "sliver_cgroups");
+  // Sockets of a cgroup no slice had were never remembered; of one that
+  // changes hands, they were.
+  if (mapped) advanceEpoch();
 }
 
 void NetworkPolicy::removeSliverCgroup(std::uint64_t cgroup_id) {

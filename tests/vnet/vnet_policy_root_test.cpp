@@ -2,6 +2,7 @@
 // sliver cgroups under one slivers cgroup, in a network namespace of the
 // test's own; real sockets and packets, each rule allowed and refused.
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -660,6 +661,23 @@ TEST_CASE("a socket's remembered flow follows the policy: the blacklist stops it
   REQUIRE(sender.send(10) == 0);
   CHECK(outsidePackets(*policy, false) == 10);
 
+  // What a reconcile pass rewrites unchanged, and the slice's raw right and
+  // cap, leave what sockets remember alone (sliverd writes them every pass).
+  auto epoch = [&] {
+    int map = bpf_obj_get((env.pin_dir / "policy_epoch").c_str());
+    REQUIRE(map >= 0);
+    const std::uint32_t zero = 0;
+    std::uint64_t value = 0;
+    REQUIRE(bpf_map_lookup_elem(map, &zero, &value) == 0);
+    close(map);
+    return value;
+  };
+  const std::uint64_t before = epoch();
+  policy->setSliverCgroup(NetworkPolicy::cgroupId(env.slice_a), kXidA);
+  policy->setSlice(kXidA, SlicePolicy{.raw_sockets = true, .max_ports = 100, .reserved = {}});
+  CHECK(epoch() == before);
+  REQUIRE(sender.send(1) == 0);
+
   policy->setBlacklist({parsePrefix("198.51.100.0/28")});
   CHECK(sender.send(1) == EPERM);
   CHECK(counter(*policy, kXidA, "blacklist") == 1);
@@ -671,7 +689,7 @@ TEST_CASE("a socket's remembered flow follows the policy: the blacklist stops it
   CHECK(sender.send(1) == EPERM);
   policy->setBlacklist({parsePrefix("203.0.113.0/24")});
   CHECK(sender.send(5) == 0);
-  CHECK(outsidePackets(*policy, false) == 15);
+  CHECK(outsidePackets(*policy, false) == 16);
   CHECK(counter(*policy, kXidA, "blacklist") == 2);
 
   // After a restart of the loader (the same pins), a blacklist set by the new
@@ -681,7 +699,7 @@ TEST_CASE("a socket's remembered flow follows the policy: the blacklist stops it
   CHECK(sender.send(3) == 0);
   policy->setBlacklist({parsePrefix("198.51.100.2/32")});
   CHECK(sender.send(1) == EPERM);
-  CHECK(outsidePackets(*policy, false) == 18);
+  CHECK(outsidePackets(*policy, false) == 19);
 }
 
 // Packets HTB counted in class `handle` of plv0 (tc -s class show).
