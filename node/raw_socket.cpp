@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/if_packet.h>
 #include <linux/kcmp.h>
 #include <linux/sched.h>
@@ -16,12 +17,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "base/eintr.h"
 #include "base/error.h"
+#include "node/cgroup_fs.h"
 
 using plng::base::SysError;
 using plng::base::throwErrno;
@@ -63,13 +66,90 @@ bool socketCallPending(int listener, std::uint64_t id) {
 }
 
 int answerSocketCall(int listener, std::uint64_t id, int fd, bool cloexec) {
+  // Two steps, never SECCOMP_ADDFD_FLAG_SEND: that flag marks the call answered
+  // when the request is queued, and a supervisor interrupted before the caller
+  // took the descriptor (killed, or any signal) withdraws the request and
+  // leaves the caller's socket() returning 0 — its standard input, not a socket.
   seccomp_notif_addfd addfd{};
   addfd.id = id;
-  addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
   addfd.srcfd = static_cast<std::uint32_t>(fd);
   addfd.newfd_flags = cloexec ? O_CLOEXEC : 0;
-  const int rc = ::ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
-  return rc < 0 ? -errno : rc;
+  int given;
+  do {
+    given = ::ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  } while (given < 0 && errno == EINTR);
+  // ESRCH: the caller was interrupted while the descriptor was on its way.
+  if (given < 0) return errno == ESRCH ? -ENOENT : -errno;
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  resp.val = given;
+  int rc;
+  do {
+    rc = ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  } while (rc != 0 && errno == EINTR);
+  return rc == 0 ? given : -errno;
+}
+
+std::optional<SocketCall> waitingSocketCall(pid_t tid) {
+  // "41 0x2 0x3 0x1 0x0 0x0 0x0 <sp> <pc>", or "running", or -1 and the rest.
+  UniqueFd file(
+      ::open(("/proc/" + std::to_string(tid) + "/syscall").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file) return std::nullopt;
+  char text[256];
+  const ssize_t n = base::retryOnEintr([&] { return ::read(file.get(), text, sizeof text - 1); });
+  if (n <= 0) return std::nullopt;
+  text[n] = '\0';
+  char* at = text;
+  auto field = [&]() -> std::optional<unsigned long long> {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long value = std::strtoull(at, &end, 0);
+    if (end == at || errno != 0) return std::nullopt;
+    at = end;
+    return value;
+  };
+  const auto nr = field();
+  if (!nr || *nr != SYS_socket) return std::nullopt;
+  const auto domain = field();
+  const auto type = field();
+  const auto protocol = field();
+  if (!domain || !type || !protocol) return std::nullopt;
+  SocketCall call;
+  call.pid = tid;
+  call.arch = AUDIT_ARCH_X86_64;
+  // socket()'s arguments are ints: only the low 32 bits of each register count.
+  call.domain = static_cast<int>(static_cast<std::uint32_t>(*domain));
+  call.type = static_cast<int>(static_cast<std::uint32_t>(*type));
+  call.protocol = static_cast<int>(static_cast<std::uint32_t>(*protocol));
+  return call;
+}
+
+namespace {
+
+void collectWaiting(const cgroupfs::Dir& dir, std::vector<SocketCall>& calls, int depth) {
+  try {
+    for (const std::string& word : cgroupfs::words(cgroupfs::readKnob(dir, "cgroup.threads"))) {
+      const pid_t tid = static_cast<pid_t>(std::atoi(word.c_str()));
+      if (tid <= 0) continue;
+      if (auto call = waitingSocketCall(tid)) calls.push_back(*call);
+    }
+    if (depth >= 16) return;
+    for (const std::string& name : cgroupfs::subdirs(dir)) {
+      if (auto child = cgroupfs::openChild(dir, name)) collectWaiting(*child, calls, depth + 1);
+    }
+  } catch (const SysError&) {
+    // Removed while we read it: nobody waits there.
+  }
+}
+
+}  // namespace
+
+std::vector<SocketCall> socketCallsWaitingIn(int cgroup_dir) {
+  std::vector<SocketCall> calls;
+  cgroupfs::Dir dir{UniqueFd(::fcntl(cgroup_dir, F_DUPFD_CLOEXEC, 0)), "the sliver's cgroup"};
+  if (!dir.fd) throwErrno("dup of a cgroup directory");
+  collectWaiting(dir, calls, 0);
+  return calls;
 }
 
 int refuseSocketCall(int listener, std::uint64_t id, int err) {

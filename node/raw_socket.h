@@ -41,14 +41,29 @@ std::optional<SocketCall> receiveSocketCall(int listener);
 // caller may have been killed, and its pid reused, since it was read.
 bool socketCallPending(int listener, std::uint64_t id);
 
-// Installs `fd` in the caller and makes it the return value of its socket()
-// (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND, Linux 5.14: both in
-// one step, so the caller never holds a descriptor it was not told of).
-// `cloexec` sets O_CLOEXEC on the caller's descriptor; file status flags
-// (O_NONBLOCK) belong to the socket and are shared. Returns the caller's
-// descriptor number or -errno (ENOENT: the caller is gone or was interrupted;
-// EMFILE: it has no descriptor left).
+// Installs `fd` in the caller (SECCOMP_IOCTL_NOTIF_ADDFD) and then makes its
+// number the return value of its socket() (SECCOMP_IOCTL_NOTIF_SEND). Not in
+// one step with SECCOMP_ADDFD_FLAG_SEND: the kernel marks such a call answered
+// as soon as the request is queued, and a supervisor interrupted before the
+// caller took the descriptor (killed with SIGKILL, or any signal) leaves that
+// caller's socket() returning 0. In two steps, a supervisor killed between
+// them leaves the call unanswered for the next one to answer (the caller then
+// keeps one descriptor it was not told of), and a caller interrupted between
+// them restarts its socket() (the same). `cloexec` sets O_CLOEXEC on the
+// caller's descriptor; file status flags (O_NONBLOCK) belong to the socket and
+// are shared. Returns the caller's descriptor number or -errno (ENOENT: the
+// caller is gone or was interrupted; EMFILE: it has no descriptor left).
 int answerSocketCall(int listener, std::uint64_t id, int fd, bool cloexec);
+
+// The socket() call task `tid` is blocked in, read from /proc/<tid>/syscall
+// (native calls only; `id` is 0: the kernel does not show it). nullopt when
+// the task runs, is gone, or waits in another system call.
+std::optional<SocketCall> waitingSocketCall(pid_t tid);
+
+// Every task of the cgroup `cgroup_dir` (a directory of the cgroup2
+// hierarchy) and of the cgroups below it that is blocked in socket(), as
+// waitingSocketCall() reads it, with `pid` set to the task's id.
+std::vector<SocketCall> socketCallsWaitingIn(int cgroup_dir);
 
 // Fails the call with `err` (> 0). Returns 0 or -errno (ENOENT: gone).
 int refuseSocketCall(int listener, std::uint64_t id, int err);

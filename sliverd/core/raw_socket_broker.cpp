@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -39,6 +40,23 @@ void ignoreInterrupt(int) {}
 constexpr int kSocketTypeMask = 0xf;
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 constexpr std::size_t kInFlightRecordSize = 160;
+// How many notification ids after a listener's recorded one are asked whether
+// they wait: the ids between belong to calls whose callers were interrupted
+// before any broker read them, hardly ever more than a few.
+constexpr std::uint64_t kUnrecordedProbe = 64;
+// How many waiting calls recovery reads before it decides (see recoverUnrecorded).
+constexpr int kRecoveryDrain = 256;
+
+// What the sliver's filter hands to the broker (node/security.cpp).
+bool brokered(const node::SocketCall& call) {
+  const int type = call.type & kSocketTypeMask;
+  if (call.domain == AF_INET || call.domain == AF_INET6) return type == SOCK_RAW;
+  return call.domain == AF_PACKET;
+}
+
+bool sameRequest(const node::SocketCall& a, const node::SocketCall& b) {
+  return a.domain == b.domain && a.type == b.type && a.protocol == b.protocol;
+}
 
 bool protocolAllowed(int domain, int protocol) {
   switch (protocol) {
@@ -104,6 +122,7 @@ struct RawSocketBroker::Listener {
   Sliver* sliver = nullptr;
   pid_t holder = 0;
   UniqueFd fd;
+  int slot = -1;  // in the in-flight file; -1: none
 };
 
 struct RawSocketBroker::Command {
@@ -135,6 +154,7 @@ RawSocketBroker::RawSocketBroker(Options options) : options_(std::move(options))
   if (!options_.in_flight_file.empty()) {
     in_flight_.reset(::open(options_.in_flight_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!in_flight_) base::throwErrno("open " + options_.in_flight_file.string());
+    loadRecords();
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -200,15 +220,11 @@ void RawSocketBroker::run() {
   event.sigev_notify = SIGEV_THREAD_ID;
   event.sigev_signo = interruptSignal();
   event._sigev_un._tid = thread_tid_;
-  timer_t timer{};
-  const bool have_timer = ::timer_create(CLOCK_MONOTONIC, &event, &timer) == 0;
-  if (!have_timer) {
+  have_timer_ = ::timer_create(CLOCK_MONOTONIC, &event, &timer_) == 0;
+  if (!have_timer_) {
     spdlog::warn("raw socket broker: timer_create: {} (a stolen call may stall the broker)",
                  std::strerror(errno));
   }
-  const auto timeout_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.receive_timeout).count();
-
   epoll_event events[16];
   while (!stopping_) {
     const int n = ::epoll_wait(epoll_.get(), events, 16, -1);
@@ -228,17 +244,11 @@ void RawSocketBroker::run() {
       }
       auto* listener = static_cast<Listener*>(events[i].data.ptr);
       if (events[i].events & EPOLLIN) {
-        itimerspec arm{};
-        arm.it_value.tv_sec = timeout_ns / 1000000000;
-        arm.it_value.tv_nsec = timeout_ns % 1000000000;
-        if (have_timer) ::timer_settime(timer, 0, &arm, nullptr);
         handleReadable(*listener);
-        itimerspec disarm{};
-        if (have_timer) ::timer_settime(timer, 0, &disarm, nullptr);
       } else if (events[i].events & (EPOLLHUP | EPOLLERR)) {
         // No task runs under the filter any more (the sliver or login ended).
         Sliver& sliver = *listener->sliver;
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener->fd.get(), nullptr);
+        unwatch(*listener);
         spdlog::debug("sliver {}: seccomp listener of pid {} closed", sliver.slice,
                       listener->holder);
         const pid_t holder = listener->holder;
@@ -249,7 +259,36 @@ void RawSocketBroker::run() {
       }
     }
   }
-  if (have_timer) ::timer_delete(timer);
+  if (have_timer_) ::timer_delete(timer_);
+  have_timer_ = false;
+}
+
+std::optional<node::SocketCall> RawSocketBroker::receive(Listener& listener) {
+  // Only the receive is bounded: an interrupted answer is retried (node/raw_socket.h).
+  const auto timeout_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.receive_timeout).count();
+  itimerspec arm{};
+  arm.it_value.tv_sec = timeout_ns / 1000000000;
+  arm.it_value.tv_nsec = timeout_ns % 1000000000;
+  if (have_timer_) ::timer_settime(timer_, 0, &arm, nullptr);
+  std::optional<node::SocketCall> call;
+  try {
+    call = node::receiveSocketCall(listener.fd.get());
+  } catch (const base::SysError& e) {
+    spdlog::error("sliver {}: {}", listener.sliver->slice, e.what());
+  }
+  itimerspec disarm{};
+  if (have_timer_) ::timer_settime(timer_, 0, &disarm, nullptr);
+  return call;
+}
+
+void RawSocketBroker::unwatch(Listener& listener) {
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener.fd.get(), nullptr);
+  if (listener.slot >= 0) {
+    writeSlot(listener.slot, {});
+    slot_used_[static_cast<std::size_t>(listener.slot)] = false;
+    listener.slot = -1;
+  }
 }
 
 void RawSocketBroker::applyCommands() {
@@ -262,9 +301,7 @@ void RawSocketBroker::applyCommands() {
     auto it = slivers_.find(command.slice);
     if (!command.watch) {
       if (it == slivers_.end()) continue;
-      for (auto& listener : it->second->listeners) {
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener->fd.get(), nullptr);
-      }
+      for (auto& listener : it->second->listeners) unwatch(*listener);
       slivers_.erase(it);
       continue;
     }
@@ -287,15 +324,19 @@ bool RawSocketBroker::addListener(Sliver& sliver, pid_t holder, UniqueFd fd) {
       return true;
     }
   }
+  // Watched again (a reconcile adopting it): the same filter, its slot kept.
+  int kept_slot = -1;
   std::erase_if(sliver.listeners, [&](const auto& l) {
     if (l->holder != holder) return false;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+    kept_slot = l->slot;
     return true;
   });
   auto listener = std::make_unique<Listener>();
   listener->sliver = &sliver;
   listener->holder = holder;
   listener->fd = std::move(fd);
+  listener->slot = kept_slot;
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.ptr = listener.get();
@@ -304,7 +345,9 @@ bool RawSocketBroker::addListener(Sliver& sliver, pid_t holder, UniqueFd fd) {
                   holder, std::strerror(errno));
     return false;
   }
-  answerLeftOverCall(*listener);
+  if (listener->slot < 0) {
+    if (auto record = claimSlot(*listener)) recover(*listener, *record);
+  }
   sliver.listeners.push_back(std::move(listener));
   std::lock_guard lock(mutex_);
   auto& holders = holders_[sliver.slice];
@@ -315,13 +358,7 @@ bool RawSocketBroker::addListener(Sliver& sliver, pid_t holder, UniqueFd fd) {
 }
 
 void RawSocketBroker::handleReadable(Listener& listener) {
-  std::optional<node::SocketCall> call;
-  try {
-    call = node::receiveSocketCall(listener.fd.get());
-  } catch (const base::SysError& e) {
-    spdlog::error("sliver {}: {}", listener.sliver->slice, e.what());
-    return;
-  }
+  const std::optional<node::SocketCall> call = receive(listener);
   if (!call) return;
   recordInFlight(listener, *call);
   serve(listener, *call);
@@ -473,40 +510,151 @@ void RawSocketBroker::logRefusal(Sliver& sliver, const std::string& what) {
   sliver.refusals_not_logged = 0;
 }
 
-void RawSocketBroker::recordInFlight(const Listener& listener, const node::SocketCall& call) {
-  if (!in_flight_) return;
+void RawSocketBroker::loadRecords() {
+  struct stat info {};
+  if (::fstat(in_flight_.get(), &info) != 0)
+    base::throwErrno("fstat " + options_.in_flight_file.string());
+  const std::size_t slots = static_cast<std::size_t>(info.st_size) / kInFlightRecordSize;
+  records_.assign(slots, std::nullopt);
+  slot_used_.assign(slots, false);
+  for (std::size_t slot = 0; slot < slots; ++slot) {
+    char text[kInFlightRecordSize];
+    const ssize_t n = ::pread(in_flight_.get(), text, sizeof text,
+                              static_cast<off_t>(slot * kInFlightRecordSize));
+    if (n <= 0) break;
+    std::istringstream in(std::string(text, static_cast<std::size_t>(n)));
+    Record record;
+    if (!(in >> record.slice >> record.holder >> record.call.id >> record.call.domain >>
+          record.call.type >> record.call.protocol >> record.call.pid)) {
+      continue;
+    }
+    // A holder that is gone took its listener with it.
+    if (record.holder <= 0 || (::kill(record.holder, 0) != 0 && errno == ESRCH)) {
+      writeSlot(static_cast<int>(slot), {});
+      continue;
+    }
+    records_[slot] = std::move(record);
+    slot_used_[slot] = true;
+  }
+}
+
+std::optional<RawSocketBroker::Record> RawSocketBroker::claimSlot(Listener& listener) {
+  if (!in_flight_) return std::nullopt;
+  for (std::size_t slot = 0; slot < records_.size(); ++slot) {
+    auto& record = records_[slot];
+    if (record && record->slice == listener.sliver->slice && record->holder == listener.holder) {
+      listener.slot = static_cast<int>(slot);
+      std::optional<Record> found = std::move(record);
+      record.reset();
+      return found;
+    }
+  }
+  auto free = std::find(slot_used_.begin(), slot_used_.end(), false);
+  if (free == slot_used_.end()) {
+    slot_used_.push_back(false);
+    records_.emplace_back();
+    free = slot_used_.end() - 1;
+  }
+  *free = true;
+  listener.slot = static_cast<int>(free - slot_used_.begin());
+  return std::nullopt;
+}
+
+void RawSocketBroker::writeSlot(int slot, const std::string& text) {
+  if (!in_flight_ || slot < 0) return;
   char record[kInFlightRecordSize];
   std::memset(record, ' ', sizeof record);
-  const int n =
-      std::snprintf(record, sizeof record, "%s %d %llu %d %d %d %d", listener.sliver->slice.c_str(),
-                    static_cast<int>(listener.holder), static_cast<unsigned long long>(call.id),
-                    call.domain, call.type, call.protocol, static_cast<int>(call.pid));
-  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof record) return;
-  record[n] = ' ';
+  std::memcpy(record, text.data(), std::min(text.size(), sizeof record - 1));
   record[sizeof record - 1] = '\n';
-  ssize_t ignored = ::pwrite(in_flight_.get(), record, sizeof record, 0);
+  ssize_t ignored =
+      ::pwrite(in_flight_.get(), record, sizeof record,
+               static_cast<off_t>(static_cast<std::size_t>(slot) * kInFlightRecordSize));
   (void)ignored;
 }
 
-void RawSocketBroker::answerLeftOverCall(Listener& listener) {
-  if (!in_flight_) return;
-  char record[kInFlightRecordSize + 1] = {};
-  const ssize_t n = ::pread(in_flight_.get(), record, kInFlightRecordSize, 0);
-  if (n <= 0) return;
-  std::istringstream in(std::string(record, static_cast<std::size_t>(n)));
-  std::string slice;
-  pid_t holder = 0;
-  node::SocketCall call;
-  if (!(in >> slice >> holder >> call.id >> call.domain >> call.type >> call.protocol >>
-        call.pid)) {
-    return;
-  }
-  if (slice != listener.sliver->slice || holder != listener.holder) return;
+void RawSocketBroker::recordInFlight(const Listener& listener, const node::SocketCall& call) {
+  if (!in_flight_ || listener.slot < 0) return;
+  char text[kInFlightRecordSize];
+  const int n =
+      std::snprintf(text, sizeof text, "%s %d %llu %d %d %d %d", listener.sliver->slice.c_str(),
+                    static_cast<int>(listener.holder), static_cast<unsigned long long>(call.id),
+                    call.domain, call.type, call.protocol, static_cast<int>(call.pid));
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof text) return;
+  writeSlot(listener.slot, std::string(text, static_cast<std::size_t>(n)));
+}
+
+void RawSocketBroker::recover(Listener& listener, const Record& record) {
+  const int fd = listener.fd.get();
   // Read by the previous broker and never answered: its caller still waits
   // (ids of a filter never repeat, so a valid one is that very call).
-  if (!node::socketCallPending(listener.fd.get(), call.id)) return;
-  spdlog::info("sliver {}: answering {} left unanswered by the previous sliverd", slice,
-               describeCall(call));
+  if (node::socketCallPending(fd, record.call.id)) {
+    spdlog::info("sliver {}: answering {} left unanswered by the previous sliverd", record.slice,
+                 describeCall(record.call));
+    serve(listener, record.call);
+    return;
+  }
+  // Answered; then one read after it may have been lost before it was written
+  // down. Ids of one filter are consecutive, and only a call that was read
+  // waits here (one not read yet is not "pending").
+  for (std::uint64_t step = 1; step <= kUnrecordedProbe; ++step) {
+    if (node::socketCallPending(fd, record.call.id + step)) {
+      recoverUnrecorded(listener, record.call.id + step);
+      return;
+    }
+  }
+}
+
+void RawSocketBroker::recoverUnrecorded(Listener& listener, std::uint64_t id) {
+  Sliver& sliver = *listener.sliver;
+  const int fd = listener.fd.get();
+  // Who waits in a brokered socket(): the lost call's caller, and callers whose
+  // calls were not read yet.
+  std::vector<node::SocketCall> waiting;
+  try {
+    waiting = node::socketCallsWaitingIn(sliver.cgroup.get());
+  } catch (const base::SysError& e) {
+    spdlog::warn("sliver {}: cannot list its tasks: {}", sliver.slice, e.what());
+  }
+  std::erase_if(waiting, [](const node::SocketCall& call) { return !brokered(call); });
+  // Every call not read yet is read and answered now: its caller is not the one.
+  std::vector<pid_t> answered;
+  for (int n = 0; n < kRecoveryDrain; ++n) {
+    pollfd ready{fd, POLLIN, 0};
+    if (::poll(&ready, 1, 0) <= 0 || !(ready.revents & POLLIN)) break;
+    const std::optional<node::SocketCall> call = receive(listener);
+    if (!call) break;
+    answered.push_back(call->pid);
+    recordInFlight(listener, *call);
+    serve(listener, *call);
+  }
+  std::vector<node::SocketCall> candidates;
+  for (const node::SocketCall& call : waiting) {
+    if (std::find(answered.begin(), answered.end(), call.pid) != answered.end()) continue;
+    const auto still = node::waitingSocketCall(call.pid);
+    if (still && sameRequest(*still, call)) candidates.push_back(call);
+  }
+  if (!node::socketCallPending(fd, id)) return;
+  const bool one_request =
+      !candidates.empty() &&
+      std::all_of(candidates.begin(), candidates.end(), [&](const node::SocketCall& call) {
+        return sameRequest(call, candidates.front());
+      });
+  if (!one_request) {
+    // Which task asked what cannot be told: a transient failure, never a
+    // socket of the wrong kind.
+    spdlog::warn(
+        "sliver {}: a socket() call read by the previous sliverd and not recorded cannot "
+        "be told apart ({} candidates): failed with ENOBUFS",
+        sliver.slice, candidates.size());
+    node::refuseSocketCall(fd, id, ENOBUFS);
+    return;
+  }
+  node::SocketCall call = candidates.front();
+  call.id = id;
+  if (candidates.size() > 1) call.pid = 0;
+  spdlog::info("sliver {}: answering {} read by the previous sliverd and not recorded",
+               sliver.slice, describeCall(call));
+  recordInFlight(listener, call);
   serve(listener, call);
 }
 

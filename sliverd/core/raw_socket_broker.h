@@ -18,14 +18,20 @@
 //
 // Across a restart: a socket() call waits while no sliverd holds a listener
 // (sliver-init keeps the sliver's open; ssh logins are its children, under the
-// same filter). The one call the broker is
-// handling is recorded in `in_flight_file` before it acts, so that a broker
-// killed after reading a call and before answering it does not leave its
-// caller waiting forever: the next broker answers it when it watches that
-// listener again (the kernel never hands a call it handed out once again).
+// same filter). The kernel never hands a call it handed out once again, so a
+// broker killed after reading a call and before answering it would leave its
+// caller waiting forever. Each listener has a slot in `in_flight_file` where
+// the last call read from it is recorded before the broker acts on it; the
+// next broker, when it watches that listener again, answers that call if it
+// still waits, and otherwise looks for a call read after it but killed before
+// it was written down: notification ids of a listener are consecutive, the
+// kernel tells which of the next few waits for an answer, and the sliver's
+// tasks blocked in socket() (/proc/<tid>/syscall) whose calls it cannot read
+// again tell what was asked (docs/vnet.md, "Raw sockets").
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -35,6 +41,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,8 +120,29 @@ class RawSocketBroker {
   int packetRefusal(const std::string& slice, const node::SocketCall& call, std::string& why);
   // The socket for `call`, made in the sliver's cgroup. Throws SysError.
   base::UniqueFd makeSocket(const Sliver& sliver, const node::SocketCall& call);
-  void answerLeftOverCall(Listener& listener);
+  // Reads the next call, bounded by the receive timer; nullopt: none after all.
+  std::optional<node::SocketCall> receive(Listener& listener);
+  // Stops watching `listener` and frees its record slot (the sliver or login is
+  // gone; a broker that stops keeps its slots for the next).
+  void unwatch(Listener& listener);
+
+  // The in-flight records (see above): one slot of kInFlightRecordSize bytes
+  // per listener, read when the broker starts.
+  struct Record {
+    std::string slice;
+    pid_t holder = 0;
+    node::SocketCall call;
+  };
+  void loadRecords();
+  // A free slot for `listener`, or the one whose record names its slice and
+  // holder (then returned, for recover()).
+  std::optional<Record> claimSlot(Listener& listener);
+  void writeSlot(int slot, const std::string& text);
   void recordInFlight(const Listener& listener, const node::SocketCall& call);
+  // Answers what the previous broker left unanswered on `listener` (see above).
+  void recover(Listener& listener, const Record& record);
+  void recoverUnrecorded(Listener& listener, std::uint64_t id);
+
   void logRefusal(Sliver& sliver, const std::string& what);
 
   Options options_;
@@ -127,6 +155,10 @@ class RawSocketBroker {
   std::map<std::string, std::vector<pid_t>> holders_;
   // The thread's own state.
   std::map<std::string, std::unique_ptr<Sliver>> slivers_;
+  std::vector<std::optional<Record>> records_;  // read at start, not yet claimed
+  std::vector<bool> slot_used_;
+  bool have_timer_ = false;
+  timer_t timer_{};
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   pid_t thread_tid_ = 0;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -276,6 +278,33 @@ std::size_t countOf(const std::string& text, const std::string& word) {
   return n;
 }
 
+// busybox traceroute -I needs raw ICMP sockets (it has no fallback): every
+// round is two brokered sockets. /var/loop gets "ok" or "fail: <why>" a round.
+constexpr const char* kTracerouteLoop =
+    "#!/bin/sh\n"
+    "while :; do\n"
+    "  if why=$(traceroute -n -I -m 1 -q 1 -w 1 127.0.0.1 2>&1 >/dev/null)\n"
+    "  then echo ok; else echo \"fail: $why\"; fi >> /var/loop\n"
+    "done\n";
+
+std::string loopOutput(plng::node::LinuxSliverRuntime& runtime, const std::string& slice) {
+  UniqueFd init = runtime.openInit(slice);
+  REQUIRE(init);
+  return plng::test::shInSliver(init.get(), "cat /var/loop 2>/dev/null").output;
+}
+
+// The loop's output once it holds `oks` rounds that succeeded, or after 10 s.
+std::string waitForOks(plng::node::LinuxSliverRuntime& runtime, const std::string& slice,
+                       std::size_t oks) {
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  std::string text = loopOutput(runtime, slice);
+  while (countOf(text, "ok") < oks && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(50ms);
+    text = loopOutput(runtime, slice);
+  }
+  return text;
+}
+
 }  // namespace
 
 TEST_CASE("a traceroute loop in a sliver continues across a broker killed with SIGKILL",
@@ -284,29 +313,10 @@ TEST_CASE("a traceroute loop in a sliver continues across a broker killed with S
   plng::test::PrivateNetwork network;
   Node node;
   auto runtime = node.runtime();
-  // busybox traceroute -I needs raw ICMP sockets (it has no fallback): every
-  // round is two brokered sockets.
-  runtime.create(config("pl_loop",
-                        "#!/bin/sh\n"
-                        "while :; do\n"
-                        "  if traceroute -n -I -m 1 -q 1 -w 1 127.0.0.1 >/dev/null 2>&1\n"
-                        "  then echo ok; else echo fail; fi >> /var/loop\n"
-                        "done\n"));
+  runtime.create(config("pl_loop", kTracerouteLoop));
   runtime.start("pl_loop");
-  auto loop = [&] {
-    UniqueFd init = runtime.openInit("pl_loop");
-    REQUIRE(init);
-    return plng::test::shInSliver(init.get(), "cat /var/loop 2>/dev/null").output;
-  };
-  auto waitForOks = [&](std::size_t oks) {
-    const auto end = std::chrono::steady_clock::now() + 10s;
-    std::string text = loop();
-    while (countOf(text, "ok") < oks && std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(50ms);
-      text = loop();
-    }
-    return text;
-  };
+  auto loop = [&] { return loopOutput(runtime, "pl_loop"); };
+  auto waitForOks = [&](std::size_t oks) { return ::waitForOks(runtime, "pl_loop", oks); };
 
   // The first broker dies holding the loop's first call, read and unanswered:
   // the kernel never delivers that call again, only the record tells the next
@@ -330,8 +340,59 @@ TEST_CASE("a traceroute loop in a sliver continues across a broker killed with S
   CHECK(countOf(loop(), "ok") <= while_down + 1);
   broker = startBrokerProcess(node, /*stall_first=*/false);
   text = waitForOks(while_down + 5);
+  INFO("after the second restart:\n" << text);
   CHECK(countOf(text, "ok") >= while_down + 5);
   CHECK(countOf(text, "fail") == 0);
   killBrokerProcess(broker);
   runtime.destroy("pl_loop");
+}
+
+TEST_CASE("a call read by a broker killed before it recorded it is answered by the next",
+          "[root][vnet]") {
+  plng::test::requireRoot();
+  plng::test::PrivateNetwork network;
+  Node node;
+  auto runtime = node.runtime();
+  runtime.create(config("pl_lost", kTracerouteLoop));
+  runtime.start("pl_lost");
+  pid_t init_pid = 0;
+  for (const auto& sliver : runtime.list()) {
+    if (sliver.config.slice == "pl_lost") init_pid = sliver.init_pid;
+  }
+  REQUIRE(init_pid > 0);
+
+  // A broker answers (and records) the loop's calls and is killed. Until the
+  // loop's next call is one nobody has read (the broker may have died holding
+  // one: the next broker answers that from its record), again.
+  UniqueFd listener;
+  std::optional<plng::node::SocketCall> lost;
+  for (int attempt = 0; attempt < 5 && !lost; ++attempt) {
+    const pid_t broker = startBrokerProcess(node, /*stall_first=*/false);
+    const std::size_t oks = countOf(loopOutput(runtime, "pl_lost"), "ok");
+    CHECK(countOf(waitForOks(runtime, "pl_lost", oks + 2), "ok") >= oks + 2);
+    killBrokerProcess(broker);
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init_pid, 0)));
+    REQUIRE(pidfd);
+    listener = plng::node::takeSeccompListener(pidfd.get(), init_pid);
+    REQUIRE(listener);
+    pollfd ready{listener.get(), POLLIN, 0};
+    if (::poll(&ready, 1, 2000) == 1) lost = plng::node::receiveSocketCall(listener.get());
+  }
+  REQUIRE(lost);
+  // Read and never answered nor recorded, as by a broker killed right after
+  // reading it: the kernel never hands it out again.
+  INFO("the lost call: id " << lost->id << ", pid " << lost->pid);
+  CHECK(plng::node::waitingSocketCall(lost->pid).has_value());
+  listener.reset();
+  const std::size_t before = countOf(loopOutput(runtime, "pl_lost"), "ok");
+  std::this_thread::sleep_for(300ms);
+  CHECK(countOf(loopOutput(runtime, "pl_lost"), "ok") == before);
+
+  const pid_t broker = startBrokerProcess(node, /*stall_first=*/false);
+  const std::string text = waitForOks(runtime, "pl_lost", before + 3);
+  INFO(text);
+  CHECK(countOf(text, "ok") >= before + 3);
+  CHECK(countOf(text, "fail") == 0);
+  killBrokerProcess(broker);
+  runtime.destroy("pl_lost");
 }
