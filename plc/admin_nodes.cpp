@@ -163,7 +163,7 @@ grpc::Status AdminService::UpdateNode(grpc::ServerContext* ctx, const pb::Update
       if (changed[0].as<bool>() || changed[1].as<std::string>() == "disabled") {
         revokeNodeSessions(tx, {node.node_id});
       }
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes({node.node_id}));
       return loadNode(tx, node.node_id);
     });
   });
@@ -177,7 +177,7 @@ grpc::Status AdminService::DeleteNode(grpc::ServerContext* ctx, const pb::Delete
       auto node = findNode(tx, req->hostname());
       authorizeAtSite(call, node.site_id, node.login_base, {Role::kPi, Role::kTech});
       retireNodes(tx, {node.node_id});
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes({node.node_id}));
     });
   });
 }
@@ -200,7 +200,7 @@ grpc::Status AdminService::SetNodeTag(grpc::ServerContext* ctx, const pb::SetNod
           " ON CONFLICT (node_id, tag_type_id) DO UPDATE SET value = EXCLUDED.value",
           node.node_id, tag.tag_type_id, value);
       reservations.check();
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes({node.node_id}));
       return loadNode(tx, node.node_id);
     });
   });
@@ -223,7 +223,7 @@ grpc::Status AdminService::DeleteNodeTag(grpc::ServerContext* ctx,
         notFound("node " + node.hostname + " has no tag " + tag.name);
       }
       reservations.check();
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes({node.node_id}));
       return loadNode(tx, node.node_id);
     });
   });

@@ -13,12 +13,12 @@ namespace {
 
 class Receiver : public pqxx::notification_receiver {
  public:
-  Receiver(pqxx::connection_base& c, std::function<void()> fn)
+  Receiver(pqxx::connection_base& c, std::function<void(const std::string&)> fn)
       : pqxx::notification_receiver(c, kChangeChannel), fn_(std::move(fn)) {}
-  void operator()(const std::string&, int) override { fn_(); }
+  void operator()(const std::string& payload, int) override { fn_(payload); }
 
  private:
-  std::function<void()> fn_;
+  std::function<void(const std::string&)> fn_;
 };
 
 }  // namespace
@@ -27,6 +27,10 @@ ChangeBus::ChangeBus(std::string connection_string, std::function<void()> on_cha
     : connection_string_(std::move(connection_string)), on_change_(std::move(on_change)) {}
 
 ChangeBus::~ChangeBus() { stop(); }
+
+void ChangeBus::subscribe(std::function<void(const ChangeScope&)> on_scope) {
+  subscribers_.push_back(std::move(on_scope));
+}
 
 void ChangeBus::start() {
   stopping_ = false;
@@ -44,13 +48,14 @@ std::uint64_t ChangeBus::generation() const {
   return generation_;
 }
 
-void ChangeBus::signal() {
+void ChangeBus::signal(const ChangeScope& scope) {
   if (on_change_) on_change_();
   {
     std::lock_guard lock(mutex_);
     ++generation_;
   }
   changed_.notify_all();
+  for (const auto& subscriber : subscribers_) subscriber(scope);
 }
 
 std::uint64_t ChangeBus::waitForChange(std::uint64_t seen, std::chrono::milliseconds timeout) {
@@ -68,7 +73,8 @@ void ChangeBus::run() {
   while (!stopping_) {
     try {
       pqxx::connection conn(connection_string_);
-      Receiver receiver(conn, [this] { signal(); });
+      Receiver receiver(
+          conn, [this](const std::string& payload) { signal(parseChangePayload(payload)); });
       // LISTEN is in force now; anything committed while we were away was missed,
       // so treat the (re)connect itself as a change.
       listening_ = true;

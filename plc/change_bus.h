@@ -1,7 +1,8 @@
 // ChangeBus: wakes everything waiting on PLC state when any plcd on the same
 // database commits a change. A dedicated connection LISTENs on kChangeChannel;
 // every notification (and every reconnect, when notifications may have been
-// missed) advances a generation counter that WatchSlivers streams wait on.
+// missed) advances a generation counter and is handed, with the nodes it can
+// affect (ChangeScope, plc/db.h), to the subscribers (NodeStreams).
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "plc/db.h"
 
 namespace plng::plc {
 
@@ -28,6 +32,11 @@ class ChangeBus {
   ChangeBus(const ChangeBus&) = delete;
   ChangeBus& operator=(const ChangeBus&) = delete;
 
+  // `on_scope` runs on the listener thread for every change, after on_change,
+  // with the nodes the change can affect (every node after a reconnect). Before
+  // start().
+  void subscribe(std::function<void(const ChangeScope&)> on_scope);
+
   void start();
   void stop();
 
@@ -36,7 +45,7 @@ class ChangeBus {
   // called. Returns the generation now.
   std::uint64_t waitForChange(std::uint64_t seen, std::chrono::milliseconds timeout);
   // Advances the generation (used after local changes, and by tests).
-  void signal();
+  void signal(const ChangeScope& scope = ChangeScope::everyNode());
   bool listening() const { return listening_; }
   // True once stop() was called: long waits (WatchSlivers) should end.
   bool stopping() const { return stopping_; }
@@ -46,6 +55,7 @@ class ChangeBus {
 
   std::string connection_string_;
   std::function<void()> on_change_;
+  std::vector<std::function<void(const ChangeScope&)>> subscribers_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::uint64_t generation_ = 0;

@@ -47,6 +47,10 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                    "tickets are valid from this many seconds ago", 0)
           .integer("watch_recheck_s", &C::watch_recheck_s,
                    "WatchSlivers re-evaluates state at least this often", 1)
+          .integer("stream_workers", &C::stream_workers,
+                   "threads that compute the states of open WatchSlivers streams (a stream "
+                   "holds no thread while it waits)",
+                   1)
           .integer("login_free_failures", &C::login_free_failures,
                    "failed logins of one account before it must wait between attempts", 0)
           .integer("login_lockout_base_s", &C::login_lockout_base_s,

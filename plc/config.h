@@ -36,6 +36,7 @@ struct PlcConfig {
   std::int64_t ticket_lifetime = 7 * 24 * 3600;
   std::int64_t ticket_clock_skew = 300;  // not_before = now - skew
   int watch_recheck_s = 30;              // WatchSlivers re-evaluates at least this often
+  int stream_workers = 4;                // threads computing WatchSlivers streams' states
 
   // Password guessing (docs/plc.md, Authentication). Per account, in the database
   // (every replica sees the same count): after `login_free_failures` failed logins

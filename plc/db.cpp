@@ -1,5 +1,7 @@
 #include "plc/db.h"
 
+#include <algorithm>
+#include <charconv>
 #include <stdexcept>
 #include <tuple>
 
@@ -49,11 +51,58 @@ Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire()) {}
 Database::Lease::~Lease() { db_.release(std::move(conn_), broken_); }
 pqxx::connection& Database::Lease::conn() { return *conn_; }
 
+ChangeScope ChangeScope::onlyNodes(std::vector<std::int64_t> nodes) {
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  ChangeScope scope;
+  scope.all = false;
+  scope.nodes = std::move(nodes);
+  return scope;
+}
+
+bool ChangeScope::affects(std::int64_t node_id) const {
+  return all || std::binary_search(nodes.begin(), nodes.end(), node_id);
+}
+
+std::string changePayload(std::int64_t version, const ChangeScope& scope) {
+  std::string payload = std::to_string(version);
+  if (scope.all) return payload;
+  payload += " n:";
+  for (std::size_t i = 0; i < scope.nodes.size(); ++i) {
+    if (i) payload += ',';
+    payload += std::to_string(scope.nodes[i]);
+    if (payload.size() > kMaxChangePayload) return std::to_string(version);
+  }
+  return payload;
+}
+
+ChangeScope parseChangePayload(std::string_view payload) {
+  const auto at = payload.find(" n:");
+  if (at == std::string_view::npos) return ChangeScope::everyNode();
+  std::vector<std::int64_t> nodes;
+  std::string_view list = payload.substr(at + 3);
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    std::int64_t id = 0;
+    const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), id);
+    if (error != std::errc() || end != item.data() + item.size()) return ChangeScope::everyNode();
+    nodes.push_back(id);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return ChangeScope::onlyNodes(std::move(nodes));
+}
+
 std::int64_t Database::bumpStateVersion(pqxx::work& tx) {
+  return bumpStateVersion(tx, ChangeScope::everyNode());
+}
+
+std::int64_t Database::bumpStateVersion(pqxx::work& tx, const ChangeScope& scope) {
   auto version = tx.exec1("UPDATE plc_state SET version = version + 1 RETURNING version")[0]
                      .as<std::int64_t>();
-  tx.exec("SELECT pg_notify('" + std::string(kChangeChannel) + "', " + std::to_string(version) +
-          "::text)");
+  tx.exec_params("SELECT pg_notify($1, $2)", std::string(kChangeChannel),
+                 changePayload(version, scope));
   return version;
 }
 

@@ -9,13 +9,32 @@
 #include <mutex>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace plng::plc {
 
-// Notification channel every state-changing transaction signals on commit; payload
-// is the new state version. Each plcd LISTENs on it (ChangeBus).
+// Notification channel every state-changing transaction signals on commit. Each
+// plcd LISTENs on it (ChangeBus). The payload is the new state version, alone
+// when the change may affect any node, or followed by " n:" and the ids of the
+// only nodes whose state it can change ("42 n:3,17,99").
 inline constexpr const char* kChangeChannel = "plc_changes";
+
+// Which nodes' state a committed change can affect.
+struct ChangeScope {
+  bool all = true;
+  std::vector<std::int64_t> nodes;  // when !all: sorted, unique
+  static ChangeScope everyNode() { return {}; }
+  static ChangeScope onlyNodes(std::vector<std::int64_t> nodes);
+  bool affects(std::int64_t node_id) const;
+};
+
+// NOTIFY payloads are at most 8000 bytes: a scope naming more nodes than fit
+// is sent as every node.
+inline constexpr std::size_t kMaxChangePayload = 7900;
+std::string changePayload(std::int64_t version, const ChangeScope& scope);
+// A payload this or an older plcd wrote; anything it cannot read is every node.
+ChangeScope parseChangePayload(std::string_view payload);
 
 class Database {
  public:
@@ -87,6 +106,10 @@ class Database {
   // Marks the PLC state changed inside `tx`: bumps the state version and
   // notifies every plcd (delivered when `tx` commits). Returns the new version.
   static std::int64_t bumpStateVersion(pqxx::work& tx);
+  // The same for a change that can affect only the nodes `scope` names (the
+  // streams of other nodes are not woken: docs/plc.md, "Node state and its
+  // stream"). A caller that cannot tell says every node.
+  static std::int64_t bumpStateVersion(pqxx::work& tx, const ChangeScope& scope);
 
  private:
   struct Slot;

@@ -141,7 +141,6 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
     auth.invalidate();
     keys.invalidate();
   });
-  bus.start();
   plng::plc::ExpirySweeper sweeper(db, std::chrono::seconds(5));
   sweeper.start();
   plng::plc::FlowRetention flow_retention(db, config.flow_retention_days, std::chrono::hours(1));
@@ -151,7 +150,8 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   plng::plc::AuthService auth_service(plc);
   plng::plc::AdminService admin_service(plc);
   plng::plc::SliceService slice_service(plc);
-  plng::plc::NodeSyncService nodesync_service(plc);
+  plng::plc::NodeSyncService nodesync_service(plc);  // subscribes to the bus
+  bus.start();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -177,9 +177,10 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   builder.RegisterService(&admin_service);
   builder.RegisterService(&slice_service);
   builder.RegisterService(&nodesync_service);
-  // WatchSlivers holds a thread per node stream in the synchronous API.
+  // Threads serve the synchronous (unary) methods only: a WatchSlivers stream
+  // holds none (NodeStreams).
   grpc::ResourceQuota quota("plcd");
-  quota.SetMaxThreads(4096);
+  quota.SetMaxThreads(256);
   builder.SetResourceQuota(quota);
   // A request gRPC cannot parse is INVALID_ARGUMENT, not gRPC's bare INTERNAL.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -192,6 +193,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
     flow_retention.stop();
     sweeper.stop();
     bus.stop();
+    nodesync_service.stopStreams();
     return 1;
   }
   spdlog::info("plcd serving on {} ({}), database ready", config.listen,
@@ -203,7 +205,8 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   spdlog::info("plcd stopping");
   flow_retention.stop();
   sweeper.stop();
-  bus.stop();  // wakes WatchSlivers streams so they finish
+  bus.stop();
+  nodesync_service.stopStreams();  // ends every WatchSlivers stream
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
 }

@@ -59,7 +59,11 @@ std::string Call::roleUsed() const {
   return role ? toString(*role) : "";
 }
 
-std::string bearerToken(const grpc::ServerContext& ctx) {
+CallOrigin CallOrigin::of(const grpc::ServerContextBase& ctx) {
+  return CallOrigin{bearerToken(ctx), ctx.peer()};
+}
+
+std::string bearerToken(const grpc::ServerContextBase& ctx) {
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) return "";
@@ -249,19 +253,27 @@ void Call::committed() {
   if (failure_) throw *failure_;
 }
 
-grpc::Status RpcRunner::query(grpc::ServerContext* ctx, const char* method,
+grpc::Status RpcRunner::query(grpc::ServerContextBase* ctx, const char* method,
                               const google::protobuf::Message& request,
                               const std::function<void(Call&)>& body, Access access) {
-  return run(ctx, method, request, body, access, /*audited=*/false);
+  // The peer address matters only to audited calls.
+  return run(CallOrigin{bearerToken(*ctx), {}}, method, request, body, access,
+             /*audited=*/false);
 }
 
-grpc::Status RpcRunner::mutate(grpc::ServerContext* ctx, const char* method,
+grpc::Status RpcRunner::query(const CallOrigin& origin, const char* method,
+                              const google::protobuf::Message& request,
+                              const std::function<void(Call&)>& body, Access access) {
+  return run(origin, method, request, body, access, /*audited=*/false);
+}
+
+grpc::Status RpcRunner::mutate(grpc::ServerContextBase* ctx, const char* method,
                                const google::protobuf::Message& request,
                                const std::function<void(Call&)>& body, Access access) {
-  return run(ctx, method, request, body, access, /*audited=*/true);
+  return run(CallOrigin::of(*ctx), method, request, body, access, /*audited=*/true);
 }
 
-grpc::Status RpcRunner::run(grpc::ServerContext* ctx, const char* method,
+grpc::Status RpcRunner::run(const CallOrigin& origin, const char* method,
                             const google::protobuf::Message& request,
                             const std::function<void(Call&)>& body, Access access, bool audited) {
   auto started = std::chrono::steady_clock::now();
@@ -269,9 +281,8 @@ grpc::Status RpcRunner::run(grpc::ServerContext* ctx, const char* method,
   Caller caller;
   std::unique_ptr<Call> call;
   try {
-    auto token = bearerToken(*ctx);
-    if (!token.empty()) {
-      caller = plc_.auth.resolve(token);
+    if (!origin.token.empty()) {
+      caller = plc_.auth.resolve(origin.token);
     } else if (access != Access::kAnonymous) {
       unauthenticated(std::string(method) +
                       " needs a token: log in first (plcctl login) or pass --token");
@@ -333,7 +344,7 @@ grpc::Status RpcRunner::run(grpc::ServerContext* ctx, const char* method,
     return status;
   }
   if (!call && status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-    const auto source = clientSource(ctx->peer());
+    const auto source = clientSource(origin.peer);
     const auto verdict = unauthenticated_sources_.take(source);
     if (!verdict.allowed && !verdict.first_refusal) {
       spdlog::debug("{} from {} refused without a valid token; not recorded (over budget)", method,
@@ -385,8 +396,11 @@ class UnparsableRequest final : public grpc::experimental::Interceptor {
       seen_request_ = true;
       unparsable_ = methods->GetRecvMessage() == nullptr;
     }
+    // Synchronous methods answer INTERNAL then, callback ones (WatchSlivers)
+    // UNIMPLEMENTED: neither ran.
     if (unparsable_ && methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS) &&
-        methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+        (methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL ||
+         methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED)) {
       methods->ModifySendStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message()));
     }
     methods->Proceed();

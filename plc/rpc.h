@@ -144,6 +144,15 @@ class Call {
   std::optional<ApiError> failure_;
 };
 
+// Who sent a request, as far as RpcRunner needs it: copied out of the gRPC
+// context so that work done later for a long-lived call (a WatchSlivers
+// stream's recomputations) does not depend on the context's lifetime.
+struct CallOrigin {
+  std::string token;  // the bearer token, "" when none
+  std::string peer;   // gRPC's peer address (only audited calls read it)
+  static CallOrigin of(const grpc::ServerContextBase& ctx);
+};
+
 enum class Access {
   kAnonymous,      // no token needed (Login, node challenge)
   kAuthenticated,  // any valid person or node token
@@ -156,13 +165,17 @@ class RpcRunner {
         unauthenticated_sources_(plc.config.login_source_burst, plc.config.login_source_refill_s) {}
 
   // A read-only method: no audit event. The request is checked at the edge all the same.
-  grpc::Status query(grpc::ServerContext* ctx, const char* method,
+  grpc::Status query(grpc::ServerContextBase* ctx, const char* method,
+                     const google::protobuf::Message& request,
+                     const std::function<void(Call&)>& body,
+                     Access access = Access::kAuthenticated);
+  grpc::Status query(const CallOrigin& origin, const char* method,
                      const google::protobuf::Message& request,
                      const std::function<void(Call&)>& body,
                      Access access = Access::kAuthenticated);
   // A state-changing method: records an audit event whatever the outcome (with the
   // change, through Call::write, when it succeeds).
-  grpc::Status mutate(grpc::ServerContext* ctx, const char* method,
+  grpc::Status mutate(grpc::ServerContextBase* ctx, const char* method,
                       const google::protobuf::Message& request,
                       const std::function<void(Call&)>& body,
                       Access access = Access::kAuthenticated);
@@ -170,7 +183,7 @@ class RpcRunner {
   PlcContext& plc() { return plc_; }
 
  private:
-  grpc::Status run(grpc::ServerContext* ctx, const char* method,
+  grpc::Status run(const CallOrigin& origin, const char* method,
                    const google::protobuf::Message& request, const std::function<void(Call&)>& body,
                    Access access, bool audited);
 
@@ -191,13 +204,14 @@ std::string summarizeRequest(const google::protobuf::Message& request);
 std::string boundText(std::string_view text, std::size_t max_bytes);
 
 // gRPC answers a request it cannot parse (not protobuf, or a proto3 string that is
-// not UTF-8) with INTERNAL and an empty message, before any handler runs. This
+// not UTF-8) with INTERNAL (UNIMPLEMENTED for a callback method) and an empty
+// message, before any handler runs. This
 // server interceptor turns that answer into INVALID_ARGUMENT naming the message
 // type the method takes. Register it with ServerBuilder::experimental().
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 unparsableRequestInterceptor();
 
 // The bearer token of a request, or "" when there is none.
-std::string bearerToken(const grpc::ServerContext& ctx);
+std::string bearerToken(const grpc::ServerContextBase& ctx);
 
 }  // namespace plng::plc

@@ -3,7 +3,12 @@
 // proto messages and SQL at this edge.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
+
+#include "plc/change_bus.h"
 #include "plc/node_state.h"
+#include "plc/node_streams.h"
 #include "plc/rpc.h"
 #include "proto/plc.grpc.pb.h"
 
@@ -110,18 +115,35 @@ class SliceService final : public pb::Slice::Service {
   SliceGrantCache ticket_grants_;  // tickets are the hot path: see GetSliceTicket
 };
 
-class NodeSyncService final : public pb::NodeSync::Service {
+// WatchSlivers is on gRPC's callback API (an open stream holds no thread:
+// NodeStreams); the unary methods are synchronous.
+class NodeSyncService final
+    : public pb::NodeSync::WithCallbackMethod_WatchSlivers<pb::NodeSync::Service> {
  public:
-  explicit NodeSyncService(PlcContext& plc) : rpc_(plc) {}
+  // Subscribes its streams to plc.bus: construct before plc.bus.start().
+  explicit NodeSyncService(PlcContext& plc)
+      : rpc_(plc),
+        streams_(computeStream(), NodeStreams::Options{.workers = plc.config.stream_workers,
+                                                       .recheck = std::chrono::seconds(std::max(
+                                                           1, plc.config.watch_recheck_s))}) {
+    plc.bus.subscribe([this](const ChangeScope& scope) { streams_.changed(scope); });
+  }
   PLNG_RPC(GetSlivers, GetSliversRequest, NodeState)
   PLNG_RPC(ReportStatus, NodeStatusReport, Empty)
   PLNG_RPC(ReportFlows, ReportFlowsRequest, ReportFlowsResponse)  // flow_service.cpp
-  grpc::Status WatchSlivers(grpc::ServerContext*, const pb::WatchSliversRequest*,
-                            grpc::ServerWriter<pb::NodeState>*) override;
+  grpc::ServerWriteReactor<pb::NodeState>* WatchSlivers(grpc::CallbackServerContext*,
+                                                        const pb::WatchSliversRequest*) override;
 #undef PLNG_RPC
 
+  // Ends every open stream (plcd stopping): before the server's Shutdown.
+  void stopStreams() { streams_.stop(); }
+  std::size_t openStreams() const { return streams_.size(); }
+
  private:
+  NodeStreams::Compute computeStream();
+
   RpcRunner rpc_;
+  NodeStreams streams_;
 };
 
 }  // namespace plng::plc

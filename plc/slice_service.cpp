@@ -239,7 +239,8 @@ grpc::Status SliceService::AddSlice(grpc::ServerContext* ctx, const pb::AddSlice
                 req->name(), site.site_id, req->description(), req->url(), instantiation,
                 call.caller().person_id, config.slice_default_lifetime, max_nodes)[0]
               .as<std::int64_t>();
-      Database::bumpStateVersion(tx);
+      // Bound to no node yet: no node's state changes.
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes({}));
       return loadSlice(tx, slice_id);
     });
   });
@@ -296,7 +297,7 @@ grpc::Status SliceService::UpdateSlice(grpc::ServerContext* ctx, const pb::Updat
           req->has_instantiation(),
           req->has_instantiation() ? req->instantiation() : kDefaultInstantiation,
           req->has_max_nodes(), req->max_nodes());
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
       return loadSlice(tx, slice.slice_id);
     });
   });
@@ -331,7 +332,7 @@ grpc::Status SliceService::RenewSlice(grpc::ServerContext* ctx, const pb::RenewS
       }
       tx.exec_params0("UPDATE slices SET expires_at = to_timestamp($2) WHERE slice_id = $1",
                       slice.slice_id, req->expires_at());
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
       return loadSlice(tx, slice.slice_id);
     });
   });
@@ -347,7 +348,7 @@ grpc::Status SliceService::DeleteSlice(grpc::ServerContext* ctx, const pb::Delet
       requireSlicePi(call, slice);
       // Members, nodes and tags stay for history (GetSlices include_deleted).
       tx.exec_params0("UPDATE slices SET deleted_at = now() WHERE slice_id = $1", slice.slice_id);
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
     });
   });
 }
@@ -375,7 +376,7 @@ pb::SliceInfo changeSliceMembers(Call& call, const pb::SliceMembersRequest& req,
     }
     if (changed > 0) {
       checkSliceMembers(tx, call.plc.config, slice.slice_id, slice.name);
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
     }
     return loadSlice(tx, slice.slice_id);
   });
@@ -453,7 +454,7 @@ grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::Sli
                             " slivers but its max_slivers is " + std::to_string(site.max_slivers) +
                             "; remove nodes from its slices or ask an admin to raise max_slivers");
         }
-        Database::bumpStateVersion(tx);
+        Database::bumpStateVersion(tx, ChangeScope::onlyNodes(node_ids));
       }
       return loadSlice(tx, slice.slice_id);
     });
@@ -471,14 +472,16 @@ grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext* ctx,
     *resp = call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       requireSliceStanding(call, tx, slice);
-      std::size_t removed = 0;
+      std::vector<std::int64_t> removed;
       for (const auto& h : req->hostnames()) {
         auto node = findNode(tx, h);
-        removed += tx.exec_params0("DELETE FROM slice_nodes WHERE slice_id = $1 AND node_id = $2",
-                                   slice.slice_id, node.node_id)
-                       .affected_rows();
+        if (tx.exec_params0("DELETE FROM slice_nodes WHERE slice_id = $1 AND node_id = $2",
+                            slice.slice_id, node.node_id)
+                .affected_rows() > 0) {
+          removed.push_back(node.node_id);
+        }
       }
-      if (removed > 0) Database::bumpStateVersion(tx);
+      if (!removed.empty()) Database::bumpStateVersion(tx, ChangeScope::onlyNodes(removed));
       return loadSlice(tx, slice.slice_id);
     });
   });
@@ -535,7 +538,9 @@ grpc::Status SliceService::SetSliceTag(grpc::ServerContext* ctx, const pb::SetSl
                     .as<std::int64_t>();
       checkSliceTags(tx, call.plc.config, slice.slice_id, slice.name);
       if (reservations) reservations->check();
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(
+          tx, ChangeScope::onlyNodes(node_id != 0 ? std::vector<std::int64_t>{node_id}
+                                                  : sliceNodeIds(tx, slice.slice_id)));
       tag.set_slice_tag_id(id);
       tag.set_slice(slice.name);
       tag.set_tag(type.name);
@@ -569,7 +574,7 @@ grpc::Status SliceService::DeleteSliceTag(grpc::ServerContext* ctx,
       if (type.name == kPortsTag) reservations.emplace(tx, sliceNodeIds(tx, slice.slice_id));
       tx.exec_params0("DELETE FROM slice_tags WHERE slice_tag_id = $1", req->slice_tag_id());
       if (reservations) reservations->check();
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
     });
   });
 }
