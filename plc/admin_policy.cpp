@@ -35,7 +35,7 @@ grpc::Status AdminService::AddBlacklistEntry(grpc::ServerContext* ctx,
                       " RETURNING entry_id",
                       prefix, req->reason())[0]
                     .as<std::int64_t>();
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::blacklist());
       return loadBlacklist(tx, id).front();
     });
   });
@@ -69,7 +69,7 @@ grpc::Status AdminService::DeleteBlacklistEntry(grpc::ServerContext* ctx,
                  " (GetBlacklist lists them)");
       }
       call.object("blacklist:" + rows[0][0].as<std::string>());
-      Database::bumpStateVersion(tx);
+      Database::bumpStateVersion(tx, ChangeScope::blacklist());
     });
   });
 }

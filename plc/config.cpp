@@ -46,7 +46,13 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
           .integer("ticket_clock_skew", &C::ticket_clock_skew,
                    "tickets are valid from this many seconds ago", 0)
           .integer("watch_recheck_s", &C::watch_recheck_s,
-                   "WatchSlivers re-evaluates state at least this often", 1)
+                   "seconds between records of last contact for the nodes of open WatchSlivers "
+                   "streams (one batch)",
+                   1)
+          .integer("watch_resync_s", &C::watch_resync_s,
+                   "each open WatchSlivers stream's state is recomputed whole at least this often, "
+                   "seconds (a safety net: every change notifies its nodes)",
+                   1)
           .integer("stream_workers", &C::stream_workers,
                    "threads that compute the states of open WatchSlivers streams (a stream "
                    "holds no thread while it waits)",

@@ -35,8 +35,9 @@ struct PlcConfig {
   std::int64_t slice_max_renewal = 8 * 7 * 24 * 3600;    // non-admins: now + 8 weeks
   std::int64_t ticket_lifetime = 7 * 24 * 3600;
   std::int64_t ticket_clock_skew = 300;  // not_before = now - skew
-  int watch_recheck_s = 30;              // WatchSlivers re-evaluates at least this often
-  int stream_workers = 4;                // threads computing WatchSlivers streams' states
+  int watch_recheck_s = 30;  // an open WatchSlivers stream is its node's contact this often
+  int watch_resync_s = 600;  // each stream is recomputed whole at least this often
+  int stream_workers = 4;    // threads computing WatchSlivers streams' states
 
   // Password guessing (docs/plc.md, Authentication). Per account, in the database
   // (every replica sees the same count): after `login_free_failures` failed logins

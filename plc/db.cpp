@@ -51,32 +51,11 @@ Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire()) {}
 Database::Lease::~Lease() { db_.release(std::move(conn_), broken_); }
 pqxx::connection& Database::Lease::conn() { return *conn_; }
 
-ChangeScope ChangeScope::onlyNodes(std::vector<std::int64_t> nodes) {
-  std::sort(nodes.begin(), nodes.end());
-  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
-  ChangeScope scope;
-  scope.all = false;
-  scope.nodes = std::move(nodes);
-  return scope;
-}
+namespace {
 
-bool ChangeScope::affects(std::int64_t node_id) const {
-  return all || std::binary_search(nodes.begin(), nodes.end(), node_id);
-}
-
-std::string changePayload(std::int64_t version, const ChangeScope& scope) {
-  std::string payload = std::to_string(version);
-  if (scope.all) return payload;
-  payload += " n:";
-  for (std::size_t i = 0; i < scope.nodes.size(); ++i) {
-    if (i) payload += ',';
-    payload += std::to_string(scope.nodes[i]);
-    if (payload.size() > kMaxChangePayload) return std::to_string(version);
-  }
-  return payload;
-}
-
-ChangeScope parseChangePayload(std::string_view payload) {
+// What follows the version in a payload: the nodes, or the blacklist alone.
+ChangeScope parseChangeNodes(std::string_view payload) {
+  if (payload.ends_with(" b")) return ChangeScope::blacklist();
   const auto at = payload.find(" n:");
   if (at == std::string_view::npos) return ChangeScope::everyNode();
   std::vector<std::int64_t> nodes;
@@ -92,6 +71,51 @@ ChangeScope parseChangePayload(std::string_view payload) {
     list.remove_prefix(comma + 1);
   }
   return ChangeScope::onlyNodes(std::move(nodes));
+}
+
+}  // namespace
+
+ChangeScope ChangeScope::onlyNodes(std::vector<std::int64_t> nodes) {
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  ChangeScope scope;
+  scope.all = false;
+  scope.nodes = std::move(nodes);
+  return scope;
+}
+
+ChangeScope ChangeScope::blacklist() {
+  ChangeScope scope;
+  scope.blacklist_only = true;
+  return scope;
+}
+
+bool ChangeScope::affects(std::int64_t node_id) const {
+  return all || std::binary_search(nodes.begin(), nodes.end(), node_id);
+}
+
+std::string changePayload(std::int64_t version, const ChangeScope& scope) {
+  std::string payload = std::to_string(version);
+  if (scope.blacklist_only) return payload + " b";
+  if (scope.all) return payload;
+  payload += " n:";
+  for (std::size_t i = 0; i < scope.nodes.size(); ++i) {
+    if (i) payload += ',';
+    payload += std::to_string(scope.nodes[i]);
+    if (payload.size() > kMaxChangePayload) return std::to_string(version);
+  }
+  return payload;
+}
+
+ChangeScope parseChangePayload(std::string_view payload) {
+  ChangeScope scope = parseChangeNodes(payload);
+  const auto space = payload.find(' ');
+  const std::string_view version = payload.substr(0, space);
+  std::int64_t number = 0;
+  const auto [end, error] =
+      std::from_chars(version.data(), version.data() + version.size(), number);
+  if (error == std::errc() && end == version.data() + version.size()) scope.version = number;
+  return scope;
 }
 
 std::int64_t Database::bumpStateVersion(pqxx::work& tx) {

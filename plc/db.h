@@ -17,15 +17,21 @@ namespace plng::plc {
 // Notification channel every state-changing transaction signals on commit. Each
 // plcd LISTENs on it (ChangeBus). The payload is the new state version, alone
 // when the change may affect any node, or followed by " n:" and the ids of the
-// only nodes whose state it can change ("42 n:3,17,99").
+// only nodes whose state it can change ("42 n:3,17,99"), or by " b" when it
+// changed only the destination blacklist (every node's, and nothing else).
 inline constexpr const char* kChangeChannel = "plc_changes";
 
-// Which nodes' state a committed change can affect.
+// Which nodes' state a committed change can affect, and how.
 struct ChangeScope {
   bool all = true;
   std::vector<std::int64_t> nodes;  // when !all: sorted, unique
+  // Every node's, but only the destination blacklist in it (payload "42 b").
+  bool blacklist_only = false;
+  // The version the change committed (0: not known, as after a reconnect).
+  std::int64_t version = 0;
   static ChangeScope everyNode() { return {}; }
   static ChangeScope onlyNodes(std::vector<std::int64_t> nodes);
+  static ChangeScope blacklist();
   bool affects(std::int64_t node_id) const;
 };
 

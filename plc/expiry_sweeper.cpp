@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <vector>
+
+#include "plc/port_reservations.h"
+
 namespace plng::plc {
 
 ExpirySweeper::ExpirySweeper(Database& db, std::chrono::milliseconds interval)
@@ -11,14 +15,24 @@ ExpirySweeper::ExpirySweeper(Database& db, std::chrono::milliseconds interval)
 
 int ExpirySweeper::sweepOnce() {
   return db_.write([](pqxx::work& tx) {
-    auto expired = tx.exec1(
-                         "WITH seen AS (SELECT expiries_seen_until AS t FROM plc_state FOR UPDATE)"
-                         " SELECT count(*) FROM slices, seen WHERE deleted_at IS NULL"
-                         " AND expires_at > seen.t AND expires_at <= now()")[0]
-                       .as<int>();
+    std::vector<std::int64_t> slices;
+    for (const auto& row :
+         tx.exec("WITH seen AS (SELECT expiries_seen_until AS t FROM plc_state FOR UPDATE)"
+                 " SELECT slice_id FROM slices, seen WHERE deleted_at IS NULL"
+                 " AND expires_at > seen.t AND expires_at <= now()")) {
+      slices.push_back(row[0].as<std::int64_t>());
+    }
     tx.exec0("UPDATE plc_state SET expiries_seen_until = now()");
-    if (expired > 0) Database::bumpStateVersion(tx);
-    return expired;
+    if (!slices.empty()) {
+      // Only the streams of the expired slices' nodes recompute.
+      std::vector<std::int64_t> nodes;
+      for (auto slice_id : slices) {
+        auto ids = sliceNodeIds(tx, slice_id);
+        nodes.insert(nodes.end(), ids.begin(), ids.end());
+      }
+      Database::bumpStateVersion(tx, ChangeScope::onlyNodes(std::move(nodes)));
+    }
+    return static_cast<int>(slices.size());
   });
 }
 

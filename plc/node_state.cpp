@@ -373,15 +373,7 @@ WITH pairs AS (
   }
 
   for (auto& key : keys.published(tx)) *state.add_plc_keys() = std::move(key);
-  for (const auto& r :
-       tx.exec("SELECT entry_id, prefix::text, reason, extract(epoch FROM created_at)::bigint"
-               " FROM destination_blacklist ORDER BY entry_id")) {
-    auto* e = state.add_blacklist();
-    e->set_entry_id(r[0].as<std::int64_t>());
-    e->set_prefix(r[1].as<std::string>());
-    e->set_reason(r[2].as<std::string>());
-    e->set_created_at(r[3].as<std::int64_t>());
-  }
+  for (auto& entry : destinationBlacklist(tx)) *state.add_blacklist() = std::move(entry);
   // The tags set on the node itself; a tag type's default is the node's own
   // configuration's to give (net_node_cap: sliverd's capacity_net_bps).
   static const std::string kNodeTagsSql =
@@ -390,6 +382,34 @@ WITH pairs AS (
   for (const auto& r : execPrepared(tx, "plng_node_own_tags", kNodeTagsSql, node_id)) {
     (*state.mutable_node_tags())[r[0].as<std::string>()] = r[1].as<std::string>();
   }
+  return state;
+}
+
+std::vector<pb::BlacklistEntry> destinationBlacklist(pqxx::transaction_base& tx) {
+  std::vector<pb::BlacklistEntry> entries;
+  for (const auto& r :
+       tx.exec("SELECT entry_id, prefix::text, reason, extract(epoch FROM created_at)::bigint"
+               " FROM destination_blacklist ORDER BY entry_id")) {
+    auto& e = entries.emplace_back();
+    e.set_entry_id(r[0].as<std::int64_t>());
+    e.set_prefix(r[1].as<std::string>());
+    e.set_reason(r[2].as<std::string>());
+    e.set_created_at(r[3].as<std::int64_t>());
+  }
+  return entries;
+}
+
+BlacklistSnapshot blacklistSnapshot(pqxx::transaction_base& tx) {
+  return BlacklistSnapshot{stateStamp(tx), destinationBlacklist(tx)};
+}
+
+pb::NodeState withBlacklist(const pb::NodeState& base, const BlacklistSnapshot& snapshot) {
+  pb::NodeState state = base;
+  state.clear_blacklist();
+  for (const auto& entry : snapshot.entries) *state.add_blacklist() = entry;
+  state.set_version(snapshot.stamp.version);
+  state.set_epoch(snapshot.stamp.epoch);
+  state.set_generated_at(static_cast<std::int64_t>(std::time(nullptr)));
   return state;
 }
 

@@ -163,6 +163,23 @@ class SliceGrantCache {
 planetlab::v1::NodeState nodeState(pqxx::transaction_base& tx, PlcKeys& keys, std::int64_t node_id,
                                    const std::string& hostname);
 
+// PLC's destination blacklist, as every node's state carries it.
+std::vector<planetlab::v1::BlacklistEntry> destinationBlacklist(pqxx::transaction_base& tx);
+
+// The one part of a node's state a blacklist change touches, with its stamp,
+// from one snapshot (`tx` REPEATABLE READ): read once for every node.
+struct BlacklistSnapshot {
+  StateStamp stamp;
+  std::vector<planetlab::v1::BlacklistEntry> entries;
+};
+BlacklistSnapshot blacklistSnapshot(pqxx::transaction_base& tx);
+
+// `base` (a node's state) with the snapshot's blacklist and stamp: the node's
+// state as of that stamp provided nothing else affecting the node was committed
+// between base's version and the snapshot's (NodeStreams checks that).
+planetlab::v1::NodeState withBlacklist(const planetlab::v1::NodeState& base,
+                                       const BlacklistSnapshot& snapshot);
+
 // The part of a NodeState a node acts on (slivers, PLC keys, blacklist), as
 // deterministic bytes: two states with equal content give equal strings
 // whatever their epoch, version and generation time.

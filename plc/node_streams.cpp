@@ -20,23 +20,48 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
       : owner_(owner), id_(id), origin_(std::move(origin)), request_(std::move(request)) {}
 
   // Computes the node's state and sends it if the node does not have it. On a
-  // worker; never two at once for one stream.
-  void refresh(bool record_contact) {
+  // worker; never two at once for one stream. `whole`: something other than
+  // the blacklist may have changed for this node.
+  void refresh(bool record_contact, bool whole) {
     bool first;
+    std::shared_ptr<const pb::NodeState> base;
     {
       std::lock_guard lock(mutex_);
       if (ending_) return;
       first = first_;
+      if (!whole) base = last_;
     }
     pb::NodeState state;
     std::int64_t computed_node = 0;
-    const grpc::Status status =
-        owner_.compute_(origin_, request_, record_contact, state, computed_node);
+    Refresh refresh{.touch = record_contact, .base = base.get()};
+    grpc::Status status = owner_.compute_(origin_, request_, refresh, state, computed_node);
+    if (status.ok() && refresh.patched) {
+      // Only if this plcd has seen every change up to the patched version, and
+      // none of them marked this node for a whole computation since it was
+      // taken (notifications arrive in commit order).
+      bool valid;
+      {
+        std::lock_guard registry(owner_.mutex_);
+        valid = !full_pending && owner_.notified_version_ >= state.version();
+        // The whole computation below starts after every change marked so far.
+        if (!valid) full_pending = false;
+      }
+      if (valid) {
+        ++owner_.patches_;
+      } else {
+        state.Clear();
+        Refresh again{.touch = false};
+        status = owner_.compute_(origin_, request_, again, state, computed_node);
+        ++owner_.computations_;
+      }
+    } else {
+      ++owner_.computations_;
+    }
     if (!first && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
       // The database is away (restarting): keep the stream and try again
       // shortly rather than send every node into reconnect backoff at once.
       std::lock_guard lock(owner_.mutex_);
-      next_recheck = Clock::now() + owner_.options_.retry;
+      next_resync = Clock::now() + owner_.options_.retry;
       return;
     }
     std::lock_guard lock(mutex_);
@@ -50,6 +75,7 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
       node_id = computed_node;
     }
     std::string content = nodeStateContent(state);
+    last_ = std::make_shared<const pb::NodeState>(state);
     if (first_) {
       first_ = false;
       // Versions compare only within one epoch: a node that holds a version of
@@ -121,8 +147,10 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
   bool busy = false;               // a worker is refreshing it
   bool marked_while_busy = false;  // refresh again when that worker is done
   bool touch = false;              // the next refresh records the node's contact
+  bool full_pending = false;       // the next refresh computes the whole state
   std::int64_t node_id = 0;        // 0 until the first refresh knows it
-  Clock::time_point next_recheck;
+  Clock::time_point next_contact;
+  Clock::time_point next_resync;
 
  private:
   void sendLocked(pb::NodeState state) {
@@ -154,6 +182,7 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
   const pb::WatchSliversRequest request_;
   std::mutex mutex_;
   bool first_ = true;
+  std::shared_ptr<const pb::NodeState> last_;  // last computed (sent or not)
   std::string sent_;
   StateStamp sent_stamp_;
   bool writing_ = false;
@@ -164,8 +193,8 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
   grpc::Status end_status_;
 };
 
-NodeStreams::NodeStreams(Compute compute, Options options)
-    : compute_(std::move(compute)), options_(options) {
+NodeStreams::NodeStreams(Compute compute, RecordContact record_contact, Options options)
+    : compute_(std::move(compute)), record_contact_(std::move(record_contact)), options_(options) {
   options_.workers = std::max(1, options_.workers);
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { work(); });
   recheck_ = std::thread([this] { recheckLoop(); });
@@ -182,7 +211,9 @@ grpc::ServerWriteReactor<pb::NodeState>* NodeStreams::open(grpc::CallbackServerC
     stream->end(grpc::Status(grpc::StatusCode::UNAVAILABLE, "plcd is stopping; reconnect"));
     return stream.get();
   }
-  stream->next_recheck = Clock::now() + options_.recheck;
+  const auto now = Clock::now();
+  stream->next_contact = now + options_.contact;
+  stream->next_resync = now + options_.resync;
   // The first state, and the first contact.
   mark(stream, /*touch=*/true);
   return stream.get();
@@ -191,12 +222,23 @@ grpc::ServerWriteReactor<pb::NodeState>* NodeStreams::open(grpc::CallbackServerC
 void NodeStreams::changed(const ChangeScope& scope) {
   std::lock_guard lock(mutex_);
   for (auto& [id, stream] : streams_) {
-    if (stream->node_id == 0 || scope.affects(stream->node_id)) mark(stream, /*touch=*/false);
+    if (stream->node_id == 0 || scope.affects(stream->node_id)) {
+      mark(stream, /*touch=*/false, /*whole=*/!scope.blacklist_only);
+    }
   }
+  // After the marks: a patch checks this against its version (Stream::refresh).
+  notified_version_ = scope.version;
+  ++notifications_;
 }
 
-void NodeStreams::mark(const std::shared_ptr<Stream>& stream, bool touch) {
+std::uint64_t NodeStreams::notifications() const {
+  std::lock_guard lock(mutex_);
+  return notifications_;
+}
+
+void NodeStreams::mark(const std::shared_ptr<Stream>& stream, bool touch, bool whole) {
   if (touch) stream->touch = true;
+  if (whole) stream->full_pending = true;
   if (stream->queued) return;
   if (stream->busy) {
     stream->marked_while_busy = true;
@@ -217,33 +259,51 @@ void NodeStreams::work() {
     stream->queued = false;
     stream->busy = true;
     const bool touch = std::exchange(stream->touch, false);
+    const bool whole = std::exchange(stream->full_pending, false);
     lock.unlock();
     try {
-      stream->refresh(touch);
+      stream->refresh(touch, whole);
     } catch (const std::exception& e) {
       spdlog::error("WatchSlivers: {}", e.what());
       stream->end(grpc::Status(grpc::StatusCode::INTERNAL, "internal error in WatchSlivers"));
     }
     lock.lock();
     stream->busy = false;
-    if (std::exchange(stream->marked_while_busy, false)) mark(stream, /*touch=*/false);
+    // full_pending, if set meanwhile, is still set: mark() keeps it.
+    if (std::exchange(stream->marked_while_busy, false)) {
+      mark(stream, /*touch=*/false, /*whole=*/false);
+    }
   }
 }
 
 void NodeStreams::recheckLoop() {
-  const auto tick =
-      std::min<std::chrono::milliseconds>(options_.recheck, std::chrono::milliseconds(500));
+  const auto tick = std::min<std::chrono::milliseconds>(
+      {options_.contact, options_.retry, std::chrono::milliseconds(500)});
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     recheck_wake_.wait_for(lock, tick, [&] { return stopping_; });
     if (stopping_) return;
     const auto now = Clock::now();
+    std::vector<std::int64_t> seen;
     for (auto& [id, stream] : streams_) {
-      if (stream->next_recheck > now) continue;
-      stream->next_recheck = now + options_.recheck;
-      // An open stream is contact: refreshed now and then.
-      mark(stream, /*touch=*/true);
+      if (stream->node_id != 0 && stream->next_contact <= now) {
+        stream->next_contact = now + options_.contact;
+        seen.push_back(stream->node_id);
+      }
+      if (stream->next_resync <= now) {
+        stream->next_resync = now + options_.resync;
+        mark(stream, /*touch=*/false);
+      }
     }
+    if (seen.empty() || !record_contact_) continue;
+    lock.unlock();
+    try {
+      record_contact_(seen);
+    } catch (const std::exception& e) {
+      spdlog::warn("could not record the contact of {} nodes with open streams: {}", seen.size(),
+                   e.what());
+    }
+    lock.lock();
   }
 }
 

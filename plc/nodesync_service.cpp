@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 
+#include "plc/admin_views.h"
 #include "plc/errors.h"
 #include "plc/lookup.h"
 #include "plc/node_state.h"
@@ -81,13 +82,50 @@ grpc::ServerWriteReactor<pb::NodeState>* NodeSyncService::WatchSlivers(
   return streams_.open(ctx, req);
 }
 
+std::shared_ptr<const BlacklistSnapshot> NodeSyncService::blacklistSnapshotFor(Call& call) {
+  // Read after the latest notification this plcd has had: current until the next.
+  const auto seen = streams_.notifications();
+  std::lock_guard lock(blacklist_mutex_);
+  if (blacklist_ && blacklist_seen_ == seen) return blacklist_;
+  blacklist_ = std::make_shared<const BlacklistSnapshot>(
+      call.plc.db.read([](pqxx::transaction_base& tx) { return blacklistSnapshot(tx); }));
+  blacklist_seen_ = seen;
+  return blacklist_;
+}
+
+NodeStreams::RecordContact NodeSyncService::recordContact(PlcContext& plc) {
+  // Last contact is bookkeeping, not state nodes act on: no version bump.
+  return [&plc](const std::vector<std::int64_t>& node_ids) {
+    plc.db.write([&](pqxx::work& tx) {
+      tx.exec_params0("UPDATE nodes SET last_contact = now() WHERE node_id = ANY($1::bigint[])",
+                      pgIdArray(node_ids));
+    });
+  };
+}
+
 NodeStreams::Compute NodeSyncService::computeStream() {
   // Each (re)computation goes through RpcRunner: the token is checked again (a
   // deleted node or revoked session ends the stream) and errors map as usual.
-  // An open stream is contact: last_contact is refreshed on the periodic rechecks.
-  return [this](const CallOrigin& origin, const pb::WatchSliversRequest& request, bool touch,
-                pb::NodeState& state, std::int64_t& node_id) {
+  // An open stream is contact: its first state records it, NodeStreams the rest
+  // in batches (recordContact).
+  return [this](const CallOrigin& origin, const pb::WatchSliversRequest& request,
+                NodeStreams::Refresh& refresh, pb::NodeState& state, std::int64_t& node_id) {
     return rpc_.query(origin, "WatchSlivers", request, [&](Call& call) {
+      const bool touch = refresh.touch;
+      // Only the blacklist changed since the stream's last state: one read of
+      // it serves every node (a node's own request was checked when its stream
+      // was computed whole).
+      if (refresh.base != nullptr && call.caller().isNode()) {
+        auto snapshot = blacklistSnapshotFor(call);
+        if (snapshot->stamp.epoch == refresh.base->epoch() &&
+            snapshot->stamp.version >= refresh.base->version()) {
+          state = withBlacklist(*refresh.base, *snapshot);
+          node_id = call.caller().node_id;
+          refresh.patched = true;
+          if (touch) touchLastContact(call);
+          return;
+        }
+      }
       state = call.plc.db.read([&](pqxx::transaction_base& tx) {
         auto target = authoriseTarget(call, tx, request.hostname());
         node_id = target.node_id;

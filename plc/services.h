@@ -123,9 +123,11 @@ class NodeSyncService final
   // Subscribes its streams to plc.bus: construct before plc.bus.start().
   explicit NodeSyncService(PlcContext& plc)
       : rpc_(plc),
-        streams_(computeStream(), NodeStreams::Options{.workers = plc.config.stream_workers,
-                                                       .recheck = std::chrono::seconds(std::max(
-                                                           1, plc.config.watch_recheck_s))}) {
+        streams_(computeStream(), recordContact(plc),
+                 NodeStreams::Options{
+                     .workers = plc.config.stream_workers,
+                     .contact = std::chrono::seconds(std::max(1, plc.config.watch_recheck_s)),
+                     .resync = std::chrono::seconds(std::max(1, plc.config.watch_resync_s))}) {
     plc.bus.subscribe([this](const ChangeScope& scope) { streams_.changed(scope); });
   }
   PLNG_RPC(GetSlivers, GetSliversRequest, NodeState)
@@ -141,8 +143,13 @@ class NodeSyncService final
 
  private:
   NodeStreams::Compute computeStream();
+  static NodeStreams::RecordContact recordContact(PlcContext& plc);
+  std::shared_ptr<const BlacklistSnapshot> blacklistSnapshotFor(Call& call);
 
   RpcRunner rpc_;
+  std::mutex blacklist_mutex_;
+  std::shared_ptr<const BlacklistSnapshot> blacklist_;  // for blacklist_seen_
+  std::uint64_t blacklist_seen_ = 0;
   NodeStreams streams_;
 };
 

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -32,25 +33,37 @@ using plng::plc::NodeStreams;
 // which the test advances; the version is a global counter.
 class World {
  public:
-  void bump(const std::vector<std::int64_t>& nodes) {
+  // A commit; returns its version.
+  std::int64_t bump(const std::vector<std::int64_t>& nodes) {
     std::lock_guard lock(mutex_);
-    ++version_;
     for (auto id : nodes) ++content_[id];
+    return ++version_;
+  }
+  std::int64_t bumpBlacklist() {
+    std::lock_guard lock(mutex_);
+    ++blacklist_;
+    return ++version_;
   }
 
-  grpc::Status compute(const pb::WatchSliversRequest& request, pb::NodeState& state,
-                       std::int64_t& node_id) {
+  grpc::Status compute(const pb::WatchSliversRequest& request, NodeStreams::Refresh& refresh,
+                       pb::NodeState& state, std::int64_t& node_id) {
     if (request.hostname().rfind("node", 0) != 0) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such node");
     }
     node_id = std::stoll(request.hostname().substr(4));
     std::this_thread::sleep_for(compute_time);
     std::lock_guard lock(mutex_);
-    ++computations_[node_id];
-    state.set_hostname(request.hostname());
-    state.set_epoch("test");
+    if (refresh.base != nullptr) {
+      state = *refresh.base;
+      refresh.patched = true;
+    } else {
+      ++computations_[node_id];
+      state.set_hostname(request.hostname());
+      state.set_epoch("test");
+      (*state.mutable_node_tags())["content"] = std::to_string(content_[node_id]);
+    }
     state.set_version(version_);
-    (*state.mutable_node_tags())["content"] = std::to_string(content_[node_id]);
+    (*state.mutable_node_tags())["blacklist"] = std::to_string(blacklist_);
     return grpc::Status::OK;
   }
 
@@ -64,6 +77,7 @@ class World {
  private:
   std::mutex mutex_;
   std::int64_t version_ = 1;
+  int blacklist_ = 0;
   std::map<std::int64_t, int> content_;
   std::map<std::int64_t, int> computations_;
 };
@@ -147,11 +161,18 @@ int threadCount() {
 }
 
 struct Harness {
-  explicit Harness(int workers = 2)
-      : streams([this](const CallOrigin&, const pb::WatchSliversRequest& request, bool,
-                       pb::NodeState& state,
-                       std::int64_t& node_id) { return world.compute(request, state, node_id); },
-                NodeStreams::Options{.workers = workers, .recheck = std::chrono::hours(1)}),
+  explicit Harness(int workers = 2, std::chrono::milliseconds contact = std::chrono::hours(1))
+      : streams(
+            [this](const CallOrigin&, const pb::WatchSliversRequest& request,
+                   NodeStreams::Refresh& refresh, pb::NodeState& state, std::int64_t& node_id) {
+              return world.compute(request, refresh, state, node_id);
+            },
+            [this](const std::vector<std::int64_t>& nodes) {
+              std::lock_guard lock(contact_mutex);
+              contacts.push_back(nodes);
+            },
+            NodeStreams::Options{
+                .workers = workers, .contact = contact, .resync = std::chrono::hours(1)}),
         service(streams) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -179,6 +200,8 @@ struct Harness {
   }
 
   World world;
+  std::mutex contact_mutex;
+  std::vector<std::vector<std::int64_t>> contacts;
   NodeStreams streams;
   Service service;
   int port = 0;
@@ -271,12 +294,84 @@ TEST_CASE("a stream whose computation fails ends with that status", "[plc]") {
   CHECK(h.streams.size() == 0);
 }
 
+TEST_CASE("a blacklist change patches each stream's last state instead of computing it", "[plc]") {
+  Harness h;
+  Watcher& one = h.watch("node1");
+  Watcher& two = h.watch("node2");
+  REQUIRE(one.waitFor(1).size() == 1);
+  REQUIRE(two.waitFor(1).size() == 1);
+  const auto whole = h.streams.computations();
+
+  auto scope = ChangeScope::blacklist();
+  scope.version = h.world.bumpBlacklist();
+  h.streams.changed(scope);
+  for (Watcher* w : {&one, &two}) {
+    const auto states = w->waitFor(2);
+    REQUIRE(states.size() == 2);
+    CHECK(states[1].node_tags().at("blacklist") == "1");
+    CHECK(states[1].version() == scope.version);
+  }
+  CHECK(h.streams.patches() == 2);
+  CHECK(h.streams.computations() == whole);
+
+  // A change to node1 notified before the next blacklist change: node1 is
+  // computed whole (its content changes), node2 patched.
+  auto node_change = ChangeScope::onlyNodes({1});
+  node_change.version = h.world.bump({1});
+  h.streams.changed(node_change);
+  scope.version = h.world.bumpBlacklist();
+  h.streams.changed(scope);
+  const auto states = one.waitFor(4);
+  REQUIRE(states.size() >= 3);
+  CHECK(states.back().node_tags().at("content") == "1");
+  CHECK(states.back().node_tags().at("blacklist") == "2");
+  CHECK(two.waitFor(3).back().node_tags().at("blacklist") == "2");
+}
+
+TEST_CASE("a patch newer than the notifications seen is computed whole", "[plc]") {
+  Harness h;
+  Watcher& one = h.watch("node1");
+  REQUIRE(one.waitFor(1).size() == 1);
+  // node1 changed in a commit whose notification has not arrived, after the
+  // blacklist change being notified: a patch would claim that commit's version
+  // without its content.
+  auto scope = ChangeScope::blacklist();
+  scope.version = h.world.bumpBlacklist();
+  h.world.bump({1});
+  h.streams.changed(scope);
+  const auto states = one.waitFor(2);
+  REQUIRE(states.size() == 2);
+  CHECK(states[1].node_tags().at("content") == "1");
+  CHECK(h.streams.patches() == 0);
+}
+
+TEST_CASE("open streams record their nodes' contact in batches, without computing", "[plc]") {
+  Harness h(/*workers=*/2, /*contact=*/200ms);
+  Watcher& one = h.watch("node1");
+  Watcher& two = h.watch("node2");
+  REQUIRE(one.waitFor(1).size() == 1);
+  REQUIRE(two.waitFor(1).size() == 1);
+  const auto whole = h.streams.computations();
+  std::this_thread::sleep_for(700ms);
+  CHECK(h.streams.computations() == whole);
+  std::lock_guard lock(h.contact_mutex);
+  REQUIRE_FALSE(h.contacts.empty());
+  auto batch = h.contacts.back();
+  std::sort(batch.begin(), batch.end());
+  CHECK(batch == std::vector<std::int64_t>{1, 2});
+}
+
 TEST_CASE("a change's payload names its nodes, or every node when they do not fit", "[plc]") {
   using plng::plc::changePayload;
   using plng::plc::parseChangePayload;
   CHECK(changePayload(42, ChangeScope::everyNode()) == "42");
   CHECK(changePayload(42, ChangeScope::onlyNodes({17, 3, 17})) == "42 n:3,17");
   CHECK(parseChangePayload("42").all);
+  CHECK(parseChangePayload("42").version == 42);
+  CHECK(changePayload(43, ChangeScope::blacklist()) == "43 b");
+  CHECK(parseChangePayload("43 b").blacklist_only);
+  CHECK(parseChangePayload("43 b").all);
+  CHECK(parseChangePayload("43 b").version == 43);
   const auto scope = parseChangePayload("42 n:3,17");
   CHECK_FALSE(scope.all);
   CHECK(scope.nodes == std::vector<std::int64_t>{3, 17});
