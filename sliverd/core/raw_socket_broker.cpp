@@ -451,13 +451,14 @@ void RawSocketBroker::serve(Listener& listener, const node::SocketCall& call) {
     refusal = EAFNOSUPPORT;  // not what the filter sends; never trusted blindly
     why = "not a family the broker makes";
   }
+  // Each count is taken before the answer goes out (and taken back when it
+  // does not): whoever sees the answer sees it counted.
   if (refusal != 0) {
+    count(sliver.slice, &Counters::refused, +1);
     if (node::refuseSocketCall(fd, call.id, refusal) == 0) {
-      {
-        std::lock_guard lock(mutex_);
-        ++counters_[sliver.slice].refused;
-      }
       logRefusal(sliver, describeCall(call) + " refused: " + why);
+    } else {
+      count(sliver.slice, &Counters::refused, -1);
     }
     return;
   }
@@ -468,30 +469,29 @@ void RawSocketBroker::serve(Listener& listener, const node::SocketCall& call) {
   try {
     socket = makeSocket(sliver, call);
   } catch (const base::SysError& e) {
+    count(sliver.slice, &Counters::failed, +1);
     node::refuseSocketCall(fd, call.id, e.err());
-    {
-      std::lock_guard lock(mutex_);
-      ++counters_[sliver.slice].failed;
-    }
     logRefusal(sliver, describeCall(call) + " failed: " + e.what());
     return;
   }
+  count(sliver.slice, &Counters::granted, +1);
   const int given = node::answerSocketCall(fd, call.id, socket.get(), call.type & SOCK_CLOEXEC);
   if (given < 0) {
+    count(sliver.slice, &Counters::granted, -1);
     if (given != -ENOENT) {
+      count(sliver.slice, &Counters::failed, +1);
       node::refuseSocketCall(fd, call.id, -given);
-      std::lock_guard lock(mutex_);
-      ++counters_[sliver.slice].failed;
     }
     spdlog::debug("sliver {}: {} not answered: {}", sliver.slice, describeCall(call),
                   std::strerror(-given));
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    ++counters_[sliver.slice].granted;
-  }
   spdlog::debug("sliver {}: {} granted as its fd {}", sliver.slice, describeCall(call), given);
+}
+
+void RawSocketBroker::count(const std::string& slice, std::uint64_t Counters::*counter, int delta) {
+  std::lock_guard lock(mutex_);
+  counters_[slice].*counter += static_cast<std::uint64_t>(delta);
 }
 
 void RawSocketBroker::logRefusal(Sliver& sliver, const std::string& what) {

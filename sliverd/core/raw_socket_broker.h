@@ -144,6 +144,7 @@ class RawSocketBroker {
   void recoverUnrecorded(Listener& listener, std::uint64_t id);
 
   void logRefusal(Sliver& sliver, const std::string& what);
+  void count(const std::string& slice, std::uint64_t Counters::*counter, int delta);
 
   Options options_;
   base::UniqueFd epoll_;

@@ -287,36 +287,53 @@ constexpr const char* kTracerouteLoop =
     "  then echo ok; else echo \"fail: $why\"; fi >> /var/loop\n"
     "done\n";
 
-std::string loopOutput(plng::node::LinuxSliverRuntime& runtime, const std::string& slice) {
-  UniqueFd init = runtime.openInit(slice);
-  REQUIRE(init);
-  return plng::test::shInSliver(init.get(), "cat /var/loop 2>/dev/null").output;
-}
-
-// The loop's output once it holds `oks` rounds that succeeded, or after 10 s.
-std::string waitForOks(plng::node::LinuxSliverRuntime& runtime, const std::string& slice,
-                       std::size_t oks) {
-  const auto end = std::chrono::steady_clock::now() + 10s;
-  std::string text = loopOutput(runtime, slice);
-  while (countOf(text, "ok") < oks && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(50ms);
-    text = loopOutput(runtime, slice);
+// A sliver running kTracerouteLoop, on a node and in a network namespace of
+// its own (call requireRoot() first).
+struct TracerouteLoop {
+  explicit TracerouteLoop(std::string name) : slice(std::move(name)) {
+    runtime.create(config(slice, kTracerouteLoop));
+    runtime.start(slice);
   }
-  return text;
-}
+  ~TracerouteLoop() {
+    try {
+      runtime.destroy(slice);
+    } catch (const std::exception& e) {
+      WARN("destroying " << slice << ": " << e.what());
+    }
+  }
+
+  std::string output() {
+    UniqueFd init = runtime.openInit(slice);
+    REQUIRE(init);
+    return plng::test::shInSliver(init.get(), "cat /var/loop 2>/dev/null").output;
+  }
+
+  // The output once it holds `oks` rounds that succeeded, or after 10 s.
+  std::string waitForOks(std::size_t oks) {
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    std::string text = output();
+    while (countOf(text, "ok") < oks && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(50ms);
+      text = output();
+    }
+    return text;
+  }
+
+  std::string slice;
+  plng::test::PrivateNetwork network;
+  Node node;
+  plng::node::LinuxSliverRuntime runtime = node.runtime();
+};
 
 }  // namespace
 
 TEST_CASE("a traceroute loop in a sliver continues across a broker killed with SIGKILL",
           "[root][vnet]") {
   plng::test::requireRoot();
-  plng::test::PrivateNetwork network;
-  Node node;
-  auto runtime = node.runtime();
-  runtime.create(config("pl_loop", kTracerouteLoop));
-  runtime.start("pl_loop");
-  auto loop = [&] { return loopOutput(runtime, "pl_loop"); };
-  auto waitForOks = [&](std::size_t oks) { return ::waitForOks(runtime, "pl_loop", oks); };
+  TracerouteLoop sliver("pl_loop");
+  Node& node = sliver.node;
+  auto loop = [&] { return sliver.output(); };
+  auto waitForOks = [&](std::size_t oks) { return sliver.waitForOks(oks); };
 
   // The first broker dies holding the loop's first call, read and unanswered:
   // the kernel never delivers that call again, only the record tells the next
@@ -344,19 +361,15 @@ TEST_CASE("a traceroute loop in a sliver continues across a broker killed with S
   CHECK(countOf(text, "ok") >= while_down + 5);
   CHECK(countOf(text, "fail") == 0);
   killBrokerProcess(broker);
-  runtime.destroy("pl_loop");
 }
 
 TEST_CASE("a call read by a broker killed before it recorded it is answered by the next",
           "[root][vnet]") {
   plng::test::requireRoot();
-  plng::test::PrivateNetwork network;
-  Node node;
-  auto runtime = node.runtime();
-  runtime.create(config("pl_lost", kTracerouteLoop));
-  runtime.start("pl_lost");
+  TracerouteLoop loop("pl_lost");
+  Node& node = loop.node;
   pid_t init_pid = 0;
-  for (const auto& sliver : runtime.list()) {
+  for (const auto& sliver : loop.runtime.list()) {
     if (sliver.config.slice == "pl_lost") init_pid = sliver.init_pid;
   }
   REQUIRE(init_pid > 0);
@@ -368,8 +381,8 @@ TEST_CASE("a call read by a broker killed before it recorded it is answered by t
   std::optional<plng::node::SocketCall> lost;
   for (int attempt = 0; attempt < 5 && !lost; ++attempt) {
     const pid_t broker = startBrokerProcess(node, /*stall_first=*/false);
-    const std::size_t oks = countOf(loopOutput(runtime, "pl_lost"), "ok");
-    CHECK(countOf(waitForOks(runtime, "pl_lost", oks + 2), "ok") >= oks + 2);
+    const std::size_t oks = countOf(loop.output(), "ok");
+    CHECK(countOf(loop.waitForOks(oks + 2), "ok") >= oks + 2);
     killBrokerProcess(broker);
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init_pid, 0)));
     REQUIRE(pidfd);
@@ -384,15 +397,14 @@ TEST_CASE("a call read by a broker killed before it recorded it is answered by t
   INFO("the lost call: id " << lost->id << ", pid " << lost->pid);
   CHECK(plng::node::waitingSocketCall(lost->pid).has_value());
   listener.reset();
-  const std::size_t before = countOf(loopOutput(runtime, "pl_lost"), "ok");
+  const std::size_t before = countOf(loop.output(), "ok");
   std::this_thread::sleep_for(300ms);
-  CHECK(countOf(loopOutput(runtime, "pl_lost"), "ok") == before);
+  CHECK(countOf(loop.output(), "ok") == before);
 
   const pid_t broker = startBrokerProcess(node, /*stall_first=*/false);
-  const std::string text = waitForOks(runtime, "pl_lost", before + 3);
+  const std::string text = loop.waitForOks(before + 3);
   INFO(text);
   CHECK(countOf(text, "ok") >= before + 3);
   CHECK(countOf(text, "fail") == 0);
   killBrokerProcess(broker);
-  runtime.destroy("pl_lost");
 }

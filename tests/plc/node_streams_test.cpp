@@ -199,6 +199,13 @@ struct Harness {
     return *watchers.back();
   }
 
+  // A stream that has had its first state.
+  Watcher& watchReady(const std::string& hostname) {
+    Watcher& watcher = watch(hostname);
+    REQUIRE(watcher.waitFor(1).size() == 1);
+    return watcher;
+  }
+
   World world;
   std::mutex contact_mutex;
   std::vector<std::vector<std::int64_t>> contacts;
@@ -215,10 +222,8 @@ struct Harness {
 
 TEST_CASE("a change reaches only the streams of the nodes it names", "[plc]") {
   Harness h;
-  Watcher& one = h.watch("node1");
-  Watcher& two = h.watch("node2");
-  REQUIRE(one.waitFor(1).size() == 1);
-  REQUIRE(two.waitFor(1).size() == 1);
+  Watcher& one = h.watchReady("node1");
+  Watcher& two = h.watchReady("node2");
   const int two_before = h.world.computations(2);
 
   h.world.bump({1});
@@ -242,8 +247,7 @@ TEST_CASE("a change reaches only the streams of the nodes it names", "[plc]") {
 
 TEST_CASE("changes that pile up while a stream waits are computed once", "[plc]") {
   Harness h(/*workers=*/1);
-  Watcher& one = h.watch("node1");
-  REQUIRE(one.waitFor(1).size() == 1);
+  Watcher& one = h.watchReady("node1");
   const int before = h.world.computations(1);
   // The one worker is busy 100 ms per computation: 50 changes in a burst are
   // batched into at most two computations (the one running, and one more).
@@ -296,10 +300,8 @@ TEST_CASE("a stream whose computation fails ends with that status", "[plc]") {
 
 TEST_CASE("a blacklist change patches each stream's last state instead of computing it", "[plc]") {
   Harness h;
-  Watcher& one = h.watch("node1");
-  Watcher& two = h.watch("node2");
-  REQUIRE(one.waitFor(1).size() == 1);
-  REQUIRE(two.waitFor(1).size() == 1);
+  Watcher& one = h.watchReady("node1");
+  Watcher& two = h.watchReady("node2");
   const auto whole = h.streams.computations();
 
   auto scope = ChangeScope::blacklist();
@@ -330,8 +332,7 @@ TEST_CASE("a blacklist change patches each stream's last state instead of comput
 
 TEST_CASE("a patch newer than the notifications seen is computed whole", "[plc]") {
   Harness h;
-  Watcher& one = h.watch("node1");
-  REQUIRE(one.waitFor(1).size() == 1);
+  Watcher& one = h.watchReady("node1");
   // node1 changed in a commit whose notification has not arrived, after the
   // blacklist change being notified: a patch would claim that commit's version
   // without its content.
@@ -347,10 +348,8 @@ TEST_CASE("a patch newer than the notifications seen is computed whole", "[plc]"
 
 TEST_CASE("open streams record their nodes' contact in batches, without computing", "[plc]") {
   Harness h(/*workers=*/2, /*contact=*/200ms);
-  Watcher& one = h.watch("node1");
-  Watcher& two = h.watch("node2");
-  REQUIRE(one.waitFor(1).size() == 1);
-  REQUIRE(two.waitFor(1).size() == 1);
+  h.watchReady("node1");
+  h.watchReady("node2");
   const auto whole = h.streams.computations();
   std::this_thread::sleep_for(700ms);
   CHECK(h.streams.computations() == whole);
