@@ -38,7 +38,9 @@
 #include <vector>
 
 #include "base/proc.h"
+#include "bench/bench_options.h"
 #include "bench/nodesim.h"
+#include "bench/plc_bench_populate.h"
 #include "bench/plc_bench_workload.h"
 #include "proto/ticket.h"
 #include "tests/support/pg_instance.h"
@@ -50,9 +52,15 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = planetlab::v1;
+using plng::bench::callOrThrow;
+using plng::bench::digitsFor;
 using plng::bench::NodeSim;
+using plng::bench::parallelFor;
+using plng::bench::parseInteger;
 using plng::bench::stopRequested;
 using plng::bench::throwIfStopRequested;
+using plng::bench::UsageError;
+using plng::bench::zeroPadded;
 using plng::test::PlcClient;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -143,53 +151,16 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> plcdSettings;
 };
 
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-long parseInteger(const std::string& option, const std::string& value, long min, long max) {
-  char* end = nullptr;
-  errno = 0;
-  const long n = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || errno != 0 || n < min || n > max) {
-    throw UsageError(option + " needs an integer from " + std::to_string(min) + " to " +
-                     std::to_string(max) + ", not '" + value + "'");
-  }
-  return n;
-}
-
-double parseSeconds(const std::string& option, const std::string& value, double min) {
-  char* end = nullptr;
-  const double s = std::strtod(value.c_str(), &end);
-  if (value.empty() || *end != '\0' || !std::isfinite(s) || s < min || s > 86400) {
-    throw UsageError(option + " needs a number of seconds >= " + std::to_string(min) + ", not '" +
-                     value + "'");
-  }
-  return s;
-}
-
 // nullopt when --help was asked for.
 std::optional<Options> parseOptions(int argc, char** argv) {
   Options o;
 #ifdef PLNG_BENCH_PLCD_PATH
   o.plcd = PLNG_BENCH_PLCD_PATH;
 #endif
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::optional<std::string> inlineValue;
-    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
-      inlineValue = arg.substr(eq + 1);
-      arg.resize(eq);
-    }
-    auto value = [&]() -> std::string {
-      if (inlineValue) return *inlineValue;
-      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-      return argv[++i];
-    };
-    auto integer = [&](long min, long max = 1'000'000) {
-      return static_cast<int>(parseInteger(arg, value(), min, max));
-    };
+  plng::bench::OptionReader args(argc, argv);
+  while (args.next()) {
+    const std::string& arg = args.option();
+    auto integer = [&](long min, long max = 1'000'000) { return args.integer(min, max); };
     if (arg == "-h" || arg == "--help") return std::nullopt;
     if (arg == "--nodes") {
       o.nodes = integer(1);
@@ -206,7 +177,7 @@ std::optional<Options> parseOptions(int argc, char** argv) {
     } else if (arg == "--populate-threads") {
       o.populateThreads = integer(1, 64);
     } else if (arg == "--seed") {
-      o.seed = static_cast<std::uint64_t>(parseInteger(arg, value(), 0, LONG_MAX));
+      o.seed = static_cast<std::uint64_t>(parseInteger(arg, args.value(), 0, LONG_MAX));
     } else if (arg == "--replicas") {
       o.replicas = integer(1, 16);
     } else if (arg == "--streams-per-channel") {
@@ -216,15 +187,15 @@ std::optional<Options> parseOptions(int argc, char** argv) {
     } else if (arg == "--rounds") {
       o.rounds = integer(1, 10'000);
     } else if (arg == "--timeout") {
-      o.timeout = parseSeconds(arg, value(), 1);
+      o.timeout = args.seconds(1);
     } else if (arg == "--pause") {
-      o.pause = parseSeconds(arg, value(), 0);
+      o.pause = args.seconds(0);
     } else if (arg == "--idle-seconds") {
-      o.idleSeconds = parseSeconds(arg, value(), 1);
+      o.idleSeconds = args.seconds(1);
     } else if (arg == "--plcd") {
-      o.plcd = value();
+      o.plcd = args.value();
     } else if (arg == "--plcd-set") {
-      const std::string setting = value();
+      const std::string setting = args.value();
       const auto eq = setting.find('=');
       if (eq == std::string::npos || eq == 0 || setting.find('\n') != std::string::npos) {
         throw UsageError("--plcd-set needs KEY=VALUE, not '" + setting + "'");
@@ -355,61 +326,6 @@ std::string ms(double seconds) { return std::isnan(seconds) ? "-" : fixed(second
 
 // ------------------------------------------------------------------ population
 
-std::string zeroPadded(int value, int width) {
-  std::string digits = std::to_string(value);
-  if (static_cast<int>(digits.size()) < width) {
-    digits.insert(0, static_cast<std::size_t>(width) - digits.size(), '0');
-  }
-  return digits;
-}
-
-int digitsFor(int count) { return static_cast<int>(std::to_string(std::max(count - 1, 1)).size()); }
-
-// Runs body(i, admin) for i in [0, count) on `threads` threads spread over the
-// admins (one per replica); the first failure stops the others and is rethrown.
-void parallelFor(std::size_t count, int threads, const std::vector<PlcClient>& admins,
-                 const std::function<void(std::size_t, const PlcClient&)>& body) {
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr firstFailure;
-  std::mutex failureMutex;
-  std::vector<std::thread> workers;
-  const int n = std::max(1, std::min<int>(threads, static_cast<int>(count)));
-  for (int t = 0; t < n; ++t) {
-    workers.emplace_back([&, t] {
-      const PlcClient& admin = admins[static_cast<std::size_t>(t) % admins.size()];
-      while (!failed && !stopRequested()) {
-        const std::size_t i = next++;
-        if (i >= count) break;
-        try {
-          body(i, admin);
-        } catch (...) {
-          std::lock_guard lock(failureMutex);
-          if (!firstFailure) firstFailure = std::current_exception();
-          failed = true;
-        }
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
-  throwIfStopRequested();
-  if (firstFailure) std::rethrow_exception(firstFailure);
-}
-
-// A unary call as `client`; throws naming `what` unless it succeeds.
-template <class Stub, class Request, class Response>
-Response call(const PlcClient& client,
-              grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-              const std::type_identity_t<Request>& request, const std::string& what) {
-  Response response;
-  const grpc::Status status = client.call(method, request, &response);
-  if (!status.ok()) {
-    throwIfStopRequested();
-    throw std::runtime_error(what + ": " + plng::test::describeStatus(status));
-  }
-  return response;
-}
-
 struct Population {
   std::vector<std::string> sites;
   std::vector<plng::bench::SimulatedNode> nodes;
@@ -452,7 +368,7 @@ Population populate(const Options& o, const std::vector<PlcClient>& admins) {
     request.set_url("https://" + p.sites[i] + ".fanout.test/");
     request.set_max_slices(maxSlices);
     request.set_max_slivers(maxSlivers);
-    call(a, &pb::Admin::Stub::AddSite, request, "AddSite " + p.sites[i]);
+    callOrThrow(a, &pb::Admin::Stub::AddSite, request, "AddSite " + p.sites[i]);
   });
 
   parallelFor(p.nodes.size(), o.populateThreads, admins, [&](std::size_t i, const PlcClient& a) {
@@ -464,20 +380,20 @@ Population populate(const Options& o, const std::vector<PlcClient>& admins) {
     request.set_public_key(
         std::string(reinterpret_cast<const char*>(pair.public_key.data()), pair.public_key.size()));
     request.set_boot_state("boot");
-    call(a, &pb::Admin::Stub::AddNode, request, "AddNode " + p.nodes[i].hostname);
+    callOrThrow(a, &pb::Admin::Stub::AddNode, request, "AddNode " + p.nodes[i].hostname);
     if (inGroup[i]) {
       pb::SetNodeTagRequest tag;
       tag.set_hostname(p.nodes[i].hostname);
       tag.set_tag(kGroupTag);
       tag.set_value(kGroupName);
-      call(a, &pb::Admin::Stub::SetNodeTag, tag, "SetNodeTag " + p.nodes[i].hostname);
+      callOrThrow(a, &pb::Admin::Stub::SetNodeTag, tag, "SetNodeTag " + p.nodes[i].hostname);
     }
   });
   pb::AddNodeGroupRequest group;
   group.set_name(kGroupName);
   group.set_tag(kGroupTag);
   group.set_value(kGroupName);
-  call(admins.front(), &pb::Admin::Stub::AddNodeGroup, group, "AddNodeGroup");
+  callOrThrow(admins.front(), &pb::Admin::Stub::AddNodeGroup, group, "AddNodeGroup");
 
   // Slices: site j % sites, on nodesPerSlice random nodes, with a slice-wide tag.
   std::vector<std::vector<std::string>> sliceNodes;
@@ -500,16 +416,16 @@ Population populate(const Options& o, const std::vector<PlcClient>& admins) {
     add.set_description("fanout_bench slice " + std::to_string(i));
     add.set_url("https://fanout.test/" + sliceNames[i]);
     add.set_max_nodes(o.nodesPerSlice);
-    call(a, &pb::Slice::Stub::AddSlice, add, "AddSlice " + sliceNames[i]);
+    callOrThrow(a, &pb::Slice::Stub::AddSlice, add, "AddSlice " + sliceNames[i]);
     pb::SliceNodesRequest nodes;
     nodes.set_name(sliceNames[i]);
     for (const auto& h : sliceNodes[i]) nodes.add_hostnames(h);
-    call(a, &pb::Slice::Stub::AddSliceNodes, nodes, "AddSliceNodes " + sliceNames[i]);
+    callOrThrow(a, &pb::Slice::Stub::AddSliceNodes, nodes, "AddSliceNodes " + sliceNames[i]);
     pb::SetSliceTagRequest tag;
     tag.set_slice(sliceNames[i]);
     tag.set_tag("vref");
     tag.set_value("debian12");
-    call(a, &pb::Slice::Stub::SetSliceTag, tag, "SetSliceTag " + sliceNames[i] + " vref");
+    callOrThrow(a, &pb::Slice::Stub::SetSliceTag, tag, "SetSliceTag " + sliceNames[i] + " vref");
   });
 
   // The slice change (b) retags: on every node of the group, the tag scoped to it.
@@ -519,17 +435,18 @@ Population populate(const Options& o, const std::vector<PlcClient>& admins) {
   add.set_description("fanout_bench: a slice on every node of the node group");
   add.set_url("https://fanout.test/" + p.groupSlice);
   add.set_max_nodes(o.groupSize);
-  call(admins.front(), &pb::Slice::Stub::AddSlice, add, "AddSlice " + p.groupSlice);
+  callOrThrow(admins.front(), &pb::Slice::Stub::AddSlice, add, "AddSlice " + p.groupSlice);
   pb::SliceNodesRequest bind;
   bind.set_name(p.groupSlice);
   for (std::size_t n : p.group) bind.add_hostnames(p.nodes[n].hostname);
-  call(admins.front(), &pb::Slice::Stub::AddSliceNodes, bind, "AddSliceNodes " + p.groupSlice);
+  callOrThrow(admins.front(), &pb::Slice::Stub::AddSliceNodes, bind,
+              "AddSliceNodes " + p.groupSlice);
   pb::SetSliceTagRequest tag;
   tag.set_slice(p.groupSlice);
   tag.set_tag(kGroupSliceTag);
   tag.set_value("32");
   tag.set_nodegroup(kGroupName);
-  call(admins.front(), &pb::Slice::Stub::SetSliceTag, tag, "SetSliceTag " + p.groupSlice);
+  callOrThrow(admins.front(), &pb::Slice::Stub::SetSliceTag, tag, "SetSliceTag " + p.groupSlice);
 
   for (int r = 1; r <= o.rounds; ++r) {
     p.changeSlices.push_back(p.sites.front() + "_add" + std::to_string(r));
@@ -541,7 +458,7 @@ Population populate(const Options& o, const std::vector<PlcClient>& admins) {
                 empty.set_description("fanout_bench change (a)");
                 empty.set_url("https://fanout.test/" + p.changeSlices[i]);
                 empty.set_max_nodes(o.changeNodes);
-                call(a, &pb::Slice::Stub::AddSlice, empty, "AddSlice " + p.changeSlices[i]);
+                callOrThrow(a, &pb::Slice::Stub::AddSlice, empty, "AddSlice " + p.changeSlices[i]);
               });
 
   p.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -805,7 +722,7 @@ int run(const Options& o) {
         pb::SliceNodesRequest nodes;
         nodes.set_name(slice);
         for (const auto& h : hostnames) nodes.add_hostnames(h);
-        call(admin, &pb::Slice::Stub::AddSliceNodes, nodes, "AddSliceNodes " + slice);
+        callOrThrow(admin, &pb::Slice::Stub::AddSliceNodes, nodes, "AddSliceNodes " + slice);
       };
       c.shows = [slice](const pb::NodeState& s) { return findSliver(s, slice) != nullptr; };
       changes.push_back(std::move(c));
@@ -824,7 +741,7 @@ int run(const Options& o) {
         tag.set_tag(kGroupSliceTag);
         tag.set_value(value);
         tag.set_nodegroup(kGroupName);
-        call(admin, &pb::Slice::Stub::SetSliceTag, tag, "SetSliceTag " + slice);
+        callOrThrow(admin, &pb::Slice::Stub::SetSliceTag, tag, "SetSliceTag " + slice);
       };
       c.shows = [slice, value](const pb::NodeState& s) {
         const pb::SliverSpec* sliver = findSliver(s, slice);
@@ -847,7 +764,7 @@ int run(const Options& o) {
         pb::AddBlacklistEntryRequest add;
         add.set_prefix(prefix);
         add.set_reason("fanout_bench change (c)");
-        call(admin, &pb::Admin::Stub::AddBlacklistEntry, add, "AddBlacklistEntry " + prefix);
+        callOrThrow(admin, &pb::Admin::Stub::AddBlacklistEntry, add, "AddBlacklistEntry " + prefix);
       };
       c.shows = [prefix](const pb::NodeState& s) {
         return std::any_of(s.blacklist().begin(), s.blacklist().end(),
@@ -1028,30 +945,11 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   std::optional<Options> options;
-  try {
-    options = parseOptions(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "fanout_bench: " << e.what() << "\nTry 'fanout_bench --help'.\n";
-    return 2;
-  }
-  if (!options) {
-    std::cout << kUsage;
-    return 0;
-  }
-  plng::bench::installStopSignals();
-  try {
-    return run(*options);
-  } catch (const plng::bench::Interrupted&) {
-    std::cerr
-        << "fanout_bench: interrupted; plcd and PostgreSQL stopped, temporary files removed\n";
-    return 130;
-  } catch (const std::exception& e) {
-    if (stopRequested()) {
-      std::cerr
-          << "fanout_bench: interrupted; plcd and PostgreSQL stopped, temporary files removed\n";
-      return 130;
-    }
-    std::cerr << "fanout_bench: " << e.what() << "\n";
-    return 1;
-  }
+  return plng::bench::benchMain(
+      "fanout_bench", kUsage,
+      [&] {
+        options = parseOptions(argc, argv);
+        return options.has_value();
+      },
+      [&] { return run(*options); });
 }

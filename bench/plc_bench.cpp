@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/bench_options.h"
 #include "bench/plc_bench_populate.h"
 #include "bench/plc_bench_workload.h"
 #include "proto/ticket.h"
@@ -98,32 +99,6 @@ struct Options {
   bool json = false;
 };
 
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-long parseInteger(const std::string& option, const std::string& value, long min) {
-  char* end = nullptr;
-  errno = 0;
-  const long n = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || errno != 0 || n < min || n > 10'000'000) {
-    throw UsageError(option + " needs an integer >= " + std::to_string(min) + ", not '" + value +
-                     "'");
-  }
-  return n;
-}
-
-double parseSeconds(const std::string& option, const std::string& value, double min) {
-  char* end = nullptr;
-  const double s = std::strtod(value.c_str(), &end);
-  if (value.empty() || *end != '\0' || !std::isfinite(s) || s < min || s > 86400) {
-    throw UsageError(option + " needs a number of seconds >= " + std::to_string(min) + ", not '" +
-                     value + "'");
-  }
-  return s;
-}
-
 std::vector<std::string> splitComma(const std::string& list) {
   std::vector<std::string> items;
   std::stringstream in(list);
@@ -139,53 +114,43 @@ std::optional<Options> parseOptions(int argc, char** argv) {
 #ifdef PLNG_BENCH_PLCD_PATH
   o.plcd = PLNG_BENCH_PLCD_PATH;
 #endif
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::optional<std::string> inlineValue;
-    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
-      inlineValue = arg.substr(eq + 1);
-      arg.resize(eq);
-    }
-    auto value = [&]() -> std::string {
-      if (inlineValue) return *inlineValue;
-      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-      return argv[++i];
-    };
-    auto integer = [&](long min) { return static_cast<int>(parseInteger(arg, value(), min)); };
+  OptionReader args(argc, argv);
+  while (args.next()) {
+    const std::string& arg = args.option();
     if (arg == "-h" || arg == "--help") return std::nullopt;
     if (arg == "--sites") {
-      o.population.sites = integer(1);
+      o.population.sites = args.integerAtLeast(1);
     } else if (arg == "--slices") {
-      o.population.slices = integer(1);
+      o.population.slices = args.integerAtLeast(1);
     } else if (arg == "--nodes") {
-      o.population.nodes = integer(1);
+      o.population.nodes = args.integerAtLeast(1);
     } else if (arg == "--nodes-per-slice") {
-      o.population.nodesPerSlice = integer(1);
+      o.population.nodesPerSlice = args.integerAtLeast(1);
     } else if (arg == "--members-per-slice") {
-      o.population.membersPerSlice = integer(1);
+      o.population.membersPerSlice = args.integerAtLeast(1);
     } else if (arg == "--populate-threads") {
-      o.population.threads = integer(1);
+      o.population.threads = args.integerAtLeast(1);
     } else if (arg == "--seed") {
-      o.population.seed = static_cast<std::uint64_t>(parseInteger(arg, value(), 0));
+      o.population.seed = static_cast<std::uint64_t>(parseIntegerAtLeast(arg, args.value(), 0));
     } else if (arg == "--clients") {
-      o.clients = integer(1);
+      o.clients = args.integerAtLeast(1);
     } else if (arg == "--seconds") {
-      o.seconds = parseSeconds(arg, value(), 0.1);
+      o.seconds = args.seconds(0.1);
     } else if (arg == "--warmup") {
-      o.warmup = parseSeconds(arg, value(), 0);
+      o.warmup = args.seconds(0);
     } else if (arg == "--replicas") {
-      o.replicas = integer(1);
+      o.replicas = args.integerAtLeast(1);
     } else if (arg == "--workloads") {
-      o.workloads = splitComma(value());
+      o.workloads = splitComma(args.value());
       for (const auto& w : o.workloads) {
         if (w != "empty" && w != "whoami" && w != "slice" && w != "slices-all" && w != "ticket") {
           throw UsageError("unknown workload '" + w + "'");
         }
       }
     } else if (arg == "--plcd") {
-      o.plcd = value();
+      o.plcd = args.value();
     } else if (arg == "--json") {
-      if (inlineValue) throw UsageError("--json takes no value");
+      if (args.hasInlineValue()) throw UsageError("--json takes no value");
       o.json = true;
     } else {
       throw UsageError("unknown option '" + arg + "'");
@@ -814,28 +779,11 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   std::optional<Options> options;
-  try {
-    options = parseOptions(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "plc_bench: " << e.what() << "\nTry 'plc_bench --help'.\n";
-    return 2;
-  }
-  if (!options) {
-    std::cout << kUsage;
-    return 0;
-  }
-  installStopSignals();
-  try {
-    return run(*options);
-  } catch (const Interrupted&) {
-    std::cerr << "plc_bench: interrupted; plcd and PostgreSQL stopped, temporary files removed\n";
-    return 130;
-  } catch (const std::exception& e) {
-    if (stopRequested()) {
-      std::cerr << "plc_bench: interrupted; plcd and PostgreSQL stopped, temporary files removed\n";
-      return 130;
-    }
-    std::cerr << "plc_bench: " << e.what() << "\n";
-    return 1;
-  }
+  return benchMain(
+      "plc_bench", kUsage,
+      [&] {
+        options = parseOptions(argc, argv);
+        return options.has_value();
+      },
+      [&] { return run(*options); });
 }

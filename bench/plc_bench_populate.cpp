@@ -31,16 +31,6 @@ constexpr const char* kNodeGroup = "alpha";
 // One node in this many joins the node group (tag deployment=alpha).
 constexpr int kNodeGroupEvery = 10;
 
-std::string zeroPadded(int value, int width) {
-  std::string digits = std::to_string(value);
-  if (static_cast<int>(digits.size()) < width) {
-    digits.insert(0, static_cast<std::size_t>(width) - digits.size(), '0');
-  }
-  return digits;
-}
-
-int digitsFor(int count) { return static_cast<int>(std::to_string(std::max(count - 1, 1)).size()); }
-
 std::string newPublicKeyBytes() {
   const auto key = plng::ticket::generateKeyPair().public_key;
   return std::string(reinterpret_cast<const char*>(key.data()), key.size());
@@ -161,53 +151,19 @@ class Populator {
     }
   }
 
-  // Runs body(i, admin) for i in [0, count) on spec_.threads threads, spread over
-  // the replicas; the first failure stops the others and is rethrown.
   void parallelFor(std::size_t count,
                    const std::function<void(std::size_t, const PlcClient&)>& body) {
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::exception_ptr firstFailure;
-    std::mutex failureMutex;
-    std::vector<std::thread> threads;
-    const int n = std::max(1, std::min<int>(spec_.threads, static_cast<int>(count)));
-    for (int t = 0; t < n; ++t) {
-      threads.emplace_back([&, t] {
-        const PlcClient& admin = admins_[static_cast<std::size_t>(t) % admins_.size()];
-        while (!failed && !stopRequested()) {
-          const std::size_t i = next++;
-          if (i >= count) break;
-          try {
-            body(i, admin);
-          } catch (...) {
-            std::lock_guard lock(failureMutex);
-            if (!firstFailure) firstFailure = std::current_exception();
-            failed = true;
-          }
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    // A failure that is only the echo of Ctrl-C (plcd got the signal too) reads
-    // better as "interrupted".
-    throwIfStopRequested();
-    if (firstFailure) std::rethrow_exception(firstFailure);
+    plng::bench::parallelFor(count, spec_.threads, admins_, body);
   }
 
+  // Counts every call, failed or not, for the report.
   template <class Stub, class Request, class Response>
   Response call(const PlcClient& client,
                 grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                 const std::type_identity_t<Request>& request, const std::string& what,
                 bool alreadyExistsIsFine = false) {
-    Response response;
-    const grpc::Status status = client.call(method, request, &response);
     ++calls_;
-    if (!status.ok() &&
-        !(alreadyExistsIsFine && status.error_code() == grpc::StatusCode::ALREADY_EXISTS)) {
-      throwIfStopRequested();
-      throw std::runtime_error(what + ": " + plng::test::describeStatus(status));
-    }
-    return response;
+    return callOrThrow(client, method, request, what, alreadyExistsIsFine);
   }
 
   void addSites() {
@@ -380,6 +336,47 @@ class Populator {
 };
 
 }  // namespace
+
+std::string zeroPadded(int value, int width) {
+  std::string digits = std::to_string(value);
+  if (static_cast<int>(digits.size()) < width) {
+    digits.insert(0, static_cast<std::size_t>(width) - digits.size(), '0');
+  }
+  return digits;
+}
+
+int digitsFor(int count) { return static_cast<int>(std::to_string(std::max(count - 1, 1)).size()); }
+
+void parallelFor(std::size_t count, int threads, const std::vector<PlcClient>& admins,
+                 const std::function<void(std::size_t, const PlcClient&)>& body) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr firstFailure;
+  std::mutex failureMutex;
+  std::vector<std::thread> workers;
+  const int n = std::max(1, std::min<int>(threads, static_cast<int>(count)));
+  for (int t = 0; t < n; ++t) {
+    workers.emplace_back([&, t] {
+      const PlcClient& admin = admins[static_cast<std::size_t>(t) % admins.size()];
+      while (!failed && !stopRequested()) {
+        const std::size_t i = next++;
+        if (i >= count) break;
+        try {
+          body(i, admin);
+        } catch (...) {
+          std::lock_guard lock(failureMutex);
+          if (!firstFailure) firstFailure = std::current_exception();
+          failed = true;
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  // A failure that is only the echo of Ctrl-C (plcd got the signal too) reads
+  // better as "interrupted".
+  throwIfStopRequested();
+  if (firstFailure) std::rethrow_exception(firstFailure);
+}
 
 Population populate(const PopulationSpec& spec,
                     const std::vector<std::shared_ptr<grpc::Channel>>& channels,
