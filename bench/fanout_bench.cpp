@@ -39,6 +39,7 @@
 
 #include "base/proc.h"
 #include "bench/bench_options.h"
+#include "bench/bench_report.h"
 #include "bench/nodesim.h"
 #include "bench/plc_bench_populate.h"
 #include "bench/plc_bench_workload.h"
@@ -54,11 +55,18 @@ namespace fs = std::filesystem;
 namespace pb = planetlab::v1;
 using plng::bench::callOrThrow;
 using plng::bench::digitsFor;
+using plng::bench::fixed;
+using plng::bench::kernelRelease;
+using plng::bench::loadAverage;
 using plng::bench::NodeSim;
+using plng::bench::nowUtc;
+using plng::bench::pad;
 using plng::bench::parallelFor;
 using plng::bench::parseInteger;
+using plng::bench::PlcdReplicas;
 using plng::bench::stopRequested;
 using plng::bench::throwIfStopRequested;
+using plng::bench::usableCpus;
 using plng::bench::UsageError;
 using plng::bench::zeroPadded;
 using plng::test::PlcClient;
@@ -222,35 +230,6 @@ std::optional<Options> parseOptions(int argc, char** argv) {
 
 // ------------------------------------------------------------------ machine and processes
 
-int usableCpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return ::sched_getaffinity(0, sizeof set, &set) == 0
-             ? CPU_COUNT(&set)
-             : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
-}
-
-std::string kernelRelease() {
-  utsname u{};
-  return ::uname(&u) == 0 ? std::string(u.sysname) + " " + u.release + " " + u.machine : "unknown";
-}
-
-std::string loadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-std::string nowUtc() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 // Every stream is a socket only in aggregate (a channel is one connection), but
 // plcd's replicas inherit this limit, and a thread-per-stream server with many
 // connections may need more than the usual 1024.
@@ -300,18 +279,6 @@ double postgresCpuSeconds(pid_t postmaster) {
 }
 
 // ------------------------------------------------------------------ statistics
-
-std::string fixed(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  return text;
-}
-
-std::string pad(const std::string& s, std::size_t width, bool right = true) {
-  if (s.size() >= width) return s;
-  const std::string fill(width - s.size(), ' ');
-  return right ? fill + s : s + fill;
-}
 
 // Nearest rank: the smallest value that at least a share p of the values do not exceed.
 double percentile(std::vector<double> values, double p) {
@@ -591,23 +558,8 @@ int run(const Options& o) {
   plng::test::PgInstance pg;
   const std::string database = pg.connectionString();
   throwIfStopRequested();
-  std::vector<plng::test::PlcdProcess> plcds;
-  struct StopPlcds {
-    std::vector<plng::test::PlcdProcess>& plcds;
-    ~StopPlcds() {
-      // After Ctrl-C plcd got SIGINT from the terminal too: kill quietly.
-      for (auto& p : plcds) stopRequested() ? p.kill() : static_cast<void>(p.stop());
-    }
-  } stopPlcds{plcds};
-  for (int r = 0; r < o.replicas; ++r) {
-    plng::test::PlcdProcess::Options po;
-    po.plcdPath = o.plcd;
-    po.database = database;
-    po.logLevel = "warn";
-    po.extraArgs = {"--config", config.string()};
-    plcds.emplace_back(std::move(po));
-    throwIfStopRequested();
-  }
+  PlcdReplicas replicas(o.replicas, o.plcd, database, {"--config", config.string()});
+  std::vector<plng::test::PlcdProcess>& plcds = replicas.all();
   const pid_t postmaster = pg.postmasterPid();
   plng::test::createAdmin(o.plcd, database, kAdminEmail, kAdminPassword);
   PlcClient login(plcds.front().channel());

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "bench/bench_options.h"
+#include "bench/bench_report.h"
 #include "bench/plc_bench_populate.h"
 #include "bench/plc_bench_workload.h"
 #include "proto/ticket.h"
@@ -173,20 +174,9 @@ struct Machine {
   std::string loadAverage;  // /proc/loadavg's first three fields
 };
 
-std::string readLoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 Machine describeMachine() {
   Machine m;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  m.cpus = ::sched_getaffinity(0, sizeof set, &set) == 0
-               ? CPU_COUNT(&set)
-               : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  m.cpus = plng::bench::usableCpus();
   std::ifstream cpuinfo("/proc/cpuinfo");
   for (std::string line; std::getline(cpuinfo, line);) {
     if (line.starts_with("model name")) {
@@ -197,19 +187,9 @@ Machine describeMachine() {
     }
   }
   if (m.cpuModel.empty()) m.cpuModel = "unknown";
-  utsname u{};
-  if (::uname(&u) == 0) m.kernel = std::string(u.sysname) + " " + u.release + " " + u.machine;
-  m.loadAverage = readLoadAverage();
+  m.kernel = plng::bench::kernelRelease();
+  m.loadAverage = plng::bench::loadAverage();
   return m;
-}
-
-std::string nowUtc() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 // ------------------------------------------------------------------ clients
@@ -447,19 +427,6 @@ const WorkloadResult* find(const std::vector<WorkloadResult>& results, std::stri
   return nullptr;
 }
 
-// `value` with `decimals` digits after the point.
-std::string fixed(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  return text;
-}
-
-std::string pad(const std::string& s, std::size_t width, bool right = true) {
-  if (s.size() >= width) return s;
-  const std::string fill(width - s.size(), ' ');
-  return right ? fill + s : s + fill;
-}
-
 // The fraction of the machine's CPU capacity used by other processes during the
 // window (builds, tests of other people): what disturbed this measurement.
 double otherCpuShare(const WorkloadResult& r, int cpus) {
@@ -683,22 +650,8 @@ int run(const Options& options) {
   throwIfStopRequested();
 
   // Declared after pg so they are stopped before it.
-  std::vector<plng::test::PlcdProcess> plcds;
-  struct StopPlcds {
-    std::vector<plng::test::PlcdProcess>& plcds;
-    ~StopPlcds() {
-      // After Ctrl-C plcd got SIGINT from the terminal too: kill quietly.
-      for (auto& p : plcds) stopRequested() ? p.kill() : static_cast<void>(p.stop());
-    }
-  } stopPlcds{plcds};
-  for (int r = 0; r < options.replicas; ++r) {
-    plng::test::PlcdProcess::Options po;
-    po.plcdPath = options.plcd;
-    po.database = database;
-    po.logLevel = "warn";
-    plcds.emplace_back(std::move(po));
-    throwIfStopRequested();
-  }
+  PlcdReplicas replicas(options.replicas, options.plcd, database);
+  std::vector<plng::test::PlcdProcess>& plcds = replicas.all();
   plng::test::createAdmin(options.plcd, database, kAdminEmail, kAdminPassword);
   plng::test::PlcClient admin(plcds.front().channel());
   if (const auto status = admin.login(kAdminEmail, kAdminPassword); !status.ok()) {
@@ -759,7 +712,7 @@ int run(const Options& options) {
               << " ms, p99 " << fixed(r.latency.p99Ms, 3) << " ms"
               << (r.flagged() ? ", ERRORS: " + r.firstError : "") << "\n";
   }
-  report.loadAfter = readLoadAverage();
+  report.loadAfter = plng::bench::loadAverage();
 
   printTable(report);
   if (options.json) printJson(report);

@@ -85,6 +85,31 @@ bool sleepUntil(Clock::time_point until) {
   return false;
 }
 
+PlcdReplicas::PlcdReplicas(int count, const std::string& plcd, const std::string& database,
+                           const std::vector<std::string>& extra_args) {
+  try {
+    for (int r = 0; r < count; ++r) {
+      plng::test::PlcdProcess::Options options;
+      options.plcdPath = plcd;
+      options.database = database;
+      options.logLevel = "warn";
+      options.extraArgs = extra_args;
+      plcds_.emplace_back(std::move(options));
+      throwIfStopRequested();
+    }
+  } catch (...) {
+    stopAll();
+    throw;
+  }
+}
+
+PlcdReplicas::~PlcdReplicas() { stopAll(); }
+
+void PlcdReplicas::stopAll() {
+  // After Ctrl-C plcd got SIGINT from the terminal too: kill quietly.
+  for (auto& p : plcds_) stopRequested() ? p.kill() : static_cast<void>(p.stop());
+}
+
 CpuTimes operator-(const CpuTimes& a, const CpuTimes& b) {
   return {a.client - b.client, a.plcd - b.plcd, a.postgres - b.postgres, a.machine - b.machine};
 }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/plcd_process.h"
+
 namespace plng::bench {
 
 // The first SIGINT or SIGTERM asks every loop of the benchmark to stop so that
@@ -32,6 +34,24 @@ void throwIfStopRequested();
 
 // Sleeps until `until`; returns false early when a stop was requested.
 bool sleepUntil(std::chrono::steady_clock::time_point until);
+
+// `count` plcd processes on `database` (log level warn, `extra_args` each),
+// started one after the other, stopped when this goes: killed when a stop was
+// requested (plcd had the terminal's SIGINT too), as when starting fails.
+class PlcdReplicas {
+ public:
+  PlcdReplicas(int count, const std::string& plcd, const std::string& database,
+               const std::vector<std::string>& extra_args = {});
+  ~PlcdReplicas();
+  PlcdReplicas(const PlcdReplicas&) = delete;
+  PlcdReplicas& operator=(const PlcdReplicas&) = delete;
+
+  std::vector<plng::test::PlcdProcess>& all() { return plcds_; }
+
+ private:
+  void stopAll();
+  std::vector<plng::test::PlcdProcess> plcds_;
+};
 
 // One client thread's side of a workload. Not shared between threads.
 class WorkloadClient {
