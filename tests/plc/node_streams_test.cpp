@@ -272,7 +272,8 @@ TEST_CASE("open streams hold no thread, and stop() ends them all", "[plc]") {
   for (auto& w : h.watchers) REQUIRE(w->waitFor(1).size() == 1);
   CHECK(h.streams.size() == 500);
   INFO("threads with 10 streams: " << with_ten << ", with 500: " << threadCount());
-  CHECK(threadCount() < with_ten + 10);
+  // gRPC's executor may add a few threads under load; a thread per stream would add 490.
+  CHECK(threadCount() < with_ten + 25);
 
   // A client that goes away leaves the registry.
   h.watchers.front()->cancel();
