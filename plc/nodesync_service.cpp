@@ -46,10 +46,12 @@ NodeTarget authoriseTarget(const Call& call, pqxx::transaction_base& tx,
                    c.describe() + " is neither");
 }
 
-// One snapshot: the version matches the content.
-pb::NodeState readState(Call& call, const std::string& requested) {
+// One snapshot: the version matches the content. `node_id`, when given, gets
+// the node whose state it is.
+pb::NodeState readState(Call& call, const std::string& requested, std::int64_t* node_id = nullptr) {
   return call.plc.db.read([&](pqxx::transaction_base& tx) {
     auto target = authoriseTarget(call, tx, requested);
+    if (node_id != nullptr) *node_id = target.node_id;
     return nodeState(tx, call.plc.keys, target.node_id, target.hostname);
   });
 }
@@ -126,11 +128,7 @@ NodeStreams::Compute NodeSyncService::computeStream() {
           return;
         }
       }
-      state = call.plc.db.read([&](pqxx::transaction_base& tx) {
-        auto target = authoriseTarget(call, tx, request.hostname());
-        node_id = target.node_id;
-        return nodeState(tx, call.plc.keys, target.node_id, target.hostname);
-      });
+      state = readState(call, request.hostname(), &node_id);
       if (touch) touchLastContact(call);
     });
   };
