@@ -260,8 +260,17 @@ void Daemon::startAuditPage() {
       systemFlowClock(),
       AuditPages::Options{.hostname = hostname_, .plc_url = options_.config.plc_url});
   try {
-    audit_server_ = std::make_unique<AuditServer>(
-        *audit_pages_, AuditServer::Options{.listen = options_.config.audit_listen});
+    audit_server_ = std::make_unique<app::HttpServer>(
+        [pages = audit_pages_.get()](std::string_view target) {
+          try {
+            return pages->get(target);
+          } catch (const std::exception& e) {
+            throw std::runtime_error(std::string("cannot read the flow records: ") + e.what());
+          }
+        },
+        app::HttpServer::Options{.listen = options_.config.audit_listen,
+                                 .config_key = "audit_listen",
+                                 .server_name = "sliverd"});
     spdlog::info("\"who sent this?\" page on {} (port {})", options_.config.audit_listen,
                  audit_server_->port());
   } catch (const std::exception& e) {

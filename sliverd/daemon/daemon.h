@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "app/http_server.h"
 #include "node/runtime.h"
 #include "sliverd/core/desired_state.h"
 #include "sliverd/core/rcap_service.h"
@@ -33,7 +34,7 @@
 #include "sliverd/local/local_service.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/nodemanager/node_manager_service.h"
-#include "sliverd/vnet/audit_server.h"
+#include "sliverd/vnet/audit_page.h"
 #include "sliverd/vnet/daily_budgets.h"
 #include "sliverd/vnet/network_isolation.h"
 
@@ -173,7 +174,7 @@ class Daemon {
   std::unique_ptr<FlowFiles> flow_files_;
   std::unique_ptr<FlowDrain> flow_drain_;
   std::unique_ptr<AuditPages> audit_pages_;
-  std::unique_ptr<AuditServer> audit_server_;
+  std::unique_ptr<app::HttpServer> audit_server_;
   boost::asio::steady_timer flow_timer_;
   bool flow_drops_logged_ = false;
   // PLC's flow archive: after each drain, the records written since the

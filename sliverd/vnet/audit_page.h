@@ -2,7 +2,7 @@
 // PlanetLab's nodes served them to outside administrators: which slices sent
 // what to a destination in the last hour, each slice's description, URL and
 // PIs, and a per-slice summary; HTML for a browser and the same as JSON. Pure
-// rendering over the flow record files: AuditServer serves it over HTTP.
+// rendering over the flow record files: the daemon serves it with app::HttpServer.
 #pragma once
 
 #include <chrono>
@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/http_server.h"
 #include "sliverd/core/desired_state.h"
 #include "sliverd/vnet/flow_log.h"
 
@@ -41,11 +42,7 @@ class AuditPages {
   AuditPages(const FlowFiles& files, std::function<SliceAbout(const std::string&)> about,
              const FlowClock& clock, Options options);
 
-  struct Response {
-    int status = 200;
-    std::string content_type;
-    std::string body;
-  };
+  using Response = app::HttpResponse;
   // GET of `target` (path and query): "/", "/?dst=ADDR", "/slice/NAME",
   // "/api/flows?dst=ADDR", "/api/slices/NAME"; 404 for the rest, 400 for a
   // destination that is not an address.

@@ -22,9 +22,9 @@
 #include <sstream>
 #include <thread>
 
+#include "app/http_server.h"
 #include "base/file.h"
 #include "sliverd/vnet/audit_page.h"
-#include "sliverd/vnet/audit_server.h"
 #include "sliverd/vnet/flow_log.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/skip.h"
@@ -497,8 +497,10 @@ TEST_CASE("the audit page serves real records over HTTP and Chromium shows the t
                           .contacts = {{"Ada Lovelace", "ada@example.org", "pi"}}};
       },
       systemFlowClock(), AuditPages::Options{.hostname = "node1.test", .plc_url = ""});
-  AuditServer server(
-      pages, AuditServer::Options{.listen = "127.0.0.1:0", .timeout = std::chrono::seconds(2)});
+  plng::app::HttpServer server([&pages](std::string_view target) { return pages.get(target); },
+                               plng::app::HttpServer::Options{.listen = "127.0.0.1:0",
+                                                              .config_key = "audit_listen",
+                                                              .timeout = std::chrono::seconds(2)});
   const int port = server.port();
   REQUIRE(port > 0);
 

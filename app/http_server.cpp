@@ -1,7 +1,7 @@
 // GCC's -Wnull-dereference flags Boost.Asio 1.74's scheduler internals once they
 // are inlined here (a false positive in a system header's template).
 #pragma GCC diagnostic ignored "-Wnull-dereference"
-#include "sliverd/vnet/audit_server.h"
+#include "app/http_server.h"
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -12,16 +12,16 @@
 #include <stdexcept>
 #include <thread>
 
-namespace plng::sliverd {
+namespace plng::app {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-struct AuditServer::State {
-  State(const AuditPages& served, Options chosen) : pages(served), options(std::move(chosen)) {}
-  const AuditPages& pages;
+struct HttpServer::State {
+  State(Handler serve, Options chosen) : handler(std::move(serve)), options(std::move(chosen)) {}
+  Handler handler;
   Options options;
   // Before the io_context: sessions count down as it destroys them.
   std::atomic<std::size_t> connections{0};
@@ -33,23 +33,23 @@ struct AuditServer::State {
 namespace {
 
 // "address:port" or "[v6address]:port".
-tcp::endpoint parseListen(const std::string& listen) {
+tcp::endpoint parseListen(const std::string& listen, const std::string& key) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0)
-    throw std::runtime_error("audit_listen " + listen + ": expected address:port");
+    throw std::runtime_error(key + " " + listen + ": expected address:port");
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
-  if (ec) throw std::runtime_error("audit_listen " + listen + ": " + host + " is not an address");
+  if (ec) throw std::runtime_error(key + " " + listen + ": " + host + " is not an address");
   unsigned long port = 0;
   try {
     std::size_t used = 0;
     port = std::stoul(listen.substr(colon + 1), &used);
     if (used != listen.size() - colon - 1 || port > 65535) throw std::invalid_argument("port");
   } catch (const std::exception&) {
-    throw std::runtime_error("audit_listen " + listen + ": bad port");
+    throw std::runtime_error(key + " " + listen + ": bad port");
   }
   return tcp::endpoint(address, static_cast<unsigned short>(port));
 }
@@ -57,7 +57,7 @@ tcp::endpoint parseListen(const std::string& listen) {
 // One connection: one request, one response, then the connection closes.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, AuditServer::State* state)
+  Session(tcp::socket socket, HttpServer::State* state)
       : stream_(std::move(socket)), state_(state), buffer_(state->options.max_request_bytes) {
     ++state_->connections;
   }
@@ -85,12 +85,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return respond(http::status::method_not_allowed, "text/plain; charset=utf-8",
                      "only GET and HEAD\n", false);
     }
-    AuditPages::Response page;
+    HttpResponse page;
     try {
-      page = state_->pages.get(std::string_view(request.target().data(), request.target().size()));
+      page = state_->handler(std::string_view(request.target().data(), request.target().size()));
     } catch (const std::exception& e) {
-      page = {500, "text/plain; charset=utf-8",
-              std::string("cannot read the flow records: ") + e.what() + "\n"};
+      page = {500, "text/plain; charset=utf-8", std::string(e.what()) + "\n"};
     }
     respond(static_cast<http::status>(page.status), page.content_type, std::move(page.body),
             request.method() == http::verb::head);
@@ -99,9 +98,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void respond(http::status status, std::string_view type, std::string body, bool head) {
     response_.version(11);
     response_.result(status);
-    response_.set(http::field::server, "sliverd");
+    response_.set(http::field::server, state_->options.server_name);
     response_.set(http::field::content_type, beast::string_view(type.data(), type.size()));
-    response_.set("Content-Security-Policy", AuditServer::kContentSecurityPolicy);
+    response_.set("Content-Security-Policy", HttpServer::kContentSecurityPolicy);
     response_.set("X-Content-Type-Options", "nosniff");
     response_.set("Referrer-Policy", "no-referrer");
     response_.set(http::field::cache_control, "no-store");
@@ -121,13 +120,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  AuditServer::State* state_;  // outlives every session (they live in its io_context)
+  HttpServer::State* state_;  // outlives every session (they live in its io_context)
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   http::response<http::string_body> response_;
 };
 
-void accept(AuditServer::State* state) {
+void accept(HttpServer::State* state) {
   state->acceptor.async_accept([state](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
@@ -141,26 +140,26 @@ void accept(AuditServer::State* state) {
 
 }  // namespace
 
-AuditServer::AuditServer(const AuditPages& pages, Options options)
-    : state_(std::make_unique<State>(pages, std::move(options))) {
-  tcp::endpoint endpoint = parseListen(state_->options.listen);
+HttpServer::HttpServer(Handler handler, Options options)
+    : state_(std::make_unique<State>(std::move(handler), std::move(options))) {
+  tcp::endpoint endpoint = parseListen(state_->options.listen, state_->options.config_key);
   boost::system::error_code ec;
   state_->acceptor.open(endpoint.protocol(), ec);
   if (!ec) state_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) state_->acceptor.bind(endpoint, ec);
   if (!ec) state_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw std::runtime_error("cannot listen on " + state_->options.listen +
-                             " (config key audit_listen): " + ec.message());
+    throw std::runtime_error("cannot listen on " + state_->options.listen + " (config key " +
+                             state_->options.config_key + "): " + ec.message());
   accept(state_.get());
   state_->thread = std::thread([state = state_.get()] { state->io.run(); });
 }
 
-AuditServer::~AuditServer() {
+HttpServer::~HttpServer() {
   state_->io.stop();
   if (state_->thread.joinable()) state_->thread.join();
 }
 
-std::uint16_t AuditServer::port() const { return state_->acceptor.local_endpoint().port(); }
+std::uint16_t HttpServer::port() const { return state_->acceptor.local_endpoint().port(); }
 
-}  // namespace plng::sliverd
+}  // namespace plng::app
