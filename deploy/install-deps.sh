@@ -28,6 +28,9 @@ packages=(
   # the node's flow auditing page, rendered in a headless browser by its test,
   # which reads the screenshot with libpng
   chromium libpng-dev
+  # /metrics of plcd and sliverd (docs/metrics.md): its tests scrape them with a real
+  # Prometheus server and check the text with promtool and the Python client's parser
+  prometheus python3-prometheus-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -53,4 +56,9 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # private data directories instead, so the system cluster is not needed.
 if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
   pg_ctlcluster 15 main stop 2>/dev/null || true
+fi
+# Likewise the prometheus package's own server (a systemd unit, where systemd runs):
+# the tests start private ones on free ports.
+if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus 2>/dev/null || true
 fi
