@@ -1,5 +1,6 @@
 // app/metrics.h: the registry's families, collectors and the text exposition
-// format, read back by Prometheus' own promtool and the Python client's parser.
+// format, read back by Prometheus' own promtool, the Python client's parser and a
+// real Prometheus server scraping it.
 #include "app/metrics.h"
 
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/support/prometheus_server.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/skip.h"
 
@@ -142,4 +144,23 @@ TEST_CASE("promtool and the Python client parse the exposition") {
                     "'GetSlivers')] 3.0") != std::string::npos);
   CHECK(parsed.find("gauge plng_slice_memory_bytes [('slice', 'odd \"name\"\\\\ with\\nnewline')] "
                     "7.0") != std::string::npos);
+}
+
+TEST_CASE("a real Prometheus server scrapes the registry over app::HttpServer") {
+  MetricsRegistry registry;
+  fill(registry);
+  plng::app::HttpServer server(
+      registry.handler(),
+      plng::app::HttpServer::Options{.listen = "127.0.0.1:0", .config_key = "metrics_listen"});
+  plng::test::PrometheusServer prometheus(
+      {{.job = "toyd", .address = "127.0.0.1:" + std::to_string(server.port())}});
+  prometheus.waitForScrapes();
+  CHECK(prometheus.value("plng_rpc_total", {{"method", "GetSlivers"}, {"code", "OK"}}) == 3);
+  CHECK(prometheus.value("plng_streams_open{job=\"toyd\"}") == 42);
+  CHECK(prometheus.value("plng_slice_memory_bytes", {{"slice", "odd \"name\"\\ with\nnewline"}}) ==
+        7);
+  // The histogram is usable as dashboards use it: two of three under half a second.
+  CHECK(prometheus.value("sum(plng_rpc_seconds_bucket{le=\"0.5\"}) / "
+                         "sum(plng_rpc_seconds_count)") == Approx(2.0 / 3));
+  CHECK_THROWS_WITH(prometheus.query("sum("), Catch::Contains("parse error"));
 }
