@@ -1,7 +1,7 @@
 // fanout_bench: how fast a change made through PLC's API reaches every node it
 // affects over NodeSync.WatchSlivers, and what holding the streams costs plcd.
 // Starts its own PostgreSQL and plcd replicas, populates through the API, logs
-// thousands of simulated nodes in (bench/nodesim.h: one process, gRPC's callback
+// thousands of simulated nodes in (tests/support/nodesim.h: one process, gRPC's callback
 // API, no thread per stream), then makes three kinds of change a number of times
 // each and times, per affected node, the arrival of a state showing the change.
 // Cleans up on exit, also on Ctrl-C.
@@ -40,7 +40,7 @@
 #include "base/proc.h"
 #include "bench/bench_options.h"
 #include "bench/bench_report.h"
-#include "bench/nodesim.h"
+#include "tests/support/nodesim.h"
 #include "bench/plc_bench_populate.h"
 #include "bench/plc_bench_workload.h"
 #include "proto/ticket.h"
@@ -58,7 +58,7 @@ using plng::bench::digitsFor;
 using plng::bench::fixed;
 using plng::bench::kernelRelease;
 using plng::bench::loadAverage;
-using plng::bench::NodeSim;
+using plng::test::NodeSim;
 using plng::bench::nowUtc;
 using plng::bench::pad;
 using plng::bench::parallelFor;
@@ -295,7 +295,7 @@ std::string ms(double seconds) { return std::isnan(seconds) ? "-" : fixed(second
 
 struct Population {
   std::vector<std::string> sites;
-  std::vector<plng::bench::SimulatedNode> nodes;
+  std::vector<plng::test::SimulatedNode> nodes;
   std::vector<std::size_t> group;  // indexes of the node group's nodes
   std::string groupSlice;          // bound to every node of the group
   // Change (a)'s slices, one per round, made without nodes before any stream
@@ -573,7 +573,7 @@ int run(const Options& o) {
   std::cout << "populated through the API in " << fixed(population.seconds, 1) << " s\n"
             << std::flush;
 
-  plng::bench::NodeSimOptions simOptions;
+  plng::test::NodeSimOptions simOptions;
   for (const auto& p : plcds) simOptions.addresses.push_back(p.address());
   simOptions.streamsPerChannel = o.streamsPerChannel;
   simOptions.loginsInFlight = o.loginsInFlight;

@@ -46,7 +46,7 @@
 #include "proto/plc.grpc.pb.h"
 #include "proto/ticket.h"
 
-namespace plng::bench {
+namespace plng::test {
 
 struct SimulatedNode {
   std::string hostname;
@@ -179,4 +179,4 @@ class NodeSim::Watch {
   std::shared_ptr<WatchState> state_;
 };
 
-}  // namespace plng::bench
+}  // namespace plng::test

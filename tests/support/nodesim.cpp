@@ -1,4 +1,4 @@
-#include "bench/nodesim.h"
+#include "tests/support/nodesim.h"
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
@@ -11,7 +11,7 @@
 #include "tests/support/plc_client.h"
 #include "tests/support/plc_node_login.h"
 
-namespace plng::bench {
+namespace plng::test {
 
 namespace pb = planetlab::v1;
 
@@ -334,4 +334,4 @@ std::size_t NodeSim::Watch::remaining() const {
   return state_->remaining;
 }
 
-}  // namespace plng::bench
+}  // namespace plng::test
