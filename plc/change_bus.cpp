@@ -21,6 +21,16 @@ class Receiver : public pqxx::notification_receiver {
   std::function<void(const std::string&)> fn_;
 };
 
+// Throws when the server no longer takes writes: a standby (promotion went the
+// other way), or a primary fenced read-only for a switchover.
+void requireWritable(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  if (tx.exec1("SELECT current_setting('transaction_read_only')")[0].as<std::string>() == "on") {
+    throw std::runtime_error("the server " + std::string(conn.hostname()) +
+                             " is read-only now (a standby, or a primary fenced for a switchover)");
+  }
+}
+
 }  // namespace
 
 ChangeBus::ChangeBus(std::string connection_string, std::function<void()> on_change)
@@ -31,6 +41,8 @@ ChangeBus::~ChangeBus() { stop(); }
 void ChangeBus::subscribe(std::function<void(const ChangeScope&)> on_scope) {
   subscribers_.push_back(std::move(on_scope));
 }
+
+void ChangeBus::onServerLost(std::function<void()> on_lost) { on_lost_ = std::move(on_lost); }
 
 void ChangeBus::start() {
   stopping_ = false;
@@ -70,6 +82,7 @@ void ChangeBus::run() {
   // not knock on a restarting server in step.
   std::minstd_rand jitter{std::random_device{}()};
   auto backoff = kReconnectMin;
+  bool lost = false;
   while (!stopping_) {
     try {
       pqxx::connection conn(connection_string_);
@@ -79,13 +92,26 @@ void ChangeBus::run() {
       // so treat the (re)connect itself as a change.
       listening_ = true;
       signal();
+      if (lost) {
+        // After a failover this names the new primary.
+        spdlog::info("change listener reconnected to the database on {}; every stream resyncs",
+                     conn.hostname());
+        lost = false;
+      }
       backoff = kReconnectMin;
+      auto next_check = std::chrono::steady_clock::now() + kWritableCheck;
       while (!stopping_) {
         conn.await_notification(0, 200000);
+        if (std::chrono::steady_clock::now() >= next_check) {
+          requireWritable(conn);
+          next_check = std::chrono::steady_clock::now() + kWritableCheck;
+        }
       }
     } catch (const std::exception& e) {
       listening_ = false;
       if (stopping_) break;
+      if (!lost && on_lost_) on_lost_();
+      lost = true;
       const auto delay =
           std::chrono::milliseconds(std::uniform_int_distribution<std::chrono::milliseconds::rep>(
               backoff.count() / 2, backoff.count())(jitter));

@@ -25,6 +25,10 @@ class ChangeBus {
   // the second, each drawn from [delay / 2, delay].
   static constexpr std::chrono::milliseconds kReconnectMin{100};
   static constexpr std::chrono::milliseconds kReconnectMax{1000};
+  // How often the listener checks that its server still takes writes. A primary
+  // fenced for a switchover (default_transaction_read_only) stays up and keeps
+  // the LISTEN connection open, but changes now commit elsewhere.
+  static constexpr std::chrono::milliseconds kWritableCheck{1000};
 
   // `on_change` runs on the listener thread for every change (cache invalidation).
   ChangeBus(std::string connection_string, std::function<void()> on_change);
@@ -36,6 +40,11 @@ class ChangeBus {
   // with the nodes the change can affect (every node after a reconnect). Before
   // start().
   void subscribe(std::function<void(const ChangeScope&)> on_scope);
+  // `on_lost` runs on the listener thread when it loses its server (the
+  // connection broke, or the server turned read-only), before it reconnects:
+  // Database::dropConnections, so no pooled connection keeps reading from a
+  // server that is no longer the primary. Before start().
+  void onServerLost(std::function<void()> on_lost);
 
   void start();
   void stop();
@@ -56,6 +65,7 @@ class ChangeBus {
   std::string connection_string_;
   std::function<void()> on_change_;
   std::vector<std::function<void(const ChangeScope&)>> subscribers_;
+  std::function<void()> on_lost_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::uint64_t generation_ = 0;

@@ -1,6 +1,7 @@
 #include "plc/config.h"
 
 #include "app/logging.h"
+#include "plc/db.h"
 
 namespace plng::plc {
 
@@ -16,8 +17,13 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
           .string("database", &C::database,
                   "libpq connection string of PLC's PostgreSQL database, as a role that "
                   "owns it and nothing more (never a superuser); over a network with "
-                  "sslmode=verify-full; the password in a passfile (docs/plc.md)",
-                  plng::base::requireNotEmpty)
+                  "sslmode=verify-full; the password in a passfile (docs/plc.md). A primary "
+                  "and its standbys: host=a,b ... target_session_attrs=read-write "
+                  "(docs/database-failover.md)",
+                  [](const std::string& value) {
+                    plng::base::requireNotEmpty(value);
+                    checkDatabaseConnectionString(value);
+                  })
           .integer("db_pool_size", &C::db_pool_size, "database connections per plcd", 1, 1000)
           .string("log_level", &C::log_level, "trace, debug, info, warn or error",
                   plng::app::checkLogLevel)

@@ -1,20 +1,60 @@
 #include "plc/db.h"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
+#include <memory>
 #include <stdexcept>
 #include <tuple>
 
 namespace plng::plc {
+
+bool serverCannotServe(const pqxx::sql_error& e) {
+  const std::string& state = e.sqlstate();
+  return state == "25006" || state == "57P01" || state == "57P02" || state == "57P03";
+}
+
+void checkDatabaseConnectionString(const std::string& conninfo) {
+  char* error = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
+      PQconninfoParse(conninfo.c_str(), &error), &PQconninfoFree);
+  if (!options) {
+    std::string why = error != nullptr ? error : "out of memory";
+    PQfreemem(error);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    throw std::invalid_argument("is not a libpq connection string: " + why);
+  }
+  std::string hosts;
+  std::string target;
+  for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view keyword = o->keyword;
+    if ((keyword == "host" || keyword == "hostaddr") && hosts.empty()) hosts = o->val;
+    if (keyword == "target_session_attrs") target = o->val;
+  }
+  if (hosts.find(',') == std::string::npos) return;
+  if (target.empty()) {
+    if (const char* env = std::getenv("PGTARGETSESSIONATTRS")) target = env;
+  }
+  if (target == "read-write" || target == "primary") return;
+  throw std::invalid_argument(
+      "names several servers (" + hosts + ") but " +
+      (target.empty() ? std::string("no target_session_attrs") : "target_session_attrs=" + target) +
+      ": libpq would connect to the first that answers, a standby included, where every "
+      "change fails. Add target_session_attrs=read-write (docs/database-failover.md)");
+}
 
 Database::Database(std::string connection_string, std::size_t pool_size)
     : connection_string_(std::move(connection_string)), pool_size_(pool_size ? pool_size : 1) {}
 
 Database::~Database() = default;
 
-std::unique_ptr<pqxx::connection> Database::acquire() {
+std::unique_ptr<pqxx::connection> Database::acquire(std::uint64_t* generation) {
   std::unique_lock lock(mutex_);
   available_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
+  *generation = generation_;
   if (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
@@ -32,9 +72,13 @@ std::unique_ptr<pqxx::connection> Database::acquire() {
   }
 }
 
-void Database::release(std::unique_ptr<pqxx::connection> conn, bool broken) {
+void Database::release(std::unique_ptr<pqxx::connection> conn, std::uint64_t generation,
+                       bool broken) {
   std::lock_guard lock(mutex_);
-  if (broken || !conn || !conn->is_open()) {
+  if (generation != generation_) {
+    --open_;
+    available_.notify_one();
+  } else if (broken || !conn || !conn->is_open()) {
     --open_;
     // A lost connection almost always means the server restarted or went away:
     // the idle ones are dead too, and would each fail one more request.
@@ -47,8 +91,16 @@ void Database::release(std::unique_ptr<pqxx::connection> conn, bool broken) {
   }
 }
 
-Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire()) {}
-Database::Lease::~Lease() { db_.release(std::move(conn_), broken_); }
+void Database::dropConnections() {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  open_ -= idle_.size();
+  idle_.clear();
+  available_.notify_all();
+}
+
+Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire(&generation_)) {}
+Database::Lease::~Lease() { db_.release(std::move(conn_), generation_, broken_); }
 pqxx::connection& Database::Lease::conn() { return *conn_; }
 
 namespace {

@@ -42,6 +42,20 @@ std::string changePayload(std::int64_t version, const ChangeScope& scope);
 // A payload this or an older plcd wrote; anything it cannot read is every node.
 ChangeScope parseChangePayload(std::string_view payload);
 
+// Whether PostgreSQL refused `e` because this session's server can no longer take
+// PLC's work: it is read-only (SQLSTATE 25006: a standby, or a primary an operator
+// fenced with default_transaction_read_only before a switchover) or shutting
+// down (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now).
+// Nothing was committed; a new connection may find the primary
+// (target_session_attrs=read-write). docs/database-failover.md.
+bool serverCannotServe(const pqxx::sql_error& e);
+
+// Checks plcd's `database` setting: a libpq connection string (or URI) that, when
+// it names several servers (host=a,b), also says target_session_attrs=read-write
+// or primary, since otherwise libpq connects to the first server that answers, a
+// standby included. Throws std::invalid_argument saying what to change.
+void checkDatabaseConnectionString(const std::string& conninfo);
+
 class Database {
  public:
   Database(std::string connection_string, std::size_t pool_size);
@@ -52,8 +66,10 @@ class Database {
   const std::string& connectionString() const { return connection_string_; }
 
   // Runs `body` in a read-write transaction and commits it. If the connection
-  // was lost before COMMIT was sent (PostgreSQL restarted), reconnects and retries
-  // once: the transaction never committed, so running it again is safe. Once
+  // was lost before COMMIT was sent (PostgreSQL restarted), or its server turned
+  // out unable to serve (serverCannotServe: a standby after a failover),
+  // reconnects and retries once: the transaction never committed, so running it
+  // again is safe. Once
   // COMMIT is sent it is never retried: a connection lost from then on throws
   // pqxx::in_doubt_error (the change may or may not have been applied), which
   // RpcRunner answers with UNAVAILABLE.
@@ -105,6 +121,11 @@ class Database {
     });
   }
 
+  // Closes every idle connection now and every leased one when it is released:
+  // the next transactions connect anew, and so find the current primary
+  // (ChangeBus calls it when its server goes away or turns read-only).
+  void dropConnections();
+
   // Applies every migration not yet applied, all in one transaction, and
   // returns the schema version now in force.
   int migrate();
@@ -119,8 +140,9 @@ class Database {
 
  private:
   struct Slot;
-  // Runs `fn` on a pooled connection; if the connection breaks, runs it once more
-  // on a new one when `may_retry()` says so.
+  // Runs `fn` on a pooled connection; if the connection breaks, or its server can
+  // no longer serve, drops it (and the idle ones) and runs `fn` once more on a new
+  // one when `may_retry()` says so.
   template <class F>
   auto withConnection(F&& fn) {
     return withConnection(std::forward<F>(fn), [] { return true; });
@@ -137,6 +159,10 @@ class Database {
       } catch (const pqxx::in_doubt_error&) {
         lease.markBroken();
         throw;
+      } catch (const pqxx::sql_error& e) {
+        if (!serverCannotServe(e)) throw;
+        lease.markBroken();
+        if (attempt >= 1 || !may_retry()) throw;
       }
     }
   }
@@ -153,11 +179,12 @@ class Database {
    private:
     Database& db_;
     std::unique_ptr<pqxx::connection> conn_;
+    std::uint64_t generation_ = 0;
     bool broken_ = false;
   };
 
-  std::unique_ptr<pqxx::connection> acquire();
-  void release(std::unique_ptr<pqxx::connection> conn, bool broken);
+  std::unique_ptr<pqxx::connection> acquire(std::uint64_t* generation);
+  void release(std::unique_ptr<pqxx::connection> conn, std::uint64_t generation, bool broken);
 
   std::string connection_string_;
   std::size_t pool_size_;
@@ -165,6 +192,8 @@ class Database {
   std::condition_variable available_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   std::size_t open_ = 0;
+  // Advanced by dropConnections(): a connection opened in an older one is closed.
+  std::uint64_t generation_ = 0;
 };
 
 // A PostgreSQL text[] literal ('{"a","b"}') for binding a list as one parameter.

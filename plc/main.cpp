@@ -141,6 +141,8 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
     auth.invalidate();
     keys.invalidate();
   });
+  // After a failover or switchover no pooled connection may stay on the old server.
+  bus.onServerLost([&db] { db.dropConnections(); });
   plng::plc::ExpirySweeper sweeper(db, std::chrono::seconds(5));
   sweeper.start();
   plng::plc::FlowRetention flow_retention(db, config.flow_retention_days, std::chrono::hours(1));

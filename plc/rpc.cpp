@@ -327,6 +327,20 @@ grpc::Status RpcRunner::run(const CallOrigin& origin, const char* method,
     status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           "PLC's database is out of resources (disk or memory); retry later");
     spdlog::error("{}: {}", method, boundText(e.what(), kMaxStatusMessage));
+  } catch (const pqxx::sql_error& e) {
+    if (!serverCannotServe(e)) {
+      status = grpc::Status(grpc::StatusCode::INTERNAL,
+                            std::string("internal error in ") + method + "; see plcd's log");
+      spdlog::error("{}: {}", method, boundText(e.what(), kMaxStatusMessage));
+    } else {
+      // A standby, or a primary going away: a failover is under way. Nothing was
+      // committed, and the pool has dropped the connection.
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "PLC's database server cannot take changes now (read-only or shutting"
+                            " down: a failover may be under way); retry shortly");
+      spdlog::error("{}: database server cannot serve: {}", method,
+                    boundText(e.what(), kMaxStatusMessage));
+    }
   } catch (const std::exception& e) {
     status = grpc::Status(grpc::StatusCode::INTERNAL,
                           std::string("internal error in ") + method + "; see plcd's log");

@@ -4,6 +4,7 @@
 #include <google/protobuf/message.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <set>
@@ -223,6 +224,28 @@ TEST_CASE("plcd config: defaults, overrides and errors naming the line", "[plc][
   auto round = plcdConfigTable().parse(plcdConfigTable().documentedDefaults(), "defaults");
   CHECK(round.listen == PlcConfig{}.listen);
   CHECK(round.ticket_lifetime == PlcConfig{}.ticket_lifetime);
+}
+
+TEST_CASE("plcd config: a database of several servers must target the primary", "[plc][config]") {
+  // libpq would otherwise connect to the first server that answers, a standby too.
+  ::unsetenv("PGTARGETSESSIONATTRS");
+  const char* kOne = "database = host=/run/pg dbname=plc\n";
+  CHECK(plcdConfigTable().parse(kOne, "t").database == "host=/run/pg dbname=plc");
+  CHECK_NOTHROW(plcdConfigTable().parse(
+      "database = host=db1,db2 port=5432,5433 dbname=plc target_session_attrs=read-write\n", "t"));
+  CHECK_NOTHROW(plcdConfigTable().parse(
+      "database = postgresql://db1,db2/plc?target_session_attrs=primary\n", "t"));
+  CHECK_THROWS_WITH(plcdConfigTable().parse("database = host=db1,db2 dbname=plc\n", "t"),
+                    "t:1: database: names several servers (db1,db2) but no "
+                    "target_session_attrs: libpq would connect to the first that answers, a "
+                    "standby included, where every change fails. Add "
+                    "target_session_attrs=read-write (docs/database-failover.md)");
+  CHECK_THROWS_WITH(plcdConfigTable().parse(
+                        "database = hostaddr=10.0.0.1,10.0.0.2 target_session_attrs=any\n", "t"),
+                    Catch::Contains("but target_session_attrs=any"));
+  CHECK_THROWS_WITH(plcdConfigTable().parse("database = host=db1 colour=blue\n", "t"),
+                    Catch::Contains("is not a libpq connection string: invalid connection "
+                                    "option \"colour\""));
 }
 
 TEST_CASE("quoteForMessage quotes a short, escaped prefix", "[plc][validate]") {

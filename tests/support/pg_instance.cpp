@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +28,7 @@
 
 #include "base/eintr.h"
 #include "base/file.h"
+#include "base/proc.h"
 #include "base/strings.h"
 #include "tests/support/child_process.h"
 
@@ -379,6 +381,10 @@ struct PgInstance::State {
         "local all " +
         std::string(kSuperuser) +
         " peer map=plng_superuser\n"
+        "# Streaming replication (a standby's base backup and WAL): the superuser, the same way.\n"
+        "local replication " +
+        std::string(kSuperuser) +
+        " peer map=plng_superuser\n"
         "# Every other role: its SCRAM password.\n"
         "local all all scram-sha-256\n";
     writeServerFile(dataDir() / "pg_ident.conf", ident);
@@ -422,13 +428,13 @@ struct PgInstance::State {
   enum class Outcome { kReady, kDied, kTimedOut };
 
   // Whether our postmaster says it is ready, as pg_ctl -w checks it: postmaster.pid
-  // names its pid on line 1 and "ready" on line 8.
+  // names its pid on line 1 and "ready" (a hot standby: "standby") on line 8.
   bool postmasterReady() const {
     std::ifstream in(dataDir() / "postmaster.pid");
     std::string line;
     for (int n = 1; std::getline(in, line); ++n) {
       if (n == 1 && line != std::to_string(postmaster.pid())) return false;
-      if (n == 8) return line.starts_with("ready");
+      if (n == 8) return line.starts_with("ready") || line.starts_with("standby");
     }
     return false;
   }
@@ -620,6 +626,92 @@ PgInstance::PgInstance(Options options) : state_(std::make_unique<State>()) {
   }
 }
 
+PgInstance::PgInstance(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+PgInstance PgInstance::standbyOf(const PgInstance& primary, StandbyOptions options) {
+  const State& p = *primary.state_;
+  if (!p.postmaster.valid())
+    throw std::logic_error("PgInstance::standbyOf: the primary is stopped");
+  if (options.port < 1 || options.port > 65535) {
+    throw std::invalid_argument("PgInstance: port " + std::to_string(options.port) +
+                                " is not in 1-65535");
+  }
+  auto state = std::make_unique<State>();
+  State& s = *state;
+  s.binaries = p.binaries;
+  s.runAs = p.runAs;
+  s.port = options.port;
+  s.durability = p.durability;
+  s.startTimeout = options.startTimeout;
+  s.env = p.env;
+  try {
+    s.prepareDirectory(options.dir);
+    if (!fs::exists(s.dataDir() / "PG_VERSION")) {
+      // -R writes standby.signal and primary_conninfo (with this application_name,
+      // which synchronous_standby_names matches); the WAL written meanwhile
+      // streams along (-X stream) so the copy is consistent on its own.
+      const std::string source = "host=" + conninfoValue(p.socketDir().string()) +
+                                 " port=" + std::to_string(p.port) + " user=" + kSuperuser +
+                                 " application_name=" + conninfoValue(options.name);
+      s.runServerTool({(s.binaries.binDir / "pg_basebackup").string(),
+                       "--pgdata=" + s.dataDir().string(), "--dbname=" + source,
+                       "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast"},
+                      s.dir, s.logPath());
+    }
+    if (fs::exists(p.passfile()) && !fs::exists(s.passfile())) {
+      plng::base::writeFileAtomic(s.passfile(), readFrom(p.passfile(), 0), 0600);
+    }
+    s.startServer();
+
+    PgConnPtr conn = connectOrThrow(p.adminConninfo("postgres"));
+    const auto deadline = std::chrono::steady_clock::now() + options.startTimeout;
+    auto waitFor = [&](const char* wanted) {
+      const char* params[] = {options.name.c_str()};
+      for (std::string seen = "not connected";;) {
+        PgResultPtr r(PQexecParams(conn.get(),
+                                   "SELECT state || ' ' || sync_state FROM pg_stat_replication"
+                                   " WHERE application_name = $1",
+                                   1, nullptr, params, nullptr, nullptr, 0));
+        checkResult(conn.get(), r, "read pg_stat_replication");
+        if (PQntuples(r.get()) > 0) seen = PQgetvalue(r.get(), 0, 0);
+        if (seen.starts_with(wanted)) return;
+        if (std::chrono::steady_clock::now() >= deadline) {
+          throw std::runtime_error("standby '" + options.name + "' in " + s.dir.string() +
+                                   " is not '" + wanted + "' after " +
+                                   std::to_string(options.startTimeout.count()) + " s (" + seen +
+                                   "); its log:\n" + fileTail(s.logPath()));
+        }
+        std::this_thread::sleep_for(20ms);
+      }
+    };
+    waitFor("streaming");
+    if (options.synchronous) {
+      // A name list of one: the name double-quoted, so that any application_name works.
+      std::string value = "\"";
+      for (char c : options.name) value += c == '"' ? std::string("\"\"") : std::string(1, c);
+      value += '"';
+      char* literal = PQescapeLiteral(conn.get(), value.c_str(), value.size());
+      if (literal == nullptr) throw std::runtime_error(PQerrorMessage(conn.get()));
+      const std::string sql =
+          std::string("ALTER SYSTEM SET synchronous_standby_names = ") + literal;
+      PQfreemem(literal);
+      PgResultPtr set(PQexec(conn.get(), sql.c_str()));
+      checkResult(conn.get(), set, "ALTER SYSTEM SET synchronous_standby_names");
+      PgResultPtr reload(PQexec(conn.get(), "SELECT pg_reload_conf()"));
+      checkResult(conn.get(), reload, "pg_reload_conf()");
+      waitFor("streaming sync");
+    }
+  } catch (...) {
+    s.stopServer(s.temporary ? SIGQUIT : SIGINT, 10s);
+    if (s.temporary) {
+      std::error_code ec;
+      fs::remove_all(s.dir, ec);
+    }
+    throw;
+  }
+  return PgInstance(std::move(state));
+}
+
 PgInstance::~PgInstance() {
   if (!state_) return;
   if (!state_->temporary) {
@@ -700,6 +792,49 @@ void PgInstance::kill() {
 
 void PgInstance::start() { state_->startServer(); }
 
+void PgInstance::killEveryProcess() {
+  auto& postmaster = state_->postmaster;
+  if (!postmaster.valid() || !postmaster.running()) return;
+  const pid_t pid = postmaster.pid();
+  // Stopped, it forks nothing more, and its processes see it alive until they die.
+  postmaster.signal(SIGSTOP);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    pid_t child = 0;
+    const auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), child);
+    if (error != std::errc() || end != name.data() + name.size()) continue;
+    if (auto stat = plng::base::readProcStat(child); stat && stat->ppid == pid) {
+      ::kill(child, SIGKILL);
+    }
+  }
+  postmaster.signal(SIGKILL);
+  postmaster.wait();
+}
+
+void PgInstance::promote() {
+  State& s = *state_;
+  s.runServerTool({(s.binaries.binDir / "pg_ctl").string(), "promote", "--wait", "--timeout",
+                   std::to_string(s.startTimeout.count()), "--pgdata", s.dataDir().string()},
+                  s.dir, s.logPath());
+  const auto deadline = std::chrono::steady_clock::now() + s.startTimeout;
+  while (inRecovery()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error("the standby in " + s.dir.string() +
+                               " is still in recovery after pg_ctl promote; its log:\n" +
+                               fileTail(s.logPath()));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+bool PgInstance::inRecovery() {
+  PgConnPtr conn = connectOrThrow(state_->adminConninfo("postgres"));
+  PgResultPtr r(PQexec(conn.get(), "SELECT pg_is_in_recovery()"));
+  checkResult(conn.get(), r, "SELECT pg_is_in_recovery()");
+  return std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+}
+
 namespace {
 
 // `cp -a` as the caller (root keeps the server user's ownership).
@@ -741,6 +876,25 @@ bool PgInstance::running() { return state_->postmaster.running(); }
 
 std::string PgInstance::logTail(std::size_t maxBytes) const {
   return fileTail(state_->logPath(), maxBytes);
+}
+
+std::string failoverConnectionString(const std::vector<const PgInstance*>& servers,
+                                     std::string_view dbname, std::string_view role) {
+  if (servers.empty()) throw std::invalid_argument("failoverConnectionString: no server");
+  std::string hosts;
+  std::string ports;
+  for (const PgInstance* server : servers) {
+    if (!hosts.empty()) {
+      hosts += ',';
+      ports += ',';
+    }
+    hosts += server->socketDir().string();
+    ports += std::to_string(server->port());
+  }
+  return "host=" + conninfoValue(hosts) + " port=" + conninfoValue(ports) +
+         " user=" + conninfoValue(role) + " dbname=" + conninfoValue(dbname) +
+         " passfile=" + conninfoValue(servers.front()->passfile().string()) +
+         " target_session_attrs=read-write";
 }
 
 }  // namespace plng::test

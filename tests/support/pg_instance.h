@@ -20,6 +20,12 @@
 // for Durability::kFastUnsafeForTests (fsync, synchronous_commit and
 // full_page_writes off), which loses recent commits on a crash.
 //
+// Streaming replication: standbyOf() makes a hot standby of a running instance
+// (pg_basebackup -R over the primary's socket, as the superuser, which pg_hba.conf
+// lets replicate); promote() turns it into a primary. With
+// StandbyOptions::synchronous the primary acknowledges a commit only once the
+// standby has flushed it (docs/database-failover.md).
+//
 // The postmaster is told to shut down (SIGQUIT, or SIGINT for a kept directory) if
 // the thread that started it dies, so a crashed test leaves no server behind: start
 // an instance from a thread that outlives it (normally the main thread).
@@ -33,6 +39,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace plng::test {
 
@@ -81,6 +88,21 @@ class PgInstance {
     std::chrono::seconds startTimeout{60};
   };
 
+  struct StandbyOptions {
+    // As Options::dir.
+    std::filesystem::path dir;
+    int port = kDefaultPort;
+    // The application_name it streams under.
+    std::string name = "standby";
+    // Once it streams, the primary is told to acknowledge a commit only after this
+    // standby has flushed it (ALTER SYSTEM SET synchronous_standby_names). Only
+    // then: before a standby exists, every commit would wait for it. The standby's
+    // own configuration does not name it, so once promoted it does not wait for a
+    // standby of its own.
+    bool synchronous = false;
+    std::chrono::seconds startTimeout{60};
+  };
+
   // Initialises (if needed) and starts the server, and creates database "plc".
   // Throws std::runtime_error with the server log tail when that fails.
   PgInstance();
@@ -88,6 +110,12 @@ class PgInstance {
   // A temporary directory: immediate shutdown, then the directory is removed. A
   // given one: fast shutdown.
   ~PgInstance();
+  // A hot standby of the running `primary`: a base backup of it (pg_basebackup
+  // -R: standby.signal and primary_conninfo), started, streaming. Returns once
+  // the primary reports it streaming (and synchronous, if asked). It has the
+  // primary's durability, and a
+  // copy of its passfile() (roles made later on the primary are not in it).
+  static PgInstance standbyOf(const PgInstance& primary, StandbyOptions options);
   PgInstance(PgInstance&&) noexcept;
   PgInstance& operator=(PgInstance&&) noexcept;
   PgInstance(const PgInstance&) = delete;
@@ -130,6 +158,16 @@ class PgInstance {
   // SIGKILL of the postmaster, as a crash would; reaps it. Its other processes
   // notice and exit by themselves. No-op when stopped.
   void kill();
+  // SIGKILL of the postmaster and of every process it started, as the death of
+  // its machine would: the postmaster is stopped (SIGSTOP) first, so none of its
+  // processes outlives it. After kill() alone, a backend waiting for a
+  // synchronous standby notices the postmaster's death, stops waiting and
+  // finishes its commit locally, visible to the sessions still running there.
+  void killEveryProcess();
+  // Promotes a standby (`pg_ctl promote`) and waits until it accepts writes.
+  void promote();
+  // SELECT pg_is_in_recovery(): true on a standby.
+  bool inRecovery();
   // Starts the server again on the same socket and data directory (after stop(),
   // kill() or a crash: the new postmaster waits for the old one's processes to go
   // and recovers from the WAL); waits until it accepts connections. Throws if it
@@ -147,7 +185,14 @@ class PgInstance {
 
  private:
   struct State;
+  explicit PgInstance(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// libpq connection string of `role` naming every server's socket, in order, with
+// target_session_attrs=read-write: libpq connects to the first that accepts writes,
+// the primary. The passfile is the first server's.
+std::string failoverConnectionString(const std::vector<const PgInstance*>& servers,
+                                     std::string_view dbname, std::string_view role);
 
 }  // namespace plng::test
