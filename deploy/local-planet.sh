@@ -585,7 +585,7 @@ tr ',' '\n' <"$planet/local-reserved.txt" |
   awk -F- '{ hi = $2 == "" ? $1 : $2 } $1 <= 8000 && 8000 <= hi { found = 1 } END { exit !found }' ||
   fail "port 8000, reserved for princeton_demo, is not in node1's ip_local_reserved_ports"
 
-step "Slivers reach each other and the world, not the node's own services"
+step "Slivers reach each other and the world, not the node's own services but its sensors"
 # (busybox's own wget crashes in static builds: nc speaks the HTTP request)
 get_cmd='printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 127.0.0.1 8000'
 show "ssh princeton_other@$(node_addr 1) '$get_cmd'   # another slice's server: allowed"
@@ -598,6 +598,11 @@ if ssh_slice princeton_other 1 "echo | nc -w 2 127.0.0.1 22" >"$planet/sshd-prob
   fail "a sliver reached the node's sshd on loopback"
 fi
 cat "$planet/sshd-probe.txt"
+# The one node service slivers may ask: the sensors (docs/sensors.md).
+sensor_cmd='printf "GET /load HTTP/1.0\r\n\r\n" | nc -w 2 127.0.0.1 33080'
+show "ssh princeton_other@$(node_addr 1) '$sensor_cmd'   # the node's sensors: allowed"
+ssh_slice princeton_other 1 "$sensor_cmd" | tee "$planet/sensor-get.txt"
+grep -q "^load1" "$planet/sensor-get.txt" || fail "a sliver cannot read its node's sensors"
 
 step "Stock ping and traceroute in a sliver: raw sockets made by sliverd for a slice with CAP_NET_RAW"
 # busybox's ping and traceroute open raw sockets: sliverd makes each one inside the

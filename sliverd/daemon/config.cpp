@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include "app/logging.h"
@@ -29,6 +30,25 @@ void checkPortSpec(const std::string& value) {
   } catch (const proto::PortSpecError& e) {
     throw std::invalid_argument(std::string(e.what()) + " (the `ports` tag's grammar)");
   }
+}
+
+// A server's port from its address (host:port or [v6]:port: the port after
+// the last colon); nullopt for none, or port 0 (any free port, as tests use):
+// nothing to keep.
+std::optional<std::uint16_t> listenPort(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  try {
+    const auto kept = proto::parsePortSpec("tcp:" + address.substr(colon + 1));
+    if (kept.size() != 1 || kept[0].first != kept[0].last) return std::nullopt;
+    return static_cast<std::uint16_t>(kept[0].first);
+  } catch (const proto::PortSpecError&) {
+    return std::nullopt;
+  }
+}
+
+proto::PortRange tcpPort(std::uint16_t port) {
+  return proto::PortRange{.transport = proto::Transport::kTcp, .first = port, .last = port};
 }
 
 void checkEmptyOrAbsolute(const std::string& value) {
@@ -180,12 +200,13 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
           .string("node_ports", &C::node_ports,
                   "ports the node keeps for its own services, never bound by a slice, e.g. "
                   "tcp:22,udp:161,tcp:8000-8100 (the ports tag's grammar, docs/vnet.md); the "
-                  "NodeManager's port (listen) is always kept too",
+                  "ports of listen, audit_listen, sensor_listen and metrics_listen are always "
+                  "kept too",
                   checkPortSpec)
           .string("service_allowlist", &C::service_allowlist,
                   "ports of services the node runs (on loopback or its addresses) that slivers "
-                  "may connect to, e.g. tcp:33080 (the sensor); slivers reach no other node "
-                  "service; empty = none",
+                  "may connect to, e.g. tcp:33080 (the sensor); sensor_listen's port is always "
+                  "added; slivers reach no other node service",
                   checkPortSpec)
           .boolean("network_isolation", &C::network_isolation,
                    "isolate slivers on the node's network (vnet-bpf: port ownership, node "
@@ -221,6 +242,17 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
           .string("audit_listen", &C::audit_listen,
                   "address:port of the node's \"who sent this?\" web page (flow auditing, "
                   "docs/vnet.md); empty = no page")
+          .string("sensor_listen", &C::sensor_listen,
+                  "address:port of the node's sensor server (CSV over HTTP GET/HEAD, "
+                  "docs/sensors.md); its port is a node port slivers may connect to (added to "
+                  "service_allowlist); empty = no sensors")
+          .string("metrics_listen", &C::metrics_listen,
+                  "address:port of sliverd's Prometheus /metrics (docs/metrics.md); its port is "
+                  "a node port slivers may not reach; empty = no metrics")
+          .integer("status_interval_s", &C::status_interval_s,
+                   "seconds between two reports of the node's health and the slices' byte "
+                   "budgets to PLC (NodeSync.ReportStatus)",
+                   1, 86400)
           .string("plc_url", &C::plc_url,
                   "PLC's web address, linked from the node's audit page for traffic older than "
                   "an hour; empty = only the plcctl command is shown")
@@ -246,7 +278,18 @@ const plng::base::ConfigTable<SliverdConfig>& sliverdConfigTable() {
               [](const C& c) {
                 return c.local_api_max_connections >= c.local_api_connections_per_caller;
               },
-              "local_api_max_connections must be at least local_api_connections_per_caller");
+              "local_api_max_connections must be at least local_api_connections_per_caller")
+          .rule(
+              {"metrics_listen", "service_allowlist"},
+              [](const C& c) {
+                const auto port = listenPort(c.metrics_listen);
+                if (!port) return true;
+                for (const proto::PortRange& r : proto::parsePortSpec(c.service_allowlist))
+                  if (r.contains(proto::Transport::kTcp, *port)) return false;
+                return true;
+              },
+              "metrics_listen's port must not be on service_allowlist: slivers may not read "
+              "the node's metrics");
   return kTable;
 }
 
@@ -259,23 +302,16 @@ std::string SliverdConfig::effectiveHostname() const {
 
 std::vector<proto::PortRange> SliverdConfig::nodePorts() const {
   auto ports = proto::parsePortSpec(node_ports);
-  // NodeManager's and the audit page's ports: host:port or [v6]:port, the port
-  // after the last colon.
-  for (const std::string* address : {&listen, &audit_listen}) {
-    const auto colon = address->rfind(':');
-    if (colon == std::string::npos) continue;
-    try {
-      const auto kept = proto::parsePortSpec("tcp:" + address->substr(colon + 1));
-      ports.insert(ports.end(), kept.begin(), kept.end());
-    } catch (const proto::PortSpecError&) {
-      // Port 0 (any free port, as tests use) or none: nothing to keep.
-    }
+  for (const std::string* address : {&listen, &audit_listen, &sensor_listen, &metrics_listen}) {
+    if (auto port = listenPort(*address)) ports.push_back(tcpPort(*port));
   }
   return proto::canonicalPortRanges(std::move(ports));
 }
 
 std::vector<proto::PortRange> SliverdConfig::serviceAllowlist() const {
-  return proto::parsePortSpec(service_allowlist);
+  auto ports = proto::parsePortSpec(service_allowlist);
+  if (auto port = listenPort(sensor_listen)) ports.push_back(tcpPort(*port));
+  return proto::canonicalPortRanges(std::move(ports));
 }
 
 std::filesystem::path SliverdConfig::bpfPinDir() const {

@@ -97,10 +97,18 @@ struct SliverdConfig {
   std::string audit_listen = "0.0.0.0:80";  // empty = no page
   std::string plc_url;                      // PLC's web address, for older traffic
 
-  // node_ports plus the NodeManager's and the audit page's ports (`listen`,
-  // `audit_listen`), canonical: what no slice may bind, whatever node_ports says.
+  // Monitoring (docs/sensors.md, docs/metrics.md): the sensor server, which
+  // slivers may query (its port joins service_allowlist), /metrics, which they
+  // may not (a node port like every other), and the health report to PLC.
+  std::string sensor_listen = "127.0.0.1:33080";  // empty = no sensor server
+  std::string metrics_listen = "127.0.0.1:8622";  // empty = no /metrics
+  int status_interval_s = 30;                     // NodeSync.ReportStatus
+
+  // node_ports plus the ports of sliverd's own servers (`listen`,
+  // `audit_listen`, `sensor_listen`, `metrics_listen`), canonical: what no slice
+  // may bind, whatever node_ports says.
   std::vector<proto::PortRange> nodePorts() const;
-  // service_allowlist, canonical.
+  // service_allowlist plus sensor_listen's port, canonical.
   std::vector<proto::PortRange> serviceAllowlist() const;
   // bpf_pin_dir, or /sys/fs/bpf/plng/<instanceName(state_dir)> when it is empty:
   // each sliverd instance on a host pins its programs and maps apart.

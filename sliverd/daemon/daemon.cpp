@@ -10,8 +10,11 @@
 #include <filesystem>
 
 #include "base/file.h"
+#include "base/landlock.h"
 #include "base/strings.h"
 #include "node/resources.h"
+#include "sliverd/observe/node_health.h"
+#include "sliverd/observe/node_metrics.h"
 
 namespace plng::sliverd {
 
@@ -91,6 +94,7 @@ Daemon::Daemon(Options options)
       work_(boost::asio::make_work_guard(io_)),
       timer_(io_),
       budget_timer_(io_),
+      status_timer_(io_),
       desired_(paths_, hostname_),
       grants_(desired_, options_.clock),
       rcap_table_(std::make_unique<RcapTable>(paths_.state_dir / "rcaps",
@@ -125,8 +129,43 @@ Daemon::Daemon(Options options)
             return describe(slice);
           },
           [this](const std::string&) { requestReconcile(); })),
+      reconcile_seconds_(metrics_
+                             .histogram("plng_sliverd_reconcile_duration_seconds",
+                                        "Time one reconciliation pass took", {})
+                             .with({})),
       flow_timer_(io_) {
   reconciler_.setDiskCeiling(options_.disk_ceiling_bytes, options_.disk_ceiling_why);
+  observer_ = std::make_unique<NodeObserver>(NodeObserver::Sources{
+      .runtime = options_.runtime,
+      .storage = options_.storage,
+      .network = options_.network,
+      .budgets = [this] { return budgets(); },
+      .plc_stream = [this] { return plcConnection(); },
+      .features = probedFeatures(),
+      .clock = options_.clock,
+  });
+  addNodeMetrics(metrics_, *observer_);
+}
+
+std::map<std::string, std::string> Daemon::probedFeatures() const {
+  std::map<std::string, std::string> out;
+  out["cgroup"] = options_.cgroup_driver;
+  out["quota"] = options_.storage_kind;
+  const int landlock = base::landlockAbiVersion();
+  out["landlock"] = landlock > 0 ? "ABI " + std::to_string(landlock) : "none";
+  if (options_.network == nullptr) {
+    out["vnet"] = "off";
+    return out;
+  }
+  const NetworkIsolation& network = *options_.network;
+  out["vnet"] =
+      network.state() == NetworkIsolation::State::kEnforced ? "bpf" : network.describeState();
+  out["bpf"] = network.features().summary();
+  out["abstract_unix"] = network.features().abstractUnixIsolation();
+  out["bandwidth"] =
+      network.state() == NetworkIsolation::State::kEnforced && options_.config.bandwidth ? "htb"
+                                                                                         : "off";
+  return out;
 }
 
 Daemon::~Daemon() { stop(); }
@@ -217,6 +256,9 @@ void Daemon::start() {
   armTimer();
   repeatEvery(budget_timer_, std::chrono::seconds(options_.config.net_budget_interval_s),
               [this] { updateBudgets(); });
+  repeatEvery(status_timer_, std::chrono::seconds(options_.config.status_interval_s),
+              [this] { reportStatus(); });
+  startMonitoring();
 
   if (options_.network != nullptr &&
       options_.network->state() == NetworkIsolation::State::kEnforced) {
@@ -246,6 +288,37 @@ void Daemon::start() {
     repeatEvery(flow_timer_, std::chrono::seconds(options_.config.flow_drain_interval_s),
                 [this] { drainFlows(); });
     startAuditPage();
+  }
+}
+
+void Daemon::startMonitoring() {
+  // Neither serves what the node needs to run its slivers: one that cannot
+  // listen is an error in the log, not a reason to stop.
+  if (!options_.config.sensor_listen.empty()) {
+    sensor_pages_ = std::make_unique<SensorPages>(*observer_);
+    try {
+      sensor_server_ = std::make_unique<app::HttpServer>(
+          [pages = sensor_pages_.get()](std::string_view target) { return pages->get(target); },
+          app::HttpServer::Options{.listen = options_.config.sensor_listen,
+                                   .config_key = "sensor_listen",
+                                   .server_name = "sliverd"});
+      spdlog::info("sensors on {} (port {})", options_.config.sensor_listen,
+                   sensor_server_->port());
+    } catch (const std::exception& e) {
+      spdlog::error("sensors not served: {}", e.what());
+    }
+  }
+  if (!options_.config.metrics_listen.empty()) {
+    try {
+      metrics_server_ = std::make_unique<app::HttpServer>(
+          metrics_.handler(), app::HttpServer::Options{.listen = options_.config.metrics_listen,
+                                                       .config_key = "metrics_listen",
+                                                       .server_name = "sliverd"});
+      spdlog::info("metrics on {} (port {})", options_.config.metrics_listen,
+                   metrics_server_->port());
+    } catch (const std::exception& e) {
+      spdlog::error("metrics not served: {}", e.what());
+    }
   }
 }
 
@@ -341,10 +414,13 @@ void Daemon::stop() {
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (tcp_server_) tcp_server_->Shutdown(deadline);
   audit_server_.reset();
+  sensor_server_.reset();
+  metrics_server_.reset();
   boost::asio::post(io_, [this] {
     timer_.cancel();
     flow_timer_.cancel();
     budget_timer_.cancel();
+    status_timer_.cancel();
   });
   work_.reset();
   io_.stop();
@@ -448,13 +524,19 @@ void Daemon::runReconcile() {
     pass_pending_ = false;
     ++passes_started_;
   }
+  const auto started = std::chrono::steady_clock::now();
+  bool listed = true;
   try {
     reconciler_.reconcileOnce();
     last_list_error_.clear();
   } catch (const std::exception& e) {
     if (last_list_error_ != e.what()) spdlog::error("reconciliation failed: {}", e.what());
     last_list_error_ = e.what();
+    listed = false;
   }
+  reconcile_seconds_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  observer_->recordPass(listed, reconciler_.failures());
   applyNetwork();
   // The first pass after start puts back the ceils the budgets had lowered,
   // which the classes' own, just applied, replaced.
@@ -480,23 +562,30 @@ void Daemon::updateBudgets() {
     slices[slice] = {.xid = wanted.config.xid, .daily_bytes = wanted.network.daily_bytes};
   }
   budgets_->pass(slices);
-  reportStatus();
+}
+
+pb::NodeStatusReport Daemon::statusReport() {
+  pb::NodeStatusReport report;
+  report.set_reported_at(now());
+  if (budgets_) {
+    for (const auto& [slice, budget] : budgets_->all())
+      *report.add_slice_net() = DailyBudgets::sliceNetUsage(slice, budget);
+  }
+  *report.mutable_health() = toNodeHealth(observer_->read());
+  return report;
 }
 
 void Daemon::reportStatus() {
   // Offline, PlcSync says so once already; the next report after it is back.
-  if (!sync_ || !budgets_ || sync_->connection() == "offline") return;
-  pb::NodeStatusReport report;
-  report.set_reported_at(now());
-  for (const auto& [slice, budget] : budgets_->all())
-    *report.add_slice_net() = DailyBudgets::sliceNetUsage(slice, budget);
+  if (!sync_ || sync_->connection() == "offline") return;
+  const pb::NodeStatusReport report = statusReport();
   const grpc::Status status = sync_->reportStatus(report);
   std::string error;
   if (!status.ok()) error = status.error_message();
   if (!error.empty() && error != last_report_error_)
     spdlog::warn(
         "cannot report the node's status to PLC: {} (tried again every "
-        "net_budget_interval_s)",
+        "status_interval_s)",
         error);
   last_report_error_ = error;
 }

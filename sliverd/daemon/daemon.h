@@ -23,6 +23,7 @@
 #include <string>
 
 #include "app/http_server.h"
+#include "app/metrics.h"
 #include "node/runtime.h"
 #include "sliverd/core/desired_state.h"
 #include "sliverd/core/rcap_service.h"
@@ -34,6 +35,8 @@
 #include "sliverd/local/local_service.h"
 #include "sliverd/login/slice_accounts.h"
 #include "sliverd/nodemanager/node_manager_service.h"
+#include "sliverd/observe/node_reading.h"
+#include "sliverd/observe/sensors.h"
 #include "sliverd/vnet/audit_page.h"
 #include "sliverd/vnet/daily_budgets.h"
 #include "sliverd/vnet/network_isolation.h"
@@ -75,6 +78,9 @@ class Daemon {
     // vnet-bpf's maps, kept in line with the desired state after every pass and
     // at every PLC state (its blacklist); null = none (tests with a fake runtime).
     NetworkIsolation* network = nullptr;
+    // The sliver storage, for the disk figures of sensors, metrics and health;
+    // null = none (tests with a fake runtime).
+    plng::node::SliverStorage* storage = nullptr;
   };
 
   explicit Daemon(Options options);
@@ -99,6 +105,13 @@ class Daemon {
   FlowFiles* flowFiles() { return flow_files_.get(); }
   // The audit page's port (0: not serving).
   std::uint16_t auditPort() const { return audit_server_ ? audit_server_->port() : 0; }
+  // The sensor server's and /metrics' ports (0: not serving).
+  std::uint16_t sensorPort() const { return sensor_server_ ? sensor_server_->port() : 0; }
+  std::uint16_t metricsPort() const { return metrics_server_ ? metrics_server_->port() : 0; }
+  // The one reading of the node that sensors, metrics and health reports share.
+  const NodeObserver& observer() const { return *observer_; }
+  // The NodeStatusReport sent to PLC every status_interval_s.
+  planetlab::v1::NodeStatusReport statusReport();
   const GrantedSlivers& granted() const { return grants_; }
   Reconciler& reconciler() { return reconciler_; }
   // The TCP port NodeManager listens on (useful with listen = host:0).
@@ -126,9 +139,13 @@ class Daemon {
   void drainFlows();
   std::string sliceOfXid(std::uint32_t xid);
   void startAuditPage();
-  // A budget pass (loop thread), then NodeSync.ReportStatus: every slice's
-  // daily byte budget, to PLC.
+  // The sensor server and /metrics (each logged and skipped when it cannot listen).
+  void startMonitoring();
+  std::map<std::string, std::string> probedFeatures() const;
+  // A budget pass (loop thread).
   void updateBudgets();
+  // NodeSync.ReportStatus (loop thread): the node's health and every slice's
+  // daily byte budget, to PLC, whether or not budgets are kept.
   void reportStatus();
   void onPlcState(const planetlab::v1::NodeState& state);
   // NetworkIsolation::apply over the desired state and the slivers that exist.
@@ -145,6 +162,7 @@ class Daemon {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer budget_timer_;
+  boost::asio::steady_timer status_timer_;
   DesiredState desired_;
   DesiredGrants grants_;
   std::unique_ptr<RcapTable> rcap_table_;
@@ -175,6 +193,13 @@ class Daemon {
   std::unique_ptr<FlowDrain> flow_drain_;
   std::unique_ptr<AuditPages> audit_pages_;
   std::unique_ptr<app::HttpServer> audit_server_;
+  // Monitoring: the node's reading, its sensor pages, and the metrics.
+  std::unique_ptr<NodeObserver> observer_;
+  std::unique_ptr<SensorPages> sensor_pages_;
+  app::MetricsRegistry metrics_;
+  app::Histogram& reconcile_seconds_;
+  std::unique_ptr<app::HttpServer> sensor_server_;
+  std::unique_ptr<app::HttpServer> metrics_server_;
   boost::asio::steady_timer flow_timer_;
   bool flow_drops_logged_ = false;
   // PLC's flow archive: after each drain, the records written since the

@@ -282,6 +282,7 @@ int serve(const SliverdConfig& config) {
       .accounts = accounts ? &*accounts : nullptr,
       .clock = {},
       .network = &network,
+      .storage = storage.get(),
   });
   // The runtime's before_launch and the broker's thread ask the daemon for rights;
   // the broker stops before the daemon goes.

@@ -66,10 +66,10 @@ TEST_CASE("config: network isolation keys and their defaults", "[sliverd][config
   SliverdConfig defaults;
   CHECK(defaults.network_isolation);
   // sshd, the audit page (audit_listen's default port), the NodeManager
-  // (listen's) and the sensor server.
+  // (listen's), /metrics (metrics_listen's) and the sensor server.
   CHECK(defaults.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 22},
                                                        {Transport::kTcp, 80, 80},
-                                                       {Transport::kTcp, 8621, 8621},
+                                                       {Transport::kTcp, 8621, 8622},
                                                        {Transport::kTcp, 33080, 33080}});
   CHECK(defaults.serviceAllowlist() == std::vector<PortRange>{{Transport::kTcp, 33080, 33080}});
   CHECK(defaults.bpfPinDir() == "/sys/fs/bpf/plng/var-lib-sliverd");
@@ -80,24 +80,39 @@ TEST_CASE("config: network isolation keys and their defaults", "[sliverd][config
       "network_isolation = off\n"
       "listen = [::]:9000\n"
       "audit_listen = [::1]:8080\n"
+      "sensor_listen = 0.0.0.0:3000\n"
+      "metrics_listen = [::1]:9100\n"
       "state_dir = /srv/node-2/state\n",
       "x.conf");
   CHECK_FALSE(c.network_isolation);
-  // The NodeManager's and the audit page's ports are kept whatever node_ports says.
+  // The ports of sliverd's servers are kept whatever node_ports says; the
+  // sensors' alone are on the allowlist, whatever service_allowlist says.
   CHECK(c.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 23},
+                                                {Transport::kTcp, 3000, 3000},
                                                 {Transport::kTcp, 8080, 8080},
                                                 {Transport::kTcp, 9000, 9000},
+                                                {Transport::kTcp, 9100, 9100},
                                                 {Transport::kUdp, 161, 161}});
-  CHECK(c.serviceAllowlist().empty());
+  CHECK(c.serviceAllowlist() == std::vector<PortRange>{{Transport::kTcp, 3000, 3000}});
   // Every instance pins apart, by its state directory.
   CHECK(c.bpfPinDir() == "/sys/fs/bpf/plng/srv-node\\x2d2-state");
   c.bpf_pin_dir = "/sys/fs/bpf/elsewhere";
   CHECK(c.bpfPinDir() == "/sys/fs/bpf/elsewhere");
 
   // listen on port 0 (tests: any free port) keeps no extra port, nor an empty audit_listen.
-  c = sliverdConfigTable().parse("listen = 127.0.0.1:0\naudit_listen =\nnode_ports = tcp:22\n",
-                                 "x.conf");
+  c = sliverdConfigTable().parse(
+      "listen = 127.0.0.1:0\naudit_listen =\nsensor_listen =\nmetrics_listen = 127.0.0.1:0\n"
+      "node_ports = tcp:22\nservice_allowlist =\n",
+      "x.conf");
   CHECK(c.nodePorts() == std::vector<PortRange>{{Transport::kTcp, 22, 22}});
+  CHECK(c.serviceAllowlist().empty());
+
+  // Slivers may not read the node's metrics.
+  CHECK_THROWS_WITH(
+      sliverdConfigTable().parse("metrics_listen = 127.0.0.1:9100\nservice_allowlist = "
+                                 "tcp:33080,tcp:9000-9200\n",
+                                 "x.conf"),
+      Catch::Contains("metrics_listen's port must not be on service_allowlist"));
 }
 
 TEST_CASE("config: port lists follow the ports grammar, the pin directory is absolute",

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <thread>
 
+#include "app/version.h"
 #include "base/file.h"
 #include "sliverd/daemon/daemon.h"
 #include "tests/sliverd/fake_runtime.h"
@@ -473,4 +474,62 @@ TEST_CASE_METHOD(PlcFixture, "a node reports its status with the session its str
   CHECK(seen.nodes(0).report().slice_net(0).bytes_used() == 9'500'000);
   CHECK(seen.nodes(0).report().slice_net(0).capped());
   sync.stop();
+}
+
+TEST_CASE_METHOD(PlcFixture, "a node reports its health to PLC every status_interval_s",
+                 "[sliverd][pg]") {
+  Seeder seed(*this);
+  seed.site("princeton");
+  auto pi = seed.person("pi@princeton.edu", "princeton", {"pi"});
+  const SeededNode node = seed.node("n1.princeton.edu", "princeton");
+  addSlice(pi, "princeton_good");
+  addSlice(pi, "princeton_bad");
+  sliceOnNode(pi, "princeton_good", node.hostname, true);
+  sliceOnNode(pi, "princeton_bad", node.hostname, true);
+
+  TempDir dir;
+  SliverdConfig config = nodeConfig(*this, node.hostname, dir);
+  config.status_interval_s = 1;
+  // No network isolation and no budgets here: the report goes all the same.
+  config.sensor_listen = "127.0.0.1:0";
+  config.metrics_listen = "127.0.0.1:0";
+  FakeRuntime runtime;
+  runtime.failOn("princeton_bad", "no such image");
+  RunningDaemon daemon(config, runtime, node.private_key);
+  REQUIRE(eventually([&] { return runtime.running("princeton_good"); }, 30s));
+
+  pb::GetNodeStatusRequest get;
+  get.add_hostnames(node.hostname);
+  pb::NodeHealth health;
+  const bool reported = eventually(
+      [&] {
+        auto [status, seen] = admin().call(&pb::Admin::Stub::GetNodeStatus, get);
+        if (!status.ok() || seen.nodes_size() != 1) return false;
+        health = seen.nodes(0).report().health();
+        return health.slivers_running() == 1 && health.slivers_failed_size() == 1 &&
+               health.plc_stream() == "open";
+      },
+      30s);
+  INFO(health.DebugString());
+  REQUIRE(reported);
+  CHECK(health.software_version() == plng::app::versionText());
+  CHECK(health.memory_total_bytes() > 0);
+  CHECK(health.uptime_s() > 0);
+  CHECK(health.last_reconcile_at() > 0);
+  CHECK_FALSE(health.last_reconcile_ok());
+  CHECK(health.slivers_failed(0).slice_name() == "princeton_bad");
+  CHECK(health.slivers_failed(0).reason().find("no such image") != std::string::npos);
+  CHECK(health.slivers_failed(0).since() > 0);
+  CHECK(health.features().at("cgroup") == "fake");
+  CHECK(health.features().at("quota") == "fake");
+  CHECK(health.features().at("vnet") == "off");
+  CHECK(health.features().contains("landlock"));
+
+  // Every interval: the next report is a later one.
+  auto receivedAt = [&] {
+    auto [status, seen] = admin().call(&pb::Admin::Stub::GetNodeStatus, get);
+    return seen.nodes_size() == 1 ? seen.nodes(0).report().reported_at() : 0;
+  };
+  const std::int64_t first = receivedAt();
+  CHECK(eventually([&] { return receivedAt() > first; }, 5s));
 }
