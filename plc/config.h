@@ -73,6 +73,13 @@ struct PlcConfig {
   int flow_retention_days = 90;
   int flow_batch_max = 10000;
   int flow_node_daily_max = 5000000;
+
+  // Node health (docs/plc.md, "Node health"): reports kept per node (every
+  // report, one per net_budget_interval_s: 30 s by default, so 120 is an hour),
+  // and how long a node may be silent (no contact, no report) before it is
+  // shown as down (CoMon showed nodes down after minutes).
+  int node_status_history = 120;
+  int node_down_after_s = 300;
 };
 
 // Every key of PlcConfig: its meaning, type and allowed values.
