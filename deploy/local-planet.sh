@@ -230,6 +230,8 @@ cat >"$planet/plcd.conf" <<CONF
 listen = $plcd_listen
 database = $db
 log_level = info
+# Prometheus' GET /metrics (docs/metrics.md), next to the gRPC port.
+metrics_listen = 127.0.0.1:$((port + 1000))
 CONF
 echo "demo-admin-password" | "$plcd" --config "$planet/plcd.conf" create-admin \
   --email admin@planet.test --first-name Planet --last-name Admin --password-stdin

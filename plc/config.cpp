@@ -23,6 +23,9 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                   plng::app::checkLogLevel)
           .string("tls_cert", &C::tls_cert, "PEM certificate chain for TLS; empty = plaintext")
           .string("tls_key", &C::tls_key, "PEM private key for TLS")
+          .string("metrics_listen", &C::metrics_listen,
+                  "address (host:port) of Prometheus' GET /metrics (docs/metrics.md); empty = "
+                  "off; keep it on loopback or a monitoring network")
           .integer("session_ttl", &C::session_ttl, "seconds a Login session lasts", 1)
           .integer("api_token_ttl", &C::api_token_ttl,
                    "default and longest lifetime of API tokens, seconds", 1)

@@ -17,6 +17,10 @@ struct PlcConfig {
   std::string log_level = "info";
   std::string tls_cert;  // PEM; empty = plaintext (loopback only)
   std::string tls_key;
+  // Prometheus' GET /metrics (docs/metrics.md); empty = off. Loopback by
+  // default: a scraper elsewhere reaches it through a proxy or a deliberate
+  // address here.
+  std::string metrics_listen = "127.0.0.1:9620";
 
   std::int64_t session_ttl = 24 * 3600;
   std::int64_t api_token_ttl = 365 * 24 * 3600;

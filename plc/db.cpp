@@ -14,7 +14,14 @@ Database::~Database() = default;
 
 std::unique_ptr<pqxx::connection> Database::acquire() {
   std::unique_lock lock(mutex_);
-  available_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
+  auto free = [&] { return !idle_.empty() || open_ < pool_size_; };
+  if (!free()) {
+    const auto since = std::chrono::steady_clock::now();
+    available_.wait(lock, free);
+    ++waits_;
+    wait_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  }
   if (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
@@ -47,8 +54,22 @@ void Database::release(std::unique_ptr<pqxx::connection> conn, bool broken) {
   }
 }
 
-Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire()) {}
-Database::Lease::~Lease() { db_.release(std::move(conn_), broken_); }
+Database::Lease::Lease(Database& db)
+    : db_(db), conn_(db.acquire()), acquired_(std::chrono::steady_clock::now()) {}
+Database::Lease::~Lease() {
+  if (db_.observe_transaction_)
+    db_.observe_transaction_(std::chrono::steady_clock::now() - acquired_);
+  db_.release(std::move(conn_), broken_);
+}
+
+Database::PoolStats Database::poolStats() {
+  std::lock_guard lock(mutex_);
+  return PoolStats{.size = pool_size_,
+                   .open = open_,
+                   .in_use = open_ - idle_.size(),
+                   .waits = waits_,
+                   .wait_seconds = wait_seconds_};
+}
 pqxx::connection& Database::Lease::conn() { return *conn_; }
 
 namespace {
