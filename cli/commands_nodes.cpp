@@ -82,12 +82,42 @@ void nodeShow(Invocation& inv) {
   inv.out.item(theOne(response.nodes(), "node", request.hostnames(0)), nodeView());
 }
 
+// A node's reports over time, newest first, and the failed slivers of the
+// latest with their reasons.
+void printHistory(Invocation& inv, const v1::NodeStatus& node, std::int64_t now) {
+  auto& out = inv.out.out();
+  out << node.hostname() << ": " << nodeState(node) << ", " << node.history_size() << " report"
+      << (node.history_size() == 1 ? "" : "s") << " (newest first)\n";
+  if (!node.history().empty()) inv.out.list(node.history(), nodeReportView(now));
+  if (node.report().has_health() && !node.report().health().slivers_failed().empty()) {
+    out << "failed slivers (latest report):\n";
+    inv.out.list(node.report().health().slivers_failed(), sliverFailureView(now));
+  }
+}
+
 void nodeStatus(Invocation& inv) {
   v1::GetNodeStatusRequest request;
   for (const std::string& hostname : inv.args.positionals()) request.add_hostnames(hostname);
+  request.set_login_base(inv.args.valueOr("site", ""));
+  if (auto history = inv.args.value("history")) {
+    request.set_history(static_cast<std::uint32_t>(parseInt32(*history, "--history", 1)));
+    if (request.hostnames().empty()) {
+      throw UsageError("--history needs the nodes named: plcctl node status HOSTNAME --history N");
+    }
+  }
+  const bool net = inv.args.has("net");
+  if (net && request.history() > 0) throw UsageError("--net and --history do not go together");
   const auto response = inv.plc().call(&v1::Admin::Stub::GetNodeStatus, request);
   if (inv.out.json()) {
-    inv.out.list(response.nodes(), nodeStatusView());
+    inv.out.list(response.nodes(), nodeFleetView(response.now()));
+    return;
+  }
+  if (request.history() > 0) {
+    for (const v1::NodeStatus& node : response.nodes()) printHistory(inv, node, response.now());
+    return;
+  }
+  if (!net) {
+    inv.out.list(response.nodes(), nodeFleetView(response.now()));
     return;
   }
   // One row per slice of each node (a node that reported none: one row).
@@ -102,7 +132,7 @@ void nodeStatus(Invocation& inv) {
       row.mutable_report()->clear_slice_net();
     }
   }
-  inv.out.list(rows, nodeStatusView());
+  inv.out.list(rows, nodeNetView());
 }
 
 void nodeUpdate(Invocation& inv) {
@@ -290,10 +320,19 @@ void addNodeCommands(CommandTable& table) {
   });
   table.add({
       .path = "node status",
-      .summary = "What nodes last reported: each slice's use of its daily byte budget "
-                 "(net_daily_bytes) and whether its bandwidth is capped for it",
+      .summary = "The fleet view: each node up or down (silent longer than PLC's "
+                 "node_down_after_s), its last contact and what it last reported (version, "
+                 "load, memory available/total, slivers running/failed, features); --history "
+                 "shows a node's reports over time and why its slivers failed, --net each "
+                 "slice's use of its daily byte budget (net_daily_bytes)",
       .positionals = {arg::any("HOSTNAME", "only these nodes")},
-      .examples = {"plcctl node status", "plcctl -o json node status planetlab1.cs.princeton.edu"},
+      .flags = {flag::value("site", "LOGIN_BASE", "only this site's nodes"),
+                flag::value("history", "N", "also the last N reports of each node named"),
+                flag::toggle("net", "one row per node and slice: daily byte budgets and caps")},
+      .examples = {"plcctl node status", "plcctl node status --site princeton",
+                   "plcctl node status planetlab1.cs.princeton.edu --history 10",
+                   "plcctl node status --net",
+                   "plcctl -o json node status planetlab1.cs.princeton.edu"},
       .run = nodeStatus,
   });
   std::vector<FlagSpec> update_flags = {kBootState};

@@ -1,6 +1,8 @@
 #include "cli/views.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <iterator>
 #include <map>
 #include <vector>
 
@@ -297,7 +299,135 @@ View<v1::Event> eventView() {
           }};
 }
 
-View<v1::NodeStatus> nodeStatusView() {
+namespace {
+
+// "512M", "15.6G": bytes in binary units, three significant digits at most.
+std::string shortBytes(std::uint64_t bytes) {
+  static const char* kUnits[] = {"B", "K", "M", "G", "T", "P"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char out[32];
+  std::snprintf(out, sizeof out, value < 10 && unit > 0 ? "%.1f%s" : "%.0f%s", value, kUnits[unit]);
+  return out;
+}
+
+std::string ago(std::int64_t at, std::int64_t now) {
+  if (at == 0) return "never";
+  return formatDuration(std::max<std::int64_t>(0, now - at)) + " ago";
+}
+
+// What a health report says, or "-" for a node that sent none (older sliverd).
+template <class F>
+std::string health(const v1::NodeStatusReport& report, F get) {
+  return report.has_health() ? get(report.health()) : std::string("-");
+}
+
+std::string load(const v1::NodeHealth& h) {
+  char out[64];
+  std::snprintf(out, sizeof out, "%.2f", h.load1());
+  return out;
+}
+
+// Available of total: what a slice could still get.
+std::string memory(const v1::NodeHealth& h) {
+  if (h.memory_total_bytes() == 0) return "-";
+  return shortBytes(h.memory_available_bytes()) + "/" + shortBytes(h.memory_total_bytes());
+}
+
+std::string slivers(const v1::NodeHealth& h) {
+  return std::to_string(h.slivers_running()) + "/" + std::to_string(h.slivers_failed_size());
+}
+
+// "cgroup=v2,quota=prjquota,vnet=bpf": sorted, each value cut short, the
+// whole at most 48 characters (the json output has them all).
+std::string features(const v1::NodeHealth& h) {
+  std::map<std::string, std::string> sorted(h.features().begin(), h.features().end());
+  std::string out;
+  for (const auto& [name, value] : sorted) {
+    if (!out.empty()) out += ',';
+    out += name + "=" + (value.size() > 16 ? value.substr(0, 15) + "~" : value);
+  }
+  if (out.size() > 48) out = out.substr(0, 47) + "~";
+  return out.empty() ? "-" : out;
+}
+
+std::string reconcile(const v1::NodeHealth& h, std::int64_t now) {
+  if (h.last_reconcile_at() == 0) return "none yet";
+  return ago(h.last_reconcile_at(), now) + (h.last_reconcile_ok() ? " ok" : " failed");
+}
+
+}  // namespace
+
+std::string nodeState(const v1::NodeStatus& node) {
+  if (node.last_contact() == 0 && node.received_at() == 0) return "never";
+  return node.down() ? "down" : "up";
+}
+
+View<v1::NodeStatus> nodeFleetView(std::int64_t now) {
+  using N = v1::NodeStatus;
+  return {"nodes",
+          {
+              {"hostname", [](const N& n) { return n.hostname(); }},
+              {"state", [](const N& n) { return nodeState(n); }},
+              {"contact",
+               [now](const N& n) { return ago(std::max(n.last_contact(), n.received_at()), now); }},
+              {"reported", [now](const N& n) { return ago(n.received_at(), now); }},
+              {"version",
+               [](const N& n) {
+                 return health(n.report(), [](const v1::NodeHealth& h) {
+                   return orDash(h.software_version());
+                 });
+               }},
+              {"load", [](const N& n) { return health(n.report(), load); }},
+              {"memory", [](const N& n) { return health(n.report(), memory); }},
+              {"slivers", [](const N& n) { return health(n.report(), slivers); }},
+              {"features", [](const N& n) { return health(n.report(), features); }},
+          }};
+}
+
+View<v1::NodeStatusRecord> nodeReportView(std::int64_t now) {
+  using R = v1::NodeStatusRecord;
+  return {
+      "reports",
+      {
+          {"received_at", [](const R& r) { return formatTime(r.received_at()); }},
+          {"version",
+           [](const R& r) {
+             return health(r.report(),
+                           [](const v1::NodeHealth& h) { return orDash(h.software_version()); });
+           }},
+          {"load", [](const R& r) { return health(r.report(), load); }},
+          {"memory", [](const R& r) { return health(r.report(), memory); }},
+          {"slivers", [](const R& r) { return health(r.report(), slivers); }},
+          {"reconcile",
+           [now](const R& r) {
+             return health(r.report(),
+                           [now](const v1::NodeHealth& h) { return reconcile(h, now); });
+           }},
+          {"plc_stream",
+           [](const R& r) {
+             return health(r.report(),
+                           [](const v1::NodeHealth& h) { return orDash(h.plc_stream()); });
+           }},
+          {"slices_net", [](const R& r) { return std::to_string(r.report().slice_net_size()); }},
+      }};
+}
+
+View<v1::SliverFailure> sliverFailureView(std::int64_t now) {
+  using F = v1::SliverFailure;
+  return {"failed slivers",
+          {
+              {"slice", [](const F& f) { return f.slice_name(); }},
+              {"since", [now](const F& f) { return ago(f.since(), now); }},
+              {"reason", [](const F& f) { return orDash(f.reason()); }},
+          }};
+}
+
+View<v1::NodeStatus> nodeNetView() {
   using N = v1::NodeStatus;
   // The row's slice: the first of the report's (plcctl shows one a row).
   auto usage = [](const N& n) -> const v1::SliceNetUsage* {

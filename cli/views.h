@@ -27,7 +27,15 @@ View<v1::SliceInfo> sliceView();
 View<v1::SliceTag> sliceTagView();
 View<v1::Event> eventView();
 // A node's status with (at most) one slice's daily byte budget: one table row.
-View<v1::NodeStatus> nodeStatusView();
+View<v1::NodeStatus> nodeNetView();
+// The fleet view: a node's state (up, down, never heard from), last contact and
+// health, one row per node. `now` is PLC's clock (GetNodeStatusResponse.now).
+View<v1::NodeStatus> nodeFleetView(std::int64_t now);
+// One report of a node's history.
+View<v1::NodeStatusRecord> nodeReportView(std::int64_t now);
+View<v1::SliverFailure> sliverFailureView(std::int64_t now);
+// "up", "down", or "never" (neither contact nor report ever).
+std::string nodeState(const v1::NodeStatus& node);
 View<v1::WhoAmIResponse> whoAmIView(std::string plc_address);
 View<v1::TicketBody> ticketBodyView();
 View<v1::NodeState> nodeStateView();

@@ -230,6 +230,8 @@ cat >"$planet/plcd.conf" <<CONF
 listen = $plcd_listen
 database = $db
 log_level = info
+# Prometheus' GET /metrics (docs/metrics.md), next to the gRPC port.
+metrics_listen = 127.0.0.1:$((port + 1000))
 CONF
 echo "demo-admin-password" | "$plcd" --config "$planet/plcd.conf" create-admin \
   --email admin@planet.test --first-name Planet --last-name Admin --password-stdin
@@ -533,6 +535,16 @@ for k in $(seq "$nodes"); do
   grep -q "hello from princeton_demo" "$planet/ssh-node$k.txt" || fail "the initscript did not run"
   grep -q "inet $addr/" "$planet/ssh-node$k.txt" || fail "the login to $addr did not land in node$k's sliver"
 done
+
+step "PLC's fleet view: every node up (heard from within node_down_after_s), its version, load and slivers"
+# Health columns show "-" until a node's sliverd reports its health; a node's
+# open stream is its contact, so every node is up either way.
+as admin node status --site princeton | tee "$planet/node-status.txt"
+for host in "${node_hosts[@]}"; do
+  grep -Eq "^$host +up " "$planet/node-status.txt" || fail "$host is not shown up in plcctl node status"
+done
+quiet_as admin -o json node status "${node_hosts[0]}" | grep -Eq '"down": *false' ||
+  fail "plcctl -o json node status does not show ${node_hosts[0]} up"
 
 step "Someone without a member's key is refused"
 ssh-keygen -q -t ed25519 -N '' -C mallory -f "$planet/home/mallory_ed25519"

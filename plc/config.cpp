@@ -29,6 +29,9 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                   plng::app::checkLogLevel)
           .string("tls_cert", &C::tls_cert, "PEM certificate chain for TLS; empty = plaintext")
           .string("tls_key", &C::tls_key, "PEM private key for TLS")
+          .string("metrics_listen", &C::metrics_listen,
+                  "address (host:port) of Prometheus' GET /metrics (docs/metrics.md); empty = "
+                  "off; keep it on loopback or a monitoring network")
           .integer("session_ttl", &C::session_ttl, "seconds a Login session lasts", 1)
           .integer("api_token_ttl", &C::api_token_ttl,
                    "default and longest lifetime of API tokens, seconds", 1)
@@ -107,6 +110,12 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                    "flow records one ReportFlows batch may carry", 1, 1000000)
           .integer("flow_node_daily_max", &C::flow_node_daily_max,
                    "flow records one node may store in 24 hours; more are refused", 1)
+          .integer("node_status_history", &C::node_status_history,
+                   "status reports PLC keeps per node (the newest; older ones are pruned as new "
+                   "ones arrive)",
+                   1, 100000)
+          .integer("node_down_after_s", &C::node_down_after_s,
+                   "seconds without contact or report after which a node is shown as down", 1)
           .rule(
               {"login_lockout_base_s", "login_lockout_max_s"},
               [](const C& c) { return c.login_lockout_max_s >= c.login_lockout_base_s; },

@@ -17,6 +17,10 @@ struct PlcConfig {
   std::string log_level = "info";
   std::string tls_cert;  // PEM; empty = plaintext (loopback only)
   std::string tls_key;
+  // Prometheus' GET /metrics (docs/metrics.md); empty = off. Loopback by
+  // default: a scraper elsewhere reaches it through a proxy or a deliberate
+  // address here.
+  std::string metrics_listen = "127.0.0.1:9620";
 
   std::int64_t session_ttl = 24 * 3600;
   std::int64_t api_token_ttl = 365 * 24 * 3600;
@@ -73,6 +77,13 @@ struct PlcConfig {
   int flow_retention_days = 90;
   int flow_batch_max = 10000;
   int flow_node_daily_max = 5000000;
+
+  // Node health (docs/plc.md, "Node health"): reports kept per node (every
+  // report, one per net_budget_interval_s: 30 s by default, so 120 is an hour),
+  // and how long a node may be silent (no contact, no report) before it is
+  // shown as down (CoMon showed nodes down after minutes).
+  int node_status_history = 120;
+  int node_down_after_s = 300;
 };
 
 // Every key of PlcConfig: its meaning, type and allowed values.

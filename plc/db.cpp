@@ -53,7 +53,14 @@ Database::~Database() = default;
 
 std::unique_ptr<pqxx::connection> Database::acquire(std::uint64_t* generation) {
   std::unique_lock lock(mutex_);
-  available_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
+  auto free = [&] { return !idle_.empty() || open_ < pool_size_; };
+  if (!free()) {
+    const auto since = std::chrono::steady_clock::now();
+    available_.wait(lock, free);
+    ++waits_;
+    wait_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  }
   *generation = generation_;
   if (!idle_.empty()) {
     auto conn = std::move(idle_.back());
@@ -99,8 +106,25 @@ void Database::dropConnections() {
   available_.notify_all();
 }
 
-Database::Lease::Lease(Database& db) : db_(db), conn_(db.acquire(&generation_)) {}
-Database::Lease::~Lease() { db_.release(std::move(conn_), generation_, broken_); }
+Database::Lease::Lease(Database& db)
+    : db_(db),
+      generation_(0),
+      conn_(db.acquire(&generation_)),
+      acquired_(std::chrono::steady_clock::now()) {}
+Database::Lease::~Lease() {
+  if (db_.observe_transaction_)
+    db_.observe_transaction_(std::chrono::steady_clock::now() - acquired_);
+  db_.release(std::move(conn_), generation_, broken_);
+}
+
+Database::PoolStats Database::poolStats() {
+  std::lock_guard lock(mutex_);
+  return PoolStats{.size = pool_size_,
+                   .open = open_,
+                   .in_use = open_ - idle_.size(),
+                   .waits = waits_,
+                   .wait_seconds = wait_seconds_};
+}
 pqxx::connection& Database::Lease::conn() { return *conn_; }
 
 namespace {

@@ -2,6 +2,7 @@
 // reconnect on a dropped connection, and the schema migrations.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -126,6 +127,21 @@ class Database {
   // (ChangeBus calls it when its server goes away or turns read-only).
   void dropConnections();
 
+  // The pool as metrics show it (docs/metrics.md).
+  struct PoolStats {
+    std::size_t size = 0;     // db_pool_size
+    std::size_t open = 0;     // connections open
+    std::size_t in_use = 0;   // of those, leased now
+    std::uint64_t waits = 0;  // leases that found every connection in use
+    double wait_seconds = 0;  // time those waited in all
+  };
+  PoolStats poolStats();
+  // Called with how long each lease held its connection (one transaction or
+  // statement, retries counted apart). Set before the first transaction.
+  void observeTransactions(std::function<void(std::chrono::duration<double>)> observer) {
+    observe_transaction_ = std::move(observer);
+  }
+
   // Applies every migration not yet applied, all in one transaction, and
   // returns the schema version now in force.
   int migrate();
@@ -178,9 +194,12 @@ class Database {
 
    private:
     Database& db_;
-    std::unique_ptr<pqxx::connection> conn_;
+    // Before conn_: acquire() writes the pool generation the connection belongs
+    // to, and a member declared after conn_ would be initialized over it.
     std::uint64_t generation_ = 0;
+    std::unique_ptr<pqxx::connection> conn_;
     bool broken_ = false;
+    std::chrono::steady_clock::time_point acquired_;
   };
 
   std::unique_ptr<pqxx::connection> acquire(std::uint64_t* generation);
@@ -194,6 +213,10 @@ class Database {
   std::size_t open_ = 0;
   // Advanced by dropConnections(): a connection opened in an older one is closed.
   std::uint64_t generation_ = 0;
+
+  std::uint64_t waits_ = 0;
+  double wait_seconds_ = 0;
+  std::function<void(std::chrono::duration<double>)> observe_transaction_;
 };
 
 // A PostgreSQL text[] literal ('{"a","b"}') for binding a list as one parameter.

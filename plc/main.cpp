@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "app/daemon_main.h"
+#include "app/http_server.h"
+#include "app/metrics.h"
 #include "base/strings.h"
 #include "plc/auth.h"
 #include "plc/change_bus.h"
@@ -24,6 +26,7 @@
 #include "plc/expiry_sweeper.h"
 #include "plc/flow_archive.h"
 #include "plc/plc_keys.h"
+#include "plc/plcd_metrics.h"
 #include "plc/services.h"
 #include "plc/validate.h"
 
@@ -56,6 +59,11 @@ const plng::app::DaemonSpec kPlcd{
              .value_name = "CONN",
              .config_key = "database",
              .help = "libpq connection string (config: database)"},
+            {.name = "metrics-listen",
+             .value_name = "ADDR",
+             .config_key = "metrics_listen",
+             .help = "Prometheus GET /metrics address, e.g. 127.0.0.1:9620; \"\" = off\n"
+                     "(config: metrics_listen)"},
         },
     .epilogue = "Signals: SIGTERM and SIGINT stop the server gracefully.",
 };
@@ -131,6 +139,10 @@ int createAdmin(plng::plc::Database& db, const PlcConfig& config,
 }
 
 int serve(plng::plc::Database& db, const PlcConfig& config) {
+  plng::app::MetricsRegistry registry;
+  plng::plc::PlcdMetrics metrics(registry);
+  db.observeTransactions(
+      [&](std::chrono::duration<double> held) { metrics.databaseTransaction(held); });
   plng::plc::Authenticator auth(db, config.auth_cache_ms,
                                 std::make_shared<plng::plc::ScryptHasher>(config.scrypt_log2_n));
   // Made now, so that the first login with an unknown email costs no more than others.
@@ -147,13 +159,34 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   sweeper.start();
   plng::plc::FlowRetention flow_retention(db, config.flow_retention_days, std::chrono::hours(1));
   flow_retention.start();
-  plng::plc::PlcContext plc{db, config, auth, keys, bus};
+  plng::plc::PlcContext plc{db, config, auth, keys, bus, &metrics};
 
   plng::plc::AuthService auth_service(plc);
   plng::plc::AdminService admin_service(plc);
   plng::plc::SliceService slice_service(plc);
   plng::plc::NodeSyncService nodesync_service(plc);  // subscribes to the bus
   bus.start();
+  metrics.addCollectors(db, [&] { return nodesync_service.openStreams(); });
+  // Listening before gRPC does: a metrics address that cannot be bound stops
+  // plcd at once with the reason, as a gRPC one does.
+  std::unique_ptr<plng::app::HttpServer> metrics_server;
+  if (!config.metrics_listen.empty()) {
+    try {
+      metrics_server = std::make_unique<plng::app::HttpServer>(
+          registry.handler(), plng::app::HttpServer::Options{.listen = config.metrics_listen,
+                                                             .config_key = "metrics_listen",
+                                                             .server_name = "plcd"});
+    } catch (const std::exception& e) {
+      spdlog::critical("{}", e.what());
+      flow_retention.stop();
+      sweeper.stop();
+      bus.stop();
+      nodesync_service.stopStreams();
+      return 1;
+    }
+    spdlog::info("plcd metrics on {} (port {}): GET /metrics", config.metrics_listen,
+                 metrics_server->port());
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -187,6 +220,8 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   // A request gRPC cannot parse is INVALID_ARGUMENT, not gRPC's bare INTERNAL.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(plng::plc::unparsableRequestInterceptor());
+  // Last: it counts the status the client is sent, as the one above rewrote it.
+  interceptors.push_back(plng::plc::rpcMetricsInterceptor(metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   auto server = builder.BuildAndStart();
   if (!server || addresses.empty() ||

@@ -385,6 +385,19 @@ INSERT INTO tag_types (name, description, category, min_role, value_kind, defaul
 ON CONFLICT (name) DO NOTHING;
 )SQL";
 
+// Issue 11 (node health): the reports each node sent, newest kept
+// (node_status_history reports per node, pruned as each arrives), for
+// Admin.GetNodeStatus's history. node_status keeps the latest as before.
+constexpr const char* kNodeStatusHistory = R"SQL(
+CREATE TABLE node_status_history (
+  report_id   bigserial PRIMARY KEY,
+  node_id     bigint NOT NULL REFERENCES nodes,
+  received_at timestamptz NOT NULL,
+  report      bytea NOT NULL
+);
+CREATE INDEX node_status_history_node ON node_status_history (node_id, report_id);
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -396,6 +409,7 @@ const std::vector<Migration>& migrations() {
       {5, "node_status: the latest status report of each node", kNodeStatus},
       {6, "flow archive: flows partitioned by day, flow_batches", kFlowArchive},
       {7, "net_capture", kPacketCapture},
+      {8, "node_status_history: the last reports of each node", kNodeStatusHistory},
   };
   return kMigrations;
 }

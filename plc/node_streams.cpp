@@ -22,7 +22,9 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
   // Computes the node's state and sends it if the node does not have it. On a
   // worker; never two at once for one stream. `whole`: something other than
   // the blacklist may have changed for this node.
-  void refresh(bool record_contact, bool whole) {
+  // `due_since`: when the earliest change this refresh serves was notified (none
+  // for a stream's first state and resyncs), for the fan-out lag.
+  void refresh(bool record_contact, bool whole, std::optional<Clock::time_point> due_since) {
     bool first;
     std::shared_ptr<const pb::NodeState> base;
     {
@@ -100,6 +102,9 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
     sent_ = std::move(content);
     sent_stamp_ = StateStamp{state.epoch(), state.version()};
     sendLocked(std::move(state));
+    if (due_since && owner_.options_.fanout_lag) {
+      owner_.options_.fanout_lag(Clock::now() - *due_since);
+    }
   }
 
   // Finishes the stream with `status` once the write in flight, if any, is done.
@@ -143,12 +148,13 @@ class NodeStreams::Stream : public grpc::ServerWriteReactor<pb::NodeState> {
   std::uint64_t id() const { return id_; }
 
   // The registry's bookkeeping, under owner_.mutex_.
-  bool queued = false;             // in owner_.queue_
-  bool busy = false;               // a worker is refreshing it
-  bool marked_while_busy = false;  // refresh again when that worker is done
-  bool touch = false;              // the next refresh records the node's contact
-  bool full_pending = false;       // the next refresh computes the whole state
-  std::int64_t node_id = 0;        // 0 until the first refresh knows it
+  bool queued = false;                   // in owner_.queue_
+  bool busy = false;                     // a worker is refreshing it
+  bool marked_while_busy = false;        // refresh again when that worker is done
+  bool touch = false;                    // the next refresh records the node's contact
+  bool full_pending = false;             // the next refresh computes the whole state
+  std::optional<Clock::time_point> due;  // the earliest change notified since the last refresh
+  std::int64_t node_id = 0;              // 0 until the first refresh knows it
   Clock::time_point next_contact;
   Clock::time_point next_resync;
 
@@ -220,9 +226,11 @@ grpc::ServerWriteReactor<pb::NodeState>* NodeStreams::open(grpc::CallbackServerC
 }
 
 void NodeStreams::changed(const ChangeScope& scope) {
+  const auto now = Clock::now();
   std::lock_guard lock(mutex_);
   for (auto& [id, stream] : streams_) {
     if (stream->node_id == 0 || scope.affects(stream->node_id)) {
+      if (!stream->due) stream->due = now;
       mark(stream, /*touch=*/false, /*whole=*/!scope.blacklist_only);
     }
   }
@@ -260,9 +268,10 @@ void NodeStreams::work() {
     stream->busy = true;
     const bool touch = std::exchange(stream->touch, false);
     const bool whole = std::exchange(stream->full_pending, false);
+    const auto due = std::exchange(stream->due, std::nullopt);
     lock.unlock();
     try {
-      stream->refresh(touch, whole);
+      stream->refresh(touch, whole, due);
     } catch (const std::exception& e) {
       spdlog::error("WatchSlivers: {}", e.what());
       stream->end(grpc::Status(grpc::StatusCode::INTERNAL, "internal error in WatchSlivers"));

@@ -66,6 +66,9 @@ class NodeStreams {
     std::chrono::milliseconds resync{600000};
     // How soon a stream tries again while the database is away.
     std::chrono::milliseconds retry{1000};
+    // Called with the time from a change's notification to the new state it
+    // made written to a stream (metrics); on a worker, so it must be quick.
+    std::function<void(std::chrono::duration<double>)> fanout_lag;
   };
 
   NodeStreams(Compute compute, RecordContact record_contact, Options options);

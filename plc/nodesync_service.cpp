@@ -13,6 +13,7 @@
 #include "plc/errors.h"
 #include "plc/lookup.h"
 #include "plc/node_state.h"
+#include "plc/plcd_metrics.h"
 #include "plc/services.h"
 #include "plc/validate.h"
 #include "proto/node_protocol.h"
@@ -103,6 +104,11 @@ NodeStreams::RecordContact NodeSyncService::recordContact(PlcContext& plc) {
                       pgIdArray(node_ids));
     });
   };
+}
+
+std::function<void(std::chrono::duration<double>)> NodeSyncService::fanoutLag(PlcContext& plc) {
+  if (plc.metrics == nullptr) return {};
+  return [metrics = plc.metrics](std::chrono::duration<double> lag) { metrics->fanoutLag(lag); };
 }
 
 NodeStreams::Compute NodeSyncService::computeStream() {

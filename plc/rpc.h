@@ -31,6 +31,7 @@ namespace plng::plc {
 
 class PlcKeys;
 class ChangeBus;
+class PlcdMetrics;
 
 // Everything a service needs; owned by the server.
 struct PlcContext {
@@ -39,6 +40,7 @@ struct PlcContext {
   Authenticator& auth;
   PlcKeys& keys;
   ChangeBus& bus;
+  PlcdMetrics* metrics = nullptr;  // null: not measured (tests, tools)
 };
 
 // Bounds of what one call can make PLC store and log about itself.

@@ -127,7 +127,8 @@ class NodeSyncService final
                  NodeStreams::Options{
                      .workers = plc.config.stream_workers,
                      .contact = std::chrono::seconds(std::max(1, plc.config.watch_recheck_s)),
-                     .resync = std::chrono::seconds(std::max(1, plc.config.watch_resync_s))}) {
+                     .resync = std::chrono::seconds(std::max(1, plc.config.watch_resync_s)),
+                     .fanout_lag = fanoutLag(plc)}) {
     plc.bus.subscribe([this](const ChangeScope& scope) { streams_.changed(scope); });
   }
   PLNG_RPC(GetSlivers, GetSliversRequest, NodeState)
@@ -144,6 +145,7 @@ class NodeSyncService final
  private:
   NodeStreams::Compute computeStream();
   static NodeStreams::RecordContact recordContact(PlcContext& plc);
+  static std::function<void(std::chrono::duration<double>)> fanoutLag(PlcContext& plc);
   std::shared_ptr<const BlacklistSnapshot> blacklistSnapshotFor(Call& call);
 
   RpcRunner rpc_;

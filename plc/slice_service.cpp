@@ -17,6 +17,7 @@
 #include "plc/node_state.h"
 #include "plc/plc_keys.h"
 #include "plc/plc_limits.h"
+#include "plc/plcd_metrics.h"
 #include "plc/port_reservations.h"
 #include "plc/services.h"
 #include "plc/validate.h"
@@ -689,6 +690,7 @@ grpc::Status SliceService::GetSliceTicket(grpc::ServerContext* ctx,
     body.set_issued_at(issued);
     body.set_instantiation(grants->instantiation);
     *resp = call.plc.keys.sign(std::move(body));
+    if (call.plc.metrics != nullptr) call.plc.metrics->ticketSigned();
   });
 }
 

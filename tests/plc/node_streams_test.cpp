@@ -171,8 +171,10 @@ struct Harness {
               std::lock_guard lock(contact_mutex);
               contacts.push_back(nodes);
             },
-            NodeStreams::Options{
-                .workers = workers, .contact = contact, .resync = std::chrono::hours(1)}),
+            NodeStreams::Options{.workers = workers,
+                                 .contact = contact,
+                                 .resync = std::chrono::hours(1),
+                                 .fanout_lag = {}}),
         service(streams) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

@@ -610,7 +610,7 @@ TEST_CASE_METHOD(PlcFixture, "plcd listens on every address of a comma-separated
   // plcd does not start half-listening.
   auto refused = plng::test::runPlcd(
       plcdPath(), {"--listen", "127.0.0.1:" + std::to_string(port) + ",192.0.2.254:8620",
-                   "--database", connectionString(), "serve"});
+                   "--database", connectionString(), "--metrics-listen=", "serve"});
   INFO(refused.describe());
   CHECK_FALSE(refused.succeeded());
   CHECK(refused.output.find("cannot listen on") != std::string::npos);

@@ -364,7 +364,8 @@ TEST_CASE("every integer field of a request is a time or known not to be one",
                                            "planetlab.v1.AddSliceRequest.max_nodes",
                                            "planetlab.v1.UpdateSliceRequest.max_nodes",
                                            "planetlab.v1.DeleteSliceTagRequest.slice_tag_id",
-                                           "planetlab.v1.WatchSliversRequest.since_version"};
+                                           "planetlab.v1.WatchSliversRequest.since_version",
+                                           "planetlab.v1.GetNodeStatusRequest.history"};
   std::set<std::string> times;
   for (const auto* type : requestTypes()) {
     for (int i = 0; i < type->field_count(); ++i) {

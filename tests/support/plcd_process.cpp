@@ -176,6 +176,10 @@ struct PlcdProcess::State {
     std::vector<std::string> a = {
         options.plcdPath.string(), "--listen",    address,         "--database",
         options.database,          "--log-level", options.logLevel};
+    // plcd's /metrics listens on a fixed loopback port by default, which
+    // parallel tests would fight over: off unless a test turns it on (its
+    // extraArgs come later and win).
+    a.emplace_back("--metrics-listen=");
     a.insert(a.end(), options.extraArgs.begin(), options.extraArgs.end());
     a.emplace_back("serve");
     a.insert(a.end(), options.serveArgs.begin(), options.serveArgs.end());
