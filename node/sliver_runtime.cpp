@@ -250,7 +250,7 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
   capabilityPlanFromTag(config.capabilities);  // a bad tag fails here, not at start
   std::lock_guard lock(mutex_);
   const std::string& slice = config.slice;
-  IdRangeAllocator ids(paths_.idRanges());
+  IdRangeAllocator& ids = idRanges();
   // A first create that fails takes back what it made; a repeated one leaves an
   // existing sliver as it was (its files are the slice's).
   const bool had_range = ids.find(slice).has_value();
@@ -291,7 +291,7 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
       std::error_code ec;
       std::filesystem::remove_all(paths_.sliverDir(slice), ec);
       try {
-        IdRangeAllocator(paths_.idRanges()).release(slice);
+        ids.release(slice);
       } catch (...) {
       }
     }
@@ -322,7 +322,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   if (!config) throw SysError(ENOENT, who + ": start of a sliver never created");
   if (runningInit(slice)) return;
 
-  auto range = IdRangeAllocator(paths_.idRanges()).find(slice);
+  auto range = idRanges().find(slice);
   if (!range) throw SysError(ENOENT, who + ": no id range recorded (create it again)");
   std::filesystem::path image = imageOf(*config);
   if (!std::filesystem::is_directory(image)) {
@@ -466,7 +466,12 @@ void LinuxSliverRuntime::destroy(std::string_view slice_view) {
   cgroups_.remove(slice);
   std::filesystem::remove_all(paths_.sliverDir(slice));
   // The range is released last: until the files are gone it still owns them.
-  IdRangeAllocator(paths_.idRanges()).release(slice);
+  idRanges().release(slice);
+}
+
+IdRangeAllocator& LinuxSliverRuntime::idRanges() {
+  if (!ids_) ids_.emplace(paths_.idRanges());
+  return *ids_;
 }
 
 }  // namespace plng::node
