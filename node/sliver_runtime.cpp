@@ -257,6 +257,7 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
   const bool fresh = !readConfig(slice) && !had_range;
   try {
     IdRange range = ids.acquire(slice);
+    idRangesWritten();
     std::filesystem::create_directories(paths_.rootfs(slice));
     ::chmod(paths_.sliverDir(slice).c_str(), 0755);
     // Storage without an id range is an earlier sliver's leftover (destroy()
@@ -292,6 +293,7 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
       std::filesystem::remove_all(paths_.sliverDir(slice), ec);
       try {
         ids.release(slice);
+        idRangesWritten();
       } catch (...) {
       }
     }
@@ -467,11 +469,33 @@ void LinuxSliverRuntime::destroy(std::string_view slice_view) {
   std::filesystem::remove_all(paths_.sliverDir(slice));
   // The range is released last: until the files are gone it still owns them.
   idRanges().release(slice);
+  idRangesWritten();
 }
 
+namespace {
+
+// Which version of the id range file is there: every write replaces it by
+// rename (a new inode, whose number a later write may reuse, hence the change
+// time and size too), so another writer shows as a change.
+std::optional<FileVersion> fileVersion(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return FileVersion{st.st_dev, st.st_ino, st.st_ctim.tv_sec, st.st_ctim.tv_nsec, st.st_size};
+}
+
+}  // namespace
+
 IdRangeAllocator& LinuxSliverRuntime::idRanges() {
-  if (!ids_) ids_.emplace(paths_.idRanges());
+  // One stat instead of reading every range; reloaded when someone else (a
+  // `sliverd decommission`, another runtime over the same paths) wrote it.
+  if (!ids_ || fileVersion(paths_.idRanges()) != ids_version_) {
+    ids_.reset();
+    ids_.emplace(paths_.idRanges());
+    ids_version_ = fileVersion(paths_.idRanges());
+  }
   return *ids_;
 }
+
+void LinuxSliverRuntime::idRangesWritten() { ids_version_ = fileVersion(paths_.idRanges()); }
 
 }  // namespace plng::node
