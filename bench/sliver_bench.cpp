@@ -5,6 +5,7 @@
 // With --idle N: N idle slivers on this node, and what each costs in disk and
 // memory. See docs/benchmarks.md, "sliver_bench".
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -22,10 +23,12 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "base/proc.h"
 #include "bench/sliver_bench_peers.h"
 #include "node/cgroup.h"
@@ -34,6 +37,9 @@
 #include "node/sliver_runtime.h"
 #include "node/storage.h"
 #include "node/watchdog.h"
+#include "proto/plc.pb.h"
+#include "sliverd/core/desired_state.h"
+#include "sliverd/core/reconciler.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/node_image.h"
 
@@ -298,72 +304,214 @@ int runLifecycle(const Options& options, const fs::path& work, const fs::path& i
   return 0;
 }
 
+// Resident memory of this process (the runtime and reconciler: sliverd's own
+// per-sliver cost) and its open descriptors.
+std::uint64_t selfRssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+std::size_t selfOpenFds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// sliverd holds a pidfd for each sliver-init it started (LinuxSliverRuntime's
+// children, which it reaps), as this bench does: N slivers need N descriptors
+// besides its own. sliverd.service sets LimitNOFILE=1048576; a shell's 1024 is
+// too few for --idle 1000.
+void raiseOpenFileLimit(int slivers) {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  const rlim_t need = static_cast<rlim_t>(slivers) + 1024;
+  if (limit.rlim_cur >= need) return;
+  if (limit.rlim_max < need) {
+    throw std::runtime_error("RLIMIT_NOFILE hard limit " + std::to_string(limit.rlim_max) +
+                             " is below the " + std::to_string(need) + " descriptors " +
+                             std::to_string(slivers) +
+                             " slivers need (one pidfd each): raise it (ulimit -Hn, "
+                             "LimitNOFILE=)");
+  }
+  limit.rlim_cur = need;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) plng::base::throwErrno("setrlimit RLIMIT_NOFILE");
+}
+
+// The slices' tags as PLC would send them, so that DesiredState derives the
+// same configs the slivers are created with, and a reconcile pass over them
+// has nothing to do but look (sliverd's steady state).
+planetlab::v1::NodeState idleNodeState(int count) {
+  planetlab::v1::NodeState state;
+  state.set_version(1);
+  state.set_hostname("bench.example.org");
+  for (int i = 0; i <= count; ++i) {
+    node::SliverConfig config = benchConfig(i);
+    planetlab::v1::SliverSpec* spec = state.add_slivers();
+    spec->set_slice_name(config.slice);
+    spec->set_xid(config.xid);
+    auto& tags = *spec->mutable_tags();
+    tags["vref"] = config.vref;
+    tags["initscript"] = config.initscript;
+    tags["disk_quota"] = std::to_string(config.disk_quota_bytes);
+    tags["mem_limit"] = std::to_string(config.resources.mem_limit_bytes);
+    tags["tasks"] = std::to_string(config.resources.tasks);
+    tags["cpu_cap"] = std::to_string(config.resources.cpu_cap_pct);
+  }
+  return state;
+}
+
+struct ReconcileTimes {
+  std::vector<double> list, pass;
+  std::size_t actions = 0;
+};
+
+// sliverd's steady state over the idle slivers: runtime.list() (what every
+// pass and the API's listings read) and a whole reconcile pass, three times
+// each.
+ReconcileTimes timeReconcile(Node& node, int count) {
+  sliverd::DesiredState desired(node.paths, "bench.example.org");
+  if (!desired.setPlcState(idleNodeState(count))) {
+    throw std::runtime_error("desired state not taken");
+  }
+  sliverd::Reconciler::Options reconcile_options;
+  reconcile_options.paths = node.paths;
+  sliverd::Reconciler reconciler(*node.runtime, desired, reconcile_options);
+  ReconcileTimes out;
+  for (int round = 0; round < 3; ++round) {
+    auto t0 = Clock::now();
+    std::vector<node::SliverStatus> all = node.runtime->list();
+    out.list.push_back(seconds(Clock::now() - t0));
+    t0 = Clock::now();
+    sliverd::Reconciler::Result result = reconciler.reconcileOnce();
+    out.pass.push_back(seconds(Clock::now() - t0));
+    out.actions += result.applied.size() + result.failed.size();
+    for (const sliverd::Action& a : result.failed) {
+      std::fprintf(stderr, "reconcile: %s %s failed: %s\n", sliverd::toString(a.kind),
+                   a.slice.c_str(), reconciler.failure(a.slice).value_or("?").c_str());
+    }
+  }
+  return out;
+}
+
 int runIdle(const Options& options, const fs::path& work, const fs::path& image) {
+  raiseOpenFileLimit(options.idle + 1);
   Node node(work, image);
   std::printf("cgroup driver %s, storage %s\n", std::string(node.cgroups->kind()).c_str(),
               std::string(node.storage->kind()).c_str());
-  // A first sliver outside the count, so one-time costs (storage volume,
-  // compiled filter, image page cache) are not charged to the others.
-  node::SliverConfig first = benchConfig(0);
-  node.runtime->create(first);
-  node.runtime->start(first.slice);
-  std::this_thread::sleep_for(1s);
+  // Every sliver made so far is stopped and destroyed on the way out, whatever
+  // broke, so a failed run leaves no slivers behind.
+  std::vector<std::string> made;
+  auto teardown = [&] {
+    std::size_t failures = 0;
+    for (auto it = made.rbegin(); it != made.rend(); ++it) {
+      try {
+        node.runtime->destroy(*it);
+      } catch (const std::exception& e) {
+        if (failures++ < 5) std::fprintf(stderr, "destroy %s: %s\n", it->c_str(), e.what());
+      }
+    }
+    made.clear();
+    return failures;
+  };
+  try {
+    // A first sliver outside the count, so one-time costs (storage volume,
+    // compiled filter, image page cache) are not charged to the others.
+    node::SliverConfig first = benchConfig(0);
+    made.push_back(first.slice);
+    node.runtime->create(first);
+    node.runtime->start(first.slice);
+    std::this_thread::sleep_for(1s);
 
-  node::ProcMeminfoProbe probe;
-  node::NodeMemory before = probe.read();
-  std::uint64_t kernel_before = kernelBytes();
-  std::uint64_t disk_before = diskBytes(node.paths.state_dir);
-  auto t0 = Clock::now();
-  std::vector<std::string> slices;
-  for (int i = 1; i <= options.idle; ++i) {
-    node::SliverConfig config = benchConfig(i);
-    node.runtime->create(config);
-    node.runtime->start(config.slice);
-    slices.push_back(config.slice);
-    if (i % 100 == 0) std::fprintf(stderr, "%d slivers started\n", i);
-  }
-  double start_all = seconds(Clock::now() - t0);
-  std::this_thread::sleep_for(2s);  // let sliver-inits settle
-  node::NodeMemory after = probe.read();
-  std::uint64_t kernel_after = kernelBytes();
-  std::uint64_t disk_after = diskBytes(node.paths.state_dir);
-  std::uint64_t charged = 0, used = 0;
-  for (const std::string& slice : slices) {
-    charged += node.cgroups->usage(slice).memory_bytes;
-    used += node.storage->usedBytes(slice);
-  }
-  std::size_t running = 0;
-  for (const node::SliverStatus& s : node.runtime->list()) {
-    running += s.phase == node::SliverPhase::kRunning;
-  }
+    node::ProcMeminfoProbe probe;
+    node::NodeMemory before = probe.read();
+    std::uint64_t kernel_before = kernelBytes();
+    std::uint64_t disk_before = diskBytes(node.paths.state_dir);
+    std::uint64_t rss_before = selfRssBytes();
+    std::size_t fds_before = selfOpenFds();
+    std::vector<double> per_sliver;
+    auto t0 = Clock::now();
+    for (int i = 1; i <= options.idle; ++i) {
+      node::SliverConfig config = benchConfig(i);
+      auto s0 = Clock::now();
+      made.push_back(config.slice);
+      try {
+        node.runtime->create(config);
+        node.runtime->start(config.slice);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("sliver " + std::to_string(i) + " of " +
+                                 std::to_string(options.idle) + ": " + e.what());
+      }
+      per_sliver.push_back(seconds(Clock::now() - s0));
+      if (i % 500 == 0) {
+        std::fprintf(stderr, "%d slivers started (last 500: median %.1f ms)\n", i,
+                     median({per_sliver.end() - 500, per_sliver.end()}) * 1e3);
+      }
+    }
+    double start_all = seconds(Clock::now() - t0);
+    std::this_thread::sleep_for(2s);  // let sliver-inits settle
+    node::NodeMemory after = probe.read();
+    std::uint64_t kernel_after = kernelBytes();
+    std::uint64_t disk_after = diskBytes(node.paths.state_dir);
+    std::uint64_t rss_after = selfRssBytes();
+    std::size_t fds_after = selfOpenFds();
+    std::uint64_t charged = 0, used = 0;
+    for (std::size_t i = 1; i < made.size(); ++i) {
+      charged += node.cgroups->usage(made[i]).memory_bytes;
+      used += node.storage->usedBytes(made[i]);
+    }
+    std::size_t running = 0;
+    for (const node::SliverStatus& s : node.runtime->list()) {
+      running += s.phase == node::SliverPhase::kRunning;
+    }
+    ReconcileTimes reconcile = timeReconcile(node, options.idle);
 
-  double n = options.idle;
-  std::printf("\n%d idle slivers (busybox image, sliver-init waiting), %zu running:\n",
-              options.idle, running);
-  std::printf("  created and started in %.1f s (%.1f ms per sliver)\n", start_all,
-              start_all * 1e3 / n);
-  std::printf("  node memory (MemAvailable drop) per sliver:   %8.1f KiB\n",
-              static_cast<double>(before.mem_available -
-                                  std::min(before.mem_available, after.mem_available)) /
-                  n / 1024);
-  std::printf("  kernel (Slab + KernelStack + PageTables) per sliver: %8.1f KiB\n",
-              static_cast<double>(kernel_after - std::min(kernel_before, kernel_after)) / n / 1024);
-  std::printf("  charged to the sliver's cgroup per sliver:    %8.1f KiB\n",
-              static_cast<double>(charged) / n / 1024);
-  std::printf("  host disk (state dir + storage volume) per sliver: %8.1f KiB\n",
-              static_cast<double>(disk_after - std::min(disk_before, disk_after)) / n / 1024);
-  std::printf("  storage driver's used bytes per sliver:       %8.1f KiB\n",
-              static_cast<double>(used) / n / 1024);
+    double n = options.idle;
+    std::size_t tenth = std::max<std::size_t>(1, per_sliver.size() / 10);
+    std::printf("\n%d idle slivers (busybox image, sliver-init waiting), %zu running:\n",
+                options.idle, running);
+    std::printf("  created and started in %.1f s (%.1f ms per sliver)\n", start_all,
+                start_all * 1e3 / n);
+    std::printf("  create + start, median of the first / last tenth: %.1f / %.1f ms\n",
+                median({per_sliver.begin(), per_sliver.begin() + static_cast<long>(tenth)}) * 1e3,
+                median({per_sliver.end() - static_cast<long>(tenth), per_sliver.end()}) * 1e3);
+    std::printf("  node memory (MemAvailable drop) per sliver:   %8.1f KiB\n",
+                static_cast<double>(before.mem_available -
+                                    std::min(before.mem_available, after.mem_available)) /
+                    n / 1024);
+    std::printf(
+        "  kernel (Slab + KernelStack + PageTables) per sliver: %8.1f KiB\n",
+        static_cast<double>(kernel_after - std::min(kernel_before, kernel_after)) / n / 1024);
+    std::printf("  charged to the sliver's cgroup per sliver:    %8.1f KiB\n",
+                static_cast<double>(charged) / n / 1024);
+    std::printf("  host disk (state dir + storage volume) per sliver: %8.1f KiB\n",
+                static_cast<double>(disk_after - std::min(disk_before, disk_after)) / n / 1024);
+    std::printf("  storage driver's used bytes per sliver:       %8.1f KiB\n",
+                static_cast<double>(used) / n / 1024);
+    std::printf("  runtime's own RSS per sliver (sliverd's side): %8.2f KiB, %zu fds for %d\n",
+                static_cast<double>(rss_after - std::min(rss_before, rss_after)) / n / 1024,
+                fds_after - fds_before, options.idle);
+    std::printf("  runtime list() of %d slivers (median of 3):    %8.1f ms\n", options.idle + 1,
+                median(reconcile.list) * 1e3);
+    std::printf("  reconcile pass, nothing to change (median of 3): %8.1f ms  (%zu actions)\n",
+                median(reconcile.pass) * 1e3, reconcile.actions);
 
-  auto t1 = Clock::now();
-  for (const std::string& slice : slices) {
-    node.runtime->stop(slice, 5s);
-    node.runtime->destroy(slice);
+    auto t1 = Clock::now();
+    std::size_t failures = teardown();
+    std::printf("  stopped and destroyed in %.1f s\n", seconds(Clock::now() - t1));
+    return running == static_cast<std::size_t>(options.idle) + 1 && failures == 0 &&
+                   reconcile.actions == 0
+               ? 0
+               : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sliver_bench: %s\nstopping and destroying the %zu slivers made\n",
+                 e.what(), made.size());
+    teardown();
+    return 1;
   }
-  node.runtime->stop(first.slice, 5s);
-  node.runtime->destroy(first.slice);
-  std::printf("  stopped and destroyed in %.1f s\n", seconds(Clock::now() - t1));
-  return running == slices.size() + 1 ? 0 : 1;
 }
 
 }  // namespace

@@ -527,6 +527,22 @@ std::optional<ChildReport> pendingReport(int error_read) {
 
 }  // namespace
 
+std::string hostLimitHint(int err) {
+  switch (err) {
+    case ENOSPC:
+      // clone3 of a new namespace past the creator's ucounts limit.
+      return "a namespace count limit was reached: raise the user.max_user_namespaces, "
+             "max_mnt_namespaces, max_pid_namespaces, max_uts_namespaces or "
+             "max_ipc_namespaces sysctl (docs/node.md, \"Many slivers on one node\")";
+    case EAGAIN:
+      return "no new process: raise the kernel.pid_max or kernel.threads-max sysctl, or "
+             "pids.max of a cgroup above the sliver's (docs/node.md, \"Many slivers on one "
+             "node\")";
+    default:
+      return {};
+  }
+}
+
 LaunchedSliver launchSliver(const LaunchSpec& spec) {
   const std::string who = "sliver " + spec.name;
   for (int i = 0; i < 3; ++i) {
@@ -666,7 +682,11 @@ LaunchedSliver launchSliver(const LaunchSpec& spec) {
     args.cgroup = static_cast<std::uint64_t>(spec.cgroup_fd);
   }
   long rc = ::syscall(SYS_clone3, &args, sizeof args);
-  if (rc < 0) throwErrno(who + ": clone3");
+  if (rc < 0) {
+    const int err = errno;
+    const std::string hint = hostLimitHint(err);
+    throw SysError(err, who + ": clone3" + (hint.empty() ? "" : " (" + hint + ")"));
+  }
   if (rc == 0) runChild(plan);
 
   pid_t pid = static_cast<pid_t>(rc);

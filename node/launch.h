@@ -127,6 +127,11 @@ struct LaunchedSliver {
 // reaped, and SysError says which step failed and why.
 LaunchedSliver launchSliver(const LaunchSpec& spec);
 
+// What the node operator can raise when starting a sliver fails with `err` for
+// want of a host-wide resource (ENOSPC: a namespace count; EAGAIN: pids), as
+// launchSliver's error says; empty for other errors.
+std::string hostLimitHint(int err);
+
 // The RLIMIT_NOFILE of a running process (/proc/<pid>/limits, readable by
 // anyone: no CAP_SYS_RESOURCE needed). A process that enters a sliver with
 // setns (the tests' runInSliver) takes its init's, or it would bring its own,

@@ -250,13 +250,14 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
   capabilityPlanFromTag(config.capabilities);  // a bad tag fails here, not at start
   std::lock_guard lock(mutex_);
   const std::string& slice = config.slice;
-  IdRangeAllocator ids(paths_.idRanges());
+  IdRangeAllocator& ids = idRanges();
   // A first create that fails takes back what it made; a repeated one leaves an
   // existing sliver as it was (its files are the slice's).
   const bool had_range = ids.find(slice).has_value();
   const bool fresh = !readConfig(slice) && !had_range;
   try {
     IdRange range = ids.acquire(slice);
+    idRangesWritten();
     std::filesystem::create_directories(paths_.rootfs(slice));
     ::chmod(paths_.sliverDir(slice).c_str(), 0755);
     // Storage without an id range is an earlier sliver's leftover (destroy()
@@ -291,7 +292,8 @@ void LinuxSliverRuntime::create(const SliverConfig& config) {
       std::error_code ec;
       std::filesystem::remove_all(paths_.sliverDir(slice), ec);
       try {
-        IdRangeAllocator(paths_.idRanges()).release(slice);
+        ids.release(slice);
+        idRangesWritten();
       } catch (...) {
       }
     }
@@ -322,7 +324,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   if (!config) throw SysError(ENOENT, who + ": start of a sliver never created");
   if (runningInit(slice)) return;
 
-  auto range = IdRangeAllocator(paths_.idRanges()).find(slice);
+  auto range = idRanges().find(slice);
   if (!range) throw SysError(ENOENT, who + ": no id range recorded (create it again)");
   std::filesystem::path image = imageOf(*config);
   if (!std::filesystem::is_directory(image)) {
@@ -466,7 +468,34 @@ void LinuxSliverRuntime::destroy(std::string_view slice_view) {
   cgroups_.remove(slice);
   std::filesystem::remove_all(paths_.sliverDir(slice));
   // The range is released last: until the files are gone it still owns them.
-  IdRangeAllocator(paths_.idRanges()).release(slice);
+  idRanges().release(slice);
+  idRangesWritten();
 }
+
+namespace {
+
+// Which version of the id range file is there: every write replaces it by
+// rename (a new inode, whose number a later write may reuse, hence the change
+// time and size too), so another writer shows as a change.
+std::optional<FileVersion> fileVersion(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return FileVersion{st.st_dev, st.st_ino, st.st_ctim.tv_sec, st.st_ctim.tv_nsec, st.st_size};
+}
+
+}  // namespace
+
+IdRangeAllocator& LinuxSliverRuntime::idRanges() {
+  // One stat instead of reading every range; reloaded when someone else (a
+  // `sliverd decommission`, another runtime over the same paths) wrote it.
+  if (!ids_ || fileVersion(paths_.idRanges()) != ids_version_) {
+    ids_.reset();
+    ids_.emplace(paths_.idRanges());
+    ids_version_ = fileVersion(paths_.idRanges());
+  }
+  return *ids_;
+}
+
+void LinuxSliverRuntime::idRangesWritten() { ids_version_ = fileVersion(paths_.idRanges()); }
 
 }  // namespace plng::node

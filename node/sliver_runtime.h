@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -30,11 +31,21 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "node/cgroup.h"
+#include "node/idrange.h"
 #include "node/paths.h"
 #include "node/runtime.h"
 #include "node/storage.h"
 
 namespace plng::node {
+
+// Tells one version of a file from another (LinuxSliverRuntime's id ranges).
+struct FileVersion {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::int64_t ctime_s = 0, ctime_ns = 0;
+  off_t size = 0;
+  bool operator==(const FileVersion&) const = default;
+};
 
 struct SliverRuntimeOptions {
   std::filesystem::path sliver_init = "/usr/lib/planetlab/sliver-init";
@@ -97,6 +108,11 @@ class LinuxSliverRuntime : public SliverRuntime {
   SliverStatus statusOf(const SliverConfig& config);
   void stopLocked(const std::string& slice, std::chrono::milliseconds grace);
   std::filesystem::path imageOf(const SliverConfig& config) const;
+  // The node's id ranges, read from disk again only when the file changed
+  // under us (with mutex_ held).
+  IdRangeAllocator& idRanges();
+  // After ids_ wrote the file: that version is ours.
+  void idRangesWritten();
 
   NodePaths paths_;
   CgroupDriver& cgroups_;
@@ -109,6 +125,12 @@ class LinuxSliverRuntime : public SliverRuntime {
   // yet: start() may clone into it as it is instead of making it afresh. Only in
   // memory, so after a sliverd restart every start makes a fresh cgroup.
   std::set<std::string> unused_cgroups_;
+  // Kept between calls and written through on every change. Reading and
+  // checking the whole file at every create, start and destroy cost O(slivers)
+  // each (4 ms per load at 10,000 slivers: 40 s over their creation). The file
+  // stays the truth: a version this runtime did not write is read again.
+  std::optional<IdRangeAllocator> ids_;
+  std::optional<FileVersion> ids_version_;
 };
 
 }  // namespace plng::node

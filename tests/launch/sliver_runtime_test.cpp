@@ -358,6 +358,32 @@ TEST_CASE("a restarted runtime re-adopts running slivers without touching them",
   CHECK_FALSE(fs::exists(node.paths.sliverInit("pl_idle")));
 }
 
+TEST_CASE("a runtime keeps its id ranges and sees what another runtime changed",
+          "[root][runtime]") {
+  Node node;
+  auto a = node.runtime();
+  auto b = node.runtime();
+  a.create(config("pl_one"));
+  a.create(config("pl_two"));
+  auto one = plng::node::IdRangeAllocator(node.paths.idRanges()).find("pl_one");
+  REQUIRE(one);
+  // Another writer of the file (a `sliverd decommission`): `a` must not write
+  // pl_one's range back, and may hand it out again.
+  b.destroy("pl_one");
+  a.create(config("pl_three"));
+  plng::node::IdRangeAllocator on_disk(node.paths.idRanges());
+  CHECK_FALSE(on_disk.find("pl_one"));
+  REQUIRE(on_disk.find("pl_two"));
+  REQUIRE(on_disk.find("pl_three"));
+  CHECK(on_disk.find("pl_three")->first == one->first);
+  // Ranges `a` made are the ones `b` starts with.
+  b.start("pl_three");
+  CHECK(b.get("pl_three")->phase == SliverPhase::kRunning);
+  b.destroy("pl_three");  // b started it: b reaps it
+  a.destroy("pl_two");
+  CHECK(plng::node::IdRangeAllocator(node.paths.idRanges()).all().empty());
+}
+
 TEST_CASE("writing past disk_quota fails inside the sliver and harms no other", "[root][runtime]") {
   Node node;
   auto rt = node.runtime();
