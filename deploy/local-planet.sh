@@ -424,6 +424,8 @@ daemon_tasks_max = 1024
 stop_grace_ms = 2000
 delete_grace_s = 0
 reconcile_interval_s = 5
+# Health reported to PLC every 5 s (default 30) so the fleet view has it at once.
+status_interval_s = 5
 # Flow records drained every 2 s (default 10) so the walk-through's audit is quick;
 # the "who sent this?" page on the node's own address, port 80.
 flow_drain_interval_s = 2
@@ -537,8 +539,14 @@ for k in $(seq "$nodes"); do
 done
 
 step "PLC's fleet view: every node up (heard from within node_down_after_s), its version, load and slivers"
-# Health columns show "-" until a node's sliverd reports its health; a node's
-# open stream is its contact, so every node is up either way.
+# A node's open stream is its contact; its health comes with its next report.
+for _ in $(seq 100); do
+  reported=$(quiet_as admin -o json node status --site princeton | grep -c '"software_version"' || true)
+  [ "$reported" = "$nodes" ] && break
+  sleep 0.2
+done
+[ "$reported" = "$nodes" ] ||
+  fail "$reported of $nodes nodes reported their health (software_version) to PLC within 20 s"
 as admin node status --site princeton | tee "$planet/node-status.txt"
 for host in "${node_hosts[@]}"; do
   grep -Eq "^$host +up " "$planet/node-status.txt" || fail "$host is not shown up in plcctl node status"
