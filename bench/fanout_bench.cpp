@@ -40,10 +40,10 @@
 #include "base/proc.h"
 #include "bench/bench_options.h"
 #include "bench/bench_report.h"
-#include "tests/support/nodesim.h"
 #include "bench/plc_bench_populate.h"
 #include "bench/plc_bench_workload.h"
 #include "proto/ticket.h"
+#include "tests/support/nodesim.h"
 #include "tests/support/pg_instance.h"
 #include "tests/support/plc_client.h"
 #include "tests/support/plcd_process.h"
@@ -58,7 +58,6 @@ using plng::bench::digitsFor;
 using plng::bench::fixed;
 using plng::bench::kernelRelease;
 using plng::bench::loadAverage;
-using plng::test::NodeSim;
 using plng::bench::nowUtc;
 using plng::bench::pad;
 using plng::bench::parallelFor;
@@ -69,6 +68,7 @@ using plng::bench::throwIfStopRequested;
 using plng::bench::usableCpus;
 using plng::bench::UsageError;
 using plng::bench::zeroPadded;
+using plng::test::NodeSim;
 using plng::test::PlcClient;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
