@@ -12,24 +12,13 @@
 
 #include "tests/support/prometheus_server.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/shell_command.h"
 #include "tests/support/skip.h"
 
 namespace {
 
 using plng::app::MetricsRegistry;
 using plng::app::MetricsWriter;
-
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  int status = pclose(pipe);
-  INFO(command << " printed:\n" << out);
-  REQUIRE(status == 0);
-  return out;
-}
 
 void fill(MetricsRegistry& registry) {
   auto& rpcs = registry.counter("plng_rpc_total", "RPCs answered.", {"method", "code"});
@@ -130,13 +119,13 @@ TEST_CASE("promtool and the Python client parse the exposition") {
   // promtool lints names and help too; it prints nothing when all is well. The
   // parser is Debian's python3-prometheus-client, under /usr/bin/python3 (a
   // python3 earlier on PATH may be another installation without it).
-  run("promtool check metrics < " + file.string() + " 2>&1");
-  std::string parsed =
-      run("/usr/bin/python3 -c 'import sys\n"
-          "from prometheus_client.parser import text_string_to_metric_families as parse\n"
-          "for f in parse(open(sys.argv[1]).read()):\n"
-          "  for s in f.samples: print(f.type, s.name, sorted(s.labels.items()), s.value)' " +
-          file.string());
+  plng::test::shellOutput("promtool check metrics < " + file.string() + " 2>&1");
+  std::string parsed = plng::test::shellOutput(
+      "/usr/bin/python3 -c 'import sys\n"
+      "from prometheus_client.parser import text_string_to_metric_families as parse\n"
+      "for f in parse(open(sys.argv[1]).read()):\n"
+      "  for s in f.samples: print(f.type, s.name, sorted(s.labels.items()), s.value)' " +
+      file.string());
   INFO(parsed);
   CHECK(parsed.find("counter plng_rpc_total [('code', 'OK'), ('method', 'GetSlivers')] 3.0") !=
         std::string::npos);

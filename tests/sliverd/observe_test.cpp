@@ -18,6 +18,7 @@
 #include "sliverd/observe/sensors.h"
 #include "tests/sliverd/fake_runtime.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/shell_command.h"
 #include "tests/support/skip.h"
 
 using namespace plng::sliverd;
@@ -42,18 +43,6 @@ std::uint64_t memTotal() {
   in >> name >> kib;
   REQUIRE(name == "MemTotal:");
   return kib * 1024;
-}
-
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  const int status = pclose(pipe);
-  INFO(command << " printed:\n" << out);
-  REQUIRE(status == 0);
-  return out;
 }
 
 }  // namespace
@@ -190,7 +179,7 @@ TEST_CASE("the node's reading is this machine's, and each rendering shows it") {
     std::ofstream(file) << text;
     if (access("/usr/bin/promtool", X_OK) != 0)
       plng::test::skipTest("no /usr/bin/promtool (Debian's prometheus; deploy/install-deps.sh)");
-    CHECK(run("promtool check metrics < " + file.string() + " 2>&1").empty());
+    CHECK(plng::test::shellOutput("promtool check metrics < " + file.string() + " 2>&1").empty());
   }
 }
 
