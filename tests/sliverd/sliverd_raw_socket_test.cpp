@@ -32,6 +32,7 @@
 #include "node/idrange.h"
 #include "node/kvfile.h"
 #include "proto/plc.pb.h"
+#include "tests/sliverd/sliverd_test_util.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/node_image.h"
 #include "tests/support/node_private_network.h"
@@ -154,22 +155,10 @@ TEST_CASE("sliverd brokers raw sockets across a SIGKILL and opens ping sockets t
   Sliverd sliverd{scratch.path(), {sandbox.roots().unified}};
   for (const auto& [controller, path] : sandbox.roots().v1) sliverd.cgroups.insert(path);
   const fs::path& dir = scratch.path();
-  std::ofstream(dir / "node.key") << std::string(64, 'a') << "\n";
-  std::ofstream(dir / "sliverd.conf") << "state_dir = " << (dir / "state").string() << "\n"
-                                      << "run_dir = " << (dir / "run").string() << "\n"
-                                      << "images_dir = " << images.parent_path().string() << "\n"
-                                      << "sliver_init = " << PLNG_SLIVER_INIT_PATH << "\n"
-                                      << "node_key_file = " << (dir / "node.key").string() << "\n"
-                                      << "hostname = node1.test\n"
-                                      << "listen = 127.0.0.1:0\n"
-                                      << "plc_address = 127.0.0.1:1\n"
-                                      << "slice_accounts = false\n"
-                                      << "storage_kind = none\n"
-                                      << "watchdog = false\n"
-                                      << "disk_watchdog = false\n"
-                                      << "disable_legacy_tiocsti = false\n"
-                                      << "flow_drain_interval_s = 1\n"
-                                      << "audit_listen = 127.0.0.1:0\n";
+  std::ofstream(dir / "sliverd.conf")
+      << plng::test::standaloneSliverdConfig(dir, images.parent_path(), PLNG_SLIVER_INIT_PATH)
+      << "flow_drain_interval_s = 1\n"
+      << "audit_listen = 127.0.0.1:0\n";
 
   // PLC's last state as sliverd keeps it: two slices, one with the raw right.
   planetlab::v1::NodeState state;

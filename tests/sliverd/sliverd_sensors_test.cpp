@@ -27,6 +27,7 @@
 #include "base/file.h"
 #include "node/kvfile.h"
 #include "proto/plc.pb.h"
+#include "tests/sliverd/sliverd_test_util.h"
 #include "tests/support/node_cgroup_sandbox.h"
 #include "tests/support/node_image.h"
 #include "tests/support/node_private_network.h"
@@ -125,24 +126,12 @@ TEST_CASE("sliverd's sensors answer real values and reach slivers; its metrics d
   int metrics_port = freePort();
   while (metrics_port == sensor_port) metrics_port = freePort();
 
-  std::ofstream(dir / "node.key") << std::string(64, 'a') << "\n";
-  std::ofstream(dir / "sliverd.conf") << "state_dir = " << (dir / "state").string() << "\n"
-                                      << "run_dir = " << (dir / "run").string() << "\n"
-                                      << "images_dir = " << images.parent_path().string() << "\n"
-                                      << "sliver_init = " << PLNG_SLIVER_INIT_PATH << "\n"
-                                      << "node_key_file = " << (dir / "node.key").string() << "\n"
-                                      << "hostname = node1.test\n"
-                                      << "listen = 127.0.0.1:0\n"
-                                      << "plc_address = 127.0.0.1:1\n"
-                                      << "slice_accounts = false\n"
-                                      << "storage_kind = none\n"
-                                      << "watchdog = false\n"
-                                      << "disk_watchdog = false\n"
-                                      << "disable_legacy_tiocsti = false\n"
-                                      << "audit_listen = \n"
-                                      << "uplink = plngv0\n"
-                                      << "sensor_listen = 127.0.0.1:" << sensor_port << "\n"
-                                      << "metrics_listen = 127.0.0.1:" << metrics_port << "\n";
+  std::ofstream(dir / "sliverd.conf")
+      << plng::test::standaloneSliverdConfig(dir, images.parent_path(), PLNG_SLIVER_INIT_PATH)
+      << "audit_listen = \n"
+      << "uplink = plngv0\n"
+      << "sensor_listen = 127.0.0.1:" << sensor_port << "\n"
+      << "metrics_listen = 127.0.0.1:" << metrics_port << "\n";
 
   // The slice asks its node's sensors, and its /metrics, from inside, once a
   // second; a busy child holds memory its cgroup is charged for.

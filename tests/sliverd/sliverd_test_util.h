@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <string>
@@ -26,6 +28,26 @@ class TempDir : public ScratchDir {
     return p;
   }
 };
+
+// The config of a sliverd run standalone by a root test in `dir` (no PLC to
+// reach, no slice accounts, no storage volume, no watchdogs, a throwaway node
+// key written there): the lines every such test shares; the test appends its own.
+inline std::string standaloneSliverdConfig(const std::filesystem::path& dir,
+                                           const std::filesystem::path& images_dir,
+                                           const std::string& sliver_init) {
+  std::ofstream(dir / "node.key") << std::string(64, 'a') << "\n";
+  return "state_dir = " + (dir / "state").string() + "\n" + "run_dir = " + (dir / "run").string() +
+         "\n" + "images_dir = " + images_dir.string() + "\n" + "sliver_init = " + sliver_init +
+         "\n" + "node_key_file = " + (dir / "node.key").string() + "\n" +
+         "hostname = node1.test\n"
+         "listen = 127.0.0.1:0\n"
+         "plc_address = 127.0.0.1:1\n"
+         "slice_accounts = false\n"
+         "storage_kind = none\n"
+         "watchdog = false\n"
+         "disk_watchdog = false\n"
+         "disable_legacy_tiocsti = false\n";
+}
 
 // A desired sliver built the way DesiredState builds one.
 inline plng::sliverd::DesiredSliver wanted(const std::string& slice, std::uint32_t xid,
