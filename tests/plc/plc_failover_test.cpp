@@ -29,6 +29,7 @@
 #include "proto/ticket.h"
 #include "tests/support/plc_fixture.h"
 #include "tests/support/plc_node_login.h"
+#include "tests/support/sliver_stream.h"
 
 namespace pb = planetlab::v1;
 using grpc::StatusCode;
@@ -65,48 +66,7 @@ struct ReplicatedDatabase {
             {&primary, &standby}, PgInstance::kDefaultDatabase, PlcFixture::kPlcdRole)) {}
 };
 
-// A WatchSlivers stream read on its own thread; every state it receives is kept.
-class Watch {
- public:
-  explicit Watch(const PlcClient& node) : ctx_(node.context(300s)) {
-    reader_ = node.nodeSync().WatchSlivers(ctx_.get(), pb::WatchSliversRequest{});
-    thread_ = std::thread([this] {
-      pb::NodeState state;
-      while (reader_->Read(&state)) {
-        std::lock_guard lock(mutex_);
-        states_.push_back(state);
-        changed_.notify_all();
-      }
-    });
-  }
-  ~Watch() {
-    ctx_->TryCancel();
-    thread_.join();
-    reader_->Finish().ok();
-  }
-  std::vector<pb::NodeState> states() const {
-    std::lock_guard lock(mutex_);
-    return states_;
-  }
-  // Waits until the latest state holds every slice of `slices`.
-  bool waitForSlices(const std::set<std::string>& slices, std::chrono::seconds timeout) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-      if (states_.empty()) return false;
-      std::set<std::string> held;
-      for (const auto& sliver : states_.back().slivers()) held.insert(sliver.slice_name());
-      return std::includes(held.begin(), held.end(), slices.begin(), slices.end());
-    });
-  }
-
- private:
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReader<pb::NodeState>> reader_;
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<pb::NodeState> states_;
-  std::thread thread_;
-};
+using Watch = plng::test::SliverStream;
 
 // Versions rise within an epoch, an epoch once left never comes back, and the
 // first state of a new epoch holds a version no older than the last of the old

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/support/plc_seed.h"
+#include "tests/support/sliver_stream.h"
 
 using namespace plng::test;
 using namespace std::chrono_literals;
@@ -72,61 +73,7 @@ void setTag(const PlcClient& c, const std::string& slice, const std::string& tag
   REQUIRE_OK(c.call(&pb::Slice::Stub::SetSliceTag, req).first);
 }
 
-// A WatchSlivers stream read on its own thread into a queue the test waits on.
-class Watch {
- public:
-  Watch(const PlcClient& client, std::int64_t since_version, const std::string& hostname = "",
-        const std::string& since_epoch = "")
-      : ctx_(client.context(120s)) {
-    pb::WatchSliversRequest req;
-    req.set_hostname(hostname);
-    req.set_since_version(since_version);
-    req.set_since_epoch(since_epoch);
-    reader_ = client.nodeSync().WatchSlivers(ctx_.get(), req);
-    thread_ = std::thread([this] {
-      pb::NodeState state;
-      while (reader_->Read(&state)) {
-        std::lock_guard lock(mutex_);
-        states_.push_back(state);
-        changed_.notify_all();
-      }
-      auto status = reader_->Finish();
-      std::lock_guard lock(mutex_);
-      finished_ = status;
-      changed_.notify_all();
-    });
-  }
-  ~Watch() {
-    ctx_->TryCancel();
-    thread_.join();
-  }
-
-  // The next state the stream delivered within `timeout`, if any.
-  std::optional<pb::NodeState> next(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, timeout, [&] { return !states_.empty() || finished_; });
-    if (states_.empty()) return std::nullopt;
-    auto s = states_.front();
-    states_.pop_front();
-    return s;
-  }
-  // The status the stream ended with, once it ended within `timeout`.
-  std::optional<grpc::Status> finished(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, timeout, [&] { return finished_.has_value(); });
-    return finished_;
-  }
-  void cancel() { ctx_->TryCancel(); }
-
- private:
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReader<pb::NodeState>> reader_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<pb::NodeState> states_;
-  std::optional<grpc::Status> finished_;
-  std::thread thread_;
-};
+using Watch = plng::test::SliverStream;
 
 struct Planet {
   explicit Planet(PlcFixture& f) : fix(f), seed(f) {

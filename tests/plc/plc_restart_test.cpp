@@ -14,6 +14,7 @@
 #include "tests/support/child_process.h"
 #include "tests/support/plc_fixture.h"
 #include "tests/support/plc_node_login.h"
+#include "tests/support/sliver_stream.h"
 
 namespace pb = planetlab::v1;
 using grpc::StatusCode;
@@ -37,43 +38,7 @@ grpc::Status untilAvailable(F&& call, std::chrono::seconds limit = 30s) {
   }
 }
 
-// Reads a WatchSlivers stream on a thread of its own.
-class Watch {
- public:
-  Watch(const PlcClient& node, std::int64_t since) : ctx_(node.context(120s)) {
-    pb::WatchSliversRequest req;
-    req.set_since_version(since);
-    reader_ = node.nodeSync().WatchSlivers(ctx_.get(), req);
-    thread_ = std::thread([this] {
-      pb::NodeState state;
-      while (reader_->Read(&state)) {
-        std::lock_guard lock(mutex_);
-        states_.push_back(state);
-        cv_.notify_all();
-      }
-    });
-  }
-  ~Watch() {
-    ctx_->TryCancel();
-    thread_.join();
-    reader_->Finish().ok();
-  }
-  std::optional<pb::NodeState> next(std::chrono::seconds timeout) {
-    std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, timeout, [&] { return !states_.empty(); })) return std::nullopt;
-    auto s = states_.front();
-    states_.pop_front();
-    return s;
-  }
-
- private:
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReader<pb::NodeState>> reader_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<pb::NodeState> states_;
-  std::thread thread_;
-};
+using Watch = plng::test::SliverStream;
 
 // Registers node `hostname` of `login_base` and logs it in with its key.
 PlcClient loggedInNode(PlcFixture& fx, const std::string& hostname, const std::string& login_base) {
