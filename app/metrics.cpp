@@ -34,13 +34,17 @@ std::string formatValue(double value) {
   return buffer;
 }
 
-std::string escapeHelp(std::string_view help) {
+// Backslash and newline escaped, and the double quote too in label values
+// (HELP text keeps it as it is).
+std::string escapeText(std::string_view text, bool quote) {
   std::string out;
-  for (char c : help) {
+  for (char c : text) {
     if (c == '\\')
       out += "\\\\";
     else if (c == '\n')
       out += "\\n";
+    else if (quote && c == '"')
+      out += "\\\"";
     else
       out += c;
   }
@@ -69,7 +73,7 @@ void writeHeader(std::string& out, std::string_view name, std::string_view help,
   out += "# HELP ";
   out += name;
   out += ' ';
-  out += escapeHelp(help);
+  out += escapeText(help, false);
   out += "\n# TYPE ";
   out += name;
   out += ' ';
@@ -93,20 +97,7 @@ Labels zip(const std::vector<std::string>& names, const std::vector<std::string>
 
 }  // namespace
 
-std::string escapeLabelValue(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
+std::string escapeLabelValue(std::string_view value) { return escapeText(value, true); }
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
   if (!std::is_sorted(bounds_.begin(), bounds_.end()) ||

@@ -491,6 +491,15 @@ struct PgInstance::State {
     }
   }
 
+  // After a start that failed: the server stopped, a temporary directory removed.
+  void abandon() {
+    stopServer(temporary ? SIGQUIT : SIGINT, 10s);
+    if (temporary) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  }
+
   void stopServer(int sig, std::chrono::milliseconds grace) {
     if (!postmaster.valid() || !postmaster.running()) return;
     postmaster.signal(sig);
@@ -617,11 +626,7 @@ PgInstance::PgInstance(Options options) : state_(std::make_unique<State>()) {
     s.startServer();
     s.ensureDatabase(kDefaultDatabase);
   } catch (...) {
-    s.stopServer(s.temporary ? SIGQUIT : SIGINT, 10s);
-    if (s.temporary) {
-      std::error_code ec;
-      fs::remove_all(s.dir, ec);
-    }
+    s.abandon();
     throw;
   }
 }
@@ -702,11 +707,7 @@ PgInstance PgInstance::standbyOf(const PgInstance& primary, StandbyOptions optio
       waitFor("streaming sync");
     }
   } catch (...) {
-    s.stopServer(s.temporary ? SIGQUIT : SIGINT, 10s);
-    if (s.temporary) {
-      std::error_code ec;
-      fs::remove_all(s.dir, ec);
-    }
+    s.abandon();
     throw;
   }
   return PgInstance(std::move(state));
