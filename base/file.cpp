@@ -78,7 +78,7 @@ void writeFileAtomic(const std::filesystem::path& path, std::string_view content
   // After the chown, which clears set-id bits.
   if (::fchmod(fd.get(), mode) != 0) throwErrno("chmod " + tmp);
   writeAll(fd.get(), content, tmp);
-  if (durability == Durability::kDurable && ::fsync(fd.get()) != 0) throwErrno("fsync " + tmp);
+  if (durability != Durability::kNoSync && ::fsync(fd.get()) != 0) throwErrno("fsync " + tmp);
   // close reports the write errors of some filesystems (NFS) that fsync did not.
   if (::close(fd.release()) != 0) throwErrno("close " + tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -38,6 +38,11 @@ enum class Durability {
   // the new one once writeFileAtomic has returned. For state nothing else can
   // rebuild.
   kDurable,
+  // fsync of the file before the rename, none of the directory: after a machine
+  // crash the file is the old or the new one, never empty or torn, but the new
+  // one may be lost. For a change whose loss is safe (and which the next
+  // durable write of the same file carries along); saves one disk flush.
+  kWholeFile,
   // No fsync: after a machine crash the file may also be empty (filesystems
   // without ext4's replace-on-rename flush). For records that are meaningless
   // after a reboot or that are derived again from elsewhere; saves a disk flush

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include "base/eintr.h"
 #include "base/file.h"
@@ -168,8 +169,6 @@ std::vector<std::string> words(std::string_view text) {
 
 void killUntilEmpty(const std::vector<const Dir*>& dirs, const Dir* kill_dir,
                     std::chrono::milliseconds timeout) {
-  if (kill_dir != nullptr && hasFile(*kill_dir, "cgroup.kill"))
-    writeKnob(*kill_dir, "cgroup.kill", "1");
   // A cgroup2 directory's cgroup.events ("populated 0|1") wakes poll() with
   // POLLPRI when it changes: the wait ends as the last process leaves, not at
   // the next tick of a sleep. Every process of a sliver is in its unified
@@ -178,6 +177,19 @@ void killUntilEmpty(const std::vector<const Dir*>& dirs, const Dir* kill_dir,
   UniqueFd events;
   if (kill_dir != nullptr)
     events.reset(::openat(kill_dir->fd.get(), "cgroup.events", O_RDONLY | O_CLOEXEC));
+  // Already empty (the usual case after a stop whose init exited): nothing to
+  // kill, in any hierarchy.
+  if (events) {
+    char buf[256];
+    const ssize_t n =
+        base::retryOnEintr([&] { return ::pread(events.get(), buf, sizeof buf - 1, 0); });
+    if (n > 0) {
+      buf[n] = '\0';
+      if (std::strstr(buf, "populated 0") != nullptr) return;
+    }
+  }
+  if (kill_dir != nullptr && hasFile(*kill_dir, "cgroup.kill"))
+    writeKnob(*kill_dir, "cgroup.kill", "1");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     // Reading the file (re)arms the notification; a change from here on

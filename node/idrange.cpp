@@ -141,17 +141,21 @@ void IdRangeAllocator::release(const std::string& slice) {
   IdRange range = it->second;
   ranges_.erase(it);
   try {
-    save();
+    // A release lost to a machine crash leaves the range recorded for a slice
+    // that no longer has it: safe (it is never handed to another slice) and
+    // consistent with destroy(), whose deletions are not synced either; the next
+    // acquire writes the file durably, release included.
+    save(base::Durability::kWholeFile);
   } catch (...) {
     ranges_[slice] = range;
     throw;
   }
 }
 
-void IdRangeAllocator::save() const {
+void IdRangeAllocator::save(base::Durability durability) const {
   KvMap values;
   for (const auto& [slice, range] : ranges_) values[slice] = std::to_string(range.first);
-  writeKvFileAtomic(state_file_, values);
+  writeKvFileAtomic(state_file_, values, durability);
 }
 
 }  // namespace plng::node

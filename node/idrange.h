@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include "base/file.h"
+
 namespace plng::node {
 
 struct IdRange {
@@ -44,7 +46,7 @@ class IdRangeAllocator {
   const std::map<std::string, IdRange>& all() const { return ranges_; }
 
  private:
-  void save() const;
+  void save(base::Durability durability = base::Durability::kDurable) const;
   std::filesystem::path state_file_;
   std::uint32_t base_;
   std::uint32_t max_slices_;

@@ -20,6 +20,7 @@
 #include "node/kvfile.h"
 #include "node/launch.h"
 #include "node/rootfs.h"
+#include "node/rootfs_release.h"
 #include "node/security.h"
 #include "node/sliver_name.h"
 
@@ -332,6 +333,8 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
   }
   CapabilityPlan capabilities = capabilityPlanFromTag(config->capabilities);
 
+  // The last run's overlay is gone before another is mounted over its upper layer.
+  releaser_.waitFor(slice);
   SliverDirs dirs = storage_.prepare(slice, *range, config->disk_quota_bytes);
   chownUpperRoot(dirs.upper, image, *range);
   if (config->initscript.empty()) {
@@ -414,6 +417,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
 
 void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milliseconds grace) {
   unused_cgroups_.erase(slice);  // killAll below writes cgroup.kill
+  UniqueFd root_pin;
   if (auto rec = runningInit(slice)) {
     UniqueFd adopted;
     int pidfd = -1;
@@ -424,6 +428,9 @@ void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milli
       auto st = base::readProcStat(rec->pid);
       if (adopted && st && st->start_time == rec->start_time) pidfd = adopted.get();
     }
+    // Our reference to the root keeps the overlay's unmount, and the sync of the
+    // storage volume it does, off sliver-init's exit (node/rootfs_release.h).
+    if (pidfd >= 0) root_pin = pinRootOf(rec->pid, pidfd);
     if (pidfd >= 0 && ::syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0) == 0) {
       pollfd pfd{pidfd, POLLIN, 0};
       auto deadline = std::chrono::steady_clock::now() + grace;
@@ -450,6 +457,7 @@ void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milli
   std::error_code ec;
   std::filesystem::remove(paths_.sliverInit(slice), ec);
   std::filesystem::remove(paths_.sliverLogins(slice), ec);
+  releaser_.release(slice, std::move(root_pin));
 }
 
 void LinuxSliverRuntime::stop(std::string_view slice_view, std::chrono::milliseconds grace) {

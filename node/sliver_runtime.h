@@ -33,6 +33,7 @@
 #include "node/cgroup.h"
 #include "node/idrange.h"
 #include "node/paths.h"
+#include "node/rootfs_release.h"
 #include "node/runtime.h"
 #include "node/storage.h"
 
@@ -131,6 +132,9 @@ class LinuxSliverRuntime : public SliverRuntime {
   // stays the truth: a version this runtime did not write is read again.
   std::optional<IdRangeAllocator> ids_;
   std::optional<FileVersion> ids_version_;
+  // Stopped slivers' roots, unmounted (and their storage synced) off stop()'s
+  // path. Last: destroyed first, so every pin is dropped before the rest goes.
+  RootfsReleaser releaser_;
 };
 
 }  // namespace plng::node
