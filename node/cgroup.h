@@ -126,6 +126,8 @@ class CgroupDriver {
   // name. The default, none, leaves /sys/fs/cgroup empty.
   virtual std::vector<CgroupView> sliverViews() const { return {}; }
 
+  // The processes in the sliver's cgroup (its unified one: clone3 places every
+  // process of a sliver there), sorted.
   virtual std::vector<pid_t> pids(std::string_view sliver) const = 0;
   virtual CgroupUsage usage(std::string_view sliver) const = 0;
   // The slivers that have a cgroup (names of <root>/slivers/* in the unified tree).

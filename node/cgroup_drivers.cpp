@@ -71,13 +71,11 @@ class TreeDriver : public CgroupDriver {
   }
 
   std::vector<pid_t> pids(std::string_view sliver) const override {
-    std::vector<pid_t> out;
-    for (const auto& dir : sliverDirs(sliver)) {
-      auto some = cgroupfs::procs(dir);
-      out.insert(out.end(), some.begin(), some.end());
-    }
+    // The unified tree alone: every process of a sliver is cloned into its
+    // unified cgroup, and the v1 ones (hybrid) hold the same processes. One read
+    // instead of six per sliver in every list(), i.e. every reconcile pass.
+    std::vector<pid_t> out = cgroupfs::procs(sliverDir(trees_.front(), sliver));
     std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
 
