@@ -12,7 +12,8 @@
 // happens, moments later, off the caller's path.
 //
 // A pin of a sliver must be gone before its next overlay is mounted over the
-// same upper directory (overlayfs refuses an upper layer in use): start() calls
+// same upper directory (two overlays over one upper layer are undefined
+// behaviour; overlayfs warns, and with index=on refuses): start() calls
 // waitFor() first.
 
 #include <condition_variable>

@@ -416,7 +416,7 @@ void LinuxSliverRuntime::start(std::string_view slice_view) {
 }
 
 void LinuxSliverRuntime::stopLocked(const std::string& slice, std::chrono::milliseconds grace) {
-  unused_cgroups_.erase(slice);  // killAll below writes cgroup.kill
+  unused_cgroups_.erase(slice);  // processes ran in it; killAll may write cgroup.kill
   UniqueFd root_pin;
   if (auto rec = runningInit(slice)) {
     UniqueFd adopted;

@@ -8,12 +8,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <chrono>
-#include <thread>
 
 #include "base/fd.h"
 
-using namespace std::chrono_literals;
 using plng::base::UniqueFd;
 using plng::node::pinRootOf;
 using plng::node::RootfsReleaser;
