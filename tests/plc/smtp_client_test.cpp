@@ -1,7 +1,8 @@
-// plcd's SMTP client without a mail server of record: message text
-// (dot-stuffing, headers, header injection refused) and the SMTP exchange
-// against a scripted server on loopback (every reply checked, errors naming the
-// step and the server's reply, timeouts).
+// plcd's SMTP client and reminder mail without a mail server of record: message
+// text (dot-stuffing, headers, header injection refused), the reminder rule and
+// its config, and the SMTP exchange against a scripted server on loopback (every
+// reply checked, errors naming the step and the server's reply, timeouts).
+// The real thing, plcd mailing Debian's aiosmtpd: plc_reminders_test.
 #include "plc/smtp_client.h"
 
 #include <arpa/inet.h>
@@ -15,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "plc/config.h"
+#include "plc/expiry_reminders.h"
 
 using namespace plng::plc;
 
@@ -285,4 +288,79 @@ TEST_CASE("no server listening: the error names the server", "[plc][mail]") {
   CHECK_THAT(errorOf(options("127.0.0.1:" + std::to_string(port)), message()),
              Catch::StartsWith("connect to 127.0.0.1:" + std::to_string(port) + ": ") &&
                  Catch::Contains("refused"));
+}
+
+TEST_CASE("reminder thresholds: the nearest one due", "[plc][mail]") {
+  CHECK(parseReminderDays("7,1") == std::vector<int>{1, 7});
+  CHECK(parseReminderDays(" 14 , 3,1") == std::vector<int>{1, 3, 14});
+  CHECK_THROWS_WITH(parseReminderDays("7,0"), Catch::Contains("'0' is not a number of days"));
+  CHECK_THROWS_WITH(parseReminderDays("7,x"), Catch::Contains("'x'"));
+  CHECK_THROWS_WITH(parseReminderDays("7,7"), "7 is listed twice");
+  CHECK_THROWS_AS(parseReminderDays(""), std::invalid_argument);
+
+  const std::vector<int> days{1, 7};
+  constexpr std::int64_t kDay = 86400;
+  CHECK(dueReminderDays(days, 8 * kDay) == 0);
+  CHECK(dueReminderDays(days, 7 * kDay) == 7);
+  CHECK(dueReminderDays(days, 2 * kDay) == 7);
+  // Within both: only the nearest.
+  CHECK(dueReminderDays(days, kDay) == 1);
+  CHECK(dueReminderDays(days, 3600) == 1);
+  CHECK(dueReminderDays(days, 0) == 0);  // expired: too late
+}
+
+TEST_CASE("the reminder mail names the slice, its expiry and how to renew", "[plc][mail]") {
+  const SliceReminder reminder{.slice_id = 3,
+                               .slice = "princeton_x",
+                               .description = "measuring things",
+                               .url = "https://example.edu/x",
+                               .expires_at = 1796386394 + 23 * 3600,
+                               .expires_at_key = "",
+                               .days_before = 1,
+                               .recipients = {"alice@princeton.edu", "bob@princeton.edu"}};
+  ReminderSettings settings{.days = {1, 7},
+                            .from = "plc@planet.test",
+                            .portal_url = "https://plc.planet.test/",
+                            .max_renewal = 8 * 7 * 86400};
+  const auto mail = reminderMail(reminder, settings, 1796386394);
+  CHECK(mail.from == "plc@planet.test");
+  CHECK(mail.to == reminder.recipients);
+  CHECK(mail.subject ==
+        "PlanetLab slice princeton_x expires in 23 hours (2026-12-05 11:13:14 UTC)");
+  CHECK(mail.message_id == "slice-reminder.3.1796469194.1d@planet.test");
+  CHECK_THAT(mail.body, Catch::Contains("expires on 2026-12-05 11:13:14 UTC, in 23 hours"));
+  CHECK_THAT(mail.body, Catch::Contains("plcctl slice renew princeton_x --expires 2027-01-01"));
+  CHECK_THAT(mail.body, Catch::Contains("web portal: https://plc.planet.test/"));
+  CHECK_THAT(mail.body, Catch::Contains("URL:         https://example.edu/x"));
+  CHECK_THAT(mail.body, Catch::Contains("Description: measuring things"));
+  CHECK_THAT(mail.body, Catch::Contains("7 and 1 days before it expires"));
+  CHECK_THAT(mail.body, !Catch::Contains("needs a description"));
+
+  auto bare = reminder;
+  bare.url.clear();
+  CHECK_THAT(reminderMail(bare, settings, 1796386394).body,
+             Catch::Contains("needs a description and a URL before its members can renew it"));
+}
+
+TEST_CASE("plcd's mail settings: off by default, a From address required", "[plc][config]") {
+  const auto defaults = plcdConfigTable().parse("", "t");
+  CHECK(defaults.smtp_server.empty());
+  CHECK(defaults.slice_reminder_days == "7,1");
+  CHECK(defaults.slice_reminder_interval_s == 300);
+  CHECK(defaults.smtp_timeout_s == 30);
+
+  CHECK_THROWS_WITH(plcdConfigTable().parse("smtp_server = localhost:25\n", "t"),
+                    "t:1: smtp_from must be set when smtp_server is: the From address of slice "
+                    "expiry reminders (e.g. smtp_from = plc@planet.example.org)");
+  const auto on =
+      plcdConfigTable().parse("smtp_server = localhost:25\nsmtp_from = plc@planet.test\n", "t");
+  CHECK(on.smtp_server == "localhost:25");
+  CHECK_THROWS_WITH(plcdConfigTable().parse("smtp_server = localhost\n", "t"),
+                    Catch::StartsWith("t:1: smtp_server: 'localhost' is not host:port"));
+  CHECK_THROWS_WITH(plcdConfigTable().parse("smtp_server = localhost:0\n", "t"),
+                    Catch::Contains("port must be 1 to 65535"));
+  CHECK_THROWS_WITH(plcdConfigTable().parse("smtp_from = not-an-address\n", "t"),
+                    Catch::StartsWith("t:1: smtp_from:"));
+  CHECK_THROWS_WITH(plcdConfigTable().parse("slice_reminder_days = 7,,1\n", "t"),
+                    Catch::StartsWith("t:1: slice_reminder_days:"));
 }
