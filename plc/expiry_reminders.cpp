@@ -219,46 +219,29 @@ std::vector<ReminderOutcome> ExpiryReminders::remindOnce() {
 }
 
 std::vector<SliceReminder> ExpiryReminders::claimDue() {
-  std::string days = "{";
-  for (int d : settings_.days) days += (days.size() > 1 ? "," : "") + std::to_string(d);
-  days += "}";
   return db_.write([&](pqxx::work& tx) {
     tx.exec_params0(
         "DELETE FROM slice_reminders WHERE expires_at < now() - make_interval(days => $1)",
         static_cast<int>(kKeepClaims.count()));
-    // The nearest threshold each live slice with someone to tell is within; the
-    // claims this transaction made (or took over from a plcd that died
-    // mid-send) come back. Another plcd's concurrent INSERT of the same row
-    // waits for this one's commit and then finds the row taken.
-    const auto rows = tx.exec_params(
-        "WITH due AS ("
-        "  SELECT s.slice_id, s.expires_at,"
-        "    (SELECT min(d) FROM unnest($1::int[]) AS d"
-        "     WHERE s.expires_at <= now() + make_interval(days => d)) AS days_before"
-        "  FROM slices s"
-        "  WHERE s.deleted_at IS NULL AND s.expires_at > now()"
-        "    AND EXISTS (SELECT 1 FROM slice_members m JOIN persons p ON p.person_id = m.person_id"
-        "                WHERE m.slice_id = s.slice_id AND p.deleted_at IS NULL AND p.enabled)"
-        "), claimed AS ("
-        "  INSERT INTO slice_reminders (slice_id, expires_at, days_before)"
-        "  SELECT slice_id, expires_at, days_before FROM due WHERE days_before IS NOT NULL"
-        "  ON CONFLICT (slice_id, expires_at, days_before) DO UPDATE SET claimed_at = now()"
-        "    WHERE slice_reminders.sent_at IS NULL"
-        "      AND slice_reminders.claimed_at < now() - make_interval(secs => $2)"
-        "  RETURNING slice_id, expires_at, days_before"
-        ")"
-        " SELECT c.slice_id, s.name, s.description, s.url,"
-        "   floor(extract(epoch FROM c.expires_at))::bigint, c.expires_at::text, c.days_before,"
-        "   (SELECT string_agg(p.email, ',' ORDER BY lower(p.email))"
-        "    FROM slice_members m JOIN persons p ON p.person_id = m.person_id"
-        "    WHERE m.slice_id = c.slice_id AND p.deleted_at IS NULL AND p.enabled)"
-        " FROM claimed c JOIN slices s ON s.slice_id = c.slice_id"
-        " ORDER BY c.expires_at, s.name",
-        days,
-        static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(kStaleClaim).count()));
-    std::vector<SliceReminder> out;
-    std::vector<SliceReminder> nobody;
-    for (const auto& r : rows) {
+    // Live slices within the furthest threshold, with their live, enabled
+    // members (emails are validated addresses: none holds a comma).
+    const auto candidates = tx.exec_params(
+        "SELECT s.slice_id, s.name, s.description, s.url,"
+        "   floor(extract(epoch FROM s.expires_at))::bigint, s.expires_at::text,"
+        "   floor(extract(epoch FROM s.expires_at - now()))::bigint, members.emails"
+        " FROM slices s,"
+        "  LATERAL (SELECT string_agg(p.email, ',' ORDER BY lower(p.email)) AS emails"
+        "           FROM slice_members m JOIN persons p ON p.person_id = m.person_id"
+        "           WHERE m.slice_id = s.slice_id AND p.deleted_at IS NULL AND p.enabled) members"
+        " WHERE s.deleted_at IS NULL AND s.expires_at > now()"
+        "   AND s.expires_at <= now() + make_interval(days => $1)"
+        "   AND members.emails IS NOT NULL"
+        " ORDER BY s.expires_at, s.name",
+        settings_.days.back());
+    std::vector<SliceReminder> claimed;
+    for (const auto& r : candidates) {
+      const int days_before = dueReminderDays(settings_.days, r[6].as<std::int64_t>());
+      if (days_before == 0) continue;
       SliceReminder reminder{
           .slice_id = r[0].as<std::int64_t>(),
           .slice = r[1].as<std::string>(),
@@ -266,26 +249,28 @@ std::vector<SliceReminder> ExpiryReminders::claimDue() {
           .url = r[3].as<std::string>(),
           .expires_at = r[4].as<std::int64_t>(),
           .expires_at_key = r[5].as<std::string>(),
-          .days_before = r[6].as<int>(),
+          .days_before = days_before,
           .recipients = {},
       };
-      // Emails are validated addresses: none holds a comma.
-      if (!r[7].is_null()) {
-        for (const auto& email : base::split(r[7].as<std::string>(), ','))
-          reminder.recipients.emplace_back(email);
-      }
-      // Its last member went away since `due` was read: no claim, so a member
-      // added later still gets the reminder.
-      if (reminder.recipients.empty()) {
-        tx.exec_params0(
-            "DELETE FROM slice_reminders"
-            " WHERE slice_id = $1 AND expires_at = $2::timestamptz AND days_before = $3",
-            reminder.slice_id, reminder.expires_at_key, reminder.days_before);
-        continue;
-      }
-      out.push_back(std::move(reminder));
+      // The claim: a row this insert made, or took over from a plcd that died
+      // mid-mail. Another plcd's concurrent insert of the same row waits for
+      // this transaction's commit and then finds the row taken.
+      const auto mine = tx.exec_params(
+          "INSERT INTO slice_reminders (slice_id, expires_at, days_before)"
+          " VALUES ($1, $2::timestamptz, $3)"
+          " ON CONFLICT (slice_id, expires_at, days_before) DO UPDATE SET claimed_at = now()"
+          "   WHERE slice_reminders.sent_at IS NULL"
+          "     AND slice_reminders.claimed_at < now() - make_interval(secs => $4)"
+          " RETURNING 1",
+          reminder.slice_id, reminder.expires_at_key, reminder.days_before,
+          static_cast<double>(
+              std::chrono::duration_cast<std::chrono::seconds>(kStaleClaim).count()));
+      if (mine.empty()) continue;
+      for (const auto& email : base::split(r[7].as<std::string>(), ','))
+        reminder.recipients.emplace_back(email);
+      claimed.push_back(std::move(reminder));
     }
-    return out;
+    return claimed;
   });
 }
 
