@@ -120,8 +120,8 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                    "seconds without contact or report after which a node is shown as down", 1)
           .string("smtp_server", &C::smtp_server,
                   "host:port of the SMTP relay that slice expiry reminders are mailed through "
-                  "(plain SMTP: no authentication, no TLS; an MTA on this host or its network); "
-                  "empty = no reminders",
+                  "(no authentication; plain unless smtp_starttls; an MTA on this host or its "
+                  "network); empty = no reminders",
                   [](const std::string& value) {
                     if (!value.empty()) parseSmtpServer(value);
                   })
@@ -144,6 +144,12 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
           .integer("smtp_timeout_s", &C::smtp_timeout_s,
                    "seconds plcd waits for the SMTP server to connect and to answer each command",
                    1, 600)
+          .boolean("smtp_starttls", &C::smtp_starttls,
+                   "require STARTTLS: mail only over TLS, with a certificate valid for "
+                   "smtp_server's host name")
+          .string("smtp_ca_file", &C::smtp_ca_file,
+                  "PEM CA certificates trusted for the relay's certificate (smtp_starttls); "
+                  "empty = the system's")
           .string("slice_reminder_days", &C::slice_reminder_days,
                   "days before a slice expires that its members are mailed a reminder, a list "
                   "(7,1); a slice within several gets only the nearest",

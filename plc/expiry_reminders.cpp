@@ -95,7 +95,9 @@ int dueReminderDays(const std::vector<int>& days, std::int64_t seconds_left) {
 SmtpOptions smtpOptionsFromConfig(const PlcConfig& config) {
   return SmtpOptions{.server = config.smtp_server,
                      .helo = config.smtp_helo.empty() ? thisHostName() : config.smtp_helo,
-                     .timeout = std::chrono::seconds(config.smtp_timeout_s)};
+                     .timeout = std::chrono::seconds(config.smtp_timeout_s),
+                     .starttls = config.smtp_starttls,
+                     .ca_file = config.smtp_ca_file};
 }
 
 ReminderSettings ReminderSettings::fromConfig(const PlcConfig& config) {

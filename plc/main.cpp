@@ -164,8 +164,9 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   if (!config.smtp_server.empty()) {
     auto settings = plng::plc::ReminderSettings::fromConfig(config);
     auto smtp = plng::plc::smtpOptionsFromConfig(config);
-    spdlog::info("slice expiry reminders: {} days before expiry, from {}, through {} (as {})",
-                 config.slice_reminder_days, config.smtp_from, config.smtp_server, smtp.helo);
+    spdlog::info("slice expiry reminders: {} days before expiry, from {}, through {} ({}as {})",
+                 config.slice_reminder_days, config.smtp_from, config.smtp_server,
+                 smtp.starttls ? "STARTTLS, " : "", smtp.helo);
     reminders = std::make_unique<plng::plc::ExpiryReminders>(
         db, std::move(settings), std::make_unique<plng::plc::SmtpMailer>(std::move(smtp)),
         std::chrono::seconds(config.slice_reminder_interval_s), &metrics);

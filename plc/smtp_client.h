@@ -1,9 +1,11 @@
-// A small SMTP client for plcd's mail (slice expiry reminders): plain SMTP
-// (RFC 5321) without authentication or TLS, meant for a relay on the PLC host
-// or its network (an MTA such as Postfix or Exim listening on loopback), which
-// queues, retries and delivers. One connection per message: EHLO (HELO if the
-// server does not know EHLO), MAIL FROM, RCPT TO for each recipient, DATA, QUIT;
-// every reply is checked, and each blocking step has a timeout.
+// A small SMTP client for plcd's mail (slice expiry reminders): SMTP (RFC 5321)
+// without authentication, meant for a relay on the PLC host or its network (an
+// MTA such as Postfix or Exim listening on loopback), which queues, retries and
+// delivers. Plain by default; with `starttls` the connection must turn to TLS
+// (RFC 3207) with a certificate valid for the server's host name before
+// anything is sent. One connection per message: EHLO (HELO if the server does
+// not know EHLO), [STARTTLS, EHLO,] MAIL FROM, RCPT TO for each recipient,
+// DATA, QUIT; every reply is checked, and each blocking step has a timeout.
 //
 // The message text (RFC 5322) is built by formatMail; its pieces are functions of
 // their own so tests can check them without a server.
@@ -74,6 +76,10 @@ struct SmtpOptions {
   std::string server;                        // host:port
   std::string helo;                          // the name this client gives in EHLO/HELO
   std::chrono::milliseconds timeout{30000};  // for connecting and for each reply
+  // Require STARTTLS: a server that does not offer it, or whose certificate is
+  // not valid for `server`'s host, gets nothing.
+  bool starttls = false;
+  std::string ca_file;  // PEM CA certificates trusted for it; empty: the system's
 };
 
 struct SmtpResult {

@@ -78,7 +78,14 @@ std::string readAll(const std::filesystem::path& path) {
 // file in <maildir>/new, with the envelope added as X-MailFrom and X-RcptTo.
 class SmtpSink {
  public:
-  SmtpSink(std::filesystem::path maildir, int port) : maildir_(std::move(maildir)), port_(port) {}
+  SmtpSink(std::filesystem::path maildir, int port)
+      : maildir_(std::move(maildir)),
+        port_(port),
+        argv_({kPython, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:" + std::to_string(port), "-c",
+               "aiosmtpd.handlers.Mailbox", maildir_.string()}) {}
+  // Another command line serving the same maildir on the same port.
+  SmtpSink(std::filesystem::path maildir, int port, std::vector<std::string> argv)
+      : maildir_(std::move(maildir)), port_(port), argv_(std::move(argv)) {}
 
   void start() {
     // Not made here: Python's Maildir makes tmp/, new/ and cur/ only when it
@@ -86,15 +93,7 @@ class SmtpSink {
     log_ = plng::base::UniqueFd(::open((maildir_.parent_path() / "aiosmtpd.log").c_str(),
                                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     SpawnOptions options;
-    options.argv = {kPython,
-                    "-m",
-                    "aiosmtpd",
-                    "-n",
-                    "-l",
-                    "127.0.0.1:" + std::to_string(port_),
-                    "-c",
-                    "aiosmtpd.handlers.Mailbox",
-                    maildir_.string()};
+    options.argv = argv_;
     options.outputFd = log_.get();
     options.parentDeathSignal = SIGKILL;
     child_ = ChildProcess::spawn(options);
@@ -133,6 +132,7 @@ class SmtpSink {
  private:
   std::filesystem::path maildir_;
   int port_;
+  std::vector<std::string> argv_;
   plng::base::UniqueFd log_;
   ChildProcess child_;
 };
@@ -368,5 +368,70 @@ TEST_CASE("without smtp_server nothing is mailed; smtp_server without smtp_from 
   CHECK_FALSE(refused.succeeded());
   CHECK_THAT(refused.output, Catch::Contains("smtp_from must be set when smtp_server is"));
   CHECK(sink.messages().empty());
+  sink.stop();
+}
+
+// aiosmtpd's Controller with TLS: STARTTLS offered and required before MAIL
+// (530 otherwise), so a mail stored went over TLS.
+constexpr const char* kTlsSink = R"PY(
+import signal, ssl, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+port, maildir, cert, key = sys.argv[1:5]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+controller = Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port),
+                        tls_context=context, require_starttls=True)
+controller.start()
+signal.sigwait([signal.SIGTERM, signal.SIGINT])
+controller.stop()
+)PY";
+
+TEST_CASE("with smtp_starttls mail goes only over TLS to a certificate valid for the host",
+          "[plc][pg][mail]") {
+  requireAiosmtpd();
+  PlcFixture fix;
+  Planet planet(fix);
+  ScratchDir dir("plc-reminders");
+  const auto cert = dir.path() / "cert.pem";
+  const auto key = dir.path() / "key.pem";
+  REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
+                       " -addext subjectAltName=DNS:localhost -keyout " +
+                       key.string() + " -out " + cert.string() + " >/dev/null 2>&1")
+                          .c_str()) == 0);
+  std::ofstream(dir.path() / "tls_sink.py") << kTlsSink;
+  const int port = freeLoopbackPort();
+  SmtpSink sink(dir.path() / "maildir", port,
+                {kPython, (dir.path() / "tls_sink.py").string(), std::to_string(port),
+                 (dir.path() / "maildir").string(), cert.string(), key.string()});
+  sink.start();
+  planet.slice("princeton_tls", {"alice@princeton.edu"}, 10 * kHour);
+  const std::string tls_config = "smtp_server = localhost:" + std::to_string(port) +
+                                 "\n"
+                                 "smtp_from = plc@planet.test\n"
+                                 "smtp_timeout_s = 5\n"
+                                 "smtp_starttls = true\n"
+                                 "slice_reminder_interval_s = 1\n";
+
+  SECTION("a certificate no trusted CA signed: nothing sent, the reason logged") {
+    auto plcd = configuredPlcd(fix, dir.path() / "untrusted.conf", tls_config);
+    for (auto deadline = std::chrono::steady_clock::now() + 20s;
+         plcd.log().find("was not mailed") == std::string::npos;) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(100ms);
+    }
+    CHECK_THAT(plcd.log(), Catch::Contains("STARTTLS: TLS handshake: certificate verify failed"));
+    std::this_thread::sleep_for(2s);
+    CHECK(sink.messages().empty());
+  }
+  SECTION("the relay's CA trusted: delivered") {
+    auto plcd = configuredPlcd(fix, dir.path() / "trusted.conf",
+                               tls_config + "smtp_ca_file = " + cert.string() + "\n");
+    const auto mails = sink.awaitMessages(1);
+    REQUIRE(mails.size() == 1);
+    CHECK(header(mails[0], "X-RcptTo") == "alice@princeton.edu");
+    CHECK_THAT(header(mails[0], "Subject"), Catch::Contains("princeton_tls"));
+    CHECK(planet.claims("princeton_tls") == std::vector<std::string>{"1 sent"});
+  }
   sink.stop();
 }

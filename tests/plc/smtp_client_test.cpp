@@ -110,8 +110,11 @@ class ScriptedSmtpServer {
 };
 
 SmtpOptions options(const std::string& server) {
-  return SmtpOptions{
-      .server = server, .helo = "plc.planet.test", .timeout = std::chrono::milliseconds(2000)};
+  return SmtpOptions{.server = server,
+                     .helo = "plc.planet.test",
+                     .timeout = std::chrono::milliseconds(2000),
+                     .starttls = false,
+                     .ca_file = ""};
 }
 
 std::string errorOf(const SmtpOptions& o, const MailMessage& m) {
@@ -219,6 +222,15 @@ TEST_CASE("an RFC 821 server refusing EHLO is greeted with HELO", "[plc][mail]")
   sendMail(options(server.address()), message());
   CHECK_THAT(server.received(), Catch::StartsWith("EHLO plc.planet.test\r\nHELO plc.planet.test\r\n"
                                                   "MAIL FROM:"));
+}
+
+TEST_CASE("with starttls, a server that does not offer it is told nothing", "[plc][mail]") {
+  ScriptedSmtpServer server({"220 s\r\n", "250-s\r\n250 8BITMIME\r\n", "250 ok\r\n"});
+  auto o = options(server.address());
+  o.starttls = true;
+  CHECK(errorOf(o, message()) ==
+        "STARTTLS: " + server.address() + " does not offer it (smtp_starttls requires it)");
+  CHECK(server.received() == "EHLO plc.planet.test\r\n");
 }
 
 TEST_CASE("each failed step is an error naming the step and the server's reply", "[plc][mail]") {
