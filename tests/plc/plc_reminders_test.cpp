@@ -2,9 +2,12 @@
 // processes on a real PostgreSQL mail slices' members through Debian's aiosmtpd,
 // an SMTP server on loopback storing what it receives in a maildir. One mail per
 // slice, threshold and expiry date, however many plcd serve the database; only the
-// nearest threshold when several are due at once; nothing again after a renewal,
-// nothing at all without smtp_server; and a mail the server could not take is
-// released and delivered by a later pass once the server is back.
+// nearest threshold when several are due at once; nothing now after a renewal
+// weeks ahead, the new date's reminder after one to days ahead;
+// nothing at all without smtp_server; a mail the server could not take is
+// released and delivered by a later pass once the server is back; a claim left
+// by a plcd that died mid-mail is taken over after an hour; and with
+// smtp_starttls, mail goes only over TLS to a certificate the plcd trusts.
 //
 // Skips (77) when /usr/bin/python3 has no aiosmtpd (Debian: python3-aiosmtpd).
 #include <arpa/inet.h>
@@ -343,6 +346,36 @@ TEST_CASE("with the mail server down the claim is released and a later pass deli
   CHECK(header(mails[0], "X-RcptTo") == "alice@princeton.edu");
   CHECK_THAT(header(mails[0], "Subject"), Catch::Contains("princeton_late"));
   CHECK(planet.claims("princeton_late") == std::vector<std::string>{"1 sent"});
+  sink.stop();
+}
+
+TEST_CASE("a claim left unsent for an hour is taken over; a fresh one is another plcd's",
+          "[plc][pg][mail]") {
+  requireAiosmtpd();
+  PlcFixture fix;
+  Planet planet(fix);
+  ScratchDir dir("plc-reminders");
+  SmtpSink sink(dir.path() / "maildir", freeLoopbackPort());
+  sink.start();
+  planet.slice("princeton_stale", {"alice@princeton.edu"}, 10 * kHour);
+  planet.slice("princeton_busy", {"bob@princeton.edu"}, 10 * kHour);
+  // As a plcd leaves them that died mid-mail two hours ago, and one mailing now.
+  planet.seed.sql(
+      "INSERT INTO slice_reminders (slice_id, expires_at, days_before, claimed_at)"
+      " SELECT slice_id, expires_at, 1, now() - interval '2 hours' FROM slices"
+      " WHERE name = 'princeton_stale'");
+  planet.seed.sql(
+      "INSERT INTO slice_reminders (slice_id, expires_at, days_before)"
+      " SELECT slice_id, expires_at, 1 FROM slices WHERE name = 'princeton_busy'");
+
+  auto plcd = configuredPlcd(fix, dir.path() / "plcd.conf", mailConfig(sink));
+  auto mails = sink.awaitMessages(1);
+  std::this_thread::sleep_for(3s);
+  mails = sink.messages();
+  REQUIRE(mails.size() == 1);
+  CHECK_THAT(header(mails[0], "Subject"), Catch::Contains("princeton_stale"));
+  CHECK(planet.claims("princeton_stale") == std::vector<std::string>{"1 sent"});
+  CHECK(planet.claims("princeton_busy") == std::vector<std::string>{"1 claimed"});
   sink.stop();
 }
 
