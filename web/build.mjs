@@ -1,0 +1,49 @@
+// Builds the portal into one directory: index.html, app.js, app.css.
+//   node build.mjs <output dir> [--dev]
+// plcd serves that directory as `portal_root` under a strict CSP (script-src
+// 'self', style-src 'self'), so the bundle has no inline scripts or styles and
+// nothing is fetched from elsewhere at run time.
+import { build } from 'esbuild';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const dev = args.includes('--dev');
+const outArg = args.find((a) => !a.startsWith('--'));
+if (!outArg) {
+  console.error('usage: node build.mjs <output dir> [--dev]');
+  process.exit(2);
+}
+const out = resolve(outArg);
+
+await mkdir(out, { recursive: true });
+// A --dev build's source map must not outlive it into a release build.
+for (const name of ['app.js.map', 'app.css.map']) await rm(join(out, name), { force: true });
+
+await build({
+  absWorkingDir: here,
+  entryPoints: { app: 'src/main.jsx' },
+  bundle: true,
+  outdir: out,
+  format: 'iife',
+  target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  minify: !dev,
+  sourcemap: dev ? 'linked' : false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  define: { 'process.env.NODE_ENV': dev ? '"development"' : '"production"' },
+});
+await build({
+  absWorkingDir: here,
+  entryPoints: { app: 'src/app.css' },
+  bundle: true,
+  outdir: out,
+  minify: !dev,
+  logLevel: 'warning',
+});
+await copyFile(join(here, 'src/index.html'), join(out, 'index.html'));
+console.log(`portal built into ${out}`);
