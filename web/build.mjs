@@ -1,22 +1,37 @@
 // Builds the portal into one directory: index.html, app.js, app.css.
-//   node build.mjs <output dir> [--dev]
+//   node build.mjs <output dir> [--dev] [--node-modules DIR]
+// --node-modules: where `npm ci` put esbuild and preact (default: web/node_modules;
+// the CMake build installs them into its own tree, web/CMakeLists.txt).
 // plcd serves that directory as `portal_root` under a strict CSP (script-src
 // 'self', style-src 'self'), so the bundle has no inline scripts or styles and
 // nothing is fetched from elsewhere at run time.
-import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const dev = args.includes('--dev');
-const outArg = args.find((a) => !a.startsWith('--'));
+let dev = false;
+let outArg = null;
+let nodeModules = join(here, 'node_modules');
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--dev') dev = true;
+  else if (args[i] === '--node-modules' && i + 1 < args.length) nodeModules = resolve(args[++i]);
+  else if (!args[i].startsWith('--') && !outArg) outArg = args[i];
+  else {
+    console.error(`build.mjs: unknown argument ${args[i]}`);
+    outArg = null;
+    break;
+  }
+}
 if (!outArg) {
-  console.error('usage: node build.mjs <output dir> [--dev]');
+  console.error('usage: node build.mjs <output dir> [--dev] [--node-modules DIR]');
   process.exit(2);
 }
 const out = resolve(outArg);
+// esbuild from that directory, and the app's own imports (preact) resolved there too.
+const { build } = createRequire(join(nodeModules, 'resolve-from-here.js'))('esbuild');
 
 await mkdir(out, { recursive: true });
 // A --dev build's source map must not outlive it into a release build.
@@ -31,6 +46,7 @@ await build({
   target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
   jsx: 'automatic',
   jsxImportSource: 'preact',
+  nodePaths: [nodeModules],
   minify: !dev,
   sourcemap: dev ? 'linked' : false,
   legalComments: 'none',
