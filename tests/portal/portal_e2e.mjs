@@ -27,7 +27,7 @@
 //   1. anonymous: a site (fresh login base) requests to join; told it waits for approval
 //   2. the admin approves it on Admin → Sites; creates two nodes at it through the JSON API
 //   3. anonymous: a user registers at that site; told it waits for approval
-//   4. the site's PI logs in and enables the user, granting the role "user"
+//   4. the site's PI logs in and enables the user, granting the role "tech"
 //   5. the PI creates a slice, adds the user and the two nodes (checkboxes, filtered by
 //      site), sets the tag vref (its description, kind and default shown)
 //   6. the user logs in, sees the slice, adds an SSH key, renews the slice within the
@@ -161,8 +161,8 @@ async function go(page, route, heading) {
 
 async function login(page, email, password) {
   await go(page, 'login', 'Log in to PlanetLab');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Slices' }).waitFor();
   await expectText(page.getByRole('navigation', { name: 'Main' }), `Log out ${email}`);
@@ -193,6 +193,13 @@ function sshKey(comment) {
     line: `ssh-ed25519 ${blob.toString('base64')} ${comment}`,
     fingerprint: `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`,
   };
+}
+
+// A node's key as AddNode takes it: a raw 32-byte Ed25519 public key (a point on
+// the curve; PLC refuses other bytes), base64 in JSON.
+function nodePublicKey() {
+  const { publicKey } = generateKeyPairSync('ed25519');
+  return publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
 }
 
 // "2027-01-29T13:45" (datetime-local, UTC here) -> "2027-01-29 13:45 UTC", as the portal prints times.
@@ -241,15 +248,15 @@ async function main() {
 
   await step('1. a site requests to join', async () => {
     await go(anon, 'join/site', 'Request a site');
-    await anon.getByLabel('Login base').fill(site.loginBase);
-    await anon.getByLabel('Site name').fill(site.name);
-    await anon.getByLabel('Web site URL').fill(site.url);
-    await anon.getByLabel('PI first name').fill(pi.first);
-    await anon.getByLabel('PI last name').fill(pi.last);
-    await anon.getByLabel('PI email').fill(pi.email);
-    await anon.getByLabel('PI password').fill(pi.password);
-    await anon.getByLabel('Technical contact name').fill('Tom Tech');
-    await anon.getByLabel('Technical contact email').fill(`tech-${suffix}@e2e.example.org`);
+    await anon.getByLabel('Login base', { exact: true }).fill(site.loginBase);
+    await anon.getByLabel('Site name', { exact: true }).fill(site.name);
+    await anon.getByLabel('Web site URL', { exact: true }).fill(site.url);
+    await anon.getByLabel('PI first name', { exact: true }).fill(pi.first);
+    await anon.getByLabel('PI last name', { exact: true }).fill(pi.last);
+    await anon.getByLabel('PI email', { exact: true }).fill(pi.email);
+    await anon.getByLabel('PI password', { exact: true }).fill(pi.password);
+    await anon.getByLabel('Technical contact name', { exact: true }).fill('Tom Tech');
+    await anon.getByLabel('Technical contact email', { exact: true }).fill(`tech-${suffix}@e2e.example.org`);
     await anon.getByRole('button', { name: 'Request the site' }).click();
     await expectStatus(anon, `Site "${site.loginBase}" requested`);
     await expectText(anon.getByRole('status'), 'waits for a PlanetLab administrator');
@@ -258,8 +265,8 @@ async function main() {
 
     // Until it is approved, its PI cannot log in.
     await go(anon, 'login', 'Log in to PlanetLab');
-    await anon.getByLabel('Email').fill(pi.email);
-    await anon.getByLabel('Password').fill(pi.password);
+    await anon.getByLabel('Email', { exact: true }).fill(pi.email);
+    await anon.getByLabel('Password', { exact: true }).fill(pi.password);
     await anon.getByRole('button', { name: 'Log in' }).click();
     const refusal = await expectText(anon.getByRole('alert'), '');
     console.log(`    the PI's login before approval is refused: ${refusal}`);
@@ -284,7 +291,7 @@ async function main() {
 
     adminToken = (await api('Auth', 'Login', { email: opt.adminEmail, password: opt.adminPassword })).token;
     for (const hostname of nodes) {
-      await api('Admin', 'AddNode', { hostname, loginBase: site.loginBase, publicKey: randomBytes(32).toString('base64') }, adminToken);
+      await api('Admin', 'AddNode', { hostname, loginBase: site.loginBase, publicKey: nodePublicKey() }, adminToken);
     }
     await go(adm, 'admin/nodes', 'Admin: Nodes');
     await expectText(adm.getByRole('table', { name: 'Nodes' }), ...nodes);
@@ -292,11 +299,11 @@ async function main() {
 
   await step('3. a user registers at the site', async () => {
     await go(anon, 'join/user', 'Register as a user at a site');
-    await anon.getByLabel('Site login base').fill(site.loginBase);
-    await anon.getByLabel('First name').fill(user.first);
-    await anon.getByLabel('Last name').fill(user.last);
-    await anon.getByLabel('Email').fill(user.email);
-    await anon.getByLabel('Password').fill(user.password);
+    await anon.getByLabel('Site login base', { exact: true }).fill(site.loginBase);
+    await anon.getByLabel('First name', { exact: true }).fill(user.first);
+    await anon.getByLabel('Last name', { exact: true }).fill(user.last);
+    await anon.getByLabel('Email', { exact: true }).fill(user.email);
+    await anon.getByLabel('Password', { exact: true }).fill(user.password);
     await anon.getByRole('button', { name: 'Register' }).click();
     await expectStatus(anon, `Account ${user.email} registered`);
     await expectText(anon.getByRole('status'), 'waits for approval');
@@ -318,25 +325,26 @@ async function main() {
     const everyone = piPage.getByRole('table', { name: `Everyone at ${site.loginBase}` });
     const row = everyone.getByRole('row').filter({ hasText: user.email });
     await expectText(row, 'yes');
-    await row.getByLabel(`Role for ${user.email}`).selectOption('user');
+    // A new account holds the role "user" at its site already; the PI adds "tech".
+    await row.getByLabel(`Role for ${user.email}`, { exact: true }).selectOption('tech');
     await row.getByRole('button', { name: 'Grant role' }).click();
-    await expectStatus(piPage, `${user.email} is now user at ${site.loginBase}.`);
+    await expectStatus(piPage, `${user.email} is now tech at ${site.loginBase}.`);
     await noAlert(piPage);
-    await expectText(everyone.getByRole('row').filter({ hasText: user.email }), 'user');
+    await expectText(everyone.getByRole('row').filter({ hasText: user.email }), 'tech, user');
     await screenshot(piPage, 'pi-user-enabled');
   });
 
   await step('5. the PI creates a slice, adds the user, two nodes and a tag', async () => {
     await go(piPage, 'slices/new', 'Create a slice');
-    await piPage.getByLabel('Site').selectOption(site.loginBase);
-    await piPage.getByLabel('Slice name (after the site prefix)').fill('demo');
-    await piPage.getByLabel('Description').fill('The portal end-to-end test slice');
-    await piPage.getByLabel('URL').fill(`${site.url}demo`);
+    await piPage.getByLabel('Site', { exact: true }).selectOption(site.loginBase);
+    await piPage.getByLabel('Slice name (after the site prefix)', { exact: true }).fill('demo');
+    await piPage.getByLabel('Description', { exact: true }).fill('The portal end-to-end test slice');
+    await piPage.getByLabel('URL', { exact: true }).fill(`${site.url}demo`);
     await piPage.getByRole('button', { name: 'Create slice' }).click();
     await piPage.getByRole('heading', { level: 1, name: `Slice ${sliceName}` }).waitFor();
     await noAlert(piPage);
 
-    await piPage.getByLabel('Add members (emails, separated by commas or spaces)').fill(user.email);
+    await piPage.getByLabel('Add members (emails, separated by commas or spaces)', { exact: true }).fill(user.email);
     await piPage.getByRole('button', { name: 'Add members' }).click();
     await expectStatus(piPage, `Added ${user.email}.`);
     await expectText(piPage.getByRole('table', { name: 'Slice members' }), user.email);
@@ -369,7 +377,7 @@ async function main() {
 
     const key = sshKey(`ursula@e2e-${suffix}`);
     await go(userPage, 'account', 'My account');
-    await userPage.getByLabel('Public key (OpenSSH format)').fill(key.line);
+    await userPage.getByLabel('Public key (OpenSSH format)', { exact: true }).fill(key.line);
     await userPage.getByRole('button', { name: 'Add key' }).click();
     await expectStatus(userPage, `Key ${key.fingerprint} added.`);
     await expectText(userPage.getByRole('table', { name: 'My SSH keys' }), key.fingerprint, `ursula@e2e-${suffix}`);
@@ -379,7 +387,7 @@ async function main() {
     await userPage.getByRole('link', { name: 'Slices', exact: true }).click();
     await userPage.getByRole('link', { name: sliceName }).click();
     await userPage.getByRole('heading', { level: 1, name: `Slice ${sliceName}` }).waitFor();
-    const expiry = userPage.getByLabel('New expiry (your local time)');
+    const expiry = userPage.getByLabel('New expiry (your local time)', { exact: true });
     await expectText(userPage.locator('section[aria-labelledby="renew-h"]'), 'You may renew up to');
     const latest = await expiry.inputValue();
     if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d$/.test(latest)) throw new Error(`the renewal date is not prefilled (shows "${latest}")`);
@@ -416,23 +424,23 @@ async function main() {
 
   await step('7. the admin finds those calls in the events browser', async () => {
     await go(adm, 'admin/events', 'Admin: Events');
-    await adm.getByLabel('Object').fill(`slice:${sliceName}`);
+    await adm.getByLabel('Object', { exact: true }).fill(`slice:${sliceName}`);
     await adm.getByRole('button', { name: 'Search events' }).click();
     await expectStatus(adm, 'event(s) found.');
     const events = adm.getByRole('table', { name: /^Events/ });
     await expectText(events, 'AddSlice', 'AddSliceMembers', 'AddSliceNodes', 'SetSliceTag', 'RenewSlice', pi.email, user.email);
     await screenshot(adm, 'admin-events-slice');
 
-    await adm.getByLabel('Object').fill('');
-    await adm.getByLabel('Caller').fill(user.email);
-    await adm.getByLabel('Method').fill('RenewSlice');
+    await adm.getByLabel('Object', { exact: true }).fill('');
+    await adm.getByLabel('Caller', { exact: true }).fill(user.email);
+    await adm.getByLabel('Method', { exact: true }).fill('RenewSlice');
     await adm.getByRole('button', { name: 'Search events' }).click();
     await expectStatus(adm, '2 event(s) found.');
     const rows = events.getByRole('row');
     await expectText(rows.filter({ hasText: 'OK' }), 'RenewSlice', user.email);
     await expectText(rows.filter({ hasNotText: 'OK' }).filter({ hasText: 'RenewSlice' }), refusalMessage);
-    await adm.getByLabel('Caller').fill(user.email);
-    await adm.getByLabel('Method').fill('AddPersonKey');
+    await adm.getByLabel('Caller', { exact: true }).fill(user.email);
+    await adm.getByLabel('Method', { exact: true }).fill('AddPersonKey');
     await adm.getByRole('button', { name: 'Search events' }).click();
     await expectText(events, 'AddPersonKey', 'OK');
     await screenshot(adm, 'admin-events-user');

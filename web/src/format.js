@@ -14,14 +14,15 @@ export function nowSeconds() {
   return Math.floor(Date.now() / 1000);
 }
 
-// "2026-12-04 13:45 UTC": one unambiguous format everywhere.
-export function formatTime(value, never = '—') {
+// "2026-12-04 13:45 UTC": one unambiguous format everywhere (with the seconds
+// where they matter: the event log).
+export function formatTime(value, never = '—', { withSeconds = false } = {}) {
   const s = seconds(value);
   if (!s) return never;
   const d = new Date(s * 1000);
   const pad = (n) => String(n).padStart(2, '0');
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
-    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}${withSeconds ? `:${pad(d.getUTCSeconds())}` : ''} UTC`;
 }
 
 // "3 days 4 hours", "5 minutes", for a span of seconds (absolute value).

@@ -302,7 +302,7 @@ function Events() {
           rows={events.map((e) => ({
             key: e.eventId,
             className: e.result === 'OK' ? undefined : 'failed',
-            cells: [formatTime(e.at), e.caller, e.roleUsed, e.method, (e.objects || []).join(', '), e.result, e.message, <code>{e.arguments}</code>, `${(Number(e.durationUs) / 1000).toFixed(1)} ms`],
+            cells: [formatTime(e.at, '—', { withSeconds: true }), e.caller, e.roleUsed, e.method, (e.objects || []).join(', '), e.result, e.message, <code>{e.arguments}</code>, `${(Number(e.durationUs) / 1000).toFixed(1)} ms`],
           }))}
         />
       )}

@@ -24,7 +24,7 @@ export function PiPage() {
 }
 
 function rolesAt(person, loginBase) {
-  return (person.roles || []).filter((r) => r.loginBase === loginBase).map((r) => r.role);
+  return (person.roles || []).filter((r) => r.loginBase === loginBase).map((r) => r.role).sort();
 }
 
 function SitePeople({ loginBase }) {
