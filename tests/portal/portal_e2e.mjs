@@ -34,6 +34,9 @@
 //      allowed window (the new expiry shown) and beyond it (refused, the server's
 //      message shown as it is), downloads the slice's ticket
 //   7. the admin finds those calls in the events browser
+//   8. the other screens: the user's API token (works, then revoked), the warning of
+//      a slice expiring within a week, the PI removing a node and deleting the slice,
+//      the admin's tag types, node groups, blacklist and PLC keys
 // Names are unique per run (a random suffix), so the script may run again on the
 // same database.
 
@@ -444,6 +447,75 @@ async function main() {
     await adm.getByRole('button', { name: 'Search events' }).click();
     await expectText(events, 'AddPersonKey', 'OK');
     await screenshot(adm, 'admin-events-user');
+  });
+
+  await step('8. the other screens: API tokens, the expiry warning, node removal, slice deletion, admin lists', async () => {
+    // The user creates an API token, which works, then revokes it, after which it does not.
+    await go(userPage, 'account', 'My account');
+    await userPage.getByLabel('Token description', { exact: true }).fill(`e2e token ${suffix}`);
+    await userPage.getByRole('button', { name: 'Create token' }).click();
+    await expectText(userPage.locator('.new-token'), 'Token created', 'not shown again');
+    const token = await userPage.getByLabel('New API token', { exact: true }).inputValue();
+    const me = await api('Auth', 'WhoAmI', {}, token);
+    if (me.email !== user.email) throw new Error(`the new API token is ${me.email}'s, not ${user.email}'s`);
+    const tokenRow = userPage.getByRole('table', { name: 'My API tokens' }).getByRole('row').filter({ hasText: `e2e token ${suffix}` });
+    await expectText(tokenRow, 'in ');
+    await screenshot(userPage, 'user-api-token');
+    await tokenRow.getByRole('button', { name: 'Revoke' }).click();
+    await tokenRow.getByRole('button', { name: 'Yes, revoke' }).click();
+    await expectStatus(userPage, `Token "e2e token ${suffix}" revoked.`);
+    const refused = await api('Auth', 'WhoAmI', {}, token).then(() => null, (e) => e);
+    if (!refused) throw new Error('the revoked API token still works');
+
+    // A slice expiring within a week is shown with a warning.
+    const soon = Math.floor(Date.now() / 1000) + 3 * 86400;
+    await api('Slice', 'RenewSlice', { name: sliceName, expiresAt: String(soon) }, adminToken);
+    await go(userPage, 'slices', 'Slices');
+    await expectText(userPage.getByRole('table', { name: "My slices and my sites' slices" }).getByRole('row').filter({ hasText: sliceName }),
+      'WARNING: expires in under 7 days');
+    await screenshot(userPage, 'user-slice-expiry-warning');
+
+    // The PI takes one node off the slice, then deletes the slice (after confirming).
+    await go(piPage, `slice/${sliceName}`, `Slice ${sliceName}`);
+    await piPage.getByLabel('In this slice', { exact: true }).selectOption('in');
+    await piPage.getByLabel(nodes[1], { exact: true }).check();
+    await piPage.getByRole('button', { name: 'Remove selected nodes from the slice' }).click();
+    await expectStatus(piPage, `Removed 1 node(s): ${nodes[1]}.`);
+    await expectText(piPage.getByText(/nodes shown/), '1 in the slice');
+    await piPage.getByRole('button', { name: 'Delete slice' }).click();
+    await piPage.getByRole('button', { name: `Yes, delete ${sliceName}` }).click();
+    await piPage.getByRole('heading', { level: 1, name: 'Slices' }).waitFor();
+    await expectText(piPage.locator('main'), 'Slices');
+    await expectNoText(piPage.locator('main'), sliceName);
+
+    // The admin's lists: tag types, node groups, the blacklist, PLC's keys.
+    await go(adm, 'admin/tagtypes', 'Admin: Tag types');
+    await expectText(adm.getByRole('table', { name: 'Tag types' }).getByRole('row').filter({ hasText: 'vref' }), 'slice/config', 'string', 'debian12', 'user');
+    await go(adm, 'admin/nodegroups', 'Admin: Node groups');
+    await adm.getByLabel('Group name', { exact: true }).fill(`group${suffix}`);
+    await adm.getByLabel('Node tag', { exact: true }).fill('arch');
+    await adm.getByLabel('Tag value', { exact: true }).fill('x86_64');
+    await adm.getByRole('button', { name: 'Add node group' }).click();
+    await expectStatus(adm, `Node group group${suffix} added`);
+    await expectText(adm.getByRole('table', { name: /^Node groups/ }), `group${suffix}`, 'arch', 'x86_64');
+    await adm.getByRole('button', { name: `Delete group${suffix}` }).click();
+    await adm.getByRole('button', { name: 'Yes' }).click();
+    await expectStatus(adm, `Node group group${suffix} deleted.`);
+    await go(adm, 'admin/blacklist', 'Admin: Blacklist');
+    const prefix = `198.51.100.${1 + (parseInt(suffix.slice(-2), 16) % 250)}/32`;
+    await adm.getByLabel('Prefix (CIDR, IPv4 or IPv6)', { exact: true }).fill(prefix);
+    await adm.getByLabel('Reason', { exact: true }).fill(`e2e test ${suffix}`);
+    await adm.getByRole('button', { name: 'Add to blacklist' }).click();
+    await expectStatus(adm, `${prefix} blacklisted.`);
+    await expectText(adm.getByRole('table', { name: 'Destination blacklist' }), prefix, `e2e test ${suffix}`);
+    await screenshot(adm, 'admin-blacklist');
+    await adm.getByRole('button', { name: `Remove ${prefix}` }).click();
+    await adm.getByRole('button', { name: 'Yes' }).click();
+    await expectStatus(adm, `${prefix} removed from the blacklist.`);
+    await go(adm, 'admin/plckeys', 'Admin: PLC keys');
+    await expectText(adm.getByRole('table', { name: 'PLC ticket-signing keys' }), 'yes');
+    await noAlert(adm);
+    await screenshot(adm, 'admin-plc-keys');
   });
 }
 
