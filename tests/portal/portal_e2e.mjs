@@ -118,7 +118,30 @@ let currentStep = '(start)';
 let screenshotCount = 0;
 const problems = []; // console errors (a CSP violation shows there) and page errors
 
+// What every page must keep (web/README.md): each form control labelled, each
+// table with column headers, no inline style (the CSP would refuse it anyway).
+async function checkPageRules(page) {
+  const broken = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+      if (!el.labels || !el.labels.length || !el.labels[0].textContent.trim()) out.push(`a ${el.tagName.toLowerCase()} named "${el.name || el.id}" has no label`);
+    }
+    for (const t of document.querySelectorAll('table')) {
+      if (!t.querySelector('thead th')) out.push(`a table ("${t.caption ? t.caption.textContent : ''}") has no column headers`);
+    }
+    // (Playwright's screenshots leave empty style="" attributes behind; only a
+    // style with content is the page's own.)
+    for (const el of document.querySelectorAll('[style]')) {
+      if (el.getAttribute('style').trim()) out.push(`<${el.tagName.toLowerCase()}> has an inline style: ${el.outerHTML.slice(0, 200)}`);
+    }
+    if (document.querySelectorAll('script:not([src])').length) out.push('an inline <script>');
+    return out;
+  });
+  if (broken.length) throw new Error(`${page.url()} breaks the page rules:\n  ${broken.join('\n  ')}`);
+}
+
 async function screenshot(page, name) {
+  await checkPageRules(page);
   const file = join(opt.artifacts, `${String(++screenshotCount).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   console.log(`    screenshot ${file}`);
@@ -162,11 +185,21 @@ async function go(page, route, heading) {
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
 }
 
-async function login(page, email, password) {
+async function login(page, email, password, { keyboard = false } = {}) {
   await go(page, 'login', 'Log in to PlanetLab');
-  await page.getByLabel('Email', { exact: true }).fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
+  if (keyboard) {
+    // As a keyboard user: focus is on the heading after the page loads; Tab
+    // reaches the fields in order and Enter submits.
+    await page.getByLabel('Email', { exact: true }).focus();
+    await page.keyboard.type(email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(password);
+    await page.keyboard.press('Enter');
+  } else {
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+  }
   await page.getByRole('heading', { level: 1, name: 'Slices' }).waitFor();
   await expectText(page.getByRole('navigation', { name: 'Main' }), `Log out ${email}`);
 }
@@ -373,7 +406,7 @@ async function main() {
   });
 
   await step('6. the user sees the slice, adds an SSH key, renews the slice', async () => {
-    await login(userPage, user.email, user.password);
+    await login(userPage, user.email, user.password, { keyboard: true });
     const list = userPage.getByRole('table', { name: "My slices and my sites' slices" });
     await expectText(list.getByRole('row').filter({ hasText: sliceName }), site.loginBase, 'active', '2');
     await screenshot(userPage, 'user-slices');
