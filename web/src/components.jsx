@@ -1,6 +1,6 @@
 // Small building blocks shared by the pages: loading data, running an action
 // with its error and outcome shown, labelled form fields, tables.
-import { useCallback, useEffect, useId, useState } from 'preact/hooks';
+import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 
 // Loads data with `fn` (an async function) when `deps` change. `reload()` runs it again.
 export function useLoad(fn, deps) {
@@ -130,6 +130,11 @@ export function Submit({ action, children }) {
 // "Really …? [Yes] [No]" in place, so keyboard users meet no modal dialog.
 export function ConfirmButton({ label, question, confirmLabel, onConfirm, disabled }) {
   const [asking, setAsking] = useState(false);
+  const yes = useRef(null);
+  // The first button is gone once pressed: focus goes to the question's answer.
+  useEffect(() => {
+    if (asking && yes.current) yes.current.focus();
+  }, [asking]);
   if (!asking) {
     return (
       <button type="button" class="danger" disabled={disabled} onClick={() => setAsking(true)}>
@@ -143,6 +148,7 @@ export function ConfirmButton({ label, question, confirmLabel, onConfirm, disabl
       <button
         type="button"
         class="danger"
+        ref={yes}
         onClick={() => {
           setAsking(false);
           onConfirm();

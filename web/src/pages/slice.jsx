@@ -208,7 +208,9 @@ function NodePicker({ s, data, reload }) {
   const boots = [...new Set(live.map((n) => n.bootState))].sort();
 
   const [tagKey, tagValue] = filters.tag.includes('=') ? filters.tag.split(/=(.*)/s) : [filters.tag, null];
-  const shown = live.filter((n) => {
+  // The slice's own nodes first, then by name.
+  const ordered = [...live].sort((a, b) => (inSlice.has(b.hostname) - inSlice.has(a.hostname)) || a.hostname.localeCompare(b.hostname));
+  const shown = ordered.filter((n) => {
     if (filters.site && n.loginBase !== filters.site) return false;
     if (filters.group && !(n.nodegroups || []).includes(filters.group)) return false;
     if (filters.boot && n.bootState !== filters.boot) return false;
