@@ -36,7 +36,7 @@
 //   7. the admin finds those calls in the events browser
 //   8. the other screens: the user's API token (works, then revoked), the warning of
 //      a slice expiring within a week, the PI removing a node and deleting the slice,
-//      the admin's tag types, node groups, blacklist and PLC keys
+//      the admin's tag types, node groups, blacklist and PLC keys; the user logs out
 // Names are unique per run (a random suffix), so the script may run again on the
 // same database.
 
@@ -549,6 +549,14 @@ async function main() {
     await expectText(adm.getByRole('table', { name: 'PLC ticket-signing keys' }), 'yes');
     await noAlert(adm);
     await screenshot(adm, 'admin-plc-keys');
+
+    // The user logs out: back to the login page, and the session is over on PLC too.
+    const session = await userPage.evaluate(() => sessionStorage.getItem('plng.portal.token'));
+    await userPage.getByRole('button', { name: `Log out ${user.email}` }).click();
+    await userPage.getByRole('heading', { level: 1, name: 'Log in to PlanetLab' }).waitFor();
+    await go(userPage, 'slices', 'Log in to PlanetLab');
+    const after = await api('Auth', 'WhoAmI', {}, session).then(() => null, (e) => e);
+    if (!after) throw new Error('the session still works after logging out');
   });
 }
 
