@@ -166,8 +166,15 @@ async function expectText(locator, ...texts) {
 }
 
 // The success message of the action just done (role="status"), containing `text`.
+// When it does not come, the error the page shows instead is the likely reason.
 async function expectStatus(scope, text) {
-  return expectText(scope.getByRole('status').filter({ hasText: text }), text);
+  try {
+    return await expectText(scope.getByRole('status').filter({ hasText: text }), text);
+  } catch (e) {
+    const alerts = await scope.getByRole('alert').allInnerTexts().catch(() => []);
+    if (alerts.length) e.message += `\nthe page shows the error: ${alerts.join(' | ')}`;
+    throw e;
+  }
 }
 
 async function expectNoText(locator, text) {
