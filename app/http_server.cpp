@@ -3,31 +3,47 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include "app/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 
 namespace plng::app {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
+std::string HttpRequest::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return "";
+}
+
 struct HttpServer::State {
-  State(Handler serve, Options chosen) : handler(std::move(serve)), options(std::move(chosen)) {}
-  Handler handler;
+  State(RequestHandler serve, bool only_get_and_head, Options chosen)
+      : handler(std::move(serve)), get_only(only_get_and_head), options(std::move(chosen)) {}
+  RequestHandler handler;
+  bool get_only;
   Options options;
   // Before the io_context: sessions count down as it destroys them.
   std::atomic<std::size_t> connections{0};
   asio::io_context io;
+  std::optional<ssl::context> tls;
   tcp::acceptor acceptor{io};
-  std::thread thread;
+  std::vector<std::thread> threads;
 };
 
 namespace {
@@ -54,110 +70,233 @@ tcp::endpoint parseListen(const std::string& listen, const std::string& key) {
   return tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 
-// One connection: one request, one response, then the connection closes.
-class Session : public std::enable_shared_from_this<Session> {
+std::string describePeer(const tcp::socket& socket) {
+  boost::system::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "";
+  auto address = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) address = "[" + address + "]";
+  return address + ":" + std::to_string(endpoint.port());
+}
+
+HttpResponse plainErrorPage(int status, std::string_view reason) {
+  return {status, "text/plain; charset=utf-8", std::string(reason) + "\n"};
+}
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection: requests read and answered in turn (one, or more with
+// keep-alive). Its socket's executor is a strand, so that the stream's timer and
+// its operations never run at once on two of the server's threads.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  Session(tcp::socket socket, HttpServer::State* state)
-      : stream_(std::move(socket)), state_(state), buffer_(state->options.max_request_bytes) {
+  Session(Stream stream, HttpServer::State* state)
+      : stream_(std::move(stream)),
+        state_(state),
+        buffer_(state->options.max_request_bytes + state->options.max_body_bytes) {
     ++state_->connections;
   }
   ~Session() { --state_->connections; }
 
   void start() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(state_->options.max_request_bytes));
-    parser_->body_limit(0);
-    stream_.expires_after(state_->options.timeout);
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+    peer_ = describePeer(beast::get_lowest_layer(stream_).socket());
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(state_->options.timeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->read();
+                              });
+    } else {
+      read();
+    }
   }
 
  private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(state_->options.max_request_bytes));
+    parser_->body_limit(state_->options.max_body_bytes);
+    beast::get_lowest_layer(stream_).expires_after(state_->options.timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+  }
+
   void onRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
-    if (ec)
-      return respond(http::status::bad_request, "text/plain; charset=utf-8",
-                     "bad request: " + ec.message() + "\n", false);
-    const auto& request = parser_->get();
-    if (request.method() != http::verb::get && request.method() != http::verb::head) {
-      response_.set(http::field::allow, "GET, HEAD");
-      return respond(http::status::method_not_allowed, "text/plain; charset=utf-8",
-                     "only GET and HEAD\n", false);
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == ssl::error::stream_truncated)
+      return close();
+    if (ec == http::error::body_limit) {
+      return refuse(413, "request body larger than " +
+                             std::to_string(state_->options.max_body_bytes) + " bytes");
     }
+    if (ec == http::error::header_limit) {
+      return refuse(431, "request line and headers larger than " +
+                             std::to_string(state_->options.max_request_bytes) + " bytes");
+    }
+    if (ec) return refuse(400, "bad request: " + ec.message());
+    auto& message = parser_->get();
+    const bool head = message.method() == http::verb::head;
+    if (state_->get_only && message.method() != http::verb::get && !head) {
+      auto page = errorPage(405, "only GET and HEAD");
+      page.headers.emplace_back("Allow", "GET, HEAD");
+      return respond(std::move(page), false, false);
+    }
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.peer = peer_;
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      request.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
     HttpResponse page;
     try {
-      page = state_->handler(std::string_view(request.target().data(), request.target().size()));
+      page = state_->handler(request);
     } catch (const std::exception& e) {
       page = {500, "text/plain; charset=utf-8", std::string(e.what()) + "\n"};
     }
-    respond(static_cast<http::status>(page.status), page.content_type, std::move(page.body),
-            request.method() == http::verb::head);
+    respond(std::move(page), head, state_->options.keep_alive && message.keep_alive());
   }
 
-  void respond(http::status status, std::string_view type, std::string body, bool head) {
-    response_.version(11);
-    response_.result(status);
-    response_.set(http::field::server, state_->options.server_name);
-    response_.set(http::field::content_type, beast::string_view(type.data(), type.size()));
-    response_.set("Content-Security-Policy", HttpServer::kContentSecurityPolicy);
-    response_.set("X-Content-Type-Options", "nosniff");
-    response_.set("Referrer-Policy", "no-referrer");
-    response_.set(http::field::cache_control, "no-store");
-    response_.keep_alive(false);
-    response_.body() = std::move(body);
-    response_.prepare_payload();
-    if (head) response_.body().clear();  // Content-Length stays the GET's
-    stream_.expires_after(state_->options.timeout);
+  HttpResponse errorPage(int status, std::string_view reason) const {
+    return state_->options.error_page ? state_->options.error_page(status, reason)
+                                      : plainErrorPage(status, reason);
+  }
+
+  // Answers a request the server will not hand to the handler, then closes.
+  void refuse(int status, std::string_view reason) {
+    respond(errorPage(status, reason), false, false);
+  }
+
+  void respond(HttpResponse page, bool head, bool keep_alive) {
+    response_.emplace();
+    auto& response = *response_;
+    response.version(11);
+    response.result(static_cast<http::status>(page.status));
+    response.set(http::field::server, state_->options.server_name);
+    response.set(http::field::content_type, page.content_type);
+    response.set("Content-Security-Policy", HttpServer::kContentSecurityPolicy);
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("Referrer-Policy", "no-referrer");
+    response.set(http::field::cache_control, "no-store");
+    for (auto& [name, value] : page.headers) response.set(name, value);
+    response.keep_alive(keep_alive);
+    response.body() = std::move(page.body);
+    response.prepare_payload();
+    if (head) response.body().clear();  // Content-Length stays the GET's
+    beast::get_lowest_layer(stream_).expires_after(state_->options.timeout);
     http::async_write(
-        stream_, response_,
-        [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
+        stream_, response,
+        [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+          if (!ec && keep_alive) return self->read();
+          self->close();
+        });
   }
 
   void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_)
+            .socket()
+            .shutdown(tcp::socket::shutdown_both, ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   HttpServer::State* state_;  // outlives every session (they live in its io_context)
+  std::string peer_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::empty_body>> parser_;
-  http::response<http::string_body> response_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
 };
 
 void accept(HttpServer::State* state) {
-  state->acceptor.async_accept([state](beast::error_code ec, tcp::socket socket) {
+  state->acceptor.async_accept(asio::make_strand(state->io), [state](beast::error_code ec,
+                                                                     tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      if (state->connections.load() < state->options.max_connections)
-        std::make_shared<Session>(std::move(socket), state)->start();
-      // Past the limit the connection is closed unanswered (socket's destructor).
+    // Past the limit the connection is closed unanswered (socket's destructor).
+    if (!ec && state->connections.load() < state->options.max_connections) {
+      if (state->tls) {
+        std::make_shared<Session<TlsStream>>(
+            TlsStream(beast::tcp_stream(std::move(socket)), *state->tls), state)
+            ->start();
+      } else {
+        std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), state)
+            ->start();
+      }
     }
     accept(state);
   });
 }
 
+void loadTls(HttpServer::State& state) {
+  const auto& options = state.options;
+  if (options.tls_cert.empty() && options.tls_key.empty()) return;
+  if (options.tls_cert.empty() || options.tls_key.empty())
+    throw std::runtime_error("HTTPS on " + options.listen +
+                             " needs both a certificate and a key file");
+  state.tls.emplace(ssl::context::tls_server);
+  state.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  state.tls->use_certificate_chain_file(options.tls_cert, ec);
+  if (ec)
+    throw std::runtime_error("cannot use TLS certificate " + options.tls_cert + ": " +
+                             ec.message());
+  state.tls->use_private_key_file(options.tls_key, ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("cannot use TLS key " + options.tls_key + ": " + ec.message());
+}
+
+void startServing(HttpServer::State& state) {
+  loadTls(state);
+  tcp::endpoint endpoint = parseListen(state.options.listen, state.options.config_key);
+  boost::system::error_code ec;
+  state.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) state.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) state.acceptor.bind(endpoint, ec);
+  if (!ec) state.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + state.options.listen + " (config key " +
+                             state.options.config_key + "): " + ec.message());
+  accept(&state);
+  for (unsigned i = 0; i < std::max(1u, state.options.threads); ++i)
+    state.threads.emplace_back([&state] { state.io.run(); });
+}
+
 }  // namespace
 
 HttpServer::HttpServer(Handler handler, Options options)
-    : state_(std::make_unique<State>(std::move(handler), std::move(options))) {
-  tcp::endpoint endpoint = parseListen(state_->options.listen, state_->options.config_key);
-  boost::system::error_code ec;
-  state_->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) state_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) state_->acceptor.bind(endpoint, ec);
-  if (!ec) state_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    throw std::runtime_error("cannot listen on " + state_->options.listen + " (config key " +
-                             state_->options.config_key + "): " + ec.message());
-  accept(state_.get());
-  state_->thread = std::thread([state = state_.get()] { state->io.run(); });
+    : state_(std::make_unique<State>(
+          [serve = std::move(handler)](const HttpRequest& request) {
+            return serve(request.target);
+          },
+          /*only_get_and_head=*/true, std::move(options))) {
+  startServing(*state_);
+}
+
+HttpServer::HttpServer(RequestHandler handler, Options options)
+    : state_(std::make_unique<State>(std::move(handler), /*only_get_and_head=*/false,
+                                     std::move(options))) {
+  startServing(*state_);
 }
 
 HttpServer::~HttpServer() {
   state_->io.stop();
-  if (state_->thread.joinable()) state_->thread.join();
+  for (auto& thread : state_->threads) thread.join();
 }
 
 std::uint16_t HttpServer::port() const { return state_->acceptor.local_endpoint().port(); }

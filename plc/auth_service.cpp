@@ -144,7 +144,7 @@ LoginCharge chargeLoginAttempt(Database& db, const PlcConfig& config, const std:
 // charged before the password is tried; see docs/plc.md.
 grpc::Status AuthService::Login(grpc::ServerContext* ctx, const pb::LoginRequest* req,
                                 pb::LoginResponse* resp) {
-  const auto source = clientSource(ctx->peer());
+  const auto source = clientSource(clientPeer(*ctx));
   const auto verdict = sources_.take(source);
   if (!verdict.allowed && !verdict.first_refusal) {
     // Only the first refusal of a blocked period is recorded, so that a flood
@@ -365,7 +365,7 @@ grpc::Status AuthService::GetNodeChallenge(grpc::ServerContext* ctx,
 
 grpc::Status AuthService::NodeLogin(grpc::ServerContext* ctx, const pb::NodeLoginRequest* req,
                                     pb::LoginResponse* resp) {
-  const auto source = clientSource(ctx->peer());
+  const auto source = clientSource(clientPeer(*ctx));
   const auto verdict = sources_.take(source);
   if (!verdict.allowed && !verdict.first_refusal) {
     spdlog::info("NodeLogin from {} refused: source over its failure budget", source);

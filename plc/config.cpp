@@ -32,6 +32,16 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
           .string("metrics_listen", &C::metrics_listen,
                   "address (host:port) of Prometheus' GET /metrics (docs/metrics.md); empty = "
                   "off; keep it on loopback or a monitoring network")
+          .string("portal_listen", &C::portal_listen,
+                  "address (host:port) of the portal and the JSON API (docs/portal.md); empty "
+                  "= off; HTTPS when tls_cert and tls_key are set")
+          .string("portal_root", &C::portal_root,
+                  "directory of the built portal (index.html and its files, the build's "
+                  "web/dist or share/plng/portal when installed); empty = the JSON API only")
+          .integer("portal_max_body_bytes", &C::portal_max_body_bytes,
+                   "largest JSON request body, bytes (larger: 413)", 1024, 64 << 20)
+          .integer("portal_threads", &C::portal_threads,
+                   "threads serving portal and JSON requests (each JSON call holds one)", 1, 256)
           .integer("session_ttl", &C::session_ttl, "seconds a Login session lasts", 1)
           .integer("api_token_ttl", &C::api_token_ttl,
                    "default and longest lifetime of API tokens, seconds", 1)

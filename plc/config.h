@@ -21,6 +21,12 @@ struct PlcConfig {
   // default: a scraper elsewhere reaches it through a proxy or a deliberate
   // address here.
   std::string metrics_listen = "127.0.0.1:9620";
+  // The portal and the JSON API (docs/portal.md): HTTP(S) address, "" = off;
+  // HTTPS with tls_cert/tls_key when those are set.
+  std::string portal_listen;
+  std::string portal_root;  // the built portal's directory; "" = the JSON API only
+  std::int64_t portal_max_body_bytes = 1 << 20;
+  int portal_threads = 8;
 
   std::int64_t session_ttl = 24 * 3600;
   std::int64_t api_token_ttl = 365 * 24 * 3600;

@@ -27,6 +27,7 @@
 #include "plc/flow_archive.h"
 #include "plc/plc_keys.h"
 #include "plc/plcd_metrics.h"
+#include "plc/portal.h"
 #include "plc/services.h"
 #include "plc/validate.h"
 
@@ -59,6 +60,15 @@ const plng::app::DaemonSpec kPlcd{
              .value_name = "CONN",
              .config_key = "database",
              .help = "libpq connection string (config: database)"},
+            {.name = "portal-listen",
+             .value_name = "ADDR",
+             .config_key = "portal_listen",
+             .help = "portal and JSON API address, e.g. 127.0.0.1:8680; \"\" = off\n"
+                     "(config: portal_listen)"},
+            {.name = "portal-root",
+             .value_name = "DIR",
+             .config_key = "portal_root",
+             .help = "directory of the built portal (config: portal_root)"},
             {.name = "metrics-listen",
              .value_name = "ADDR",
              .config_key = "metrics_listen",
@@ -236,10 +246,50 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   spdlog::info("plcd serving on {} ({}), database ready", config.listen,
                config.tls_cert.empty() ? "plaintext" : "TLS");
 
+  // The portal and the JSON API: calls go through the in-process channel to the
+  // server above (plc/portal.h).
+  std::unique_ptr<plng::app::HttpServer> portal_server;
+  if (!config.portal_listen.empty()) {
+    try {
+      auto portal = std::make_shared<plng::plc::PortalHandler>(
+          server->InProcessChannel(grpc::ChannelArguments()), config.portal_root);
+      portal_server = std::make_unique<plng::app::HttpServer>(
+          [portal](const plng::app::HttpRequest& request) { return (*portal)(request); },
+          plng::app::HttpServer::Options{
+              .listen = config.portal_listen,
+              .config_key = "portal_listen",
+              .server_name = "plcd",
+              .timeout = std::chrono::seconds(30),
+              .max_connections = 256,
+              .max_request_bytes = 16384,
+              .max_body_bytes = static_cast<std::size_t>(config.portal_max_body_bytes),
+              .keep_alive = true,
+              .threads = static_cast<unsigned>(config.portal_threads),
+              .tls_cert = config.tls_cert,
+              .tls_key = config.tls_key,
+              .error_page = &plng::plc::PortalHandler::errorPage});
+      spdlog::info(
+          "plcd portal on {} ({}, port {}): {} JSON methods, {}", config.portal_listen,
+          config.tls_cert.empty() ? "http" : "https", portal_server->port(), portal->methodCount(),
+          config.portal_root.empty()
+              ? std::string("no portal files (portal_root is empty)")
+              : std::to_string(portal->fileCount()) + " portal files from " + config.portal_root);
+    } catch (const std::exception& e) {
+      spdlog::critical("{}", e.what());
+      flow_retention.stop();
+      sweeper.stop();
+      bus.stop();
+      nodesync_service.stopStreams();
+      server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      return 1;
+    }
+  }
+
   std::signal(SIGTERM, onSignal);
   std::signal(SIGINT, onSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("plcd stopping");
+  portal_server.reset();  // no new JSON calls; those under way end with the server below
   flow_retention.stop();
   sweeper.stop();
   bus.stop();

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
 #include <google/protobuf/text_format.h>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -60,7 +61,24 @@ std::string Call::roleUsed() const {
 }
 
 CallOrigin CallOrigin::of(const grpc::ServerContextBase& ctx) {
-  return CallOrigin{bearerToken(ctx), ctx.peer()};
+  return CallOrigin{bearerToken(ctx), clientPeer(ctx)};
+}
+
+const std::string& portalCallKey() {
+  static const std::string key = newToken();  // 256 random bits
+  return key;
+}
+
+std::string clientPeer(const grpc::ServerContextBase& ctx) {
+  const auto& md = ctx.client_metadata();
+  auto address = md.find(kClientAddressMetadata);
+  auto key = md.find(kPortalKeyMetadata);
+  if (address == md.end() || key == md.end()) return ctx.peer();
+  const auto& expected = portalCallKey();
+  if (key->second.size() != expected.size() ||
+      CRYPTO_memcmp(key->second.data(), expected.data(), expected.size()) != 0)
+    return ctx.peer();
+  return std::string(address->second.data(), address->second.size());
 }
 
 std::string bearerToken(const grpc::ServerContextBase& ctx) {

@@ -213,6 +213,17 @@ std::string boundText(std::string_view text, std::size_t max_bytes);
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 unparsableRequestInterceptor();
 
+// The client address of a request: gRPC's peer address, or for a call the
+// portal makes for an HTTP client (plc/portal.h) the address it put in
+// kClientAddressMetadata. That is believed only next to kPortalKeyMetadata
+// holding portalCallKey(): a random secret of this process, which the portal
+// sends over the in-process channel only, so no network client can choose the
+// address a limit applies to.
+inline constexpr const char* kClientAddressMetadata = "x-plng-client-address";
+inline constexpr const char* kPortalKeyMetadata = "x-plng-portal-key";
+const std::string& portalCallKey();
+std::string clientPeer(const grpc::ServerContextBase& ctx);
+
 // The bearer token of a request, or "" when there is none.
 std::string bearerToken(const grpc::ServerContextBase& ctx);
 

@@ -59,11 +59,22 @@ PlcFixture::PlcFixture() : PlcFixture(defaultPlcdPath()) {}
 PlcFixture::PlcFixture(std::filesystem::path plcdPath)
     : PlcFixture(sharedPostgres(), std::move(plcdPath)) {}
 
-PlcFixture::PlcFixture(PgInstance& pg, std::filesystem::path plcdPath)
+PlcFixture::PlcFixture(const PlcFixtureOptions& options)
+    : PlcFixture(sharedPostgres(), defaultPlcdPath(), options) {}
+
+PlcFixture::PlcFixture(PgInstance& pg, std::filesystem::path plcdPath,
+                       const PlcFixtureOptions& options)
     : pg_(&pg),
       plcdPath_(std::move(plcdPath)),
       database_(freshDatabase(*pg_)),
-      plcd_(plcdPath_, connectionString()),
+      plcd_([&] {
+        PlcdProcess::Options plcd;
+        plcd.plcdPath = plcdPath_;
+        plcd.database = connectionString();
+        plcd.portal = options.portal;
+        plcd.portalRoot = options.portalRoot;
+        return plcd;
+      }()),
       admin_([this] {
         createAdmin(plcdPath_, connectionString(), kAdminEmail, kAdminPassword);
         return loginAs(kAdminEmail, kAdminPassword);

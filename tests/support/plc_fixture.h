@@ -39,6 +39,12 @@ std::string uniqueDatabaseName(std::string_view prefix = "plc_test");
 // test-support library was built with. Throws if neither exists.
 std::filesystem::path defaultPlcdPath();
 
+// What a fixture's plcd serves besides gRPC.
+struct PlcFixtureOptions {
+  bool portal = false;  // the portal and JSON API: PlcdProcess::portalAddress()
+  std::filesystem::path portalRoot;
+};
+
 class PlcFixture {
  public:
   static constexpr const char* kAdminEmail = "admin@plc.test";
@@ -50,7 +56,9 @@ class PlcFixture {
   PlcFixture();
   explicit PlcFixture(std::filesystem::path plcdPath);
   // The same on `pg`, which must outlive the fixture.
-  explicit PlcFixture(PgInstance& pg, std::filesystem::path plcdPath = defaultPlcdPath());
+  explicit PlcFixture(PgInstance& pg, std::filesystem::path plcdPath = defaultPlcdPath(),
+                      const PlcFixtureOptions& options = {});
+  explicit PlcFixture(const PlcFixtureOptions& options);
   ~PlcFixture();  // stops plcd, drops the database
   PlcFixture(const PlcFixture&) = delete;
   PlcFixture& operator=(const PlcFixture&) = delete;

@@ -168,6 +168,7 @@ struct PlcdProcess::State {
   Options options;
   bool temporaryLog = false;
   std::string address;
+  int portalPort = 0;  // Options::portal
   ChildProcess child;
   bool stoppedByUs = false;
   std::shared_ptr<grpc::Channel> channel;  // the shared one, created once plcd serves
@@ -180,6 +181,11 @@ struct PlcdProcess::State {
     // parallel tests would fight over: off unless a test turns it on (its
     // extraArgs come later and win).
     a.emplace_back("--metrics-listen=");
+    if (options.portal) {
+      a.emplace_back("--portal-listen=127.0.0.1:" + std::to_string(portalPort));
+      if (!options.portalRoot.empty())
+        a.emplace_back("--portal-root=" + options.portalRoot.string());
+    }
     a.insert(a.end(), options.extraArgs.begin(), options.extraArgs.end());
     a.emplace_back("serve");
     a.insert(a.end(), options.serveArgs.begin(), options.serveArgs.end());
@@ -237,12 +243,16 @@ struct PlcdProcess::State {
           std::this_thread::sleep_for(20ms);
         } else {
           if (!probe) probe = makeChannel(address, /*ownConnection=*/true);
-          if (checkHealth(probe) == Health::kServing) return;
+          // plcd opens the portal just after gRPC: serving means both.
+          if (checkHealth(probe) == Health::kServing &&
+              (!options.portal || !listeningSockets(portalPort).empty()))
+            return;
           std::this_thread::sleep_for(50ms);
         }
       }
       if (problem.empty()) {
         options.port = pickFreePort();
+        if (options.portal) portalPort = pickFreePort();
         continue;
       }
       throw std::runtime_error(problem + "; command:" + commandLine() + "\nlog " +
@@ -310,6 +320,7 @@ PlcdProcess::PlcdProcess(Options options) : state_(std::make_unique<State>()) {
   }
   const bool autoPort = s.options.port == 0;
   if (autoPort) s.options.port = pickFreePort();
+  if (s.options.portal) s.portalPort = pickFreePort();
   try {
     s.startAndWait(/*mayChangePort=*/autoPort);
     s.channel = makeChannel(s.address, /*ownConnection=*/false);
@@ -358,6 +369,9 @@ PlcdProcess& PlcdProcess::operator=(PlcdProcess&& other) noexcept {
 
 const std::string& PlcdProcess::address() const { return state_->address; }
 int PlcdProcess::port() const { return state_->options.port; }
+std::string PlcdProcess::portalAddress() const {
+  return state_->options.portal ? "127.0.0.1:" + std::to_string(state_->portalPort) : "";
+}
 pid_t PlcdProcess::pid() const { return state_->child.pid(); }
 
 std::shared_ptr<grpc::Channel> PlcdProcess::channel() const { return state_->channel; }

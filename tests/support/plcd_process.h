@@ -34,6 +34,10 @@ class PlcdProcess {
     std::vector<std::string> serveArgs;        // placed after `serve`
     std::string logLevel = defaultLogLevel();  // $PLNG_PLCD_LOG_LEVEL, else "warn"
     int port = 0;                              // 0: a free port
+    // Also serve the portal and JSON API (plc/portal.h) on a free loopback port,
+    // with the built portal files of `portalRoot` when not empty.
+    bool portal = false;
+    std::filesystem::path portalRoot;
     // Empty: a temporary file, removed on destruction unless PLNG_KEEP_LOGS is set.
     std::filesystem::path logPath;
     std::chrono::seconds readyTimeout{30};
@@ -53,6 +57,8 @@ class PlcdProcess {
   // "127.0.0.1:<port>"; stays the same across stop() and start().
   const std::string& address() const;
   int port() const;
+  // "127.0.0.1:<port>" of the portal and JSON API; "" unless Options::portal.
+  std::string portalAddress() const;
   pid_t pid() const;
   // A channel to address(), shared by every caller. It survives stop() and start():
   // start() returns once it has reconnected.
