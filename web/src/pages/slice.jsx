@@ -5,7 +5,7 @@ import { admin, slice } from '../api.js';
 import {
   Checkbox, ConfirmButton, ErrorMessage, Field, Loading, Outcome, Submit, Table, submitWith, useAction, useLoad,
 } from '../components.jsx';
-import { formatRelative, formatTime, fromLocalInput, nowSeconds, seconds, splitList, toLocalInput } from '../format.js';
+import { formatRelative, formatTime, fromLocalInput, kDay, nowSeconds, seconds, splitList, toLocalInput } from '../format.js';
 import { navigate } from '../session.js';
 import { Expiry, sliceState } from './slices.jsx';
 
@@ -85,10 +85,18 @@ function Details({ s, reload }) {
   );
 }
 
+// The latest time a request may carry (9999-12-31 23:59:59 UTC): an admin's
+// maxExpiresAt, who has no bound.
+const kLatestTime = 253402300799;
+
 function Renew({ s, reload }) {
   const action = useAction();
-  // maxExpiresAt: the latest expiry RenewSlice accepts from this caller now.
+  // maxExpiresAt: the latest expiry RenewSlice accepts from this caller now (0:
+  // none; absent from a PLC older than the field).
+  const known = s.maxExpiresAt !== undefined;
   const max = seconds(s.maxExpiresAt);
+  const unbounded = max >= kLatestTime;
+  const proposal = unbounded || !known ? Math.max(seconds(s.expiresAt), nowSeconds()) + 28 * kDay : max;
   const onSubmit = submitWith(action, async (f) => {
     const expiresAt = fromLocalInput(f.get('expiresAt').toString());
     if (!expiresAt) throw new Error('Choose the new expiry date and time.');
@@ -96,17 +104,18 @@ function Renew({ s, reload }) {
     reload();
     return `Renewed: ${renewed.name} now expires ${formatTime(renewed.expiresAt)} (${formatRelative(renewed.expiresAt)}).`;
   });
+  let rule;
+  if (!known) rule = 'PLC limits how far ahead a slice may be renewed; it says so if the date is too late.';
+  else if (unbounded) rule = 'As an admin you may renew it to any date.';
+  else if (max) rule = `You may renew up to ${formatTime(max)} (${formatRelative(max)}).`;
+  else rule = 'PLC would accept no renewal from you now: a slice needs a description and a URL, and only its members, its site\'s PIs and admins may renew it.';
   return (
     <section aria-labelledby="renew-h">
       <h2 id="renew-h">Renew</h2>
-      <p>
-        {max
-          ? `You may renew up to ${formatTime(max)} (${formatRelative(max)}).`
-          : 'PLC limits how far ahead a slice may be renewed; it says so if the date is too late.'}
-      </p>
+      <p>{rule}</p>
       <form onSubmit={onSubmit} key={`${s.expiresAt}|${max}`}>
         <Field label="New expiry (your local time)" name="expiresAt" type="datetime-local" required
-          defaultValue={toLocalInput(max || s.expiresAt)} />
+          defaultValue={toLocalInput(known && !max ? s.expiresAt : proposal)} />
         <Submit action={action}>Renew slice</Submit>
       </form>
       <Outcome action={action} />
