@@ -12,6 +12,12 @@
 // One plcd and database serve the whole matrix; each call gets its own objects
 // with unique names, so a successful delete by one caller cannot hide a refusal
 // of the next.
+//
+// Built twice: plc_authz_test calls over gRPC; plc_authz_json_test
+// (PLNG_AUTHZ_THROUGH_JSON) makes the same calls through plcd's JSON API
+// (plc/portal.h), the matrix's callers on a channel that turns each unary call
+// into JSON over HTTP (tests/support/json_client.h): the rules hold through the
+// second encoding.
 #include <grpcpp/client_context.h>
 
 #include <array>
@@ -30,6 +36,7 @@
 #include <vector>
 
 #include "proto/ticket.h"
+#include "tests/support/json_client.h"
 #include "tests/support/plc_client.h"
 #include "tests/support/plc_fixture.h"
 #include "tests/support/plc_node_login.h"
@@ -127,7 +134,14 @@ class World {
 
   World() {
     try {
+#ifdef PLNG_AUTHZ_THROUGH_JSON
+      fx_.emplace(plng::test::PlcFixtureOptions{.portal = true});
+      callerChannel_ =
+          plng::test::jsonBridgeChannel(fx_->plcd().portalAddress(), fx_->plcd().address());
+#else
       fx_.emplace();
+      callerChannel_ = fx_->plcd().channel();
+#endif
       // Setup runs on an API token of the admin: the matrix changes the admin's
       // password, which ends the admin's other login sessions.
       pb::CreateApiTokenRequest token;
@@ -406,7 +420,8 @@ class World {
         .token();
   }
   const plng::ticket::KeyPair& nodeKey() const { return nodeKey_; }
-  PlcClient client(std::string token) const { return fx_->anonymous().withToken(std::move(token)); }
+  // A caller of the matrix: over gRPC, or through the JSON API.
+  PlcClient client(std::string token) const { return PlcClient(callerChannel_, std::move(token)); }
 
   // --- database state
 
@@ -448,7 +463,7 @@ class World {
       callers_.emplace(who, client(login(emailOf(who), passwordOf(who))));
     }
     callers_.emplace(Who::kNode, client(nodeLogin(node, nodeKey_.private_key)));
-    callers_.emplace(Who::kAnonymous, fx_->anonymous());
+    callers_.emplace(Who::kAnonymous, client({}));
 
     db_ = std::make_unique<pqxx::connection>(fx_->connectionString());
     pqxx::nontransaction tx(*db_);
@@ -468,7 +483,8 @@ class World {
   }
 
   std::optional<PlcFixture> fx_;
-  std::optional<PlcClient> setupAdmin_;  // the fixture's admin session, for setup calls
+  std::shared_ptr<grpc::Channel> callerChannel_;  // of the matrix's callers
+  std::optional<PlcClient> setupAdmin_;           // the fixture's admin session, for setup calls
   std::map<Who, PlcClient> callers_;
   std::map<Who, std::string> emails_;
   std::map<std::string, std::string> targets_;    // "site/purpose" → targetPerson()

@@ -258,3 +258,20 @@ TEST_CASE("plcd does not start with a portal_root it cannot serve", "[plc][pg][j
   CHECK_FALSE(result.succeeded());
   CHECK_THAT(result.output, Catch::Contains("has no index.html") && Catch::Contains("portal_root"));
 }
+
+TEST_CASE_METHOD(JsonTest, "the JSON bridge of the tests carries unary calls over HTTP only",
+                 "[plc][pg][json]") {
+  // plc_authz_json_test runs the authorisation matrix on this channel: its unary
+  // calls must reach plcd through the JSON API, never through gRPC (here, a port
+  // nobody listens on).
+  auto dead = "127.0.0.1:" + std::to_string(plng::test::pickFreePort());
+  plng::test::PlcClient bridged(plng::test::jsonBridgeChannel(plcd().portalAddress(), dead),
+                                admin().token());
+  auto [status, me] = bridged.call(&Auth::Stub::WhoAmI, Empty());
+  REQUIRE_OK(status);
+  CHECK(me.email() == "admin@plc.test");
+  AddSiteRequest bad;
+  bad.set_login_base("Not A Base");
+  CHECK_STATUS(bridged.call(&Admin::Stub::AddSite, bad).first, grpc::StatusCode::INVALID_ARGUMENT,
+               "login_base");
+}

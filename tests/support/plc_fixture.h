@@ -42,7 +42,7 @@ std::filesystem::path defaultPlcdPath();
 // What a fixture's plcd serves besides gRPC.
 struct PlcFixtureOptions {
   bool portal = false;  // the portal and JSON API: PlcdProcess::portalAddress()
-  std::filesystem::path portalRoot;
+  std::filesystem::path portalRoot = {};
 };
 
 class PlcFixture {
