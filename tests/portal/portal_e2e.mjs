@@ -30,7 +30,9 @@
 //   4. the site's PI logs in and enables the user, granting the role "tech"
 //   5. the PI creates a slice, adds the user and the two nodes (checkboxes, filtered by
 //      site), sets the tag vref (its description, kind and default shown)
-//   6. the user logs in, sees the slice, adds an SSH key, renews the slice within the
+//   6. the user logs in, sees the slice, adds an SSH key, sees each node's sliver state
+//      (the first node reported the sliver failing, through the JSON API as a node
+//      would), renews the slice within the
 //      allowed window (the new expiry shown) and beyond it (refused, the server's
 //      message shown as it is), downloads the slice's ticket
 //   7. the admin finds those calls in the events browser
@@ -40,7 +42,7 @@
 // Names are unique per run (a random suffix), so the script may run again on the
 // same database.
 
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -238,11 +240,34 @@ function sshKey(comment) {
   };
 }
 
-// A node's key as AddNode takes it: a raw 32-byte Ed25519 public key (a point on
-// the curve; PLC refuses other bytes), base64 in JSON.
-function nodePublicKey() {
-  const { publicKey } = generateKeyPairSync('ed25519');
+// A node's key pair; AddNode takes the public half as a raw 32-byte Ed25519 key
+// (a point on the curve; PLC refuses other bytes), base64 in JSON.
+const nodeKeys = new Map();
+function nodePublicKey(hostname) {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  nodeKeys.set(hostname, privateKey);
   return publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
+}
+
+// The node logs in with its key (Auth.GetNodeChallenge, Auth.NodeLogin: Ed25519 over
+// "planetlab-node-login" NUL hostname NUL nonce) and reports, as sliverd would, that
+// the slice's sliver fails on it (NodeSync.ReportStatus).
+async function nodeReportsFailure(hostname, slice, reason) {
+  const challenge = await api('Auth', 'GetNodeChallenge', { hostname });
+  const nonce = Buffer.from(challenge.nonce, 'base64');
+  const message = Buffer.concat([Buffer.from(`planetlab-node-login\0${hostname}\0`), nonce]);
+  const signature = sign(null, message, nodeKeys.get(hostname)).toString('base64');
+  const { token } = await api('Auth', 'NodeLogin', { hostname, nonce: challenge.nonce, signature });
+  const now = Math.floor(Date.now() / 1000);
+  await api('NodeSync', 'ReportStatus', {
+    reportedAt: String(now),
+    health: {
+      lastReconcileAt: String(now),
+      lastReconcileOk: false,
+      sliversRunning: 0,
+      sliversFailed: [{ sliceName: slice, reason, since: String(now - 120) }],
+    },
+  }, token);
 }
 
 // "2027-01-29T13:45" (datetime-local, UTC here) -> "2027-01-29 13:45 UTC", as the portal prints times.
@@ -264,6 +289,7 @@ const pi = { email: `pi-${suffix}@e2e.example.org`, password: `pi-password-${suf
 const user = { email: `user-${suffix}@e2e.example.org`, password: `user-password-${suffix}`, first: 'Ursula', last: 'User' };
 const sliceName = `${site.loginBase}_demo`;
 const nodes = [`n1-${suffix}.e2e.example.org`, `n2-${suffix}.e2e.example.org`];
+const kSliverFailure = 'image busybox: no such image in /var/lib/sliverd/images';
 
 async function step(name, fn) {
   currentStep = name;
@@ -334,7 +360,7 @@ async function main() {
 
     adminToken = (await api('Auth', 'Login', { email: opt.adminEmail, password: opt.adminPassword })).token;
     for (const hostname of nodes) {
-      await api('Admin', 'AddNode', { hostname, loginBase: site.loginBase, publicKey: nodePublicKey() }, adminToken);
+      await api('Admin', 'AddNode', { hostname, loginBase: site.loginBase, publicKey: nodePublicKey(hostname) }, adminToken);
     }
     await go(adm, 'admin/nodes', 'Admin: Nodes');
     await expectText(adm.getByRole('table', { name: 'Nodes' }), ...nodes);
@@ -410,6 +436,8 @@ async function main() {
     await expectText(piPage.getByRole('table', { name: `Tags of ${sliceName}` }), 'vref', 'busybox', 'every node');
     await noAlert(piPage);
     await screenshot(piPage, 'pi-slice-set-up');
+
+    await nodeReportsFailure(nodes[0], sliceName, kSliverFailure);
   });
 
   await step('6. the user sees the slice, adds an SSH key, renews the slice', async () => {
@@ -427,9 +455,16 @@ async function main() {
     await noAlert(userPage);
     await screenshot(userPage, 'user-ssh-key');
 
+    // Each node's sliver as its latest report has it: the first node reported
+    // the sliver failing; the second never reported (nor made contact).
+
     await userPage.getByRole('link', { name: 'Slices', exact: true }).click();
     await userPage.getByRole('link', { name: sliceName }).click();
     await userPage.getByRole('heading', { level: 1, name: `Slice ${sliceName}` }).waitFor();
+    const nodeRows = userPage.getByRole('table', { name: /^Nodes/ }).getByRole('row');
+    await expectText(nodeRows.filter({ hasText: nodes[0] }), 'node up; sliver FAILED since', kSliverFailure);
+    await expectText(nodeRows.filter({ hasText: nodes[1] }), 'node down; no report yet');
+    await screenshot(userPage, 'user-sliver-state');
     const expiry = userPage.getByLabel('New expiry (your local time)', { exact: true });
     await expectText(userPage.locator('section[aria-labelledby="renew-h"]'), 'You may renew up to');
     const latest = await expiry.inputValue();
