@@ -13,9 +13,10 @@ export function PiPage() {
       <h1 tabindex="-1">People at my sites</h1>
       {!sites.length && (
         <p>
-          You are PI of no site.{isAdmin(who) ? ' As an admin, see Admin → Sites for sites waiting for approval.' : ''}
+          You are PI of no site.{isAdmin(who) ? ' Sites waiting for approval are on Admin → Sites.' : ''}
         </p>
       )}
+      {isAdmin(who) && <WaitingEverywhere />}
       {sites.map((loginBase) => (
         <SitePeople key={loginBase} loginBase={loginBase} />
       ))}
@@ -91,6 +92,45 @@ function SitePeople({ loginBase }) {
             </>
           );
         }}
+      </Loading>
+    </section>
+  );
+}
+
+// An admin's view: every account waiting, at any site (GetPersons pendingOnly).
+function WaitingEverywhere() {
+  const people = useLoad(() => admin('GetPersons', { pendingOnly: true }), []);
+  const action = useAction();
+  const enable = (p) =>
+    action.run(async () => {
+      await admin('UpdatePerson', { email: p.email, enabled: true });
+      people.reload();
+      return `${p.email} enabled.`;
+    });
+  return (
+    <section aria-labelledby="people-all">
+      <h2 id="people-all">Every site (admin)</h2>
+      <Outcome action={action} />
+      <Loading load={people}>
+        {(data) => (
+          <Table
+            caption="Accounts waiting for approval at any site"
+            columns={['Email', 'Name', 'Sites', 'Registered', 'Actions']}
+            empty="nobody is waiting."
+            rows={(data.persons || []).map((p) => ({
+              key: p.email,
+              cells: [
+                p.email,
+                `${p.firstName} ${p.lastName}`.trim(),
+                (p.sites || []).join(', '),
+                formatTime(p.createdAt),
+                <button type="button" disabled={action.busy} onClick={() => enable(p)}>
+                  Enable {p.email}
+                </button>,
+              ],
+            }))}
+          />
+        )}
       </Loading>
     </section>
   );
