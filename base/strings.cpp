@@ -1,5 +1,6 @@
 #include "base/strings.h"
 
+#include <cstdio>
 #include <stdexcept>
 
 namespace plng::base {
@@ -46,6 +47,32 @@ std::string fromHex(std::string_view hex) {
     bytes[i] = static_cast<char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
   }
   return bytes;
+}
+
+std::string jsonQuoted(std::string_view text) {
+  std::string out = "\"";
+  out.reserve(text.size() + 2);
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if (ch == '"') {
+      out += "\\\"";
+    } else if (ch == '\\') {
+      out += "\\\\";
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (ch == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\u%04x", c);
+      out += escape;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
 }
 
 }  // namespace plng::base

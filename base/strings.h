@@ -21,4 +21,8 @@ std::string toHex(std::string_view bytes);
 // std::invalid_argument for an odd length or a character that is not a hex digit.
 std::string fromHex(std::string_view hex);
 
+// `text` as a JSON string literal, quotes included: `"`, `\` and control
+// characters escaped (\n, \t, \r or \u00XX); other bytes as they are.
+std::string jsonQuoted(std::string_view text);
+
 }  // namespace plng::base

@@ -29,11 +29,13 @@
 #include <string_view>
 #include <vector>
 
+#include "base/strings.h"
 #include "bench/bench_options.h"
 #include "bench/bench_report.h"
 #include "bench/plc_bench_populate.h"
 #include "bench/plc_bench_workload.h"
 #include "proto/ticket.h"
+#include "tests/support/json_client.h"
 #include "tests/support/pg_instance.h"
 #include "tests/support/plc_client.h"
 #include "tests/support/plcd_process.h"
@@ -72,7 +74,8 @@ Load:
   --seconds S            measured seconds per workload (10)
   --warmup S             unmeasured seconds before each workload (1)
   --replicas N           plcd processes on the database; clients spread over them (1)
-  --workloads LIST       comma-separated subset of: empty,whoami,slice,slices-all,ticket
+  --workloads LIST       comma-separated subset of: empty,whoami,slice,slices-all,ticket,
+                         slice-json,ticket-json
                          (default: all; empty always runs, as the baseline)
   --plcd PATH            plcd binary (default: the one built with this benchmark)
   --json                 also print the results as one JSON object (last line of stdout)
@@ -85,8 +88,14 @@ Workloads:
   slices-all  Slice.GetSlices() listing every slice, as the admin
   ticket      Slice.GetSliceTicket(random slice, all its nodes) as one of its members;
               a sample of tickets is verified against GetPlcKeys
+  slice-json, ticket-json
+              the same calls through plcd's JSON API (docs/portal.md): each request
+              written as proto3 JSON and POSTed over a kept-alive HTTP/1.1 connection
+              per client, the answer read back from JSON; the rate is reported
+              against the gRPC one measured in the same run
 
-Target: GetSliceTicket >= 5000/s with p99 <= 10 ms on 2 cores.
+Targets: GetSliceTicket >= 5000/s with p99 <= 10 ms on 2 cores; through the JSON
+API, GetSliceTicket and GetSlices(one) at >= 0.5x their gRPC rate.
 )";
 
 struct Options {
@@ -95,7 +104,8 @@ struct Options {
   double seconds = 10;
   double warmup = 1;
   int replicas = 1;
-  std::vector<std::string> workloads = {"empty", "whoami", "slice", "slices-all", "ticket"};
+  std::vector<std::string> workloads = {"empty",  "whoami",     "slice",      "slices-all",
+                                        "ticket", "slice-json", "ticket-json"};
   fs::path plcd;
   bool json = false;
 };
@@ -144,7 +154,9 @@ std::optional<Options> parseOptions(int argc, char** argv) {
     } else if (arg == "--workloads") {
       o.workloads = splitComma(args.value());
       for (const auto& w : o.workloads) {
-        if (w != "empty" && w != "whoami" && w != "slice" && w != "slices-all" && w != "ticket") {
+        const Options defaults;
+        if (std::find(defaults.workloads.begin(), defaults.workloads.end(), w) ==
+            defaults.workloads.end()) {
           throw UsageError("unknown workload '" + w + "'");
         }
       }
@@ -512,6 +524,24 @@ void printTable(const Report& report) {
   std::cout << "load average before " << report.machine.loadAverage << ", after "
             << report.loadAfter << "\n";
 
+  // The JSON API against gRPC, the same calls by the same clients in this run.
+  bool jsonMet = true;
+  std::string jsonLine;
+  for (auto [grpcName, jsonName] : {std::pair{"GetSlices(one)", "JSON GetSlices(one)"},
+                                    std::pair{"GetSliceTicket", "JSON GetSliceTicket"}}) {
+    const WorkloadResult* viaGrpc = find(results, grpcName);
+    const WorkloadResult* viaJson = find(results, jsonName);
+    if (viaGrpc == nullptr || viaJson == nullptr || viaGrpc->rate <= 0) continue;
+    const double ratio = viaJson->rate / viaGrpc->rate;
+    jsonMet = jsonMet && ratio >= 0.5 && !viaJson->flagged();
+    jsonLine += (jsonLine.empty() ? "" : ", ") + std::string(grpcName) + " " + fixed(ratio, 3) +
+                "x (" + fixed(viaJson->rate, 0) + "/s vs " + fixed(viaGrpc->rate, 0) + "/s)";
+  }
+  if (!jsonLine.empty()) {
+    std::cout << "\nJSON API / gRPC: " << jsonLine
+              << "; target >= 0.5x: " << (jsonMet ? "MET" : "NOT MET") << "\n";
+  }
+
   if (const WorkloadResult* ticket = find(results, "GetSliceTicket")) {
     std::cout << "\n" << judgeTarget(*ticket, report.machine.cpus).text << "\n";
     // The clients share the machine's CPUs with plcd and PostgreSQL here; what the
@@ -527,35 +557,6 @@ void printTable(const Report& report) {
   }
 }
 
-std::string jsonString(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-          out += esc;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string jsonNumber(double v) {
   if (!std::isfinite(v)) return "null";
   char text[64];
@@ -566,13 +567,13 @@ std::string jsonNumber(double v) {
 void printJson(const Report& report) {
   const Options& o = report.options;
   std::ostringstream j;
-  j << "{\"started_at\":" << jsonString(report.startedAt)
-    << ",\"build_type\":" << jsonString(PLNG_BENCH_BUILD_TYPE)
+  j << "{\"started_at\":" << plng::base::jsonQuoted(report.startedAt)
+    << ",\"build_type\":" << plng::base::jsonQuoted(PLNG_BENCH_BUILD_TYPE)
     << ",\"machine\":{\"cpus\":" << report.machine.cpus
-    << ",\"cpu_model\":" << jsonString(report.machine.cpuModel)
-    << ",\"kernel\":" << jsonString(report.machine.kernel)
-    << ",\"load_before\":" << jsonString(report.machine.loadAverage)
-    << ",\"load_after\":" << jsonString(report.loadAfter)
+    << ",\"cpu_model\":" << plng::base::jsonQuoted(report.machine.cpuModel)
+    << ",\"kernel\":" << plng::base::jsonQuoted(report.machine.kernel)
+    << ",\"load_before\":" << plng::base::jsonQuoted(report.machine.loadAverage)
+    << ",\"load_after\":" << plng::base::jsonQuoted(report.loadAfter)
     << ",\"postgres_major\":" << report.postgresVersion << "}"
     << ",\"config\":{\"sites\":" << o.population.sites << ",\"slices\":" << o.population.slices
     << ",\"nodes\":" << o.population.nodes << ",\"nodes_per_slice\":" << o.population.nodesPerSlice
@@ -587,11 +588,11 @@ void printJson(const Report& report) {
   for (std::size_t i = 0; i < report.results.size(); ++i) {
     const auto& r = report.results[i];
     const double calls = std::max(1.0, r.rate * r.windowSeconds);
-    j << (i ? "," : "") << "{\"name\":" << jsonString(r.name) << ",\"clients\":" << r.clients
-      << ",\"calls\":" << r.calls << ",\"errors\":" << r.errors << ",\"checked\":" << r.checked
-      << ",\"check_failures\":" << r.checkFailures
-      << ",\"first_error\":" << jsonString(r.firstError) << ",\"rate\":" << jsonNumber(r.rate)
-      << ",\"rate_vs_empty\":"
+    j << (i ? "," : "") << "{\"name\":" << plng::base::jsonQuoted(r.name)
+      << ",\"clients\":" << r.clients << ",\"calls\":" << r.calls << ",\"errors\":" << r.errors
+      << ",\"checked\":" << r.checked << ",\"check_failures\":" << r.checkFailures
+      << ",\"first_error\":" << plng::base::jsonQuoted(r.firstError)
+      << ",\"rate\":" << jsonNumber(r.rate) << ",\"rate_vs_empty\":"
       << (empty != nullptr && empty->rate > 0 ? jsonNumber(r.rate / empty->rate) : "null")
       << ",\"p50_ms\":" << jsonNumber(r.latency.p50Ms)
       << ",\"p90_ms\":" << jsonNumber(r.latency.p90Ms)
@@ -650,7 +651,8 @@ int run(const Options& options) {
   throwIfStopRequested();
 
   // Declared after pg so they are stopped before it.
-  PlcdReplicas replicas(options.replicas, options.plcd, database);
+  const bool json = wanted(options, "slice-json") || wanted(options, "ticket-json");
+  PlcdReplicas replicas(options.replicas, options.plcd, database, {}, /*portal=*/json);
   std::vector<plng::test::PlcdProcess>& plcds = replicas.all();
   plng::test::createAdmin(options.plcd, database, kAdminEmail, kAdminPassword);
   plng::test::PlcClient admin(plcds.front().channel());
@@ -702,6 +704,15 @@ int run(const Options& options) {
       [&](int i) { return std::make_unique<ListSlicesClient>(channelFor(i), data); });
   add("ticket", "GetSliceTicket (member)",
       [&](int i) { return std::make_unique<TicketClient>(channelFor(i), data, i); });
+  // The same clients on a channel that makes each call as JSON over HTTP.
+  auto jsonChannelFor = [&](int index) {
+    const auto& p = plcds[static_cast<std::size_t>(index) % plcds.size()];
+    return plng::test::jsonBridgeChannel(p.portalAddress(), p.address());
+  };
+  add("slice-json", "JSON GetSlices(one) (member)",
+      [&](int i) { return std::make_unique<GetSliceClient>(jsonChannelFor(i), data, i); });
+  add("ticket-json", "JSON GetSliceTicket (member)",
+      [&](int i) { return std::make_unique<TicketClient>(jsonChannelFor(i), data, i); });
 
   for (const auto& w : workloads) {
     std::cerr << "running " << w.name << ": " << w.clients << " clients, " << options.warmup

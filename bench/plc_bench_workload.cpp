@@ -86,7 +86,7 @@ bool sleepUntil(Clock::time_point until) {
 }
 
 PlcdReplicas::PlcdReplicas(int count, const std::string& plcd, const std::string& database,
-                           const std::vector<std::string>& extra_args) {
+                           const std::vector<std::string>& extra_args, bool portal) {
   try {
     for (int r = 0; r < count; ++r) {
       plng::test::PlcdProcess::Options options;
@@ -94,6 +94,7 @@ PlcdReplicas::PlcdReplicas(int count, const std::string& plcd, const std::string
       options.database = database;
       options.logLevel = "warn";
       options.extraArgs = extra_args;
+      options.portal = portal;
       plcds_.emplace_back(std::move(options));
       throwIfStopRequested();
     }

@@ -40,8 +40,9 @@ bool sleepUntil(std::chrono::steady_clock::time_point until);
 // requested (plcd had the terminal's SIGINT too), as when starting fails.
 class PlcdReplicas {
  public:
+  // `portal`: each also serves its JSON API (PlcdProcess::portalAddress()).
   PlcdReplicas(int count, const std::string& plcd, const std::string& database,
-               const std::vector<std::string>& extra_args = {});
+               const std::vector<std::string>& extra_args = {}, bool portal = false);
   ~PlcdReplicas();
   PlcdReplicas(const PlcdReplicas&) = delete;
   PlcdReplicas& operator=(const PlcdReplicas&) = delete;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/strings.h"
 #include "plc/rpc.h"
 #include "proto/plc.pb.h"
 
@@ -23,39 +24,6 @@ namespace fs = std::filesystem;
 namespace protobuf = google::protobuf;
 
 constexpr const char* kJson = "application/json";
-
-std::string jsonString(std::string_view text) {
-  std::string out = "\"";
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char escape[8];
-          std::snprintf(escape, sizeof escape, "\\u%04x", c);
-          out += escape;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string contentTypeOf(const fs::path& path) {
   auto ext = path.extension().string();
@@ -164,7 +132,8 @@ std::string_view connectCodeName(int grpc_code) {
 app::HttpResponse PortalHandler::errorResponse(int http_status, std::string_view code,
                                                std::string_view message) {
   return {http_status, kJson,
-          "{\"code\":" + jsonString(code) + ",\"message\":" + jsonString(message) + "}\n"};
+          "{\"code\":" + plng::base::jsonQuoted(code) +
+              ",\"message\":" + plng::base::jsonQuoted(message) + "}\n"};
 }
 
 app::HttpResponse PortalHandler::errorPage(int http_status, std::string_view reason) {
