@@ -251,6 +251,9 @@ void addSliceCommands(CommandTable& table) {
                 flag::toggle("deleted", "include deleted slices")},
       .examples = {"plcctl slice list --member alice@princeton.edu"},
       .run = sliceList,
+      .details = "EXPIRES says how long each slice has left, with \"(!)\" when it expires\n"
+                 "within 7 days (PLC mails its members reminders then, where configured).\n"
+                 "With -o json the slices are printed whole, expires_at in unix seconds.",
   });
   table.add({
       .path = "slice show",

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -175,6 +176,21 @@ std::string formatDuration(std::int64_t seconds) {
   if (seconds >= 2 * 3600) return std::to_string(seconds / 3600) + "h";
   if (seconds >= 2 * 60) return std::to_string(seconds / 60) + "m";
   return std::to_string(seconds) + "s";
+}
+
+std::string formatExpiry(std::int64_t expires_at, std::int64_t now) {
+  if (expires_at == 0) return "-";
+  const std::int64_t left = expires_at - now;
+  if (left <= 0) return "expired";
+  std::string text = "in ";
+  if (left >= 86400) {
+    text += std::to_string(left / 86400) + "d " + std::to_string(left % 86400 / 3600) + "h";
+  } else if (left >= 3600) {
+    text += std::to_string(left / 3600) + "h " + std::to_string(left % 3600 / 60) + "m";
+  } else {
+    text += std::to_string(std::max<std::int64_t>(left / 60, 1)) + "m";
+  }
+  return left < kExpiryWarning ? text + " (!)" : text;
 }
 
 std::string formatTimeFromNow(std::int64_t unix_seconds, std::int64_t now) {

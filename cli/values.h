@@ -38,6 +38,11 @@ std::string formatTime(std::int64_t unix_seconds);
 std::string formatTimeFromNow(std::int64_t unix_seconds, std::int64_t now);
 // "38d", "5h", "12m", "40s": the largest whole unit.
 std::string formatDuration(std::int64_t seconds);
+// How long until a slice expires, for `slice list`: "in 38d", "in 3d 4h (!)" within
+// kExpiryWarning (when PLC mails its first reminder, by default), "in 5h 12m (!)",
+// "expired"; "-" for 0 (unset).
+inline constexpr std::int64_t kExpiryWarning = 7 * 86400;
+std::string formatExpiry(std::int64_t expires_at, std::int64_t now);
 
 // Hex digits (either case, optional "0x") to bytes.
 std::string parseHex(std::string_view text, std::string_view what);

@@ -250,6 +250,12 @@ View<v1::SliceInfo> sliceView() {
           {"xid", [](const S& s) { return std::to_string(s.xid()); }},
           {"instantiation", [](const S& s) { return orDash(s.instantiation()); }},
           {"expires_at", [](const S& s) { return formatTime(s.expires_at()); }, Shown::kListOnly},
+          // "(!)" within a week of expiry: PLC's first reminder mail by default.
+          {"expires",
+           [now](const S& s) {
+             return s.deleted_at() != 0 ? std::string("-") : formatExpiry(s.expires_at(), now);
+           },
+           Shown::kListOnly},
           {"expires_at", [now](const S& s) { return formatTimeFromNow(s.expires_at(), now); },
            Shown::kDetailOnly},
           {"max_nodes", [](const S& s) { return std::to_string(s.max_nodes()); },

@@ -31,6 +31,10 @@ packages=(
   # /metrics of plcd and sliverd (docs/metrics.md): its tests scrape them with a real
   # Prometheus server and check the text with promtool and the Python client's parser
   prometheus python3-prometheus-client
+  # plcd's slice expiry reminders (docs/plc.md, "Expiry reminders"): their test mails
+  # through aiosmtpd, an SMTP server on loopback (for /usr/bin/python3), over TLS with
+  # a certificate made by the openssl command
+  python3-aiosmtpd openssl
   # the web portal (web/): built with node and npm, tested in chromium (tests/portal)
   nodejs
 )

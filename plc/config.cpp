@@ -2,6 +2,8 @@
 
 #include "app/logging.h"
 #include "plc/db.h"
+#include "plc/expiry_reminders.h"
+#include "plc/smtp_client.h"
 
 namespace plng::plc {
 
@@ -126,10 +128,55 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                    1, 100000)
           .integer("node_down_after_s", &C::node_down_after_s,
                    "seconds without contact or report after which a node is shown as down", 1)
+          .string("smtp_server", &C::smtp_server,
+                  "host:port of the SMTP relay that slice expiry reminders are mailed through "
+                  "(no authentication; plain unless smtp_starttls; an MTA on this host or its "
+                  "network); empty = no reminders",
+                  [](const std::string& value) {
+                    if (!value.empty()) parseSmtpServer(value);
+                  })
+          .string("smtp_from", &C::smtp_from,
+                  "the From address of PLC's mail (required with smtp_server)",
+                  [](const std::string& value) {
+                    if (value.empty()) return;
+                    try {
+                      checkMailAddress("address", value);
+                    } catch (const MailError& e) {
+                      throw std::invalid_argument(e.what());
+                    }
+                  })
+          .string("smtp_helo", &C::smtp_helo,
+                  "the name plcd gives in SMTP's EHLO; empty = this host's name",
+                  [](const std::string& value) {
+                    if (value.find_first_of(" \t\r\n") != std::string::npos)
+                      throw std::invalid_argument("a host name has no blanks");
+                  })
+          .integer("smtp_timeout_s", &C::smtp_timeout_s,
+                   "seconds plcd waits for the SMTP server to connect and to answer each command",
+                   1, 600)
+          .boolean("smtp_starttls", &C::smtp_starttls,
+                   "require STARTTLS: mail only over TLS, with a certificate valid for "
+                   "smtp_server's host name")
+          .string("smtp_ca_file", &C::smtp_ca_file,
+                  "PEM CA certificates trusted for the relay's certificate (smtp_starttls); "
+                  "empty = the system's")
+          .string("slice_reminder_days", &C::slice_reminder_days,
+                  "days before a slice expires that its members are mailed a reminder, a list "
+                  "(7,1); a slice within several gets only the nearest",
+                  [](const std::string& value) { parseReminderDays(value); })
+          .integer("slice_reminder_interval_s", &C::slice_reminder_interval_s,
+                   "seconds between plcd's looks for slice expiry reminders due", 1, 86400)
+          .string("portal_url", &C::portal_url,
+                  "address of PLC's web portal, named in reminder mails; empty = not named")
           .rule(
               {"login_lockout_base_s", "login_lockout_max_s"},
               [](const C& c) { return c.login_lockout_max_s >= c.login_lockout_base_s; },
-              "login_lockout_max_s must be at least login_lockout_base_s");
+              "login_lockout_max_s must be at least login_lockout_base_s")
+          .rule(
+              {"smtp_server", "smtp_from"},
+              [](const C& c) { return c.smtp_server.empty() || !c.smtp_from.empty(); },
+              "smtp_from must be set when smtp_server is: the From address of slice expiry "
+              "reminders (e.g. smtp_from = plc@planet.example.org)");
   return kTable;
 }
 

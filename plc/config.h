@@ -90,6 +90,19 @@ struct PlcConfig {
   // shown as down (CoMon showed nodes down after minutes).
   int node_status_history = 120;
   int node_down_after_s = 300;
+
+  // Expiry reminders (docs/plc.md, "Expiry reminders"): mail through an SMTP
+  // relay without authentication (an MTA on the PLC host), plain unless
+  // smtp_starttls, off while smtp_server is empty. smtp_from is then required.
+  std::string smtp_server;  // host:port
+  std::string smtp_from;
+  std::string smtp_helo;  // empty: this host's name
+  int smtp_timeout_s = 30;
+  bool smtp_starttls = false;
+  std::string smtp_ca_file;  // empty: the system's CAs
+  std::string slice_reminder_days = "7,1";
+  int slice_reminder_interval_s = 300;
+  std::string portal_url;  // named in reminder mails; empty: not named
 };
 
 // Every key of PlcConfig: its meaning, type and allowed values.

@@ -23,6 +23,7 @@
 #include "plc/change_bus.h"
 #include "plc/config.h"
 #include "plc/db.h"
+#include "plc/expiry_reminders.h"
 #include "plc/expiry_sweeper.h"
 #include "plc/flow_archive.h"
 #include "plc/plc_keys.h"
@@ -169,6 +170,18 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   sweeper.start();
   plng::plc::FlowRetention flow_retention(db, config.flow_retention_days, std::chrono::hours(1));
   flow_retention.start();
+  std::unique_ptr<plng::plc::ExpiryReminders> reminders;
+  if (!config.smtp_server.empty()) {
+    auto settings = plng::plc::ReminderSettings::fromConfig(config);
+    auto smtp = plng::plc::smtpOptionsFromConfig(config);
+    spdlog::info("slice expiry reminders: {} days before expiry, from {}, through {} ({}as {})",
+                 config.slice_reminder_days, config.smtp_from, config.smtp_server,
+                 smtp.starttls ? "STARTTLS, " : "", smtp.helo);
+    reminders = std::make_unique<plng::plc::ExpiryReminders>(
+        db, std::move(settings), std::make_unique<plng::plc::SmtpMailer>(std::move(smtp)),
+        std::chrono::seconds(config.slice_reminder_interval_s), &metrics);
+    reminders->start();
+  }
   plng::plc::PlcContext plc{db, config, auth, keys, bus, &metrics};
 
   plng::plc::AuthService auth_service(plc);
@@ -188,6 +201,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
                                                              .server_name = "plcd"});
     } catch (const std::exception& e) {
       spdlog::critical("{}", e.what());
+      if (reminders) reminders->stop();
       flow_retention.stop();
       sweeper.stop();
       bus.stop();
@@ -237,6 +251,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   if (!server || addresses.empty() ||
       std::find(bound_ports.begin(), bound_ports.end(), 0) != bound_ports.end()) {
     spdlog::critical("cannot listen on {}", config.listen);
+    if (reminders) reminders->stop();
     flow_retention.stop();
     sweeper.stop();
     bus.stop();
@@ -276,6 +291,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
               : std::to_string(portal->fileCount()) + " portal files from " + config.portal_root);
     } catch (const std::exception& e) {
       spdlog::critical("{}", e.what());
+      if (reminders) reminders->stop();
       flow_retention.stop();
       sweeper.stop();
       bus.stop();
@@ -290,6 +306,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("plcd stopping");
   portal_server.reset();  // no new JSON calls; those under way end with the server below
+  if (reminders) reminders->stop();
   flow_retention.stop();
   sweeper.stop();
   bus.stop();

@@ -398,6 +398,23 @@ CREATE TABLE node_status_history (
 CREATE INDEX node_status_history_node ON node_status_history (node_id, report_id);
 )SQL";
 
+// Issue 12 (expiry reminders): the reminders claimed and sent, one row per
+// slice, expiry date and threshold (ExpiryReminders). A plcd claims a reminder
+// by inserting its row and mails only if it did; sent_at is set once the relay
+// took the mail, and a failed mail deletes its row. Rows of expiry dates long
+// past are deleted.
+constexpr const char* kSliceReminders = R"SQL(
+CREATE TABLE slice_reminders (
+  slice_id    bigint NOT NULL REFERENCES slices,
+  expires_at  timestamptz NOT NULL,
+  days_before integer NOT NULL CHECK (days_before > 0),
+  claimed_at  timestamptz NOT NULL DEFAULT now(),
+  sent_at     timestamptz,
+  PRIMARY KEY (slice_id, expires_at, days_before)
+);
+CREATE INDEX slice_reminders_expires ON slice_reminders (expires_at);
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -410,6 +427,7 @@ const std::vector<Migration>& migrations() {
       {6, "flow archive: flows partitioned by day, flow_batches", kFlowArchive},
       {7, "net_capture", kPacketCapture},
       {8, "node_status_history: the last reports of each node", kNodeStatusHistory},
+      {9, "slice_reminders: expiry reminders claimed and sent", kSliceReminders},
   };
   return kMigrations;
 }

@@ -65,6 +65,8 @@ PlcdMetrics::PlcdMetrics(app::MetricsRegistry& registry)
                          {}, fanoutBuckets())
               .with({})),
       tickets_(registry.counter("plng_plcd_tickets_signed_total", "tickets PLC signed").with({})),
+      reminder_mails_(registry.counter("plng_plcd_reminder_mails_total",
+                                       "slice expiry reminder mails, sent or failed", {"result"})),
       transaction_seconds_(registry
                                .histogram("plng_plcd_db_transaction_duration_seconds",
                                           "time a database transaction (or single statement) "
@@ -83,6 +85,10 @@ void PlcdMetrics::fanoutLag(std::chrono::duration<double> lag) {
 }
 
 void PlcdMetrics::ticketSigned() { tickets_.add(); }
+
+void PlcdMetrics::reminderMail(bool sent) {
+  reminder_mails_.with({sent ? "sent" : "failed"}).add();
+}
 
 void PlcdMetrics::databaseTransaction(std::chrono::duration<double> held) {
   transaction_seconds_.observe(held.count());

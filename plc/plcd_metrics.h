@@ -31,6 +31,8 @@ class PlcdMetrics {
   // made it due.
   void fanoutLag(std::chrono::duration<double> lag);
   void ticketSigned();
+  // A slice expiry reminder mailed (`sent`) or failed (its claim released).
+  void reminderMail(bool sent);
   // A transaction (or single statement) held its pooled connection this long.
   void databaseTransaction(std::chrono::duration<double> held);
 
@@ -46,6 +48,7 @@ class PlcdMetrics {
   app::Family<app::Histogram>& rpc_seconds_;
   app::Histogram& fanout_seconds_;
   app::Counter& tickets_;
+  app::Family<app::Counter>& reminder_mails_;
   app::Histogram& transaction_seconds_;
 };
 

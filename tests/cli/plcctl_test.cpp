@@ -119,6 +119,15 @@ TEST_CASE("timestamps print as UTC minutes, unset ones as a dash", "[cli]") {
   CHECK(formatTime(1795428000) == "2026-11-23 10:00");
   CHECK(formatTime(0) == "-");
   CHECK(formatTimeFromNow(1000 + 3 * 86400, 1000) == formatTime(1000 + 3 * 86400) + " (in 3d)");
+  // A slice's time left: "(!)" within a week, when PLC mails its first reminder.
+  CHECK(formatExpiry(1000 + 38 * 86400 + 5 * 3600, 1000) == "in 38d 5h");
+  CHECK(formatExpiry(1000 + 7 * 86400, 1000) == "in 7d 0h");
+  CHECK(formatExpiry(1000 + 7 * 86400 - 1, 1000) == "in 6d 23h (!)");
+  CHECK(formatExpiry(1000 + 3 * 86400 + 4 * 3600 + 59, 1000) == "in 3d 4h (!)");
+  CHECK(formatExpiry(1000 + 5 * 3600 + 12 * 60, 1000) == "in 5h 12m (!)");
+  CHECK(formatExpiry(1000 + 30, 1000) == "in 1m (!)");
+  CHECK(formatExpiry(1000, 1000) == "expired");
+  CHECK(formatExpiry(0, 1000) == "-");
   CHECK(plng::base::toHex(std::string("\x01\xab", 2)) == "01ab");
   CHECK(parseHex("0x01AB", "--hex") == std::string("\x01\xab", 2));
   CHECK_THROWS_AS(parseHex("abc", "--hex"), UsageError);
@@ -381,6 +390,18 @@ class FakeSlice final : public v1::Slice::Service {
  public:
   std::int64_t renewed_to = 0;
 
+  grpc::Status GetSlices(grpc::ServerContext* context, const v1::GetSlicesRequest*,
+                         v1::GetSlicesResponse* response) override {
+    if (!authorised(context)) return kUnauthenticated;
+    auto* soon = response->add_slices();
+    soon->set_name("princeton_soon");
+    soon->set_expires_at(unixNow() + 3 * 86400 + 4 * 3600 + 600);
+    auto* later = response->add_slices();
+    later->set_name("princeton_later");
+    later->set_expires_at(unixNow() + 30 * 86400 + 600);
+    return grpc::Status::OK;
+  }
+
   grpc::Status RenewSlice(grpc::ServerContext* context, const v1::RenewSliceRequest* request,
                           v1::SliceInfo* response) override {
     if (!authorised(context)) return kUnauthenticated;
@@ -568,6 +589,24 @@ TEST_CASE("a session: login, calls with the saved token, logout", "[cli][grpc]")
     const Result no_dst = run("audit --since 2h");
     CHECK(no_dst.code == kExitUsage);
     CHECK_THAT(no_dst.err, Catch::Contains("--dst"));
+  }
+
+  SECTION("slice list marks slices expiring within a week; JSON is the slices as sent") {
+    const Result table = run("slice list");
+    CHECK(table.code == kExitOk);
+    CHECK_THAT(table.out, Catch::Contains("EXPIRES"));
+    auto line_of = [&](const std::string& name) {
+      const auto at = table.out.find(name + " ");
+      REQUIRE(at != std::string::npos);
+      return table.out.substr(at, table.out.find('\n', at) - at);
+    };
+    CHECK_THAT(line_of("princeton_soon"), Catch::Contains(" in 3d 4h (!) "));
+    CHECK_THAT(line_of("princeton_later"), Catch::Contains(" in 30d 0h "));
+    CHECK_THAT(line_of("princeton_later"), !Catch::Contains("(!)"));
+    const Result json = run("slice list -o json");
+    CHECK(json.code == kExitOk);
+    CHECK_THAT(json.out, Catch::Contains("\"name\": \"princeton_soon\""));
+    CHECK_THAT(json.out, !Catch::Contains("(!)"));
   }
 
   SECTION("renewal in days becomes unix seconds") {
