@@ -4,6 +4,7 @@
 #include "app/http_server.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -170,8 +171,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                                       : plainErrorPage(status, reason);
   }
 
-  // Answers a request the server will not hand to the handler, then closes.
+  // Answers a request the server will not hand to the handler, then closes. The
+  // client may still be sending (a body over the limit): closing a socket with
+  // unread data resets the connection, which can destroy the answer before the
+  // client reads it, so the connection stops sending and reads the rest away
+  // first (bounded in bytes and time).
   void refuse(int status, std::string_view reason) {
+    lingering_ = true;
     respond(errorPage(status, reason), false, false);
   }
 
@@ -201,6 +207,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void close() {
+    if (lingering_) {
+      lingering_ = false;
+      if constexpr (!kTls) {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.expires_after(std::chrono::seconds(2));
+        return drain(0);
+      }
+    }
     if constexpr (kTls) {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(1));
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
@@ -215,7 +230,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  // Reads and drops what the client still sends, up to kDrainBytes (lingering close).
+  void drain(std::size_t drained) {
+    static constexpr std::size_t kDrainBytes = 8 << 20;
+    stream_.async_read_some(asio::buffer(discard_), [self = this->shared_from_this(), drained](
+                                                        beast::error_code ec, std::size_t n) {
+      if (!ec && drained + n < kDrainBytes) self->drain(drained + n);
+    });
+  }
+
   Stream stream_;
+  bool lingering_ = false;
+  std::array<char, 16384> discard_{};
   HttpServer::State* state_;  // outlives every session (they live in its io_context)
   std::string peer_;
   beast::flat_buffer buffer_;

@@ -1,6 +1,6 @@
-// Persons and their SSH keys: person add|list|show|update|delete|enable|
-// disable|add-site|remove-site|add-role|remove-role, key add|list|delete|
-// blacklist|blacklisted.
+// Persons and their SSH keys: person add|register|list|show|update|delete|
+// enable|disable|add-site|remove-site|add-role|remove-role, key add|list|
+// delete|blacklist|blacklisted.
 #include <algorithm>
 #include <array>
 #include <sstream>
@@ -27,11 +27,29 @@ void personAdd(Invocation& inv) {
   inv.out.item(inv.plc().call(&v1::Admin::Stub::AddPerson, request), personView());
 }
 
+void personRegister(Invocation& inv) {
+  v1::RegisterPersonRequest request;
+  request.set_email(inv.args.positional(0));
+  request.set_first_name(*inv.args.value("first-name"));
+  request.set_last_name(*inv.args.value("last-name"));
+  request.set_login_base(*inv.args.value("site"));
+  request.set_password(readPassword(inv.args, /*confirm=*/true));
+  const auto person = inv.plc().call(&v1::Admin::Stub::RegisterPerson, request, Auth::kAnonymous);
+  if (inv.out.json()) {
+    inv.out.printJson(person);
+    return;
+  }
+  inv.out.out() << "Registered " << person.email() << " at site " << request.login_base()
+                << ". The account is disabled until a PI of the site enables it"
+                << " (plcctl person enable " << person.email() << ").\n";
+}
+
 void personList(Invocation& inv) {
   v1::GetPersonsRequest request;
   for (const std::string& email : inv.args.positionals()) request.add_emails(email);
   request.set_login_base(inv.args.valueOr("site", ""));
   request.set_include_deleted(inv.args.has("deleted"));
+  request.set_pending_only(inv.args.has("pending"));
   inv.out.list(inv.plc().call(&v1::Admin::Stub::GetPersons, request).persons(), personView());
 }
 
@@ -215,13 +233,33 @@ void addPersonCommands(CommandTable& table) {
       .details = "The password (8 characters or more) is never given on the command line: it\n"
                  "comes from --password-stdin, --password-file, or a prompt on the terminal.",
   });
+  std::vector<FlagSpec> register_flags = {
+      flag::required("first-name", "NAME", "given name"),
+      flag::required("last-name", "NAME", "family name"),
+      flag::required("site", "LOGIN_BASE", "the (enabled) site to join"),
+  };
+  for (FlagSpec& spec : passwordFlags("new")) register_flags.push_back(std::move(spec));
+  table.add({
+      .path = "person register",
+      .summary = "Register an account at a site (no login needed)",
+      .positionals = {kEmail},
+      .flags = std::move(register_flags),
+      .examples = {"plcctl person register alice@princeton.edu --first-name Alice "
+                   "--last-name Smith --site princeton --password-file ./alice.pw"},
+      .run = personRegister,
+      .details = "The account is created disabled, with role user at the site, until a PI of the\n"
+                 "site (or an admin) enables it: plcctl person enable EMAIL. PLC limits\n"
+                 "registrations per client address (join_source_burst) and the disabled accounts\n"
+                 "of one site (max_pending_persons_per_site).",
+  });
   table.add({
       .path = "person list",
       .summary = "List persons, all, the ones named, or a site's",
       .positionals = {arg::any("EMAIL", "only these persons")},
       .flags = {flag::value("site", "LOGIN_BASE", "only members of this site"),
-                flag::toggle("deleted", "include deleted persons")},
-      .examples = {"plcctl person list --site princeton"},
+                flag::toggle("deleted", "include deleted persons"),
+                flag::toggle("pending", "only disabled accounts (awaiting a PI or admin)")},
+      .examples = {"plcctl person list --site princeton", "plcctl person list --pending"},
       .run = personList,
   });
   table.add({

@@ -1,4 +1,4 @@
-// Sites and organizations: site add|list|show|update|delete,
+// Sites and organizations: site add|request|approve|list|show|update|delete,
 // org add|list|add-site|remove-site|delete.
 #include "cli/commands.h"
 #include "cli/errors.h"
@@ -37,10 +37,40 @@ void siteAdd(Invocation& inv) {
   inv.out.item(inv.plc().call(&v1::Admin::Stub::AddSite, request), siteView());
 }
 
+void siteRequest(Invocation& inv) {
+  v1::RequestSiteRequest request;
+  request.set_login_base(inv.args.positional(0));
+  request.set_name(*inv.args.value("name"));
+  request.set_url(*inv.args.value("url"));
+  request.set_pi_email(*inv.args.value("pi-email"));
+  request.set_pi_first_name(*inv.args.value("pi-first-name"));
+  request.set_pi_last_name(*inv.args.value("pi-last-name"));
+  // The PI runs the nodes unless someone else is named.
+  request.set_tech_contact_name(
+      inv.args.valueOr("tech-name", request.pi_first_name() + " " + request.pi_last_name()));
+  request.set_tech_contact_email(inv.args.valueOr("tech-email", request.pi_email()));
+  request.set_pi_password(readPassword(inv.args, /*confirm=*/true));
+  const auto site = inv.plc().call(&v1::Admin::Stub::RequestSite, request, Auth::kAnonymous);
+  if (inv.out.json()) {
+    inv.out.printJson(site);
+    return;
+  }
+  inv.out.out() << "Requested site " << site.login_base() << " for " << request.pi_email()
+                << ". PLC's admins review the request; once they approve it, " << request.pi_email()
+                << " can log in (plcctl login) as the site's PI.\n";
+}
+
+void siteApprove(Invocation& inv) {
+  v1::ApproveSiteRequest request;
+  request.set_login_base(inv.args.positional(0));
+  inv.out.item(inv.plc().call(&v1::Admin::Stub::ApproveSite, request), siteView());
+}
+
 void siteList(Invocation& inv) {
   v1::GetSitesRequest request;
   for (const std::string& login_base : inv.args.positionals()) request.add_login_bases(login_base);
   request.set_include_deleted(inv.args.has("deleted"));
+  request.set_pending_only(inv.args.has("pending"));
   inv.out.list(inv.plc().call(&v1::Admin::Stub::GetSites, request).sites(), siteView());
 }
 
@@ -56,6 +86,8 @@ void siteUpdate(Invocation& inv) {
   v1::UpdateSiteRequest request;
   request.set_login_base(inv.args.positional(0));
   applySiteFlags(inv.args, request);
+  if (auto name = inv.args.value("tech-name")) request.set_tech_contact_name(*name);
+  if (auto email = inv.args.value("tech-email")) request.set_tech_contact_email(*email);
   inv.out.item(inv.plc().call(&v1::Admin::Stub::UpdateSite, request), siteView());
 }
 
@@ -122,12 +154,49 @@ void addSiteCommands(CommandTable& table) {
                    "--url https://www.princeton.edu --max-slices 20"},
       .run = siteAdd,
   });
+  std::vector<FlagSpec> request_flags = {
+      flag::required("name", "NAME", "the site's full name"),
+      flag::required("url", "URL", "the site's web page"),
+      flag::required("pi-email", "EMAIL", "the PI's email: a new account, the site's PI"),
+      flag::required("pi-first-name", "NAME", "the PI's given name"),
+      flag::required("pi-last-name", "NAME", "the PI's family name"),
+      flag::value("tech-name", "NAME", "who runs the site's nodes (default: the PI)"),
+      flag::value("tech-email", "EMAIL", "the tech contact's email (default: the PI's)"),
+  };
+  for (FlagSpec& spec : passwordFlags("PI's new")) request_flags.push_back(std::move(spec));
+  table.add({
+      .path = "site request",
+      .summary = "Ask PLC for a new site, as its PI (no login needed)",
+      .positionals = {kLoginBase},
+      .flags = std::move(request_flags),
+      .examples = {"plcctl site request princeton --name 'Princeton University' "
+                   "--url https://www.princeton.edu --pi-email larry@princeton.edu "
+                   "--pi-first-name Larry --pi-last-name Peterson --password-file ./pi.pw"},
+      .run = siteRequest,
+      .details =
+          "Creates the site and the PI's account, both disabled, until PLC's admins approve\n"
+          "the request (plcctl site approve) or reject it (plcctl site delete). The PI's\n"
+          "password (8 characters or more) comes from --password-stdin, --password-file or\n"
+          "a prompt. PLC limits requests per client address (join_source_burst) and the\n"
+          "requests awaiting approval (max_pending_sites).",
+  });
+  table.add({
+      .path = "site approve",
+      .summary = "Approve a requested site: enable it and its PI (admin)",
+      .positionals = {kLoginBase},
+      .examples = {"plcctl site list --pending", "plcctl site approve princeton"},
+      .run = siteApprove,
+      .details = "To reject a request, delete the site: plcctl site delete LOGIN_BASE (the\n"
+                 "PI's account made by the request goes with it).",
+  });
   table.add({
       .path = "site list",
       .summary = "List sites, all or the ones named",
       .positionals = {arg::any("LOGIN_BASE", "only these sites")},
-      .flags = {flag::toggle("deleted", "include deleted sites")},
-      .examples = {"plcctl site list", "plcctl site list princeton mit -o json"},
+      .flags = {flag::toggle("deleted", "include deleted sites"),
+                flag::toggle("pending", "only requested sites awaiting approval")},
+      .examples = {"plcctl site list", "plcctl site list princeton mit -o json",
+                   "plcctl site list --pending"},
       .run = siteList,
   });
   table.add({
@@ -137,11 +206,14 @@ void addSiteCommands(CommandTable& table) {
       .examples = {"plcctl site show princeton"},
       .run = siteShow,
   });
+  std::vector<FlagSpec> update_flags = siteFlags(/*name_required=*/false);
+  update_flags.push_back(flag::value("tech-name", "NAME", "who runs the site's nodes"));
+  update_flags.push_back(flag::value("tech-email", "EMAIL", "the tech contact's email address"));
   table.add({
       .path = "site update",
-      .summary = "Change a site's name, URL, limits or enabled state",
+      .summary = "Change a site's name, URL, tech contact, limits or enabled state",
       .positionals = {kLoginBase},
-      .flags = siteFlags(/*name_required=*/false),
+      .flags = std::move(update_flags),
       .examples = {"plcctl site update princeton --max-slices 30 --enabled true"},
       .run = siteUpdate,
   });

@@ -78,9 +78,19 @@ View<v1::Site> siteView() {
           {"login_base", [](const S& s) { return s.login_base(); }},
           {"name", [](const S& s) { return s.name(); }},
           {"url", [](const S& s) { return orDash(s.url()); }, Shown::kDetailOnly},
-          {"status", [](const S& s) { return status(s.enabled(), s.deleted_at()); },
+          {"status",
+           [](const S& s) { return s.pending() ? "pending" : status(s.enabled(), s.deleted_at()); },
            Shown::kListOnly},
           {"enabled", [](const S& s) { return yesNo(s.enabled()); }, Shown::kDetailOnly},
+          {"pending", [](const S& s) { return yesNo(s.pending()); }, Shown::kDetailOnly},
+          {"requested_at", [](const S& s) { return formatTime(s.requested_at()); },
+           Shown::kDetailOnly},
+          {"tech_contact",
+           [](const S& s) {
+             if (s.tech_contact_email().empty()) return orDash(s.tech_contact_name());
+             return s.tech_contact_name() + " <" + s.tech_contact_email() + ">";
+           },
+           Shown::kDetailOnly},
           {"max_slices", [](const S& s) { return std::to_string(s.max_slices()); }},
           {"max_slivers", [](const S& s) { return std::to_string(s.max_slivers()); }},
           {"organizations", [](const S& s) { return joinOrDash(s.organizations(), ", "); },
@@ -259,6 +269,13 @@ View<v1::SliceInfo> sliceView() {
           {"expires_at", [now](const S& s) { return formatTimeFromNow(s.expires_at(), now); },
            Shown::kDetailOnly},
           {"max_nodes", [](const S& s) { return std::to_string(s.max_nodes()); },
+           Shown::kDetailOnly},
+          // What RenewSlice accepts from you now.
+          {"renewable_until",
+           [now](const S& s) {
+             return s.max_expires_at() == 0 ? std::string("- (you may not renew it)")
+                                            : formatTimeFromNow(s.max_expires_at(), now);
+           },
            Shown::kDetailOnly},
           {"nodes", [](const S& s) { return count(s.nodes_size()); }, Shown::kListOnly},
           {"members", [](const S& s) { return count(s.members_size()); }, Shown::kListOnly},

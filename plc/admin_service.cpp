@@ -1,7 +1,14 @@
-// Admin: sites, organizations, persons, roles and SSH keys. Nodes, node groups
-// and tag types are in admin_nodes.cpp; the destination blacklist, PLC keys and
-// events in admin_policy.cpp. Every mutation validates its input before it
-// writes, and writes in one transaction.
+// Admin: sites, organizations, persons, roles and SSH keys, and joining PLC
+// (RequestSite, ApproveSite, RegisterPerson). Nodes, node groups and tag types
+// are in admin_nodes.cpp; the destination blacklist, PLC keys and events in
+// admin_policy.cpp. Every mutation validates its input before it writes, and
+// writes in one transaction.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <ctime>
+#include <optional>
+
 #include "plc/admin_access.h"
 #include "plc/admin_cascade.h"
 #include "plc/admin_views.h"
@@ -41,12 +48,31 @@ OrganizationRef findOrganization(pqxx::transaction_base& tx, const std::string& 
   return OrganizationRef{rows[0][0].as<std::int64_t>(), rows[0][1].as<std::string>()};
 }
 
-void refuseDuplicateEmail(pqxx::transaction_base& tx, const std::string& email) {
+void refuseDuplicateEmail(pqxx::transaction_base& tx, const std::string& email,
+                          const std::string& hint = "") {
   if (!tx.exec_params("SELECT 1 FROM persons WHERE lower(email) = lower($1) AND deleted_at IS NULL",
                       email)
            .empty()) {
-    alreadyExists("a person with email " + email + " already exists");
+    alreadyExists("a person with email " + email + " already exists" + hint);
   }
+}
+
+// A check whose message names the request field it is about, where a request
+// has several emails or passwords: "pi_email: email 'x' is not a valid address".
+template <class Check>
+void checkField(const char* field, Check check) {
+  try {
+    check();
+  } catch (const ApiError& e) {
+    invalidArgument(std::string(field) + ": " + e.what());
+  }
+}
+
+bool sitePending(pqxx::transaction_base& tx, std::int64_t site_id) {
+  return tx
+      .exec_params1(std::string("SELECT ") + kSitePending + " FROM sites s WHERE site_id = $1",
+                    site_id)[0]
+      .as<bool>();
 }
 
 // Keeps exactly one live site primary for the person: if their primary site was
@@ -130,9 +156,16 @@ grpc::Status AdminService::AddSite(grpc::ServerContext* ctx, const pb::AddSiteRe
 grpc::Status AdminService::GetSites(grpc::ServerContext* ctx, const pb::GetSitesRequest* req,
                                     pb::GetSitesResponse* resp) {
   return rpc_.query(ctx, "GetSites", *req, [&](Call& call) {
+    const auto& caller = call.caller();
     SiteQuery query;
     query.login_bases.assign(req->login_bases().begin(), req->login_bases().end());
     query.include_deleted = req->include_deleted();
+    query.pending_only = req->pending_only();
+    // Every site is public but a pending request, which only admins and the
+    // site's own people (and nodes) see.
+    query.everyone = caller.admin;
+    query.visible_sites.assign(caller.sites.begin(), caller.sites.end());
+    if (caller.isNode()) query.visible_sites.push_back(caller.node_site_id);
     for (auto& site :
          call.plc.db.read([&](pqxx::transaction_base& tx) { return loadSites(tx, query); })) {
       *resp->add_sites() = std::move(site);
@@ -145,6 +178,13 @@ grpc::Status AdminService::UpdateSite(grpc::ServerContext* ctx, const pb::Update
   return rpc_.mutate(ctx, "UpdateSite", *req, [&](Call& call) {
     if (req->has_name()) validateText("name", req->name(), kMaxNameLength, /*required=*/true);
     if (req->has_url()) validateUrl(req->url(), /*required=*/false);
+    if (req->has_tech_contact_name()) {
+      validateText("tech_contact_name", req->tech_contact_name(), kMaxNameLength,
+                   /*required=*/false);
+    }
+    if (req->has_tech_contact_email() && !req->tech_contact_email().empty()) {
+      checkField("tech_contact_email", [&] { validateEmail(req->tech_contact_email()); });
+    }
     if (req->has_max_slices()) validateQuota("max_slices", req->max_slices());
     if (req->has_max_slivers()) validateQuota("max_slivers", req->max_slivers());
     call.object("site:" + req->login_base());
@@ -160,16 +200,26 @@ grpc::Status AdminService::UpdateSite(grpc::ServerContext* ctx, const pb::Update
       } else {
         authorizeAtSite(call, site.site_id, site.login_base, {Role::kPi});
       }
+      // One way in for a requested site: approval also enables the PI who asked.
+      if (req->has_enabled() && req->enabled() && sitePending(tx, site.site_id)) {
+        failedPrecondition("site " + site.login_base +
+                           " is a pending request: approve it with ApproveSite (plcctl site "
+                           "approve " +
+                           site.login_base + "), which also enables the PI who asked for it");
+      }
       tx.exec_params0(
           "UPDATE sites SET name = CASE WHEN $2 THEN $3 ELSE name END,"
           " url = CASE WHEN $4 THEN $5 ELSE url END,"
           " enabled = CASE WHEN $6 THEN $7::boolean ELSE enabled END,"
           " max_slices = CASE WHEN $8 THEN $9::integer ELSE max_slices END,"
-          " max_slivers = CASE WHEN $10 THEN $11::integer ELSE max_slivers END"
+          " max_slivers = CASE WHEN $10 THEN $11::integer ELSE max_slivers END,"
+          " tech_contact_name = CASE WHEN $12 THEN $13 ELSE tech_contact_name END,"
+          " tech_contact_email = CASE WHEN $14 THEN $15 ELSE tech_contact_email END"
           " WHERE site_id = $1",
           site.site_id, req->has_name(), req->name(), req->has_url(), req->url(),
           req->has_enabled(), req->enabled(), req->has_max_slices(), req->max_slices(),
-          req->has_max_slivers(), req->max_slivers());
+          req->has_max_slivers(), req->max_slivers(), req->has_tech_contact_name(),
+          req->tech_contact_name(), req->has_tech_contact_email(), req->tech_contact_email());
       Database::bumpStateVersion(tx);
       return loadSite(tx, site.site_id);
     });
@@ -183,6 +233,20 @@ grpc::Status AdminService::DeleteSite(grpc::ServerContext* ctx, const pb::Delete
     call.object("site:" + req->login_base());
     call.write([&](pqxx::work& tx) {
       auto site = findSite(tx, req->login_base(), /*for_update=*/true);
+      // Deleting a pending request rejects it: the account RequestSite made for
+      // its PI goes too (while still disabled and of no other live site), so
+      // that the email may ask again.
+      for (const auto& r : tx.exec_params(
+               std::string("UPDATE persons p SET deleted_at = now() FROM sites s"
+                           " WHERE s.site_id = $1 AND ") +
+                   kSitePending +
+                   " AND p.person_id = s.requested_by AND NOT p.enabled"
+                   " AND p.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM person_sites ps"
+                   " JOIN sites o USING (site_id) WHERE ps.person_id = p.person_id"
+                   " AND o.site_id <> $1 AND o.deleted_at IS NULL) RETURNING p.email",
+               site.site_id)) {
+        call.object("person:" + r[0].as<std::string>());
+      }
       tx.exec_params0("UPDATE sites SET deleted_at = now(), enabled = false WHERE site_id = $1",
                       site.site_id);
       // Its slices go first, so that retiring its nodes below leaves the deleted
@@ -351,7 +415,9 @@ grpc::Status AdminService::GetPersons(grpc::ServerContext* ctx, const pb::GetPer
     query.emails.assign(req->emails().begin(), req->emails().end());
     query.login_base = req->login_base();
     query.include_deleted = req->include_deleted();
-    // Non-admins see themselves and the members of their own sites.
+    query.pending_only = req->pending_only();
+    // Non-admins see themselves and the members of their own sites (a PI, the
+    // accounts awaiting them there).
     query.everyone = caller.admin;
     query.self_id = caller.person_id;
     query.visible_sites.assign(caller.sites.begin(), caller.sites.end());
@@ -710,6 +776,217 @@ grpc::Status AdminService::GetBlacklistedKeys(grpc::ServerContext* ctx, const pb
       return tx.exec("SELECT fingerprint FROM key_blacklist ORDER BY created_at, fingerprint");
     });
     for (const auto& r : rows) resp->add_fingerprints(r[0].as<std::string>());
+  });
+}
+
+// ----------------------------------------------------- joining and registration
+
+namespace {
+
+// Serialises RequestSite's count of pending sites with its insert, across plcd
+// replicas (7001: migrations; 7002, 7003: the flow archive).
+constexpr int kSiteRequestLock = 7004;
+
+std::string joinRefusal(const std::string& source, const SourceLimiter::Verdict& verdict) {
+  auto now = static_cast<std::int64_t>(std::time(nullptr));
+  return "too many site requests and registrations from " + source +
+         " (join_source_burst, join_source_refill_s); try again after " +
+         utcTime(now + verdict.retry_after_s) + " (in " +
+         std::to_string(std::max<std::int64_t>(verdict.retry_after_s, 1)) + " s)";
+}
+
+}  // namespace
+
+// Every call without a token takes one of its address's tokens, whatever its
+// outcome: each may cost a password hash and adds rows and an audit event.
+// Beyond the budget only the first refusal is recorded, as for Login, so that a
+// flood cannot grow the audit log. A caller with a valid token is known and
+// answers for the call: not counted (the pending caps bound it all the same).
+grpc::Status AdminService::joinCall(grpc::ServerContext* ctx, const char* method,
+                                    const google::protobuf::Message& request,
+                                    const std::function<void(Call&)>& body) {
+  std::optional<SourceLimiter::Verdict> verdict;
+  std::string source;
+  if (bearerToken(*ctx).empty()) {
+    source = clientSource(clientPeer(*ctx));
+    verdict = join_sources_.take(source);
+    if (!verdict->allowed && !verdict->first_refusal) {
+      spdlog::info("{} from {} refused: source over its join budget", method, source);
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, joinRefusal(source, *verdict));
+    }
+  }
+  return rpc_.mutate(
+      ctx, method, request,
+      [&](Call& call) {
+        if (verdict && !verdict->allowed) {
+          resourceExhausted(joinRefusal(source, *verdict) +
+                            "; further attempts until then are not recorded");
+        }
+        body(call);
+      },
+      Access::kAnonymous);
+}
+
+grpc::Status AdminService::RequestSite(grpc::ServerContext* ctx, const pb::RequestSiteRequest* req,
+                                       pb::Site* resp) {
+  return joinCall(ctx, "RequestSite", *req, [&](Call& call) {
+    validateLoginBase(req->login_base());
+    validateText("name", req->name(), kMaxNameLength, /*required=*/true);
+    validateUrl(req->url(), /*required=*/true);
+    checkField("pi_email", [&] { validateEmail(req->pi_email()); });
+    validatePersonName("pi_first_name", req->pi_first_name());
+    validatePersonName("pi_last_name", req->pi_last_name());
+    checkField("pi_password", [&] { validatePassword(req->pi_password()); });
+    validatePersonName("tech_contact_name", req->tech_contact_name());
+    checkField("tech_contact_email", [&] { validateEmail(req->tech_contact_email()); });
+    call.object("site:" + req->login_base());
+    call.object("person:" + req->pi_email());
+    const auto& config = call.plc.config;
+    // Checked before the deliberately slow password hash, and again in the
+    // transaction that writes.
+    auto check = [&](pqxx::transaction_base& tx) {
+      if (!tx.exec_params("SELECT 1 FROM sites WHERE login_base = $1 AND deleted_at IS NULL",
+                          req->login_base())
+               .empty()) {
+        alreadyExists("site " + req->login_base() +
+                      " already exists or is already requested; choose another login_base");
+      }
+      refuseDuplicateEmail(tx, req->pi_email(),
+                           "; a site request makes a new account for its PI: give another "
+                           "pi_email, or ask PLC's admins to make that account PI of a new site");
+      auto pending =
+          tx.exec(std::string("SELECT count(*) FROM sites s WHERE ") + kSitePending)[0][0]
+              .as<std::int64_t>();
+      if (pending >= config.max_pending_sites) {
+        resourceExhausted("PLC has " + std::to_string(pending) +
+                          " site requests awaiting approval, its limit (max_pending_sites is " +
+                          std::to_string(config.max_pending_sites) +
+                          "); try again once PLC's admins have handled them");
+      }
+    };
+    call.plc.db.read(check);
+    auto hash = call.plc.auth.passwords().hash(req->pi_password());
+    *resp = call.write([&](pqxx::work& tx) {
+      tx.exec_params("SELECT pg_advisory_xact_lock($1)", kSiteRequestLock);
+      check(tx);
+      // The PI and the site both start disabled: ApproveSite enables them.
+      auto person_id = tx.exec_params1(
+                             "INSERT INTO persons (email, first_name, last_name, password_hash,"
+                             " enabled) VALUES ($1, $2, $3, $4, false) RETURNING person_id",
+                             req->pi_email(), req->pi_first_name(), req->pi_last_name(), hash)[0]
+                           .as<std::int64_t>();
+      auto site_id =
+          tx.exec_params1(
+                "INSERT INTO sites (login_base, name, url, enabled, max_slices, max_slivers,"
+                " requested_at, requested_by, tech_contact_name, tech_contact_email)"
+                " VALUES ($1, $2, $3, false, $4, $5, now(), $6, $7, $8) RETURNING site_id",
+                req->login_base(), req->name(), req->url(), config.default_max_slices,
+                config.default_max_slivers, person_id, req->tech_contact_name(),
+                req->tech_contact_email())[0]
+              .as<std::int64_t>();
+      tx.exec_params0(
+          "INSERT INTO person_sites (person_id, site_id, is_primary) VALUES ($1, $2, true)",
+          person_id, site_id);
+      // Membership comes with the least role, as for every account; pi on top.
+      tx.exec_params0(
+          "INSERT INTO person_roles (person_id, role, site_id)"
+          " VALUES ($1, 'user', $2), ($1, 'pi', $2)",
+          person_id, site_id);
+      Database::bumpStateVersion(tx);
+      return loadSite(tx, site_id);
+    });
+  });
+}
+
+grpc::Status AdminService::ApproveSite(grpc::ServerContext* ctx, const pb::ApproveSiteRequest* req,
+                                       pb::Site* resp) {
+  return rpc_.mutate(ctx, "ApproveSite", *req, [&](Call& call) {
+    authorizeAdmin(call);
+    validateLoginBase(req->login_base());
+    call.object("site:" + req->login_base());
+    *resp = call.write([&](pqxx::work& tx) {
+      auto site = findSite(tx, req->login_base(), /*for_update=*/true);
+      auto row = tx.exec_params1(
+          "SELECT requested_at IS NOT NULL, coalesce(extract(epoch FROM approved_at)::bigint, 0)"
+          " FROM sites WHERE site_id = $1",
+          site.site_id);
+      if (!row[0].as<bool>()) {
+        failedPrecondition("site " + site.login_base +
+                           " is not pending: an admin created it (AddSite), nobody requested it;"
+                           " enable it with UpdateSite (plcctl site update " +
+                           site.login_base + " --enabled true)");
+      }
+      if (auto approved = row[1].as<std::int64_t>()) {
+        failedPrecondition("site " + site.login_base + " is not pending: it was approved at " +
+                           utcTime(approved));
+      }
+      tx.exec_params0("UPDATE sites SET enabled = true, approved_at = now() WHERE site_id = $1",
+                      site.site_id);
+      for (const auto& r : tx.exec_params(
+               "UPDATE persons p SET enabled = true FROM sites s WHERE s.site_id = $1"
+               " AND p.person_id = s.requested_by AND p.deleted_at IS NULL RETURNING p.email",
+               site.site_id)) {
+        call.object("person:" + r[0].as<std::string>());
+      }
+      Database::bumpStateVersion(tx);
+      return loadSite(tx, site.site_id);
+    });
+  });
+}
+
+grpc::Status AdminService::RegisterPerson(grpc::ServerContext* ctx,
+                                          const pb::RegisterPersonRequest* req, pb::Person* resp) {
+  return joinCall(ctx, "RegisterPerson", *req, [&](Call& call) {
+    validateEmail(req->email());
+    validatePersonName("first_name", req->first_name());
+    validatePersonName("last_name", req->last_name());
+    validatePassword(req->password());
+    validateLoginBase(req->login_base());
+    call.object("person:" + req->email());
+    call.object("site:" + req->login_base());
+    const auto& config = call.plc.config;
+    // Checked before the deliberately slow password hash, and again in the
+    // transaction that writes (with the site locked, so the cap holds at commit).
+    auto check = [&](pqxx::transaction_base& tx, bool for_update) {
+      auto site = findSite(tx, req->login_base(), for_update);
+      if (!site.enabled) {
+        failedPrecondition("site " + site.login_base +
+                           " is not enabled (a request awaiting approval, or disabled by PLC's"
+                           " admins); register at an enabled site");
+      }
+      refuseDuplicateEmail(tx, req->email(), "; log in with it instead");
+      auto pending = tx.exec_params1(
+                           "SELECT count(*) FROM person_sites ps JOIN persons p USING (person_id)"
+                           " WHERE ps.site_id = $1 AND NOT p.enabled AND p.deleted_at IS NULL",
+                           site.site_id)[0]
+                         .as<std::int64_t>();
+      if (pending >= config.max_pending_persons_per_site) {
+        resourceExhausted("site " + site.login_base + " has " + std::to_string(pending) +
+                          " disabled accounts awaiting its PIs, its limit"
+                          " (max_pending_persons_per_site is " +
+                          std::to_string(config.max_pending_persons_per_site) +
+                          "); ask a PI of the site to enable or delete them, then try again");
+      }
+      return site;
+    };
+    call.plc.db.read([&](pqxx::transaction_base& tx) { return check(tx, /*for_update=*/false); });
+    auto hash = call.plc.auth.passwords().hash(req->password());
+    *resp = call.write([&](pqxx::work& tx) {
+      auto site = check(tx, /*for_update=*/true);
+      // Disabled until a PI of the site (or an admin) vouches for them.
+      auto person_id = tx.exec_params1(
+                             "INSERT INTO persons (email, first_name, last_name, password_hash,"
+                             " enabled) VALUES ($1, $2, $3, $4, false) RETURNING person_id",
+                             req->email(), req->first_name(), req->last_name(), hash)[0]
+                           .as<std::int64_t>();
+      tx.exec_params0(
+          "INSERT INTO person_sites (person_id, site_id, is_primary) VALUES ($1, $2, true)",
+          person_id, site.site_id);
+      tx.exec_params0("INSERT INTO person_roles (person_id, role, site_id) VALUES ($1, 'user', $2)",
+                      person_id, site.site_id);
+      Database::bumpStateVersion(tx);
+      return loadPerson(tx, person_id);
+    });
   });
 }
 

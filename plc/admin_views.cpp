@@ -11,13 +11,17 @@ namespace plng::plc {
 
 namespace {
 
-constexpr const char* kSiteColumns =
-    "SELECT s.site_id, s.login_base, s.name, s.url, s.enabled, s.max_slices, s.max_slivers,"
-    " extract(epoch FROM s.created_at)::bigint,"
-    " coalesce(extract(epoch FROM s.deleted_at)::bigint, 0),"
-    " ARRAY(SELECT o.name FROM organization_sites os JOIN organizations o USING (organization_id)"
-    "       WHERE os.site_id = s.site_id ORDER BY o.name)"
-    " FROM sites s";
+const std::string& siteColumns() {
+  static const std::string kColumns =
+      "SELECT s.site_id, s.login_base, s.name, s.url, s.enabled, s.max_slices, s.max_slivers,"
+      " extract(epoch FROM s.created_at)::bigint,"
+      " coalesce(extract(epoch FROM s.deleted_at)::bigint, 0),"
+      " ARRAY(SELECT o.name FROM organization_sites os JOIN organizations o"
+      "       USING (organization_id) WHERE os.site_id = s.site_id ORDER BY o.name),"
+      " coalesce(extract(epoch FROM s.requested_at)::bigint, 0), " +
+      std::string(kSitePending) + ", s.tech_contact_name, s.tech_contact_email FROM sites s";
+  return kColumns;
+}
 
 constexpr const char* kOrganizationColumns =
     "SELECT o.organization_id, o.name, o.description,"
@@ -48,6 +52,10 @@ pb::Site siteFromRow(const pqxx::row& r) {
   s.set_created_at(r[7].as<std::int64_t>());
   s.set_deleted_at(r[8].as<std::int64_t>());
   for (auto& org : parsePgTextArray(r[9])) s.add_organizations(std::move(org));
+  s.set_requested_at(r[10].as<std::int64_t>());
+  s.set_pending(r[11].as<bool>());
+  s.set_tech_contact_name(r[12].as<std::string>());
+  s.set_tech_contact_email(r[13].as<std::string>());
   return s;
 }
 
@@ -112,19 +120,26 @@ std::string pgIdArray(const std::vector<std::int64_t>& ids) {
 std::vector<pb::Site> loadSites(pqxx::transaction_base& tx, const SiteQuery& query) {
   std::vector<pb::Site> sites;
   for (const auto& r :
-       tx.exec_params(std::string(kSiteColumns) +
+       tx.exec_params(siteColumns() +
                           " WHERE ($1::text[] = '{}' OR s.login_base = ANY($1::text[]))"
                           " AND ($2::bigint = 0 OR s.site_id = $2::bigint)"
                           " AND ($3::boolean OR s.deleted_at IS NULL)"
+                          " AND (NOT $4::boolean OR " +
+                          kSitePending + ") AND ($5::boolean OR NOT " + kSitePending +
+                          " OR s.site_id = ANY($6::bigint[]))"
                           " ORDER BY s.login_base, s.site_id",
-                      pgTextArray(query.login_bases), query.site_id, query.include_deleted)) {
+                      pgTextArray(query.login_bases), query.site_id, query.include_deleted,
+                      query.pending_only, query.everyone, pgIdArray(query.visible_sites))) {
     sites.push_back(siteFromRow(r));
   }
   return sites;
 }
 
 pb::Site loadSite(pqxx::transaction_base& tx, std::int64_t site_id) {
-  auto sites = loadSites(tx, SiteQuery{{}, site_id, /*include_deleted=*/true});
+  SiteQuery query;
+  query.site_id = site_id;
+  query.include_deleted = true;
+  auto sites = loadSites(tx, query);
   if (sites.empty()) notFound("no site with id " + std::to_string(site_id));
   return sites.front();
 }
@@ -167,9 +182,10 @@ std::vector<pb::Person> loadPersons(pqxx::transaction_base& tx, const PersonQuer
            " AND ($4::boolean OR p.deleted_at IS NULL)"
            " AND ($5::boolean OR p.person_id = $6::bigint OR EXISTS (SELECT 1 FROM person_sites ps"
            "      WHERE ps.person_id = p.person_id AND ps.site_id = ANY($7::bigint[])))"
+           " AND (NOT $8::boolean OR (NOT p.enabled AND p.deleted_at IS NULL))"
            " ORDER BY lower(p.email), p.person_id",
            pgTextArray(query.emails), query.login_base, query.person_id, query.include_deleted,
-           query.everyone, query.self_id, pgIdArray(query.visible_sites))) {
+           query.everyone, query.self_id, pgIdArray(query.visible_sites), query.pending_only)) {
     pb::Person p;
     p.set_person_id(r[0].as<std::int64_t>());
     p.set_email(r[1].as<std::string>());

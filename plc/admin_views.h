@@ -18,10 +18,20 @@ namespace pb = planetlab::v1;
 // A PostgreSQL bigint[] literal ("{1,2,3}") for binding a list of ids as one parameter.
 std::string pgIdArray(const std::vector<std::int64_t>& ids);
 
+// A site is pending (requested with RequestSite, not yet approved) while this
+// SQL condition on its row `s` holds.
+inline constexpr const char* kSitePending =
+    "(s.requested_at IS NOT NULL AND s.approved_at IS NULL AND s.deleted_at IS NULL)";
+
 struct SiteQuery {
   std::vector<std::string> login_bases;  // empty = all
   std::int64_t site_id = 0;              // 0 = any
   bool include_deleted = false;
+  bool pending_only = false;
+  // Visibility of pending sites for non-admins: only those in `visible_sites`
+  // (the caller's own). Other sites are visible to everyone.
+  bool everyone = true;
+  std::vector<std::int64_t> visible_sites;
 };
 std::vector<pb::Site> loadSites(pqxx::transaction_base& tx, const SiteQuery& query);
 pb::Site loadSite(pqxx::transaction_base& tx, std::int64_t site_id);
@@ -35,6 +45,7 @@ struct PersonQuery {
   std::string login_base;           // "" = any; else members of this site
   std::int64_t person_id = 0;       // 0 = any
   bool include_deleted = false;
+  bool pending_only = false;  // only disabled, not deleted persons
   // Visibility for non-admins: only `self_id` and members of `visible_sites`.
   bool everyone = true;
   std::int64_t self_id = 0;

@@ -101,6 +101,18 @@ const plng::base::ConfigTable<PlcConfig>& plcdConfigTable() {
                    "live login sessions of one person or node; a new login ends the oldest", 1)
           .integer("max_api_tokens_per_person", &C::max_api_tokens_per_person,
                    "live API tokens of one person", 1)
+          .integer("join_source_burst", &C::join_source_burst,
+                   "RequestSite and RegisterPerson calls without a token one client address may "
+                   "make in a row",
+                   1)
+          .integer("join_source_refill_s", &C::join_source_refill_s,
+                   "a client address gets one more RequestSite or RegisterPerson call every this "
+                   "many seconds; 0 = no limit",
+                   0)
+          .integer("max_pending_sites", &C::max_pending_sites,
+                   "sites requested (RequestSite) and not yet approved, in all", 1)
+          .integer("max_pending_persons_per_site", &C::max_pending_persons_per_site,
+                   "disabled members of one site; RegisterPerson beyond is refused", 1)
           .integer("max_keys_per_person", &C::max_keys_per_person, "SSH keys one person may have",
                    1)
           .integer("max_key_length", &C::max_key_length,

@@ -66,6 +66,16 @@ struct PlcConfig {
   int max_login_sessions = 100;
   int max_api_tokens_per_person = 100;
 
+  // Joining and registration (docs/plc.md, "Joining and registration"): the
+  // anonymous RequestSite and RegisterPerson calls per client address, in each
+  // plcd's memory (every call counts, whatever its outcome); sites requested and
+  // not yet approved, in all; disabled members of one site (registered people
+  // awaiting a PI, among others).
+  int join_source_burst = 10;
+  int join_source_refill_s = 360;
+  int max_pending_sites = 100;
+  int max_pending_persons_per_site = 50;
+
   // What one person or slice can make PLC store and send to nodes (docs/plc.md,
   // Limits: the worst-case size of a node's state follows from these).
   int max_keys_per_person = 10;

@@ -415,6 +415,21 @@ CREATE TABLE slice_reminders (
 CREATE INDEX slice_reminders_expires ON slice_reminders (expires_at);
 )SQL";
 
+// Issue 12 (web portal): sites asked for by RequestSite, pending until an admin
+// approves them (ApproveSite), with the PI who asked and the site's tech
+// contact. A site is pending while requested and neither approved nor deleted.
+constexpr const char* kSiteRequests = R"SQL(
+ALTER TABLE sites
+  ADD COLUMN requested_at       timestamptz,
+  ADD COLUMN requested_by       bigint REFERENCES persons,
+  ADD COLUMN approved_at        timestamptz,
+  ADD COLUMN tech_contact_name  text NOT NULL DEFAULT '',
+  ADD COLUMN tech_contact_email text NOT NULL DEFAULT '',
+  ADD CONSTRAINT sites_approved_requested CHECK (approved_at IS NULL OR requested_at IS NOT NULL);
+CREATE INDEX sites_pending ON sites (requested_at)
+  WHERE requested_at IS NOT NULL AND approved_at IS NULL AND deleted_at IS NULL;
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -428,6 +443,8 @@ const std::vector<Migration>& migrations() {
       {7, "net_capture", kPacketCapture},
       {8, "node_status_history: the last reports of each node", kNodeStatusHistory},
       {9, "slice_reminders: expiry reminders claimed and sent", kSliceReminders},
+      {10, "site join requests: requested_at, requested_by, approved_at, tech contact",
+       kSiteRequests},
   };
   return kMigrations;
 }

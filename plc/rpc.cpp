@@ -96,8 +96,8 @@ std::string bearerToken(const grpc::ServerContextBase& ctx) {
 namespace {
 
 bool isSecretField(const std::string& name) {
-  return name == "password" || name == "token" || name == "nonce" || name == "signature" ||
-         name == "private_key";
+  return name == "password" || name.ends_with("_password") || name == "token" || name == "nonce" ||
+         name == "signature" || name == "private_key";
 }
 
 void redact(google::protobuf::Message& m) {

@@ -41,13 +41,17 @@ class AuthService final : public pb::Auth::Service {
 
 class AdminService final : public pb::Admin::Service {
  public:
-  explicit AdminService(PlcContext& plc) : rpc_(plc) {}
+  explicit AdminService(PlcContext& plc)
+      : rpc_(plc), join_sources_(plc.config.join_source_burst, plc.config.join_source_refill_s) {}
 #define PLNG_RPC(name, req, resp) \
   grpc::Status name(grpc::ServerContext*, const pb::req*, pb::resp*) override;
   PLNG_RPC(AddSite, AddSiteRequest, Site)
   PLNG_RPC(GetSites, GetSitesRequest, GetSitesResponse)
   PLNG_RPC(UpdateSite, UpdateSiteRequest, Site)
   PLNG_RPC(DeleteSite, DeleteSiteRequest, Empty)
+  PLNG_RPC(RequestSite, RequestSiteRequest, Site)
+  PLNG_RPC(ApproveSite, ApproveSiteRequest, Site)
+  PLNG_RPC(RegisterPerson, RegisterPersonRequest, Person)
   PLNG_RPC(AddOrganization, AddOrganizationRequest, Organization)
   PLNG_RPC(GetOrganizations, GetOrganizationsRequest, GetOrganizationsResponse)
   PLNG_RPC(AddSiteToOrganization, OrganizationSiteRequest, Organization)
@@ -90,7 +94,14 @@ class AdminService final : public pb::Admin::Service {
   PLNG_RPC(GetFlows, GetFlowsRequest, GetFlowsResponse)  // flow_service.cpp
 
  private:
+  // RequestSite and RegisterPerson: anonymous, each call without a token
+  // charged to its client address in join_sources_.
+  grpc::Status joinCall(grpc::ServerContext* ctx, const char* method,
+                        const google::protobuf::Message& request,
+                        const std::function<void(Call&)>& body);
+
   RpcRunner rpc_;
+  SourceLimiter join_sources_;  // RequestSite and RegisterPerson per client address
 };
 
 class SliceService final : public pb::Slice::Service {

@@ -31,6 +31,30 @@ constexpr const char* kDefaultInstantiation = "plc-instantiated";
 
 std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
+// RenewSlice's rule, and the bound every SliceInfo reports (max_expires_at):
+// the latest expiry a caller of `standing` may give the slice at `at`.
+struct RenewalLimit {
+  std::int64_t latest = 0;  // 0: no renewal at all
+  std::string refusal;      // why not, when latest is 0 and the caller has standing
+};
+
+RenewalLimit renewalLimit(std::optional<Role> standing, const std::string& slice_name,
+                          const std::string& description, const std::string& url, std::int64_t at,
+                          const PlcConfig& config) {
+  if (!standing) return {};
+  // Admins have no bound of their own: any time a request may carry.
+  if (*standing == Role::kAdmin) return {kMaxRequestTime, {}};
+  if (description.empty() || url.empty()) {
+    return {0, "slice " + slice_name +
+                   " needs a description and a URL before it can be renewed; set a"
+                   " description and URL first: plcctl slice update " +
+                   slice_name + " --description ... --url ..."};
+  }
+  return {at + config.slice_max_renewal, {}};
+}
+
+std::optional<Role> standingFor(const Caller& c, std::int64_t slice_site_id, bool member);
+
 // Which slices GetSlices (and every method answering with a SliceInfo) reads.
 struct SliceFilter {
   std::int64_t slice_id = 0;  // 0 = any
@@ -44,13 +68,15 @@ struct SliceFilter {
 // Two statements whatever the number of slices: the slices, then the members
 // and nodes of all of them at once. (Per-slice subqueries cost ~0.1 ms each:
 // a list of 10,000 slices took seconds.) The filters fold away at planning, as
-// exec_params plans with the parameters' values.
-std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFilter& f) {
+// exec_params plans with the parameters' values. Each slice's max_expires_at is
+// what RenewSlice would accept from `call`'s caller now.
+std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFilter& f,
+                                      const Call& call) {
   auto rows = tx.exec_params(
       "SELECT sl.slice_id, sl.name, s.login_base, sl.description, sl.url, sl.instantiation,"
       " extract(epoch FROM sl.created_at)::bigint, extract(epoch FROM sl.expires_at)::bigint,"
       " sl.max_nodes, sl.xid, coalesce(extract(epoch FROM sl.deleted_at)::bigint, 0),"
-      " coalesce(c.email, '')"
+      " coalesce(c.email, ''), sl.site_id"
       " FROM slices sl JOIN sites s USING (site_id)"
       " LEFT JOIN persons c ON c.person_id = sl.creator_id"
       " WHERE ($1 OR sl.deleted_at IS NULL)"
@@ -67,6 +93,7 @@ std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFil
       f.include_deleted, f.slice_id, pgTextArray(f.names), f.login_base, f.member, f.hostname);
   std::vector<pb::SliceInfo> out;
   out.reserve(rows.size());
+  std::vector<std::int64_t> site_ids;  // of out[i]
   std::unordered_map<std::int64_t, std::size_t> index;
   std::string ids = "{";
   for (const auto& r : rows) {
@@ -83,6 +110,7 @@ std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFil
     s.set_xid(r[9].as<std::uint32_t>());
     s.set_deleted_at(r[10].as<std::int64_t>());
     s.set_creator(r[11].as<std::string>());
+    site_ids.push_back(r[12].as<std::int64_t>());
     if (ids.size() > 1) ids += ',';
     ids += std::to_string(s.slice_id());
     index.emplace(s.slice_id(), out.size());
@@ -90,31 +118,45 @@ std::vector<pb::SliceInfo> loadSlices(pqxx::transaction_base& tx, const SliceFil
   }
   if (out.empty()) return out;
   ids += '}';
+  const auto& caller = call.caller();
+  std::vector<bool> caller_is_member(out.size(), false);
   for (const auto& r :
-       tx.exec_params("SELECT m.slice_id, 'm', p.email FROM slice_members m"
+       tx.exec_params("SELECT m.slice_id, 'm', p.email, p.person_id FROM slice_members m"
                       " JOIN persons p USING (person_id)"
                       " WHERE m.slice_id = ANY($1::bigint[]) AND p.deleted_at IS NULL"
                       " UNION ALL"
-                      " SELECT sn.slice_id, 'n', n.hostname FROM slice_nodes sn"
+                      " SELECT sn.slice_id, 'n', n.hostname, 0 FROM slice_nodes sn"
                       " JOIN nodes n USING (node_id)"
                       " WHERE sn.slice_id = ANY($1::bigint[]) AND n.deleted_at IS NULL"
                       " ORDER BY 1, 2, 3",
                       ids)) {
-    auto& s = out[index.at(r[0].as<std::int64_t>())];
+    auto i = index.at(r[0].as<std::int64_t>());
+    auto& s = out[i];
     if (r[1].as<std::string>() == "m") {
       s.add_members(r[2].as<std::string>());
+      if (caller.isPerson() && r[3].as<std::int64_t>() == caller.person_id) {
+        caller_is_member[i] = true;
+      }
     } else {
       s.add_nodes(r[2].as<std::string>());
     }
   }
+  const auto at = now();
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto& s = out[i];
+    if (s.deleted_at() != 0) continue;  // RenewSlice finds live slices only
+    auto standing = standingFor(caller, site_ids[i], caller_is_member[i]);
+    s.set_max_expires_at(
+        renewalLimit(standing, s.name(), s.description(), s.url(), at, call.plc.config).latest);
+  }
   return out;
 }
 
-pb::SliceInfo loadSlice(pqxx::transaction_base& tx, std::int64_t slice_id) {
+pb::SliceInfo loadSlice(pqxx::transaction_base& tx, std::int64_t slice_id, const Call& call) {
   SliceFilter f;
   f.slice_id = slice_id;
   f.include_deleted = true;
-  auto slices = loadSlices(tx, f);
+  auto slices = loadSlices(tx, f, call);
   if (slices.empty()) notFound("slice " + std::to_string(slice_id) + " vanished");
   return std::move(slices.front());
 }
@@ -127,14 +169,19 @@ bool isMember(pqxx::transaction_base& tx, std::int64_t slice_id, std::int64_t pe
 
 // The caller's standing for a slice, strongest first: admin, PI of the slice's
 // site, member (rank "user"); nullopt for none of these.
+std::optional<Role> standingFor(const Caller& c, std::int64_t slice_site_id, bool member) {
+  if (c.admin) return Role::kAdmin;
+  if (!c.isPerson()) return std::nullopt;
+  if (c.isPiOf(slice_site_id)) return Role::kPi;
+  if (member) return Role::kUser;
+  return std::nullopt;
+}
 std::optional<Role> standingFor(const Call& call, pqxx::transaction_base& tx,
                                 const SliceRef& slice) {
   const auto& c = call.caller();
-  if (c.admin) return Role::kAdmin;
-  if (!c.isPerson()) return std::nullopt;
-  if (c.isPiOf(slice.site_id)) return Role::kPi;
-  if (isMember(tx, slice.slice_id, c.person_id)) return Role::kUser;
-  return std::nullopt;
+  return standingFor(c, slice.site_id,
+                     c.isPerson() && !c.admin && !c.isPiOf(slice.site_id) &&
+                         isMember(tx, slice.slice_id, c.person_id));
 }
 
 // Admin, PI of the slice's site, or member of the slice; records the role used.
@@ -242,7 +289,7 @@ grpc::Status SliceService::AddSlice(grpc::ServerContext* ctx, const pb::AddSlice
               .as<std::int64_t>();
       // Bound to no node yet: no node's state changes.
       Database::bumpStateVersion(tx, ChangeScope::onlyNodes({}));
-      return loadSlice(tx, slice_id);
+      return loadSlice(tx, slice_id, call);
     });
   });
 }
@@ -257,7 +304,8 @@ grpc::Status SliceService::GetSlices(grpc::ServerContext* ctx, const pb::GetSlic
     f.member = req->member();
     f.hostname = req->hostname();
     f.include_deleted = req->include_deleted();
-    auto slices = call.plc.db.read([&](pqxx::transaction_base& tx) { return loadSlices(tx, f); });
+    auto slices =
+        call.plc.db.read([&](pqxx::transaction_base& tx) { return loadSlices(tx, f, call); });
     resp->mutable_slices()->Reserve(static_cast<int>(slices.size()));
     for (auto& s : slices) *resp->add_slices() = std::move(s);
   });
@@ -299,7 +347,7 @@ grpc::Status SliceService::UpdateSlice(grpc::ServerContext* ctx, const pb::Updat
           req->has_instantiation() ? req->instantiation() : kDefaultInstantiation,
           req->has_max_nodes(), req->max_nodes());
       Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
-      return loadSlice(tx, slice.slice_id);
+      return loadSlice(tx, slice.slice_id, call);
     });
   });
 }
@@ -317,24 +365,18 @@ grpc::Status SliceService::RenewSlice(grpc::ServerContext* ctx, const pb::RenewS
     *resp = call.write([&](pqxx::work& tx) {
       auto slice = findSlice(tx, req->name(), /*for_update=*/true);
       auto standing = requireSliceStanding(call, tx, slice);
-      if (standing != Role::kAdmin) {
-        auto latest = t + call.plc.config.slice_max_renewal;
-        if (req->expires_at() > latest) {
-          invalidArgument("expires_at " + utcTime(req->expires_at()) +
-                          " is too far ahead: the latest allowed is " + utcTime(latest) +
-                          " (only admins may renew further)");
-        }
-        if (slice.description.empty() || slice.url.empty()) {
-          failedPrecondition("slice " + slice.name +
-                             " needs a description and a URL before it can be renewed; set a"
-                             " description and URL first: plcctl slice update " +
-                             slice.name + " --description ... --url ...");
-        }
+      auto limit =
+          renewalLimit(standing, slice.name, slice.description, slice.url, t, call.plc.config);
+      if (limit.latest == 0) failedPrecondition(limit.refusal);
+      if (req->expires_at() > limit.latest) {
+        invalidArgument("expires_at " + utcTime(req->expires_at()) +
+                        " is too far ahead: the latest allowed is " + utcTime(limit.latest) +
+                        " (only admins may renew further)");
       }
       tx.exec_params0("UPDATE slices SET expires_at = to_timestamp($2) WHERE slice_id = $1",
                       slice.slice_id, req->expires_at());
       Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
-      return loadSlice(tx, slice.slice_id);
+      return loadSlice(tx, slice.slice_id, call);
     });
   });
 }
@@ -379,7 +421,7 @@ pb::SliceInfo changeSliceMembers(Call& call, const pb::SliceMembersRequest& req,
       checkSliceMembers(tx, call.plc.config, slice.slice_id, slice.name);
       Database::bumpStateVersion(tx, ChangeScope::onlyNodes(sliceNodeIds(tx, slice.slice_id)));
     }
-    return loadSlice(tx, slice.slice_id);
+    return loadSlice(tx, slice.slice_id, call);
   });
 }
 
@@ -457,7 +499,7 @@ grpc::Status SliceService::AddSliceNodes(grpc::ServerContext* ctx, const pb::Sli
         }
         Database::bumpStateVersion(tx, ChangeScope::onlyNodes(node_ids));
       }
-      return loadSlice(tx, slice.slice_id);
+      return loadSlice(tx, slice.slice_id, call);
     });
   });
 }
@@ -483,7 +525,7 @@ grpc::Status SliceService::RemoveSliceNodes(grpc::ServerContext* ctx,
         }
       }
       if (!removed.empty()) Database::bumpStateVersion(tx, ChangeScope::onlyNodes(removed));
-      return loadSlice(tx, slice.slice_id);
+      return loadSlice(tx, slice.slice_id, call);
     });
   });
 }

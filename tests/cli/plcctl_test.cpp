@@ -344,6 +344,27 @@ class FakeAdmin final : public v1::Admin::Service {
     return {grpc::StatusCode::PERMISSION_DENIED, "deleting a site needs the admin role"};
   }
 
+  // Joining needs no token: these record whether one came.
+  v1::RequestSiteRequest last_site_request;
+  v1::RegisterPersonRequest last_registration;
+  bool join_token_sent = false;
+  grpc::Status RequestSite(grpc::ServerContext* context, const v1::RequestSiteRequest* request,
+                           v1::Site* response) override {
+    join_token_sent = bearer(context).has_value();
+    last_site_request = *request;
+    response->set_login_base(request->login_base());
+    response->set_pending(true);
+    return grpc::Status::OK;
+  }
+  grpc::Status RegisterPerson(grpc::ServerContext* context,
+                              const v1::RegisterPersonRequest* request,
+                              v1::Person* response) override {
+    join_token_sent = bearer(context).has_value();
+    last_registration = *request;
+    response->set_email(request->email());
+    return grpc::Status::OK;
+  }
+
   v1::GetFlowsRequest last_flows_request;
   // Two flows to 192.0.2.7, one of a slice PLC knows, one ICMP; truncated.
   grpc::Status GetFlows(grpc::ServerContext* context, const v1::GetFlowsRequest* request,
@@ -646,6 +667,40 @@ TEST_CASE("a session: login, calls with the saved token, logout", "[cli][grpc]")
     CHECK_FALSE(ConfigFile::load(config).get("token"));
     CHECK(ConfigFile::load(config).get("plc") == plc.address);
   }
+}
+
+TEST_CASE("site request and person register send no token, even with one saved", "[cli][grpc]") {
+  FakePlc plc;
+  plng::test::ScratchDir dir("plcctl_test");
+  const auto env = envFrom({{"PLCCTL_CONFIG", (dir.path() / "config").string()},
+                            {"PLCCTL_PLC", plc.address},
+                            {"PLCCTL_TOKEN", "expired-token"}});
+
+  const Result site = runCli(words("site request mit --name MIT --url https://www.mit.edu "
+                                   "--pi-email pi@mit.edu --pi-first-name Pat --pi-last-name Smith "
+                                   "--password-stdin"),
+                             env, "pi-pass-word\n");
+  INFO(site.err);
+  REQUIRE(site.code == kExitOk);
+  CHECK_FALSE(plc.admin.join_token_sent);
+  const auto& request = plc.admin.last_site_request;
+  CHECK(request.login_base() == "mit");
+  CHECK(request.pi_email() == "pi@mit.edu");
+  CHECK(request.pi_password() == "pi-pass-word");
+  // The PI is the tech contact unless another is named.
+  CHECK(request.tech_contact_name() == "Pat Smith");
+  CHECK(request.tech_contact_email() == "pi@mit.edu");
+  CHECK_THAT(site.out, Catch::Contains("Requested site mit for pi@mit.edu"));
+
+  const Result person = runCli(words("person register bob@mit.edu --first-name Bob --last-name Lee "
+                                     "--site mit --password-stdin"),
+                               env, "bob-pass-word\n");
+  INFO(person.err);
+  REQUIRE(person.code == kExitOk);
+  CHECK_FALSE(plc.admin.join_token_sent);
+  CHECK(plc.admin.last_registration.login_base() == "mit");
+  CHECK(plc.admin.last_registration.password() == "bob-pass-word");
+  CHECK_THAT(person.out, Catch::Contains("plcctl person enable bob@mit.edu"));
 }
 
 TEST_CASE("a wrong password is refused without saving anything", "[cli][grpc]") {

@@ -359,6 +359,35 @@ class World {
     return "10." + std::to_string(n / 256 % 256) + "." + std::to_string(n % 256) + ".0/24";
   }
 
+  // A site requested (RequestSite) and not yet approved. Asked with the setup
+  // admin's token, which is not charged to the address's join budget.
+  std::string newPendingSite() {
+    pb::RequestSiteRequest r;
+    r.set_login_base("rq" + uid());
+    r.set_name("Requested site " + r.login_base());
+    r.set_url("https://" + r.login_base() + ".authz.test/");
+    r.set_pi_email("pi-" + r.login_base() + "@authz.test");
+    r.set_pi_first_name("Requesting");
+    r.set_pi_last_name("Pi");
+    r.set_pi_password(kPassword);
+    r.set_tech_contact_name("Tech Contact");
+    r.set_tech_contact_email(r.pi_email());
+    must(&AdminApi::RequestSite, r);
+    return r.login_base();
+  }
+
+  // A person registered (RegisterPerson) at `site`, disabled.
+  std::string newRegisteredPerson(const std::string& site) {
+    pb::RegisterPersonRequest r;
+    r.set_email("reg" + uid() + "@authz.test");
+    r.set_first_name("Registered");
+    r.set_last_name("Person");
+    r.set_password(kPassword);
+    r.set_login_base(site);
+    must(&AdminApi::RegisterPerson, r);
+    return r.email();
+  }
+
   std::int64_t newBlacklistEntry() {
     pb::AddBlacklistEntryRequest r;
     r.set_prefix(newPrefix());
@@ -758,6 +787,33 @@ std::vector<Row> adminRows() {
          r.set_login_base(c.site);
          return c.rpc(&AdminApi::DeleteSite, r);
        }},
+      // Joining: anyone may ask for a site (it starts pending), only admins approve.
+      {"RequestSite", kAnyone, nullptr,
+       [](Case& c) {
+         pb::RequestSiteRequest r;
+         r.set_login_base("rs" + c.uid);
+         r.set_name("Requested " + c.uid);
+         r.set_url("https://rs" + c.uid + ".authz.test/");
+         r.set_pi_email("rs" + c.uid + "@authz.test");
+         r.set_pi_first_name("Requesting");
+         r.set_pi_last_name("Pi");
+         r.set_pi_password(World::kPassword);
+         r.set_tech_contact_name("Tech");
+         r.set_tech_contact_email(r.pi_email());
+         return c.rpc(&AdminApi::RequestSite, r);
+       }},
+      {"ApproveSite", kAdmin, [](Case& c) { c.site = c.w.newPendingSite(); },
+       [](Case& c) {
+         pb::ApproveSiteRequest r;
+         r.set_login_base(c.site);
+         return c.rpc(&AdminApi::ApproveSite, r);
+       }},
+      {"GetSites(pending_only)", kAuthenticated, nullptr,
+       [](Case& c) {
+         pb::GetSitesRequest r;
+         r.set_pending_only(true);
+         return c.rpc(&AdminApi::GetSites, r);
+       }},
 
       // ---- organizations
       {"AddOrganization", kAdmin, nullptr,
@@ -805,6 +861,21 @@ std::vector<Row> adminRows() {
        }},
       {"GetPersons", kPersons, nullptr,
        [](Case& c) { return c.rpc(&AdminApi::GetPersons, pb::GetPersonsRequest()); }},
+      // Registration: anyone may register at an enabled site; a PI of the site
+      // (or an admin) enables the account.
+      {"RegisterPerson(at site A)", kAnyone, nullptr,
+       [](Case& c) {
+         pb::RegisterPersonRequest r;
+         r.set_email("rp" + c.uid + "@authz.test");
+         r.set_first_name("Registering");
+         r.set_last_name("Person");
+         r.set_password(World::kPassword);
+         r.set_login_base(c.w.siteA);
+         return c.rpc(&AdminApi::RegisterPerson, r);
+       }},
+      {"UpdatePerson(enabled) of a person registered at site A", kAdmin | kPi,
+       [](Case& c) { c.email = c.w.newRegisteredPerson(c.w.siteA); },
+       updatePerson([](Case&, pb::UpdatePersonRequest& r) { r.set_enabled(true); })},
       {"UpdatePerson(names) of a user at site A", kAdmin | kPi, targetAtA,
        updatePerson([](Case& c, pb::UpdatePersonRequest& r) { r.set_first_name("F" + c.uid); })},
       {"UpdatePerson(names) of self", kPersons, self,

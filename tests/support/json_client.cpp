@@ -77,7 +77,13 @@ JsonHttpClient::Reply JsonHttpClient::request(
         c.open = true;
       }
       c.stream.expires_after(std::chrono::seconds(60));
-      http::write(c.stream, request);
+      // A server refusing the request (a body over its limit) may answer and stop
+      // reading before the body is sent: the answer is read all the same.
+      beast::error_code write_error;
+      http::write(c.stream, request, write_error);
+      if (write_error && write_error != asio::error::broken_pipe &&
+          write_error != asio::error::connection_reset)
+        throw beast::system_error(write_error);
       http::response_parser<http::string_body> parser;
       parser.body_limit(64 << 20);
       parser.skip(method == "HEAD");  // a Content-Length without a body
