@@ -35,6 +35,8 @@ packages=(
   # through aiosmtpd, an SMTP server on loopback (for /usr/bin/python3), over TLS with
   # a certificate made by the openssl command
   python3-aiosmtpd openssl
+  # the web portal (web/): built with node and npm, tested in chromium (tests/portal)
+  nodejs
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -46,6 +48,12 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# npm: some nodejs packages (NodeSource's) carry npm themselves and conflict with
+# Debian's npm package, so it is asked for only when no npm is on the PATH.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps.sh: all ${#packages[@]} packages already installed"
