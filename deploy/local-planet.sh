@@ -26,6 +26,7 @@
 #   --port        plcd's port (default: 8620), on 127.0.0.1 and, as root, on the
 #                 host's address on the planet's bridge; each node's sliverd
 #                 (NodeManager) uses the next one on its own address
+#                 (the portal and JSON API: port + 60, on 127.0.0.1)
 #   --node-volume size of each node's sliver storage (a sparse btrfs image in the
 #                 state directory), bytes or with a K/M/G suffix (default: 4G, or
 #                 what the space free there allows for every node; at least 1G)
@@ -171,6 +172,8 @@ if [ "$do_build" = 1 ]; then
   if [ "$(id -u)" -eq 0 ]; then bash deploy/install-deps.sh; fi
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   targets=(plcd plcctl plng-pg-tmp)
+  # The web portal (web/), when node and npm are there to build it.
+  if command -v npm >/dev/null && command -v node >/dev/null; then targets+=(plng_portal); fi
   if [ "$(id -u)" -eq 0 ]; then
     targets+=(sliverd sliver-init sliver-enter sliverd-keys sliverctl)
   fi
@@ -224,7 +227,10 @@ if [ "$(id -u)" -eq 0 ]; then
   plcd_listen="$plcd_listen,$host_ipv4:$port"
 fi
 
-step "Starting plcd on $plcd_listen"
+portal_listen=127.0.0.1:$((port + 60))
+portal_root=""
+[ -f "$build/web/dist/index.html" ] && portal_root=$(cd "$build/web/dist" && pwd)
+step "Starting plcd on $plcd_listen, its portal on http://$portal_listen/"
 cat >"$planet/plcd.conf" <<CONF
 # plcd configuration of the local planet (see deploy/plcd.conf for every key).
 listen = $plcd_listen
@@ -232,6 +238,10 @@ database = $db
 log_level = info
 # Prometheus' GET /metrics (docs/metrics.md), next to the gRPC port.
 metrics_listen = 127.0.0.1:$((port + 1000))
+# The portal and the JSON API (docs/portal.md).
+portal_listen = $portal_listen
+portal_root = $portal_root
+portal_url = http://$portal_listen/
 CONF
 echo "demo-admin-password" | "$plcd" --config "$planet/plcd.conf" create-admin \
   --email admin@planet.test --first-name Planet --last-name Admin --password-stdin
@@ -295,6 +305,24 @@ as alice slice members add princeton_demo bob@princeton.edu
 as bob slice nodes add princeton_demo "${node_hosts[@]}"
 as bob slice tag set princeton_demo initscript 'echo hello from princeton_demo'
 as bob slice tag set princeton_demo vref busybox
+
+step "The same API as JSON, from plcd's portal address (docs/portal.md)"
+bob_token=$(sed -n 's/^token *= *//p' "$planet/home/bob.conf")
+[ -n "$bob_token" ] || fail "Bob's plcctl config holds no token"
+show "curl -H 'Authorization: Bearer ...' -d '{\"names\":[\"princeton_demo\"]}' http://$portal_listen/planetlab.v1.Slice/GetSlices"
+curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $bob_token" \
+  -d '{"names":["princeton_demo"]}' "http://$portal_listen/planetlab.v1.Slice/GetSlices" \
+  >"$planet/slices.json" || fail "the JSON API did not answer"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["slices"][0]; print("slice", s["name"], "members", s["members"], "nodes", s["nodes"], "expires", s["expiresAt"], "renewable until", s["maxExpiresAt"])' \
+  "$planet/slices.json" || fail "GetSlices over JSON: $(cat "$planet/slices.json")"
+show "curl -d '{}' http://$portal_listen/planetlab.v1.Auth/WhoAmI   # no token"
+curl -sS -H 'Content-Type: application/json' -d '{}' "http://$portal_listen/planetlab.v1.Auth/WhoAmI"
+echo
+if [ -n "$portal_root" ]; then
+  echo "the portal: open http://$portal_listen/ in a browser (log in as bob@princeton.edu)"
+else
+  echo "(the portal's pages are not built: node and npm are missing; the JSON API works without them)"
+fi
 # The admin reserves a port for the slice on its nodes (only it may bind it) and
 # grants it raw sockets (CAP_NET_RAW: stock ping and traceroute).
 as admin slice tag set princeton_demo ports tcp:8000
@@ -822,6 +850,9 @@ if [ "$keep" = 1 ]; then
 
 PLC is running: plcd on $plcd_listen (log $planet/plcd.log), PostgreSQL at '$db'
 (log $planet/pg/server.log; plng-pg-tmp starts it again if it dies).
+The portal: http://$portal_listen/ (admin@planet.test / demo-admin-password,
+alice@princeton.edu / alice-password, bob@princeton.edu / bob-password-1); its JSON API
+at the same address: POST /planetlab.v1.<Service>/<Method> (docs/portal.md).
 $(for k in $(seq "$nodes"); do echo "node$k ($(node_addr "$k"), namespace $(node_netns "$k")): sliverd (log $(node_dir "$k")/sliverd.log, local API $(node_dir "$k")/run/api/sliverd.sock), sshd on port 22"; done)
 The remote site: $remote_ipv4 / $remote_ipv6 (echo on port $remote_echo_port, iperf3 on $remote_iperf3_port).
 Log into node$nodes's sliver:  ssh -i $planet/home/bob_ed25519 princeton_demo@$(node_addr "$nodes")
