@@ -109,6 +109,27 @@ void refuseRemovingLastAdmin(pqxx::transaction_base& tx, const PersonAccount& ac
   }
 }
 
+// A new account, disabled until a PI of its site or an admin vouches for it
+// (AddPerson, RegisterPerson, RequestSite's PI).
+std::int64_t insertDisabledPerson(pqxx::work& tx, const std::string& email,
+                                  const std::string& first_name, const std::string& last_name,
+                                  const std::string& password_hash) {
+  return tx
+      .exec_params1(
+          "INSERT INTO persons (email, first_name, last_name, password_hash, enabled)"
+          " VALUES ($1, $2, $3, $4, false) RETURNING person_id",
+          email, first_name, last_name, password_hash)[0]
+      .as<std::int64_t>();
+}
+
+// Makes `site_id` the person's primary site, with the least role there: user.
+void joinPrimarySite(pqxx::work& tx, std::int64_t person_id, std::int64_t site_id) {
+  tx.exec_params0("INSERT INTO person_sites (person_id, site_id, is_primary) VALUES ($1, $2, true)",
+                  person_id, site_id);
+  tx.exec_params0("INSERT INTO person_roles (person_id, role, site_id) VALUES ($1, 'user', $2)",
+                  person_id, site_id);
+}
+
 std::int64_t memberSiteId(pqxx::transaction_base& tx, std::int64_t person_id,
                           const std::string& login_base) {
   auto rows = tx.exec_params(
@@ -388,17 +409,9 @@ grpc::Status AdminService::AddPerson(grpc::ServerContext* ctx, const pb::AddPers
     auto hash = call.plc.auth.passwords().hash(req->password());
     *resp = call.write([&](pqxx::work& tx) {
       auto site = check(tx);
-      // New accounts start disabled: a PI of the site or an admin vouches for them.
-      auto person_id = tx.exec_params1(
-                             "INSERT INTO persons (email, first_name, last_name, password_hash,"
-                             " enabled) VALUES ($1, $2, $3, $4, false) RETURNING person_id",
-                             req->email(), req->first_name(), req->last_name(), hash)[0]
-                           .as<std::int64_t>();
-      tx.exec_params0(
-          "INSERT INTO person_sites (person_id, site_id, is_primary) VALUES ($1, $2, true)",
-          person_id, site.site_id);
-      tx.exec_params0("INSERT INTO person_roles (person_id, role, site_id) VALUES ($1, 'user', $2)",
-                      person_id, site.site_id);
+      auto person_id =
+          insertDisabledPerson(tx, req->email(), req->first_name(), req->last_name(), hash);
+      joinPrimarySite(tx, person_id, site.site_id);
       Database::bumpStateVersion(tx);
       return loadPerson(tx, person_id);
     });
@@ -870,11 +883,8 @@ grpc::Status AdminService::RequestSite(grpc::ServerContext* ctx, const pb::Reque
       tx.exec_params("SELECT pg_advisory_xact_lock($1)", kSiteRequestLock);
       check(tx);
       // The PI and the site both start disabled: ApproveSite enables them.
-      auto person_id = tx.exec_params1(
-                             "INSERT INTO persons (email, first_name, last_name, password_hash,"
-                             " enabled) VALUES ($1, $2, $3, $4, false) RETURNING person_id",
-                             req->pi_email(), req->pi_first_name(), req->pi_last_name(), hash)[0]
-                           .as<std::int64_t>();
+      auto person_id = insertDisabledPerson(tx, req->pi_email(), req->pi_first_name(),
+                                            req->pi_last_name(), hash);
       auto site_id =
           tx.exec_params1(
                 "INSERT INTO sites (login_base, name, url, enabled, max_slices, max_slivers,"
@@ -884,14 +894,10 @@ grpc::Status AdminService::RequestSite(grpc::ServerContext* ctx, const pb::Reque
                 config.default_max_slivers, person_id, req->tech_contact_name(),
                 req->tech_contact_email())[0]
               .as<std::int64_t>();
-      tx.exec_params0(
-          "INSERT INTO person_sites (person_id, site_id, is_primary) VALUES ($1, $2, true)",
-          person_id, site_id);
       // Membership comes with the least role, as for every account; pi on top.
-      tx.exec_params0(
-          "INSERT INTO person_roles (person_id, role, site_id)"
-          " VALUES ($1, 'user', $2), ($1, 'pi', $2)",
-          person_id, site_id);
+      joinPrimarySite(tx, person_id, site_id);
+      tx.exec_params0("INSERT INTO person_roles (person_id, role, site_id) VALUES ($1, 'pi', $2)",
+                      person_id, site_id);
       Database::bumpStateVersion(tx);
       return loadSite(tx, site_id);
     });
@@ -973,17 +979,9 @@ grpc::Status AdminService::RegisterPerson(grpc::ServerContext* ctx,
     auto hash = call.plc.auth.passwords().hash(req->password());
     *resp = call.write([&](pqxx::work& tx) {
       auto site = check(tx, /*for_update=*/true);
-      // Disabled until a PI of the site (or an admin) vouches for them.
-      auto person_id = tx.exec_params1(
-                             "INSERT INTO persons (email, first_name, last_name, password_hash,"
-                             " enabled) VALUES ($1, $2, $3, $4, false) RETURNING person_id",
-                             req->email(), req->first_name(), req->last_name(), hash)[0]
-                           .as<std::int64_t>();
-      tx.exec_params0(
-          "INSERT INTO person_sites (person_id, site_id, is_primary) VALUES ($1, $2, true)",
-          person_id, site.site_id);
-      tx.exec_params0("INSERT INTO person_roles (person_id, role, site_id) VALUES ($1, 'user', $2)",
-                      person_id, site.site_id);
+      auto person_id =
+          insertDisabledPerson(tx, req->email(), req->first_name(), req->last_name(), hash);
+      joinPrimarySite(tx, person_id, site.site_id);
       Database::bumpStateVersion(tx);
       return loadPerson(tx, person_id);
     });

@@ -190,6 +190,14 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   plng::plc::NodeSyncService nodesync_service(plc);  // subscribes to the bus
   bus.start();
   metrics.addCollectors(db, [&] { return nodesync_service.openStreams(); });
+  // What runs beside the server, stopped when plcd stops or cannot start.
+  auto stopBackground = [&] {
+    if (reminders) reminders->stop();
+    flow_retention.stop();
+    sweeper.stop();
+    bus.stop();
+    nodesync_service.stopStreams();  // ends every WatchSlivers stream
+  };
   // Listening before gRPC does: a metrics address that cannot be bound stops
   // plcd at once with the reason, as a gRPC one does.
   std::unique_ptr<plng::app::HttpServer> metrics_server;
@@ -201,11 +209,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
                                                              .server_name = "plcd"});
     } catch (const std::exception& e) {
       spdlog::critical("{}", e.what());
-      if (reminders) reminders->stop();
-      flow_retention.stop();
-      sweeper.stop();
-      bus.stop();
-      nodesync_service.stopStreams();
+      stopBackground();
       return 1;
     }
     spdlog::info("plcd metrics on {} (port {}): GET /metrics", config.metrics_listen,
@@ -251,11 +255,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   if (!server || addresses.empty() ||
       std::find(bound_ports.begin(), bound_ports.end(), 0) != bound_ports.end()) {
     spdlog::critical("cannot listen on {}", config.listen);
-    if (reminders) reminders->stop();
-    flow_retention.stop();
-    sweeper.stop();
-    bus.stop();
-    nodesync_service.stopStreams();
+    stopBackground();
     return 1;
   }
   spdlog::info("plcd serving on {} ({}), database ready", config.listen,
@@ -291,11 +291,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
               : std::to_string(portal->fileCount()) + " portal files from " + config.portal_root);
     } catch (const std::exception& e) {
       spdlog::critical("{}", e.what());
-      if (reminders) reminders->stop();
-      flow_retention.stop();
-      sweeper.stop();
-      bus.stop();
-      nodesync_service.stopStreams();
+      stopBackground();
       server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
       return 1;
     }
@@ -306,11 +302,7 @@ int serve(plng::plc::Database& db, const PlcConfig& config) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("plcd stopping");
   portal_server.reset();  // no new JSON calls; those under way end with the server below
-  if (reminders) reminders->stop();
-  flow_retention.stop();
-  sweeper.stop();
-  bus.stop();
-  nodesync_service.stopStreams();  // ends every WatchSlivers stream
+  stopBackground();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
 }
