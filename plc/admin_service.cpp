@@ -109,6 +109,19 @@ void refuseRemovingLastAdmin(pqxx::transaction_base& tx, const PersonAccount& ac
   }
 }
 
+// The fields of a new account at a site (AddPerson, RegisterPerson), and the
+// objects its event names.
+template <class Request>
+void checkNewAccount(const Request& req, Call& call) {
+  validateEmail(req.email());
+  validatePersonName("first_name", req.first_name());
+  validatePersonName("last_name", req.last_name());
+  validatePassword(req.password());
+  validateLoginBase(req.login_base());
+  call.object("person:" + req.email());
+  call.object("site:" + req.login_base());
+}
+
 // A new account, disabled until a PI of its site or an admin vouches for it
 // (AddPerson, RegisterPerson, RequestSite's PI).
 std::int64_t insertDisabledPerson(pqxx::work& tx, const std::string& email,
@@ -389,13 +402,7 @@ grpc::Status AdminService::DeleteOrganization(grpc::ServerContext* ctx,
 grpc::Status AdminService::AddPerson(grpc::ServerContext* ctx, const pb::AddPersonRequest* req,
                                      pb::Person* resp) {
   return rpc_.mutate(ctx, "AddPerson", *req, [&](Call& call) {
-    validateEmail(req->email());
-    validatePersonName("first_name", req->first_name());
-    validatePersonName("last_name", req->last_name());
-    validatePassword(req->password());
-    validateLoginBase(req->login_base());
-    call.object("person:" + req->email());
-    call.object("site:" + req->login_base());
+    checkNewAccount(*req, call);
     auto& db = call.plc.db;
     // Checked before the deliberately slow password hash, and again in the
     // transaction that writes.
@@ -943,13 +950,7 @@ grpc::Status AdminService::ApproveSite(grpc::ServerContext* ctx, const pb::Appro
 grpc::Status AdminService::RegisterPerson(grpc::ServerContext* ctx,
                                           const pb::RegisterPersonRequest* req, pb::Person* resp) {
   return joinCall(ctx, "RegisterPerson", *req, [&](Call& call) {
-    validateEmail(req->email());
-    validatePersonName("first_name", req->first_name());
-    validatePersonName("last_name", req->last_name());
-    validatePassword(req->password());
-    validateLoginBase(req->login_base());
-    call.object("person:" + req->email());
-    call.object("site:" + req->login_base());
+    checkNewAccount(*req, call);
     const auto& config = call.plc.config;
     // Checked before the deliberately slow password hash, and again in the
     // transaction that writes (with the site locked, so the cap holds at commit).
