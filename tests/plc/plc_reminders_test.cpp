@@ -46,19 +46,6 @@ void requireAiosmtpd() {
   }
 }
 
-int freeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool accepts(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
@@ -241,7 +228,7 @@ TEST_CASE("members are mailed once per slice and expiry: the nearest threshold o
   PlcFixture fix;
   Planet planet(fix);
   ScratchDir dir("plc-reminders");
-  SmtpSink sink(dir.path() / "maildir", freeLoopbackPort());
+  SmtpSink sink(dir.path() / "maildir", plng::test::pickFreePort());
   sink.start();
 
   // Within both thresholds (7 and 1 days): the 1-day reminder only. (Expiries
@@ -321,7 +308,7 @@ TEST_CASE("with the mail server down the claim is released and a later pass deli
   PlcFixture fix;
   Planet planet(fix);
   ScratchDir dir("plc-reminders");
-  SmtpSink sink(dir.path() / "maildir", freeLoopbackPort());  // not started yet
+  SmtpSink sink(dir.path() / "maildir", plng::test::pickFreePort());  // not started yet
 
   planet.slice("princeton_late", {"alice@princeton.edu"}, 10 * kHour);
   auto plcd = configuredPlcd(fix, dir.path() / "plcd.conf", mailConfig(sink));
@@ -355,7 +342,7 @@ TEST_CASE("a claim left unsent for an hour is taken over; a fresh one is another
   PlcFixture fix;
   Planet planet(fix);
   ScratchDir dir("plc-reminders");
-  SmtpSink sink(dir.path() / "maildir", freeLoopbackPort());
+  SmtpSink sink(dir.path() / "maildir", plng::test::pickFreePort());
   sink.start();
   planet.slice("princeton_stale", {"alice@princeton.edu"}, 10 * kHour);
   planet.slice("princeton_busy", {"bob@princeton.edu"}, 10 * kHour);
@@ -385,7 +372,7 @@ TEST_CASE("without smtp_server nothing is mailed; smtp_server without smtp_from 
   PlcFixture fix;
   Planet planet(fix);
   ScratchDir dir("plc-reminders");
-  SmtpSink sink(dir.path() / "maildir", freeLoopbackPort());
+  SmtpSink sink(dir.path() / "maildir", plng::test::pickFreePort());
   sink.start();
   planet.slice("princeton_quiet", {"alice@princeton.edu"}, 2 * kHour);
 
@@ -433,7 +420,7 @@ TEST_CASE("with smtp_starttls mail goes only over TLS to a certificate valid for
                        key.string() + " -out " + cert.string() + " >/dev/null 2>&1")
                           .c_str()) == 0);
   std::ofstream(dir.path() / "tls_sink.py") << kTlsSink;
-  const int port = freeLoopbackPort();
+  const int port = plng::test::pickFreePort();
   SmtpSink sink(dir.path() / "maildir", port,
                 {kPython, (dir.path() / "tls_sink.py").string(), std::to_string(port),
                  (dir.path() / "maildir").string(), cert.string(), key.string()});
