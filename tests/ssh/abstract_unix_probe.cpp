@@ -54,16 +54,27 @@ int serve(const std::string& name) {
     return 1;
   }
   std::fflush(stdout);
+  int ready[2];
+  if (::pipe(ready) != 0) return 1;
   const pid_t pid = ::fork();
   if (pid < 0) return 1;
   if (pid > 0) {
+    // Not before the server has left the login's session: the end of the login
+    // signals its session and process group, and a server still in them when
+    // the login ends (a child scheduled late on a busy host) would go with it.
+    ::close(ready[1]);
+    char byte = 0;
+    if (::read(ready[0], &byte, 1) != 1) return 1;
     std::printf("serving %s\n", name.c_str());
     return 0;
   }
   // The server: out of the caller's session and off its stdio, so that a login
   // that started it can end.
+  ::close(ready[0]);
   ::setsid();
   ::signal(SIGHUP, SIG_IGN);
+  if (::write(ready[1], "r", 1) != 1) ::_exit(1);
+  ::close(ready[1]);
   for (int fd = 0; fd < 3; ++fd) ::close(fd);
   ::alarm(120);
   const std::string reply = name + "\n";
