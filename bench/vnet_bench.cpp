@@ -14,6 +14,10 @@
 //     uplink's HTB tree (vnet-bpf/bandwidth.h; the tree made before each policed
 //     round and removed before each plain one, its limits above what the veth
 //     carries, so it shapes nothing: what is measured is its cost);
+//   - UDP datagrams of 1472, 512, 256 and 64 bytes offered at a 1 Gbit/s
+//     Ethernet line rate through the same uplink, paced by the clock: the
+//     datagrams per second the uplink carried (its device's count), with the
+//     tree against the bare uplink;
 //   - raw IP_HDRINCL UDP packets per second through the egress policing.
 // Runs as root; prints medians of five rounds and the ratios, and the programs'
 // own run time per operation from the kernel's BPF statistics. See
@@ -21,6 +25,8 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/if_link.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <sched.h>
@@ -55,7 +61,10 @@ constexpr int kRounds = 5;
 constexpr int kBindCloses = 50000;  // per round
 constexpr int kConnects = 3000;
 constexpr int kRawPackets = 100000;
-constexpr int kUdpPackets = 200000;           // per round, through the uplink
+constexpr int kUdpPackets = 200000;             // per round, through the uplink
+constexpr double kLineRateBitsPerSecond = 1e9;  // the uplink class the issue names
+constexpr double kLineRateSeconds = 1.0;        // per round
+constexpr std::size_t kLineRatePayloads[] = {1472, 512, 256, 64};
 constexpr const char* kRemote = "192.0.2.2";  // TEST-NET-1, inside the bench's own namespaces
 
 double* sharedResult() {
@@ -152,28 +161,107 @@ double rawPacketsPerSecond() {
   return kRawPackets / seconds;
 }
 
+// Puts the calling process on the machine's last CPU: a packet-rate round's
+// sender always on the same CPU, with and without the policy (left to the
+// scheduler, this host's rounds fell into two groups a third apart, with and
+// without the policy alike). A no-op where affinity cannot be set.
+void pinToLastCpu() {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus < 2) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<int>(cpus - 1), &set);
+  (void)sched_setaffinity(0, sizeof(set), &set);
+}
+
+// A packet-rate round's sender, on the last CPU: a UDP socket connected to the
+// remote end's discard port, after 1,000 untimed datagrams of `payload` bytes
+// (the route, the neighbour entry, the port's claim); -1 when it cannot.
+int discardSender(std::size_t payload) {
+  pinToLastCpu();
+  const int sock = socket(AF_INET, SOCK_DGRAM, 0);
+  if (sock < 0) return -1;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(test::kDiscardPort);
+  inet_pton(AF_INET, kRemote, &to.sin_addr);
+  if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    close(sock);
+    return -1;
+  }
+  const std::vector<char> datagram(payload);
+  for (int i = 0; i < 1000; ++i) (void)!write(sock, datagram.data(), datagram.size());
+  return sock;
+}
+
 // 64-byte UDP datagrams through the uplink as fast as one sender can write them
 // on a connected socket (one write() a datagram, as iperf3 and most programs
 // send): datagrams per second. CPU-bound, so the rate is the send path's cost
 // per packet; the remote end drops them at its device's ingress, as a NIC takes
 // a frame away, so that what is timed is this host's side only.
 double udpPacketsPerSecond() {
-  int sock = socket(AF_INET, SOCK_DGRAM, 0);
-  if (sock < 0) return -1;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(test::kDiscardPort);
-  inet_pton(AF_INET, kRemote, &to.sin_addr);
   char payload[64] = {};
-  bool failed = connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0;
-  // Untimed first datagrams: the route, the neighbour entry, the port's claim.
-  for (int i = 0; i < 1000 && !failed; ++i) (void)!write(sock, payload, sizeof(payload));
+  const int sock = discardSender(sizeof(payload));
+  if (sock < 0) return -1;
+  bool failed = false;
   auto start = Clock::now();
   for (int i = 0; i < kUdpPackets && !failed; ++i)
     failed = write(sock, payload, sizeof(payload)) < 0 && errno != ENOBUFS;
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   close(sock);
   return failed ? -1 : kUdpPackets / seconds;
+}
+
+// Packets the uplink (vb0, in the calling process's network namespace) has
+// transmitted: what left the qdisc for the wire, not what the sender wrote.
+std::uint64_t uplinkPacketsSent() {
+  ifaddrs* addresses = nullptr;
+  if (getifaddrs(&addresses) != 0) throw std::runtime_error("getifaddrs");
+  std::uint64_t packets = 0;
+  for (ifaddrs* entry = addresses; entry; entry = entry->ifa_next)
+    if (entry->ifa_addr && entry->ifa_addr->sa_family == AF_PACKET && entry->ifa_data &&
+        std::strcmp(entry->ifa_name, "vb0") == 0)
+      packets = static_cast<const rtnl_link_stats*>(entry->ifa_data)->tx_packets;
+  freeifaddrs(addresses);
+  return packets;
+}
+
+// UDP datagrams of `payload` bytes offered at a 1 Gbit/s Ethernet link's line
+// rate (each datagram a frame of payload + 66 bytes on the wire: UDP, IP,
+// Ethernet header, FCS, preamble and gap), paced by the clock for
+// kLineRateSeconds: the datagrams per second the uplink carried. Below a size
+// one CPU cannot write that fast, and the figure is the path's CPU-bound rate.
+double udpAtLineRate(std::size_t payload) {
+  const double offered = kLineRateBitsPerSecond / (8.0 * static_cast<double>(payload + 66));
+  const int sock = discardSender(payload);
+  if (sock < 0) return -1;
+  std::vector<char> datagram(payload);
+  bool failed = false;
+  const std::uint64_t before = uplinkPacketsSent();
+  const auto start = Clock::now();
+  auto now = start;
+  // Datagrams go out in bursts of at most 32, as many as the line rate has made
+  // due by then: one clock read a burst, not a datagram, so that the clock's
+  // cost does not stand in for the path's when the CPU is the limit.
+  for (std::uint64_t sent = 0; !failed;) {
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    if (elapsed >= kLineRateSeconds) break;
+    const auto due = static_cast<std::uint64_t>(elapsed * offered);
+    if (sent >= due) {
+      // Ahead of the line: sleep until the next burst is due rather than spin
+      // (a spinning real-time process is throttled by the kernel's RT limit).
+      std::this_thread::sleep_until(
+          start + std::chrono::duration_cast<Clock::duration>(
+                      std::chrono::duration<double>(static_cast<double>(sent + 32) / offered)));
+    }
+    for (int burst = 0; sent < due && burst < 32 && !failed; ++burst, ++sent)
+      failed = write(sock, datagram.data(), datagram.size()) < 0 && errno != ENOBUFS;
+    now = Clock::now();
+  }
+  const double seconds = std::chrono::duration<double>(now - start).count();
+  const std::uint64_t carried = uplinkPacketsSent() - before;
+  close(sock);
+  return failed ? -1 : static_cast<double>(carried) / seconds;
 }
 
 int runCommand(const std::string& command) { return std::system(command.c_str()); }
@@ -286,7 +374,8 @@ constexpr const char* kUsage =
     "  What vnet-bpf's policy programs cost, beside the same work without them\n"
     "  (docs/benchmarks.md, \"vnet_bench\"). Runs as root, in namespaces and a\n"
     "  cgroup sandbox of its own.\n"
-    "  --uplink  only the rounds through the uplink (TCP throughput, UDP packets)\n";
+    "  --uplink  only the rounds through the uplink (TCP throughput, UDP packets,\n"
+    "            UDP at a 1 Gbit/s line rate)\n";
 
 int main(int argc, char** argv) {
   bool socket_calls = true;
@@ -354,7 +443,8 @@ int main(int argc, char** argv) {
     std::string ns = "plng-vnet-bench-" + std::to_string(getpid());
     Pair throughput{-1, -1};
     Pair udp{-1, -1};
-    Pair udp_programs{-1, -1};  // the programs alone, no HTB tree
+    Pair udp_programs{-1, -1};    // the programs alone, no HTB tree
+    std::vector<Pair> line_rate;  // per kLineRatePayloads
     double egress_ns_per_packet = -1;
     if (runCommand("command -v iperf3 >/dev/null") == 0 &&
         runCommand(
@@ -394,6 +484,12 @@ int main(int argc, char** argv) {
       throughput = alternate("iperf3 TCP", plain, env.slice_a, iperfGbps, shaping);
       udp = alternate("UDP 64 B", plain, env.slice_a, udpPacketsPerSecond, shaping);
       udp_programs = alternate("UDP 64 B, no qdisc", plain, env.slice_a, udpPacketsPerSecond, bare);
+      for (std::size_t payload : kLineRatePayloads) {
+        const std::string what = "UDP " + std::to_string(payload) + " B at 1 Gbit/s";
+        line_rate.push_back(alternate(
+            what.c_str(), plain, env.slice_a, [payload] { return udpAtLineRate(payload); },
+            shaping));
+      }
       // The egress program's own time per packet, over one more UDP round.
       shaping(true);
       int udp_stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -437,6 +533,14 @@ int main(int argc, char** argv) {
     std::printf(
         "  added per UDP packet: %.0f ns with the HTB tree, %.0f ns by the programs alone\n",
         1e9 / udp.policed - 1e9 / udp.plain, 1e9 / udp_programs.policed - 1e9 / udp_programs.plain);
+    for (std::size_t i = 0; i < line_rate.size(); ++i) {
+      const double offered =
+          kLineRateBitsPerSecond / (8.0 * static_cast<double>(kLineRatePayloads[i] + 66));
+      std::printf(
+          "  UDP %4zu B at 1 Gbit/s %8.0f /s    %8.0f /s    ratio %.3f   (%.0f /s offered)\n",
+          kLineRatePayloads[i], line_rate[i].plain, line_rate[i].policed,
+          line_rate[i].policed / line_rate[i].plain, offered);
+    }
     std::printf("  (ratio: policed rate / plain rate; 1.0 = no cost)\n");
     std::printf("the programs' own run time (kernel BPF statistics), per operation:\n");
     std::printf("  egress program per UDP packet through the uplink: %.0f ns\n",
