@@ -327,7 +327,8 @@ function NodePicker({ s, data, reload }) {
   );
 }
 
-function TagTypeInfo({ type }) {
+// What a tag type means, before a tag of it is set (here and on Admin → Nodes).
+export function TagTypeInfo({ type }) {
   if (!type) return null;
   return (
     <dl class="facts tag-type" aria-live="polite">
