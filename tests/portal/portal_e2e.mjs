@@ -39,6 +39,11 @@
 //   8. the other screens: the user's API token (works, then revoked), the warning of
 //      a slice expiring within a week, the PI removing a node and deleting the slice,
 //      the admin's tag types, node groups, blacklist and PLC keys; the user logs out
+//   9. the admin's forms: adds a site, and a node at it (a 31-byte key refused in
+//      the page, nothing sent; its generated Ed25519 key in hex taken), sets and
+//      deletes a node tag, changes its boot state, deletes it; sets a slice tag for a
+//      node group; adds a tag type, changes its description, deletes it; renames,
+//      resizes and disables the site — each change checked through the JSON API
 // Names are unique per run (a random suffix), so the script may run again on the
 // same database.
 
@@ -102,9 +107,9 @@ try {
   process.exit(kSkip);
 }
 
-// ------------------------------------------------------------------ the JSON API, for setup only
-// Only what the scenario needs and the portal has no page for (nodes are
-// registered with their Ed25519 keys by plcctl, not in a browser).
+// ------------------------------------------------------------------ the JSON API
+// For setup the scenario needs before a page can show it (nodes registered and
+// reporting as sliverd would), and to check what the admin's forms changed.
 async function api(service, method, body, token) {
   const headers = { 'Content-Type': 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -294,7 +299,9 @@ const kSliverFailure = 'image busybox: no such image in /var/lib/sliverd/images'
 async function step(name, fn) {
   currentStep = name;
   console.log(`--- ${name}`);
+  const started = Date.now();
   await fn();
+  console.log(`    (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   if (problems.length) throw new Error(`the browser reported:\n  ${problems.join('\n  ')}`);
 }
 
@@ -599,6 +606,154 @@ async function main() {
     await go(userPage, 'slices', 'Log in to PlanetLab');
     const after = await api('Auth', 'WhoAmI', {}, session).then(() => null, (e) => e);
     if (!after) throw new Error('the session still works after logging out');
+  });
+
+  await step("9. the admin's forms: a site, a node (its key, tags, boot state), a slice tag for a node group, a tag type", async () => {
+    const base = `adm${suffix}`;
+    const hostname = `n3-${suffix}.e2e.example.org`;
+    const group = `grp${suffix}`;
+    const arch = `e2e-${suffix}`;
+    const tagType = `e2e_${suffix}`;
+
+    // A site, through the form; the API shows it as added.
+    await go(adm, 'admin/sites', 'Admin: Sites');
+    const addSite = adm.getByRole('region', { name: 'Add a site', exact: true });
+    await addSite.getByLabel('Login base', { exact: true }).fill(base);
+    await addSite.getByLabel('Site name', { exact: true }).fill(`Admin-made ${suffix}`);
+    await addSite.getByLabel('Web site URL', { exact: true }).fill(`https://adm-${suffix}.example.org/`);
+    await addSite.getByLabel('Max slices', { exact: true }).fill('3');
+    await addSite.getByRole('button', { name: 'Add site' }).click();
+    await expectStatus(adm, `Site ${base} added (enabled; at most 3 slices`);
+    const siteRow = adm.getByRole('table', { name: 'All sites' }).getByRole('row').filter({ hasText: base });
+    await expectText(siteRow, `Admin-made ${suffix}`);
+    await siteRow.getByRole('cell', { name: 'yes', exact: true }).waitFor();
+    await noAlert(adm);
+    await screenshot(adm, 'admin-site-added');
+    const [added] = (await api('Admin', 'GetSites', { loginBases: [base] }, adminToken)).sites;
+    if (!added || !added.enabled || added.maxSlices !== 3 || added.pending) throw new Error(`AddSite made ${JSON.stringify(added)}`);
+
+    // A node at it: a key of 31 bytes is refused in the page, with nothing sent;
+    // the node's real key (hex, as plcctl node keygen prints it) is taken.
+    await api('Admin', 'AddNodeGroup', { name: group, tag: 'arch', value: arch }, adminToken);
+    await go(adm, 'admin/nodes', 'Admin: Nodes');
+    const addNode = adm.getByRole('region', { name: 'Add a node', exact: true });
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+    let addNodeCalls = 0;
+    const countAddNode = (r) => r.url().endsWith('/planetlab.v1.Admin/AddNode') && addNodeCalls++;
+    adm.on('request', countAddNode);
+    await addNode.getByLabel('Hostname', { exact: true }).fill(hostname);
+    await addNode.getByLabel('Site', { exact: true }).selectOption(base);
+    await addNode.getByLabel('Public key', { exact: true }).fill(raw.toString('hex').slice(2));
+    await addNode.getByRole('button', { name: 'Add node' }).click();
+    await expectText(addNode.getByRole('alert'), 'The public key is 31 bytes (62 hex digits)', '32 bytes');
+    await screenshot(adm, 'admin-node-bad-key');
+    if (addNodeCalls) throw new Error('a 31-byte key was sent to PLC');
+    if ((await api('Admin', 'GetNodes', { loginBase: base }, adminToken)).nodes.length) throw new Error('a node was added with a bad key');
+    await addNode.getByLabel('Public key', { exact: true }).fill(raw.toString('hex'));
+    await addNode.getByRole('button', { name: 'Add node' }).click();
+    await expectStatus(adm, `Node ${hostname} added at ${base} (boot state boot).`);
+    adm.off('request', countAddNode);
+    if (addNodeCalls !== 1) throw new Error(`AddNode was called ${addNodeCalls} times`);
+
+    // Its tags and boot state, on its panel.
+    await adm.getByRole('button', { name: `Manage ${hostname}` }).click();
+    const panel = adm.getByRole('region', { name: `Node ${hostname}`, exact: true });
+    await expectText(panel, raw.toString('hex'));
+    await panel.getByLabel('Node tag', { exact: true }).selectOption('arch');
+    await panel.getByLabel('Tag value', { exact: true }).fill(arch);
+    await panel.getByRole('button', { name: 'Set node tag' }).click();
+    await expectStatus(panel, `Tag arch of ${hostname} set to "${arch}".`);
+    await expectText(panel.getByRole('table', { name: `Tags of ${hostname}` }), 'arch', arch);
+    await expectText(adm.getByRole('table', { name: 'Nodes' }).getByRole('row').filter({ hasText: hostname }), `arch=${arch}`, group);
+    await panel.getByLabel(`Boot state of ${hostname}`, { exact: true }).selectOption('safeboot');
+    await panel.getByRole('button', { name: 'Change boot state' }).click();
+    await expectStatus(panel, `${hostname} is now in boot state safeboot.`);
+    await noAlert(adm);
+    await screenshot(adm, 'admin-node-managed');
+    let [node] = (await api('Admin', 'GetNodes', { hostnames: [hostname] }, adminToken)).nodes;
+    if (node.loginBase !== base || node.bootState !== 'safeboot' || node.tags.arch !== arch || !node.nodegroups.includes(group) ||
+        node.publicKey !== raw.toString('base64')) {
+      throw new Error(`the node is not as the forms left it: ${JSON.stringify(node)}`);
+    }
+    await panel.getByRole('button', { name: 'Delete tag arch' }).click();
+    await expectStatus(panel, `Tag arch of ${hostname} deleted.`);
+    [node] = (await api('Admin', 'GetNodes', { hostnames: [hostname] }, adminToken)).nodes;
+    if ('arch' in node.tags || node.nodegroups.length) throw new Error(`the node tag was not deleted: ${JSON.stringify(node)}`);
+
+    // A slice tag for the node group, on a slice of the new site.
+    const groupSlice = `${base}_groups`;
+    await api('Slice', 'AddSlice', { name: groupSlice, description: 'node group tags', url: `https://adm-${suffix}.example.org/` }, adminToken);
+    await go(adm, `slice/${groupSlice}`, `Slice ${groupSlice}`);
+    await adm.getByLabel('Tag', { exact: true }).selectOption('vref');
+    await adm.getByLabel('Value', { exact: true }).fill('alpine');
+    await adm.getByLabel('Scope', { exact: true }).selectOption(`group:${group}`);
+    await adm.getByRole('button', { name: 'Set tag' }).click();
+    await expectStatus(adm, `Tag vref set to "alpine" on group ${group}.`);
+    await expectText(adm.getByRole('table', { name: `Tags of ${groupSlice}` }).getByRole('row').filter({ hasText: 'alpine' }), 'vref', `group ${group}`);
+    await screenshot(adm, 'admin-slice-tag-node-group');
+    const { tags } = await api('Slice', 'GetSliceTags', { slice: groupSlice }, adminToken);
+    if (!tags.some((t) => t.tag === 'vref' && t.value === 'alpine' && t.nodegroup === group && !t.node)) {
+      throw new Error(`no vref tag for node group ${group}: ${JSON.stringify(tags)}`);
+    }
+
+    // The node goes, after a confirmation.
+    await go(adm, 'admin/nodes', 'Admin: Nodes');
+    await adm.getByRole('button', { name: `Manage ${hostname}` }).click();
+    await panel.getByRole('button', { name: `Delete node ${hostname}` }).click();
+    await panel.getByRole('button', { name: `Yes, delete ${hostname}` }).click();
+    await expectStatus(adm, `Node ${hostname} deleted.`);
+    if ((await api('Admin', 'GetNodes', { loginBase: base }, adminToken)).nodes.length) throw new Error('the deleted node is still listed');
+
+    // A tag type: added, its description changed, deleted.
+    await go(adm, 'admin/tagtypes', 'Admin: Tag types');
+    const addType = adm.getByRole('region', { name: 'Add a tag type', exact: true });
+    await addType.getByLabel('Name', { exact: true }).fill(tagType);
+    await addType.getByLabel('Description', { exact: true }).fill('uplink of the e2e test');
+    await addType.getByLabel('Category', { exact: true }).selectOption('node');
+    await addType.getByLabel('Least role to set it', { exact: true }).selectOption('tech');
+    await addType.getByLabel('Value kind', { exact: true }).selectOption('rate');
+    await addType.getByLabel('Default value', { exact: true }).fill('10Mbit');
+    await addType.getByRole('button', { name: 'Add tag type' }).click();
+    await expectStatus(adm, `Tag type ${tagType} added (node, rate).`);
+    const typeRow = adm.getByRole('table', { name: 'Tag types' }).getByRole('row').filter({ hasText: tagType });
+    await expectText(typeRow, 'node', 'rate', '10000000', 'tech', 'uplink of the e2e test');
+    await screenshot(adm, 'admin-tagtype-added');
+    await typeRow.getByRole('button', { name: `Edit ${tagType}` }).click();
+    const editType = adm.getByRole('region', { name: `Edit tag type ${tagType}`, exact: true });
+    await editType.getByLabel('Description', { exact: true }).fill('uplink cap of the e2e test, bit/s');
+    await editType.getByRole('button', { name: `Save tag type ${tagType}` }).click();
+    await expectStatus(editType, `Tag type ${tagType} saved (least role tech, default "10000000").`);
+    await expectText(typeRow, 'uplink cap of the e2e test, bit/s');
+    await screenshot(adm, 'admin-tagtype-edited');
+    const [type] = (await api('Admin', 'GetTagTypes', { names: [tagType] }, adminToken)).tagTypes;
+    if (type.description !== 'uplink cap of the e2e test, bit/s' || type.minRole !== 'tech' || type.category !== 'node' ||
+        type.valueKind !== 'rate' || type.defaultValue !== '10000000') {
+      throw new Error(`the tag type is not as the forms left it: ${JSON.stringify(type)}`);
+    }
+    await typeRow.getByRole('button', { name: `Delete ${tagType}` }).click();
+    await typeRow.getByRole('button', { name: `Yes, delete ${tagType}` }).click();
+    await expectStatus(adm, `Tag type ${tagType} deleted.`);
+    if ((await api('Admin', 'GetTagTypes', { names: [tagType] }, adminToken)).tagTypes.length) throw new Error('the deleted tag type is still listed');
+
+    // Last, the site: renamed, fewer slivers, disabled.
+    await go(adm, 'admin/sites', 'Admin: Sites');
+    await adm.getByRole('button', { name: `Edit ${base}` }).click();
+    const editSite = adm.getByRole('region', { name: `Edit site ${base}`, exact: true });
+    await editSite.getByLabel('Site name', { exact: true }).fill(`Admin-made ${suffix}, renamed`);
+    await editSite.getByLabel('Max slivers', { exact: true }).fill('40');
+    await editSite.getByLabel('Enabled (its people may log in and its slices run)', { exact: true }).uncheck();
+    await editSite.getByRole('button', { name: `Save site ${base}` }).click();
+    await expectStatus(editSite, `Site ${base} saved: Admin-made ${suffix}, renamed, disabled, at most 3 slices and 40 slivers.`);
+    await expectText(siteRow, `Admin-made ${suffix}, renamed`);
+    await siteRow.getByRole('cell', { name: 'no', exact: true }).waitFor();
+    await siteRow.getByRole('cell', { name: '40', exact: true }).waitFor();
+    await noAlert(adm);
+    await screenshot(adm, 'admin-site-edited');
+    const [edited] = (await api('Admin', 'GetSites', { loginBases: [base] }, adminToken)).sites;
+    if (edited.name !== `Admin-made ${suffix}, renamed` || edited.enabled || edited.maxSlices !== 3 || edited.maxSlivers !== 40) {
+      throw new Error(`UpdateSite left ${JSON.stringify(edited)}`);
+    }
   });
 }
 

@@ -126,6 +126,17 @@ export function Submit({ action, children }) {
   );
 }
 
+// A ref whose element takes the focus when it appears and whenever `deps`
+// change: the heading of a panel a button just opened, so keyboard and screen
+// reader users land where the page changed.
+export function useFocusOnShow(deps) {
+  const ref = useRef(null);
+  useEffect(() => {
+    if (ref.current) ref.current.focus();
+  }, deps);
+  return ref;
+}
+
 // A button asking to confirm before it acts: a first press shows
 // "Really …? [Yes] [No]" in place, so keyboard users meet no modal dialog.
 export function ConfirmButton({ label, question, confirmLabel, onConfirm, disabled }) {

@@ -1,9 +1,13 @@
-// PLC administration: sites (approving requests), nodes, node groups, tag
-// types, the destination blacklist, PLC's keys and the event log.
+// PLC administration: the admin pages' navigation; node groups, the
+// destination blacklist, PLC's keys and the event log. Sites, nodes and tag
+// types, each with its forms, have files of their own (admin_*.jsx).
 import { useState } from 'preact/hooks';
 import { admin } from '../api.js';
 import { ConfirmButton, Field, Loading, Outcome, Submit, Table, submitWith, useAction, useLoad } from '../components.jsx';
-import { formatBytes, formatRelative, formatTime, fromLocalInput, seconds } from '../format.js';
+import { formatTime, fromLocalInput } from '../format.js';
+import { Nodes } from './admin_nodes.jsx';
+import { Sites } from './admin_sites.jsx';
+import { TagTypes } from './admin_tagtypes.jsx';
 
 export const kAdminPages = [
   ['sites', 'Sites'],
@@ -34,113 +38,6 @@ export function AdminPage({ page }) {
       </nav>
       <Page />
     </section>
-  );
-}
-
-function Sites() {
-  const load = useLoad(() => admin('GetSites', {}), []);
-  const action = useAction();
-  const approve = (site) =>
-    action.run(async () => {
-      await admin('ApproveSite', { loginBase: site.loginBase });
-      load.reload();
-      return `Site ${site.loginBase} approved.`;
-    });
-  const remove = (site) =>
-    action.run(async () => {
-      await admin('DeleteSite', { loginBase: site.loginBase });
-      load.reload();
-      return `Site ${site.loginBase} deleted.`;
-    });
-  const contact = (s) => [s.techContactName, s.techContactEmail && `<${s.techContactEmail}>`].filter(Boolean).join(' ');
-  return (
-    <Loading load={load}>
-      {(data) => {
-        const sites = (data.sites || []).filter((s) => !seconds(s.deletedAt));
-        const pending = sites.filter((s) => s.pending);
-        return (
-          <>
-            <Outcome action={action} />
-            <Table
-              caption="Sites waiting for approval"
-              columns={['Login base', 'Name', 'URL', 'Requested', 'Technical contact', 'Actions']}
-              empty="no site is waiting."
-              rows={pending.map((s) => ({
-                key: s.loginBase,
-                cells: [
-                  s.loginBase,
-                  s.name,
-                  s.url,
-                  formatTime(s.requestedAt),
-                  contact(s),
-                  <span class="actions">
-                    <button type="button" disabled={action.busy} onClick={() => approve(s)}>
-                      Approve {s.loginBase}
-                    </button>{' '}
-                    <ConfirmButton label={`Delete ${s.loginBase}`} question={`Refuse and delete site ${s.loginBase}?`}
-                      confirmLabel="Yes, delete" onConfirm={() => remove(s)} />
-                  </span>,
-                ],
-              }))}
-            />
-            <Table
-              caption="All sites"
-              columns={['Login base', 'Name', 'URL', 'Enabled', 'Max slices', 'Max slivers', 'Created', 'Organizations']}
-              rows={sites.map((s) => ({
-                key: s.loginBase,
-                cells: [
-                  s.loginBase,
-                  s.name,
-                  s.url,
-                  s.pending ? 'pending approval' : s.enabled ? 'yes' : 'no',
-                  s.maxSlices,
-                  s.maxSlivers,
-                  formatTime(s.createdAt),
-                  (s.organizations || []).join(', '),
-                ],
-              }))}
-            />
-          </>
-        );
-      }}
-    </Loading>
-  );
-}
-
-function Nodes() {
-  const load = useLoad(async () => {
-    const [nodes, status] = await Promise.all([admin('GetNodes', {}), admin('GetNodeStatus', {})]);
-    return { nodes: nodes.nodes || [], status: new Map((status.nodes || []).map((n) => [n.hostname, n])), now: seconds(status.now) };
-  }, []);
-  return (
-    <Loading load={load}>
-      {(data) => (
-        <Table
-          caption="Nodes"
-          columns={['Hostname', 'Site', 'Boot state', 'Last contact', 'Up', 'Load (1 min)', 'Memory free', 'Slivers running', 'Slivers failed', 'Groups', 'Slices']}
-          rows={data.nodes.filter((n) => !seconds(n.deletedAt)).map((n) => {
-            const st = data.status.get(n.hostname);
-            const health = (st && st.report && st.report.health) || null;
-            return {
-              key: n.hostname,
-              cells: [
-                n.hostname,
-                n.loginBase,
-                n.bootState,
-                seconds(n.lastContact) ? formatRelative(n.lastContact, data.now || undefined) : 'never',
-                st ? (st.down ? 'DOWN' : 'up') : '—',
-                health ? health.load1.toFixed(2) : '—',
-                health ? formatBytes(health.memoryAvailableBytes) : '—',
-                health ? health.sliversRunning : '—',
-                health ? (health.sliversFailed || []).map((f) => `${f.sliceName}: ${f.reason}`).join('; ') || 'none' : '—',
-                (n.nodegroups || []).join(', '),
-                (n.slices || []).length,
-              ],
-            };
-          })}
-        />
-      )}
-    </Loading>
   );
 }
 
@@ -183,24 +80,6 @@ function NodeGroups() {
         <Submit action={action}>Add node group</Submit>
       </form>
     </>
-  );
-}
-
-function TagTypes() {
-  const load = useLoad(() => admin('GetTagTypes', {}), []);
-  return (
-    <Loading load={load}>
-      {(data) => (
-        <Table
-          caption="Tag types"
-          columns={['Name', 'Category', 'Value kind', 'Default', 'Least role to set', 'Description']}
-          rows={(data.tagTypes || []).map((t) => ({
-            key: t.name,
-            cells: [t.name, t.category, t.valueKind, t.defaultValue === '' ? 'none' : <code>{t.defaultValue}</code>, t.minRole, t.description],
-          }))}
-        />
-      )}
-    </Loading>
   );
 }
 

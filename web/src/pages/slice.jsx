@@ -327,7 +327,8 @@ function NodePicker({ s, data, reload }) {
   );
 }
 
-function TagTypeInfo({ type }) {
+// What a tag type means, before a tag of it is set (here and on Admin → Nodes).
+export function TagTypeInfo({ type }) {
   if (!type) return null;
   return (
     <dl class="facts tag-type" aria-live="polite">
@@ -345,8 +346,10 @@ function TagTypeInfo({ type }) {
 
 function Tags({ s }) {
   const load = useLoad(async () => {
-    const [tags, types] = await Promise.all([slice('GetSliceTags', { slice: s.name }), admin('GetTagTypes', {})]);
-    return { tags: tags.tags || [], types: types.tagTypes || [] };
+    const [tags, types, groups] = await Promise.all([
+      slice('GetSliceTags', { slice: s.name }), admin('GetTagTypes', {}), admin('GetNodeGroups', {}),
+    ]);
+    return { tags: tags.tags || [], types: types.tagTypes || [], groups: groups.nodegroups || [] };
   }, [s.name]);
   return (
     <section aria-labelledby="tags-h">
@@ -409,9 +412,19 @@ function TagEditor({ s, data, reload }) {
         </Field>
         <TagTypeInfo type={byName.get(chosen)} />
         <Field label="Value" name="value" textarea rows="2" required />
-        <Field label="Scope" name="scope" select>
+        <Field label="Scope" name="scope" select
+          hint="A tag for one node wins over one for its node group, which wins over one for every node.">
           <option value="">every node of the slice</option>
-          {(s.nodes || []).map((h) => <option value={`node:${h}`}>node {h}</option>)}
+          {(s.nodes || []).length > 0 && (
+            <optgroup label="One node of the slice">
+              {s.nodes.map((h) => <option value={`node:${h}`}>node {h}</option>)}
+            </optgroup>
+          )}
+          {data.groups.length > 0 && (
+            <optgroup label="A node group (its nodes in the slice)">
+              {data.groups.map((g) => <option value={`group:${g.name}`}>group {g.name} ({g.tag}={g.value}, {(g.hostnames || []).length} nodes)</option>)}
+            </optgroup>
+          )}
         </Field>
         <Submit action={action}>Set tag</Submit>
       </form>
