@@ -44,6 +44,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,10 +215,12 @@ double udpPacketsPerSecond() {
 
 // Packets the uplink (vb0, in the calling process's network namespace) has
 // transmitted: what left the qdisc for the wire, not what the sender wrote.
-std::uint64_t uplinkPacketsSent() {
+// The kernel's 32-bit count (rtnl_link_stats), so a difference of two readings
+// is taken modulo 2^32; nothing when the device or its counters cannot be read.
+std::optional<std::uint32_t> uplinkPacketsSent() {
   ifaddrs* addresses = nullptr;
-  if (getifaddrs(&addresses) != 0) throw std::runtime_error("getifaddrs");
-  std::uint64_t packets = 0;
+  if (getifaddrs(&addresses) != 0) return std::nullopt;
+  std::optional<std::uint32_t> packets;
   for (ifaddrs* entry = addresses; entry; entry = entry->ifa_next)
     if (entry->ifa_addr && entry->ifa_addr->sa_family == AF_PACKET && entry->ifa_data &&
         std::strcmp(entry->ifa_name, "vb0") == 0)
@@ -237,7 +240,7 @@ double udpAtLineRate(std::size_t payload) {
   if (sock < 0) return -1;
   std::vector<char> datagram(payload);
   bool failed = false;
-  const std::uint64_t before = uplinkPacketsSent();
+  const std::optional<std::uint32_t> before = uplinkPacketsSent();
   const auto start = Clock::now();
   auto now = start;
   // Datagrams go out in bursts of at most 32, as many as the line rate has made
@@ -259,9 +262,11 @@ double udpAtLineRate(std::size_t payload) {
     now = Clock::now();
   }
   const double seconds = std::chrono::duration<double>(now - start).count();
-  const std::uint64_t carried = uplinkPacketsSent() - before;
+  const std::optional<std::uint32_t> after = uplinkPacketsSent();
   close(sock);
-  return failed ? -1 : static_cast<double>(carried) / seconds;
+  if (failed || !before || !after) return -1;
+  const std::uint32_t carried = *after - *before;  // modulo 2^32, as the counter wraps
+  return static_cast<double>(carried) / seconds;
 }
 
 int runCommand(const std::string& command) { return std::system(command.c_str()); }
